@@ -1,0 +1,111 @@
+# nvdp build. `make` builds build/nvdp; `make check` runs every test layer that exists.
+# Sources are found by wildcard: a new file in src/<module>/ or tests/unit/ needs no edit here.
+
+VERSION    := $(shell cat VERSION)
+BUILD      ?= build
+CC         ?= gcc
+DEPS_STAMP := $(BUILD)/.deps-installed
+
+WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter \
+            -Wno-missing-field-initializers
+ifneq ($(CI),)
+WERROR   ?= 1
+endif
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+OPT      ?= -O2 -g
+CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -DNVDP_VERSION=\"$(VERSION)\" -Isrc -I$(BUILD)/gen
+LDFLAGS  += -pie -Wl,-z,relro,-z,now
+# libc (and libdl/libpthread, part of glibc) dynamic; everything else static.
+LIBS     := -Wl,-Bstatic -lnghttp2 -lprotobuf-c -lyaml -Wl,-Bdynamic -ldl -lpthread -lm
+
+ifeq ($(SANITIZE),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+HARDEN   := -fPIE
+endif
+
+PROTO_SRC := $(wildcard proto/*.proto)
+PROTO_C   := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTO_SRC))
+PROTO_H   := $(PROTO_C:.c=.h)
+LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*/*.c))
+LIB_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(PROTO_C))
+UNIT_SRC  := $(wildcard tests/unit/test-*.c)
+UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+MOCK_SRC  := $(wildcard mock/nvml/*.c)
+MOCK_LIB  := $(BUILD)/mock-nvml/libnvidia-ml.so.1
+
+.PHONY: all deps check unit integration kubelet e2e asan lint demo clean bench image fuzz soak
+all: $(BUILD)/nvdp $(MOCK_LIB)
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/install-deps
+	@scripts/install-deps
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(PROTO_H) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libnvdp.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/nvdp: $(BUILD)/obj/src/main.o $(BUILD)/libnvdp.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The simulated NVML: a shared library any NVML client can load through LD_LIBRARY_PATH.
+$(MOCK_LIB): $(MOCK_SRC) $(wildcard mock/nvml/*.h) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -Isrc -fPIC -shared -Wl,-soname,libnvidia-ml.so.1 \
+		$(filter %.fsanitize,$(CFLAGS)) -o $@ $(MOCK_SRC) -Wl,-Bstatic -lyaml -Wl,-Bdynamic -lpthread
+	ln -sf libnvidia-ml.so.1 $(@D)/libnvidia-ml.so
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libnvdp.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -o $@ $< $(BUILD)/libnvdp.a $(LDFLAGS) -lcmocka $(LIBS)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- tests ---------------------------------------------------------------------------------------
+check: unit integration kubelet
+
+unit: $(UNIT_BIN) $(MOCK_LIB) $(BUILD)/nvdp
+	@tests/run-unit $(BUILD) $(UNIT_BIN)
+
+integration: $(BUILD)/nvdp $(MOCK_LIB)
+	@if ls tests/integration/test_*.py >/dev/null 2>&1; then \
+		NVDP_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/integration; \
+	else echo "integration: no tests yet"; fi
+
+kubelet: $(BUILD)/nvdp $(MOCK_LIB)
+	@if [ -f tests/kubelet/go.mod ]; then \
+		cd tests/kubelet && NVDP_BUILD=$(abspath $(BUILD)) go test -count=1 ./...; \
+	else echo "kubelet: no tests yet"; fi
+
+e2e: all
+	@if [ -x tests/e2e/run ]; then tests/e2e/run; else echo "e2e: not present"; fi
+
+asan:
+	$(MAKE) BUILD=build/asan SANITIZE=1 OPT="-O1 -g" unit integration
+
+lint: | $(DEPS_STAMP)
+	clang-format --dry-run -Werror $(shell find src mock tests/unit -name '*.[ch]')
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		--suppress=missingIncludeSystem -D__GNUC__ -Isrc $(shell find src mock -name '*.c')
+
+demo: all
+	@scripts/demo $(BUILD)
+
+clean:
+	rm -rf build

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "fileio.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+
+        size_t size = 0, alloc = 4096;
+        _cleanup_free_ char *buf = malloc(alloc);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                if (size + 1 >= alloc) {
+                        if (alloc > max_size + 1)
+                                return -EFBIG;
+                        alloc *= 2;
+                        char *n = realloc(buf, alloc);
+                        if (!n)
+                                return -ENOMEM;
+                        buf = n;
+                }
+                ssize_t k = read(fd, buf + size, alloc - size - 1);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                size += (size_t)k;
+                if (size > max_size)
+                        return -EFBIG;
+        }
+        buf[size] = '\0';
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+}
+
+int read_one_line_file(const char *path, char **ret)
+{
+        char *s;
+        int r = read_full_file(path, 64 * 1024, &s, NULL);
+        if (r < 0)
+                return r;
+        s[strcspn(s, "\n")] = '\0';
+        size_t n = strlen(s);
+        while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+                s[--n] = '\0';
+        *ret = s;
+        return 0;
+}
+
+static bool file_has_content(const char *path, const void *data, size_t size, mode_t mode)
+{
+        struct stat st;
+        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != size ||
+            (st.st_mode & 07777) != mode)
+                return false;
+        _cleanup_free_ char *old = NULL;
+        size_t old_size;
+        if (read_full_file(path, size, &old, &old_size) < 0)
+                return false;
+        return old_size == size && memcmp(old, data, size) == 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode)
+{
+        if (file_has_content(path, data, size, mode))
+                return 0;
+
+        _cleanup_free_ char *tmp = NULL;
+        const char *slash = strrchr(path, '/');
+        int dirlen = slash ? (int)(slash - path) + 1 : 0;
+        if (asprintf(&tmp, "%.*s.%s.tmpXXXXXX", dirlen, path, slash ? slash + 1 : path) < 0)
+                return -ENOMEM;
+
+        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        int r = 0;
+        const char *p = data;
+        size_t left = size;
+        while (left > 0) {
+                ssize_t k = write(fd, p, left);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = negative_errno();
+                        goto fail;
+                }
+                p += k;
+                left -= (size_t)k;
+        }
+        if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        if (rename(tmp, path) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        return 1;
+fail:
+        (void)unlink(tmp);
+        return r;
+}
+
+char *path_join_root(const char *root, const char *path)
+{
+        char *r;
+        if (isempty(root) || streq(root, "/"))
+                return strdup(path);
+        size_t n = strlen(root);
+        while (n > 1 && root[n - 1] == '/')
+                n--;
+        while (*path == '/')
+                path++;
+        if (asprintf(&r, "%.*s/%s", (int)n, root, path) < 0)
+                return NULL;
+        return r;
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Reading whole files with a size limit, and the one atomic-write helper. */
+#pragma once
+
+#include <sys/types.h>
+
+#include "macro.h"
+
+/* Reads all of path (NUL-terminated in *ret; *ret_size excludes the NUL; ret_size may be NULL).
+ * -EFBIG when larger than max_size. */
+int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size);
+
+/* Reads the first line of a small file (sysfs/proc style), trailing newline and blanks removed. */
+int read_one_line_file(const char *path, char **ret);
+
+/* Writes data to path atomically: a temp file in the same directory, fsync, rename.
+ * If the file already holds exactly these bytes (and mode), nothing is written and 0 is returned
+ * (so mtime stays: readers watching it see no change); 1 when the file was (re)written. */
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+
+/* Joins a root prefix and an absolute path: ("/fixture", "/sys/x") -> "/fixture/sys/x";
+ * a NULL or "/" root gives the path itself. */
+char *path_join_root(const char *root, const char *path);

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The one event loop (epoll): fd events, one-shot timers, signals via signalfd, and before-sleep
+ * hooks (where HTTP/2 sessions flush their output). Single-threaded: other threads talk to the
+ * loop only through an eventfd they write to. Sources may be freed from inside any callback. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/epoll.h>
+
+#include "macro.h"
+
+typedef struct loop loop;
+typedef struct loop_source loop_source;
+
+typedef void (*loop_io_handler)(loop_source *s, int fd, uint32_t revents, void *userdata);
+typedef void (*loop_timer_handler)(loop_source *s, void *userdata);
+typedef void (*loop_signal_handler)(loop_source *s, int signo, void *userdata);
+typedef void (*loop_hook)(loop *l, void *userdata);
+
+int loop_new(loop **ret);
+loop *loop_free(loop *l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(loop *, loop_free);
+
+/* Watches fd (not owned) for EPOLLIN/EPOLLOUT. */
+int loop_add_io(loop *l, int fd, uint32_t events, loop_io_handler cb, void *userdata, loop_source **ret);
+int loop_source_set_io_events(loop_source *s, uint32_t events);
+
+/* A one-shot timer firing after nsec (CLOCK_MONOTONIC). Re-arm with loop_timer_arm. */
+int loop_add_timer(loop *l, uint64_t nsec, loop_timer_handler cb, void *userdata, loop_source **ret);
+void loop_timer_arm(loop_source *s, uint64_t nsec);
+void loop_timer_disarm(loop_source *s);
+bool loop_timer_armed(const loop_source *s);
+
+/* Blocks signo for the process and delivers it through a signalfd. */
+int loop_add_signal(loop *l, int signo, loop_signal_handler cb, void *userdata, loop_source **ret);
+
+/* Runs before every epoll_wait, in the order added. */
+int loop_add_before_sleep(loop *l, loop_hook cb, void *userdata);
+
+loop *loop_source_get_loop(loop_source *s);
+/* Detaches and frees (deferred to the end of the current iteration). Accepts NULL. */
+loop_source *loop_source_free(loop_source *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(loop_source *, loop_source_free);
+
+/* Runs until loop_exit(); returns the exit code given there. */
+int loop_run(loop *l);
+/* One iteration, waiting at most timeout_nsec (UINT64_MAX = forever). Returns 1 once loop_exit was called. */
+int loop_run_once(loop *l, uint64_t timeout_nsec);
+void loop_exit(loop *l, int code);

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The one string-list type: a NULL-terminated char ** that owns its strings. */
+#pragma once
+
+#include "macro.h"
+
+char **strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+
+size_t strv_length(char *const *l);
+bool strv_contains(char *const *l, const char *s);
+/* Appends a copy of s. */
+int strv_extend(char ***l, const char *s);
+/* Appends s itself; on success the list owns it. */
+int strv_push(char ***l, char *s);
+/* Splits s at any of the separator characters; empty fields are dropped, fields are trimmed of blanks. */
+int strv_split(const char *s, const char *separators, char ***ret);
+/* Joins with sep; an empty list gives "". */
+char *strv_join(char *const *l, const char *sep);
+char **strv_copy(char *const *l);
+/* Sorts in place with strcmp. */
+void strv_sort(char **l);
+bool strv_equal(char *const *a, char *const *b);
+
+#define STRV_FOREACH(s, l) for (char *const *s = (l); s && *s; s++)

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The effective configuration: upstream's config file v1 (reference 1.4) plus its flags and env vars,
+ * with precedence flag = env > file > default, typed into one struct. Nothing walks YAML elsewhere. */
+#pragma once
+
+#include <stdint.h>
+
+#include "base/macro.h"
+
+enum mig_strategy { MIG_STRATEGY_NONE, MIG_STRATEGY_SINGLE, MIG_STRATEGY_MIXED };
+enum device_id_strategy { DEVICE_ID_UUID, DEVICE_ID_INDEX };
+/* A bit set: strategies combine ("envvar,cdi-annotations"). */
+enum device_list_strategy {
+        DEVICE_LIST_ENVVAR = 1 << 0,
+        DEVICE_LIST_VOLUME_MOUNTS = 1 << 1,
+        DEVICE_LIST_CDI_ANNOTATIONS = 1 << 2,
+        DEVICE_LIST_CDI_CRI = 1 << 3,
+};
+enum sharing_strategy { SHARING_NONE, SHARING_TIME_SLICING, SHARING_MPS };
+enum allocation_policy { ALLOCATION_DISTRIBUTED, ALLOCATION_PACKED };
+enum health_policy { HEALTH_POLICY_CATALOG, HEALTH_POLICY_UPSTREAM };
+
+/* One entry of sharing.timeSlicing.resources / sharing.mps.resources. */
+struct replicated_resource {
+        char *name;           /* full name: "nvidia.com/gpu" ("gpu" in the file gets the prefix) */
+        char *rename;         /* full name or NULL; "<name>.shared" with renameByDefault */
+        unsigned replicas;    /* >= 2 */
+        /* devices: all (default), a count of GPUs, or a list of GPU indexes, "i:j" MIG indexes, UUIDs */
+        bool devices_all;
+        unsigned devices_count;
+        char **devices_list;
+};
+
+typedef struct config {
+        struct {
+                enum mig_strategy mig_strategy;
+                bool fail_on_init_error;
+                char *mps_root;
+                char *nvidia_driver_root;
+                char *nvidia_dev_root;      /* defaults to nvidia_driver_root */
+                bool gdrcopy_enabled, gds_enabled, mofed_enabled;
+                bool use_node_feature_api;
+                char *device_discovery_strategy; /* "auto" | "nvml" | "tegra" */
+                struct {
+                        bool pass_device_specs;
+                        unsigned device_list_strategy;          /* enum device_list_strategy bits */
+                        enum device_id_strategy device_id_strategy;
+                        char *cdi_annotation_prefix;            /* "cdi.k8s.io/" */
+                        char *nvidia_ctk_path;                  /* nvidia-cdi-hook path */
+                        char *container_driver_root;            /* "/driver-root" */
+                        enum allocation_policy shared_devices_allocation_policy;
+                        char *kubelet_socket;                   /* "" = do not register */
+                        enum health_policy health_policy;       /* ours */
+                        uint64_t health_recovery_interval;      /* ours, nsec; default 5m */
+                        char *metrics_address;                  /* ours; NULL = off */
+                } plugin;
+                struct {
+                        bool oneshot, no_timestamp;
+                        uint64_t sleep_interval;                /* nsec; DURATION_INFINITE */
+                        char *output_file;                      /* "" = stdout */
+                        char *machine_type_file;
+                } gfd;
+        } flags;
+        struct {
+                enum sharing_strategy strategy;  /* mps if sharing.mps has resources, else time-slicing, else none */
+                bool rename_by_default;
+                bool fail_requests_greater_than_one;
+                struct replicated_resource *resources;
+                size_t n_resources;
+        } sharing;
+        struct {
+                unsigned *channel_ids; /* [] or [0] */
+                size_t n_channel_ids;
+                bool required;
+        } imex;
+        char *config_file;   /* the file this came from, or NULL */
+} config;
+
+/* Defaults exactly as upstream. */
+int config_new_default(config **ret);
+config *config_free(config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(config *, config_free);
+
+/* Parses a config file (YAML or JSON) over c. On error, *ret_error says "<file>:<line>: <key>: <why>". */
+int config_load_file(config *c, const char *path, char **ret_error);
+
+/* Enum <-> string, for flags, files and --print-config. */
+int mig_strategy_from_string(const char *s, enum mig_strategy *ret);
+const char *mig_strategy_to_string(enum mig_strategy s);
+int device_id_strategy_from_string(const char *s, enum device_id_strategy *ret);
+const char *device_id_strategy_to_string(enum device_id_strategy s);
+/* One strategy name -> its bit; a comma list is split by the caller. */
+int device_list_strategy_from_string(const char *s, unsigned *ret_bit);
+const char *sharing_strategy_to_string(enum sharing_strategy s); /* "none" | "time-slicing" | "mps" */
+int allocation_policy_from_string(const char *s, enum allocation_policy *ret);
+const char *allocation_policy_to_string(enum allocation_policy s);
+int health_policy_from_string(const char *s, enum health_policy *ret);
+const char *health_policy_to_string(enum health_policy s);

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The node's GPUs, read once from NVML (and sysfs) into an immutable snapshot. Everything after
+ * start-up (plan, Allocate, preferred allocation, labels, info) reads this, never NVML. */
+#pragma once
+
+#include <stdint.h>
+
+#include "base/macro.h"
+
+typedef struct nvml nvml;
+
+/* PCIe distance between two GPUs, as NVML's nvmlGpuTopologyLevel_t. */
+enum pcie_level {
+        PCIE_LEVEL_INTERNAL = 0,    /* same board */
+        PCIE_LEVEL_SINGLE = 10,     /* one PCIe switch */
+        PCIE_LEVEL_MULTIPLE = 20,   /* several PCIe switches */
+        PCIE_LEVEL_HOSTBRIDGE = 30, /* same host bridge */
+        PCIE_LEVEL_NODE = 40,       /* same NUMA node / CPU */
+        PCIE_LEVEL_SYSTEM = 50,     /* across CPUs */
+        PCIE_LEVEL_UNKNOWN = -1,
+};
+
+struct gpu_link {
+        unsigned nvlinks;          /* active NVLinks between the two GPUs (through NVSwitch counts) */
+        enum pcie_level pcie_level;
+};
+
+struct mig_device {
+        unsigned index;         /* enumeration position on the parent (upstream's "<gpu>:<mig>" index) */
+        unsigned parent;        /* index of the parent in inventory.gpus */
+        char uuid[96];          /* "MIG-..." */
+        unsigned gi_id, ci_id;  /* GPU instance / compute instance ids */
+        char profile[32];       /* "1g.5gb", "1g.10gb+me": upstream's profile string, '+' kept */
+        uint64_t memory_mib;
+        unsigned multiprocessors;
+        unsigned slices_gi, slices_ci;
+        unsigned engines_copy, engines_decoder, engines_encoder, engines_jpeg, engines_ofa;
+};
+
+struct gpu {
+        unsigned index;             /* NVML index */
+        unsigned minor;             /* /dev/nvidia<minor> */
+        char uuid[96];              /* "GPU-..." */
+        char name[96];              /* "NVIDIA H100 80GB HBM3" */
+        char brand[32];             /* "nvidia", "geforce", "tesla", ... lower case; "" unknown */
+        char architecture[32];      /* "hopper", "ampere", ... lower case; "" unknown */
+        uint64_t memory_mib;
+        char bus_id[32];            /* "0000:3b:00.0": lower case, domain trimmed to 4 digits */
+        uint32_t pci_class;         /* 0x030200 style from sysfs "class" (0 unknown) */
+        int numa_node;              /* -1: none (sysfs says -1 or has no file) */
+        unsigned cc_major, cc_minor;
+        bool mig_capable, mig_enabled;
+        struct mig_device *mig;     /* when mig_enabled */
+        size_t n_mig;
+};
+
+typedef struct inventory {
+        char driver_version[80];    /* "580.105.08" */
+        int cuda_driver_version;    /* nvmlSystemGetCudaDriverVersion: 13000 = 13.0 */
+        char nvml_version[80];
+        struct gpu *gpus;
+        size_t n_gpus;
+        struct gpu_link *links;     /* n_gpus * n_gpus, links[a * n_gpus + b]; diagonal unused */
+} inventory;
+
+/* Reads everything from a loaded NVML. root is the host filesystem root whose sys/ is read for
+ * NUMA node and PCI class: "/" normally, a fixture tree in tests.
+ * On failure returns <0 and, when ret_error is given, a sentence for a person. */
+int inventory_load(const nvml *n, const char *root, inventory **ret, char **ret_error);
+inventory *inventory_free(inventory *inv);
+DEFINE_TRIVIAL_CLEANUP_FUNC(inventory *, inventory_free);
+
+static inline const struct gpu_link *inventory_link(const inventory *inv, size_t a, size_t b)
+{
+        return &inv->links[a * inv->n_gpus + b];
+}
+
+/* Upstream's pair score (go-gpuallocator): NVLinks 100 each, else SameBoard 60, SingleSwitch 50,
+ * MultiSwitch 40, HostBridge 30, SameCPU 20, CrossCPU 10, unknown 0. */
+unsigned gpu_link_score(const struct gpu_link *l);
+
+/* "0000:3B:00.0" or "00000000:3B:00.0" -> "0000:3b:00.0". -EINVAL when it is not a PCI address. */
+int pci_bus_id_normalize(const char *in, char *out, size_t size);
+/* Reads <root>/sys/bus/pci/devices/<bus_id>/numa_node: -1 when missing or negative. */
+int pci_read_numa_node(const char *root, const char *bus_id);

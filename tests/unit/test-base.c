@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sys/stat.h>
+
+#include "base/fileio.h"
+#include "base/loop.h"
+#include "base/parse.h"
+#include "base/strv.h"
+
+static void test_strv_split_join(void **state)
+{
+        _cleanup_strv_free_ char **l = NULL;
+        assert_int_equal(strv_split(" envvar, cdi-cri ,,volume-mounts", ",", &l), 0);
+        assert_int_equal(strv_length(l), 3);
+        assert_string_equal(l[0], "envvar");
+        assert_string_equal(l[1], "cdi-cri");
+        assert_string_equal(l[2], "volume-mounts");
+        _cleanup_free_ char *j = strv_join(l, "|");
+        assert_string_equal(j, "envvar|cdi-cri|volume-mounts");
+        strv_sort(l);
+        assert_string_equal(l[0], "cdi-cri");
+        assert_true(strv_contains(l, "envvar"));
+        assert_false(strv_contains(l, "env"));
+}
+
+static void test_parse_duration(void **state)
+{
+        uint64_t ns;
+        assert_int_equal(parse_duration("60s", &ns), 0);
+        assert_true(ns == 60 * NSEC_PER_SEC);
+        assert_int_equal(parse_duration("1m30s", &ns), 0);
+        assert_true(ns == 90 * NSEC_PER_SEC);
+        assert_int_equal(parse_duration("500ms", &ns), 0);
+        assert_true(ns == 500 * NSEC_PER_MSEC);
+        assert_int_equal(parse_duration("5m", &ns), 0);
+        assert_true(ns == 300 * NSEC_PER_SEC);
+        assert_int_equal(parse_duration("1000", &ns), 0);
+        assert_true(ns == 1000);
+        assert_int_equal(parse_duration("infinite", &ns), 0);
+        assert_true(ns == DURATION_INFINITE);
+        assert_int_equal(parse_duration("10 s", &ns), -EINVAL);
+        assert_int_equal(parse_duration("s", &ns), -EINVAL);
+        assert_int_equal(parse_duration("", &ns), -EINVAL);
+}
+
+static void test_parse_bool_int(void **state)
+{
+        bool b;
+        assert_int_equal(parse_bool("TRUE", &b), 0);
+        assert_true(b);
+        assert_int_equal(parse_bool("0", &b), 0);
+        assert_false(b);
+        assert_int_equal(parse_bool("maybe", &b), -EINVAL);
+        uint64_t u;
+        assert_int_equal(parse_uint64("18446744073709551615", &u), 0);
+        assert_int_equal(parse_uint64("18446744073709551616", &u), -ERANGE);
+        assert_int_equal(parse_uint64("12a", &u), -EINVAL);
+        int64_t i;
+        assert_int_equal(parse_int64("-1", &i), 0);
+        assert_true(i == -1);
+}
+
+static void test_write_file_atomic(void **state)
+{
+        char dir[] = "/tmp/nvdp-test-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *path = path_join_root(dir, "/labels");
+        assert_int_equal(write_file_atomic(path, "a=1\n", 4, 0644), 1);
+        struct stat st1, st2;
+        assert_int_equal(stat(path, &st1), 0);
+        /* same content: not rewritten, same inode */
+        assert_int_equal(write_file_atomic(path, "a=1\n", 4, 0644), 0);
+        assert_int_equal(stat(path, &st2), 0);
+        assert_true(st1.st_ino == st2.st_ino);
+        assert_int_equal(write_file_atomic(path, "a=2\n", 4, 0644), 1);
+        _cleanup_free_ char *s = NULL;
+        assert_int_equal(read_full_file(path, 100, &s, NULL), 0);
+        assert_string_equal(s, "a=2\n");
+        assert_int_equal(read_full_file(path, 2, &s, NULL), -EFBIG);
+        unlink(path);
+        rmdir(dir);
+}
+
+static void test_path_join_root(void **state)
+{
+        _cleanup_free_ char *a = path_join_root("/", "/sys/x");
+        _cleanup_free_ char *b = path_join_root("/fx/", "/sys/x");
+        _cleanup_free_ char *c = path_join_root(NULL, "/sys/x");
+        assert_string_equal(a, "/sys/x");
+        assert_string_equal(b, "/fx/sys/x");
+        assert_string_equal(c, "/sys/x");
+}
+
+static int fired;
+static void on_timer(loop_source *s, void *userdata)
+{
+        fired++;
+        if (fired == 2)
+                loop_exit(loop_source_get_loop(s), 7);
+        else
+                loop_timer_arm(s, 1000000);
+}
+
+static void test_loop_timer(void **state)
+{
+        _cleanup_(loop_freep) loop *l = NULL;
+        assert_int_equal(loop_new(&l), 0);
+        assert_int_equal(loop_add_timer(l, 1000000, on_timer, NULL, NULL), 0);
+        assert_int_equal(loop_run(l), 7);
+        assert_int_equal(fired, 2);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_strv_split_join),  cmocka_unit_test(test_parse_duration),
+                cmocka_unit_test(test_parse_bool_int),   cmocka_unit_test(test_write_file_atomic),
+                cmocka_unit_test(test_path_join_root),   cmocka_unit_test(test_loop_timer),
+        };
+        return cmocka_run_group_tests_name("base", tests, NULL, NULL);
+}
