@@ -34,11 +34,13 @@ LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*/*.c))
 LIB_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(PROTO_C))
 UNIT_SRC  := $(wildcard tests/unit/test-*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+HELPER_SRC:= $(wildcard tests/helpers/*.c)
+HELPER_BIN:= $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
 MOCK_SRC  := $(wildcard mock/nvml/*.c)
 MOCK_LIB  := $(BUILD)/mock-nvml/libnvidia-ml.so.1
 
 .PHONY: all deps check unit integration kubelet e2e asan lint demo clean bench image fuzz soak
-all: $(BUILD)/nvdp $(MOCK_LIB)
+all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): scripts/install-deps
@@ -75,20 +77,25 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libnvdp.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -o $@ $< $(BUILD)/libnvdp.a $(LDFLAGS) -lcmocka $(LIBS)
 
+# Small programs the tests drive (e.g. a gRPC server over the rpc layer for grpcio to talk to).
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libnvdp.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libnvdp.a $(LDFLAGS) $(LIBS)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # ---- tests ---------------------------------------------------------------------------------------
 check: unit integration kubelet
 
-unit: $(UNIT_BIN) $(MOCK_LIB) $(BUILD)/nvdp
+unit: $(UNIT_BIN) all
 	@tests/run-unit $(BUILD) $(UNIT_BIN)
 
-integration: $(BUILD)/nvdp $(MOCK_LIB)
+integration: all
 	@if ls tests/integration/test_*.py >/dev/null 2>&1; then \
 		NVDP_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/integration; \
 	else echo "integration: no tests yet"; fi
 
-kubelet: $(BUILD)/nvdp $(MOCK_LIB)
+kubelet: all
 	@if [ -f tests/kubelet/go.mod ]; then \
 		cd tests/kubelet && NVDP_BUILD=$(abspath $(BUILD)) go test -count=1 ./...; \
 	else echo "kubelet: no tests yet"; fi
