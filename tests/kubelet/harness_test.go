@@ -67,6 +67,26 @@ func loadEnv(t *testing.T) env {
 	return e
 }
 
+// stubEnv builds tests/kubelet/stubplugin and writes a fixture of 8 made-up GPUs for it.
+func stubEnv(t *testing.T) env {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "stubplugin")
+	if out, err := exec.Command("go", "build", "-o", bin, "./stubplugin").CombinedOutput(); err != nil {
+		t.Fatalf("building stubplugin: %v\n%s", err, out)
+	}
+	var b strings.Builder
+	b.WriteString("gpus:\n")
+	for i := 0; i < fixtureGPUs; i++ {
+		fmt.Fprintf(&b, "- index: %d\n  uuid: GPU-5e1f7e57-0000-4000-8000-00000000000%d\n", i, i)
+	}
+	fixture := filepath.Join(dir, "selftest.yaml")
+	if err := os.WriteFile(fixture, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return env{nvdp: bin, mockLib: dir, fixture: fixture, root: dir}
+}
+
 // fixtureUUIDs returns the sorted GPU UUIDs of the mock NVML fixture: every string value of a key named
 // "uuid" that starts with "GPU-", wherever it sits in the YAML (the test does not depend on the layout).
 func fixtureUUIDs(t *testing.T, path string) []string {

@@ -7,6 +7,7 @@
 package kubelet
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -153,8 +154,22 @@ func visible(t *testing.T, env map[string]string, allocated []string, fixture []
 	return got
 }
 
+// TestKubeletDeviceManager: nvdp registers, lists the fixture's 8 GPUs, allocates, survives a crash.
 func TestKubeletDeviceManager(t *testing.T) {
-	e := loadEnv(t)
+	scenario(t, loadEnv(t))
+}
+
+// TestHarnessSelfCheck runs the same scenario against kubelet's own device plugin stub (tests/kubelet/
+// stubplugin) on a made-up fixture, to show the harness passes with a plugin known to follow the
+// contract. Opt-in (NVDP_KUBELET_SELFTEST=1): it tests the harness, not nvdp.
+func TestHarnessSelfCheck(t *testing.T) {
+	if os.Getenv("NVDP_KUBELET_SELFTEST") != "1" {
+		t.Skip("set NVDP_KUBELET_SELFTEST=1 to check the harness against kubelet's device plugin stub")
+	}
+	scenario(t, stubEnv(t))
+}
+
+func scenario(t *testing.T, e env) {
 	uuids := fixtureUUIDs(t, e.fixture)
 	if len(uuids) != fixtureGPUs {
 		t.Fatalf("fixture %s lists %d GPU UUIDs (%v), this test expects the 8x H100 node", e.fixture, len(uuids), uuids)
