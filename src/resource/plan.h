@@ -26,6 +26,7 @@ struct plan_resource {
         bool fail_requests_greater_than_one;
         struct plan_device *devices;
         size_t n_devices;
+        size_t *by_id;       /* indexes of devices sorted by id, for plan_resource_find_device() */
 };
 
 typedef struct plan {
@@ -33,7 +34,11 @@ typedef struct plan {
         size_t n_resources;
 } plan;
 
-/* root is the host filesystem root for /proc/driver/nvidia-caps/mig-minors ("/" normally).
+/* Resources are sorted by name; devices by GPU index, MIG index, replica, so IDs and their order are
+ * stable across restarts. Resources without devices are left out.
+ * Sharing honours `devices` and `rename` per resource (beyond upstream): selected devices are shared
+ * under the (renamed) resource, the rest stay whole under their normal name.
+ * root is the host filesystem root for /proc/driver/nvidia-caps/mig-minors ("/" normally).
  * Fails with a sentence in ret_error for an invalid node (e.g. MIG "single" with mixed profiles,
  * sharing devices naming no GPU). */
 int plan_build(const inventory *inv, const config *c, const char *root, plan **ret, char **ret_error);
