@@ -76,7 +76,8 @@ int config_format_yaml(const config *c, char **ret)
                         first = false;
                 }
         fprintf(f, "]\n");
-        fprintf(f, "%sdeviceIDStrategy: %s\n", i2, device_id_strategy_to_string(c->flags.plugin.device_id_strategy));
+        fprintf(f, "%sdeviceIDStrategy: %s\n", i2,
+                device_id_strategy_to_string(c->flags.plugin.device_id_strategy));
         put_key_string(f, i2, "cdiAnnotationPrefix", c->flags.plugin.cdi_annotation_prefix);
         put_key_string(f, i2, "nvidiaCTKPath", c->flags.plugin.nvidia_ctk_path);
         put_key_string(f, i2, "containerDriverRoot", c->flags.plugin.container_driver_root);
@@ -106,7 +107,8 @@ int config_format_yaml(const config *c, char **ret)
                 put_key_string(f, i2, "podName", c->flags.gfd.pod_name);
 
         if (c->sharing.strategy != SHARING_NONE && c->sharing.n_resources > 0) {
-                fprintf(f, "sharing:\n%s%s:\n", i1, c->sharing.strategy == SHARING_MPS ? "mps" : "timeSlicing");
+                fprintf(f, "sharing:\n%s%s:\n", i1,
+                        c->sharing.strategy == SHARING_MPS ? "mps" : "timeSlicing");
                 put_bool(f, i2, "renameByDefault", c->sharing.rename_by_default);
                 put_bool(f, i2, "failRequestsGreaterThanOne", c->sharing.fail_requests_greater_than_one);
                 fprintf(f, "%sresources:\n", i2);

@@ -178,8 +178,10 @@ int config_new_default(config **ret)
             set_string(&c->flags.plugin.cdi_annotation_prefix, "cdi.k8s.io/") < 0 ||
             set_string(&c->flags.plugin.nvidia_ctk_path, "/usr/bin/nvidia-ctk") < 0 ||
             set_string(&c->flags.plugin.container_driver_root, "/driver-root") < 0 ||
-            set_string(&c->flags.plugin.kubelet_socket, "/var/lib/kubelet/device-plugins/kubelet.sock") < 0 ||
-            set_string(&c->flags.gfd.output_file, "/etc/kubernetes/node-feature-discovery/features.d/gfd") < 0 ||
+            set_string(&c->flags.plugin.kubelet_socket, "/var/lib/kubelet/device-plugins/kubelet.sock") <
+                    0 ||
+            set_string(&c->flags.gfd.output_file, "/etc/kubernetes/node-feature-discovery/features.d/gfd") <
+                    0 ||
             set_string(&c->flags.gfd.machine_type_file, "/sys/class/dmi/id/product_name") < 0 ||
             set_string(&c->flags.gfd.namespace, "default") < 0)
                 return -ENOMEM;
@@ -415,7 +417,8 @@ static int log_format_from_string_int(const char *s, int *ret)
         return r;
 }
 
-typedef int (*mapping_cb)(struct walk *w, const char *key, const char *name, yaml_node_t *value, void *userdata);
+typedef int (*mapping_cb)(struct walk *w, const char *key, const char *name, yaml_node_t *value,
+                          void *userdata);
 
 /* Walks a mapping, calling cb with each "<prefix>.<name>" key; duplicate keys are an error. */
 static int walk_mapping(struct walk *w, yaml_node_t *n, const char *prefix, mapping_cb cb, void *userdata)
@@ -430,7 +433,7 @@ static int walk_mapping(struct walk *w, yaml_node_t *n, const char *prefix, mapp
                 if (k->type != YAML_SCALAR_NODE)
                         return fail(w, k, prefix, "keys must be strings, got %s", node_kind(k));
                 char key[256];
-                snprintf(key, sizeof key, "%s%s%s", prefix, isempty(prefix) ? "" : ".", scalar(k));
+                snprintf(key, sizeof key, "%s%s%s", prefix, prefix[0] ? "." : "", scalar(k));
                 for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
                         yaml_node_t *k2 = yaml_document_get_node(w->doc, q->key);
                         if (k2 && k2->type == YAML_SCALAR_NODE && streq(scalar(k2), scalar(k)))
@@ -488,8 +491,8 @@ static int plugin_key(struct walk *w, const char *key, const char *name, yaml_no
                                 return fail(w, v, key, "must be one of %s, got \"%s\"", choices, scalar(v));
                         bits = bit;
                 } else if (v->type == YAML_SEQUENCE_NODE) {
-                        for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top;
-                             i++) {
+                        for (yaml_node_item_t *i = v->data.sequence.items.start;
+                             i < v->data.sequence.items.top; i++) {
                                 yaml_node_t *it = yaml_document_get_node(w->doc, *i);
                                 char k[300];
                                 snprintf(k, sizeof k, "%s[%zu]", key,
@@ -504,7 +507,8 @@ static int plugin_key(struct walk *w, const char *key, const char *name, yaml_no
                         if (bits == 0)
                                 return fail(w, v, key, "must name at least one strategy");
                 } else
-                        return fail(w, v, key, "must be a string or a list of strings, got %s", node_kind(v));
+                        return fail(w, v, key, "must be a string or a list of strings, got %s",
+                                    node_kind(v));
                 c->flags.plugin.device_list_strategy = bits;
                 return 0;
         }
@@ -643,7 +647,8 @@ static bool pattern_valid(const char *p)
         return true;
 }
 
-static int named_pattern_key(struct walk *w, const char *key, const char *name, yaml_node_t *v, void *userdata)
+static int named_pattern_key(struct walk *w, const char *key, const char *name, yaml_node_t *v,
+                             void *userdata)
 {
         struct named_pattern *np = userdata;
         int r = want_scalar(w, v, key, "a string");
@@ -651,7 +656,8 @@ static int named_pattern_key(struct walk *w, const char *key, const char *name, 
                 return r;
         if (streq(name, "pattern")) {
                 if (!pattern_valid(scalar(v)))
-                        return fail(w, v, key, "must be a non-empty wildcard pattern, got \"%s\"", scalar(v));
+                        return fail(w, v, key, "must be a non-empty wildcard pattern, got \"%s\"",
+                                    scalar(v));
                 np->has_pattern = true;
                 return 0;
         }
@@ -725,8 +731,10 @@ static int devices_from(struct walk *w, const char *key, yaml_node_t *v, struct 
                         rr->devices_all = true;
                         return 0;
                 }
-                return fail(w, v, key, "must be \"all\", a count > 0 or a list of GPU indexes, "
-                                       "MIG indexes (\"0:1\") or UUIDs, got \"%s\"", scalar(v));
+                return fail(w, v, key,
+                            "must be \"all\", a count > 0 or a list of GPU indexes, "
+                            "MIG indexes (\"0:1\") or UUIDs, got \"%s\"",
+                            scalar(v));
         }
         if (v->type != YAML_SEQUENCE_NODE)
                 return fail(w, v, key, "must be \"all\", a count or a list, got %s", node_kind(v));
@@ -741,9 +749,10 @@ static int devices_from(struct walk *w, const char *key, yaml_node_t *v, struct 
                 if (!it || it->type != YAML_SCALAR_NODE)
                         return fail(w, it ? it : v, k, "must be a GPU index, a MIG index or a UUID");
                 if (!device_selector_valid(scalar(it)))
-                        return fail(w, it, k,
-                                    "must be a GPU index, a MIG index (\"0:1\") or a GPU-/MIG- UUID, got \"%s\"",
-                                    scalar(it));
+                        return fail(
+                                w, it, k,
+                                "must be a GPU index, a MIG index (\"0:1\") or a GPU-/MIG- UUID, got \"%s\"",
+                                scalar(it));
                 if (strv_contains(rr->devices_list, scalar(it)))
                         return fail(w, it, k, "\"%s\" is listed twice", scalar(it));
                 int r = strv_extend(&rr->devices_list, scalar(it));
@@ -802,7 +811,8 @@ static int replicated_key(struct walk *w, const char *key, const char *name, yam
         return -ENOENT;
 }
 
-static int sharing_section_key(struct walk *w, const char *key, const char *name, yaml_node_t *v, void *userdata)
+static int sharing_section_key(struct walk *w, const char *key, const char *name, yaml_node_t *v,
+                               void *userdata)
 {
         struct sharing_section *s = userdata;
         if (streq(name, "renameByDefault"))
@@ -854,7 +864,9 @@ struct sharing_both {
 static int sharing_key(struct walk *w, const char *key, const char *name, yaml_node_t *v, void *userdata)
 {
         struct sharing_both *b = userdata;
-        struct sharing_section *s = streq(name, "timeSlicing") ? &b->ts : streq(name, "mps") ? &b->mps : NULL;
+        struct sharing_section *s = streq(name, "timeSlicing") ? &b->ts
+                                    : streq(name, "mps")       ? &b->mps
+                                                               : NULL;
         if (!s)
                 return -ENOENT;
         if (scalar_null(v))
@@ -973,7 +985,8 @@ int config_load_file(config *c, const char *path, char **ret_error)
                 return r;
         }
         if (r < 0) {
-                if (ret_error && asprintf(ret_error, "%s: cannot read config file: %s", path, strerror(-r)) < 0)
+                if (ret_error &&
+                    asprintf(ret_error, "%s: cannot read config file: %s", path, strerror(-r)) < 0)
                         *ret_error = NULL;
                 return r;
         }

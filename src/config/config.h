@@ -26,9 +26,9 @@ enum nvdp_program { PROGRAM_PLUGIN, PROGRAM_GFD };
 
 /* One entry of sharing.timeSlicing.resources / sharing.mps.resources. */
 struct replicated_resource {
-        char *name;           /* full name: "nvidia.com/gpu" ("gpu" in the file gets the prefix) */
-        char *rename;         /* full name or NULL; "<name>.shared" with renameByDefault */
-        unsigned replicas;    /* >= 2 */
+        char *name;        /* full name: "nvidia.com/gpu" ("gpu" in the file gets the prefix) */
+        char *rename;      /* full name or NULL; "<name>.shared" with renameByDefault */
+        unsigned replicas; /* >= 2 */
         /* devices: all (default), a count of GPUs, or a list of GPU indexes, "i:j" MIG indexes, UUIDs */
         bool devices_all;
         unsigned devices_count;
@@ -41,41 +41,42 @@ typedef struct config {
                 bool fail_on_init_error;
                 char *mps_root;
                 char *nvidia_driver_root;
-                char *nvidia_dev_root;      /* defaults to nvidia_driver_root */
+                char *nvidia_dev_root; /* defaults to nvidia_driver_root */
                 bool gdrcopy_enabled, gds_enabled, mofed_enabled;
                 bool use_node_feature_api;
                 char *device_discovery_strategy; /* "auto" | "nvml" | "tegra" (GFD also "vfio") */
-                char *root;                 /* ours: host root for /proc and /sys reads; "/" */
-                enum log_format log_format; /* ours: klog (default) | json */
+                char *root;                      /* ours: host root for /proc and /sys reads; "/" */
+                enum log_format log_format;      /* ours: klog (default) | json */
                 struct {
                         bool pass_device_specs;
-                        unsigned device_list_strategy;          /* enum device_list_strategy bits */
+                        unsigned device_list_strategy; /* enum device_list_strategy bits */
                         enum device_id_strategy device_id_strategy;
-                        char *cdi_annotation_prefix;            /* "cdi.k8s.io/" */
-                        char *nvidia_ctk_path;                  /* nvidia-cdi-hook path */
-                        char *container_driver_root;            /* "/driver-root" */
+                        char *cdi_annotation_prefix; /* "cdi.k8s.io/" */
+                        char *nvidia_ctk_path;       /* nvidia-cdi-hook path */
+                        char *container_driver_root; /* "/driver-root" */
                         enum allocation_policy shared_devices_allocation_policy;
-                        char *kubelet_socket;                   /* "" = do not register */
-                        enum health_policy health_policy;       /* ours */
-                        uint64_t health_recovery_interval;      /* ours, nsec; default 5m */
-                        char *metrics_address;                  /* ours; NULL = off */
-                        char **cdi_feature_flags;               /* passed to CDI spec generation */
-                        char **cdi_disable_hooks;               /* OCI hooks to omit; "all" = none */
+                        char *kubelet_socket;              /* "" = do not register */
+                        enum health_policy health_policy;  /* ours */
+                        uint64_t health_recovery_interval; /* ours, nsec; default 5m */
+                        char *metrics_address;             /* ours; NULL = off */
+                        char **cdi_feature_flags;          /* passed to CDI spec generation */
+                        char **cdi_disable_hooks;          /* OCI hooks to omit; "all" = none */
                 } plugin;
                 struct {
                         bool oneshot, no_timestamp;
-                        uint64_t sleep_interval;                /* nsec; DURATION_INFINITE */
-                        char *output_file;                      /* "" = stdout */
+                        uint64_t sleep_interval; /* nsec; DURATION_INFINITE */
+                        char *output_file;       /* "" = stdout */
                         char *machine_type_file;
-                        bool output_node;    /* ours: --output=node, labels go to the Node object */
-                        char *kubeconfig;    /* NULL = in-cluster */
+                        bool output_node; /* ours: --output=node, labels go to the Node object */
+                        char *kubeconfig; /* NULL = in-cluster */
                         unsigned kube_api_qps, kube_api_burst;
-                        char *namespace;     /* "default" */
+                        char *namespace; /* "default" */
                         char *node_name, *pod_name;
                 } gfd;
         } flags;
         struct {
-                enum sharing_strategy strategy;  /* mps if sharing.mps has resources, else time-slicing, else none */
+                /* mps if sharing.mps has resources, else time-slicing, else none */
+                enum sharing_strategy strategy;
                 bool rename_by_default;
                 bool fail_requests_greater_than_one;
                 struct replicated_resource *resources;
@@ -86,8 +87,8 @@ typedef struct config {
                 size_t n_channel_ids;
                 bool required;
         } imex;
-        char *config_file;   /* the file this came from, or NULL */
-        bool print_config;   /* ours: --print-config; the caller prints config_format_yaml() and exits 0 */
+        char *config_file; /* the file this came from, or NULL */
+        bool print_config; /* ours: --print-config; the caller prints config_format_yaml() and exits 0 */
         /* Things a person should know that are not errors (e.g. "resources.gpus is ignored");
          * library code does not log, so the caller logs these at warning level. */
         char **warnings;

@@ -161,10 +161,11 @@ static int units_single(struct builder *b)
                                 first = &gpu->mig[m];
                                 first_gpu = gpu;
                         } else if (!mig_same_type(first, &gpu->mig[m]))
-                                return fail(b,
-                                            "MIG strategy single: more than one MIG device type present on node "
-                                            "(%s on GPU %u, %s on GPU %u)",
-                                            first->profile, first_gpu->index, gpu->mig[m].profile, gpu->index);
+                                return fail(
+                                        b,
+                                        "MIG strategy single: more than one MIG device type present on node "
+                                        "(%s on GPU %u, %s on GPU %u)",
+                                        first->profile, first_gpu->index, gpu->mig[m].profile, gpu->index);
                         int r = add_unit(b, (unsigned)g, (int)m, "nvidia.com/gpu");
                         if (r < 0)
                                 return r;
@@ -207,7 +208,8 @@ static int unit_cmp(const void *x, const void *y, void *userdata)
         unsigned ia = unit_gpu(b, a)->index, ic = unit_gpu(b, c)->index;
         if (ia != ic)
                 return ia < ic ? -1 : 1;
-        long ma = a->mig < 0 ? -1 : (long)unit_mig(b, a)->index, mc = c->mig < 0 ? -1 : (long)unit_mig(b, c)->index;
+        long ma = a->mig < 0 ? -1 : (long)unit_mig(b, a)->index,
+             mc = c->mig < 0 ? -1 : (long)unit_mig(b, c)->index;
         return ma < mc ? -1 : ma > mc ? 1 : 0;
 }
 
@@ -223,7 +225,8 @@ static bool selector_matches(const struct builder *b, const struct unit *u, cons
         unsigned gi, mi;
         char tail;
         if (strchr(sel, ':'))
-                return mig && sscanf(sel, "%u:%u%c", &gi, &mi, &tail) == 2 && gpu->index == gi && mig->index == mi;
+                return mig && sscanf(sel, "%u:%u%c", &gi, &mi, &tail) == 2 && gpu->index == gi &&
+                       mig->index == mi;
         return sscanf(sel, "%u%c", &gi, &tail) == 1 && gpu->index == gi;
 }
 
@@ -231,8 +234,8 @@ static int share_unit(struct builder *b, struct unit *u, size_t k)
 {
         const struct replicated_resource *rr = b->c->sharing.resources;
         if (u->shared >= 0 && (size_t)u->shared != k)
-                return fail(b, "sharing resources %zu and %zu (%s) both select device %s", (size_t)u->shared, k,
-                            rr[k].name, unit_uuid(b, u));
+                return fail(b, "sharing resources %zu and %zu (%s) both select device %s", (size_t)u->shared,
+                            k, rr[k].name, unit_uuid(b, u));
         u->shared = (ssize_t)k;
         return 0;
 }
@@ -259,7 +262,8 @@ static int apply_sharing(struct builder *b)
                                 }
                                 if (!found)
                                         return fail(b,
-                                                    "sharing resource %s: devices entry \"%s\" names no %s device "
+                                                    "sharing resource %s: devices entry \"%s\" names no %s "
+                                                    "device "
                                                     "on this node",
                                                     rr->name, *sel, rr->name);
                         }
@@ -310,7 +314,8 @@ static int load_caps(struct builder *b)
         for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 struct cap_minor cm = { .ci = UINT_MAX };
                 char tail;
-                if (sscanf(line, "gpu%u/gi%u/ci%u/access %u%c", &cm.gpu, &cm.gi, &cm.ci, &cm.minor, &tail) != 4 &&
+                if (sscanf(line, "gpu%u/gi%u/ci%u/access %u%c", &cm.gpu, &cm.gi, &cm.ci, &cm.minor, &tail) !=
+                            4 &&
                     sscanf(line, "gpu%u/gi%u/access %u%c", &cm.gpu, &cm.gi, &cm.minor, &tail) != 3)
                         continue; /* "config N", "monitor N" */
                 struct cap_minor *n = realloc(b->caps, sizeof(struct cap_minor) * (b->n_caps + 1));
@@ -410,7 +415,8 @@ static int resource_build(struct builder *b, const char *name, struct plan_resou
                 else if (unit_replicas(b, u) != unit_replicas(b, first) ||
                          (u->shared < 0) != (first->shared < 0))
                         return fail(b,
-                                    "resource %s would hold devices with different sharing (%s with %u replicas, "
+                                    "resource %s would hold devices with different sharing (%s with %u "
+                                    "replicas, "
                                     "%s with %u); give each group its own rename",
                                     name, unit_uuid(b, first), unit_replicas(b, first), unit_uuid(b, u),
                                     unit_replicas(b, u));
@@ -535,7 +541,8 @@ ssize_t plan_resource_find_device(const struct plan_resource *r, const char *id)
 bool plan_resource_equal(const struct plan_resource *a, const struct plan_resource *b)
 {
         if (!streq(a->name, b->name) || !streq(a->socket_name, b->socket_name) || a->sharing != b->sharing ||
-            a->replicas != b->replicas || a->fail_requests_greater_than_one != b->fail_requests_greater_than_one ||
+            a->replicas != b->replicas ||
+            a->fail_requests_greater_than_one != b->fail_requests_greater_than_one ||
             a->n_devices != b->n_devices)
                 return false;
         for (size_t i = 0; i < a->n_devices; i++) {

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <fcntl.h>
@@ -49,11 +50,12 @@ static char *load_error(const char *name)
 }
 
 static const char *const env_names[] = {
-        "MIG_STRATEGY",     "GFD_MIG_STRATEGY", "FAIL_ON_INIT_ERROR", "DEVICE_LIST_STRATEGY", "DEVICE_ID_STRATEGY",
-        "CONFIG_FILE",      "GFD_CONFIG_FILE",  "MPS_ROOT",           "NVIDIA_DRIVER_ROOT",   "NVIDIA_DEV_ROOT",
-        "KUBELET_SOCKET",   "HEALTH_POLICY",    "IMEX_CHANNEL_IDS",   "NVIDIA_CTK_PATH",      "NVIDIA_CDI_HOOK_PATH",
-        "GFD_OUTPUT_FILE",  "NODE_NAME",        "GFD_SLEEP_INTERVAL", "METRICS_ADDRESS",      "LOG_FORMAT",
-        "NVDP_ROOT",        "GFD_ONESHOT",      "HEALTH_RECOVERY_INTERVAL",
+        "MIG_STRATEGY",       "GFD_MIG_STRATEGY",   "FAIL_ON_INIT_ERROR",       "DEVICE_LIST_STRATEGY",
+        "DEVICE_ID_STRATEGY", "CONFIG_FILE",        "GFD_CONFIG_FILE",          "MPS_ROOT",
+        "NVIDIA_DRIVER_ROOT", "NVIDIA_DEV_ROOT",    "KUBELET_SOCKET",           "HEALTH_POLICY",
+        "IMEX_CHANNEL_IDS",   "NVIDIA_CTK_PATH",    "NVIDIA_CDI_HOOK_PATH",     "GFD_OUTPUT_FILE",
+        "NODE_NAME",          "GFD_SLEEP_INTERVAL", "METRICS_ADDRESS",          "LOG_FORMAT",
+        "NVDP_ROOT",          "GFD_ONESHOT",        "HEALTH_RECOVERY_INTERVAL",
 };
 
 static int clear_env(void **state)
@@ -100,7 +102,8 @@ static void test_defaults(void **state)
         assert_int_equal(c->flags.log_format, LOG_FORMAT_KLOG);
         assert_true(c->flags.use_node_feature_api);
         assert_true(c->flags.gfd.sleep_interval == 60 * NSEC_PER_SEC);
-        assert_string_equal(c->flags.gfd.output_file, "/etc/kubernetes/node-feature-discovery/features.d/gfd");
+        assert_string_equal(c->flags.gfd.output_file,
+                            "/etc/kubernetes/node-feature-discovery/features.d/gfd");
         assert_string_equal(c->flags.gfd.machine_type_file, "/sys/class/dmi/id/product_name");
         assert_int_equal(c->sharing.strategy, SHARING_NONE);
         assert_int_equal(c->sharing.n_resources, 0);
@@ -175,8 +178,10 @@ static void test_rename_and_devices(void **state)
         assert_int_equal(load("devices-list.yaml", &l, NULL), 0);
         assert_int_equal(l->flags.mig_strategy, MIG_STRATEGY_MIXED);
         assert_string_equal(l->sharing.resources[0].devices_list[0], "0:2");
-        assert_string_equal(l->sharing.resources[0].devices_list[1], "MIG-a1000000-0000-0000-0000-000000000000");
-        assert_string_equal(l->sharing.resources[1].devices_list[0], "GPU-20000000-0000-0000-0000-000000000000");
+        assert_string_equal(l->sharing.resources[0].devices_list[1],
+                            "MIG-a1000000-0000-0000-0000-000000000000");
+        assert_string_equal(l->sharing.resources[1].devices_list[0],
+                            "GPU-20000000-0000-0000-0000-000000000000");
         assert_string_equal(l->sharing.resources[1].devices_list[1], "7");
 }
 
@@ -194,7 +199,8 @@ static void test_json_all_keys(void **state)
         assert_false(c->flags.use_node_feature_api);
         assert_string_equal(c->flags.device_discovery_strategy, "nvml");
         assert_true(c->flags.plugin.pass_device_specs);
-        assert_int_equal(c->flags.plugin.device_list_strategy, DEVICE_LIST_ENVVAR | DEVICE_LIST_CDI_ANNOTATIONS);
+        assert_int_equal(c->flags.plugin.device_list_strategy,
+                         DEVICE_LIST_ENVVAR | DEVICE_LIST_CDI_ANNOTATIONS);
         assert_int_equal(c->flags.plugin.device_id_strategy, DEVICE_ID_INDEX);
         assert_string_equal(c->flags.plugin.cdi_annotation_prefix, "nvidia.cdi.k8s.io/");
         assert_string_equal(c->flags.plugin.nvidia_ctk_path, "/usr/local/bin/nvidia-ctk");
@@ -212,8 +218,9 @@ static void test_json_all_keys(void **state)
         assert_true(c->imex.required);
         /* resources.gpus / resources.mig are validated, then ignored with a warning, as upstream. */
         assert_int_equal(strv_length(c->warnings), 2);
-        assert_true(endswith(c->warnings[0], "all-keys.json:32: resources.gpus: custom resource naming is not "
-                                             "supported and is ignored, as upstream"));
+        assert_true(endswith(c->warnings[0],
+                             "all-keys.json:32: resources.gpus: custom resource naming is not "
+                             "supported and is ignored, as upstream"));
 }
 
 static void test_empty_file(void **state)
@@ -232,31 +239,42 @@ static void check_error(const char *file, const char *expected)
 
 static void test_file_errors(void **state)
 {
-        check_error("err-unknown-key.yaml", "err-unknown-key.yaml:5: flags.plugin.passDevicSpecs: unknown key");
-        check_error("err-wrong-type.yaml",
-                    "err-wrong-type.yaml:3: flags.failOnInitError: must be a boolean (true or false), got \"yes "
-                    "please\"");
-        check_error("err-bad-value.yaml",
-                    "err-bad-value.yaml:3: flags.migStrategy: must be one of none, single, mixed, got \"half\"");
-        check_error("err-version.yaml", "err-version.yaml:1: version: unknown version \"v2\" (only v1 is supported)");
-        check_error("err-replicas-1.yaml",
-                    "err-replicas-1.yaml:6: sharing.timeSlicing.resources[0].replicas: must be an integer >= 2, "
-                    "got \"1\"");
+        check_error("err-unknown-key.yaml",
+                    "err-unknown-key.yaml:5: flags.plugin.passDevicSpecs: unknown key");
+        check_error(
+                "err-wrong-type.yaml",
+                "err-wrong-type.yaml:3: flags.failOnInitError: must be a boolean (true or false), got \"yes "
+                "please\"");
+        check_error(
+                "err-bad-value.yaml",
+                "err-bad-value.yaml:3: flags.migStrategy: must be one of none, single, mixed, got \"half\"");
+        check_error("err-version.yaml",
+                    "err-version.yaml:1: version: unknown version \"v2\" (only v1 is supported)");
+        check_error(
+                "err-replicas-1.yaml",
+                "err-replicas-1.yaml:6: sharing.timeSlicing.resources[0].replicas: must be an integer >= 2, "
+                "got \"1\"");
         check_error("err-replicas-word.yaml",
-                    "err-replicas-word.yaml:6: sharing.timeSlicing.resources[0].replicas: must be an integer >= 2, "
+                    "err-replicas-word.yaml:6: sharing.timeSlicing.resources[0].replicas: must be an "
+                    "integer >= 2, "
                     "got \"one\"");
-        check_error("err-resource-name.yaml",
-                    "err-resource-name.yaml:5: sharing.timeSlicing.resources[0].name: must be a DNS subdomain "
-                    "(lower case letters, digits, '-' and '.'), got \"Big_GPU\"");
-        check_error("err-no-resources.yaml",
-                    "err-no-resources.yaml:4: sharing.timeSlicing: resources must list at least one resource");
-        check_error("err-devices.yaml",
-                    "err-devices.yaml:7: sharing.timeSlicing.resources[0].devices[1]: must be a GPU index, a MIG "
-                    "index (\"0:1\") or a GPU-/MIG- UUID, got \"GPU\"");
-        check_error("err-imex.yaml", "err-imex.yaml:3: imex.channelIDs[0]: only channel 0 is supported, got \"1\"");
-        check_error("err-syntax.yaml", "err-syntax.yaml:3: not valid YAML or JSON: did not find expected ',' or "
-                                       "']' while parsing a flow sequence");
-        check_error("does-not-exist.yaml", "does-not-exist.yaml: cannot read config file: No such file or directory");
+        check_error(
+                "err-resource-name.yaml",
+                "err-resource-name.yaml:5: sharing.timeSlicing.resources[0].name: must be a DNS subdomain "
+                "(lower case letters, digits, '-' and '.'), got \"Big_GPU\"");
+        check_error(
+                "err-no-resources.yaml",
+                "err-no-resources.yaml:4: sharing.timeSlicing: resources must list at least one resource");
+        check_error("err-devices.yaml", "err-devices.yaml:7: sharing.timeSlicing.resources[0].devices[1]: "
+                                        "must be a GPU index, a MIG "
+                                        "index (\"0:1\") or a GPU-/MIG- UUID, got \"GPU\"");
+        check_error("err-imex.yaml",
+                    "err-imex.yaml:3: imex.channelIDs[0]: only channel 0 is supported, got \"1\"");
+        check_error("err-syntax.yaml",
+                    "err-syntax.yaml:3: not valid YAML or JSON: did not find expected ',' or "
+                    "']' while parsing a flow sequence");
+        check_error("does-not-exist.yaml",
+                    "does-not-exist.yaml: cannot read config file: No such file or directory");
 }
 
 static void test_long_resource_name(void **state)
@@ -273,10 +291,12 @@ static void test_long_resource_name(void **state)
         _cleanup_free_ char *err = NULL, *expected = NULL;
         assert_int_equal(config_new_default(&c), 0);
         assert_int_equal(config_load_file(c, path, &err), -EINVAL);
-        assert_true(asprintf(&expected,
-                             "%s:4: sharing.mps.resources[0].name: must be at most 63 characters with its "
-                             "nvidia.com/ prefix, got \"abcdefghij-abcdefghij-abcdefghij-abcdefghij-abcdefghij\"",
-                             path) > 0);
+        assert_true(
+                asprintf(
+                        &expected,
+                        "%s:4: sharing.mps.resources[0].name: must be at most 63 characters with its "
+                        "nvidia.com/ prefix, got \"abcdefghij-abcdefghij-abcdefghij-abcdefghij-abcdefghij\"",
+                        path) > 0);
         assert_string_equal(err, expected);
         unlink(path);
 }
@@ -322,7 +342,8 @@ static void test_mig_strategy_from_flags(void **state)
 /* flag > env > file > default, one step at a time. */
 static void test_precedence(void **state)
 {
-        _cleanup_free_ char *file = fixture("single-index.yaml"); /* migStrategy single, deviceIDStrategy index */
+        _cleanup_free_ char *file =
+                fixture("single-index.yaml"); /* migStrategy single, deviceIDStrategy index */
         _cleanup_free_ char *flag = NULL;
         assert_true(asprintf(&flag, "--config-file=%s", file) > 0);
         _cleanup_(config_freep) config *c = NULL;
@@ -354,8 +375,9 @@ static void test_precedence(void **state)
         c = config_free(c);
 
         /* flag over env */
-        assert_int_equal(args(PROGRAM_PLUGIN, &c, NULL, "--mig-strategy=none", "--device-id-strategy", "uuid", NULL),
-                         0);
+        assert_int_equal(
+                args(PROGRAM_PLUGIN, &c, NULL, "--mig-strategy=none", "--device-id-strategy", "uuid", NULL),
+                0);
         assert_int_equal(c->flags.mig_strategy, MIG_STRATEGY_NONE);
         assert_int_equal(c->flags.plugin.device_id_strategy, DEVICE_ID_UUID);
 }
@@ -364,10 +386,11 @@ static void test_flag_forms(void **state)
 {
         _cleanup_(config_freep) config *c = NULL;
         assert_int_equal(args(PROGRAM_PLUGIN, &c, NULL, "--pass-device-specs", "--fail-on-init-error=false",
-                              "--device-list-strategy=envvar", "--device-list-strategy", "cdi-cri,volume-mounts",
-                              "-nvidia-driver-root", "/run/nvidia/driver", "--imex-channel-ids=0",
-                              "--metrics-address=:9400", "--log-format=json", "--health-policy=upstream",
-                              "--health-recovery-interval=90s", "--root=/host", "--print-config", NULL),
+                              "--device-list-strategy=envvar", "--device-list-strategy",
+                              "cdi-cri,volume-mounts", "-nvidia-driver-root", "/run/nvidia/driver",
+                              "--imex-channel-ids=0", "--metrics-address=:9400", "--log-format=json",
+                              "--health-policy=upstream", "--health-recovery-interval=90s", "--root=/host",
+                              "--print-config", NULL),
                          0);
         assert_true(c->flags.plugin.pass_device_specs);
         assert_false(c->flags.fail_on_init_error);
@@ -392,7 +415,8 @@ static void test_flag_forms(void **state)
         setenv("NVDP_ROOT", "/fixture", 1);
         setenv("HEALTH_RECOVERY_INTERVAL", "10m", 1);
         assert_int_equal(args(PROGRAM_PLUGIN, &c, NULL, NULL), 0);
-        assert_int_equal(c->flags.plugin.device_list_strategy, DEVICE_LIST_CDI_ANNOTATIONS | DEVICE_LIST_ENVVAR);
+        assert_int_equal(c->flags.plugin.device_list_strategy,
+                         DEVICE_LIST_CDI_ANNOTATIONS | DEVICE_LIST_ENVVAR);
         assert_string_equal(c->flags.plugin.nvidia_ctk_path, "/opt/nvidia-ctk");
         assert_string_equal(c->flags.plugin.kubelet_socket, "");
         assert_string_equal(c->flags.root, "/fixture");
@@ -452,52 +476,64 @@ static void check_args_error(enum nvdp_program p, const char *expected, const ch
 static void test_args_errors(void **state)
 {
         check_args_error(PROGRAM_PLUGIN, "unknown flag --mig-stratgy=mixed", "--mig-stratgy=mixed", NULL);
-        check_args_error(PROGRAM_PLUGIN, "invalid value for --mig-strategy: must be one of none, single, mixed, got "
-                                         "\"both\"",
-                         "--mig-strategy=both", NULL);
         check_args_error(PROGRAM_PLUGIN,
-                         "invalid value for --device-list-strategy: must be envvar, volume-mounts, cdi-annotations "
-                         "or cdi-cri, got \"cdi\"",
-                         "--device-list-strategy=envvar,cdi", NULL);
-        check_args_error(PROGRAM_PLUGIN, "invalid value for --fail-on-init-error: must be true or false, got \"2\"",
+                         "invalid value for --mig-strategy: must be one of none, single, mixed, got "
+                         "\"both\"",
+                         "--mig-strategy=both", NULL);
+        check_args_error(
+                PROGRAM_PLUGIN,
+                "invalid value for --device-list-strategy: must be envvar, volume-mounts, cdi-annotations "
+                "or cdi-cri, got \"cdi\"",
+                "--device-list-strategy=envvar,cdi", NULL);
+        check_args_error(PROGRAM_PLUGIN,
+                         "invalid value for --fail-on-init-error: must be true or false, got \"2\"",
                          "--fail-on-init-error=2", NULL);
-        check_args_error(PROGRAM_PLUGIN, "invalid value for --imex-channel-ids: only channel 0 is supported, got \"1\"",
+        check_args_error(PROGRAM_PLUGIN,
+                         "invalid value for --imex-channel-ids: only channel 0 is supported, got \"1\"",
                          "--imex-channel-ids=1", NULL);
         check_args_error(PROGRAM_PLUGIN, "flag --mps-root needs a value", "--mps-root", NULL);
         check_args_error(PROGRAM_PLUGIN, "unexpected argument \"extra\"", "extra", NULL);
-        check_args_error(PROGRAM_PLUGIN, "invalid value for --device-discovery-strategy: must be one of auto, nvml, "
-                                         "tegra, got \"vfio\"",
+        check_args_error(PROGRAM_PLUGIN,
+                         "invalid value for --device-discovery-strategy: must be one of auto, nvml, "
+                         "tegra, got \"vfio\"",
                          "--device-discovery-strategy=vfio", NULL);
-        check_args_error(PROGRAM_GFD, "invalid value for --sleep-interval: must be a duration such as 60s, 5m or "
-                                      "infinite, got \"soon\"",
+        check_args_error(PROGRAM_GFD,
+                         "invalid value for --sleep-interval: must be a duration such as 60s, 5m or "
+                         "infinite, got \"soon\"",
                          "--sleep-interval", "soon");
 
         setenv("DEVICE_ID_STRATEGY", "name", 1);
-        check_args_error(PROGRAM_PLUGIN, "invalid value for $DEVICE_ID_STRATEGY (--device-id-strategy): must be "
-                                         "uuid or index, got \"name\"",
+        check_args_error(PROGRAM_PLUGIN,
+                         "invalid value for $DEVICE_ID_STRATEGY (--device-id-strategy): must be "
+                         "uuid or index, got \"name\"",
                          NULL, NULL);
         unsetenv("DEVICE_ID_STRATEGY");
 
         /* validateFlags: MPS with mixed, MPS without a root */
         _cleanup_free_ char *mixed = fixture("mps-mixed.yaml"), *noroot = fixture("mps-no-root.yaml");
         _cleanup_free_ char *e1 = NULL, *e2 = NULL;
-        assert_true(asprintf(&e1,
-                             "invalid --mig-strategy=mixed: MPS sharing (sharing.mps in %s) does not support the "
-                             "mixed MIG strategy",
-                             mixed) > 0);
+        assert_true(
+                asprintf(
+                        &e1,
+                        "invalid --mig-strategy=mixed: MPS sharing (sharing.mps in %s) does not support the "
+                        "mixed MIG strategy",
+                        mixed) > 0);
         check_args_error(PROGRAM_PLUGIN, e1, "--config-file", mixed);
-        assert_true(asprintf(&e2, "MPS sharing (sharing.mps in %s) requires --mps-root (MPS_ROOT)", noroot) > 0);
+        assert_true(asprintf(&e2, "MPS sharing (sharing.mps in %s) requires --mps-root (MPS_ROOT)", noroot) >
+                    0);
         check_args_error(PROGRAM_PLUGIN, e2, "--config-file", noroot);
         /* ... which --mps-root fixes */
         _cleanup_(config_freep) config *c = NULL;
-        assert_int_equal(args(PROGRAM_PLUGIN, &c, NULL, "--config-file", noroot, "--mps-root=/run/nvidia/mps", NULL),
-                         0);
+        assert_int_equal(
+                args(PROGRAM_PLUGIN, &c, NULL, "--config-file", noroot, "--mps-root=/run/nvidia/mps", NULL),
+                0);
         assert_int_equal(c->sharing.strategy, SHARING_MPS);
 
         /* a config file error comes through with its file and line */
         _cleanup_free_ char *bad = fixture("err-bad-value.yaml"), *e3 = NULL;
-        assert_true(asprintf(&e3, "%s:3: flags.migStrategy: must be one of none, single, mixed, got \"half\"", bad) >
-                    0);
+        assert_true(asprintf(&e3,
+                             "%s:3: flags.migStrategy: must be one of none, single, mixed, got \"half\"",
+                             bad) > 0);
         check_args_error(PROGRAM_PLUGIN, e3, "--config-file", bad);
 }
 
@@ -510,11 +546,13 @@ static void test_help_version(void **state)
         assert_non_null(f);
         assert_int_equal(config_help(PROGRAM_PLUGIN, "nvidia-device-plugin", f), 0);
         fclose(f);
-        assert_non_null(strstr(buf, "  --mig-strategy value\n        the desired strategy for exposing MIG devices: "
-                                    "none, single or mixed (default: none) [$MIG_STRATEGY]\n"));
+        assert_non_null(
+                strstr(buf, "  --mig-strategy value\n        the desired strategy for exposing MIG devices: "
+                            "none, single or mixed (default: none) [$MIG_STRATEGY]\n"));
         assert_non_null(strstr(buf, "  --nvidia-cdi-hook-path value, --nvidia-ctk-path value\n"));
         assert_non_null(strstr(buf, "[$NVIDIA_CDI_HOOK_PATH, $NVIDIA_CTK_PATH]"));
-        assert_non_null(strstr(buf, "(default: /var/lib/kubelet/device-plugins/kubelet.sock) [$KUBELET_SOCKET]"));
+        assert_non_null(
+                strstr(buf, "(default: /var/lib/kubelet/device-plugins/kubelet.sock) [$KUBELET_SOCKET]"));
         assert_non_null(strstr(buf, "(default: 5m) [$HEALTH_RECOVERY_INTERVAL]"));
         assert_null(strstr(buf, "--oneshot"));
 

@@ -66,8 +66,9 @@ static inline inventory *fixture_h100x8(void)
         return inv;
 }
 
-static inline void fixture_mig(struct gpu *g, unsigned index, const char *uuid, const char *profile, unsigned gi,
-                               unsigned ci, uint64_t mem, unsigned sms, unsigned slices_gi, unsigned slices_ci)
+static inline void fixture_mig(struct gpu *g, unsigned index, const char *uuid, const char *profile,
+                               unsigned gi, unsigned ci, uint64_t mem, unsigned sms, unsigned slices_gi,
+                               unsigned slices_ci)
 {
         struct mig_device *m = &g->mig[index];
         m->index = index;
@@ -110,7 +111,8 @@ static inline inventory *fixture_a100_mig(void)
                         abort();
                 for (unsigned j = 0; j < g->n_mig; j++)
                         g->mig[j].parent = i;
-                inv->links[i * 2 + (1 - i)] = (struct gpu_link){ .nvlinks = 12, .pcie_level = PCIE_LEVEL_SYSTEM };
+                inv->links[i * 2 + (1 - i)] =
+                        (struct gpu_link){ .nvlinks = 12, .pcie_level = PCIE_LEVEL_SYSTEM };
         }
         struct gpu *g0 = &inv->gpus[0], *g1 = &inv->gpus[1];
         fixture_mig(g0, 0, "MIG-a0000000-0000-0000-0000-000000000000", "3g.20gb", 1, 0, 19968, 42, 3, 3);
