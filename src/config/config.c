@@ -928,7 +928,8 @@ static int top_key(struct walk *w, const char *key, const char *name, yaml_node_
                 int r = want_scalar(w, v, key, "a string");
                 if (r < 0)
                         return r;
-                if (!streq(scalar(v), "v1"))
+                /* "" means v1, as upstream */
+                if (!streq(scalar(v), "v1") && !isempty(scalar(v)))
                         return fail(w, v, key, "unknown version \"%s\" (only v1 is supported)", scalar(v));
                 return 0;
         }
@@ -971,6 +972,39 @@ static int rename_defaults(config *c)
         return 0;
 }
 
+/* The schema is six levels deep; libyaml's loader takes quadratic time on deep nesting, so a file
+ * nested deeper than any valid one is refused by a cheap event pass before it is loaded. */
+#define CONFIG_DEPTH_MAX 16
+
+static int check_depth(const char *data, size_t size, size_t *ret_line)
+{
+        yaml_parser_t parser;
+        if (!yaml_parser_initialize(&parser))
+                return -ENOMEM;
+        yaml_parser_set_input_string(&parser, (const unsigned char *)data, size);
+        int depth = 0, r = 0;
+        for (;;) {
+                yaml_event_t e;
+                if (!yaml_parser_parse(&parser, &e))
+                        break; /* the loader reports syntax errors with their context */
+                yaml_event_type_t t = e.type;
+                size_t line = e.start_mark.line;
+                yaml_event_delete(&e);
+                if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+                        if (++depth > CONFIG_DEPTH_MAX) {
+                                *ret_line = line + 1;
+                                r = -EINVAL;
+                                break;
+                        }
+                } else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT)
+                        depth--;
+                else if (t == YAML_STREAM_END_EVENT)
+                        break;
+        }
+        yaml_parser_delete(&parser);
+        return r;
+}
+
 int config_load_file(config *c, const char *path, char **ret_error)
 {
         _cleanup_free_ char *data = NULL, *err = NULL;
@@ -990,6 +1024,17 @@ int config_load_file(config *c, const char *path, char **ret_error)
                         *ret_error = NULL;
                 return r;
         }
+
+        size_t deep_line = 0;
+        r = check_depth(data, size, &deep_line);
+        if (r == -EINVAL) {
+                if (ret_error && asprintf(ret_error, "%s:%zu: nested more than %d levels deep", path,
+                                          deep_line, CONFIG_DEPTH_MAX) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        if (r < 0)
+                return r;
 
         yaml_parser_t parser;
         yaml_document_t doc;

@@ -301,6 +301,24 @@ static void test_long_resource_name(void **state)
         unlink(path);
 }
 
+static void test_deep_nesting(void **state)
+{
+        char path[] = "/tmp/nvdp-test-config-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        /* nested far deeper than the schema: refused before libyaml's loader spends quadratic time on it */
+        for (int i = 0; i < 100000; i++)
+                assert_int_equal(write(fd, "[", 1), 1);
+        close(fd);
+        _cleanup_(config_freep) config *c = NULL;
+        _cleanup_free_ char *err = NULL, *expected = NULL;
+        assert_int_equal(config_new_default(&c), 0);
+        assert_int_equal(config_load_file(c, path, &err), -EINVAL);
+        assert_true(asprintf(&expected, "%s:1: nested more than 16 levels deep", path) > 0);
+        assert_string_equal(err, expected);
+        unlink(path);
+}
+
 static void test_file_too_big(void **state)
 {
         char path[] = "/tmp/nvdp-test-config-XXXXXX";
@@ -620,6 +638,7 @@ int main(void)
                 cmocka_unit_test_setup(test_empty_file, clear_env),
                 cmocka_unit_test_setup(test_file_errors, clear_env),
                 cmocka_unit_test_setup(test_long_resource_name, clear_env),
+                cmocka_unit_test_setup(test_deep_nesting, clear_env),
                 cmocka_unit_test_setup(test_file_too_big, clear_env),
                 cmocka_unit_test_setup(test_mig_strategy_from_flags, clear_env),
                 cmocka_unit_test_setup(test_precedence, clear_env),
