@@ -137,7 +137,9 @@ int config_format_yaml(const config *c, char **ret)
         fprintf(f, "imex:\n%schannelIDs: [%s]\n", i1, c->imex.n_channel_ids ? "0" : "");
         put_bool(f, i1, "required", c->imex.required);
 
-        if (fclose(f) != 0)
+        /* open_memstream grows with malloc: a failed write shows only as the stream's error flag */
+        bool failed = ferror(f);
+        if (fclose(f) != 0 || failed || !buf)
                 return -ENOMEM;
         *ret = TAKE_PTR(buf);
         return 0;

@@ -972,6 +972,12 @@ static int rename_defaults(config *c)
         return 0;
 }
 
+/* libyaml's loader fails some allocations without setting an error; nothing else fails silently. */
+static bool yaml_out_of_memory(const yaml_parser_t *parser)
+{
+        return parser->error == YAML_MEMORY_ERROR || parser->error == YAML_NO_ERROR;
+}
+
 /* The schema is six levels deep; libyaml's loader takes quadratic time on deep nesting, so a file
  * nested deeper than any valid one is refused by a cheap event pass before it is loaded. */
 #define CONFIG_DEPTH_MAX 16
@@ -985,8 +991,12 @@ static int check_depth(const char *data, size_t size, size_t *ret_line)
         int depth = 0, r = 0;
         for (;;) {
                 yaml_event_t e;
-                if (!yaml_parser_parse(&parser, &e))
-                        break; /* the loader reports syntax errors with their context */
+                if (!yaml_parser_parse(&parser, &e)) {
+                        /* the loader reports syntax errors with their context */
+                        if (yaml_out_of_memory(&parser))
+                                r = -ENOMEM;
+                        break;
+                }
                 yaml_event_type_t t = e.type;
                 size_t line = e.start_mark.line;
                 yaml_event_delete(&e);
@@ -1042,6 +1052,10 @@ int config_load_file(config *c, const char *path, char **ret_error)
                 return -ENOMEM;
         yaml_parser_set_input_string(&parser, (const unsigned char *)data, size);
         if (!yaml_parser_load(&parser, &doc)) {
+                if (yaml_out_of_memory(&parser)) {
+                        yaml_parser_delete(&parser);
+                        return -ENOMEM;
+                }
                 if (ret_error && asprintf(ret_error, "%s:%zu: not valid YAML or JSON: %s%s%s", path,
                                           (size_t)parser.problem_mark.line + 1, strna(parser.problem),
                                           parser.context ? " " : "", strempty(parser.context)) < 0)

@@ -306,6 +306,8 @@ static int load_caps(struct builder *b)
         if (!path)
                 return -ENOMEM;
         int r = read_full_file(path, MIG_MINORS_MAX, &data, NULL);
+        if (r == -ENOMEM)
+                return r;
         if (r < 0)
                 return fail(b, "cannot read %s, needed for the device nodes of MIG devices: %s", path,
                             strerror(-r));
