@@ -445,6 +445,16 @@ static void test_conflicts(void **state)
                      "GPU-00000000-0000-0000-0000-000000000002 with 1); give each group its own rename");
 }
 
+static void test_no_gpus(void **state)
+{
+        _cleanup_(fixture_inventory_freep) inventory *inv = fixture_inventory_new(0);
+        _cleanup_(config_freep) config *c = cfg("time-slicing-4.yaml", MIG_STRATEGY_MIXED);
+        _cleanup_(plan_freep) plan *p = build(inv, c, "/");
+        /* resources without devices are not advertised */
+        assert_int_equal(p->n_resources, 0);
+        assert_null(plan_find_resource(p, "nvidia.com/gpu"));
+}
+
 static void test_equal(void **state)
 {
         _cleanup_(fixture_inventory_freep) inventory *inv = fixture_h100x8();
@@ -477,6 +487,7 @@ int main(void)
                 cmocka_unit_test(test_a100_missing_mig_minors),
                 cmocka_unit_test(test_rtx),
                 cmocka_unit_test(test_conflicts),
+                cmocka_unit_test(test_no_gpus),
                 cmocka_unit_test(test_equal),
         };
         return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
