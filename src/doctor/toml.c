@@ -380,6 +380,31 @@ static int add_entry(struct parser *ps, char **path, enum toml_kind kind, char *
         return 0;
 }
 
+/* A decimal integer with optional sign and '_' between digits. */
+static int integer_from_text(const char *text, int64_t *ret)
+{
+        char digits[32];
+        size_t k = 0;
+        for (const char *s = text; *s; s++) {
+                if (*s == '_')
+                        continue;
+                if (k + 1 >= sizeof(digits))
+                        return -ERANGE;
+                digits[k++] = *s;
+        }
+        digits[k] = '\0';
+        const char *d = digits + (digits[0] == '+' || digits[0] == '-');
+        if (!*d || strspn(d, "0123456789") != strlen(d))
+                return -EINVAL;
+        char *end;
+        errno = 0;
+        long long v = strtoll(digits, &end, 10);
+        if (errno != 0 || *end != '\0')
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
 static int parse_value(struct parser *ps, char **path);
 
 /* Arrays: keeps the strings when every element is a string. ps->p at '['. */
@@ -538,15 +563,11 @@ static int parse_value(struct parser *ps, char **path)
                                 r = -ENOMEM;
                         else {
                                 enum toml_kind kind = TOML_OTHER;
-                                char *e;
+                                int64_t ignored;
                                 if (streq(text, "true") || streq(text, "false"))
                                         kind = TOML_BOOL;
-                                else if (strspn(text, "+-0123456789_") == strlen(text)) {
-                                        errno = 0;
-                                        (void)strtoll(text, &e, 10);
-                                        if (errno == 0 && *e == '\0')
-                                                kind = TOML_INTEGER;
-                                }
+                                else if (integer_from_text(text, &ignored) >= 0)
+                                        kind = TOML_INTEGER;
                                 r = add_entry(ps, TAKE_PTR(owned), kind, text, NULL, false);
                         }
                 }
@@ -657,20 +678,7 @@ int toml_get_integer(const toml *t, const char *const *path, int64_t *ret)
                 return -ENOENT;
         if (e->kind != TOML_INTEGER)
                 return -EINVAL;
-        _cleanup_free_ char *digits = new0(char, strlen(e->text) + 1);
-        if (!digits)
-                return -ENOMEM;
-        size_t k = 0;
-        for (const char *s = e->text; *s; s++)
-                if (*s != '_')
-                        digits[k++] = *s;
-        char *end;
-        errno = 0;
-        long long v = strtoll(digits, &end, 10);
-        if (errno != 0 || *end != '\0' || end == digits)
-                return -EINVAL;
-        *ret = v;
-        return 0;
+        return integer_from_text(e->text, ret);
 }
 
 char *const *toml_get_string_array(const toml *t, const char *const *path)
