@@ -346,6 +346,21 @@ static void detect_containerd(struct ctx *x, int64_t rendered_version)
         }
 }
 
+/* Sections that containerd 2 moved out of the CRI plugin (io.containerd.grpc.v1.cri keeps only the
+ * streaming server in a version 3 config). */
+static bool uses_v2_sections(const char *text)
+{
+        static const char *const moved[] = {
+                "io.containerd.grpc.v1.cri\".containerd", "io.containerd.grpc.v1.cri'.containerd",
+                "io.containerd.grpc.v1.cri\".registry",   "io.containerd.grpc.v1.cri'.registry",
+                "io.containerd.grpc.v1.cri\".cni",        "io.containerd.grpc.v1.cri'.cni",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(moved); i++)
+                if (strstr(text, moved[i]))
+                        return true;
+        return false;
+}
+
 static int check_templates(struct ctx *x)
 {
         _cleanup_free_ char *v2 = NULL, *v3 = NULL;
@@ -432,7 +447,7 @@ static int check_templates(struct ctx *x)
                                 " and renders a legacy version 2 config",
                                 x->containerd_version);
                 }
-                if (strstr(v3, "io.containerd.grpc.v1.cri"))
+                if (uses_v2_sections(v3))
                         return doctor_report_addf(
                                 x->r, "k3s.template-version", DOCTOR_WARN,
                                 "rename its [plugins.\"io.containerd.grpc.v1.cri\"...] sections to "

@@ -35,7 +35,7 @@ char *node_name(const char *root, const char *given)
         _cleanup_free_ char *h = NULL;
         if (rootfs_read(root, "/etc/hostname", 4096, &h, NULL) >= 0) {
                 h[strcspn(h, " \t\r\n")] = '\0';
-                if (!isempty(h))
+                if (h[0] != '\0')
                         return TAKE_PTR(h);
         }
         if (isempty(root) || streq(root, "/")) {

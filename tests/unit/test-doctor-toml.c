@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "base/strv.h"
@@ -34,20 +35,20 @@ static void expect_error(const char *text, int err, unsigned line, const char *w
 
 static void test_toml_containerd_v2(void **state)
 {
-        _cleanup_(toml_freep) toml *t = parse_ok(
-                "# comment\n"
-                "version = 2\n"
-                "imports = [\"/etc/containerd/conf.d/*.toml\",\n"
-                "           '/etc/other.toml', # trailing comment\n"
-                "]\n"
-                "\n"
-                "[plugins]\n"
-                "  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\n"
-                "    privileged_without_host_devices = false\n"
-                "    runtime_type = \"io.containerd.runc.v2\"\n"
-                "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia.options]\n"
-                "      BinaryName = \"/usr/bin/nvidia-container-runtime\"\n"
-                "      SystemdCgroup = true\n");
+        _cleanup_(toml_freep) toml *t =
+                parse_ok("# comment\n"
+                         "version = 2\n"
+                         "imports = [\"/etc/containerd/conf.d/*.toml\",\n"
+                         "           '/etc/other.toml', # trailing comment\n"
+                         "]\n"
+                         "\n"
+                         "[plugins]\n"
+                         "  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\n"
+                         "    privileged_without_host_devices = false\n"
+                         "    runtime_type = \"io.containerd.runc.v2\"\n"
+                         "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia.options]\n"
+                         "      BinaryName = \"/usr/bin/nvidia-container-runtime\"\n"
+                         "      SystemdCgroup = true\n");
         static const char *const version[] = { "version", NULL };
         int64_t v = 0;
         assert_int_equal(toml_get_integer(t, version, &v), 0);
@@ -60,21 +61,26 @@ static void test_toml_containerd_v2(void **state)
         assert_string_equal(l[0], "/etc/containerd/conf.d/*.toml");
         assert_string_equal(l[1], "/etc/other.toml");
 
-        static const char *const bin[] = { "plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "nvidia",
-                                           "options", "BinaryName", NULL };
+        static const char *const bin[] = { "plugins",    "io.containerd.grpc.v1.cri",
+                                           "containerd", "runtimes",
+                                           "nvidia",     "options",
+                                           "BinaryName", NULL };
         assert_string_equal(toml_get_string(t, bin), "/usr/bin/nvidia-container-runtime");
-        static const char *const rt[] = { "plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "nvidia",
-                                          NULL };
+        static const char *const rt[] = { "plugins",    "io.containerd.grpc.v1.cri",
+                                          "containerd", "runtimes",
+                                          "nvidia",     NULL };
         assert_true(toml_has_table(t, rt));
-        static const char *const runtimes[] = { "plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes",
-                                                NULL };
+        static const char *const runtimes[] = { "plugins", "io.containerd.grpc.v1.cri", "containerd",
+                                                "runtimes", NULL };
         _cleanup_strv_free_ char **children = NULL;
         assert_int_equal(toml_list_children(t, runtimes, &children), 0);
         assert_int_equal(strv_length(children), 1);
         assert_string_equal(children[0], "nvidia");
         /* A boolean is not a string. */
-        static const char *const cg[] = { "plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes", "nvidia",
-                                          "options", "SystemdCgroup", NULL };
+        static const char *const cg[] = { "plugins",       "io.containerd.grpc.v1.cri",
+                                          "containerd",    "runtimes",
+                                          "nvidia",        "options",
+                                          "SystemdCgroup", NULL };
         assert_null(toml_get_string(t, cg));
         static const char *const absent[] = { "plugins", "nope", NULL };
         assert_false(toml_has_table(t, absent));
@@ -96,9 +102,12 @@ static void test_toml_v3_literal_keys_dotted_inline(void **state)
                 "raw \\n stays'''\n"
                 "num = 1_000\n"
                 "date = 1979-05-27T07:32:00Z\n");
-        static const char *const bin[] = { "plugins", "io.containerd.cri.v1.runtime", "containerd", "runtimes",
-                                           "nvidia-cdi", "options", "BinaryName", NULL };
-        assert_string_equal(toml_get_string(t, bin), "/usr/local/nvidia/toolkit/nvidia-container-runtime.cdi");
+        static const char *const bin[] = { "plugins",    "io.containerd.cri.v1.runtime",
+                                           "containerd", "runtimes",
+                                           "nvidia-cdi", "options",
+                                           "BinaryName", NULL };
+        assert_string_equal(toml_get_string(t, bin),
+                            "/usr/local/nvidia/toolkit/nvidia-container-runtime.cdi");
         static const char *const yz[] = { "a", "inline", "y", "z", NULL };
         assert_string_equal(toml_get_string(t, yz), "w");
         static const char *const multi[] = { "a", "multi", NULL };
@@ -198,8 +207,9 @@ static void test_toml_mutations_do_not_crash(void **state)
 
 static void test_json_reader(void **state)
 {
-        static const char text[] = "{\"items\": [{\"metadata\": {\"name\": \"nvidia\"}, \"handler\": \"nvidia\"},\n"
-                                   " {\"metadata\": {\"name\": \"crun\"}, \"n\": 3, \"b\": false}]}";
+        static const char text[] =
+                "{\"items\": [{\"metadata\": {\"name\": \"nvidia\"}, \"handler\": \"nvidia\"},\n"
+                " {\"metadata\": {\"name\": \"crun\"}, \"n\": 3, \"b\": false}]}";
         _cleanup_(json_doc_freep) json_doc *d = NULL;
         assert_int_equal(json_doc_parse(text, strlen(text), &d), 0);
         json_node items = json_get(d, json_root(d), "items");
