@@ -64,12 +64,14 @@ int cmd_doctor(int argc, char **argv)
                 ARG_KUBECTL,
                 ARG_KUBECONFIG,
                 ARG_TIMEOUT,
-                ARG_STRATEGY
+                ARG_STRATEGY,
+                ARG_NO_NVML,
         };
         static const struct option options[] = {
                 { "root", required_argument, NULL, ARG_ROOT },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "no-cluster", no_argument, NULL, ARG_NO_CLUSTER },
+                { "no-nvml", no_argument, NULL, ARG_NO_NVML },
                 { "node", required_argument, NULL, ARG_NODE },
                 { "kubectl", required_argument, NULL, ARG_KUBECTL },
                 { "kubeconfig", required_argument, NULL, ARG_KUBECONFIG },
@@ -79,7 +81,7 @@ int cmd_doctor(int argc, char **argv)
                 {},
         };
         const char *root = "/", *node = NULL, *strategy = getenv("DEVICE_LIST_STRATEGY");
-        bool json = false, cluster = true;
+        bool json = false, cluster = true, nvml = true;
         struct doctor_kubectl_exec_config kc = { .kubeconfig = getenv("KUBECONFIG") };
         _cleanup_free_ char *k3s_kubeconfig = NULL;
         int c;
@@ -91,6 +93,7 @@ int cmd_doctor(int argc, char **argv)
                 case ARG_ROOT: root = optarg; break;
                 case ARG_JSON: json = true; break;
                 case ARG_NO_CLUSTER: cluster = false; break;
+                case ARG_NO_NVML: nvml = false; break;
                 case ARG_NODE: node = optarg; break;
                 case ARG_KUBECTL: kc.kubectl = optarg; break;
                 case ARG_KUBECONFIG: kc.kubeconfig = optarg; break;
@@ -132,8 +135,9 @@ int cmd_doctor(int argc, char **argv)
                         kc.kubeconfig = k3s_kubeconfig;
         }
 
-        struct doctor_nvml_probe probe;
-        doctor_probe_nvml(root, &probe);
+        struct doctor_nvml_probe probe = {};
+        if (nvml)
+                doctor_probe_nvml(root, &probe);
 
         struct doctor_options o = {
                 .root = root,
