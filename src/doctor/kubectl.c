@@ -26,6 +26,7 @@ static int sink_read(struct sink *s)
                         return -ENOMEM;
                 s->buf = b;
                 s->alloc = a;
+                s->buf[s->n] = '\0'; /* a stream that ends before any byte is "" */
         }
         ssize_t k = read(s->fd, s->buf + s->n, s->alloc - s->n - 1);
         if (k < 0)

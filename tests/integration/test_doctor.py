@@ -149,11 +149,13 @@ args = [a for a in sys.argv[1:]]
 mode = open(__file__ + ".mode").read().strip()
 if mode == "hang":
     time.sleep(30)
+if mode == "silent":
+    sys.exit(1)
 if mode == "nocluster":
     sys.stderr.write("The connection to the server localhost:8080 was refused - did you specify the right host or port?\n")
     sys.exit(1)
 open(__file__ + ".calls", "a").write(" ".join(args) + "\n")
-if args[:2] == ["--kubeconfig", "KC"]:
+if args[:1] == ["--kubeconfig"]:
     args = args[2:]
 if args[:2] == ["get", "runtimeclasses"]:
     print(json.dumps({"items": [{"metadata": {"name": "nvidia"}, "handler": "nvidia"}]}))
@@ -210,7 +212,9 @@ def test_cluster_checks_through_real_kubectl_exec(node, kubectl):
 
 def test_k3s_kubeconfig_used_when_present(node, kubectl):
     put(node, "/etc/rancher/k3s/k3s.yaml", "apiVersion: v1\n", 0o600)
-    doctor(node, "--json", "--kubectl", str(kubectl))
+    p = doctor(node, "--json", "--kubectl", str(kubectl))
+    _, c = checks(p.stdout)
+    assert c["cluster.kubectl"]["verdict"] == "ok"
     calls = (kubectl.parent / "kubectl.calls").read_text().splitlines()
     assert calls[0] == "--kubeconfig %s/etc/rancher/k3s/k3s.yaml get runtimeclasses -o json" % node
 
@@ -225,6 +229,15 @@ def test_kubectl_without_cluster_is_skip(node, kubectl):
         "kubectl get runtimeclasses -o json exited with status 1: The connection to the server localhost:8080 was "
         "refused - did you specify the right host or port?: cluster checks skipped")
     assert [x["id"] for x in doc["checks"] if x["id"].startswith("cluster.")] == ["cluster.kubectl"]
+
+
+def test_kubectl_failing_silently_is_skip(node, kubectl):
+    # No stderr at all: the evidence ends at the status (regression: an empty stream was not "").
+    (kubectl.parent / "kubectl.mode").write_text("silent")
+    p = doctor(node, "--json", "--kubectl", str(kubectl))
+    _, c = checks(p.stdout)
+    assert c["cluster.kubectl"]["evidence"] == (
+        "kubectl get runtimeclasses -o json exited with status 1: cluster checks skipped")
 
 
 def test_kubectl_hang_is_killed_at_timeout(node, kubectl):
