@@ -24,31 +24,26 @@ static int check_binary(const struct doctor_options *o, doctor_report *r, const 
 
 int doctor_check_toolkit(const struct doctor_options *o, doctor_report *r)
 {
-        _cleanup_free_ char *install = NULL;
-        if (is_k3s(o->root))
-                install = strdup("apt-get install -y nvidia-container-toolkit && systemctl restart ");
-        else
-                install =
-                        strdup("apt-get install -y nvidia-container-toolkit && nvidia-ctk runtime configure "
-                               "--runtime=containerd && systemctl restart containerd");
-        if (!install)
-                return -ENOMEM;
-        if (is_k3s(o->root)) {
-                _cleanup_free_ char *s = NULL;
-                if (asprintf(&s, "%s%s", install, node_k3s_service(o->root)) < 0)
-                        return -ENOMEM;
-                free(install);
-                install = TAKE_PTR(s);
-        }
-        /* "   # ..." keeps the fix a runnable command while saying where the package comes from. */
+        /* With k3s a restart is enough: it detects the runtimes at start. Plain containerd needs them
+         * written into its config. The comment keeps the fix runnable while saying where the package
+         * comes from. */
         _cleanup_free_ char *fix = NULL;
-        if (asprintf(&fix,
-                     "%s   # after adding NVIDIA's package repository (container toolkit install guide)",
-                     install) < 0)
+        int k = is_k3s(o->root)
+                        ? asprintf(&fix,
+                                   "apt-get install -y nvidia-container-toolkit && systemctl restart %s   "
+                                   "# after adding NVIDIA's package repository (container toolkit install "
+                                   "guide)",
+                                   node_k3s_service(o->root))
+                        : asprintf(&fix,
+                                   "apt-get install -y nvidia-container-toolkit && nvidia-ctk runtime "
+                                   "configure --runtime=containerd && systemctl restart containerd   # "
+                                   "after adding NVIDIA's package repository (container toolkit install "
+                                   "guide)");
+        if (k < 0)
                 return -ENOMEM;
 
-        int k = check_binary(o, r, "toolkit.runtime", "nvidia-container-runtime", DOCTOR_FAIL,
-                             ": containers cannot get GPUs", fix);
+        k = check_binary(o, r, "toolkit.runtime", "nvidia-container-runtime", DOCTOR_FAIL,
+                         ": containers cannot get GPUs", fix);
         if (k < 0)
                 return k;
         k = check_binary(o, r, "toolkit.runtime-cdi", "nvidia-container-runtime.cdi",

@@ -125,6 +125,19 @@ static void test_toml_v3_literal_keys_dotted_inline(void **state)
         assert_null(toml_get_string_array(t, n));
 }
 
+/* Configs edited on Windows: CRLF line ends, a byte order mark. */
+static void test_toml_crlf_bom(void **state)
+{
+        _cleanup_(toml_freep) toml *t =
+                parse_ok("\xef\xbb\xbfversion = 2\r\n[a.\"b\"] # c\r\n  k = \"v\"\r\n  n = 7\r\n");
+        static const char *const k[] = { "a", "b", "k", NULL };
+        assert_string_equal(toml_get_string(t, k), "v");
+        static const char *const n[] = { "a", "b", "n", NULL };
+        int64_t v;
+        assert_int_equal(toml_get_integer(t, n, &v), 0);
+        assert_int_equal(v, 7);
+}
+
 static void test_toml_errors(void **state)
 {
         expect_error("a = \"open\n", -EINVAL, 1, "newline in a single-line string");
@@ -234,6 +247,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_toml_containerd_v2),
                 cmocka_unit_test(test_toml_v3_literal_keys_dotted_inline),
+                cmocka_unit_test(test_toml_crlf_bom),
                 cmocka_unit_test(test_toml_errors),
                 cmocka_unit_test(test_toml_limits),
                 cmocka_unit_test(test_toml_mutations_do_not_crash),
