@@ -24,7 +24,8 @@ size_t grpc_reader_buffered(const struct grpc_reader *r)
         return r->prefix_len + r->len;
 }
 
-int grpc_reader_feed(struct grpc_reader *r, const uint8_t *data, size_t n, grpc_message_cb cb, void *userdata)
+int grpc_reader_feed(struct grpc_reader *r, const uint8_t *data, size_t n, grpc_message_cb cb,
+                     void *userdata)
 {
         while (n > 0) {
                 if (r->prefix_len < GRPC_PREFIX_SIZE) {
@@ -78,12 +79,8 @@ static const struct {
         char unit;
         uint64_t nsec;
 } timeout_units[] = {
-        { 'n', 1ULL },
-        { 'u', 1000ULL },
-        { 'm', 1000000ULL },
-        { 'S', 1000000000ULL },
-        { 'M', 60000000000ULL },
-        { 'H', 3600000000000ULL },
+        { 'n', 1ULL },          { 'u', 1000ULL },        { 'm', 1000000ULL },
+        { 'S', 1000000000ULL }, { 'M', 60000000000ULL }, { 'H', 3600000000000ULL },
 };
 
 void grpc_timeout_format(uint64_t nsec, char out[static 16])
@@ -153,8 +150,7 @@ char *grpc_message_decode(const uint8_t *s, size_t n)
                 return NULL;
         for (size_t i = 0; i < n; i++) {
                 int hi, lo;
-                if (s[i] == '%' && i + 2 < n && (hi = unhex(s[i + 1])) >= 0 &&
-                    (lo = unhex(s[i + 2])) >= 0) {
+                if (s[i] == '%' && i + 2 < n && (hi = unhex(s[i + 1])) >= 0 && (lo = unhex(s[i + 2])) >= 0) {
                         *p++ = (char)(hi << 4 | lo);
                         i += 2;
                 } else
@@ -176,10 +172,22 @@ bool grpc_content_type_ok(const uint8_t *v, size_t n)
 const char *grpc_status_to_string(int s)
 {
         static const char *const names[] = {
-                "OK",           "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
-                "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS",    "PERMISSION_DENIED",
-                "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",    "OUT_OF_RANGE",
-                "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",       "DATA_LOSS",
+                "OK",
+                "CANCELLED",
+                "UNKNOWN",
+                "INVALID_ARGUMENT",
+                "DEADLINE_EXCEEDED",
+                "NOT_FOUND",
+                "ALREADY_EXISTS",
+                "PERMISSION_DENIED",
+                "RESOURCE_EXHAUSTED",
+                "FAILED_PRECONDITION",
+                "ABORTED",
+                "OUT_OF_RANGE",
+                "UNIMPLEMENTED",
+                "INTERNAL",
+                "UNAVAILABLE",
+                "DATA_LOSS",
                 "UNAUTHENTICATED",
         };
         return s >= 0 && (size_t)s < ELEMENTSOF(names) ? names[s] : "INVALID_CODE";

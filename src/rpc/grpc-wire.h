@@ -26,7 +26,8 @@ void grpc_reader_init(struct grpc_reader *r, size_t max);
 void grpc_reader_done(struct grpc_reader *r);
 /* -EMSGSIZE: a length prefix over max; -EPROTO: compressed flag set (we never negotiate compression) or a
  * flag byte other than 0/1. The reader is unusable after an error. */
-int grpc_reader_feed(struct grpc_reader *r, const uint8_t *data, size_t n, grpc_message_cb cb, void *userdata);
+int grpc_reader_feed(struct grpc_reader *r, const uint8_t *data, size_t n, grpc_message_cb cb,
+                     void *userdata);
 /* true between messages (no partial message pending). */
 bool grpc_reader_idle(const struct grpc_reader *r);
 /* Bytes currently held for a partial message. */

@@ -106,7 +106,8 @@ static void finish_close(h2conn *c)
 static bool write_pending(h2conn *c)
 {
         while (c->out_off < c->out_len) {
-                ssize_t n = c->transport->ops->write(c->transport, c->out + c->out_off, c->out_len - c->out_off);
+                ssize_t n =
+                        c->transport->ops->write(c->transport, c->out + c->out_off, c->out_len - c->out_off);
                 if (n == -EAGAIN)
                         return false;
                 if (n < 0) {
@@ -226,7 +227,7 @@ static void read_input(h2conn *c)
                          * with the right code already; terminate_session does not replace it. */
                         c->close_errno = -EPROTO;
                         h2conn_close(c, rv == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM
-                                                                   : NGHTTP2_PROTOCOL_ERROR);
+                                                                  : NGHTTP2_PROTOCOL_ERROR);
                         return;
                 }
                 if ((size_t)n < sizeof buf)

@@ -99,7 +99,8 @@ static void deliver(rpc_client_call *c)
                 h2conn_unref(h);
         }
         if (!c->result_set)
-                set_result(c, GRPC_UNAVAILABLE, "connection to %s closed before the response", c->socket_path);
+                set_result(c, GRPC_UNAVAILABLE, "connection to %s closed before the response",
+                           c->socket_path);
         const uint8_t *resp = c->status == GRPC_OK ? c->response : NULL;
         size_t size = c->status == GRPC_OK ? c->response_size : 0;
         c->cb(c->status, strempty(c->message), resp, size, c->userdata);
@@ -140,8 +141,8 @@ static bool header_is(const uint8_t *name, size_t namelen, const char *s)
         return namelen == strlen(s) && memcmp(name, s, namelen) == 0;
 }
 
-static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
-                     const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
 {
         rpc_client_call *c = user_data;
         if (frame->hd.stream_id != c->stream_id)
@@ -190,16 +191,16 @@ static int on_message(const uint8_t *msg, size_t size, void *userdata)
         return 0;
 }
 
-static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
-                              size_t len, void *user_data)
+static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id,
+                              const uint8_t *data, size_t len, void *user_data)
 {
         rpc_client_call *c = user_data;
         if (stream_id != c->stream_id || c->result_set)
                 return 0;
         int r = grpc_reader_feed(&c->reader, data, len, on_message, c);
         if (r == -EMSGSIZE)
-                set_result(c, GRPC_RESOURCE_EXHAUSTED, "response from %s larger than %u bytes", c->socket_path,
-                           RPC_MAX_MESSAGE);
+                set_result(c, GRPC_RESOURCE_EXHAUSTED, "response from %s larger than %u bytes",
+                           c->socket_path, RPC_MAX_MESSAGE);
         else if (r == -EPROTO && c->too_many_messages)
                 set_result(c, GRPC_INTERNAL, "more than one response message from %s", c->socket_path);
         else if (r == -EPROTO)
@@ -232,13 +233,14 @@ static void decide(rpc_client_call *c, uint32_t error_code)
         if (c->result_set)
                 return;
         if (c->http_status != 200 && c->http_status != 0 && !c->content_type_ok) {
-                set_result(c, http_to_grpc(c->http_status), "unexpected HTTP status %d from %s", c->http_status,
-                           c->socket_path);
+                set_result(c, http_to_grpc(c->http_status), "unexpected HTTP status %d from %s",
+                           c->http_status, c->socket_path);
                 return;
         }
         if (c->have_status) {
                 if (c->hdr_status == GRPC_OK && !grpc_reader_idle(&c->reader))
-                        set_result(c, GRPC_INTERNAL, "response from %s ended inside a message", c->socket_path);
+                        set_result(c, GRPC_INTERNAL, "response from %s ended inside a message",
+                                   c->socket_path);
                 else if (c->hdr_status == GRPC_OK && !c->response)
                         set_result(c, GRPC_INTERNAL, "no response message from %s", c->socket_path);
                 else {
@@ -252,9 +254,11 @@ static void decide(rpc_client_call *c, uint32_t error_code)
         else if (error_code == NGHTTP2_CANCEL)
                 set_result(c, GRPC_CANCELLED, "%s cancelled the call", c->socket_path);
         else if (error_code != NGHTTP2_NO_ERROR)
-                set_result(c, GRPC_INTERNAL, "%s reset the stream (HTTP/2 error %u)", c->socket_path, error_code);
+                set_result(c, GRPC_INTERNAL, "%s reset the stream (HTTP/2 error %u)", c->socket_path,
+                           error_code);
         else if (!c->content_type_ok && c->http_status != 0)
-                set_result(c, GRPC_UNKNOWN, "response from %s is not gRPC (no application/grpc content-type)",
+                set_result(c, GRPC_UNKNOWN,
+                           "response from %s is not gRPC (no application/grpc content-type)",
                            c->socket_path);
         else
                 set_result(c, GRPC_UNKNOWN, "response from %s has no grpc-status", c->socket_path);
@@ -314,18 +318,15 @@ static int start_http2(rpc_client_call *c)
         int r = rpc_transport_new_fd(TAKE_FD(c->fd), &t);
         if (r < 0)
                 return r;
-        r = h2conn_new(c->loop, t, false, cbs, NULL, settings, ELEMENTSOF(settings), client_closed, c, &c->h2);
+        r = h2conn_new(c->loop, t, false, cbs, NULL, settings, ELEMENTSOF(settings), client_closed, c,
+                       &c->h2);
         if (r < 0)
                 return r;
 
         char timeout[16];
         nghttp2_nv nv[7];
         size_t n = 0;
-#define NV(k, v)                                                                                            \
-        (nghttp2_nv)                                                                                        \
-        {                                                                                                   \
-                (uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE                  \
-        }
+#define NV(k, v) (nghttp2_nv){ (uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE }
         nv[n++] = NV(":method", "POST");
         nv[n++] = NV(":scheme", "http");
         nv[n++] = NV(":path", c->method_path);
@@ -350,7 +351,8 @@ static void connected(rpc_client_call *c)
 {
         int r = start_http2(c);
         if (r < 0) {
-                set_result(c, GRPC_INTERNAL, "failed to start HTTP/2 on %s: %s", c->socket_path, strerror(-r));
+                set_result(c, GRPC_INTERNAL, "failed to start HTTP/2 on %s: %s", c->socket_path,
+                           strerror(-r));
                 deliver_soon(c);
         }
 }

@@ -59,7 +59,8 @@ struct server_conn {
         server_conn *next; /* in server->conns */
         rpc_call *calls;
         size_t n_calls;
-        size_t buffered; /* request bytes held across streams */
+        size_t buffered;              /* request bytes held across streams */
+        loop_source *handshake_timer; /* until the client's preface and SETTINGS arrived */
 };
 
 struct rpc_server {
@@ -77,6 +78,7 @@ struct rpc_server {
         size_t n_conns;
         nghttp2_session_callbacks *callbacks;
         nghttp2_option *option;
+        uint64_t handshake_timeout;
 };
 
 static rpc_server *server_unref(rpc_server *s);
@@ -180,7 +182,8 @@ static int call_submit_response(rpc_call *c)
                 return 0;
         nghttp2_nv nv[] = { make_nv(":status", "200"), make_nv("content-type", "application/grpc") };
         nghttp2_data_provider prd = { .source.ptr = c, .read_callback = call_read_data };
-        int rv = nghttp2_submit_response(h2conn_session(c->conn->h2), c->stream_id, nv, ELEMENTSOF(nv), &prd);
+        int rv =
+                nghttp2_submit_response(h2conn_session(c->conn->h2), c->stream_id, nv, ELEMENTSOF(nv), &prd);
         if (rv != 0)
                 return rv == NGHTTP2_ERR_NOMEM ? -ENOMEM : -EIO;
         c->response_submitted = true;
@@ -300,7 +303,8 @@ int rpc_call_fail(rpc_call *c, int grpc_status, const char *fmt, ...)
 }
 
 /* An error found by us before the handler ran (bad request). The rest of the request is ignored. */
-static _printf_(4, 5) void call_reject(rpc_call *c, int status, const char *http_status, const char *fmt, ...)
+static _printf_(4, 5) void call_reject(rpc_call *c, int status, const char *http_status, const char *fmt,
+                                       ...)
 {
         if (c->rejected || c->finished)
                 return;
@@ -356,7 +360,8 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
                 return 0;
         if (conn->n_calls >= RPC_MAX_STREAMS) {
-                /* nghttp2 enforces our MAX_CONCURRENT_STREAMS once acknowledged; this covers the time before. */
+                /* nghttp2 enforces our MAX_CONCURRENT_STREAMS once acknowledged; this covers the time
+                 * before. */
                 (void)nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
                                                 NGHTTP2_REFUSED_STREAM);
                 return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -383,8 +388,8 @@ static bool header_is(const uint8_t *name, size_t namelen, const char *s)
         return namelen == strlen(s) && memcmp(name, s, namelen) == 0;
 }
 
-static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
-                     const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
 {
         server_conn *conn = user_data;
         if (h2conn_is_closing(conn->h2))
@@ -457,8 +462,8 @@ static int on_message(const uint8_t *msg, size_t size, void *userdata)
         return 0;
 }
 
-static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
-                              size_t len, void *user_data)
+static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id,
+                              const uint8_t *data, size_t len, void *user_data)
 {
         server_conn *conn = user_data;
         if (h2conn_is_closing(conn->h2))
@@ -472,13 +477,16 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
         conn->buffered = conn->buffered - MIN(conn->buffered, before) + after;
         if (r == -EMSGSIZE)
                 call_reject(c, GRPC_RESOURCE_EXHAUSTED, "200",
-                            "grpc: received message larger than max (%zu vs. %u)", c->reader.want, RPC_MAX_MESSAGE);
+                            "grpc: received message larger than max (%zu vs. %u)", c->reader.want,
+                            RPC_MAX_MESSAGE);
         else if (r == -EPROTO)
-                call_reject(c, GRPC_INTERNAL, "200", "compressed message received but no compression negotiated");
+                call_reject(c, GRPC_INTERNAL, "200",
+                            "compressed message received but no compression negotiated");
         else if (r < 0)
                 call_reject(c, GRPC_INTERNAL, "200", "failed to read the request message");
         else if (conn->buffered > RPC_MAX_CONNECTION_BUFFER)
-                call_reject(c, GRPC_RESOURCE_EXHAUSTED, "200", "too many request bytes buffered on this connection");
+                call_reject(c, GRPC_RESOURCE_EXHAUSTED, "200",
+                            "too many request bytes buffered on this connection");
         return 0;
 }
 
@@ -504,6 +512,8 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         server_conn *conn = user_data;
         if (h2conn_is_closing(conn->h2))
                 return NGHTTP2_ERR_CALLBACK_FAILURE;
+        if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK))
+                conn->handshake_timer = loop_source_free(conn->handshake_timer);
         if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
                 return 0;
         rpc_call *c = stream_call(session, frame->hd.stream_id);
@@ -525,7 +535,8 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
         rpc_call *c = stream_call(session, frame->hd.stream_id);
         /* Early server closure (PROTOCOL-HTTP2.md): the client may still be sending; tell it to stop. */
         if (c && !c->remote_closed)
-                (void)nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
+                (void)nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                                NGHTTP2_NO_ERROR);
         return 0;
 }
 
@@ -558,9 +569,17 @@ static void conn_closed(h2conn *h2, int error, void *owner)
                 call_abandon(c);
                 call_free(c);
         }
+        loop_source_free(conn->handshake_timer);
         h2conn_unref(conn->h2);
         free(conn);
         server_unref(s);
+}
+
+static void on_handshake_timeout(loop_source *src, void *userdata)
+{
+        server_conn *conn = userdata;
+        conn->handshake_timer = loop_source_free(conn->handshake_timer);
+        h2conn_close(conn->h2, NGHTTP2_SETTINGS_TIMEOUT);
 }
 
 int rpc_server_add_connection(rpc_server *s, int fd)
@@ -584,13 +603,22 @@ int rpc_server_add_connection(rpc_server *s, int fd)
                 /* A bigger stream window than 64 KiB: a 1 MiB message needs no round trips. */
                 { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 20 },
         };
-        r = h2conn_new(s->loop, t, true, s->callbacks, s->option, settings, ELEMENTSOF(settings), conn_closed,
-                       conn, &conn->h2);
+        r = h2conn_new(s->loop, t, true, s->callbacks, s->option, settings, ELEMENTSOF(settings),
+                       conn_closed, conn, &conn->h2);
         if (r < 0) {
                 free(conn);
                 return r;
         }
-        (void)nghttp2_session_set_local_window_size(h2conn_session(conn->h2), NGHTTP2_FLAG_NONE, 0, 4u << 20);
+        (void)nghttp2_session_set_local_window_size(h2conn_session(conn->h2), NGHTTP2_FLAG_NONE, 0,
+                                                    4u << 20);
+        /* A peer that connects and never speaks HTTP/2 would hold a connection slot forever. */
+        r = loop_add_timer(s->loop, s->handshake_timeout, on_handshake_timeout, conn,
+                           &conn->handshake_timer);
+        if (r < 0) {
+                h2conn_unref(conn->h2);
+                free(conn);
+                return r;
+        }
         conn->server = s;
         s->n_ref++;
         conn->next = s->conns;
@@ -632,7 +660,8 @@ static void on_accept(loop_source *src, int fd, uint32_t revents, void *userdata
         }
 }
 
-int rpc_server_new(loop *l, const struct rpc_method *methods, size_t n_methods, void *userdata, rpc_server **ret)
+int rpc_server_new(loop *l, const struct rpc_method *methods, size_t n_methods, void *userdata,
+                   rpc_server **ret)
 {
         _cleanup_(rpc_server_freep) rpc_server *s = new0(rpc_server, 1);
         if (!s)
@@ -641,9 +670,10 @@ int rpc_server_new(loop *l, const struct rpc_method *methods, size_t n_methods, 
         s->loop = l;
         s->userdata = userdata;
         s->listen_fd = -EBADF;
+        s->handshake_timeout = RPC_HANDSHAKE_TIMEOUT;
         s->methods = new0(struct rpc_method, n_methods + 1);
         if (!s->methods)
-                return -ENOMEM;
+                return -ENOMEM; /* cppcheck-suppress memleak ; s is freed by its cleanup attribute */
         for (size_t i = 0; i < n_methods; i++) {
                 if (!methods[i].path || !methods[i].handler)
                         return -EINVAL;
@@ -701,19 +731,15 @@ int rpc_server_listen(rpc_server *s, const char *socket_path)
                 (void)unlink(socket_path);
                 return r;
         }
-        _cleanup_free_ char *path = strdup(socket_path);
-        if (!path) {
-                (void)unlink(socket_path);
-                return -ENOMEM;
-        }
-        r = loop_add_io(s->loop, fd, EPOLLIN, on_accept, s, &s->listen_source);
+        s->socket_path = strdup(socket_path);
+        r = s->socket_path ? loop_add_io(s->loop, fd, EPOLLIN, on_accept, s, &s->listen_source) : -ENOMEM;
         if (r < 0) {
+                s->socket_path = mfree(s->socket_path);
                 (void)unlink(socket_path);
                 return r;
         }
         s->socket_dev = st.st_dev;
         s->socket_ino = st.st_ino;
-        s->socket_path = TAKE_PTR(path);
         s->listen_fd = TAKE_FD(fd);
         return 0;
 }
@@ -728,7 +754,8 @@ void rpc_server_shutdown(rpc_server *s)
         if (s->socket_path) {
                 /* Only our own socket: after a kubelet restart the path may name someone else's by now. */
                 struct stat st;
-                if (lstat(s->socket_path, &st) == 0 && st.st_dev == s->socket_dev && st.st_ino == s->socket_ino)
+                if (lstat(s->socket_path, &st) == 0 && st.st_dev == s->socket_dev &&
+                    st.st_ino == s->socket_ino)
                         (void)unlink(s->socket_path);
                 s->socket_path = mfree(s->socket_path);
         }
@@ -766,6 +793,11 @@ rpc_server *rpc_server_free(rpc_server *s)
                 return NULL;
         rpc_server_shutdown(s);
         return server_unref(s);
+}
+
+void rpc_server_set_handshake_timeout(rpc_server *s, uint64_t nsec)
+{
+        s->handshake_timeout = nsec;
 }
 
 size_t rpc_server_connections(const rpc_server *s)

@@ -36,6 +36,10 @@ enum {
 /* Response bytes a stream may have queued but not yet written (rpc_call_send fails with -ENOBUFS beyond). */
 #define RPC_MAX_STREAM_QUEUE (16u * 1024 * 1024)
 
+/* A connection must deliver the client preface and SETTINGS within this time (grpc-go allows 120 s; the
+ * kubelet sends them at once). */
+#define RPC_HANDSHAKE_TIMEOUT (10ULL * 1000 * 1000 * 1000)
+
 typedef struct rpc_server rpc_server;
 typedef struct rpc_call rpc_call;
 
@@ -58,12 +62,14 @@ struct rpc_method {
 };
 
 /* methods is copied. userdata goes to every handler. */
-int rpc_server_new(loop *l, const struct rpc_method *methods, size_t n_methods, void *userdata, rpc_server **ret);
+int rpc_server_new(loop *l, const struct rpc_method *methods, size_t n_methods, void *userdata,
+                   rpc_server **ret);
 /* Unlinks a stale socket at path (-EEXIST if something else is there), binds with mode 0600 (only the
  * owner, normally root like the kubelet, can connect), listens, starts accepting. -ENAMETOOLONG if the path
  * does not fit sockaddr_un.sun_path. May be called again after rpc_server_shutdown. */
 int rpc_server_listen(rpc_server *s, const char *socket_path);
-/* Serves an already connected stream socket (taken over, also on failure). For socket activation and tests. */
+/* Serves an already connected stream socket (taken over, also on failure). For socket activation and tests.
+ */
 int rpc_server_add_connection(rpc_server *s, int fd);
 /* Closes the listener and every connection (GOAWAY), running close handlers of open calls; path unlinked
  * (only if it is still the socket we created). Safe to call from inside handlers. */
@@ -71,6 +77,8 @@ void rpc_server_shutdown(rpc_server *s);
 rpc_server *rpc_server_free(rpc_server *s); /* shutdown + free; accepts NULL */
 DEFINE_TRIVIAL_CLEANUP_FUNC(rpc_server *, rpc_server_free);
 size_t rpc_server_connections(const rpc_server *s);
+/* For connections accepted from now on (tests use a short one). */
+void rpc_server_set_handshake_timeout(rpc_server *s, uint64_t nsec);
 const char *rpc_server_socket_path(const rpc_server *s); /* NULL when not listening */
 
 /* unary: HEADERS, DATA, trailers grpc-status 0. Finishes the call. -EMSGSIZE over RPC_MAX_MESSAGE (the

@@ -115,7 +115,8 @@ static void fail(rpc_call *c, const uint8_t *msg, size_t size, void *userdata)
 static void stats(rpc_call *c, const uint8_t *msg, size_t size, void *userdata)
 {
         char buf[64];
-        int n = snprintf(buf, sizeof buf, "closed=%u connections=%zu", n_closed, rpc_server_connections(server));
+        int n = snprintf(buf, sizeof buf, "closed=%u connections=%zu", n_closed,
+                         rpc_server_connections(server));
         (void)rpc_call_reply(c, (const uint8_t *)buf, (size_t)n);
 }
 
@@ -134,9 +135,12 @@ int main(int argc, char **argv)
         if (loop_new(&l) < 0)
                 return 1;
         const struct rpc_method methods[] = {
-                { "/test.Test/Echo", RPC_UNARY, echo },    { "/test.Test/Stream", RPC_SERVER_STREAM, stream },
-                { "/test.Test/Hold", RPC_SERVER_STREAM, hold }, { "/test.Test/Slow", RPC_UNARY, slow },
-                { "/test.Test/Fail", RPC_UNARY, fail },    { "/test.Test/Stats", RPC_UNARY, stats },
+                { "/test.Test/Echo", RPC_UNARY, echo },
+                { "/test.Test/Stream", RPC_SERVER_STREAM, stream },
+                { "/test.Test/Hold", RPC_SERVER_STREAM, hold },
+                { "/test.Test/Slow", RPC_UNARY, slow },
+                { "/test.Test/Fail", RPC_UNARY, fail },
+                { "/test.Test/Stats", RPC_UNARY, stats },
         };
         int r = rpc_server_new(l, methods, ELEMENTSOF(methods), l, &server);
         if (r >= 0)

@@ -31,7 +31,8 @@ static int p_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *n
                 return 0;
         char *block = st->n_headers_frames <= 1 ? st->headers : st->trailers;
         size_t len = strlen(block);
-        snprintf(block + len, sizeof st->headers - len, "%.*s: %.*s\n", (int)namelen, name, (int)valuelen, value);
+        snprintf(block + len, sizeof st->headers - len, "%.*s: %.*s\n", (int)namelen, name, (int)valuelen,
+                 value);
         return 0;
 }
 
@@ -141,14 +142,21 @@ static ssize_t p_read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t 
         return (ssize_t)k;
 }
 
-#define NV(k, v) { (uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE }
+#define NV(k, v)                                                                                            \
+        {                                                                                                   \
+                (uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE                  \
+        }
 
 int32_t peer_request(struct peer *p, const char *path, const char *content_type, const char *method,
-                     const uint8_t *body, size_t body_len, size_t chunk, bool end_stream, const nghttp2_nv *extra,
-                     size_t n_extra)
+                     const uint8_t *body, size_t body_len, size_t chunk, bool end_stream,
+                     const nghttp2_nv *extra, size_t n_extra)
 {
-        nghttp2_nv nv[16] = { NV(":method", method), NV(":scheme", "http"), NV(":path", path),
-                              NV(":authority", "localhost"), NV("content-type", content_type), NV("te", "trailers") };
+        nghttp2_nv nv[16] = { NV(":method", method),
+                              NV(":scheme", "http"),
+                              NV(":path", path),
+                              NV(":authority", "localhost"),
+                              NV("content-type", content_type),
+                              NV("te", "trailers") };
         size_t n = 6;
         for (size_t i = 0; i < n_extra; i++)
                 nv[n++] = extra[i];

@@ -50,8 +50,8 @@ void peer_done(struct peer *p);
 struct peer_stream *peer_stream(struct peer *p, int32_t id);
 /* A gRPC request: standard headers (+ extra name/value pairs), and body cut into chunk-sized DATA frames. */
 int32_t peer_request(struct peer *p, const char *path, const char *content_type, const char *method,
-                     const uint8_t *body, size_t body_len, size_t chunk, bool end_stream, const nghttp2_nv *extra,
-                     size_t n_extra);
+                     const uint8_t *body, size_t body_len, size_t chunk, bool end_stream,
+                     const nghttp2_nv *extra, size_t n_extra);
 /* Sends what nghttp2 has and reads what arrived. */
 void peer_io(struct peer *p);
 /* Frames a message: 5-byte prefix + bytes; returns malloc'ed buffer. */

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The pure gRPC wire helpers: length-prefix reassembly, grpc-timeout, grpc-message, content-type. */
+/* cmocka.h needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include "rpc/deviceplugin.h"
 #include "rpc/grpc-wire.h"
@@ -27,7 +30,9 @@ static int collect(const uint8_t *msg, size_t size, void *userdata)
 static void test_reader_reassembles_byte_by_byte(void **state)
 {
         /* two messages "hello" and "" and "xy", fed one byte at a time (prefix split too) */
-        const uint8_t in[] = { 0, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o', 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 'x', 'y' };
+        const uint8_t in[] = {
+                0, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o', 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 'x', 'y'
+        };
         struct grpc_reader r;
         struct got g = { 0 };
         grpc_reader_init(&r, 100);
@@ -138,8 +143,8 @@ static void test_deviceplugin_messages(void **state)
         _cleanup_free_ uint8_t *buf = NULL;
         size_t n;
         assert_int_equal(rpc_pack(&req.base, &buf, &n), 0);
-        const uint8_t want[] = { 0x0A, 7,    'v',  '1', 'b', 'e', 't', 'a', '1', 0x12, 6, 'a', '.', 's', 'o',
-                                 'c',  'k',  0x1A, 3,   'x', '/', 'y', 0x22, 2,  0x10, 1 };
+        const uint8_t want[] = { 0x0A, 7,   'v', '1', 'b',  'e', 't', 'a', '1', 0x12, 6, 'a',  '.',
+                                 's',  'o', 'c', 'k', 0x1A, 3,   'x', '/', 'y', 0x22, 2, 0x10, 1 };
         assert_int_equal(n, sizeof want);
         assert_memory_equal(buf, want, sizeof want);
 
@@ -149,9 +154,9 @@ static void test_deviceplugin_messages(void **state)
         assert_int_equal(n, 0);
 
         /* NUMANode with a negative ID is a 10-byte varint; unknown field 9 is skipped */
-        const uint8_t dev[] = { 0x0A, 5,    'G',  'P',  'U',  '-',  '0',  0x12, 7,    'H', 'e', 'a', 'l',
-                                't',  'h',  'y',  0x1A, 13,   0x0A, 11,   0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-                                0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x48, 0x05 };
+        const uint8_t dev[] = { 0x0A, 5,    'G',  'P',  'U',  '-',  '0',  0x12, 7,    'H',  'e',
+                                'a',  'l',  't',  'h',  'y',  0x1A, 13,   0x0A, 11,   0x08, 0xFF,
+                                0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x48, 0x05 };
         ProtobufCMessage *m;
         assert_int_equal(rpc_unpack(&v1beta1__device__descriptor, dev, sizeof dev, &m), 0);
         V1beta1__Device *d = (V1beta1__Device *)m;

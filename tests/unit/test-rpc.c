@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The gRPC server and client driven over socketpairs / temporary unix sockets, with an nghttp2 peer or raw
  * bytes on the other end. */
+/* cmocka.h needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -66,7 +69,8 @@ static void hold(rpc_call *c, const uint8_t *msg, size_t size, void *userdata)
 
 static void failing_method(rpc_call *c, const uint8_t *msg, size_t size, void *userdata)
 {
-        assert_int_equal(rpc_call_fail(c, GRPC_FAILED_PRECONDITION, "device %s is %d%% gone", "GPU-0", 100), 0);
+        assert_int_equal(rpc_call_fail(c, GRPC_FAILED_PRECONDITION, "device %s is %d%% gone", "GPU-0", 100),
+                         0);
 }
 
 static const struct rpc_method methods[] = {
@@ -228,11 +232,16 @@ static void test_errors_before_data_are_trailers_only(void **state)
         connect_peer(f, &p, default_settings, 1, true);
         size_t len;
         uint8_t *body = grpc_frame("x", 1, &len);
-        int32_t wrong_path = peer_request(&p, "/t.T/Nope", "application/grpc", "POST", body, len, 0, true, NULL, 0);
-        int32_t wrong_ct = peer_request(&p, "/t.T/Echo", "application/json", "POST", body, len, 0, true, NULL, 0);
-        int32_t wrong_method = peer_request(&p, "/t.T/Echo", "application/grpc", "GET", NULL, 0, 0, true, NULL, 0);
-        int32_t failing = peer_request(&p, "/t.T/Fail", "application/grpc", "POST", body, len, 0, true, NULL, 0);
-        int32_t no_message = peer_request(&p, "/t.T/Echo", "application/grpc", "POST", NULL, 0, 0, true, NULL, 0);
+        int32_t wrong_path =
+                peer_request(&p, "/t.T/Nope", "application/grpc", "POST", body, len, 0, true, NULL, 0);
+        int32_t wrong_ct =
+                peer_request(&p, "/t.T/Echo", "application/json", "POST", body, len, 0, true, NULL, 0);
+        int32_t wrong_method =
+                peer_request(&p, "/t.T/Echo", "application/grpc", "GET", NULL, 0, 0, true, NULL, 0);
+        int32_t failing =
+                peer_request(&p, "/t.T/Fail", "application/grpc", "POST", body, len, 0, true, NULL, 0);
+        int32_t no_message =
+                peer_request(&p, "/t.T/Echo", "application/grpc", "POST", NULL, 0, 0, true, NULL, 0);
         struct peer_stream *a = peer_stream(&p, wrong_path), *b = peer_stream(&p, wrong_ct),
                            *c = peer_stream(&p, wrong_method), *d = peer_stream(&p, failing),
                            *e = peer_stream(&p, no_message);
@@ -272,14 +281,16 @@ static void test_oversized_and_compressed_messages(void **state)
          * RST_STREAM(NO_ERROR) because the client could still be sending. */
         const uint8_t over[] = { 0, 0x00, 0x40, 0x00, 0x01 };
         const uint8_t compressed[] = { 1, 0, 0, 0, 1, 'x' };
-        int32_t o = peer_request(&p, "/t.T/Echo", "application/grpc", "POST", over, sizeof over, 0, false, NULL, 0);
-        int32_t c = peer_request(&p, "/t.T/Echo", "application/grpc", "POST", compressed, sizeof compressed, 0, true,
+        int32_t o = peer_request(&p, "/t.T/Echo", "application/grpc", "POST", over, sizeof over, 0, false,
                                  NULL, 0);
+        int32_t c = peer_request(&p, "/t.T/Echo", "application/grpc", "POST", compressed, sizeof compressed,
+                                 0, true, NULL, 0);
         struct peer_stream *so = peer_stream(&p, o), *sc = peer_stream(&p, c);
         assert_true(PUMP_UNTIL(f->loop, &p, so->closed && sc->closed));
         assert_true(so->headers_end_stream);
         assert_true(has_line(so->headers, "grpc-status: 8"));
-        assert_true(has_line(so->headers, "grpc-message: grpc: received message larger than max (4194305 vs. 4194304)"));
+        assert_true(has_line(so->headers,
+                             "grpc-message: grpc: received message larger than max (4194305 vs. 4194304)"));
         assert_true(so->rst_received);
         assert_int_equal(so->rst_code, NGHTTP2_NO_ERROR);
         assert_true(has_line(sc->headers, "grpc-status: 13"));
@@ -333,7 +344,10 @@ static void test_concurrent_calls_while_stream_open(void **state)
         assert_non_null(f->held);
         assert_int_equal(rpc_call_send(f->held, (const uint8_t *)"again", 5), 0);
         assert_true(PUMP_UNTIL(f->loop, &p, sh->data_len == 6 + 10));
-        assert_memory_equal(sh->data + 6, "\0\0\0\0\x05" "again", 10);
+        assert_memory_equal(sh->data + 6,
+                            "\0\0\0\0\x05"
+                            "again",
+                            10);
         /* RST_STREAM(CANCEL) from the client runs the close handler */
         nghttp2_submit_rst_stream(p.session, NGHTTP2_FLAG_NONE, h, NGHTTP2_CANCEL);
         assert_true(PUMP_UNTIL(f->loop, &p, f->n_closed == 1));
@@ -462,15 +476,44 @@ static void test_protocol_breakers_dropped_others_unaffected(void **state)
         peer_done(&p);
 }
 
+static void test_silent_connection_times_out(void **state)
+{
+        struct fixture *f = *state;
+        rpc_server_set_handshake_timeout(f->server, 50 * NSEC_PER_MSEC);
+        uint8_t types[16];
+        uint32_t code = 99;
+        /* half a preface, then nothing: dropped with GOAWAY(SETTINGS_TIMEOUT) after 50 ms */
+        size_t nt = raw_exchange(f, "PRI * HTTP/2.0\r\n", 16, false, types, 16, &code);
+        assert_true(nt >= 2);
+        assert_int_equal(types[0], NGHTTP2_SETTINGS);
+        assert_int_equal(types[nt - 1], NGHTTP2_GOAWAY);
+        assert_int_equal(code, NGHTTP2_SETTINGS_TIMEOUT);
+        assert_int_equal(rpc_server_connections(f->server), 0);
+        /* a real client is not affected by the timer */
+        struct peer p;
+        connect_peer(f, &p, default_settings, 1, true);
+        for (int i = 0; i < 100; i++) {
+                peer_io(&p);
+                loop_run_once(f->loop, NSEC_PER_MSEC);
+        }
+        assert_int_equal(rpc_server_connections(f->server), 1);
+        peer_done(&p);
+}
+
 static void test_settings_advertised(void **state)
 {
         struct fixture *f = *state;
         struct peer p;
         connect_peer(f, &p, default_settings, 1, true);
         assert_true(PUMP_UNTIL(f->loop, &p, p.first_frame_type == NGHTTP2_SETTINGS));
-        assert_int_equal(nghttp2_session_get_remote_settings(p.session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS), 100);
-        assert_int_equal(nghttp2_session_get_remote_settings(p.session, NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE), 16384);
-        assert_int_equal(nghttp2_session_get_remote_settings(p.session, NGHTTP2_SETTINGS_MAX_FRAME_SIZE), 16384);
+        assert_int_equal(
+                nghttp2_session_get_remote_settings(p.session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS),
+                100);
+        assert_int_equal(
+                nghttp2_session_get_remote_settings(p.session, NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE),
+                16384);
+        assert_int_equal(nghttp2_session_get_remote_settings(p.session, NGHTTP2_SETTINGS_MAX_FRAME_SIZE),
+                         16384);
         peer_done(&p);
 }
 
@@ -554,11 +597,15 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_header_list_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_concurrent_calls_while_stream_open, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_close_handler_on_connection_close, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_shutdown_sends_goaway_and_runs_close_handlers, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_protocol_breakers_dropped_others_unaffected, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_shutdown_sends_goaway_and_runs_close_handlers, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_protocol_breakers_dropped_others_unaffected, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_settings_advertised, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_silent_connection_times_out, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_listen, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_shutdown_and_free_from_inside_callbacks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_shutdown_and_free_from_inside_callbacks, setup,
+                                                teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
