@@ -6,6 +6,7 @@
  *   /test.Test/Hold    server stream: sends "hello", stays open until the client goes away.
  *   /test.Test/Slow    unary: replies with the request after 300 ms.
  *   /test.Test/Fail    unary: request "CODE message" fails with that status and message.
+ *   /test.Test/Tick    server stream: request "N" sends "tick-0".."tick-N-1" 20 ms apart, then OK.
  *   /test.Test/Stats   unary: "closed=C connections=N" (C = Hold streams whose close handler ran).
  * Prints "ready" once listening; SIGTERM/SIGINT shut it down. */
 #include <signal.h>
@@ -102,6 +103,52 @@ static void slow(rpc_call *c, const uint8_t *msg, size_t size, void *userdata)
         rpc_call_set_close_handler(c, slow_closed, s);
 }
 
+struct tick {
+        rpc_call *call;
+        loop_source *timer;
+        unsigned i, n;
+};
+
+static void tick_free(struct tick *t)
+{
+        loop_source_free(t->timer);
+        free(t);
+}
+
+static void tick_closed(rpc_call *c, void *userdata)
+{
+        tick_free(userdata);
+}
+
+static void tick_fire(loop_source *s, void *userdata)
+{
+        struct tick *t = userdata;
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "tick-%u", t->i++);
+        (void)rpc_call_send(t->call, (const uint8_t *)buf, (size_t)n);
+        if (t->i < t->n) {
+                loop_timer_arm(t->timer, 20 * NSEC_PER_MSEC);
+                return;
+        }
+        (void)rpc_call_fail(t->call, GRPC_OK, NULL);
+        tick_free(t);
+}
+
+static void tick(rpc_call *c, const uint8_t *msg, size_t size, void *userdata)
+{
+        char buf[16] = "";
+        memcpy(buf, msg, MIN(size, sizeof buf - 1));
+        struct tick *t = new0(struct tick, 1);
+        if (!t || loop_add_timer(userdata, 20 * NSEC_PER_MSEC, tick_fire, t, &t->timer) < 0) {
+                free(t);
+                (void)rpc_call_fail(c, GRPC_RESOURCE_EXHAUSTED, NULL);
+                return;
+        }
+        t->call = c;
+        t->n = (unsigned)strtoul(buf, NULL, 10);
+        rpc_call_set_close_handler(c, tick_closed, t);
+}
+
 static void fail(rpc_call *c, const uint8_t *msg, size_t size, void *userdata)
 {
         char buf[256] = "";
@@ -140,6 +187,7 @@ int main(int argc, char **argv)
                 { "/test.Test/Hold", RPC_SERVER_STREAM, hold },
                 { "/test.Test/Slow", RPC_UNARY, slow },
                 { "/test.Test/Fail", RPC_UNARY, fail },
+                { "/test.Test/Tick", RPC_SERVER_STREAM, tick },
                 { "/test.Test/Stats", RPC_UNARY, stats },
         };
         int r = rpc_server_new(l, methods, ELEMENTSOF(methods), l, &server);

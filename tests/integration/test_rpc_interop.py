@@ -117,6 +117,30 @@ def test_concurrent_calls_while_a_stream_is_open(channel):
     assert unary(channel, "Stats")(b"", timeout=5) == b"closed=1 connections=1"
 
 
+def test_stream_pushes_over_time_next_to_unary_calls(channel):
+    # Like ListAndWatch: updates trickle out on an open stream while other calls come and go.
+    ticks = stream(channel, "Tick")(b"10", timeout=10)
+    got = []
+    for i, m in enumerate(ticks):
+        got.append(m)
+        assert unary(channel, "Echo")(b"between %d" % i, timeout=5) == b"between %d" % i
+    assert got == [b"tick-%d" % i for i in range(10)]
+
+
+def test_more_calls_than_max_concurrent_streams(channel):
+    # We advertise 100 streams; grpcio queues the rest. All 150 complete.
+    calls = [unary(channel, "Slow").future(b"%d" % i, timeout=20) for i in range(150)]
+    assert [c.result() for c in calls] == [b"%d" % i for i in range(150)]
+
+
+def test_cancelled_tick_stream_runs_close_handler(channel):
+    ticks = stream(channel, "Tick")(b"1000", timeout=10)
+    assert next(ticks) == b"tick-0"
+    ticks.cancel()
+    time.sleep(0.1)  # a tick timer left behind would send on a freed call; ASan builds catch that
+    assert unary(channel, "Echo")(b"fine", timeout=5) == b"fine"
+
+
 def test_client_deadline_cancels_slow_call(channel):
     with pytest.raises(grpc.RpcError) as e:
         unary(channel, "Slow")(b"x", timeout=0.05)
