@@ -500,6 +500,38 @@ static void test_silent_connection_times_out(void **state)
         peer_done(&p);
 }
 
+static void test_random_frames_never_hurt_other_connections(void **state)
+{
+        struct fixture *f = *state;
+        struct peer p;
+        connect_peer(f, &p, default_settings, 1, true);
+        size_t len;
+        uint8_t *body = grpc_frame("x", 1, &len);
+        int32_t h = peer_request(&p, "/t.T/Hold", "application/grpc", "POST", body, len, 0, true, NULL, 0);
+        assert_true(PUMP_UNTIL(f->loop, &p, peer_stream(&p, h)->data_len == 6));
+        /* A valid preface and SETTINGS, then frames with random headers and payloads (fixed seed). */
+        unsigned seed = 12345;
+        uint8_t buf[24 + 9 + 512], types[16];
+        memcpy(buf, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0", 33);
+        for (int round = 0; round < 100; round++) {
+                size_t n = 33 + (size_t)(rand_r(&seed) % 512);
+                for (size_t i = 33; i < n; i++)
+                        buf[i] = (uint8_t)rand_r(&seed);
+                /* mostly small lengths and known types, so frames get parsed rather than rejected at once */
+                buf[33] = 0;
+                buf[34] = (uint8_t)(rand_r(&seed) % 2);
+                buf[36] = (uint8_t)(rand_r(&seed) % 11);
+                (void)raw_exchange(f, buf, n, true, types, 16, NULL);
+        }
+        assert_int_equal(rpc_server_connections(f->server), 1);
+        assert_int_equal(f->n_closed, 0);
+        int32_t id = unary(f, &p, "/t.T/Echo", "survived", 0);
+        assert_true(PUMP_UNTIL(f->loop, &p, peer_stream(&p, id)->closed));
+        assert_memory_equal(peer_stream(&p, id)->data + 5, "survived", 8);
+        free(body);
+        peer_done(&p);
+}
+
 static void test_settings_advertised(void **state)
 {
         struct fixture *f = *state;
@@ -602,6 +634,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_protocol_breakers_dropped_others_unaffected, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_settings_advertised, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_random_frames_never_hurt_other_connections, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_silent_connection_times_out, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_listen, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_shutdown_and_free_from_inside_callbacks, setup,
