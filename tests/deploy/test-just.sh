@@ -142,6 +142,18 @@ $readyz
 helm upgrade --install nvdp $tmp/otherchart --namespace gpu-system --create-namespace --values $values --set image.repository=registry.example/nvdp --set image.tag=dev --wait --timeout 5m --set migStrategy=single
 EOF
 
+# A chart from a repository: NVIDIA_DEVICE_PLUGIN_VERSION picks its version (and the image tag).
+run install3 "$tmp/bin-full" NVIDIA_DEVICE_PLUGIN_CHART=nvdp/nvidia-device-plugin NVIDIA_DEVICE_PLUGIN_VERSION=0.2.0 \
+        NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE= -- nvidia-device-plugin::install
+expect_log install3 0 "install (chart from a repository, NVIDIA_DEVICE_PLUGIN_VERSION)" <<EOF
+$readyz
+helm upgrade --install nvidia-device-plugin nvdp/nvidia-device-plugin --version 0.2.0 --namespace nvidia-device-plugin --create-namespace --values $values --set image.repository=nvdp --set image.tag=0.2.0 --wait --timeout 5m
+EOF
+run install-fail "$tmp/bin-full" NVIDIA_DEVICE_PLUGIN_CHART="$tmp/otherchart" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE= FAKE_HELM_FAIL=upgrade -- nvidia-device-plugin::install
+if [ "$(cat "$tmp/install-fail.rc")" = 1 ] && [ "$(tail -1 "$tmp/install-fail.out")" = "error: helm upgrade --install nvidia-device-plugin failed; see 'kubectl -n nvidia-device-plugin get pods' and 'just nvidia-device-plugin::doctor'." ]; then
+        ok "install: a helm failure ends with one line saying where to look"
+else not_ok "install with failing helm: rc $(cat "$tmp/install-fail.rc"): $(cat "$tmp/install-fail.out")"; fi
+
 # --- verify -------------------------------------------------------------------------------------
 run verify "$tmp/bin-full" -- nvidia-device-plugin::verify
 expect_log verify 0 "verify" <<EOF
@@ -180,6 +192,11 @@ if echo "$pod" | grep -q '^  name: gpu-test$' && echo "$pod" | grep -q '^  runti
         echo "$pod" | grep -q '^    command: \["nvidia-smi"\]$'; then
         ok "test applies pod gpu-test: runtimeClassName nvidia, cuda 12.2.0 image, nvidia-smi, 1 GPU, restartPolicy Never"
 else not_ok "applied pod: $pod"; fi
+
+run test-reject "$tmp/bin-full" FAKE_APPLY_FAIL=1 -- nvidia-device-plugin::test
+if [ "$(cat "$tmp/test-reject.rc")" = 1 ] && [ "$(cat "$tmp/test-reject.out")" = 'error: could not create pod gpu-test in namespace default: Error from server (Forbidden): pod rejected: RuntimeClass "nvidia" not found' ]; then
+        ok "test: a rejected pod gives one line with the API server's reason"
+else not_ok "test with rejected pod: rc $(cat "$tmp/test-reject.rc"): $(cat "$tmp/test-reject.out")"; fi
 
 run test-image "$tmp/bin-full" GPU_TEST_IMAGE=registry.example/cuda:12.4.1-base GPU_TEST_NAMESPACE=gpu-test-ns -- nvidia-device-plugin::test
 if grep -q '^    image: registry.example/cuda:12.4.1-base$' "$tmp/test-image.log.stdin" &&
