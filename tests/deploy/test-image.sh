@@ -111,4 +111,27 @@ envs=$(blob "$config" | jq -r '.config.Env | sort | join(" ")')
 want="NVIDIA_DISABLE_REQUIRE=true NVIDIA_DRIVER_CAPABILITIES=compute,utility NVIDIA_VISIBLE_DEVICES=all"
 if [ "$envs" = "$want" ]; then ok "image env as upstream's"; else not_ok "image env: $envs"; fi
 
+# MOCK=1: the simulated NVML and its fixtures ride along, found through LD_LIBRARY_PATH.
+if [ -z "${1:-}" ] && [ -f build/mock-nvml/libnvidia-ml.so.1 ]; then
+        if out=$(MOCK=1 scripts/make-image 2>&1); then
+                mock=build/image/nvdp-$version-mock.oci.tar
+                archive=$mock
+                manifest=$(tar -xOf "$mock" ./index.json | jq -r '.manifests[0].digest')
+                config=$(blob "$manifest" | jq -r .config.digest)
+                files=$(for l in $(blob "$manifest" | jq -r '.layers[].digest'); do blob "$l" | tar -tzf -; done)
+                if echo "$files" | grep -qx 'usr/lib/nvdp-mock/libnvidia-ml.so.1' &&
+                        blob "$config" | jq -e '.config.Env | index("LD_LIBRARY_PATH=/usr/lib/nvdp-mock")' >/dev/null; then
+                        ok "MOCK=1 image has usr/lib/nvdp-mock/libnvidia-ml.so.1 and LD_LIBRARY_PATH=/usr/lib/nvdp-mock"
+                else
+                        not_ok "MOCK=1 image lacks the mock NVML or its LD_LIBRARY_PATH"
+                fi
+                if [ "$(tar -xOf "$mock" ./index.json | jq -r '.manifests[0].annotations["io.containerd.image.name"]')" = "docker.io/library/nvdp:$version-mock" ]; then
+                        ok "MOCK=1 image is named nvdp:$version-mock"
+                else not_ok "MOCK=1 image name"; fi
+        else
+                echo "$out"
+                not_ok "MOCK=1 scripts/make-image failed"
+        fi
+fi
+
 finish

@@ -106,6 +106,10 @@ for recipe in install verify test gpu-info uninstall; do
                 not_ok "$recipe without kubectl: rc $(cat "$tmp/bare-$recipe.rc"), $lines lines: $(cat "$tmp/bare-$recipe.out")"
         fi
 done
+run bare-doctor "$tmp/bin-bare" -- nvidia-device-plugin::doctor gpu-node-1
+if [ "$(cat "$tmp/bare-doctor.rc")" != 0 ] && [ "$(cat "$tmp/bare-doctor.out")" = "error: kubectl is not installed or not on PATH; run scripts/install-deps (it puts kubectl and helm in .tools/bin)." ]; then
+        ok "doctor NODE without kubectl: one line"
+else not_ok "doctor NODE without kubectl: $(cat "$tmp/bare-doctor.out")"; fi
 # helm missing but kubectl present (install needs both)
 mkdir -p "$tmp/bin-nohelm" && cp -P "$tmp/bin-bare/"* "$tmp/bin-nohelm/" && ln -s "$repo/tests/deploy/fake/kubectl" "$tmp/bin-nohelm/kubectl"
 run nohelm "$tmp/bin-nohelm" -- nvidia-device-plugin::install
