@@ -336,6 +336,7 @@ func TestLint(t *testing.T) {
 		t.Fatalf("helm lint (shipped chart): %v\n%s", err, out)
 	}
 	for _, values := range []string{"", "testdata/values-time-slicing.yaml", "testdata/values-mig-mixed.yaml",
+		"testdata/values-upstream-keys.yaml",
 		filepath.Join(repoRoot, "nvidia-device-plugin/values.yaml")} {
 		args := []string{"lint", "--strict", chartCopy(t), "--namespace", namespace}
 		if values != "" {
@@ -526,6 +527,30 @@ func TestMIGMixed(t *testing.T) {
 	if p == g || p == "" {
 		t.Errorf("selectors overlap: component %q vs %q", p, g)
 	}
+}
+
+func TestUpstreamValuesFile(t *testing.T) {
+	r := render(t, "-f", "testdata/values-upstream-keys.yaml")
+	plugin := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]
+	if plugin.Image != "nvcr.io/nvidia/k8s-device-plugin:v0.20.0" {
+		t.Errorf("image = %s", plugin.Image)
+	}
+	expectEnv(t, plugin, map[string]string{"MIG_STRATEGY": "single", "FAIL_ON_INIT_ERROR": "true",
+		"DEVICE_LIST_STRATEGY": "volume-mounts", "DEVICE_ID_STRATEGY": "uuid", "NVIDIA_DRIVER_ROOT": "/run/nvidia/driver",
+		"NVIDIA_DEV_ROOT": "/", "PASS_DEVICE_SPECS": "false", "GDRCOPY_ENABLED": "false", "DEVICE_DISCOVERY_STRATEGY": "auto"})
+	if got := capsString(plugin.SecurityContext); got != "drop=[ALL] add=[SYS_ADMIN]" {
+		t.Errorf("MIG single + volume-mounts: capabilities %s", got)
+	}
+	// Helm merges a user's `resources: {}` into the chart's map, so the small defaults stay
+	// (`resources: null` removes them).
+	if got := plugin.Resources.Requests.Cpu().String() + "/" + plugin.Resources.Requests.Memory().String(); got != "10m/10Mi" {
+		t.Errorf("requests = %s, want the defaults 10m/10Mi", got)
+	}
+	gfd := r.daemonSet(t, "nvdp-nvidia-device-plugin-gpu-feature-discovery").Spec.Template.Spec.Containers[0]
+	if boolp(gfd.SecurityContext.Privileged) != "true" {
+		t.Errorf("gfd.securityContext.privileged not applied: %+v", gfd.SecurityContext)
+	}
+	expectEnv(t, gfd, map[string]string{"GFD_SLEEP_INTERVAL": "60s", "GFD_NO_TIMESTAMP": "false", "MIG_STRATEGY": "single"})
 }
 
 func TestCompatWithCPUManagerIsPrivileged(t *testing.T) {
