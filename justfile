@@ -3,7 +3,7 @@
 # Settings come from the environment or from .env.local in this directory (KEY=value lines), e.g.
 #   NVIDIA_DEVICE_PLUGIN_NAMESPACE=gpu-system
 set dotenv-filename := ".env.local"
-set dotenv-load := true
+set dotenv-load
 
 mod nvidia-device-plugin
 

@@ -94,6 +94,10 @@ if [ "$recipes" = "doctor gpu-info image install test uninstall verify " ]; then
 out=$("$just" --justfile "$repo/justfile" --list --list-submodules 2>&1)
 if echo "$out" | grep -q '^    nvidia-device-plugin:$' && echo "$out" | grep -q '^        verify '; then ok "root just --list --list-submodules shows the module"; else not_ok "root list: $out"; fi
 
+for jf in justfile nvidia-device-plugin/justfile; do
+        if "$just" --unstable --fmt --check --justfile "$repo/$jf" >/dev/null 2>&1; then ok "$jf is formatted (just --fmt)"; else not_ok "$jf is not formatted: run just --unstable --fmt --justfile $jf"; fi
+done
+
 # --- missing tools / cluster: one line, non-zero ------------------------------------------------
 for recipe in install verify test gpu-info uninstall; do
         run "bare-$recipe" "$tmp/bin-bare" -- "nvidia-device-plugin::$recipe"
