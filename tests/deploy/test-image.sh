@@ -3,7 +3,7 @@
 # Uses a private containerd (own root, state and socket in a temp dir), stopped and removed at the end.
 # Usage: tests/deploy/test-image.sh [OCI_ARCHIVE]   (default: builds it with scripts/make-image)
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 pass=0
 fail=0

@@ -4,7 +4,7 @@
 # hand. PATH holds only the stand-ins and the basic tools the recipes use, so a missing tool is
 # really missing.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 repo=$(pwd)
 version=$(cat VERSION)
 just=${JUST:-$repo/.tools/bin/just}
@@ -97,6 +97,25 @@ if echo "$out" | grep -q '^    nvidia-device-plugin:$' && echo "$out" | grep -q 
 for jf in justfile nvidia-device-plugin/justfile; do
         if "$just" --unstable --fmt --check --justfile "$repo/$jf" >/dev/null 2>&1; then ok "$jf is formatted (just --fmt)"; else not_ok "$jf is not formatted: run just --unstable --fmt --justfile $jf"; fi
 done
+
+# The recipes' bash, as just evaluates it, and the deploy scripts pass shellcheck (warnings and up).
+if command -v shellcheck >/dev/null; then
+        for recipe in install verify test gpu-info uninstall doctor; do
+                "$just" --justfile "$repo/justfile" --dry-run "nvidia-device-plugin::$recipe" >"$tmp/sc-$recipe.sh" 2>&1
+                if out=$(shellcheck -s bash -S warning "$tmp/sc-$recipe.sh" 2>&1); then ok "shellcheck: recipe $recipe"; else
+                        not_ok "shellcheck: recipe $recipe"
+                        echo "$out" | sed 's/^/    /'
+                fi
+        done
+        if out=$(shellcheck -S warning scripts/make-image tests/deploy/*.sh tests/deploy/run tests/deploy/fake/* 2>&1); then
+                ok "shellcheck: scripts/make-image and tests/deploy scripts"
+        else
+                not_ok "shellcheck: scripts"
+                echo "$out" | sed 's/^/    /'
+        fi
+else
+        echo "skip - shellcheck not installed (scripts/install-deps installs it)"
+fi
 
 # --- missing tools / cluster: one line, non-zero ------------------------------------------------
 for recipe in install verify test gpu-info uninstall; do
