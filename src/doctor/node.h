@@ -5,7 +5,7 @@
 
 #include "base/macro.h"
 
-/* k3s (since v1.31, k3s-io/k3s#10761) looks the runtimes up in its service's PATH with
+/* k3s (since late 2024, k3s-io/k3s#10761) looks the runtimes up in its service's PATH with
  * /usr/local/nvidia/toolkit (the GPU operator's install dir) put first. The service's PATH cannot be
  * read from a mounted root, so we use the system PATH of k3s's docs after the toolkit dir. */
 extern const char *const node_runtime_search_path[];
