@@ -148,30 +148,42 @@ struct runtime_found {
         const char *binary; /* NULL: table without options.BinaryName */
 };
 
-/* The last file defining the runtime wins, as containerd merges imports over the main file. */
-static bool find_runtime(const struct config_set *c, const char *name, struct runtime_found *ret)
+static bool find_runtime_under(const struct config_set *c, const char *const *prefix, const char *name,
+                               struct runtime_found *ret)
+{
+        bool found = false;
+        /* The last file defining the runtime wins, as containerd merges imports over the main file. */
+        for (size_t i = 0; i < c->n; i++) {
+                const char *path[TOML_MAX_PATH + 1];
+                size_t k = 0;
+                for (const char *const *s = prefix; *s; s++)
+                        path[k++] = *s;
+                path[k++] = name;
+                path[k] = NULL;
+                if (!toml_has_table(c->docs[i], path))
+                        continue;
+                path[k++] = "options";
+                path[k++] = "BinaryName";
+                path[k] = NULL;
+                *ret = (struct runtime_found){ .file = c->paths[i],
+                                               .prefix = prefix,
+                                               .binary = toml_get_string(c->docs[i], path) };
+                found = true;
+        }
+        return found;
+}
+
+/* Where the config's version says, else (a misplaced section) under another version's prefix. */
+static bool find_runtime(const struct config_set *c, const char *const *expected, const char *name,
+                         struct runtime_found *ret)
 {
         static const char *const *const prefixes[] = { runtimes_v3, runtimes_v2, runtimes_v1 };
-        bool found = false;
-        for (size_t i = 0; i < c->n; i++)
-                for (size_t p = 0; p < ELEMENTSOF(prefixes); p++) {
-                        const char *path[TOML_MAX_PATH + 1];
-                        size_t k = 0;
-                        for (const char *const *s = prefixes[p]; *s; s++)
-                                path[k++] = *s;
-                        path[k++] = name;
-                        path[k] = NULL;
-                        if (!toml_has_table(c->docs[i], path))
-                                continue;
-                        path[k++] = "options";
-                        path[k++] = "BinaryName";
-                        path[k] = NULL;
-                        *ret = (struct runtime_found){ .file = c->paths[i],
-                                                       .prefix = prefixes[p],
-                                                       .binary = toml_get_string(c->docs[i], path) };
-                        found = true;
-                }
-        return found;
+        if (find_runtime_under(c, expected, name, ret))
+                return true;
+        for (size_t p = 0; p < ELEMENTSOF(prefixes); p++)
+                if (prefixes[p] != expected && find_runtime_under(c, prefixes[p], name, ret))
+                        return true;
+        return false;
 }
 
 static const char *const *expected_prefix(int64_t version)
@@ -208,7 +220,7 @@ static int check_runtime(struct ctx *x, const struct config_set *c, const char *
         if (asprintf(&restart, "systemctl restart %s", x->service) < 0)
                 return -ENOMEM;
 
-        if (!find_runtime(c, name, &f)) {
+        if (!find_runtime(c, expected_prefix(c->version), name, &f)) {
                 _cleanup_free_ char *names = NULL;
                 int k = runtime_names(c, &names);
                 if (k < 0)

@@ -460,6 +460,20 @@ static void test_wrong_template_version(void **state)
         expect_counts(r2, 1, 0);
 }
 
+/* A stale version 2 section next to the right version 3 one: the one containerd reads is judged. */
+static void test_stale_v2_section_beside_v3(void **state)
+{
+        put(CFG,
+            RENDERED_HEAD RENDERED_NVIDIA RENDERED_TAIL
+            "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia.options]\n"
+            "  BinaryName = \"/opt/old/nvidia-container-runtime\"\n",
+            0600);
+        _cleanup_(doctor_report_freep) doctor_report *r = run_node(&probe_two_gpus, false);
+        expect(r, "containerd.runtime-nvidia", DOCTOR_OK,
+               CFG ": nvidia runtime, BinaryName /usr/bin/nvidia-container-runtime (exists)", NULL);
+        assert_int_equal(doctor_report_exit_code(r), 0);
+}
+
 static void test_device_nodes_missing(void **state)
 {
         del("/dev/nvidia-uvm");
@@ -868,6 +882,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_full_template_without_base_and_good_template,
                                                 setup_healthy, teardown),
                 cmocka_unit_test_setup_teardown(test_wrong_template_version, setup_healthy, teardown),
+                cmocka_unit_test_setup_teardown(test_stale_v2_section_beside_v3, setup_healthy, teardown),
                 cmocka_unit_test_setup_teardown(test_device_nodes_missing, setup_healthy, teardown),
                 cmocka_unit_test_setup_teardown(test_kubelet_socket_missing, setup_healthy, teardown),
                 cmocka_unit_test_setup_teardown(test_cdi_spec_through_absolute_symlink, setup_healthy,
