@@ -230,16 +230,31 @@ static const struct known_error known_errors[] = {
           "kubectl -n NAMESPACE delete pod POD   # and prefer a CDI device-list strategy, which avoids it" },
 };
 
-/* Replaces NAMESPACE / DAEMONSET / POD in a fix with the pod's. */
-static char *fill_fix(const char *tmpl, const char *ns, const char *pod)
+/* The pod's DaemonSet: its owner reference, else the pod name without the hash suffix
+ * ("nvdp-abcde" -> "nvdp"). */
+static char *daemonset_of(const json_doc *d, json_node pod)
 {
-        /* The DaemonSet is the pod name without the hash suffix ("nvdp-abcde" -> "nvdp"). */
-        _cleanup_free_ char *ds = strdup(pod);
+        static const char *const owners_path[] = { "metadata", "ownerReferences", NULL };
+        json_node owners = json_get_path(d, pod, owners_path);
+        for (size_t i = 0; i < json_array_length(d, owners); i++) {
+                json_node o = json_array_item(d, owners, i);
+                const char *kind = json_string(d, json_get(d, o, "kind"));
+                const char *name = json_string(d, json_get(d, o, "name"));
+                if (kind && name && streq(kind, "DaemonSet"))
+                        return strdup(name);
+        }
+        char *ds = strdup(strempty(name_of(d, pod)));
         if (!ds)
                 return NULL;
         char *dash = strrchr(ds, '-');
         if (dash && dash != ds)
                 *dash = '\0';
+        return ds;
+}
+
+/* Replaces NAMESPACE / DAEMONSET / POD in a fix with the pod's. */
+static char *fill_fix(const char *tmpl, const char *ns, const char *ds, const char *pod)
+{
         struct {
                 const char *key, *val;
         } subst[] = { { "NAMESPACE", ns }, { "DAEMONSET", ds }, { "POD", pod } };
@@ -257,7 +272,8 @@ static char *fill_fix(const char *tmpl, const char *ns, const char *pod)
         return s;
 }
 
-static int scan_text(struct ctx *x, const char *text, const char *ns, const char *pod, bool *found)
+static int scan_text(struct ctx *x, const char *text, const char *ns, const char *ds, const char *pod,
+                     bool *found)
 {
         for (size_t i = 0; i < ELEMENTSOF(known_errors); i++) {
                 const char *hit = strstr(text, known_errors[i].needle);
@@ -269,7 +285,7 @@ static int scan_text(struct ctx *x, const char *text, const char *ns, const char
                         b--;
                 int len = (int)MIN(strcspn(b, "\n"), (size_t)240);
                 _cleanup_free_ char *fix =
-                        fill_fix(known_errors[i].fix ? known_errors[i].fix : fix_runtimeclass, ns, pod);
+                        fill_fix(known_errors[i].fix ? known_errors[i].fix : fix_runtimeclass, ns, ds, pod);
                 if (!fix)
                         return -ENOMEM;
                 *found = true;
@@ -282,9 +298,12 @@ static int scan_text(struct ctx *x, const char *text, const char *ns, const char
 static int scan_pod(struct ctx *x, const json_doc *d, json_node pod)
 {
         const char *ns = namespace_of(d, pod), *name = name_of(d, pod);
+        _cleanup_free_ char *ds = daemonset_of(d, pod);
         bool found = false;
         int k;
 
+        if (!ds)
+                return -ENOMEM;
         /* Start failures show in the container status, not the log. */
         static const char *const statuses_path[] = { "status", "containerStatuses", NULL };
         static const char *const msgs[][4] = {
@@ -297,7 +316,7 @@ static int scan_pod(struct ctx *x, const json_doc *d, json_node pod)
                 for (size_t m = 0; m < ELEMENTSOF(msgs) && !found; m++) {
                         const char *msg =
                                 json_string(d, json_get_path(d, json_array_item(d, st, i), msgs[m]));
-                        if (msg && (k = scan_text(x, msg, ns, name, &found)) < 0)
+                        if (msg && (k = scan_text(x, msg, ns, ds, name, &found)) < 0)
                                 return k;
                 }
         if (found)
@@ -312,7 +331,7 @@ static int scan_pod(struct ctx *x, const json_doc *d, json_node pod)
         if (k < 0 || status != 0)
                 return doctor_report_addf(x->r, "cluster.plugin-logs", DOCTOR_SKIP, NULL,
                                           "the log of %s/%s could not be read", ns, name);
-        if ((k = scan_text(x, strempty(out), ns, name, &found)) < 0)
+        if ((k = scan_text(x, strempty(out), ns, ds, name, &found)) < 0)
                 return k;
         if (found)
                 return 0;

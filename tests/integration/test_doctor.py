@@ -163,7 +163,8 @@ elif args[:2] == ["get", "node"]:
     print(json.dumps({"metadata": {"name": args[2]}, "status": {"allocatable": {"nvidia.com/gpu": "1"}}}))
 elif args[:2] == ["get", "pods"]:
     print(json.dumps({"items": [
-        {"metadata": {"name": "nvdp-abcde", "namespace": "kube-system"},
+        {"metadata": {"name": "nvdp-abcde", "namespace": "kube-system",
+                      "ownerReferences": [{"kind": "DaemonSet", "name": "nvdp-nvidia-device-plugin"}]},
          "spec": {"nodeName": "gpu-node-1", "runtimeClassName": "nvidia"},
          "status": {"phase": "Running", "containerStatuses": [{"ready": True, "state": {"running": {}}}]}},
         {"metadata": {"name": "job-1", "namespace": "default"},
@@ -198,7 +199,7 @@ def test_cluster_checks_through_real_kubectl_exec(node, kubectl):
         "evidence": ('kube-system/nvdp-abcde: "E1127 10:00:00.000000 1 main.go:1] could not load NVML library: '
                      'libnvidia-ml.so.1: cannot open shared object file": the plugin cannot load '
                      'libnvidia-ml.so.1: its pod does not run under the nvidia runtime'),
-        "fix": ("kubectl -n kube-system patch daemonset nvdp -p "
+        "fix": ("kubectl -n kube-system patch daemonset nvdp-nvidia-device-plugin -p "
                 "'{\"spec\":{\"template\":{\"spec\":{\"runtimeClassName\":\"nvidia\"}}}}'   # Helm: --set "
                 "runtimeClassName=nvidia; or start k3s with --default-runtime nvidia")}
     assert c["cluster.gpu-pods"]["verdict"] == "warn"
