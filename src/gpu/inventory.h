@@ -83,3 +83,12 @@ unsigned gpu_link_score(const struct gpu_link *l);
 int pci_bus_id_normalize(const char *in, char *out, size_t size);
 /* Reads <root>/sys/bus/pci/devices/<bus_id>/numa_node: -1 when missing or negative. */
 int pci_read_numa_node(const char *root, const char *bus_id);
+/* Reads <root>/sys/bus/pci/devices/<bus_id>/class ("0x030200"): 0 when missing or unparsable. */
+uint32_t pci_read_class(const char *root, const char *bus_id);
+
+/* go-nvlib's MIG profile name: "<G>g.<GB>gb" when the compute instance spans the GPU instance, else
+ * "<C>c.<G>g.<GB>gb", plus "+me", "+me.all", "+gfx" or "-me" from the GPU instance profile id.
+ * GB rounds the instance's share of the parent's memory up to eighths, times the parent's size in
+ * whole GiB (rounded up): a 4864 MiB slice of a 40960 MiB A100 is "1g.5gb". */
+int mig_profile_name(unsigned gi_slices, unsigned ci_slices, unsigned gi_profile_id, uint64_t memory_mib,
+                     uint64_t parent_memory_bytes, char *out, size_t size);
