@@ -6,7 +6,6 @@
 
 #include "mock.h"
 
-
 struct reader {
         const char *file;
         yaml_document_t doc;
@@ -47,7 +46,8 @@ static const char *scalar(const yaml_node_t *n)
 
 static bool want(struct reader *rd, const yaml_node_t *n, yaml_node_type_t type, const char *key)
 {
-        static const char *const names[] = { [YAML_SCALAR_NODE] = "a value", [YAML_SEQUENCE_NODE] = "a list",
+        static const char *const names[] = { [YAML_SCALAR_NODE] = "a value",
+                                             [YAML_SEQUENCE_NODE] = "a list",
                                              [YAML_MAPPING_NODE] = "a mapping" };
         if (n && n->type == type)
                 return true;
@@ -115,12 +115,14 @@ static bool get_enum(struct reader *rd, const char *key, const yaml_node_t *v, c
 
 /* Iterates a mapping's pairs: k is the key's text, v the value node. */
 #define FOREACH_PAIR(rd, map, k, v)                                                                         \
-        for (yaml_node_pair_t *p_ = (map)->data.mapping.pairs.start; p_ < (map)->data.mapping.pairs.top; p_++) \
-                for (yaml_node_t *kn_ = node_at(rd, p_->key), *v = node_at(rd, p_->value); kn_; kn_ = NULL)  \
+        for (yaml_node_pair_t *p_ = (map)->data.mapping.pairs.start; p_ < (map)->data.mapping.pairs.top;    \
+             p_++)                                                                                          \
+                for (yaml_node_t *kn_ = node_at(rd, p_->key), *v = node_at(rd, p_->value); kn_; kn_ = NULL) \
                         for (const char *k = is_scalar(kn_) ? scalar(kn_) : ""; k; k = NULL)
 
 #define FOREACH_ITEM(rd, seq, v)                                                                            \
-        for (yaml_node_item_t *i_ = (seq)->data.sequence.items.start; i_ < (seq)->data.sequence.items.top; i_++) \
+        for (yaml_node_item_t *i_ = (seq)->data.sequence.items.start; i_ < (seq)->data.sequence.items.top;  \
+             i_++)                                                                                          \
                 for (yaml_node_t *v = node_at(rd, *i_); v; v = NULL)
 
 static bool unknown_key(struct reader *rd, const yaml_node_t *v, const char *k, const char *where)
@@ -144,10 +146,14 @@ static const char *const brand_names[NVML_BRAND_COUNT] = {
 };
 
 static const char *const arch_names[] = {
-        [NVML_DEVICE_ARCH_KEPLER] = "kepler", [NVML_DEVICE_ARCH_MAXWELL] = "maxwell",
-        [NVML_DEVICE_ARCH_PASCAL] = "pascal", [NVML_DEVICE_ARCH_VOLTA] = "volta",
-        [NVML_DEVICE_ARCH_TURING] = "turing", [NVML_DEVICE_ARCH_AMPERE] = "ampere",
-        [NVML_DEVICE_ARCH_ADA] = "ada",       [NVML_DEVICE_ARCH_HOPPER] = "hopper",
+        [NVML_DEVICE_ARCH_KEPLER] = "kepler",
+        [NVML_DEVICE_ARCH_MAXWELL] = "maxwell",
+        [NVML_DEVICE_ARCH_PASCAL] = "pascal",
+        [NVML_DEVICE_ARCH_VOLTA] = "volta",
+        [NVML_DEVICE_ARCH_TURING] = "turing",
+        [NVML_DEVICE_ARCH_AMPERE] = "ampere",
+        [NVML_DEVICE_ARCH_ADA] = "ada",
+        [NVML_DEVICE_ARCH_HOPPER] = "hopper",
         [NVML_DEVICE_ARCH_BLACKWELL] = "blackwell",
 };
 
@@ -345,12 +351,13 @@ static bool read_mig_device(struct reader *rd, yaml_node_t *m, struct mock_gpu *
         }
         d->ci_slices = mock_ci_profile_slices(d->ci_profile);
         if (d->ci_slices == 0 || d->ci_slices > d->profile->slices)
-                return failf(rd, m, "MIG device %s: no compute instance profile fits a %u-slice GPU instance",
+                return failf(rd, m,
+                             "MIG device %s: no compute instance profile fits a %u-slice GPU instance",
                              d->uuid, d->profile->slices);
         for (unsigned i = 0; i < g->n_mig; i++)
                 if (g->mig[i].gi_id == d->gi_id && g->mig[i].ci_id == d->ci_id)
-                        return failf(rd, m, "MIG device %s: GPU %u already has gi %u ci %u", d->uuid, g->index,
-                                     d->gi_id, d->ci_id);
+                        return failf(rd, m, "MIG device %s: GPU %u already has gi %u ci %u", d->uuid,
+                                     g->index, d->gi_id, d->ci_id);
         d->dev = (struct nvmlDevice_st){ .kind = MOCK_MIG, .gpu = g, .mig = d };
         d->gi.mig = d;
         d->ci.mig = d;
@@ -395,7 +402,8 @@ static bool read_gpu(struct reader *rd, yaml_node_t *m, struct mock_gpu *g)
                         char tail;
                         ok = get_str(rd, k, v, cc, sizeof(cc));
                         if (ok && sscanf(cc, "%d.%d%c", &g->cc_major, &g->cc_minor, &tail) != 2)
-                                ok = failf(rd, v, "key 'compute_capability' expects MAJOR.MINOR, got '%s'", cc);
+                                ok = failf(rd, v, "key 'compute_capability' expects MAJOR.MINOR, got '%s'",
+                                           cc);
                 } else if (streq(k, "mig_capable"))
                         ok = get_bool(rd, k, v, &g->mig_capable);
                 else if (streq(k, "mig_enabled"))
@@ -415,8 +423,9 @@ static bool read_gpu(struct reader *rd, yaml_node_t *m, struct mock_gpu *g)
         }
         if (!startswith(g->uuid, "GPU-") || isempty(g->name) || isempty(g->bus_id) || g->memory_mib == 0 ||
             cc[0] == '\0')
-                return failf(rd, m, "GPU %u needs 'uuid' (GPU-...), 'name', 'bus_id', 'memory_mib' and "
-                                    "'compute_capability'",
+                return failf(rd, m,
+                             "GPU %u needs 'uuid' (GPU-...), 'name', 'bus_id', 'memory_mib' and "
+                             "'compute_capability'",
                              g->index);
         if (g->mig_enabled && !g->mig_capable)
                 return failf(rd, m, "GPU %u: 'mig_enabled' needs 'mig_capable: true'", g->index);
@@ -445,7 +454,8 @@ static bool read_node(struct reader *rd, struct mock_node *node)
                 bool ok;
                 uint64_t x;
                 if (streq(k, "driver_version"))
-                        ok = have_driver = get_str(rd, k, v, node->driver_version, sizeof(node->driver_version));
+                        ok = have_driver =
+                                get_str(rd, k, v, node->driver_version, sizeof(node->driver_version));
                 else if (streq(k, "nvml_version"))
                         ok = get_str(rd, k, v, node->nvml_version, sizeof(node->nvml_version));
                 else if (streq(k, "cuda_driver_version")) {
@@ -461,7 +471,8 @@ static bool read_node(struct reader *rd, struct mock_node *node)
                         return false;
         }
         if (!have_driver || !have_cuda || !gpus)
-                return failf(rd, root, "the top level needs 'driver_version', 'cuda_driver_version' and 'gpus'");
+                return failf(rd, root,
+                             "the top level needs 'driver_version', 'cuda_driver_version' and 'gpus'");
 
         size_t n = (size_t)(gpus->data.sequence.items.top - gpus->data.sequence.items.start);
         if (n > MOCK_MAX_GPUS)
@@ -477,7 +488,8 @@ static bool read_node(struct reader *rd, struct mock_node *node)
                         return false;
                 for (unsigned i = 0; i < node->n_gpus; i++)
                         if (streq(node->gpus[i].uuid, g->uuid) || streq(node->gpus[i].bus_id, g->bus_id))
-                                return failf(rd, item, "GPU %u repeats the uuid or bus_id of GPU %u", g->index, i);
+                                return failf(rd, item, "GPU %u repeats the uuid or bus_id of GPU %u",
+                                             g->index, i);
                 node->n_gpus++;
         }
         return true;

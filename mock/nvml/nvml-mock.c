@@ -89,8 +89,10 @@ static void event_line(char *line)
                 return;
         }
         if (!streq(cmd, "xid") || k != 3) {
-                fprintf(stderr, "mock-nvml: ignoring event line '%s': expected 'xid <uuid> <xid>' or "
-                                "'lost <uuid>'\n", line);
+                fprintf(stderr,
+                        "mock-nvml: ignoring event line '%s': expected 'xid <uuid> <xid>' or "
+                        "'lost <uuid>'\n",
+                        line);
                 return;
         }
         if (queue_len >= EVENT_QUEUE_MAX) {
@@ -198,7 +200,8 @@ nvmlReturn_t nvmlInit_v2(void)
                 const char *path = getenv("MOCK_NVML_FIXTURE");
                 char *error = NULL;
                 if (isempty(path)) {
-                        fprintf(stderr, "mock-nvml: MOCK_NVML_FIXTURE is not set; it names the node's fixture file\n");
+                        fprintf(stderr, "mock-nvml: MOCK_NVML_FIXTURE is not set; it names the node's "
+                                        "fixture file\n");
                         ret = NVML_ERROR_DRIVER_NOT_LOADED;
                 } else if (mock_fixture_load(path, &node, &error) < 0) {
                         fprintf(stderr, "%s\n", error ? error : "mock-nvml: cannot read the fixture");
@@ -347,7 +350,8 @@ nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *bus_id, nvmlDevice_t *
         if (sscanf(bus_id, "%x:%x:%x", &domain, &bus, &dev) != 3)
                 return NVML_ERROR_INVALID_ARGUMENT;
         for (unsigned i = 0; i < node->n_gpus; i++)
-                if (node->gpus[i].domain == domain && node->gpus[i].bus == bus && node->gpus[i].device == dev) {
+                if (node->gpus[i].domain == domain && node->gpus[i].bus == bus &&
+                    node->gpus[i].device == dev) {
                         *device = &node->gpus[i].dev;
                         return NVML_SUCCESS;
                 }
@@ -761,7 +765,8 @@ static bool same(const char *a, const char *b)
         return !isempty(a) && !isempty(b) && streq(a, b);
 }
 
-nvmlReturn_t nvmlDeviceGetTopologyCommonAncestor(nvmlDevice_t a, nvmlDevice_t b, nvmlGpuTopologyLevel_t *level)
+nvmlReturn_t nvmlDeviceGetTopologyCommonAncestor(nvmlDevice_t a, nvmlDevice_t b,
+                                                 nvmlGpuTopologyLevel_t *level)
 {
         CHECK(a);
         CHECK(b);
@@ -781,7 +786,8 @@ nvmlReturn_t nvmlDeviceGetTopologyCommonAncestor(nvmlDevice_t a, nvmlDevice_t b,
         return NVML_SUCCESS;
 }
 
-#define MOCK_EVENT_TYPES (nvmlEventTypeXidCriticalError | nvmlEventTypeSingleBitEccError | nvmlEventTypeDoubleBitEccError)
+#define MOCK_EVENT_TYPES                                                                                    \
+        (nvmlEventTypeXidCriticalError | nvmlEventTypeSingleBitEccError | nvmlEventTypeDoubleBitEccError)
 
 nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
 {
@@ -876,8 +882,8 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
                         return NVML_ERROR_TIMEOUT;
                 /* Sleep until the FIFO has data or the time is up; no FIFO: just the timeout. */
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                if (poll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0, (int)MIN(deadline - now, (uint64_t)INT32_MAX)) <
-                            0 &&
+                if (poll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0,
+                         (int)MIN(deadline - now, (uint64_t)INT32_MAX)) < 0 &&
                     errno != EINTR)
                         return NVML_ERROR_UNKNOWN;
         }
@@ -888,8 +894,9 @@ nvmlReturn_t nvmlEventSetWait(nvmlEventSet_t set, nvmlEventData_t *data, unsigne
         return nvmlEventSetWait_v2(set, data, timeout_ms);
 }
 
-nvmlReturn_t nvmlDeviceGetRetiredPages_v2(nvmlDevice_t device, nvmlPageRetirementCause_t cause, unsigned int *count,
-                                          unsigned long long *addresses, unsigned long long *timestamps)
+nvmlReturn_t nvmlDeviceGetRetiredPages_v2(nvmlDevice_t device, nvmlPageRetirementCause_t cause,
+                                          unsigned int *count, unsigned long long *addresses,
+                                          unsigned long long *timestamps)
 {
         CHECK(device);
         if (!count || device->mig)

@@ -12,7 +12,8 @@ static void help(FILE *f)
 {
         fprintf(f, "Usage: nvdp info [OPTIONS]\n\n"
                    "Show the node's GPUs, MIG devices, GPU links and driver versions.\n\n"
-                   "  --driver-root DIR  root of the NVIDIA driver install (env NVIDIA_DRIVER_ROOT, default /)\n"
+                   "  --driver-root DIR  root of the NVIDIA driver install (env NVIDIA_DRIVER_ROOT, default "
+                   "/)\n"
                    "  --root DIR         host root whose sys/ is read for NUMA and PCI class\n"
                    "                     (env NVDP_ROOT, default /)\n"
                    "  --json             print JSON instead of a table\n"
@@ -51,12 +52,14 @@ static void print_json(FILE *f, const inventory *inv)
         fprintf(f, "{\n  \"driver_version\": ");
         json_string(f, inv->driver_version);
         fprintf(f, ",\n  \"cuda_driver_version\": %d,\n  \"cuda_version\": \"%d.%d\",\n  \"nvml_version\": ",
-                inv->cuda_driver_version, inv->cuda_driver_version / 1000, inv->cuda_driver_version % 1000 / 10);
+                inv->cuda_driver_version, inv->cuda_driver_version / 1000,
+                inv->cuda_driver_version % 1000 / 10);
         json_string(f, inv->nvml_version);
         fprintf(f, ",\n  \"gpus\": [");
         for (size_t i = 0; i < inv->n_gpus; i++) {
                 const struct gpu *g = &inv->gpus[i];
-                fprintf(f, "%s\n    {\"index\": %u, \"minor\": %u, \"uuid\": ", i ? "," : "", g->index, g->minor);
+                fprintf(f, "%s\n    {\"index\": %u, \"minor\": %u, \"uuid\": ", i ? "," : "", g->index,
+                        g->minor);
                 json_string(f, g->uuid);
                 fprintf(f, ", \"name\": ");
                 json_string(f, g->name);
@@ -71,8 +74,10 @@ static void print_json(FILE *f, const inventory *inv)
                         fprintf(f, "%d", g->numa_node);
                 else
                         fprintf(f, "null");
-                fprintf(f, ", \"compute_capability\": \"%u.%u\",\n     \"mig_capable\": %s, \"mig_enabled\": %s, "
-                           "\"mig_devices\": [",
+                fprintf(f,
+                        ", \"compute_capability\": \"%u.%u\",\n     \"mig_capable\": %s, \"mig_enabled\": "
+                        "%s, "
+                        "\"mig_devices\": [",
                         g->cc_major, g->cc_minor, g->mig_capable ? "true" : "false",
                         g->mig_enabled ? "true" : "false");
                 for (size_t j = 0; j < g->n_mig; j++) {
@@ -85,9 +90,9 @@ static void print_json(FILE *f, const inventory *inv)
                                 ", \"memory_mib\": %llu, \"multiprocessors\": %u,\n"
                                 "        \"slices\": {\"gi\": %u, \"ci\": %u}, \"engines\": {\"copy\": %u, "
                                 "\"decoder\": %u, \"encoder\": %u, \"jpeg\": %u, \"ofa\": %u}}",
-                                (unsigned long long)m->memory_mib, m->multiprocessors, m->slices_gi, m->slices_ci,
-                                m->engines_copy, m->engines_decoder, m->engines_encoder, m->engines_jpeg,
-                                m->engines_ofa);
+                                (unsigned long long)m->memory_mib, m->multiprocessors, m->slices_gi,
+                                m->slices_ci, m->engines_copy, m->engines_decoder, m->engines_encoder,
+                                m->engines_jpeg, m->engines_ofa);
                 }
                 fprintf(f, "%s]}", g->n_mig ? "\n     " : "");
         }
@@ -96,7 +101,9 @@ static void print_json(FILE *f, const inventory *inv)
         for (size_t a = 0; a < inv->n_gpus; a++)
                 for (size_t b = a + 1; b < inv->n_gpus; b++) {
                         const struct gpu_link *l = inventory_link(inv, a, b);
-                        fprintf(f, "%s\n    {\"a\": %zu, \"b\": %zu, \"nvlinks\": %u, \"pcie\": \"%s\", \"score\": %u}",
+                        fprintf(f,
+                                "%s\n    {\"a\": %zu, \"b\": %zu, \"nvlinks\": %u, \"pcie\": \"%s\", "
+                                "\"score\": %u}",
                                 first ? "" : ",", a, b, l->nvlinks, pcie_level_name(l->pcie_level),
                                 gpu_link_score(l));
                         first = false;
@@ -107,26 +114,29 @@ static void print_json(FILE *f, const inventory *inv)
 
 static void print_table(FILE *f, const inventory *inv)
 {
-        fprintf(f, "Driver %s, CUDA %d.%d, NVML %s\n\n", inv->driver_version, inv->cuda_driver_version / 1000,
-                inv->cuda_driver_version % 1000 / 10, isempty(inv->nvml_version) ? "?" : inv->nvml_version);
+        fprintf(f, "Driver %s, CUDA %d.%d, NVML %s\n\n", inv->driver_version,
+                inv->cuda_driver_version / 1000, inv->cuda_driver_version % 1000 / 10,
+                isempty(inv->nvml_version) ? "?" : inv->nvml_version);
         if (inv->n_gpus == 0) {
                 fprintf(f, "No GPUs.\n");
                 return;
         }
 
         fprintf(f, "GPUs (%zu):\n", inv->n_gpus);
-        fprintf(f, "  %-3s %-5s %-40s %-28s %10s  %-12s %-4s %-3s %-8s %-7s %s\n", "IDX", "MINOR", "UUID", "NAME",
-                "MEMORY", "BUS ID", "NUMA", "CC", "CLASS", "ARCH", "MIG");
+        fprintf(f, "  %-3s %-5s %-40s %-28s %10s  %-12s %-4s %-3s %-8s %-7s %s\n", "IDX", "MINOR", "UUID",
+                "NAME", "MEMORY", "BUS ID", "NUMA", "CC", "CLASS", "ARCH", "MIG");
         for (size_t i = 0; i < inv->n_gpus; i++) {
                 const struct gpu *g = &inv->gpus[i];
                 char numa[16], cc[16], mem[32];
                 snprintf(numa, sizeof(numa), g->numa_node >= 0 ? "%d" : "-", g->numa_node);
                 snprintf(cc, sizeof(cc), "%u.%u", g->cc_major, g->cc_minor);
                 snprintf(mem, sizeof(mem), "%llu MiB", (unsigned long long)g->memory_mib);
-                fprintf(f, "  %-3u %-5u %-40s %-28s %10s  %-12s %-4s %-3s 0x%06x %-7s %s\n", g->index, g->minor,
-                        g->uuid, g->name, mem, g->bus_id, numa, cc, g->pci_class,
+                fprintf(f, "  %-3u %-5u %-40s %-28s %10s  %-12s %-4s %-3s 0x%06x %-7s %s\n", g->index,
+                        g->minor, g->uuid, g->name, mem, g->bus_id, numa, cc, g->pci_class,
                         isempty(g->architecture) ? "-" : g->architecture,
-                        g->mig_enabled ? "enabled" : g->mig_capable ? "capable" : "-");
+                        g->mig_enabled   ? "enabled"
+                        : g->mig_capable ? "capable"
+                                         : "-");
         }
 
         size_t n_mig = 0;
@@ -134,22 +144,24 @@ static void print_table(FILE *f, const inventory *inv)
                 n_mig += inv->gpus[i].n_mig;
         if (n_mig > 0) {
                 fprintf(f, "\nMIG devices (%zu):\n", n_mig);
-                fprintf(f, "  %-5s %-42s %-10s %-3s %-3s %10s  %-4s %s\n", "ID", "UUID", "PROFILE", "GI", "CI",
-                        "MEMORY", "SMS", "ENGINES (copy/dec/enc/jpeg/ofa)");
+                fprintf(f, "  %-5s %-42s %-10s %-3s %-3s %10s  %-4s %s\n", "ID", "UUID", "PROFILE", "GI",
+                        "CI", "MEMORY", "SMS", "ENGINES (copy/dec/enc/jpeg/ofa)");
                 for (size_t i = 0; i < inv->n_gpus; i++)
                         for (size_t j = 0; j < inv->gpus[i].n_mig; j++) {
                                 const struct mig_device *m = &inv->gpus[i].mig[j];
                                 char id[24], mem[32];
                                 snprintf(id, sizeof(id), "%u:%u", m->parent, m->index);
                                 snprintf(mem, sizeof(mem), "%llu MiB", (unsigned long long)m->memory_mib);
-                                fprintf(f, "  %-5s %-42s %-10s %-3u %-3u %10s  %-4u %u/%u/%u/%u/%u\n", id, m->uuid,
-                                        m->profile, m->gi_id, m->ci_id, mem, m->multiprocessors, m->engines_copy,
-                                        m->engines_decoder, m->engines_encoder, m->engines_jpeg, m->engines_ofa);
+                                fprintf(f, "  %-5s %-42s %-10s %-3u %-3u %10s  %-4u %u/%u/%u/%u/%u\n", id,
+                                        m->uuid, m->profile, m->gi_id, m->ci_id, mem, m->multiprocessors,
+                                        m->engines_copy, m->engines_decoder, m->engines_encoder,
+                                        m->engines_jpeg, m->engines_ofa);
                         }
         }
 
         if (inv->n_gpus > 1) {
-                fprintf(f, "\nLinks (NV<n>: n NVLinks; else PCIe: PIX one switch, PXB several, PHB host bridge, "
+                fprintf(f, "\nLinks (NV<n>: n NVLinks; else PCIe: PIX one switch, PXB several, PHB host "
+                           "bridge, "
                            "NODE same CPU, SYS across CPUs):\n     ");
                 for (size_t b = 0; b < inv->n_gpus; b++)
                         fprintf(f, " %5s%zu", "GPU", b);
@@ -217,7 +229,8 @@ int cmd_info(int argc, char **argv)
         _cleanup_(inventory_freep) inventory *inv = NULL;
         r = inventory_load(n, root, &inv, &error);
         if (r < 0) {
-                fprintf(stderr, "nvdp info: reading the GPU inventory failed: %s\n", error ? error : strerror(-r));
+                fprintf(stderr, "nvdp info: reading the GPU inventory failed: %s\n",
+                        error ? error : strerror(-r));
                 return 1;
         }
 

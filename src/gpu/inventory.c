@@ -4,7 +4,7 @@
 #include "gpu/inventory.h"
 #include "nvml/nvml.h"
 
-#define MIB             (1024ULL * 1024)
+#define MIB (1024ULL * 1024)
 /* NVML reports at most a few dozen GPUs and 7 MIG devices per GPU; refuse absurd counts from a
  * broken library rather than allocating for them. */
 #define INVENTORY_MAX_GPUS 256
@@ -101,9 +101,9 @@ static int mig_lookup_profile(const nvml *n, nvmlDevice_t parent, struct mig_dev
         nvmlGpuInstanceInfo_t gi_info = {};
         nvmlComputeInstanceInfo_t ci_info = {};
 
-        if (!n->DeviceGetGpuInstanceById || !n->GpuInstanceGetInfo || !n->GpuInstanceGetComputeInstanceById ||
-            !n->ComputeInstanceGetInfo_v2 || !n->DeviceGetGpuInstanceProfileInfo ||
-            !n->GpuInstanceGetComputeInstanceProfileInfo)
+        if (!n->DeviceGetGpuInstanceById || !n->GpuInstanceGetInfo ||
+            !n->GpuInstanceGetComputeInstanceById || !n->ComputeInstanceGetInfo_v2 ||
+            !n->DeviceGetGpuInstanceProfileInfo || !n->GpuInstanceGetComputeInstanceProfileInfo)
                 return -EOPNOTSUPP;
         if (n->DeviceGetGpuInstanceById(parent, m->gi_id, &gi) != NVML_SUCCESS ||
             n->GpuInstanceGetInfo(gi, &gi_info) != NVML_SUCCESS ||
@@ -113,16 +113,18 @@ static int mig_lookup_profile(const nvml *n, nvmlDevice_t parent, struct mig_dev
 
         for (unsigned i = 0; i < NVML_GPU_INSTANCE_PROFILE_COUNT; i++) {
                 nvmlGpuInstanceProfileInfo_t gp = {};
-                if (n->DeviceGetGpuInstanceProfileInfo(parent, i, &gp) != NVML_SUCCESS || gp.id != gi_info.profileId)
+                if (n->DeviceGetGpuInstanceProfileInfo(parent, i, &gp) != NVML_SUCCESS ||
+                    gp.id != gi_info.profileId)
                         continue;
                 for (unsigned j = 0; j < NVML_COMPUTE_INSTANCE_PROFILE_COUNT; j++) {
                         nvmlComputeInstanceProfileInfo_t cp = {};
                         if (n->GpuInstanceGetComputeInstanceProfileInfo(
-                                    gi, j, NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED, &cp) != NVML_SUCCESS ||
+                                    gi, j, NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED, &cp) !=
+                                    NVML_SUCCESS ||
                             cp.id != ci_info.profileId)
                                 continue;
-                        return mig_profile_name(gp.sliceCount, cp.sliceCount, i, gp.memorySizeMB, parent_bytes,
-                                                m->profile, sizeof(m->profile));
+                        return mig_profile_name(gp.sliceCount, cp.sliceCount, i, gp.memorySizeMB,
+                                                parent_bytes, m->profile, sizeof(m->profile));
                 }
         }
         return -ENOENT;
@@ -133,8 +135,8 @@ static int load_mig(const nvml *n, nvmlDevice_t dev, struct gpu *g, uint64_t par
         unsigned max = 0;
         nvmlReturn_t r;
 
-        if (!n->DeviceGetMaxMigDeviceCount || !n->DeviceGetMigDeviceHandleByIndex || !n->DeviceGetGpuInstanceId ||
-            !n->DeviceGetComputeInstanceId || !n->DeviceGetAttributes_v2)
+        if (!n->DeviceGetMaxMigDeviceCount || !n->DeviceGetMigDeviceHandleByIndex ||
+            !n->DeviceGetGpuInstanceId || !n->DeviceGetComputeInstanceId || !n->DeviceGetAttributes_v2)
                 return fail(ret_error, "GPU %u has MIG enabled but the NVML library lacks the MIG calls.",
                             g->index);
         r = n->DeviceGetMaxMigDeviceCount(dev, &max);
@@ -272,7 +274,8 @@ static void load_links(const nvml *n, inventory *inv, nvmlDevice_t *devs)
                         if (a == b)
                                 l->pcie_level = PCIE_LEVEL_INTERNAL;
                         else if (n->DeviceGetTopologyCommonAncestor &&
-                                 n->DeviceGetTopologyCommonAncestor(devs[a], devs[b], &level) == NVML_SUCCESS)
+                                 n->DeviceGetTopologyCommonAncestor(devs[a], devs[b], &level) ==
+                                         NVML_SUCCESS)
                                 l->pcie_level = (enum pcie_level)level;
                 }
 
@@ -322,7 +325,8 @@ int inventory_load(const nvml *n, const char *root, inventory **ret, char **ret_
         if (!inv)
                 return -ENOMEM;
 
-        if ((r = n->SystemGetDriverVersion(inv->driver_version, sizeof(inv->driver_version))) != NVML_SUCCESS)
+        if ((r = n->SystemGetDriverVersion(inv->driver_version, sizeof(inv->driver_version))) !=
+            NVML_SUCCESS)
                 return fail(ret_error, "nvmlSystemGetDriverVersion failed: %s.", nvml_strerror(n, r));
         if ((r = n->SystemGetCudaDriverVersion(&inv->cuda_driver_version)) != NVML_SUCCESS)
                 return fail(ret_error, "nvmlSystemGetCudaDriverVersion failed: %s.", nvml_strerror(n, r));

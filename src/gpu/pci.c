@@ -100,23 +100,15 @@ int mig_profile_name(unsigned gi_slices, unsigned ci_slices, unsigned gi_profile
         uint64_t gb = (eighths * total_gb * 2 + 8) / 16;
 
         switch (gi_profile_id) {
-        case 7:  /* NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV1 */
-        case 8:  /* 2_SLICE_REV1 */
-                suffix = "+me";
-                break;
+        case 7: /* NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV1 */
+        case 8: /* 2_SLICE_REV1 */ suffix = "+me"; break;
         case 10: /* 1_SLICE_GFX */
         case 11:
-        case 12:
-                suffix = "+gfx";
-                break;
+        case 12: suffix = "+gfx"; break;
         case 13: /* 1_SLICE_NO_ME */
-        case 14:
-                suffix = "-me";
-                break;
+        case 14: suffix = "-me"; break;
         case 15: /* 1_SLICE_ALL_ME */
-        case 16:
-                suffix = "+me.all";
-                break;
+        case 16: suffix = "+me.all"; break;
         }
 
         if (ci_slices == gi_slices)

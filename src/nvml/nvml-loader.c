@@ -130,8 +130,9 @@ int nvml_load_library(const char *driver_root, const char *library, nvml **ret, 
         for (size_t i = 0; i < ELEMENTSOF(nvml_symbols); i++) {
                 void *f = dlsym(dl, nvml_symbols[i].name);
                 if (!f && nvml_symbols[i].required) {
-                        set_error(ret_error, "NVML library %s lacks the required symbol %s (driver too old?).",
-                                  library, nvml_symbols[i].name);
+                        set_error(ret_error,
+                                  "NVML library %s lacks the required symbol %s (driver too old?).", library,
+                                  nvml_symbols[i].name);
                         dlclose(dl);
                         return -ELIBBAD;
                 }

@@ -210,16 +210,16 @@ typedef struct {
 } nvmlComputeInstanceInfo_t;
 
 /* Events */
-#define nvmlEventTypeSingleBitEccError     0x0000000000000001ULL
-#define nvmlEventTypeDoubleBitEccError     0x0000000000000002ULL
-#define nvmlEventTypePState                0x0000000000000004ULL
-#define nvmlEventTypeXidCriticalError      0x0000000000000008ULL
-#define nvmlEventTypeClock                 0x0000000000000010ULL
-#define nvmlEventTypePowerSourceChange     0x0000000000000080ULL
-#define nvmlEventMigConfigChange           0x0000000000000100ULL
-#define nvmlEventTypeNone                  0x0000000000000000ULL
+#define nvmlEventTypeSingleBitEccError 0x0000000000000001ULL
+#define nvmlEventTypeDoubleBitEccError 0x0000000000000002ULL
+#define nvmlEventTypePState            0x0000000000000004ULL
+#define nvmlEventTypeXidCriticalError  0x0000000000000008ULL
+#define nvmlEventTypeClock             0x0000000000000010ULL
+#define nvmlEventTypePowerSourceChange 0x0000000000000080ULL
+#define nvmlEventMigConfigChange       0x0000000000000100ULL
+#define nvmlEventTypeNone              0x0000000000000000ULL
 /* GI/CI id in an event that concerns the whole GPU. */
-#define NVML_EVENT_INSTANCE_ID_NONE        0xFFFFFFFFu
+#define NVML_EVENT_INSTANCE_ID_NONE 0xFFFFFFFFu
 
 typedef struct {
         nvmlDevice_t device;
@@ -256,11 +256,13 @@ typedef enum {
         X(DeviceGetCudaComputeCapability, nvmlReturn_t, (nvmlDevice_t device, int *major, int *minor))      \
         X(DeviceGetBrand, nvmlReturn_t, (nvmlDevice_t device, nvmlBrandType_t * type))                      \
         O(DeviceGetArchitecture, nvmlReturn_t, (nvmlDevice_t device, nvmlDeviceArchitecture_t * arch))      \
-        O(DeviceGetMigMode, nvmlReturn_t, (nvmlDevice_t device, unsigned int *current, unsigned int *pending)) \
+        O(DeviceGetMigMode, nvmlReturn_t,                                                                   \
+          (nvmlDevice_t device, unsigned int *current, unsigned int *pending))                              \
         O(DeviceGetMaxMigDeviceCount, nvmlReturn_t, (nvmlDevice_t device, unsigned int *count))             \
         O(DeviceGetMigDeviceHandleByIndex, nvmlReturn_t,                                                    \
           (nvmlDevice_t device, unsigned int index, nvmlDevice_t *mig))                                     \
-        O(DeviceGetDeviceHandleFromMigDeviceHandle, nvmlReturn_t, (nvmlDevice_t mig, nvmlDevice_t * device)) \
+        O(DeviceGetDeviceHandleFromMigDeviceHandle, nvmlReturn_t,                                           \
+          (nvmlDevice_t mig, nvmlDevice_t * device))                                                        \
         O(DeviceIsMigDeviceHandle, nvmlReturn_t, (nvmlDevice_t device, unsigned int *is_mig))               \
         O(DeviceGetGpuInstanceId, nvmlReturn_t, (nvmlDevice_t device, unsigned int *id))                    \
         O(DeviceGetComputeInstanceId, nvmlReturn_t, (nvmlDevice_t device, unsigned int *id))                \
@@ -272,27 +274,31 @@ typedef enum {
           (nvmlDevice_t device, unsigned int profile, nvmlGpuInstanceProfileInfo_t *info))                  \
         O(GpuInstanceGetComputeInstanceById, nvmlReturn_t,                                                  \
           (nvmlGpuInstance_t gi, unsigned int id, nvmlComputeInstance_t *ci))                               \
-        O(ComputeInstanceGetInfo_v2, nvmlReturn_t, (nvmlComputeInstance_t ci, nvmlComputeInstanceInfo_t * info)) \
+        O(ComputeInstanceGetInfo_v2, nvmlReturn_t,                                                          \
+          (nvmlComputeInstance_t ci, nvmlComputeInstanceInfo_t * info))                                     \
         O(GpuInstanceGetComputeInstanceProfileInfo, nvmlReturn_t,                                           \
           (nvmlGpuInstance_t gi, unsigned int profile, unsigned int eng_profile,                            \
            nvmlComputeInstanceProfileInfo_t *info))                                                         \
-        O(DeviceGetNvLinkState, nvmlReturn_t, (nvmlDevice_t device, unsigned int link, nvmlEnableState_t *active)) \
+        O(DeviceGetNvLinkState, nvmlReturn_t,                                                               \
+          (nvmlDevice_t device, unsigned int link, nvmlEnableState_t *active))                              \
         O(DeviceGetNvLinkRemotePciInfo_v2, nvmlReturn_t,                                                    \
           (nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci))                                     \
         O(DeviceGetNvLinkRemoteDeviceType, nvmlReturn_t,                                                    \
           (nvmlDevice_t device, unsigned int link, nvmlIntNvLinkDeviceType_t *type))                        \
         O(DeviceGetTopologyCommonAncestor, nvmlReturn_t,                                                    \
-          (nvmlDevice_t a, nvmlDevice_t b, nvmlGpuTopologyLevel_t *level))                                  \
+          (nvmlDevice_t a, nvmlDevice_t b, nvmlGpuTopologyLevel_t * level))                                 \
         O(EventSetCreate, nvmlReturn_t, (nvmlEventSet_t * set))                                             \
-        O(DeviceGetSupportedEventTypes, nvmlReturn_t, (nvmlDevice_t device, unsigned long long *types))    \
+        O(DeviceGetSupportedEventTypes, nvmlReturn_t, (nvmlDevice_t device, unsigned long long *types))     \
         O(DeviceRegisterEvents, nvmlReturn_t,                                                               \
           (nvmlDevice_t device, unsigned long long types, nvmlEventSet_t set))                              \
-        O(EventSetWait_v2, nvmlReturn_t, (nvmlEventSet_t set, nvmlEventData_t * data, unsigned int timeout_ms)) \
+        O(EventSetWait_v2, nvmlReturn_t,                                                                    \
+          (nvmlEventSet_t set, nvmlEventData_t * data, unsigned int timeout_ms))                            \
         O(EventSetFree, nvmlReturn_t, (nvmlEventSet_t set))                                                 \
         O(DeviceGetRetiredPages_v2, nvmlReturn_t,                                                           \
           (nvmlDevice_t device, nvmlPageRetirementCause_t cause, unsigned int *count,                       \
            unsigned long long *addresses, unsigned long long *timestamps))                                  \
-        O(DeviceGetRetiredPagesPendingStatus, nvmlReturn_t, (nvmlDevice_t device, nvmlEnableState_t * pending))
+        O(DeviceGetRetiredPagesPendingStatus, nvmlReturn_t,                                                 \
+          (nvmlDevice_t device, nvmlEnableState_t * pending))
 
 #define NVML_FIELD_(name, ret, args) ret(*name) args;
 
