@@ -285,11 +285,22 @@ static void load_links(const nvml *n, inventory *inv, nvmlDevice_t *devs)
         for (size_t a = 0; a < ng; a++)
                 for (unsigned link = 0; link < NVML_NVLINK_MAX_LINKS; link++) {
                         nvmlEnableState_t active;
+                        nvmlIntNvLinkDeviceType_t type = NVML_NVLINK_DEVICE_TYPE_UNKNOWN;
                         nvmlPciInfo_t pci = {};
                         char bus[32];
                         if (n->DeviceGetNvLinkState(devs[a], link, &active) != NVML_SUCCESS ||
-                            active != NVML_FEATURE_ENABLED ||
-                            n->DeviceGetNvLinkRemotePciInfo_v2(devs[a], link, &pci) != NVML_SUCCESS)
+                            active != NVML_FEATURE_ENABLED)
+                                continue;
+                        if (n->DeviceGetNvLinkRemoteDeviceType &&
+                            n->DeviceGetNvLinkRemoteDeviceType(devs[a], link, &type) != NVML_SUCCESS)
+                                type = NVML_NVLINK_DEVICE_TYPE_UNKNOWN;
+                        /* On NVSwitch systems the remote "PCI address" of a switch link is a placeholder
+                         * (an HGX H200 with driver 580 answers FFFFFFFF:FF:FF.0): trust the type. */
+                        if (type == NVML_NVLINK_DEVICE_TYPE_SWITCH) {
+                                switch_links[a]++;
+                                continue;
+                        }
+                        if (n->DeviceGetNvLinkRemotePciInfo_v2(devs[a], link, &pci) != NVML_SUCCESS)
                                 continue;
                         pci.busId[sizeof(pci.busId) - 1] = '\0';
                         if (pci_bus_id_normalize(pci.busId, bus, sizeof(bus)) < 0)
@@ -298,15 +309,11 @@ static void load_links(const nvml *n, inventory *inv, nvmlDevice_t *devs)
                         for (b = 0; b < ng; b++)
                                 if (b != a && streq(inv->gpus[b].bus_id, bus))
                                         break;
-                        if (b < ng) {
+                        if (b < ng)
                                 inv->links[a * ng + b].nvlinks++;
-                                continue;
-                        }
-                        nvmlIntNvLinkDeviceType_t type = NVML_NVLINK_DEVICE_TYPE_SWITCH;
-                        if (n->DeviceGetNvLinkRemoteDeviceType &&
-                            n->DeviceGetNvLinkRemoteDeviceType(devs[a], link, &type) != NVML_SUCCESS)
-                                type = NVML_NVLINK_DEVICE_TYPE_UNKNOWN;
-                        if (type == NVML_NVLINK_DEVICE_TYPE_SWITCH)
+                        else if (type == NVML_NVLINK_DEVICE_TYPE_UNKNOWN)
+                                /* An older driver without the type call: a link to no GPU we know is
+                                 * taken for a switch link. */
                                 switch_links[a]++;
                 }
 
