@@ -23,8 +23,10 @@ _printf_(3, 4) static bool failf(struct reader *rd, const yaml_node_t *at, const
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        if (asprintf(&rd->error, "mock-nvml: fixture %s line %zu: %s", rd->file,
-                     at ? (size_t)at->start_mark.line + 1 : (size_t)0, msg) < 0)
+        int k = at ? asprintf(&rd->error, "mock-nvml: fixture %s line %zu: %s", rd->file,
+                              (size_t)at->start_mark.line + 1, msg)
+                   : asprintf(&rd->error, "mock-nvml: fixture %s: %s", rd->file, msg);
+        if (k < 0)
                 rd->error = NULL;
         return false;
 }
@@ -49,9 +51,18 @@ static bool want(struct reader *rd, const yaml_node_t *n, yaml_node_type_t type,
         static const char *const names[] = { [YAML_SCALAR_NODE] = "a value",
                                              [YAML_SEQUENCE_NODE] = "a list",
                                              [YAML_MAPPING_NODE] = "a mapping" };
-        if (n && n->type == type)
+        if (!n || n->type != type)
+                return failf(rd, n, "key '%s' expects %s", key, names[type]);
+        if (type != YAML_MAPPING_NODE)
                 return true;
-        return failf(rd, n, "key '%s' expects %s", key, names[type]);
+        /* A repeated key would silently win or lose: refuse it. */
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++)
+                for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
+                        yaml_node_t *a = node_at(rd, p->key), *b = node_at(rd, q->key);
+                        if (is_scalar(a) && is_scalar(b) && streq(scalar(a), scalar(b)))
+                                return failf(rd, a, "key '%s' appears twice", scalar(a));
+                }
+        return true;
 }
 
 static bool get_str(struct reader *rd, const char *key, const yaml_node_t *v, char *buf, size_t size)

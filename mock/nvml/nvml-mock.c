@@ -316,6 +316,10 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *dev
                 return NVML_ERROR_UNINITIALIZED;
         if (index >= node->n_gpus)
                 return NVML_ERROR_INVALID_ARGUMENT;
+        /* As the driver: no new handle for a GPU that fell off the bus. */
+        nvmlReturn_t r = check_device(&node->gpus[index].dev);
+        if (r != NVML_SUCCESS)
+                return r;
         *device = &node->gpus[index].dev;
         return NVML_SUCCESS;
 }
@@ -336,6 +340,9 @@ nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *device)
         g = find_uuid(uuid, &mig);
         if (!g)
                 return NVML_ERROR_NOT_FOUND;
+        nvmlReturn_t r = check_device(&g->dev);
+        if (r != NVML_SUCCESS)
+                return r;
         *device = mig ? &mig->dev : &g->dev;
         return NVML_SUCCESS;
 }

@@ -228,7 +228,7 @@ static void test_lost_gpu_fails_inventory(void **state)
         fclose(f);
         assert_int_equal(inventory_load(n, "/", &inv, &error), -EIO);
         assert_null(inv);
-        assert_string_equal(error, "GPU 0: nvmlDeviceGetUUID failed: GPU is lost.");
+        assert_string_equal(error, "GPU 0: nvmlDeviceGetHandleByIndex_v2 failed: GPU is lost.");
         unsetenv("MOCK_NVML_EVENTS");
         unlink(events);
         rmdir(fifo);

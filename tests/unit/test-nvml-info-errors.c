@@ -126,7 +126,10 @@ static void check_fixture_error(const char *name, const char *yaml, const char *
         assert_non_null(first_nl);
         *first_nl = '\0';
         char expect[1200];
-        snprintf(expect, sizeof(expect), "mock-nvml: fixture %s %s", path, want);
+        if (isempty(want))
+                snprintf(expect, sizeof(expect), "mock-nvml: fixture %s: the file is empty", path);
+        else
+                snprintf(expect, sizeof(expect), "mock-nvml: fixture %s %s", path, want);
         assert_string_equal(r.err, expect);
         assert_string_equal(first_nl + 1, "nvdp info: nvmlInit_v2 failed: Unknown Error.\n");
         assert_int_equal(r.err_lines, 2);
@@ -155,6 +158,19 @@ static void test_bad_value(void **state)
                             "driver_version: \"1.0\"\ncuda_driver_version: 12000\ngpus:\n"
                             "  - name: \"NVIDIA X\"\n    memory_mib: lots\n",
                             "line 5: key 'memory_mib' expects a number up to 4294967296, got 'lots'");
+}
+
+static void test_repeated_key(void **state)
+{
+        check_fixture_error("repeated.yaml",
+                            "driver_version: \"1.0\"\ncuda_driver_version: 12000\ngpus:\n"
+                            "  - name: \"NVIDIA X\"\n    name: \"NVIDIA Y\"\n",
+                            "line 5: key 'name' appears twice");
+}
+
+static void test_empty_fixture(void **state)
+{
+        check_fixture_error("empty.yaml", "", "");
 }
 
 static void test_missing_fixture(void **state)
@@ -216,7 +232,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_no_library),        cmocka_unit_test(test_missing_symbol),
                 cmocka_unit_test(test_malformed_fixture), cmocka_unit_test(test_unknown_key),
-                cmocka_unit_test(test_bad_value),         cmocka_unit_test(test_missing_fixture),
+                cmocka_unit_test(test_bad_value),         cmocka_unit_test(test_repeated_key),
+                cmocka_unit_test(test_empty_fixture),     cmocka_unit_test(test_missing_fixture),
                 cmocka_unit_test(test_bad_flag),          cmocka_unit_test(test_info_ok),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -203,6 +203,10 @@ static void test_lost_gpu(void **state)
         assert_int_equal(n->DeviceGetUUID(gpu1, uuid, sizeof(uuid)), NVML_ERROR_GPU_IS_LOST);
         assert_int_equal(n->DeviceGetMemoryInfo(gpu1, &mem), NVML_ERROR_GPU_IS_LOST);
         assert_int_equal(n->DeviceGetUUID(mig, uuid, sizeof(uuid)), NVML_ERROR_GPU_IS_LOST);
+        nvmlDevice_t again;
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &again), NVML_ERROR_GPU_IS_LOST);
+        assert_int_equal(n->DeviceGetHandleByUUID("MIG-f0e1d2c3-0012-4b5a-9687-a5b4c3d2e112", &again),
+                         NVML_ERROR_GPU_IS_LOST);
         /* The other GPU is untouched. */
         assert_int_equal(n->DeviceGetUUID(gpu0, uuid, sizeof(uuid)), NVML_SUCCESS);
         assert_string_equal(uuid, "GPU-4e1f7a2b-8c3d-4e5f-9a0b-1c2d3e4f5a60");
