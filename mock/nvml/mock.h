@@ -82,8 +82,11 @@ struct mock_node {
 };
 
 /* Compute instance profile id -> slices (NVML_COMPUTE_INSTANCE_PROFILE_*). */
-unsigned mock_ci_profile_slices(unsigned ci_profile);
+/* Internal to the mock: hidden so they never clash with a client's own symbols. */
+#define MOCK_INTERNAL __attribute__((visibility("hidden")))
+
+MOCK_INTERNAL unsigned mock_ci_profile_slices(unsigned ci_profile);
 
 /* Reads the fixture; on failure returns <0 and sets *ret_error to one line naming file, line and key. */
-int mock_fixture_load(const char *path, struct mock_node **ret, char **ret_error);
-void mock_fixture_free(struct mock_node *node);
+MOCK_INTERNAL int mock_fixture_load(const char *path, struct mock_node **ret, char **ret_error);
+MOCK_INTERNAL void mock_fixture_free(struct mock_node *node);

@@ -877,6 +877,11 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
         uint64_t deadline = now_ms() + timeout_ms;
         for (;;) {
                 pthread_mutex_lock(&lock);
+                if (!node) {
+                        /* nvmlShutdown ran while we waited. */
+                        pthread_mutex_unlock(&lock);
+                        return NVML_ERROR_UNINITIALIZED;
+                }
                 events_pump_locked();
                 bool got = take_event(set, data);
                 int fd = events_fd;
