@@ -365,6 +365,21 @@ static bool read_mig_device(struct reader *rd, yaml_node_t *m, struct mock_gpu *
                 return failf(rd, m,
                              "MIG device %s: no compute instance profile fits a %u-slice GPU instance",
                              d->uuid, d->profile->slices);
+        unsigned same_profile = 1;
+        for (unsigned i = 0; i < g->n_mig; i++) {
+                if (g->mig[i].gi_id == d->gi_id && g->mig[i].profile != d->profile)
+                        return failf(rd, m, "MIG device %s: gi %u already has another profile", d->uuid,
+                                     d->gi_id);
+                bool counted = g->mig[i].profile != d->profile || g->mig[i].gi_id == d->gi_id;
+                for (unsigned j = 0; j < i && !counted; j++)
+                        counted = g->mig[j].gi_id == g->mig[i].gi_id;
+                if (!counted)
+                        same_profile++; /* another GPU instance of this profile */
+        }
+        if (same_profile > d->profile->instances)
+                return failf(rd, m,
+                             "MIG device %s: more GPU instances of profile %u than its 'instances' (%u)",
+                             d->uuid, d->profile->id, d->profile->instances);
         for (unsigned i = 0; i < g->n_mig; i++)
                 if (g->mig[i].gi_id == d->gi_id && g->mig[i].ci_id == d->ci_id)
                         return failf(rd, m, "MIG device %s: GPU %u already has gi %u ci %u", d->uuid,

@@ -28,6 +28,10 @@ nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo(nvmlDevice_t device, unsigned int 
 nvmlReturn_t nvmlEventSetWait(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeout_ms);
 nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, void *info);
 nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, void *info);
+nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profile,
+                                       nvmlGpuInstance_t *instances, unsigned int *count);
+nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gi, unsigned int profile,
+                                                nvmlComputeInstance_t *instances, unsigned int *count);
 
 #define EVENT_QUEUE_MAX 256 /* events not yet waited for; more are dropped */
 #define EVENT_LINE_MAX  256
@@ -939,3 +943,148 @@ nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, void *info)
         CHECK(device);
         return NVML_ERROR_NOT_SUPPORTED;
 }
+
+/* Enumeration of GPU instances of one profile, as mig-parted and go-nvlib walk them. The caller's
+ * array holds the profile's instanceCount entries; we never write more. */
+nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profile,
+                                       nvmlGpuInstance_t *instances, unsigned int *count)
+{
+        CHECK(device);
+        if (!instances || !count || device->mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        const struct mock_gpu *g = device->gpu;
+        const struct mock_profile *p = find_profile(g, profile);
+        if (!g->mig_capable)
+                return NVML_ERROR_NOT_SUPPORTED;
+        if (!p)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        unsigned n = 0;
+        for (unsigned i = 0; g->mig_enabled && i < g->n_mig && n < p->instances; i++) {
+                bool seen = false;
+                if (g->mig[i].profile != p)
+                        continue;
+                for (unsigned j = 0; j < i; j++)
+                        seen = seen || g->mig[j].gi_id == g->mig[i].gi_id;
+                if (!seen)
+                        instances[n++] = (nvmlGpuInstance_t)&g->mig[i].gi;
+        }
+        *count = n;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gi, unsigned int profile,
+                                                nvmlComputeInstance_t *instances, unsigned int *count)
+{
+        nvmlReturn_t r = check_mig(gi ? gi->mig : NULL);
+        if (r != NVML_SUCCESS)
+                return r;
+        if (!instances || !count || profile >= NVML_COMPUTE_INSTANCE_PROFILE_COUNT)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        unsigned slices = mock_ci_profile_slices(profile);
+        if (slices > gi->mig->profile->slices)
+                return NVML_ERROR_NOT_SUPPORTED;
+        const struct mock_gpu *g = gi->mig->dev.gpu;
+        unsigned n = 0, max = gi->mig->profile->slices / slices;
+        for (unsigned i = 0; i < g->n_mig && n < max; i++)
+                if (g->mig[i].gi_id == gi->mig->gi_id && g->mig[i].ci_profile == profile)
+                        instances[n++] = (nvmlComputeInstance_t)&g->mig[i].ci;
+        *count = n;
+        return NVML_SUCCESS;
+}
+
+typedef struct {
+        unsigned int version;
+        unsigned long long total, reserved, free, used;
+} mock_memory_v2_t;
+#define MOCK_MEMORY_V2_VERSION               ((unsigned)sizeof(mock_memory_v2_t) | (2u << 24))
+#define NVML_ERROR_ARGUMENT_VERSION_MISMATCH 25
+
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, mock_memory_v2_t *memory);
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, mock_memory_v2_t *memory)
+{
+        nvmlMemory_t m;
+        if (!memory)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (memory->version != MOCK_MEMORY_V2_VERSION)
+                return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+        nvmlReturn_t r = nvmlDeviceGetMemoryInfo(device, &m);
+        if (r != NVML_SUCCESS)
+                return r;
+        memory->total = m.total;
+        memory->reserved = 0;
+        memory->free = m.free;
+        memory->used = m.used;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetComputeMode(nvmlDevice_t device, unsigned int *mode);
+nvmlReturn_t nvmlDeviceGetComputeMode(nvmlDevice_t device, unsigned int *mode)
+{
+        CHECK(device);
+        if (!mode)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        *mode = 0; /* NVML_COMPUTEMODE_DEFAULT */
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device, nvmlEnableState_t *mode);
+nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device, nvmlEnableState_t *mode)
+{
+        CHECK(device);
+        if (!mode || device->mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        *mode = NVML_FEATURE_ENABLED;
+        return NVML_SUCCESS;
+}
+
+/* Calls clients commonly make whose answer the fixture does not model (telemetry, ECC counters,
+ * processes, versioned profile queries). They touch no argument, so whatever the real signature,
+ * the caller gets NVML_ERROR_NOT_SUPPORTED and carries on, instead of a missing symbol. */
+#define NOT_SUPPORTED_CALL(name)                                                                            \
+        nvmlReturn_t name(void);                                                                            \
+        nvmlReturn_t name(void)                                                                             \
+        {                                                                                                   \
+                return initialized() ? NVML_ERROR_NOT_SUPPORTED : NVML_ERROR_UNINITIALIZED;                 \
+        }
+
+NOT_SUPPORTED_CALL(nvmlDeviceGetP2PStatus)
+NOT_SUPPORTED_CALL(nvmlDeviceGetPowerUsage)
+NOT_SUPPORTED_CALL(nvmlDeviceGetPowerManagementLimit)
+NOT_SUPPORTED_CALL(nvmlDeviceGetTemperature)
+NOT_SUPPORTED_CALL(nvmlDeviceGetFanSpeed)
+NOT_SUPPORTED_CALL(nvmlDeviceGetPerformanceState)
+NOT_SUPPORTED_CALL(nvmlDeviceGetUtilizationRates)
+NOT_SUPPORTED_CALL(nvmlDeviceGetClockInfo)
+NOT_SUPPORTED_CALL(nvmlDeviceGetMaxClockInfo)
+NOT_SUPPORTED_CALL(nvmlDeviceGetCurrentClocksEventReasons)
+NOT_SUPPORTED_CALL(nvmlDeviceGetCurrentClocksThrottleReasons)
+NOT_SUPPORTED_CALL(nvmlDeviceGetEccMode)
+NOT_SUPPORTED_CALL(nvmlDeviceGetTotalEccErrors)
+NOT_SUPPORTED_CALL(nvmlDeviceGetSerial)
+NOT_SUPPORTED_CALL(nvmlDeviceGetVbiosVersion)
+NOT_SUPPORTED_CALL(nvmlDeviceGetBoardId)
+NOT_SUPPORTED_CALL(nvmlDeviceGetBoardPartNumber)
+NOT_SUPPORTED_CALL(nvmlDeviceGetDisplayMode)
+NOT_SUPPORTED_CALL(nvmlDeviceGetDisplayActive)
+NOT_SUPPORTED_CALL(nvmlDeviceGetCurrPcieLinkGeneration)
+NOT_SUPPORTED_CALL(nvmlDeviceGetCurrPcieLinkWidth)
+NOT_SUPPORTED_CALL(nvmlDeviceGetMaxPcieLinkGeneration)
+NOT_SUPPORTED_CALL(nvmlDeviceGetMaxPcieLinkWidth)
+NOT_SUPPORTED_CALL(nvmlDeviceGetBAR1MemoryInfo)
+NOT_SUPPORTED_CALL(nvmlDeviceGetNumGpuCores)
+NOT_SUPPORTED_CALL(nvmlDeviceGetCpuAffinity)
+NOT_SUPPORTED_CALL(nvmlDeviceGetMemoryAffinity)
+NOT_SUPPORTED_CALL(nvmlDeviceGetNvLinkCapability)
+NOT_SUPPORTED_CALL(nvmlDeviceGetNvLinkVersion)
+NOT_SUPPORTED_CALL(nvmlDeviceGetComputeRunningProcesses_v3)
+NOT_SUPPORTED_CALL(nvmlDeviceGetGraphicsRunningProcesses_v3)
+NOT_SUPPORTED_CALL(nvmlDeviceGetGpuInstanceProfileInfoV)
+NOT_SUPPORTED_CALL(nvmlGpuInstanceGetComputeInstanceProfileInfoV)
+NOT_SUPPORTED_CALL(nvmlDeviceGetGpuInstancePossiblePlacements_v2)
+NOT_SUPPORTED_CALL(nvmlDeviceGetGpuInstanceRemainingCapacity)
+NOT_SUPPORTED_CALL(nvmlDeviceCreateGpuInstance)
+NOT_SUPPORTED_CALL(nvmlGpuInstanceCreateComputeInstance)
+NOT_SUPPORTED_CALL(nvmlGpuInstanceDestroy)
+NOT_SUPPORTED_CALL(nvmlComputeInstanceDestroy)
+NOT_SUPPORTED_CALL(nvmlDeviceSetMigMode)
+NOT_SUPPORTED_CALL(nvmlSystemGetProcessName)

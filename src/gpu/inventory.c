@@ -92,7 +92,8 @@ static const char *architecture_name(nvmlDeviceArchitecture_t a)
 }
 
 /* The profile the way go-nvlib finds it: the GPU instance's profile id among the GPU instance
- * profiles, the compute instance's among the compute instance profiles (shared engines). */
+ * profiles, the compute instance's among the compute instance profiles (shared engines); the size is
+ * the MIG device's own memory (its attributes), as go-nvlib's GetProfile uses. */
 static int mig_lookup_profile(const nvml *n, nvmlDevice_t parent, struct mig_device *m,
                               uint64_t parent_bytes)
 {
@@ -123,8 +124,8 @@ static int mig_lookup_profile(const nvml *n, nvmlDevice_t parent, struct mig_dev
                                     NVML_SUCCESS ||
                             cp.id != ci_info.profileId)
                                 continue;
-                        return mig_profile_name(gp.sliceCount, cp.sliceCount, i, gp.memorySizeMB,
-                                                parent_bytes, m->profile, sizeof(m->profile));
+                        return mig_profile_name(gp.sliceCount, cp.sliceCount, i, m->memory_mib, parent_bytes,
+                                                m->profile, sizeof(m->profile));
                 }
         }
         return -ENOENT;

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -212,6 +213,55 @@ static void test_lost_gpu(void **state)
         assert_string_equal(uuid, "GPU-4e1f7a2b-8c3d-4e5f-9a0b-1c2d3e4f5a60");
 }
 
+/* The instance walks mig-parted and go-nvlib do, through symbols outside our table. */
+static void test_instance_enumeration(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = load("a100-mig");
+        nvmlReturn_t (*get_gis)(nvmlDevice_t, unsigned, nvmlGpuInstance_t *, unsigned *) =
+                (nvmlReturn_t(*)(nvmlDevice_t, unsigned, nvmlGpuInstance_t *, unsigned *))dlsym(
+                        n->dl, "nvmlDeviceGetGpuInstances");
+        nvmlReturn_t (*get_cis)(nvmlGpuInstance_t, unsigned, nvmlComputeInstance_t *, unsigned *) =
+                (nvmlReturn_t(*)(nvmlGpuInstance_t, unsigned, nvmlComputeInstance_t *, unsigned *))dlsym(
+                        n->dl, "nvmlGpuInstanceGetComputeInstances");
+        nvmlReturn_t (*power)(nvmlDevice_t, unsigned *) =
+                (nvmlReturn_t(*)(nvmlDevice_t, unsigned *))dlsym(n->dl, "nvmlDeviceGetPowerUsage");
+        assert_non_null(get_gis);
+        assert_non_null(get_cis);
+        assert_non_null(power);
+
+        nvmlDevice_t d;
+        nvmlGpuInstance_t gis[7];
+        nvmlComputeInstance_t cis[7];
+        nvmlGpuInstanceInfo_t info;
+        nvmlComputeInstanceInfo_t ci_info;
+        unsigned count = 99, watts = 7;
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &d), NVML_SUCCESS);
+        /* GPU 0 has two 1g.5gb instances (gi 13, 14) and no 4g.20gb one. */
+        assert_int_equal(get_gis(d, NVML_GPU_INSTANCE_PROFILE_1_SLICE, gis, &count), NVML_SUCCESS);
+        assert_int_equal(count, 2);
+        assert_int_equal(n->GpuInstanceGetInfo(gis[1], &info), NVML_SUCCESS);
+        assert_int_equal(info.id, 14);
+        assert_int_equal(info.profileId, NVML_GPU_INSTANCE_PROFILE_1_SLICE);
+        assert_ptr_equal(info.device, d);
+        assert_int_equal(get_gis(d, NVML_GPU_INSTANCE_PROFILE_4_SLICE, gis, &count), NVML_SUCCESS);
+        assert_int_equal(count, 0);
+        assert_int_equal(get_gis(d, NVML_GPU_INSTANCE_PROFILE_3_SLICE, gis, &count), NVML_SUCCESS);
+        assert_int_equal(count, 1);
+        /* Its one compute instance spans it: profile 3_SLICE; none of 1 slice. */
+        assert_int_equal(get_cis(gis[0], NVML_COMPUTE_INSTANCE_PROFILE_3_SLICE, cis, &count), NVML_SUCCESS);
+        assert_int_equal(count, 1);
+        assert_int_equal(n->ComputeInstanceGetInfo_v2(cis[0], &ci_info), NVML_SUCCESS);
+        assert_int_equal(ci_info.id, 0);
+        assert_ptr_equal(ci_info.gpuInstance, gis[0]);
+        assert_int_equal(get_cis(gis[0], NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE, cis, &count), NVML_SUCCESS);
+        assert_int_equal(count, 0);
+        assert_int_equal(get_cis(gis[0], NVML_COMPUTE_INSTANCE_PROFILE_4_SLICE, cis, &count),
+                         NVML_ERROR_NOT_SUPPORTED);
+        /* Telemetry is not simulated: an answer, not a missing symbol, and the output is untouched. */
+        assert_int_equal(power(d, &watts), NVML_ERROR_NOT_SUPPORTED);
+        assert_int_equal(watts, 7);
+}
+
 /* Calls that make no sense get an NVML error, never a crash. */
 static void test_bad_calls(void **state)
 {
@@ -264,6 +314,7 @@ int main(void)
                 cmocka_unit_test(test_wait_blocks_without_spinning),
                 cmocka_unit_test(test_wait_wakes_on_line),
                 cmocka_unit_test(test_lost_gpu),
+                cmocka_unit_test(test_instance_enumeration),
                 cmocka_unit_test(test_bad_calls),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
