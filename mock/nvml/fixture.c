@@ -23,6 +23,10 @@ _printf_(3, 4) static bool failf(struct reader *rd, const yaml_node_t *at, const
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        /* Keys and values are quoted into the message: keep it one line whatever they hold. */
+        for (char *c = msg; *c; c++)
+                if ((unsigned char)*c < 0x20)
+                        *c = '?';
         int k = at ? asprintf(&rd->error, "mock-nvml: fixture %s line %zu: %s", rd->file,
                               (size_t)at->start_mark.line + 1, msg)
                    : asprintf(&rd->error, "mock-nvml: fixture %s: %s", rd->file, msg);
