@@ -305,7 +305,7 @@ static void load_links(const nvml *n, inventory *inv, nvmlDevice_t *devs)
                                 continue;
                         pci.busId[sizeof(pci.busId) - 1] = '\0';
                         if (pci_bus_id_normalize(pci.busId, bus, sizeof(bus)) < 0)
-                                continue;
+                                bus[0] = '\0'; /* a placeholder such as FFFFFFFF:FF:FF.0: no GPU */
                         size_t b;
                         for (b = 0; b < ng; b++)
                                 if (b != a && streq(inv->gpus[b].bus_id, bus))

@@ -189,6 +189,61 @@ static void test_rtx4070ti(void **state)
         assert_null(g->mig);
 }
 
+/* An older driver lacks optional calls: the table has NULLs there and the inventory still comes out,
+ * with what can be known. */
+static void test_without_optional_calls(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = NULL;
+        _cleanup_(inventory_freep) inventory *full = load("dgx-h100", &n);
+        _cleanup_(inventory_freep) inventory *inv = NULL;
+        _cleanup_free_ char *error = NULL;
+        char root[600];
+        struct nvml old = *n;
+
+        /* No NVLink device type: links to no known GPU are taken for switch links. */
+        old.DeviceGetNvLinkRemoteDeviceType = NULL;
+        snprintf(root, sizeof(root), "%s/dgx-h100.root", fixtures);
+        assert_int_equal(inventory_load(&old, root, &inv, &error), 0);
+        assert_int_equal(inventory_link(inv, 0, 7)->nvlinks, 18);
+        inv = inventory_free(inv);
+
+        /* No NVLink or topology calls at all: no links, PCIe level unknown, score 0. */
+        old.DeviceGetNvLinkState = NULL;
+        old.DeviceGetTopologyCommonAncestor = NULL;
+        old.DeviceGetArchitecture = NULL;
+        assert_int_equal(inventory_load(&old, root, &inv, &error), 0);
+        assert_int_equal(inventory_link(inv, 0, 7)->nvlinks, 0);
+        assert_int_equal(inventory_link(inv, 0, 7)->pcie_level, PCIE_LEVEL_UNKNOWN);
+        assert_int_equal(gpu_link_score(inventory_link(inv, 0, 7)), 0);
+        assert_string_equal(inv->gpus[0].architecture, "");
+        assert_string_equal(inv->gpus[0].uuid, full->gpus[0].uuid);
+}
+
+static void test_mig_without_instance_calls(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = NULL;
+        _cleanup_(inventory_freep) inventory *full = load("a100-mig", &n);
+        _cleanup_(inventory_freep) inventory *inv = NULL;
+        _cleanup_free_ char *error = NULL;
+        char root[600];
+        struct nvml old = *n;
+
+        /* Without the instance lookups the profile is named from the device's attributes. */
+        old.DeviceGetGpuInstanceById = NULL;
+        snprintf(root, sizeof(root), "%s/a100-mig.root", fixtures);
+        assert_int_equal(inventory_load(&old, root, &inv, &error), 0);
+        assert_int_equal(inv->gpus[0].n_mig, 4);
+        assert_string_equal(inv->gpus[0].mig[0].profile, "3g.20gb");
+        assert_string_equal(inv->gpus[0].mig[2].profile, "1g.5gb");
+        inv = inventory_free(inv);
+
+        /* Without the MIG device calls a MIG-enabled GPU cannot be described: a clear error. */
+        old.DeviceGetMigDeviceHandleByIndex = NULL;
+        assert_int_equal(inventory_load(&old, root, &inv, &error), -EIO);
+        assert_null(inv);
+        assert_string_equal(error, "GPU 0 has MIG enabled but the NVML library lacks the MIG calls.");
+}
+
 /* With the root pointing where sysfs has nothing, NUMA is "none" and the class unknown; the rest stays. */
 static void test_root_without_sysfs(void **state)
 {
@@ -240,6 +295,8 @@ int main(void)
                 cmocka_unit_test(test_dgx_h100),
                 cmocka_unit_test(test_a100_mig),
                 cmocka_unit_test(test_rtx4070ti),
+                cmocka_unit_test(test_without_optional_calls),
+                cmocka_unit_test(test_mig_without_instance_calls),
                 cmocka_unit_test(test_root_without_sysfs),
                 cmocka_unit_test(test_lost_gpu_fails_inventory),
         };
