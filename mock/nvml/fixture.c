@@ -194,7 +194,7 @@ static bool parse_bus_id(struct reader *rd, const yaml_node_t *v, struct mock_gp
 
 static bool read_profile(struct reader *rd, yaml_node_t *m, struct mock_profile *p)
 {
-        bool have_id = false;
+        bool have_id = false, have_profile_id = false;
         if (!want(rd, m, YAML_MAPPING_NODE, "mig_profiles[]"))
                 return false;
         FOREACH_PAIR(rd, m, k, v)
@@ -202,6 +202,8 @@ static bool read_profile(struct reader *rd, yaml_node_t *m, struct mock_profile 
                 bool ok;
                 if (streq(k, "id"))
                         ok = have_id = get_uint(rd, k, v, &p->id);
+                else if (streq(k, "profile_id"))
+                        ok = have_profile_id = get_uint(rd, k, v, &p->profile_id);
                 else if (streq(k, "slices"))
                         ok = get_uint(rd, k, v, &p->slices);
                 else if (streq(k, "instances"))
@@ -225,8 +227,8 @@ static bool read_profile(struct reader *rd, yaml_node_t *m, struct mock_profile 
                 if (!ok)
                         return false;
         }
-        if (!have_id || p->id >= NVML_GPU_INSTANCE_PROFILE_COUNT || p->slices == 0)
-                return failf(rd, m, "a MIG profile needs 'id' (0-%d) and 'slices' (>0)",
+        if (!have_id || !have_profile_id || p->id >= NVML_GPU_INSTANCE_PROFILE_COUNT || p->slices == 0)
+                return failf(rd, m, "a MIG profile needs 'id' (0-%d), 'profile_id' and 'slices' (>0)",
                              NVML_GPU_INSTANCE_PROFILE_COUNT - 1);
         return true;
 }

@@ -30,7 +30,9 @@ struct nvmlComputeInstance_st {
 };
 
 struct mock_profile {
-        unsigned id, slices, instances, multiprocessors;
+        unsigned id;         /* NVML_GPU_INSTANCE_PROFILE_* index: the "profile" argument */
+        unsigned profile_id; /* what NVML reports as the profile's id (nvidia-smi's ID column) */
+        unsigned slices, instances, multiprocessors;
         unsigned copy_engines, decoders, encoders, jpeg, ofa;
         uint64_t memory_mib;
 };

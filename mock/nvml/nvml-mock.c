@@ -593,7 +593,7 @@ nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfo(nvmlDevice_t device, unsigned i
         if (!device->gpu->mig_capable || !p)
                 return NVML_ERROR_NOT_SUPPORTED;
         *info = (nvmlGpuInstanceProfileInfo_t){
-                .id = p->id,
+                .id = p->profile_id,
                 .isP2pSupported = 0,
                 .sliceCount = p->slices,
                 .instanceCount = p->instances,
@@ -642,7 +642,7 @@ nvmlReturn_t nvmlGpuInstanceGetInfo(nvmlGpuInstance_t gi, nvmlGpuInstanceInfo_t 
         *info = (nvmlGpuInstanceInfo_t){
                 .device = &m->dev.gpu->dev,
                 .id = m->gi_id,
-                .profileId = m->profile->id,
+                .profileId = m->profile->profile_id,
                 .placement = { .start = 0, .size = m->profile->slices },
         };
         return NVML_SUCCESS;

@@ -119,6 +119,23 @@ static void test_mig_profile_name(void **state)
         assert_int_equal(mig_profile_name(1, 1, 10, 9856, h100_80, out, sizeof(out)), 0);
         assert_string_equal(out, "1g.10gb+gfx");
 
+        /* H200 141GB, as a real driver (580.159.04) reports its profiles, and nvidia-smi names them. */
+        const uint64_t h200 = 143771ULL << 20;
+        assert_int_equal(mig_profile_name(1, 1, 0, 16384, h200, out, sizeof(out)), 0);
+        assert_string_equal(out, "1g.18gb");
+        assert_int_equal(mig_profile_name(1, 1, 7, 16384, h200, out, sizeof(out)), 0);
+        assert_string_equal(out, "1g.18gb+me");
+        assert_int_equal(mig_profile_name(1, 1, 9, 33280, h200, out, sizeof(out)), 0);
+        assert_string_equal(out, "1g.35gb");
+        assert_int_equal(mig_profile_name(2, 2, 1, 33280, h200, out, sizeof(out)), 0);
+        assert_string_equal(out, "2g.35gb");
+        assert_int_equal(mig_profile_name(3, 3, 2, 71424, h200, out, sizeof(out)), 0);
+        assert_string_equal(out, "3g.71gb");
+        assert_int_equal(mig_profile_name(4, 4, 3, 71424, h200, out, sizeof(out)), 0);
+        assert_string_equal(out, "4g.71gb");
+        assert_int_equal(mig_profile_name(7, 7, 4, 143360, h200, out, sizeof(out)), 0);
+        assert_string_equal(out, "7g.141gb");
+
         assert_int_equal(mig_profile_name(0, 1, 0, 4864, a100_40, out, sizeof(out)), -EINVAL);
         assert_int_equal(mig_profile_name(1, 1, 0, 4864, 0, out, sizeof(out)), -EINVAL);
         assert_int_equal(mig_profile_name(1, 1, 0, 4864, a100_40, out, 4), -ENOBUFS);
