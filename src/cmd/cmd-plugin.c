@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "base/filewatch.h"
 #include "base/log.h"
 #include "base/strv.h"
 #include "cmd/cmd.h"
@@ -14,6 +15,7 @@
 struct daemon {
         plugin plugin;
         nvml *nvml;
+        file_watch *config_watch;
         int argc;
         char **argv;
 };
@@ -49,19 +51,34 @@ static void on_exit_signal(loop_source *s, int signo, void *userdata)
         loop_exit(loop_source_get_loop(s), 0);
 }
 
-static void on_reload_signal(loop_source *s, int signo, void *userdata)
+static void reload(struct daemon *d, const char *why)
 {
-        struct daemon *d = userdata;
         config *c = NULL;
         _cleanup_free_ char *error = NULL;
-        log_info("Received SIGHUP, reloading the configuration");
+        log_info("%s, reloading the configuration", why);
         int r = config_from_args(PROGRAM_PLUGIN, d->argc, d->argv, &c, &error);
         if (r < 0) {
                 log_error("Configuration reload failed, keeping the running one: %s",
                           error ? error : strerror(-r));
                 return;
         }
+        STRV_FOREACH (w, c->warnings)
+                log_warning("%s", *w);
         (void)plugin_reload(&d->plugin, c);
+}
+
+static void on_reload_signal(loop_source *s, int signo, void *userdata)
+{
+        reload(userdata, "Received SIGHUP");
+}
+
+static void on_config_changed(file_watch *w, void *userdata)
+{
+        struct daemon *d = userdata;
+        _cleanup_free_ char *why = NULL;
+        if (asprintf(&why, "%s changed", d->plugin.config->config_file) < 0)
+                return;
+        reload(d, why);
 }
 
 static int load_devices(struct daemon *d)
@@ -137,9 +154,16 @@ int cmd_plugin(int argc, char **argv)
         (void)signal(SIGPIPE, SIG_IGN);
         if ((r = plugin_start(p)) < 0)
                 goto finish;
+        /* The config file is watched as named at start (a ConfigMap updates it by a symlink swap). */
+        if (!isempty(p->config->config_file) &&
+            (r = file_watch_new(p->loop, p->config->config_file, on_config_changed, &d, &d.config_watch)) <
+                    0)
+                log_warning_errno(r, "Cannot watch %s for changes (SIGHUP still reloads): %m",
+                                  p->config->config_file);
         r = loop_run(p->loop);
         ret = r < 0 ? 1 : 0;
 finish:
+        file_watch_free(d.config_watch);
         plugin_stop(p);
         p->inventory = inventory_free(p->inventory);
         d.nvml = nvml_unload(d.nvml);
