@@ -13,12 +13,14 @@ from conftest import Kubelet, Plugin  # noqa: E402
 
 
 def main():
+    real = "--real" in sys.argv   # on a GPU host: the real driver instead of the simulated node
     with tempfile.TemporaryDirectory(prefix="nvdp-demo-") as d:
         print(f"== kubelet stand-in listening on {d}/kubelet.sock")
         kubelet = Kubelet(d)
         t0 = time.monotonic()
-        plugin = Plugin(d, fixture="dgx-h100")
-        print("== started: nvdp plugin --kubelet-socket", f"{d}/kubelet.sock", "(simulated 8x H100 node)")
+        plugin = Plugin(d, fixture=None if real else "dgx-h100")
+        print("== started: nvdp plugin --kubelet-socket", f"{d}/kubelet.sock",
+              "(the real driver)" if real else "(simulated 8x H100 node)")
         try:
             req, _ = kubelet.wait_registrations(1)
             print(f"== Register: resource {req.resource_name}, endpoint {req.endpoint}, version {req.version}, "
@@ -31,8 +33,9 @@ def main():
                 numa = ",".join(str(n.ID) for n in dev.topology.nodes) or "-"
                 print(f"   {dev.ID}  {dev.health}  NUMA {numa}")
             ids = [dev.ID for dev in devices]
-            chosen = client.preferred(ids, [], 2)
-            print(f"== GetPreferredAllocation of 2 from all 8: {', '.join(chosen)}")
+            want = min(2, len(ids))
+            chosen = client.preferred(ids, [], want)
+            print(f"== GetPreferredAllocation of {want} from all {len(ids)}: {', '.join(chosen)}")
             resp = client.allocate(chosen).container_responses[0]
             print("== Allocate: the container would receive")
             for k, v in sorted(resp.envs.items()):
