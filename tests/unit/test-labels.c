@@ -2,13 +2,12 @@
 /* GFD labels: full expected label sets for the fixture nodes (8x H100, 2x A100 under MIG, RTX 4070 Ti),
  * sharing, timestamps. The inventory and config are built by hand here, as inventory_load and the
  * config parser would fill them. */
-/* clang-format off: cmocka.h needs these first */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-/* clang-format on */
+
+#include <cmocka.h>
 
 #include "base/strv.h"
 #include "labels/labels.h"
