@@ -262,18 +262,19 @@ static int set_gpu_labels(labels *l, const inventory *inv, const config *c)
 }
 
 /* MIG "single": the MIG devices are the node's nvidia.com/gpu. Valid when every GPU is MIG-enabled,
- * there is at least one MIG device and all have the same profile. */
+ * every one has MIG devices, and all have the same profile. */
 static int set_mig_single(labels *l, const inventory *inv, const config *c)
 {
         size_t n_enabled = 0, n_mig = 0;
         const struct mig_device *first = NULL;
         const struct gpu *first_parent = NULL, *enabled = NULL;
-        bool same = true;
+        bool same = true, empty = false;
         for (size_t i = 0; i < inv->n_gpus; i++) {
                 const struct gpu *g = &inv->gpus[i];
                 if (!g->mig_enabled)
                         continue;
                 n_enabled++;
+                empty = empty || g->n_mig == 0;
                 if (!enabled)
                         enabled = g;
                 for (size_t j = 0; j < g->n_mig; j++) {
@@ -290,7 +291,7 @@ static int set_mig_single(labels *l, const inventory *inv, const config *c)
 
         char product[COMPOSE_MAX];
         int r;
-        if (n_enabled != inv->n_gpus || n_mig == 0 || !same) {
+        if (n_enabled != inv->n_gpus || empty || !same) {
                 char model[VALUE_MAX + 1];
                 labels_sanitise(enabled->name, model, VALUE_MAX - strlen("-MIG-INVALID"));
                 snprintf(product, sizeof product, "%s-MIG-INVALID", model);

@@ -611,6 +611,15 @@ static void test_mig_single_partial(void **state)
         assert_string_equal(labels_get(l, "nvidia.com/gpu.count"), "0");
         inv_free(inv);
 
+        /* Both MIG-enabled, one without MIG devices: invalid too. */
+        inv = a100_node();
+        add_mig(&inv->gpus[1], "1g.5gb", 7);
+        inv->gpus[0].mig_enabled = true;
+        assert_string_equal(build_get(inv, c, &l, "nvidia.com/gpu.product"),
+                            "NVIDIA-A100-SXM4-40GB-MIG-INVALID");
+        assert_string_equal(labels_get(l, "nvidia.com/gpu.replicas"), "0");
+        inv_free(inv);
+
         /* No GPU MIG-enabled: the whole-GPU labels, plus the strategy. */
         inv = a100_node();
         assert_string_equal(build_get(inv, c, &l, "nvidia.com/gpu.product"), "NVIDIA-A100-SXM4-40GB");
