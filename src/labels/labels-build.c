@@ -166,7 +166,7 @@ static int set_resource(labels *l, const char *prefix, const char *product, cons
         char value[COMPOSE_MAX];
         int r;
         if (s->suffix && s->replicas > 1) {
-                char base[VALUE_MAX + 1];
+                char base[VALUE_MAX + 1] = "";
                 labels_sanitise(product, base, VALUE_MAX - strlen("-SHARED"));
                 snprintf(value, sizeof value, "%s-SHARED", base);
         } else
@@ -200,7 +200,7 @@ static int set_mig_attributes(labels *l, const char *prefix, const struct mig_de
 /* "<sanitised parent name>-MIG-<profile>" */
 static void mig_product(const struct gpu *parent, const char *profile, char *out, size_t size)
 {
-        char model[VALUE_MAX + 1], p[32];
+        char model[VALUE_MAX + 1] = "", p[32];
         profile_for_label(profile, p, sizeof p);
         size_t room = VALUE_MAX - strlen("-MIG-") - strlen(p);
         labels_sanitise(parent->name, model, room);
@@ -211,13 +211,13 @@ static void mig_product(const struct gpu *parent, const char *profile, char *out
  * we label the product with the most GPUs, the lowest GPU index breaking ties (docs/gfd.md). */
 static int set_gpu_labels(labels *l, const inventory *inv, const config *c)
 {
-        char chosen[VALUE_MAX + 1] = "", name[VALUE_MAX + 1];
+        char chosen[VALUE_MAX + 1] = "", name[VALUE_MAX + 1] = "";
         size_t best = 0, first = 0;
         for (size_t i = 0; i < inv->n_gpus; i++) {
                 labels_sanitise(inv->gpus[i].name, name, VALUE_MAX);
                 size_t n = 0;
                 for (size_t j = 0; j < inv->n_gpus; j++) {
-                        char other[VALUE_MAX + 1];
+                        char other[VALUE_MAX + 1] = "";
                         labels_sanitise(inv->gpus[j].name, other, VALUE_MAX);
                         n += streq(name, other);
                 }
@@ -292,7 +292,7 @@ static int set_mig_single(labels *l, const inventory *inv, const config *c)
         char product[COMPOSE_MAX];
         int r;
         if (n_enabled != inv->n_gpus || empty || !same) {
-                char model[VALUE_MAX + 1];
+                char model[VALUE_MAX + 1] = "";
                 labels_sanitise(enabled->name, model, VALUE_MAX - strlen("-MIG-INVALID"));
                 snprintf(product, sizeof product, "%s-MIG-INVALID", model);
                 if ((r = labels_set(l, P "gpu.product", product)) < 0 ||

@@ -2,6 +2,7 @@
 /* The NFD features.d file. Written atomically and only on change, never removed: NFD re-reads the
  * directory periodically, and a missing or half-written file makes every nvidia.com/ label vanish
  * from the node until the next write (upstream issue #796). */
+#include <limits.h>
 #include <sys/stat.h>
 
 #include "base/fileio.h"
@@ -10,9 +11,9 @@
 /* mkdir -p of the directory holding path. */
 static int mkdir_parents(const char *path)
 {
-        _cleanup_free_ char *dir = strdup(path);
-        if (!dir)
-                return -ENOMEM;
+        char dir[PATH_MAX];
+        if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+                return -ENAMETOOLONG;
         char *slash = strrchr(dir, '/');
         if (!slash || slash == dir)
                 return 0;

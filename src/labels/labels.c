@@ -45,31 +45,40 @@ static size_t labels_find(const labels *l, const char *key, bool *found)
         return lo;
 }
 
+/* Room for one more item. */
+static int labels_grow(labels *l)
+{
+        if (l->n < l->allocated)
+                return 0;
+        size_t a = MAX(l->allocated * 2, (size_t)16);
+        struct label *items = realloc(l->items, a * sizeof(struct label));
+        if (!items)
+                return -ENOMEM;
+        l->items = items;
+        l->allocated = a;
+        return 0;
+}
+
 int labels_set(labels *l, const char *key, const char *value)
 {
         bool found;
         size_t i = labels_find(l, key, &found);
-        _cleanup_free_ char *v = strdup(value);
+        char *v = strdup(value);
         if (!v)
                 return -ENOMEM;
         if (found) {
                 free(l->items[i].value);
-                l->items[i].value = TAKE_PTR(v);
+                l->items[i].value = v;
                 return 0;
         }
-        _cleanup_free_ char *k = strdup(key);
-        if (!k)
+        char *k = strdup(key);
+        if (!k || labels_grow(l) < 0) {
+                free(k);
+                free(v);
                 return -ENOMEM;
-        if (l->n == l->allocated) {
-                size_t a = MAX(l->allocated * 2, (size_t)16);
-                struct label *items = realloc(l->items, a * sizeof(struct label));
-                if (!items)
-                        return -ENOMEM;
-                l->items = items;
-                l->allocated = a;
         }
         memmove(l->items + i + 1, l->items + i, (l->n - i) * sizeof(struct label));
-        l->items[i] = (struct label){ .key = TAKE_PTR(k), .value = TAKE_PTR(v) };
+        l->items[i] = (struct label){ .key = k, .value = v };
         l->n++;
         return 0;
 }
