@@ -264,7 +264,9 @@ int loop_run_once(loop *l, uint64_t timeout_nsec)
         for (loop_source *s = l->sources; s; s = s->next)
                 if (s->type == SOURCE_TIMER && s->timer.deadline)
                         wait = MIN(wait, s->timer.deadline > now ? s->timer.deadline - now : 0);
-        int ms = wait == UINT64_MAX ? -1 : (int)MIN((wait + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC, (uint64_t)INT32_MAX);
+        int ms = wait == UINT64_MAX
+                         ? -1
+                         : (int)MIN((wait + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC, (uint64_t)INT32_MAX);
 
         struct epoll_event events[64];
         int n = epoll_wait(l->epoll_fd, events, (int)ELEMENTSOF(events), ms);

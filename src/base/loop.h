@@ -44,6 +44,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(loop_source *, loop_source_free);
 
 /* Runs until loop_exit(); returns the exit code given there. */
 int loop_run(loop *l);
-/* One iteration, waiting at most timeout_nsec (UINT64_MAX = forever). Returns 1 once loop_exit was called. */
+/* One iteration, waiting at most timeout_nsec (UINT64_MAX = forever). Returns 1 once loop_exit was called.
+ */
 int loop_run_once(loop *l, uint64_t timeout_nsec);
 void loop_exit(loop *l, int code);
