@@ -111,6 +111,9 @@ lint: | $(DEPS_STAMP)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -D__GNUC__ -Isrc $(shell find src mock -name '*.c')
 
+image: all
+	@BUILD=$(BUILD) scripts/make-image
+
 demo: all
 	@scripts/demo $(BUILD)
 
