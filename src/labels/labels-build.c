@@ -45,15 +45,6 @@ void labels_sanitise(const char *in, char *out, size_t max_len)
                 memmove(out, out + skip, n - skip + 1);
 }
 
-static const char *sharing_name(enum sharing_strategy s)
-{
-        switch (s) {
-        case SHARING_TIME_SLICING: return "time-slicing";
-        case SHARING_MPS: return "mps";
-        default: return "none";
-        }
-}
-
 /* Reference 8.1 "gpu.family". */
 static const char *gpu_family(unsigned major, unsigned minor)
 {
@@ -138,7 +129,7 @@ static struct sharing group_sharing(const config *c, const inventory *inv, const
                 for (size_t i = 0; i < n; i++)
                         if (entry_selects(e, inv, &devs[i]))
                                 return (struct sharing){ .replicas = e->replicas,
-                                                         .strategy = sharing_name(c->sharing.strategy),
+                                                         .strategy = sharing_strategy_to_string(c->sharing.strategy),
                                                          .suffix = isempty(e->rename) };
         return (struct sharing){ .replicas = 1, .strategy = "none" };
 }

@@ -98,8 +98,8 @@ static void add_mig(struct gpu *g, const char *profile, unsigned count)
 
 static config *cfg_new(enum mig_strategy mig, enum sharing_strategy sharing)
 {
-        config *c = new0(config, 1);
-        assert_non_null(c);
+        config *c = NULL;
+        assert_int_equal(config_new_default(&c), 0);
         c->flags.mig_strategy = mig;
         c->sharing.strategy = sharing;
         return c;
@@ -124,13 +124,7 @@ static struct replicated_resource *cfg_share(config *c, const char *name, unsign
 
 static void cfg_free(config *c)
 {
-        for (size_t i = 0; i < c->sharing.n_resources; i++) {
-                free(c->sharing.resources[i].name);
-                free(c->sharing.resources[i].rename);
-                strv_free(c->sharing.resources[i].devices_list);
-        }
-        free(c->sharing.resources);
-        free(c);
+        config_free(c);
 }
 
 /* Builds and compares the whole features.d text. */
@@ -580,6 +574,41 @@ static void test_per_gpu_sharing(void **state)
         inv_free(inv);
 }
 
+/* The same rule with a config file read by the real parser: per-GPU `devices` and `rename` honoured. */
+static void test_sharing_from_config_file(void **state)
+{
+        char path[] = "/tmp/nvdp-test-labels-config-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        static const char yaml[] = "version: v1\n"
+                                   "sharing:\n"
+                                   "  timeSlicing:\n"
+                                   "    resources:\n"
+                                   "    - name: gpu\n"
+                                   "      replicas: 4\n"
+                                   "      rename: gpu.shared\n"
+                                   "      devices: [\"6\", \"7\"]\n";
+        assert_int_equal(write(fd, yaml, sizeof yaml - 1), (ssize_t)(sizeof yaml - 1));
+        close(fd);
+
+        inventory *inv = h100_node();
+        config *c = cfg_new(MIG_STRATEGY_NONE, SHARING_NONE);
+        _cleanup_free_ char *err = NULL;
+        int r = config_load_file(c, path, &err);
+        unlink(path);
+        assert_int_equal(r, 0);
+        assert_int_equal(c->sharing.strategy, SHARING_TIME_SLICING);
+
+        _cleanup_(labels_freep) labels *l = NULL;
+        assert_string_equal(build_get(inv, c, &l, "nvidia.com/gpu.replicas"), "4");
+        assert_string_equal(labels_get(l, "nvidia.com/gpu.sharing-strategy"), "time-slicing");
+        /* Renamed: the product says nothing about sharing. */
+        assert_string_equal(labels_get(l, "nvidia.com/gpu.product"), "NVIDIA-H100-80GB-HBM3");
+        assert_string_equal(labels_get(l, "nvidia.com/gpu.count"), "8");
+        cfg_free(c);
+        inv_free(inv);
+}
+
 static void test_mig_mixed_sharing(void **state)
 {
         inventory *inv = a100_node();
@@ -777,25 +806,16 @@ static void test_labels_set_sorted(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_h100_node),
-                cmocka_unit_test(test_h100_no_timestamp),
-                cmocka_unit_test(test_h100_time_slicing),
-                cmocka_unit_test(test_h100_time_slicing_renamed),
-                cmocka_unit_test(test_h100_mps),
-                cmocka_unit_test(test_rtx4070ti),
-                cmocka_unit_test(test_a100_mig_single),
-                cmocka_unit_test(test_a100_mig_single_invalid),
-                cmocka_unit_test(test_a100_mig_mixed),
-                cmocka_unit_test(test_no_gpus),
-                cmocka_unit_test(test_per_gpu_sharing),
-                cmocka_unit_test(test_mig_mixed_sharing),
-                cmocka_unit_test(test_mig_single_partial),
-                cmocka_unit_test(test_mps_with_mig_fails),
-                cmocka_unit_test(test_bad_driver_version),
-                cmocka_unit_test(test_several_products),
-                cmocka_unit_test(test_gpu_mode_and_family),
-                cmocka_unit_test(test_sanitise),
-                cmocka_unit_test(test_machine_type),
+                cmocka_unit_test(test_h100_node),          cmocka_unit_test(test_h100_no_timestamp),
+                cmocka_unit_test(test_h100_time_slicing),  cmocka_unit_test(test_h100_time_slicing_renamed),
+                cmocka_unit_test(test_h100_mps),           cmocka_unit_test(test_rtx4070ti),
+                cmocka_unit_test(test_a100_mig_single),    cmocka_unit_test(test_a100_mig_single_invalid),
+                cmocka_unit_test(test_a100_mig_mixed),     cmocka_unit_test(test_no_gpus),
+                cmocka_unit_test(test_per_gpu_sharing),    cmocka_unit_test(test_sharing_from_config_file),
+                cmocka_unit_test(test_mig_mixed_sharing),  cmocka_unit_test(test_mig_single_partial),
+                cmocka_unit_test(test_mps_with_mig_fails), cmocka_unit_test(test_bad_driver_version),
+                cmocka_unit_test(test_several_products),   cmocka_unit_test(test_gpu_mode_and_family),
+                cmocka_unit_test(test_sanitise),           cmocka_unit_test(test_machine_type),
                 cmocka_unit_test(test_labels_set_sorted),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
