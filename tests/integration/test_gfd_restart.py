@@ -19,8 +19,9 @@ SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 NVDP = os.path.join(BUILD, "nvdp")
 MOCK_DIR = os.path.join(BUILD, "mock-nvml")
 MOCK_LIB = os.path.join(MOCK_DIR, "libnvidia-ml.so.1")
-FIXTURE = os.path.join(SRC, "mock", "nvml", "fixtures", "h100x8.yaml")
-FIXTURE_ENV = "NVDP_MOCK_NVML_FIXTURE"
+FIXTURE = os.path.join(SRC, "mock", "nvml", "fixtures", "dgx-h100.yaml")
+FIXTURE_ROOT = os.path.join(SRC, "mock", "nvml", "fixtures", "dgx-h100.root")  # sysfs PCI class, NUMA
+FIXTURE_ENV = "MOCK_NVML_FIXTURE"
 
 
 def mock_ready():
@@ -45,6 +46,7 @@ def env():
     e = dict(os.environ)
     e["LD_LIBRARY_PATH"] = os.path.abspath(MOCK_DIR)
     e[FIXTURE_ENV] = FIXTURE
+    e["NVDP_ROOT"] = FIXTURE_ROOT
     return e
 
 
@@ -111,9 +113,12 @@ def test_restart_keeps_file(tmp_path, stop_signal):
         content = out.read_text()
         assert "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3\n" in content
         assert "nvidia.com/gpu.count=8\n" in content
+        assert "nvidia.com/gpu.mode=compute\n" in content
+        assert "nvidia.com/gpu.machine=DGX-H100\n" in content
         before = identity(out)
 
         with Watcher(out) as w:
+            time.sleep(0.2)  # the watcher reads before, during and after the restart
             p.send_signal(stop_signal)
             rc = p.wait(timeout=10)
             if stop_signal == signal.SIGTERM:
@@ -123,6 +128,7 @@ def test_restart_keeps_file(tmp_path, stop_signal):
 
             p, log = start(tmp_path, out, "--no-timestamp", "--sleep-interval", "1h")
             wait_log(log, "labels unchanged")
+            time.sleep(0.2)
         assert w.checks > 10 and w.missing == 0, f"file missing or partial in {w.missing} of {w.checks} reads"
         assert out.read_text() == content
         assert identity(out) == before, "same labels, yet the file was rewritten"
