@@ -21,7 +21,6 @@ struct gfd {
         char **argv;
         config *config;
         int64_t timestamp; /* taken once per start or SIGHUP, as upstream */
-        unsigned rounds;   /* since the last (re)start */
         loop *loop;
         loop_source *timer;
 };
@@ -64,8 +63,20 @@ static int gfd_round(struct gfd *g)
         _cleanup_free_ char *err = NULL;
         r = labels_build(inv, c, machine, c->flags.gfd.no_timestamp ? LABELS_NO_TIMESTAMP : g->timestamp, &l,
                          &err);
+        if (r < 0 && err)
+                return log_error_errno(r, "%s", err);
         if (r < 0)
-                return log_error_errno(r, "%s", err ? err : "Failed to build the labels: %m");
+                return log_error_errno(r, "Failed to build the labels: %m");
+
+        if (c->flags.gfd.output_node) {
+                /* The API client reads the previously applied keys from the Node's annotation. */
+                err = mfree(err);
+                r = labels_node_apply(l, NULL, &err);
+                if (r < 0)
+                        return log_error_errno(r, "%s", err ? err : "Failed to label the node.");
+                log_info("applied %zu labels to node %s", l->n, strna(c->flags.gfd.node_name));
+                return 0;
+        }
 
         const char *out = strempty(c->flags.gfd.output_file);
         r = labels_write(l, out);
@@ -75,7 +86,6 @@ static int gfd_round(struct gfd *g)
                 log_info("labels unchanged");
         else
                 log_info("wrote %zu labels to %s", l->n, isempty(out) ? "stdout" : out);
-        g->rounds++;
         return 0;
 }
 
@@ -102,15 +112,15 @@ static void on_hup(loop_source *s, int signo, void *userdata)
         _cleanup_(config_freep) config *c = NULL;
         _cleanup_free_ char *err = NULL;
         int r = config_from_args(PROGRAM_GFD, g->argc, g->argv, &c, &err);
-        if (r < 0) {
-                log_error_errno(r, "SIGHUP: %s Keeping the previous configuration.", strna(err));
+        if (r != 0) {
+                log_error_errno(r < 0 ? r : -EINVAL, "SIGHUP: %s Keeping the previous configuration.",
+                                err ? err : "The configuration did not load.");
                 return;
         }
         log_info("SIGHUP: configuration reloaded");
         config_free(g->config);
         g->config = TAKE_PTR(c);
         g->timestamp = (int64_t)time(NULL);
-        g->rounds = 0;
         if (gfd_round(g) < 0) {
                 loop_exit(g->loop, 1);
                 return;
@@ -142,12 +152,7 @@ int cmd_gfd(int argc, char **argv)
         if (r > 0) /* --help */
                 return 0;
 
-        if (g.config->flags.gfd.output_node) {
-                _cleanup_free_ char *e = NULL;
-                (void)labels_node_apply(NULL, NULL, &e);
-                log_error("%s", e ? e : "--output=node is not available yet.");
-                return 1;
-        }
+        log_set_format(g.config->flags.log_format);
 
         g.timestamp = (int64_t)time(NULL);
         if (gfd_round(&g) < 0)
