@@ -125,13 +125,17 @@ static struct sharing group_sharing(const config *c, const inventory *inv, const
                                     const struct device_ref *devs, size_t n)
 {
         const struct replicated_resource *e = sharing_entry(c, resource);
-        if (e && e->replicas > 1)
-                for (size_t i = 0; i < n; i++)
-                        if (entry_selects(e, inv, &devs[i]))
-                                return (struct sharing){ .replicas = e->replicas,
-                                                         .strategy = sharing_strategy_to_string(c->sharing.strategy),
-                                                         .suffix = isempty(e->rename) };
-        return (struct sharing){ .replicas = 1, .strategy = "none" };
+        struct sharing s = { .replicas = 1, .strategy = "none" };
+        if (!e || e->replicas < 2)
+                return s;
+        for (size_t i = 0; i < n; i++)
+                if (entry_selects(e, inv, &devs[i])) {
+                        s.replicas = e->replicas;
+                        s.strategy = sharing_strategy_to_string(c->sharing.strategy);
+                        s.suffix = isempty(e->rename);
+                        break;
+                }
+        return s;
 }
 
 /* "<prefix>.<name>" */
