@@ -39,7 +39,7 @@ HELPER_BIN:= $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC)
 MOCK_SRC  := $(wildcard mock/nvml/*.c)
 MOCK_LIB  := $(BUILD)/mock-nvml/libnvidia-ml.so.1
 
-.PHONY: all deps check unit integration kubelet e2e asan lint demo clean bench image fuzz soak
+.PHONY: all deps check unit integration kubelet deploy e2e asan lint demo clean bench image fuzz soak
 all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
 
 deps: $(DEPS_STAMP)
@@ -85,7 +85,7 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libnvdp.a
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # ---- tests ---------------------------------------------------------------------------------------
-check: unit integration kubelet
+check: unit integration kubelet deploy
 
 unit: $(UNIT_BIN) all
 	@tests/run-unit $(BUILD) $(UNIT_BIN)
@@ -99,6 +99,9 @@ kubelet: all
 	@if [ -f tests/kubelet/go.mod ]; then \
 		cd tests/kubelet && NVDP_BUILD=$(abspath $(BUILD)) go test -count=1 ./...; \
 	else echo "kubelet: no tests yet"; fi
+
+deploy: all
+	@tests/deploy/run
 
 e2e: all
 	@if [ -x tests/e2e/run ]; then tests/e2e/run; else echo "e2e: not present"; fi
