@@ -4,10 +4,12 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "base/fileio.h"
 #include "base/strv.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "gpu/inventory.h"
+#include "labels/labels.h"
 #include "nvml/nvml-loader.h"
 #include "resource/plan.h"
 
@@ -217,13 +219,17 @@ static void print_table(FILE *f, const inventory *inv, const plan *pl)
 int cmd_info(int argc, char **argv)
 {
         _cleanup_strv_free_ char **args = NULL;
-        bool json = false;
+        bool json = false, show_labels = false;
         int r;
 
         /* Our own flags are taken out; everything else is the plugin's flag set. */
         for (int i = 0; i < argc; i++) {
                 if (i > 0 && streq(argv[i], "--json")) {
                         json = true;
+                        continue;
+                }
+                if (i > 0 && streq(argv[i], "--labels")) {
+                        show_labels = true;
                         continue;
                 }
                 if (i > 0 && (streq(argv[i], "--help") || streq(argv[i], "-h"))) {
@@ -271,5 +277,21 @@ int cmd_info(int argc, char **argv)
                 print_json(stdout, inv, pl);
         else
                 print_table(stdout, inv, pl);
+        if (show_labels) {
+                /* The DMI product name under --root, as the GFD pod reads the host's. */
+                _cleanup_free_ char *dmi = path_join_root(c->flags.root, "/sys/class/dmi/id/product_name");
+                _cleanup_free_ char *machine = NULL;
+                if (dmi)
+                        (void)read_one_line_file(dmi, &machine);
+                _cleanup_(labels_freep) labels *l = NULL;
+                r = labels_build(inv, c, machine, LABELS_NO_TIMESTAMP, &l, &error);
+                if (r < 0) {
+                        fprintf(stderr, "nvdp info: building the labels failed: %s\n",
+                                error ? error : strerror(-r));
+                        return 1;
+                }
+                printf("\nNode labels (nvdp gfd):\n");
+                labels_print(l, stdout, "  ");
+        }
         return fflush(stdout) == 0 ? 0 : 1;
 }
