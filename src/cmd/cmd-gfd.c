@@ -154,6 +154,11 @@ int cmd_gfd(int argc, char **argv)
 
         log_set_format(g.config->flags.log_format);
 
+        static const int handled[] = { SIGTERM, SIGINT, SIGHUP, 0 };
+        if (!g.config->flags.gfd.oneshot && (r = signals_block(handled)) < 0) {
+                log_error_errno(r, "Failed to block signals: %m");
+                return 1;
+        }
         g.timestamp = (int64_t)time(NULL);
         if (gfd_round(&g) < 0)
                 return 1;

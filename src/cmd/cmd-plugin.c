@@ -142,7 +142,9 @@ int cmd_plugin(int argc, char **argv)
                 r = -ENOMEM;
                 goto finish;
         }
-        if ((r = loop_new(&p->loop)) < 0 || (r = find_control_devices(&p->control_devices)) < 0)
+        static const int handled[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, 0 };
+        if ((r = signals_block(handled)) < 0 || (r = loop_new(&p->loop)) < 0 ||
+            (r = find_control_devices(&p->control_devices)) < 0)
                 goto finish;
         if ((r = load_devices(&d)) < 0)
                 goto finish;
