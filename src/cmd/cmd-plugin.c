@@ -18,7 +18,24 @@ struct daemon {
         file_watch *config_watch;
         int argc;
         char **argv;
+        char *node_config; /* value of the node label nvidia.com/device-plugin.config, NULL unknown */
 };
+
+/* The config: flags, env, and the config file they name; or, in the chart's per-node mode
+ * (CONFIG_FILE_SRCDIR: a directory of named configs), the file selected for this node. */
+static int load_config(struct daemon *d, config **ret, char **ret_error)
+{
+        const char *srcdir = getenv("CONFIG_FILE_SRCDIR");
+        _cleanup_free_ char *selected = NULL;
+        if (!isempty(srcdir)) {
+                const char *fallbacks = getenv("FALLBACK_STRATEGIES");
+                int r = config_select_file(srcdir, d->node_config, getenv("DEFAULT_CONFIG"),
+                                           fallbacks ? fallbacks : "named,single", &selected, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        return config_from_args_selected(PROGRAM_PLUGIN, d->argc, d->argv, selected, ret, ret_error);
+}
 
 /* Checked once: upstream stats these on every Allocate. */
 static const char *const control_device_paths[] = {
@@ -56,7 +73,7 @@ static void reload(struct daemon *d, const char *why)
         config *c = NULL;
         _cleanup_free_ char *error = NULL;
         log_info("%s, reloading the configuration", why);
-        int r = config_from_args(PROGRAM_PLUGIN, d->argc, d->argv, &c, &error);
+        int r = load_config(d, &c, &error);
         if (r < 0) {
                 log_error("Configuration reload failed, keeping the running one: %s",
                           error ? error : strerror(-r));
@@ -114,7 +131,7 @@ int cmd_plugin(int argc, char **argv)
         _cleanup_free_ char *error = NULL;
         int r, ret = 1;
 
-        r = config_from_args(PROGRAM_PLUGIN, argc, argv, &p->config, &error);
+        r = load_config(&d, &p->config, &error);
         if (r > 0)
                 return 0;
         if (r < 0) {
