@@ -21,45 +21,9 @@ struct daemon {
         char *node_config; /* value of the node label nvidia.com/device-plugin.config, NULL unknown */
 };
 
-/* The config: flags, env, and the config file they name; or, in the chart's per-node mode
- * (CONFIG_FILE_SRCDIR: a directory of named configs), the file selected for this node. */
 static int load_config(struct daemon *d, config **ret, char **ret_error)
 {
-        const char *srcdir = getenv("CONFIG_FILE_SRCDIR");
-        _cleanup_free_ char *selected = NULL;
-        if (!isempty(srcdir)) {
-                const char *fallbacks = getenv("FALLBACK_STRATEGIES");
-                int r = config_select_file(srcdir, d->node_config, getenv("DEFAULT_CONFIG"),
-                                           fallbacks ? fallbacks : "named,single", &selected, ret_error);
-                if (r < 0)
-                        return r;
-        }
-        return config_from_args_selected(PROGRAM_PLUGIN, d->argc, d->argv, selected, ret, ret_error);
-}
-
-/* Checked once: upstream stats these on every Allocate. */
-static const char *const control_device_paths[] = {
-        "/dev/nvidiactl",
-        "/dev/nvidia-uvm",
-        "/dev/nvidia-uvm-tools",
-        "/dev/nvidia-modeset",
-};
-
-static int find_control_devices(char ***ret)
-{
-        _cleanup_strv_free_ char **l = new0(char *, 1);
-        if (!l)
-                return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(control_device_paths); i++) {
-                struct stat st;
-                if (stat(control_device_paths[i], &st) < 0)
-                        continue;
-                int r = strv_extend(&l, control_device_paths[i]);
-                if (r < 0)
-                        return r;
-        }
-        *ret = TAKE_PTR(l);
-        return 0;
+        return config_from_env_and_args(PROGRAM_PLUGIN, d->argc, d->argv, d->node_config, ret, ret_error);
 }
 
 static void on_exit_signal(loop_source *s, int signo, void *userdata)

@@ -102,3 +102,18 @@ int config_select_file(const char *srcdir, const char *label_value, const char *
         *ret = p;
         return 0;
 }
+
+int config_from_env_and_args(enum nvdp_program p, int argc, char **argv, const char *node_label,
+                             config **ret, char **ret_error)
+{
+        const char *srcdir = getenv("CONFIG_FILE_SRCDIR");
+        _cleanup_free_ char *selected = NULL;
+        if (!isempty(srcdir)) {
+                const char *fallbacks = getenv("FALLBACK_STRATEGIES");
+                int r = config_select_file(srcdir, node_label, getenv("DEFAULT_CONFIG"),
+                                           fallbacks ? fallbacks : "named,single", &selected, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        return config_from_args_selected(p, argc, argv, selected, ret, ret_error);
+}

@@ -122,6 +122,12 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
 int config_select_file(const char *srcdir, const char *label_value, const char *default_name,
                        const char *fallbacks, char **ret, char **ret_error);
 
+/* What the daemons call: config_from_args, and in the chart's per-node mode (env CONFIG_FILE_SRCDIR,
+ * DEFAULT_CONFIG, FALLBACK_STRATEGIES) the config file chosen by config_select_file for node_label
+ * (the node's nvidia.com/device-plugin.config label; NULL when unknown). */
+int config_from_env_and_args(enum nvdp_program p, int argc, char **argv, const char *node_label,
+                             config **ret, char **ret_error);
+
 int config_help(enum nvdp_program p, const char *argv0, FILE *f);
 
 /* The effective config as YAML in upstream's v1 layout plus our keys (what --print-config shows).
