@@ -26,6 +26,31 @@ static int load_config(struct daemon *d, config **ret, char **ret_error)
         return config_from_env_and_args(PROGRAM_PLUGIN, d->argc, d->argv, d->node_config, ret, ret_error);
 }
 
+/* Checked once: upstream stats these on every Allocate. */
+static const char *const control_device_paths[] = {
+        "/dev/nvidiactl",
+        "/dev/nvidia-uvm",
+        "/dev/nvidia-uvm-tools",
+        "/dev/nvidia-modeset",
+};
+
+static int find_control_devices(char ***ret)
+{
+        _cleanup_strv_free_ char **l = new0(char *, 1);
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(control_device_paths); i++) {
+                struct stat st;
+                if (stat(control_device_paths[i], &st) < 0)
+                        continue;
+                int r = strv_extend(&l, control_device_paths[i]);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
 static void on_exit_signal(loop_source *s, int signo, void *userdata)
 {
         log_info("Received signal %d, shutting down", signo);
