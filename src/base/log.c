@@ -106,8 +106,8 @@ int log_internal(enum log_level level, int error, const char *file, int line, co
                              ts.tv_nsec / 1000, level_name(level), base, line, esc);
         } else
                 n = snprintf(buf, sizeof buf, "%c%02d%02d %02d:%02d:%02d.%06ld %7ld %s:%d] %s\n",
-                             level_letter(level), tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                             ts.tv_nsec / 1000, (long)syscall(SYS_gettid), base, line, msg);
+                             level_letter(level), tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                             tm.tm_sec, ts.tv_nsec / 1000, (long)syscall(SYS_gettid), base, line, msg);
         if (n > (int)sizeof buf - 1) {
                 n = (int)sizeof buf - 1;
                 buf[n - 1] = '\n';

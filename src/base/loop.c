@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "loop.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 
@@ -176,6 +177,16 @@ bool loop_timer_armed(const loop_source *s)
         return s->type == SOURCE_TIMER && s->timer.deadline != 0;
 }
 
+int signals_block(const int *signals)
+{
+        sigset_t mask;
+        sigemptyset(&mask);
+        for (; *signals; signals++)
+                sigaddset(&mask, *signals);
+        int r = pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        return r > 0 ? -r : 0;
+}
+
 int loop_add_signal(loop *l, int signo, loop_signal_handler cb, void *userdata, loop_source **ret)
 {
         sigset_t mask;
@@ -264,7 +275,9 @@ int loop_run_once(loop *l, uint64_t timeout_nsec)
         for (loop_source *s = l->sources; s; s = s->next)
                 if (s->type == SOURCE_TIMER && s->timer.deadline)
                         wait = MIN(wait, s->timer.deadline > now ? s->timer.deadline - now : 0);
-        int ms = wait == UINT64_MAX ? -1 : (int)MIN((wait + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC, (uint64_t)INT32_MAX);
+        int ms = wait == UINT64_MAX
+                         ? -1
+                         : (int)MIN((wait + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC, (uint64_t)INT32_MAX);
 
         struct epoll_event events[64];
         int n = epoll_wait(l->epoll_fd, events, (int)ELEMENTSOF(events), ms);

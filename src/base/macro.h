@@ -10,22 +10,22 @@
 #include <string.h>
 #include <unistd.h>
 
-#define _cleanup_(f)     __attribute__((cleanup(f)))
-#define _unused_         __attribute__((unused))
-#define _printf_(a, b)   __attribute__((format(printf, a, b)))
-#define _noreturn_       __attribute__((noreturn))
-#define _likely_(x)      (__builtin_expect(!!(x), 1))
-#define _unlikely_(x)    (__builtin_expect(!!(x), 0))
-#define _warn_unused_    __attribute__((warn_unused_result))
+#define _cleanup_(f)   __attribute__((cleanup(f)))
+#define _unused_       __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _noreturn_     __attribute__((noreturn))
+#define _likely_(x)    (__builtin_expect(!!(x), 1))
+#define _unlikely_(x)  (__builtin_expect(!!(x), 0))
+#define _warn_unused_  __attribute__((warn_unused_result))
 
-#define ELEMENTSOF(x)    (sizeof(x) / sizeof((x)[0]))
-#define MIN(a, b)        ((a) < (b) ? (a) : (b))
-#define MAX(a, b)        ((a) > (b) ? (a) : (b))
-#define streq(a, b)      (strcmp((a), (b)) == 0)
-#define strneq(a, b, n)  (strncmp((a), (b), (n)) == 0)
-#define isempty(s)       (!(s) || (s)[0] == '\0')
-#define strna(s)         ((s) ? (s) : "n/a")
-#define strempty(s)      ((s) ? (s) : "")
+#define ELEMENTSOF(x)   (sizeof(x) / sizeof((x)[0]))
+#define MIN(a, b)       ((a) < (b) ? (a) : (b))
+#define MAX(a, b)       ((a) > (b) ? (a) : (b))
+#define streq(a, b)     (strcmp((a), (b)) == 0)
+#define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
+#define isempty(s)      (!(s) || (s)[0] == '\0')
+#define strna(s)        ((s) ? (s) : "n/a")
+#define strempty(s)     ((s) ? (s) : "")
 
 /* Take ownership of a pointer: returns it and clears the variable so its cleanup does nothing. */
 #define TAKE_PTR(p)                                                                                         \

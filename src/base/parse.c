@@ -58,8 +58,13 @@ int parse_duration(const char *s, uint64_t *ret_nsec)
                 const char *suffix;
                 uint64_t mult;
         } units[] = {
-                { "ns", 1 }, { "us", NSEC_PER_USEC }, { "µs", NSEC_PER_USEC }, { "ms", NSEC_PER_MSEC },
-                { "s", NSEC_PER_SEC }, { "m", 60 * NSEC_PER_SEC }, { "h", 3600 * NSEC_PER_SEC },
+                { "ns", 1 },
+                { "us", NSEC_PER_USEC },
+                { "µs", NSEC_PER_USEC },
+                { "ms", NSEC_PER_MSEC },
+                { "s", NSEC_PER_SEC },
+                { "m", 60 * NSEC_PER_SEC },
+                { "h", 3600 * NSEC_PER_SEC },
         };
         if (isempty(s))
                 return -EINVAL;

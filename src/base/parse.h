@@ -15,10 +15,10 @@ int parse_int64(const char *s, int64_t *ret);
  * "infinite" gives UINT64_MAX. Result in nanoseconds. */
 int parse_duration(const char *s, uint64_t *ret_nsec);
 
-#define NSEC_PER_USEC 1000ULL
-#define NSEC_PER_MSEC 1000000ULL
-#define NSEC_PER_SEC  1000000000ULL
-#define USEC_PER_SEC  1000000ULL
+#define NSEC_PER_USEC     1000ULL
+#define NSEC_PER_MSEC     1000000ULL
+#define NSEC_PER_SEC      1000000000ULL
+#define USEC_PER_SEC      1000000ULL
 #define DURATION_INFINITE UINT64_MAX
 
 /* CLOCK_MONOTONIC now, in nanoseconds. */

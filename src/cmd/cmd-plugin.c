@@ -1,11 +1,186 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <stdio.h>
+/* nvdp plugin (also argv[0] nvidia-device-plugin): upstream's flags, then the daemon. */
+#include <signal.h>
+#include <sys/stat.h>
 
+#include "base/filewatch.h"
+#include "base/log.h"
+#include "base/strv.h"
 #include "cmd/cmd.h"
+#include "config/config.h"
+#include "gpu/inventory.h"
+#include "nvml/nvml-loader.h"
+#include "plugin/plugin.h"
 
-/* Placeholder until the plugin subcommand lands. */
+struct daemon {
+        plugin plugin;
+        nvml *nvml;
+        file_watch *config_watch;
+        int argc;
+        char **argv;
+        char *node_config; /* value of the node label nvidia.com/device-plugin.config, NULL unknown */
+};
+
+static int load_config(struct daemon *d, config **ret, char **ret_error)
+{
+        return config_from_env_and_args(PROGRAM_PLUGIN, d->argc, d->argv, d->node_config, ret, ret_error);
+}
+
+/* Checked once: upstream stats these on every Allocate. */
+static const char *const control_device_paths[] = {
+        "/dev/nvidiactl",
+        "/dev/nvidia-uvm",
+        "/dev/nvidia-uvm-tools",
+        "/dev/nvidia-modeset",
+};
+
+static int find_control_devices(char ***ret)
+{
+        _cleanup_strv_free_ char **l = new0(char *, 1);
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(control_device_paths); i++) {
+                struct stat st;
+                if (stat(control_device_paths[i], &st) < 0)
+                        continue;
+                int r = strv_extend(&l, control_device_paths[i]);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+static void on_exit_signal(loop_source *s, int signo, void *userdata)
+{
+        log_info("Received signal %d, shutting down", signo);
+        loop_exit(loop_source_get_loop(s), 0);
+}
+
+static void reload(struct daemon *d, const char *why)
+{
+        config *c = NULL;
+        _cleanup_free_ char *error = NULL;
+        log_info("%s, reloading the configuration", why);
+        int r = load_config(d, &c, &error);
+        if (r < 0) {
+                log_error("Configuration reload failed, keeping the running one: %s",
+                          error ? error : strerror(-r));
+                return;
+        }
+        STRV_FOREACH (w, c->warnings)
+                log_warning("%s", *w);
+        (void)plugin_reload(&d->plugin, c);
+}
+
+static void on_reload_signal(loop_source *s, int signo, void *userdata)
+{
+        reload(userdata, "Received SIGHUP");
+}
+
+static void on_config_changed(file_watch *w, void *userdata)
+{
+        struct daemon *d = userdata;
+        _cleanup_free_ char *why = NULL;
+        if (asprintf(&why, "%s changed", d->plugin.config->config_file) < 0)
+                return;
+        reload(d, why);
+}
+
+static int load_devices(struct daemon *d)
+{
+        const config *c = d->plugin.config;
+        _cleanup_free_ char *error = NULL;
+        /* The host driver root is mounted at the container path when it is not "/" (as upstream). */
+        const char *search_root = NULL;
+        if (c->flags.nvidia_driver_root && !streq(c->flags.nvidia_driver_root, "/"))
+                search_root = c->flags.plugin.container_driver_root;
+        int r = nvml_load(search_root, &d->nvml, &error);
+        if (r >= 0)
+                r = inventory_load(d->nvml, d->plugin.root, &d->plugin.inventory, &error);
+        if (r >= 0) {
+                log_info("Found %zu GPUs (driver %s, CUDA %d.%d)", d->plugin.inventory->n_gpus,
+                         d->plugin.inventory->driver_version,
+                         d->plugin.inventory->cuda_driver_version / 1000,
+                         d->plugin.inventory->cuda_driver_version % 1000 / 10);
+                return 0;
+        }
+        if (c->flags.fail_on_init_error ||
+            (c->flags.plugin.device_list_strategy & (DEVICE_LIST_CDI_ANNOTATIONS | DEVICE_LIST_CDI_CRI)))
+                return log_error_errno(r, "could not load NVML library: %s", error ? error : strerror(-r));
+        log_warning("could not load NVML library: %s", error ? error : strerror(-r));
+        log_warning("failOnInitError is false: running without devices");
+        return 0;
+}
+
 int cmd_plugin(int argc, char **argv)
 {
-        fprintf(stderr, "nvdp plugin: not built yet\n");
-        return 2;
+        struct daemon d = { .argc = argc, .argv = argv };
+        plugin *p = &d.plugin;
+        _cleanup_free_ char *error = NULL;
+        int r, ret = 1;
+
+        r = load_config(&d, &p->config, &error);
+        if (r > 0)
+                return 0;
+        if (r < 0) {
+                fprintf(stderr, "%s: %s\n", argv[0], error ? error : strerror(-r));
+                return 2;
+        }
+        if (p->config->print_config) {
+                _cleanup_free_ char *yaml = NULL;
+                r = config_format_yaml(p->config, &yaml);
+                if (r >= 0)
+                        fputs(yaml, stdout);
+                config_free(p->config);
+                return r < 0 ? 1 : 0;
+        }
+        log_set_format(p->config->flags.log_format);
+        log_info("nvdp %s starting as a device plugin", NVDP_VERSION);
+        STRV_FOREACH (w, p->config->warnings)
+                log_warning("%s", *w);
+
+        /* Copies: a reload replaces the config, these stay as started. */
+        p->root = strdup(p->config->flags.root ? p->config->flags.root : "/");
+        if (!isempty(p->config->flags.plugin.kubelet_socket))
+                p->kubelet_socket = strdup(p->config->flags.plugin.kubelet_socket);
+        if (!p->root || (!isempty(p->config->flags.plugin.kubelet_socket) && !p->kubelet_socket)) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        static const int handled[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, 0 };
+        if ((r = signals_block(handled)) < 0 || (r = loop_new(&p->loop)) < 0 ||
+            (r = find_control_devices(&p->control_devices)) < 0)
+                goto finish;
+        if ((r = load_devices(&d)) < 0)
+                goto finish;
+        if ((r = loop_add_signal(p->loop, SIGTERM, on_exit_signal, &d, NULL)) < 0 ||
+            (r = loop_add_signal(p->loop, SIGINT, on_exit_signal, &d, NULL)) < 0 ||
+            (r = loop_add_signal(p->loop, SIGQUIT, on_exit_signal, &d, NULL)) < 0 ||
+            (r = loop_add_signal(p->loop, SIGHUP, on_reload_signal, &d, NULL)) < 0)
+                goto finish;
+        (void)signal(SIGPIPE, SIG_IGN);
+        if ((r = plugin_start(p)) < 0)
+                goto finish;
+        /* The config file is watched as named at start (a ConfigMap updates it by a symlink swap). */
+        if (!isempty(p->config->config_file) &&
+            (r = file_watch_new(p->loop, p->config->config_file, on_config_changed, &d, &d.config_watch)) <
+                    0)
+                log_warning_errno(r, "Cannot watch %s for changes (SIGHUP still reloads): %m",
+                                  p->config->config_file);
+        r = loop_run(p->loop);
+        ret = r < 0 ? 1 : 0;
+finish:
+        file_watch_free(d.config_watch);
+        plugin_stop(p);
+        p->inventory = inventory_free(p->inventory);
+        d.nvml = nvml_unload(d.nvml);
+        strv_free(p->control_devices);
+        free(p->root);
+        free(p->kubelet_socket);
+        config_free(p->config);
+        loop_free(p->loop);
+        if (r < 0 && ret != 0)
+                log_info("Exiting with an error");
+        return ret;
 }

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <stdint.h>
+#include <stdio.h>
 
+#include "base/log.h"
 #include "base/macro.h"
 
 enum mig_strategy { MIG_STRATEGY_NONE, MIG_STRATEGY_SINGLE, MIG_STRATEGY_MIXED };
@@ -19,12 +21,14 @@ enum device_list_strategy {
 enum sharing_strategy { SHARING_NONE, SHARING_TIME_SLICING, SHARING_MPS };
 enum allocation_policy { ALLOCATION_DISTRIBUTED, ALLOCATION_PACKED };
 enum health_policy { HEALTH_POLICY_CATALOG, HEALTH_POLICY_UPSTREAM };
+/* Which upstream program's flag set config_from_args() speaks. */
+enum nvdp_program { PROGRAM_PLUGIN, PROGRAM_GFD };
 
 /* One entry of sharing.timeSlicing.resources / sharing.mps.resources. */
 struct replicated_resource {
-        char *name;           /* full name: "nvidia.com/gpu" ("gpu" in the file gets the prefix) */
-        char *rename;         /* full name or NULL; "<name>.shared" with renameByDefault */
-        unsigned replicas;    /* >= 2 */
+        char *name;        /* full name: "nvidia.com/gpu" ("gpu" in the file gets the prefix) */
+        char *rename;      /* full name or NULL; "<name>.shared" with renameByDefault */
+        unsigned replicas; /* >= 2 */
         /* devices: all (default), a count of GPUs, or a list of GPU indexes, "i:j" MIG indexes, UUIDs */
         bool devices_all;
         unsigned devices_count;
@@ -37,32 +41,42 @@ typedef struct config {
                 bool fail_on_init_error;
                 char *mps_root;
                 char *nvidia_driver_root;
-                char *nvidia_dev_root;      /* defaults to nvidia_driver_root */
+                char *nvidia_dev_root; /* defaults to nvidia_driver_root */
                 bool gdrcopy_enabled, gds_enabled, mofed_enabled;
                 bool use_node_feature_api;
-                char *device_discovery_strategy; /* "auto" | "nvml" | "tegra" */
+                char *device_discovery_strategy; /* "auto" | "nvml" | "tegra" (GFD also "vfio") */
+                char *root;                      /* ours: host root for /proc and /sys reads; "/" */
+                enum log_format log_format;      /* ours: klog (default) | json */
                 struct {
                         bool pass_device_specs;
-                        unsigned device_list_strategy;          /* enum device_list_strategy bits */
+                        unsigned device_list_strategy; /* enum device_list_strategy bits */
                         enum device_id_strategy device_id_strategy;
-                        char *cdi_annotation_prefix;            /* "cdi.k8s.io/" */
-                        char *nvidia_ctk_path;                  /* nvidia-cdi-hook path */
-                        char *container_driver_root;            /* "/driver-root" */
+                        char *cdi_annotation_prefix; /* "cdi.k8s.io/" */
+                        char *nvidia_ctk_path;       /* nvidia-cdi-hook path */
+                        char *container_driver_root; /* "/driver-root" */
                         enum allocation_policy shared_devices_allocation_policy;
-                        char *kubelet_socket;                   /* "" = do not register */
-                        enum health_policy health_policy;       /* ours */
-                        uint64_t health_recovery_interval;      /* ours, nsec; default 5m */
-                        char *metrics_address;                  /* ours; NULL = off */
+                        char *kubelet_socket;              /* "" = do not register */
+                        enum health_policy health_policy;  /* ours */
+                        uint64_t health_recovery_interval; /* ours, nsec; default 5m */
+                        char *metrics_address;             /* ours; NULL = off */
+                        char **cdi_feature_flags;          /* passed to CDI spec generation */
+                        char **cdi_disable_hooks;          /* OCI hooks to omit; "all" = none */
                 } plugin;
                 struct {
                         bool oneshot, no_timestamp;
-                        uint64_t sleep_interval;                /* nsec; DURATION_INFINITE */
-                        char *output_file;                      /* "" = stdout */
+                        uint64_t sleep_interval; /* nsec; DURATION_INFINITE */
+                        char *output_file;       /* "" = stdout */
                         char *machine_type_file;
+                        bool output_node; /* ours: --output=node, labels go to the Node object */
+                        char *kubeconfig; /* NULL = in-cluster */
+                        unsigned kube_api_qps, kube_api_burst;
+                        char *namespace; /* "default" */
+                        char *node_name, *pod_name;
                 } gfd;
         } flags;
         struct {
-                enum sharing_strategy strategy;  /* mps if sharing.mps has resources, else time-slicing, else none */
+                /* mps if sharing.mps has resources, else time-slicing, else none */
+                enum sharing_strategy strategy;
                 bool rename_by_default;
                 bool fail_requests_greater_than_one;
                 struct replicated_resource *resources;
@@ -73,7 +87,11 @@ typedef struct config {
                 size_t n_channel_ids;
                 bool required;
         } imex;
-        char *config_file;   /* the file this came from, or NULL */
+        char *config_file; /* the file this came from, or NULL */
+        bool print_config; /* ours: --print-config; the caller prints config_format_yaml() and exits 0 */
+        /* Things a person should know that are not errors (e.g. "resources.gpus is ignored");
+         * library code does not log, so the caller logs these at warning level. */
+        char **warnings;
 } config;
 
 /* Defaults exactly as upstream. */
@@ -83,6 +101,38 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(config *, config_free);
 
 /* Parses a config file (YAML or JSON) over c. On error, *ret_error says "<file>:<line>: <key>: <why>". */
 int config_load_file(config *c, const char *path, char **ret_error);
+
+/* Flags and env vars of program p (upstream's names, aliases and defaults, plus ours) over the config
+ * file they name over the defaults: flag = env > file > default, then upstream's validateFlags
+ * (except "CDI strategies need NVML", which the plugin checks once NVML is loaded).
+ * argv[0] is the program name. Returns 0 with *ret; 1 when --help or --version was printed to stdout
+ * and the caller should exit 0; <0 with a sentence in *ret_error naming the flag/key and value. */
+int config_from_args(enum nvdp_program p, int argc, char **argv, config **ret, char **ret_error);
+/* The --help text of program p: every flag with its aliases, env vars and default. */
+/* As config_from_args; when neither --config-file nor its env var names a file, selected_file (the
+ * per-node choice of config_select_file) is the config file. */
+int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const char *selected_file,
+                              config **ret, char **ret_error);
+
+/* Per-node config selection, as upstream's config-manager: among the files of srcdir (a mounted
+ * ConfigMap; names starting with ".." are the volume's own), the one named by the node label's value,
+ * else default_name, else the fallbacks in order ("named": a config called "default"; "single": the
+ * only config; "empty": no config, i.e. /dev/null). A label value naming no file is an error (the
+ * caller keeps its running config). Returns the path in *ret. */
+int config_select_file(const char *srcdir, const char *label_value, const char *default_name,
+                       const char *fallbacks, char **ret, char **ret_error);
+
+/* What the daemons call: config_from_args, and in the chart's per-node mode (env CONFIG_FILE_SRCDIR,
+ * DEFAULT_CONFIG, FALLBACK_STRATEGIES) the config file chosen by config_select_file for node_label
+ * (the node's nvidia.com/device-plugin.config label; NULL when unknown). */
+int config_from_env_and_args(enum nvdp_program p, int argc, char **argv, const char *node_label,
+                             config **ret, char **ret_error);
+
+int config_help(enum nvdp_program p, const char *argv0, FILE *f);
+
+/* The effective config as YAML in upstream's v1 layout plus our keys (what --print-config shows).
+ * The result loads back with config_load_file(). */
+int config_format_yaml(const config *c, char **ret);
 
 /* Enum <-> string, for flags, files and --print-config. */
 int mig_strategy_from_string(const char *s, enum mig_strategy *ret);

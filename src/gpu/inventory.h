@@ -21,16 +21,16 @@ enum pcie_level {
 };
 
 struct gpu_link {
-        unsigned nvlinks;          /* active NVLinks between the two GPUs (through NVSwitch counts) */
+        unsigned nvlinks; /* active NVLinks between the two GPUs (through NVSwitch counts) */
         enum pcie_level pcie_level;
 };
 
 struct mig_device {
-        unsigned index;         /* enumeration position on the parent (upstream's "<gpu>:<mig>" index) */
-        unsigned parent;        /* index of the parent in inventory.gpus */
-        char uuid[96];          /* "MIG-..." */
-        unsigned gi_id, ci_id;  /* GPU instance / compute instance ids */
-        char profile[32];       /* "1g.5gb", "1g.10gb+me": upstream's profile string, '+' kept */
+        unsigned index;        /* enumeration position on the parent (upstream's "<gpu>:<mig>" index) */
+        unsigned parent;       /* index of the parent in inventory.gpus */
+        char uuid[96];         /* "MIG-..." */
+        unsigned gi_id, ci_id; /* GPU instance / compute instance ids */
+        char profile[32];      /* "1g.5gb", "1g.10gb+me": upstream's profile string, '+' kept */
         uint64_t memory_mib;
         unsigned multiprocessors;
         unsigned slices_gi, slices_ci;
@@ -38,29 +38,29 @@ struct mig_device {
 };
 
 struct gpu {
-        unsigned index;             /* NVML index */
-        unsigned minor;             /* /dev/nvidia<minor> */
-        char uuid[96];              /* "GPU-..." */
-        char name[96];              /* "NVIDIA H100 80GB HBM3" */
-        char brand[32];             /* "nvidia", "geforce", "tesla", ... lower case; "" unknown */
-        char architecture[32];      /* "hopper", "ampere", ... lower case; "" unknown */
+        unsigned index;        /* NVML index */
+        unsigned minor;        /* /dev/nvidia<minor> */
+        char uuid[96];         /* "GPU-..." */
+        char name[96];         /* "NVIDIA H100 80GB HBM3" */
+        char brand[32];        /* "nvidia", "geforce", "tesla", ... lower case; "" unknown */
+        char architecture[32]; /* "hopper", "ampere", ... lower case; "" unknown */
         uint64_t memory_mib;
-        char bus_id[32];            /* "0000:3b:00.0": lower case, domain trimmed to 4 digits */
-        uint32_t pci_class;         /* 0x030200 style from sysfs "class" (0 unknown) */
-        int numa_node;              /* -1: none (sysfs says -1 or has no file) */
+        char bus_id[32];    /* "0000:3b:00.0": lower case, domain trimmed to 4 digits */
+        uint32_t pci_class; /* 0x030200 style from sysfs "class" (0 unknown) */
+        int numa_node;      /* -1: none (sysfs says -1 or has no file) */
         unsigned cc_major, cc_minor;
         bool mig_capable, mig_enabled;
-        struct mig_device *mig;     /* when mig_enabled */
+        struct mig_device *mig; /* when mig_enabled */
         size_t n_mig;
 };
 
 typedef struct inventory {
-        char driver_version[80];    /* "580.105.08" */
-        int cuda_driver_version;    /* nvmlSystemGetCudaDriverVersion: 13000 = 13.0 */
+        char driver_version[80]; /* "580.105.08" */
+        int cuda_driver_version; /* nvmlSystemGetCudaDriverVersion: 13000 = 13.0 */
         char nvml_version[80];
         struct gpu *gpus;
         size_t n_gpus;
-        struct gpu_link *links;     /* n_gpus * n_gpus, links[a * n_gpus + b]; diagonal unused */
+        struct gpu_link *links; /* n_gpus * n_gpus, links[a * n_gpus + b]; diagonal unused */
 } inventory;
 
 /* Reads everything from a loaded NVML. root is the host filesystem root whose sys/ is read for
@@ -83,3 +83,12 @@ unsigned gpu_link_score(const struct gpu_link *l);
 int pci_bus_id_normalize(const char *in, char *out, size_t size);
 /* Reads <root>/sys/bus/pci/devices/<bus_id>/numa_node: -1 when missing or negative. */
 int pci_read_numa_node(const char *root, const char *bus_id);
+/* Reads <root>/sys/bus/pci/devices/<bus_id>/class ("0x030200"): 0 when missing or unparsable. */
+uint32_t pci_read_class(const char *root, const char *bus_id);
+
+/* go-nvlib's MIG profile name: "<G>g.<GB>gb" when the compute instance spans the GPU instance, else
+ * "<C>c.<G>g.<GB>gb", plus "+me", "+me.all", "+gfx" or "-me" from the GPU instance profile id.
+ * GB rounds the instance's share of the parent's memory up to eighths, times the parent's size in
+ * whole GiB (rounded up): a 4864 MiB slice of a 40960 MiB A100 is "1g.5gb". */
+int mig_profile_name(unsigned gi_slices, unsigned ci_slices, unsigned gi_profile_id, uint64_t memory_mib,
+                     uint64_t parent_memory_bytes, char *out, size_t size);

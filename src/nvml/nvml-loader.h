@@ -14,6 +14,9 @@ typedef struct nvml nvml;
  * -EIO when nvmlInit_v2 failed. ret_error (optional) gets a sentence naming what was looked for and
  * where, or the missing symbol, or nvmlErrorString's text. On success nvmlInit_v2 has been called. */
 int nvml_load(const char *driver_root, nvml **ret, char **ret_error);
+/* As nvml_load, with another library: a file name is searched as above, a path (with '/') is opened
+ * as is (tests point it at the simulated NVML or at a deliberately broken library). */
+int nvml_load_library(const char *driver_root, const char *library, nvml **ret, char **ret_error);
 /* Calls nvmlShutdown and dlcloses. Accepts NULL. */
 nvml *nvml_unload(nvml *n);
 DEFINE_TRIVIAL_CLEANUP_FUNC(nvml *, nvml_unload);

@@ -9,23 +9,24 @@
 #include "gpu/inventory.h"
 
 struct plan_device {
-        char *id;          /* kubelet-facing ID: "GPU-...", "MIG-...", "GPU-...::3" (always the UUID form) */
-        unsigned gpu;      /* index into inventory.gpus (the parent for a MIG device) */
-        int mig;           /* index into that gpu's mig[], -1 for a whole GPU */
-        int replica;       /* 0..replicas-1 for a shared device, -1 when not shared */
-        int numa_node;     /* -1 none */
-        char *runtime_id;  /* what the runtime gets: UUID, or "3" / "3:1" under the index strategy */
-        char **paths;      /* host device nodes: /dev/nvidiaN, and for MIG the nvidia-caps nodes */
+        char *id;         /* kubelet-facing ID: "GPU-...", "MIG-...", "GPU-...::3" (always the UUID form) */
+        unsigned gpu;     /* index into inventory.gpus (the parent for a MIG device) */
+        int mig;          /* index into that gpu's mig[], -1 for a whole GPU */
+        int replica;      /* 0..replicas-1 for a shared device, -1 when not shared */
+        int numa_node;    /* -1 none */
+        char *runtime_id; /* what the runtime gets: UUID, or "3" / "3:1" under the index strategy */
+        char **paths;     /* host device nodes: /dev/nvidiaN, and for MIG the nvidia-caps nodes */
 };
 
 struct plan_resource {
-        char *name;          /* "nvidia.com/gpu", "nvidia.com/mig-1g.5gb", "nvidia.com/gpu.shared" */
-        char *socket_name;   /* "nvidia-gpu.sock": "nvidia-" + the part after "/" + ".sock" */
+        char *name;        /* "nvidia.com/gpu", "nvidia.com/mig-1g.5gb", "nvidia.com/gpu.shared" */
+        char *socket_name; /* "nvidia-gpu.sock": "nvidia-" + the part after "/" + ".sock" */
         enum sharing_strategy sharing;
-        unsigned replicas;   /* 1 when not shared */
+        unsigned replicas; /* 1 when not shared */
         bool fail_requests_greater_than_one;
         struct plan_device *devices;
         size_t n_devices;
+        size_t *by_id; /* indexes of devices sorted by id, for plan_resource_find_device() */
 };
 
 typedef struct plan {
@@ -33,7 +34,11 @@ typedef struct plan {
         size_t n_resources;
 } plan;
 
-/* root is the host filesystem root for /proc/driver/nvidia-caps/mig-minors ("/" normally).
+/* Resources are sorted by name; devices by GPU index, MIG index, replica, so IDs and their order are
+ * stable across restarts. Resources without devices are left out.
+ * Sharing honours `devices` and `rename` per resource (beyond upstream): selected devices are shared
+ * under the (renamed) resource, the rest stay whole under their normal name.
+ * root is the host filesystem root for /proc/driver/nvidia-caps/mig-minors ("/" normally).
  * Fails with a sentence in ret_error for an invalid node (e.g. MIG "single" with mixed profiles,
  * sharing devices naming no GPU). */
 int plan_build(const inventory *inv, const config *c, const char *root, plan **ret, char **ret_error);

@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka needs the headers above first */
 #include <cmocka.h>
 
 #include <sys/stat.h>
@@ -118,9 +120,9 @@ static void test_loop_timer(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_strv_split_join),  cmocka_unit_test(test_parse_duration),
-                cmocka_unit_test(test_parse_bool_int),   cmocka_unit_test(test_write_file_atomic),
-                cmocka_unit_test(test_path_join_root),   cmocka_unit_test(test_loop_timer),
+                cmocka_unit_test(test_strv_split_join), cmocka_unit_test(test_parse_duration),
+                cmocka_unit_test(test_parse_bool_int),  cmocka_unit_test(test_write_file_atomic),
+                cmocka_unit_test(test_path_join_root),  cmocka_unit_test(test_loop_timer),
         };
         return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

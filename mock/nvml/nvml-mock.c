@@ -1,0 +1,1090 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The exported NVML entry points of the simulated libnvidia-ml.so.1. Every exported call checks its
+ * arguments and answers NVML_ERROR_NOT_SUPPORTED where the fixture has nothing to say: clients built
+ * against the real library must never crash on it. */
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "mock.h"
+
+/* Every exported table function, with NVML's name and our declaration of its signature. */
+#define MOCK_DECLARE_(name, ret, args) ret nvml##name args;
+NVML_FUNCTIONS(MOCK_DECLARE_, MOCK_DECLARE_)
+
+/* Older and alternative names that clients (go-nvml among them) resolve. */
+nvmlReturn_t nvmlInit(void);
+nvmlReturn_t nvmlInitWithFlags(unsigned int flags);
+nvmlReturn_t nvmlDeviceGetCount(unsigned int *count);
+nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, nvmlDevice_t *device);
+nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *bus_id, nvmlDevice_t *device);
+nvmlReturn_t nvmlDeviceGetPciInfo(nvmlDevice_t device, nvmlPciInfo_t *pci);
+nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t device, nvmlPciInfo_t *pci);
+nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index);
+nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *version);
+nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo(nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci);
+nvmlReturn_t nvmlEventSetWait(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeout_ms);
+nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, void *info);
+nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, void *info);
+nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profile,
+                                       nvmlGpuInstance_t *instances, unsigned int *count);
+nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gi, unsigned int profile,
+                                                nvmlComputeInstance_t *instances, unsigned int *count);
+
+#define EVENT_QUEUE_MAX 256 /* events not yet waited for; more are dropped */
+#define EVENT_LINE_MAX  256
+
+struct nvmlEventSet_st {
+        uint64_t devices; /* bit i: GPU i registered */
+        unsigned long long types;
+};
+
+struct mock_event {
+        unsigned gpu, gi, ci;
+        unsigned long long xid;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned init_count;
+static struct mock_node *node;
+static int events_fd = -EBADF;
+static char events_buf[EVENT_LINE_MAX];
+static size_t events_len;
+static bool events_skip; /* discarding an over-long line */
+static struct mock_event queue[EVENT_QUEUE_MAX];
+static size_t queue_len;
+
+static struct mock_gpu *find_uuid(const char *uuid, struct mock_mig **ret_mig)
+{
+        *ret_mig = NULL;
+        for (unsigned i = 0; node && i < node->n_gpus; i++) {
+                struct mock_gpu *g = &node->gpus[i];
+                if (streq(g->uuid, uuid))
+                        return g;
+                for (unsigned j = 0; j < g->n_mig; j++)
+                        if (streq(g->mig[j].uuid, uuid)) {
+                                *ret_mig = &g->mig[j];
+                                return g;
+                        }
+        }
+        return NULL;
+}
+
+/* One line from the events FIFO: "xid <uuid> <xid>" or "lost <uuid>". Called with lock held. */
+static void event_line(char *line)
+{
+        char cmd[8], uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+        unsigned long long xid = 0;
+        struct mock_mig *mig;
+        struct mock_gpu *g;
+        int k = sscanf(line, "%7s %95s %llu", cmd, uuid, &xid);
+
+        if (k < 1)
+                return;
+        g = k >= 2 ? find_uuid(uuid, &mig) : NULL;
+        if (!g) {
+                fprintf(stderr, "mock-nvml: ignoring event line '%s': unknown command or device\n", line);
+                return;
+        }
+        if (streq(cmd, "lost") && k == 2) {
+                __atomic_store_n(&g->lost, 1, __ATOMIC_RELEASE);
+                return;
+        }
+        if (!streq(cmd, "xid") || k != 3) {
+                fprintf(stderr,
+                        "mock-nvml: ignoring event line '%s': expected 'xid <uuid> <xid>' or "
+                        "'lost <uuid>'\n",
+                        line);
+                return;
+        }
+        if (queue_len >= EVENT_QUEUE_MAX) {
+                fprintf(stderr, "mock-nvml: event queue full, dropping '%s'\n", line);
+                return;
+        }
+        queue[queue_len++] = (struct mock_event){
+                .gpu = g->index,
+                .gi = mig ? mig->gi_id : NVML_EVENT_INSTANCE_ID_NONE,
+                .ci = mig ? mig->ci_id : NVML_EVENT_INSTANCE_ID_NONE,
+                .xid = xid,
+        };
+}
+
+/* Reads whatever the FIFO holds, without blocking. Called with lock held. */
+static void events_pump_locked(void)
+{
+        char buf[512];
+        ssize_t n;
+
+        if (events_fd < 0)
+                return;
+        while ((n = read(events_fd, buf, sizeof(buf))) > 0)
+                for (ssize_t i = 0; i < n; i++) {
+                        if (buf[i] == '\n') {
+                                events_buf[events_len] = '\0';
+                                if (!events_skip)
+                                        event_line(events_buf);
+                                events_len = 0;
+                                events_skip = false;
+                        } else if (events_len < sizeof(events_buf) - 1)
+                                events_buf[events_len++] = buf[i];
+                        else
+                                events_skip = true;
+                }
+}
+
+static void events_pump(void)
+{
+        pthread_mutex_lock(&lock);
+        events_pump_locked();
+        pthread_mutex_unlock(&lock);
+}
+
+static bool initialized(void)
+{
+        return __atomic_load_n(&init_count, __ATOMIC_ACQUIRE) > 0;
+}
+
+/* The common check of every device call: initialised, a handle of ours, GPU not lost. */
+static nvmlReturn_t check_device(nvmlDevice_t d)
+{
+        if (!initialized())
+                return NVML_ERROR_UNINITIALIZED;
+        if (!d || (d->kind != MOCK_GPU && d->kind != MOCK_MIG) || !d->gpu)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        events_pump();
+        if (__atomic_load_n(&d->gpu->lost, __ATOMIC_ACQUIRE))
+                return NVML_ERROR_GPU_IS_LOST;
+        return NVML_SUCCESS;
+}
+
+#define CHECK(d)                                                                                            \
+        do {                                                                                                \
+                nvmlReturn_t r_ = check_device(d);                                                          \
+                if (r_ != NVML_SUCCESS)                                                                     \
+                        return r_;                                                                          \
+        } while (0)
+
+static nvmlReturn_t copy_string(char *dst, unsigned int length, const char *src)
+{
+        if (!dst)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (strlen(src) >= length)
+                return NVML_ERROR_INSUFFICIENT_SIZE;
+        strcpy(dst, src);
+        return NVML_SUCCESS;
+}
+
+static nvmlReturn_t open_events(void)
+{
+        const char *path = getenv("MOCK_NVML_EVENTS");
+        if (isempty(path))
+                return NVML_SUCCESS;
+        if (mkfifo(path, 0600) < 0 && errno != EEXIST) {
+                fprintf(stderr, "mock-nvml: cannot create events FIFO %s: %s\n", path, strerror(errno));
+                return NVML_ERROR_UNKNOWN;
+        }
+        /* O_RDWR: we hold a writer ourselves, so writers never block or fail for lack of a reader and
+         * lines written before the first nvmlEventSetWait wait in the pipe. */
+        events_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (events_fd < 0) {
+                fprintf(stderr, "mock-nvml: cannot open events FIFO %s: %s\n", path, strerror(errno));
+                return NVML_ERROR_UNKNOWN;
+        }
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlInit_v2(void)
+{
+        nvmlReturn_t ret = NVML_SUCCESS;
+
+        pthread_mutex_lock(&lock);
+        if (init_count == 0) {
+                const char *path = getenv("MOCK_NVML_FIXTURE");
+                char *error = NULL;
+                if (isempty(path)) {
+                        fprintf(stderr, "mock-nvml: MOCK_NVML_FIXTURE is not set; it names the node's "
+                                        "fixture file\n");
+                        ret = NVML_ERROR_DRIVER_NOT_LOADED;
+                } else if (mock_fixture_load(path, &node, &error) < 0) {
+                        fprintf(stderr, "%s\n", error ? error : "mock-nvml: cannot read the fixture");
+                        free(error);
+                        ret = NVML_ERROR_UNKNOWN;
+                } else if ((ret = open_events()) != NVML_SUCCESS) {
+                        mock_fixture_free(node);
+                        node = NULL;
+                }
+        }
+        if (ret == NVML_SUCCESS)
+                __atomic_add_fetch(&init_count, 1, __ATOMIC_ACQ_REL);
+        pthread_mutex_unlock(&lock);
+        return ret;
+}
+
+nvmlReturn_t nvmlInit(void)
+{
+        return nvmlInit_v2();
+}
+
+nvmlReturn_t nvmlInitWithFlags(unsigned int flags)
+{
+        return nvmlInit_v2();
+}
+
+nvmlReturn_t nvmlShutdown(void)
+{
+        pthread_mutex_lock(&lock);
+        if (init_count == 0) {
+                pthread_mutex_unlock(&lock);
+                return NVML_ERROR_UNINITIALIZED;
+        }
+        if (__atomic_sub_fetch(&init_count, 1, __ATOMIC_ACQ_REL) == 0) {
+                mock_fixture_free(node);
+                node = NULL;
+                events_fd = safe_close(events_fd);
+                events_len = queue_len = 0;
+                events_skip = false;
+        }
+        pthread_mutex_unlock(&lock);
+        return NVML_SUCCESS;
+}
+
+const char *nvmlErrorString(nvmlReturn_t result)
+{
+        switch (result) {
+        case NVML_SUCCESS: return "Success";
+        case NVML_ERROR_UNINITIALIZED: return "Uninitialized";
+        case NVML_ERROR_INVALID_ARGUMENT: return "Invalid Argument";
+        case NVML_ERROR_NOT_SUPPORTED: return "Not Supported";
+        case NVML_ERROR_NO_PERMISSION: return "Insufficient Permissions";
+        case NVML_ERROR_NOT_FOUND: return "Not Found";
+        case NVML_ERROR_INSUFFICIENT_SIZE: return "Insufficient Size";
+        case NVML_ERROR_DRIVER_NOT_LOADED: return "Driver Not Loaded";
+        case NVML_ERROR_TIMEOUT: return "Timeout";
+        case NVML_ERROR_GPU_IS_LOST: return "GPU is lost";
+        case NVML_ERROR_UNKNOWN: return "Unknown Error";
+        default: return "Unknown Error";
+        }
+}
+
+nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length)
+{
+        if (!initialized())
+                return NVML_ERROR_UNINITIALIZED;
+        return copy_string(version, length, node->driver_version);
+}
+
+nvmlReturn_t nvmlSystemGetNVMLVersion(char *version, unsigned int length)
+{
+        if (!initialized())
+                return NVML_ERROR_UNINITIALIZED;
+        return copy_string(version, length, node->nvml_version);
+}
+
+nvmlReturn_t nvmlSystemGetCudaDriverVersion(int *version)
+{
+        if (!version)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!initialized())
+                return NVML_ERROR_UNINITIALIZED;
+        *version = node->cuda_driver_version;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *version)
+{
+        return nvmlSystemGetCudaDriverVersion(version);
+}
+
+nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *count)
+{
+        if (!count)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!initialized())
+                return NVML_ERROR_UNINITIALIZED;
+        *count = node->n_gpus;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetCount(unsigned int *count)
+{
+        return nvmlDeviceGetCount_v2(count);
+}
+
+nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *device)
+{
+        if (!device)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!initialized())
+                return NVML_ERROR_UNINITIALIZED;
+        if (index >= node->n_gpus)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        /* As the driver: no new handle for a GPU that fell off the bus. */
+        nvmlReturn_t r = check_device(&node->gpus[index].dev);
+        if (r != NVML_SUCCESS)
+                return r;
+        *device = &node->gpus[index].dev;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, nvmlDevice_t *device)
+{
+        return nvmlDeviceGetHandleByIndex_v2(index, device);
+}
+
+nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *device)
+{
+        struct mock_mig *mig;
+        struct mock_gpu *g;
+        if (!uuid || !device)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!initialized())
+                return NVML_ERROR_UNINITIALIZED;
+        g = find_uuid(uuid, &mig);
+        if (!g)
+                return NVML_ERROR_NOT_FOUND;
+        nvmlReturn_t r = check_device(&g->dev);
+        if (r != NVML_SUCCESS)
+                return r;
+        *device = mig ? &mig->dev : &g->dev;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *bus_id, nvmlDevice_t *device)
+{
+        unsigned domain, bus, dev;
+        if (!bus_id || !device)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!initialized())
+                return NVML_ERROR_UNINITIALIZED;
+        if (sscanf(bus_id, "%x:%x:%x", &domain, &bus, &dev) != 3)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        for (unsigned i = 0; i < node->n_gpus; i++)
+                if (node->gpus[i].domain == domain && node->gpus[i].bus == bus &&
+                    node->gpus[i].device == dev) {
+                        *device = &node->gpus[i].dev;
+                        return NVML_SUCCESS;
+                }
+        return NVML_ERROR_NOT_FOUND;
+}
+
+nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index)
+{
+        CHECK(device);
+        if (!index || device->kind != MOCK_GPU)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        *index = device->gpu->index;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length)
+{
+        CHECK(device);
+        return copy_string(uuid, length, device->mig ? device->mig->uuid : device->gpu->uuid);
+}
+
+nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned int length)
+{
+        CHECK(device);
+        if (device->mig) {
+                /* The real driver names a MIG device after its parent and profile. */
+                char buf[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
+                snprintf(buf, sizeof(buf), "%s MIG %ug", device->gpu->name, device->mig->profile->slices);
+                return copy_string(name, length, buf);
+        }
+        return copy_string(name, length, device->gpu->name);
+}
+
+nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *minor)
+{
+        CHECK(device);
+        if (!minor)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (device->mig)
+                return NVML_ERROR_NOT_SUPPORTED;
+        *minor = device->gpu->minor;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci)
+{
+        const struct mock_gpu *g;
+        CHECK(device);
+        if (!pci)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        g = device->gpu;
+        memset(pci, 0, sizeof(*pci));
+        pci->domain = g->domain;
+        pci->bus = g->bus;
+        pci->device = g->device;
+        pci->pciDeviceId = g->pci_device_id;
+        pci->pciSubSystemId = g->pci_subsystem_id;
+        snprintf(pci->busId, sizeof(pci->busId), "%s", g->bus_id);
+        snprintf(pci->busIdLegacy, sizeof(pci->busIdLegacy), "%s", g->bus_id + 4);
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t device, nvmlPciInfo_t *pci)
+{
+        return nvmlDeviceGetPciInfo_v3(device, pci);
+}
+
+nvmlReturn_t nvmlDeviceGetPciInfo(nvmlDevice_t device, nvmlPciInfo_t *pci)
+{
+        return nvmlDeviceGetPciInfo_v3(device, pci);
+}
+
+nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
+{
+        CHECK(device);
+        if (!memory)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        uint64_t mib = device->mig ? device->mig->profile->memory_mib : device->gpu->memory_mib;
+        memory->total = mib * 1024 * 1024;
+        memory->used = 0;
+        memory->free = memory->total;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int *major, int *minor)
+{
+        CHECK(device);
+        if (!major || !minor)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        *major = device->gpu->cc_major;
+        *minor = device->gpu->cc_minor;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetBrand(nvmlDevice_t device, nvmlBrandType_t *type)
+{
+        CHECK(device);
+        if (!type)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        *type = device->gpu->brand;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device, nvmlDeviceArchitecture_t *arch)
+{
+        CHECK(device);
+        if (!arch)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (device->gpu->architecture == NVML_DEVICE_ARCH_UNKNOWN)
+                return NVML_ERROR_NOT_SUPPORTED;
+        *arch = device->gpu->architecture;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *current, unsigned int *pending)
+{
+        CHECK(device);
+        if (!current || !pending)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (device->mig || !device->gpu->mig_capable)
+                return NVML_ERROR_NOT_SUPPORTED;
+        *current = *pending = device->gpu->mig_enabled ? NVML_DEVICE_MIG_ENABLE : NVML_DEVICE_MIG_DISABLE;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int *count)
+{
+        CHECK(device);
+        if (!count)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (device->mig || !device->gpu->mig_capable)
+                return NVML_ERROR_NOT_SUPPORTED;
+        *count = MOCK_MAX_MIG;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned int index, nvmlDevice_t *mig)
+{
+        CHECK(device);
+        if (!mig || device->mig || index >= MOCK_MAX_MIG)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!device->gpu->mig_enabled)
+                return NVML_ERROR_NOT_SUPPORTED;
+        if (index >= device->gpu->n_mig)
+                return NVML_ERROR_NOT_FOUND;
+        *mig = &device->gpu->mig[index].dev;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mig, nvmlDevice_t *device)
+{
+        CHECK(mig);
+        if (!device || !mig->mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        *device = &mig->gpu->dev;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned int *is_mig)
+{
+        CHECK(device);
+        if (!is_mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        *is_mig = device->mig != NULL;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t device, unsigned int *id)
+{
+        CHECK(device);
+        if (!id)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!device->mig)
+                return NVML_ERROR_NOT_SUPPORTED;
+        *id = device->mig->gi_id;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t device, unsigned int *id)
+{
+        CHECK(device);
+        if (!id)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!device->mig)
+                return NVML_ERROR_NOT_SUPPORTED;
+        *id = device->mig->ci_id;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t device, nvmlDeviceAttributes_t *a)
+{
+        CHECK(device);
+        if (!a)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!device->mig)
+                return NVML_ERROR_NOT_SUPPORTED;
+        const struct mock_mig *m = device->mig;
+        const struct mock_profile *p = m->profile;
+        *a = (nvmlDeviceAttributes_t){
+                .multiprocessorCount = p->multiprocessors * m->ci_slices / p->slices,
+                .sharedCopyEngineCount = p->copy_engines,
+                .sharedDecoderCount = p->decoders,
+                .sharedEncoderCount = p->encoders,
+                .sharedJpegCount = p->jpeg,
+                .sharedOfaCount = p->ofa,
+                .gpuInstanceSliceCount = p->slices,
+                .computeInstanceSliceCount = m->ci_slices,
+                .memorySizeMB = p->memory_mib,
+        };
+        return NVML_SUCCESS;
+}
+
+static const struct mock_profile *find_profile(const struct mock_gpu *g, unsigned id)
+{
+        for (unsigned i = 0; i < g->n_profiles; i++)
+                if (g->profiles[i].id == id)
+                        return &g->profiles[i];
+        return NULL;
+}
+
+nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfo(nvmlDevice_t device, unsigned int profile,
+                                                 nvmlGpuInstanceProfileInfo_t *info)
+{
+        CHECK(device);
+        if (!info || device->mig || profile >= NVML_GPU_INSTANCE_PROFILE_COUNT)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        const struct mock_profile *p = find_profile(device->gpu, profile);
+        if (!device->gpu->mig_capable || !p)
+                return NVML_ERROR_NOT_SUPPORTED;
+        *info = (nvmlGpuInstanceProfileInfo_t){
+                .id = p->profile_id,
+                .isP2pSupported = 0,
+                .sliceCount = p->slices,
+                .instanceCount = p->instances,
+                .multiprocessorCount = p->multiprocessors,
+                .copyEngineCount = p->copy_engines,
+                .decoderCount = p->decoders,
+                .encoderCount = p->encoders,
+                .jpegCount = p->jpeg,
+                .ofaCount = p->ofa,
+                .memorySizeMB = p->memory_mib,
+        };
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetGpuInstanceById(nvmlDevice_t device, unsigned int id, nvmlGpuInstance_t *gi)
+{
+        CHECK(device);
+        if (!gi || device->mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!device->gpu->mig_enabled)
+                return NVML_ERROR_NOT_SUPPORTED;
+        for (unsigned i = 0; i < device->gpu->n_mig; i++)
+                if (device->gpu->mig[i].gi_id == id) {
+                        *gi = &device->gpu->mig[i].gi;
+                        return NVML_SUCCESS;
+                }
+        return NVML_ERROR_NOT_FOUND;
+}
+
+/* GPU/compute instance handles point at the MIG device that holds them. */
+static nvmlReturn_t check_mig(const struct mock_mig *m)
+{
+        if (!m)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        return check_device((nvmlDevice_t)&m->dev);
+}
+
+nvmlReturn_t nvmlGpuInstanceGetInfo(nvmlGpuInstance_t gi, nvmlGpuInstanceInfo_t *info)
+{
+        nvmlReturn_t r = check_mig(gi ? gi->mig : NULL);
+        if (r != NVML_SUCCESS)
+                return r;
+        if (!info)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        const struct mock_mig *m = gi->mig;
+        *info = (nvmlGpuInstanceInfo_t){
+                .device = &m->dev.gpu->dev,
+                .id = m->gi_id,
+                .profileId = m->profile->profile_id,
+                .placement = { .start = 0, .size = m->profile->slices },
+        };
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlGpuInstanceGetComputeInstanceById(nvmlGpuInstance_t gi, unsigned int id,
+                                                   nvmlComputeInstance_t *ci)
+{
+        nvmlReturn_t r = check_mig(gi ? gi->mig : NULL);
+        if (r != NVML_SUCCESS)
+                return r;
+        if (!ci)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        /* Our fixtures give each GPU instance one compute instance: the MIG device itself. */
+        const struct mock_gpu *g = gi->mig->dev.gpu;
+        for (unsigned i = 0; i < g->n_mig; i++)
+                if (g->mig[i].gi_id == gi->mig->gi_id && g->mig[i].ci_id == id) {
+                        *ci = (nvmlComputeInstance_t)&g->mig[i].ci;
+                        return NVML_SUCCESS;
+                }
+        return NVML_ERROR_NOT_FOUND;
+}
+
+nvmlReturn_t nvmlComputeInstanceGetInfo_v2(nvmlComputeInstance_t ci, nvmlComputeInstanceInfo_t *info)
+{
+        nvmlReturn_t r = check_mig(ci ? ci->mig : NULL);
+        if (r != NVML_SUCCESS)
+                return r;
+        if (!info)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        struct mock_mig *m = ci->mig;
+        *info = (nvmlComputeInstanceInfo_t){
+                .device = &m->dev.gpu->dev,
+                .gpuInstance = &m->gi,
+                .id = m->ci_id,
+                .profileId = m->ci_profile,
+                .placement = { .start = 0, .size = m->ci_slices },
+        };
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlGpuInstanceGetComputeInstanceProfileInfo(nvmlGpuInstance_t gi, unsigned int profile,
+                                                          unsigned int eng_profile,
+                                                          nvmlComputeInstanceProfileInfo_t *info)
+{
+        nvmlReturn_t r = check_mig(gi ? gi->mig : NULL);
+        if (r != NVML_SUCCESS)
+                return r;
+        if (!info || profile >= NVML_COMPUTE_INSTANCE_PROFILE_COUNT)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        const struct mock_profile *p = gi->mig->profile;
+        unsigned slices = mock_ci_profile_slices(profile);
+        if (eng_profile != NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED ||
+            profile == NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE_REV1 || slices > p->slices)
+                return NVML_ERROR_NOT_SUPPORTED;
+        *info = (nvmlComputeInstanceProfileInfo_t){
+                .id = profile,
+                .sliceCount = slices,
+                .instanceCount = p->slices / slices,
+                .multiprocessorCount = p->multiprocessors * slices / p->slices,
+                .sharedCopyEngineCount = p->copy_engines,
+                .sharedDecoderCount = p->decoders,
+                .sharedEncoderCount = p->encoders,
+                .sharedJpegCount = p->jpeg,
+                .sharedOfaCount = p->ofa,
+        };
+        return NVML_SUCCESS;
+}
+
+static nvmlReturn_t nvlink(nvmlDevice_t device, unsigned int link, const struct mock_nvlink **ret)
+{
+        CHECK(device);
+        if (device->mig || link >= NVML_NVLINK_MAX_LINKS)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (device->gpu->n_nvlinks == 0)
+                return NVML_ERROR_NOT_SUPPORTED;
+        *ret = link < device->gpu->n_nvlinks ? &device->gpu->nvlinks[link] : NULL;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetNvLinkState(nvmlDevice_t device, unsigned int link, nvmlEnableState_t *active)
+{
+        const struct mock_nvlink *l;
+        nvmlReturn_t r = nvlink(device, link, &l);
+        if (r != NVML_SUCCESS)
+                return r;
+        if (!active)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        *active = l ? NVML_FEATURE_ENABLED : NVML_FEATURE_DISABLED;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo_v2(nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci)
+{
+        const struct mock_nvlink *l;
+        nvmlReturn_t r = nvlink(device, link, &l);
+        if (r != NVML_SUCCESS)
+                return r;
+        if (!pci)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!l)
+                return NVML_ERROR_NOT_SUPPORTED;
+        memset(pci, 0, sizeof(*pci));
+        snprintf(pci->busId, sizeof(pci->busId), "%s", l->remote);
+        (void)sscanf(l->remote, "%x:%x:%x", &pci->domain, &pci->bus, &pci->device);
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo(nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci)
+{
+        return nvmlDeviceGetNvLinkRemotePciInfo_v2(device, link, pci);
+}
+
+nvmlReturn_t nvmlDeviceGetNvLinkRemoteDeviceType(nvmlDevice_t device, unsigned int link,
+                                                 nvmlIntNvLinkDeviceType_t *type)
+{
+        const struct mock_nvlink *l;
+        nvmlReturn_t r = nvlink(device, link, &l);
+        if (r != NVML_SUCCESS)
+                return r;
+        if (!type)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!l)
+                return NVML_ERROR_NOT_SUPPORTED;
+        *type = l->type;
+        return NVML_SUCCESS;
+}
+
+static bool same(const char *a, const char *b)
+{
+        return !isempty(a) && !isempty(b) && streq(a, b);
+}
+
+nvmlReturn_t nvmlDeviceGetTopologyCommonAncestor(nvmlDevice_t a, nvmlDevice_t b,
+                                                 nvmlGpuTopologyLevel_t *level)
+{
+        CHECK(a);
+        CHECK(b);
+        if (!level || a->mig || b->mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        const struct mock_gpu *x = a->gpu, *y = b->gpu;
+        if (x == y || same(x->board, y->board))
+                *level = NVML_TOPOLOGY_INTERNAL;
+        else if (same(x->pcie_switch, y->pcie_switch))
+                *level = NVML_TOPOLOGY_SINGLE;
+        else if (same(x->host_bridge, y->host_bridge))
+                *level = NVML_TOPOLOGY_HOSTBRIDGE;
+        else if (x->cpu >= 0 && x->cpu == y->cpu)
+                *level = NVML_TOPOLOGY_NODE;
+        else
+                *level = NVML_TOPOLOGY_SYSTEM;
+        return NVML_SUCCESS;
+}
+
+#define MOCK_EVENT_TYPES                                                                                    \
+        (nvmlEventTypeXidCriticalError | nvmlEventTypeSingleBitEccError | nvmlEventTypeDoubleBitEccError)
+
+nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
+{
+        if (!set)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!initialized())
+                return NVML_ERROR_UNINITIALIZED;
+        *set = calloc(1, sizeof(**set));
+        return *set ? NVML_SUCCESS : NVML_ERROR_MEMORY;
+}
+
+nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
+{
+        if (!set)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        free(set);
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t device, unsigned long long *types)
+{
+        CHECK(device);
+        if (!types)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        *types = MOCK_EVENT_TYPES;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long types, nvmlEventSet_t set)
+{
+        CHECK(device);
+        if (!set || device->mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (types & ~MOCK_EVENT_TYPES)
+                return NVML_ERROR_NOT_SUPPORTED;
+        pthread_mutex_lock(&lock);
+        set->devices |= 1ULL << device->gpu->index;
+        set->types |= types;
+        pthread_mutex_unlock(&lock);
+        return NVML_SUCCESS;
+}
+
+/* Takes the first queued event for this set. Called with lock held. */
+static bool take_event(nvmlEventSet_t set, nvmlEventData_t *data)
+{
+        if (!(set->types & nvmlEventTypeXidCriticalError))
+                return false;
+        for (size_t i = 0; i < queue_len; i++) {
+                const struct mock_event *e = &queue[i];
+                if (!(set->devices & (1ULL << e->gpu)))
+                        continue;
+                *data = (nvmlEventData_t){
+                        .device = &node->gpus[e->gpu].dev,
+                        .eventType = nvmlEventTypeXidCriticalError,
+                        .eventData = e->xid,
+                        .gpuInstanceId = e->gi,
+                        .computeInstanceId = e->ci,
+                };
+                memmove(&queue[i], &queue[i + 1], (queue_len - i - 1) * sizeof(queue[0]));
+                queue_len--;
+                return true;
+        }
+        return false;
+}
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeout_ms)
+{
+        if (!set || !data)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!initialized())
+                return NVML_ERROR_UNINITIALIZED;
+
+        uint64_t deadline = now_ms() + timeout_ms;
+        for (;;) {
+                pthread_mutex_lock(&lock);
+                if (!node) {
+                        /* nvmlShutdown ran while we waited. */
+                        pthread_mutex_unlock(&lock);
+                        return NVML_ERROR_UNINITIALIZED;
+                }
+                events_pump_locked();
+                bool got = take_event(set, data);
+                int fd = events_fd;
+                pthread_mutex_unlock(&lock);
+                if (got)
+                        return NVML_SUCCESS;
+
+                uint64_t now = now_ms();
+                if (now >= deadline)
+                        return NVML_ERROR_TIMEOUT;
+                /* Sleep until the FIFO has data or the time is up; no FIFO: just the timeout. */
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (poll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0,
+                         (int)MIN(deadline - now, (uint64_t)INT32_MAX)) < 0 &&
+                    errno != EINTR)
+                        return NVML_ERROR_UNKNOWN;
+        }
+}
+
+nvmlReturn_t nvmlEventSetWait(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeout_ms)
+{
+        return nvmlEventSetWait_v2(set, data, timeout_ms);
+}
+
+nvmlReturn_t nvmlDeviceGetRetiredPages_v2(nvmlDevice_t device, nvmlPageRetirementCause_t cause,
+                                          unsigned int *count, unsigned long long *addresses,
+                                          unsigned long long *timestamps)
+{
+        CHECK(device);
+        if (!count || device->mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        /* No page has been retired on a simulated GPU. */
+        *count = 0;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t device, nvmlEnableState_t *pending)
+{
+        CHECK(device);
+        if (!pending || device->mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        *pending = NVML_FEATURE_DISABLED;
+        return NVML_SUCCESS;
+}
+
+/* Fabric (NVLink domain / clique) information is not simulated. */
+nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, void *info)
+{
+        CHECK(device);
+        return NVML_ERROR_NOT_SUPPORTED;
+}
+
+nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, void *info)
+{
+        CHECK(device);
+        return NVML_ERROR_NOT_SUPPORTED;
+}
+
+/* Enumeration of GPU instances of one profile, as mig-parted and go-nvlib walk them. The caller's
+ * array holds the profile's instanceCount entries; we never write more. */
+nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profile,
+                                       nvmlGpuInstance_t *instances, unsigned int *count)
+{
+        CHECK(device);
+        if (!instances || !count || device->mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        const struct mock_gpu *g = device->gpu;
+        const struct mock_profile *p = find_profile(g, profile);
+        if (!g->mig_capable)
+                return NVML_ERROR_NOT_SUPPORTED;
+        if (!p)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        unsigned n = 0;
+        for (unsigned i = 0; g->mig_enabled && i < g->n_mig && n < p->instances; i++) {
+                bool seen = false;
+                if (g->mig[i].profile != p)
+                        continue;
+                for (unsigned j = 0; j < i; j++)
+                        seen = seen || g->mig[j].gi_id == g->mig[i].gi_id;
+                if (!seen)
+                        instances[n++] = (nvmlGpuInstance_t)&g->mig[i].gi;
+        }
+        *count = n;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gi, unsigned int profile,
+                                                nvmlComputeInstance_t *instances, unsigned int *count)
+{
+        nvmlReturn_t r = check_mig(gi ? gi->mig : NULL);
+        if (r != NVML_SUCCESS)
+                return r;
+        if (!instances || !count || profile >= NVML_COMPUTE_INSTANCE_PROFILE_COUNT)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        unsigned slices = mock_ci_profile_slices(profile);
+        if (slices > gi->mig->profile->slices)
+                return NVML_ERROR_NOT_SUPPORTED;
+        const struct mock_gpu *g = gi->mig->dev.gpu;
+        unsigned n = 0, max = gi->mig->profile->slices / slices;
+        for (unsigned i = 0; i < g->n_mig && n < max; i++)
+                if (g->mig[i].gi_id == gi->mig->gi_id && g->mig[i].ci_profile == profile)
+                        instances[n++] = (nvmlComputeInstance_t)&g->mig[i].ci;
+        *count = n;
+        return NVML_SUCCESS;
+}
+
+typedef struct {
+        unsigned int version;
+        unsigned long long total, reserved, free, used;
+} mock_memory_v2_t;
+#define MOCK_MEMORY_V2_VERSION               ((unsigned)sizeof(mock_memory_v2_t) | (2u << 24))
+#define NVML_ERROR_ARGUMENT_VERSION_MISMATCH 25
+
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, mock_memory_v2_t *memory);
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, mock_memory_v2_t *memory)
+{
+        nvmlMemory_t m;
+        if (!memory)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (memory->version != MOCK_MEMORY_V2_VERSION)
+                return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+        nvmlReturn_t r = nvmlDeviceGetMemoryInfo(device, &m);
+        if (r != NVML_SUCCESS)
+                return r;
+        memory->total = m.total;
+        memory->reserved = 0;
+        memory->free = m.free;
+        memory->used = m.used;
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetComputeMode(nvmlDevice_t device, unsigned int *mode);
+nvmlReturn_t nvmlDeviceGetComputeMode(nvmlDevice_t device, unsigned int *mode)
+{
+        CHECK(device);
+        if (!mode)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        *mode = 0; /* NVML_COMPUTEMODE_DEFAULT */
+        return NVML_SUCCESS;
+}
+
+nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device, nvmlEnableState_t *mode);
+nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device, nvmlEnableState_t *mode)
+{
+        CHECK(device);
+        if (!mode || device->mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        *mode = NVML_FEATURE_ENABLED;
+        return NVML_SUCCESS;
+}
+
+/* Calls clients commonly make whose answer the fixture does not model (telemetry, ECC counters,
+ * processes, versioned profile queries). They touch no argument, so whatever the real signature,
+ * the caller gets NVML_ERROR_NOT_SUPPORTED and carries on, instead of a missing symbol. */
+#define NOT_SUPPORTED_CALL(name)                                                                            \
+        nvmlReturn_t name(void);                                                                            \
+        nvmlReturn_t name(void)                                                                             \
+        {                                                                                                   \
+                return initialized() ? NVML_ERROR_NOT_SUPPORTED : NVML_ERROR_UNINITIALIZED;                 \
+        }
+
+NOT_SUPPORTED_CALL(nvmlDeviceGetP2PStatus)
+NOT_SUPPORTED_CALL(nvmlDeviceGetPowerUsage)
+NOT_SUPPORTED_CALL(nvmlDeviceGetPowerManagementLimit)
+NOT_SUPPORTED_CALL(nvmlDeviceGetTemperature)
+NOT_SUPPORTED_CALL(nvmlDeviceGetFanSpeed)
+NOT_SUPPORTED_CALL(nvmlDeviceGetPerformanceState)
+NOT_SUPPORTED_CALL(nvmlDeviceGetUtilizationRates)
+NOT_SUPPORTED_CALL(nvmlDeviceGetClockInfo)
+NOT_SUPPORTED_CALL(nvmlDeviceGetMaxClockInfo)
+NOT_SUPPORTED_CALL(nvmlDeviceGetCurrentClocksEventReasons)
+NOT_SUPPORTED_CALL(nvmlDeviceGetCurrentClocksThrottleReasons)
+NOT_SUPPORTED_CALL(nvmlDeviceGetEccMode)
+NOT_SUPPORTED_CALL(nvmlDeviceGetTotalEccErrors)
+NOT_SUPPORTED_CALL(nvmlDeviceGetSerial)
+NOT_SUPPORTED_CALL(nvmlDeviceGetVbiosVersion)
+NOT_SUPPORTED_CALL(nvmlDeviceGetBoardId)
+NOT_SUPPORTED_CALL(nvmlDeviceGetBoardPartNumber)
+NOT_SUPPORTED_CALL(nvmlDeviceGetDisplayMode)
+NOT_SUPPORTED_CALL(nvmlDeviceGetDisplayActive)
+NOT_SUPPORTED_CALL(nvmlDeviceGetCurrPcieLinkGeneration)
+NOT_SUPPORTED_CALL(nvmlDeviceGetCurrPcieLinkWidth)
+NOT_SUPPORTED_CALL(nvmlDeviceGetMaxPcieLinkGeneration)
+NOT_SUPPORTED_CALL(nvmlDeviceGetMaxPcieLinkWidth)
+NOT_SUPPORTED_CALL(nvmlDeviceGetBAR1MemoryInfo)
+NOT_SUPPORTED_CALL(nvmlDeviceGetNumGpuCores)
+NOT_SUPPORTED_CALL(nvmlDeviceGetCpuAffinity)
+NOT_SUPPORTED_CALL(nvmlDeviceGetMemoryAffinity)
+NOT_SUPPORTED_CALL(nvmlDeviceGetNvLinkCapability)
+NOT_SUPPORTED_CALL(nvmlDeviceGetNvLinkVersion)
+NOT_SUPPORTED_CALL(nvmlDeviceGetComputeRunningProcesses_v3)
+NOT_SUPPORTED_CALL(nvmlDeviceGetGraphicsRunningProcesses_v3)
+NOT_SUPPORTED_CALL(nvmlDeviceGetGpuInstanceProfileInfoV)
+NOT_SUPPORTED_CALL(nvmlGpuInstanceGetComputeInstanceProfileInfoV)
+NOT_SUPPORTED_CALL(nvmlDeviceGetGpuInstancePossiblePlacements_v2)
+NOT_SUPPORTED_CALL(nvmlDeviceGetGpuInstanceRemainingCapacity)
+NOT_SUPPORTED_CALL(nvmlDeviceCreateGpuInstance)
+NOT_SUPPORTED_CALL(nvmlGpuInstanceCreateComputeInstance)
+NOT_SUPPORTED_CALL(nvmlGpuInstanceDestroy)
+NOT_SUPPORTED_CALL(nvmlComputeInstanceDestroy)
+NOT_SUPPORTED_CALL(nvmlDeviceSetMigMode)
+NOT_SUPPORTED_CALL(nvmlSystemGetProcessName)

@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One resource's DevicePlugin service: its socket, the five RPCs, the open ListAndWatch streams and
+ * the registration with the kubelet. */
+#include <sys/stat.h>
+
+#include "base/log.h"
+#include "base/parse.h"
+#include "base/strv.h"
+#include "plugin/allocate.h"
+#include "plugin/plugin.h"
+#include "plugin/prefer.h"
+#include "rpc/deviceplugin.h"
+
+#define REGISTER_TIMEOUT (15 * NSEC_PER_SEC)
+#define BACKOFF_FIRST    (500 * NSEC_PER_MSEC)
+#define BACKOFF_MAX      (30 * NSEC_PER_SEC)
+#define API_VERSION      "v1beta1"
+
+struct endpoint {
+        plugin *plugin;
+        const struct plan_resource *resource;
+        char *socket_path;
+        rpc_server *server;
+        rpc_call **streams;
+        size_t n_streams;
+        bool *sent_health; /* health of each device as last sent; NULL before the first send */
+        rpc_client_call *register_call;
+        loop_source *retry_timer;
+        uint64_t backoff;
+        bool registered;
+};
+
+static void endpoint_handle_options(rpc_call *call, const uint8_t *msg, size_t size, void *userdata);
+static void endpoint_handle_list_and_watch(rpc_call *call, const uint8_t *msg, size_t size, void *userdata);
+static void endpoint_handle_preferred(rpc_call *call, const uint8_t *msg, size_t size, void *userdata);
+static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t size, void *userdata);
+static void endpoint_handle_prestart(rpc_call *call, const uint8_t *msg, size_t size, void *userdata);
+
+static const struct rpc_method methods[] = {
+        { DP_PATH_OPTIONS, RPC_UNARY, endpoint_handle_options },
+        { DP_PATH_LIST_WATCH, RPC_SERVER_STREAM, endpoint_handle_list_and_watch },
+        { DP_PATH_PREFERRED, RPC_UNARY, endpoint_handle_preferred },
+        { DP_PATH_ALLOCATE, RPC_UNARY, endpoint_handle_allocate },
+        { DP_PATH_PRE_START, RPC_UNARY, endpoint_handle_prestart },
+};
+
+/* protobuf-c repeated strings are counted, not NULL-terminated. */
+static char *join_ids(char *const *ids, size_t n)
+{
+        size_t len = 1;
+        for (size_t i = 0; i < n; i++)
+                len += strlen(ids[i]) + 1;
+        char *s = malloc(len), *e = s;
+        if (!s)
+                return NULL;
+        *e = '\0';
+        for (size_t i = 0; i < n; i++)
+                e = stpcpy(stpcpy(e, i ? "," : ""), ids[i]);
+        return s;
+}
+
+static endpoint *call_endpoint(rpc_call *call)
+{
+        return rpc_server_get_userdata(rpc_call_get_server(call));
+}
+
+const struct plan_resource *endpoint_resource(const endpoint *e)
+{
+        return e->resource;
+}
+
+bool endpoint_registered(const endpoint *e)
+{
+        return e->registered;
+}
+
+size_t endpoint_streams(const endpoint *e)
+{
+        return e->n_streams;
+}
+
+int endpoint_new(plugin *p, const struct plan_resource *r, endpoint **ret)
+{
+        endpoint *e = new0(endpoint, 1);
+        if (!e)
+                return -ENOMEM;
+        e->plugin = p;
+        e->resource = r;
+        e->backoff = BACKOFF_FIRST;
+        if (asprintf(&e->socket_path, "%s/%s", p->socket_dir, r->socket_name) < 0) {
+                free(e);
+                return -ENOMEM;
+        }
+        *ret = e;
+        return 0;
+}
+
+static void endpoint_close_streams(endpoint *e)
+{
+        /* The server shutdown runs each stream's close handler, which removes it from the list. */
+        rpc_server_free(e->server);
+        e->server = NULL;
+        e->n_streams = 0;
+        e->sent_health = mfree(e->sent_health);
+}
+
+static void endpoint_stop(endpoint *e)
+{
+        e->register_call = rpc_client_call_cancel(e->register_call);
+        e->retry_timer = loop_source_free(e->retry_timer);
+        endpoint_close_streams(e);
+        e->registered = false;
+}
+
+endpoint *endpoint_free(endpoint *e)
+{
+        if (!e)
+                return NULL;
+        endpoint_stop(e);
+        free(e->streams);
+        free(e->socket_path);
+        free(e);
+        return NULL;
+}
+
+void endpoint_rebind(endpoint *e, const struct plan_resource *r)
+{
+        e->resource = r;
+}
+
+bool endpoint_socket_missing(const endpoint *e)
+{
+        struct stat st;
+        return stat(e->socket_path, &st) < 0 || !S_ISSOCK(st.st_mode);
+}
+
+/* ---- ListAndWatch ------------------------------------------------------------------------------ */
+
+static int list_pack(endpoint *e, bool empty, uint8_t **ret, size_t *ret_size)
+{
+        const struct plan_resource *r = e->resource;
+        size_t n = empty ? 0 : r->n_devices;
+        _cleanup_free_ V1beta1__Device *devs = new0(V1beta1__Device, n + 1);
+        _cleanup_free_ V1beta1__Device **devp = new0(V1beta1__Device *, n + 1);
+        _cleanup_free_ V1beta1__TopologyInfo *topo = new0(V1beta1__TopologyInfo, n + 1);
+        _cleanup_free_ V1beta1__NUMANode *numa = new0(V1beta1__NUMANode, n + 1);
+        _cleanup_free_ V1beta1__NUMANode **numap = new0(V1beta1__NUMANode *, n + 1);
+        if (!devs || !devp || !topo || !numa || !numap)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const struct plan_device *d = &r->devices[i];
+                v1beta1__device__init(&devs[i]);
+                devs[i].id = d->id;
+                devs[i].health = plugin_device_healthy(e->plugin, d) ? DP_HEALTHY : DP_UNHEALTHY;
+                /* Never send NUMA node -1: the kubelet would match it to no node (reference 4). */
+                if (d->numa_node >= 0) {
+                        v1beta1__topology_info__init(&topo[i]);
+                        v1beta1__numanode__init(&numa[i]);
+                        numa[i].id = d->numa_node;
+                        numap[i] = &numa[i];
+                        topo[i].nodes = &numap[i];
+                        topo[i].n_nodes = 1;
+                        devs[i].topology = &topo[i];
+                }
+                devp[i] = &devs[i];
+        }
+        V1beta1__ListAndWatchResponse resp = V1BETA1__LIST_AND_WATCH_RESPONSE__INIT;
+        resp.devices = devp;
+        resp.n_devices = n;
+        size_t size = v1beta1__list_and_watch_response__get_packed_size(&resp);
+        uint8_t *buf = malloc(size ? size : 1);
+        if (!buf)
+                return -ENOMEM;
+        v1beta1__list_and_watch_response__pack(&resp, buf);
+        *ret = buf;
+        *ret_size = size;
+        return 0;
+}
+
+static void endpoint_send_list(endpoint *e, bool empty)
+{
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size;
+        int r = list_pack(e, empty, &buf, &size);
+        if (r < 0) {
+                log_error_errno(r, "Failed to build the device list of %s: %m", e->resource->name);
+                return;
+        }
+        for (size_t i = 0; i < e->n_streams; i++) {
+                r = rpc_call_send(e->streams[i], buf, size);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to send the device list of %s: %m", e->resource->name);
+        }
+        if (!e->sent_health)
+                e->sent_health = new0(bool, e->resource->n_devices + 1);
+        for (size_t i = 0; e->sent_health && i < e->resource->n_devices; i++)
+                e->sent_health[i] = plugin_device_healthy(e->plugin, &e->resource->devices[i]);
+}
+
+void endpoint_send_list_if_changed(endpoint *e)
+{
+        bool changed = !e->sent_health;
+        for (size_t i = 0; !changed && i < e->resource->n_devices; i++)
+                changed = e->sent_health[i] != plugin_device_healthy(e->plugin, &e->resource->devices[i]);
+        if (changed && e->n_streams > 0)
+                endpoint_send_list(e, false);
+}
+
+void endpoint_retire(endpoint *e)
+{
+        endpoint_send_list(e, true);
+        endpoint_stop(e);
+        (void)unlink(e->socket_path);
+}
+
+static void stream_closed(rpc_call *call, void *userdata)
+{
+        endpoint *e = userdata;
+        for (size_t i = 0; i < e->n_streams; i++)
+                if (e->streams[i] == call) {
+                        e->streams[i] = e->streams[--e->n_streams];
+                        break;
+                }
+        log_info("ListAndWatch stream of %s closed (%zu open)", e->resource->name, e->n_streams);
+}
+
+static void endpoint_handle_list_and_watch(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
+{
+        endpoint *e = call_endpoint(call);
+        rpc_call **s = realloc(e->streams, sizeof(rpc_call *) * (e->n_streams + 1));
+        if (!s) {
+                rpc_call_fail(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+                return;
+        }
+        e->streams = s;
+        e->streams[e->n_streams++] = call;
+        rpc_call_set_close_handler(call, stream_closed, e);
+
+        /* The full list at once: until it arrives the kubelet has no devices for this resource. */
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t n;
+        int r = list_pack(e, false, &buf, &n);
+        if (r < 0) {
+                rpc_call_fail(call, GRPC_INTERNAL, "cannot build the device list");
+                return;
+        }
+        (void)rpc_call_send(call, buf, n);
+        log_info("ListAndWatch of %s opened: sent %zu devices", e->resource->name, e->resource->n_devices);
+}
+
+/* ---- unary calls ------------------------------------------------------------------------------- */
+
+static void endpoint_handle_options(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
+{
+        V1beta1__DevicePluginOptions o = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
+        o.get_preferred_allocation_available = true;
+        rpc_call_reply_message(call, &o.base);
+}
+
+static void endpoint_handle_prestart(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
+{
+        rpc_call_reply(call, NULL, 0);
+}
+
+static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
+{
+        endpoint *e = call_endpoint(call);
+        V1beta1__AllocateRequest *req = v1beta1__allocate_request__unpack(NULL, size, msg);
+        if (!req) {
+                rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "cannot decode AllocateRequest");
+                return;
+        }
+        size_t n = req->n_container_requests;
+        struct allocate_response **resps = new0(struct allocate_response *, n + 1);
+        struct allocate_context ctx = {
+                .config = e->plugin->config,
+                .resource = e->resource,
+                .control_devices = e->plugin->control_devices,
+        };
+        _cleanup_free_ char *error = NULL;
+        _cleanup_free_ uint8_t *out = NULL;
+        size_t out_size = 0;
+        int r = resps ? 0 : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                V1beta1__ContainerAllocateRequest *c = req->container_requests[i];
+                r = allocate_container(&ctx, c->devices_ids, c->n_devices_ids, &resps[i], &error);
+        }
+        if (r >= 0)
+                r = allocate_response_pack(resps, n, &out, &out_size);
+        if (r >= 0) {
+                rpc_call_reply(call, out, out_size);
+                for (size_t i = 0; i < n; i++) {
+                        V1beta1__ContainerAllocateRequest *c = req->container_requests[i];
+                        _cleanup_free_ char *ids = join_ids(c->devices_ids, c->n_devices_ids);
+                        log_info("Allocate %s: %s", e->resource->name, strna(ids));
+                }
+        } else if (error) {
+                log_warning("Allocate failed: %s", error);
+                rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "%s", error);
+        } else
+                rpc_call_fail(call, GRPC_INTERNAL, "allocate failed: %s", strerror(-r));
+        for (size_t i = 0; resps && i < n; i++)
+                allocate_response_free(resps[i]);
+        free(resps);
+        v1beta1__allocate_request__free_unpacked(req, NULL);
+}
+
+static void endpoint_handle_preferred(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
+{
+        endpoint *e = call_endpoint(call);
+        const struct plan_resource *res = e->resource;
+        V1beta1__PreferredAllocationRequest *req =
+                v1beta1__preferred_allocation_request__unpack(NULL, size, msg);
+        if (!req) {
+                rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "cannot decode PreferredAllocationRequest");
+                return;
+        }
+        size_t n = req->n_container_requests;
+        _cleanup_free_ bool *healthy = new0(bool, res->n_devices + 1);
+        _cleanup_free_ V1beta1__ContainerPreferredAllocationResponse *cr =
+                new0(V1beta1__ContainerPreferredAllocationResponse, n + 1);
+        _cleanup_free_ V1beta1__ContainerPreferredAllocationResponse **crp =
+                new0(V1beta1__ContainerPreferredAllocationResponse *, n + 1);
+        char ***ids = new0(char **, n + 1);
+        int r = healthy && cr && crp && ids ? 0 : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < res->n_devices; i++)
+                healthy[i] = plugin_device_healthy(e->plugin, &res->devices[i]);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                V1beta1__ContainerPreferredAllocationRequest *c = req->container_requests[i];
+                size_t want = c->allocation_size > 0 ? (size_t)c->allocation_size : 0;
+                r = preferred_allocation(e->plugin->inventory, res, healthy,
+                                         e->plugin->config->flags.plugin.shared_devices_allocation_policy,
+                                         c->available_deviceids, c->n_available_deviceids,
+                                         c->must_include_deviceids, c->n_must_include_deviceids, want,
+                                         &ids[i]);
+                if (r < 0)
+                        break;
+                v1beta1__container_preferred_allocation_response__init(&cr[i]);
+                cr[i].deviceids = ids[i];
+                cr[i].n_deviceids = strv_length(ids[i]);
+                crp[i] = &cr[i];
+        }
+        if (r >= 0) {
+                V1beta1__PreferredAllocationResponse resp = V1BETA1__PREFERRED_ALLOCATION_RESPONSE__INIT;
+                resp.container_responses = crp;
+                resp.n_container_responses = n;
+                r = rpc_call_reply_message(call, &resp.base);
+        }
+        if (r < 0)
+                rpc_call_fail(call, GRPC_INTERNAL, "preferred allocation failed: %s", strerror(-r));
+        for (size_t i = 0; ids && i < n; i++)
+                strv_free(ids[i]);
+        free(ids);
+        v1beta1__preferred_allocation_request__free_unpacked(req, NULL);
+}
+
+/* ---- registration ------------------------------------------------------------------------------ */
+
+static void endpoint_register(endpoint *e);
+
+static void retry_fired(loop_source *s, void *userdata)
+{
+        endpoint_register(userdata);
+}
+
+static void schedule_retry(endpoint *e)
+{
+        if (!e->retry_timer) {
+                if (loop_add_timer(e->plugin->loop, e->backoff, retry_fired, e, &e->retry_timer) < 0)
+                        return;
+        } else
+                loop_timer_arm(e->retry_timer, e->backoff);
+        e->backoff = MIN(e->backoff * 2, BACKOFF_MAX);
+}
+
+static void register_done(int status, const char *message, const uint8_t *resp, size_t size, void *userdata)
+{
+        endpoint *e = userdata;
+        e->register_call = NULL;
+        if (status != GRPC_OK) {
+                log_warning(
+                        "Registering %s with the kubelet at %s failed (status %d: %s); retrying in %.1fs",
+                        e->resource->name, e->plugin->kubelet_socket, status, strna(message),
+                        (double)e->backoff / NSEC_PER_SEC);
+                schedule_retry(e);
+                return;
+        }
+        e->registered = true;
+        e->backoff = BACKOFF_FIRST;
+        e->plugin->registrations++;
+        log_info("Registered %s with the kubelet: %zu devices on %s", e->resource->name,
+                 e->resource->n_devices, e->socket_path);
+}
+
+static void endpoint_register(endpoint *e)
+{
+        const char *endpoint_name = strrchr(e->socket_path, '/') + 1;
+        V1beta1__DevicePluginOptions o = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
+        o.get_preferred_allocation_available = true; /* identical to GetDevicePluginOptions */
+        V1beta1__RegisterRequest req = V1BETA1__REGISTER_REQUEST__INIT;
+        req.version = (char *)DP_VERSION;
+        req.endpoint = (char *)endpoint_name;
+        req.resource_name = e->resource->name;
+        req.options = &o;
+        uint8_t buf[512];
+        size_t n = v1beta1__register_request__get_packed_size(&req);
+        if (n > sizeof buf) {
+                log_error("Register request of %s too large", e->resource->name);
+                return;
+        }
+        v1beta1__register_request__pack(&req, buf);
+        e->register_call = rpc_client_call_cancel(e->register_call);
+        int r = rpc_client_call_start(e->plugin->loop, e->plugin->kubelet_socket, DP_PATH_REGISTER, buf, n,
+                                      REGISTER_TIMEOUT, register_done, e, &e->register_call);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot call the kubelet at %s: %m; retrying",
+                                  e->plugin->kubelet_socket);
+                schedule_retry(e);
+        }
+}
+
+int endpoint_start(endpoint *e)
+{
+        endpoint_stop(e);
+        int r = rpc_server_new(e->plugin->loop, methods, ELEMENTSOF(methods), e, &e->server);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the gRPC server of %s: %m", e->resource->name);
+        /* Serve first, then register: the kubelet dials back inside Register (reference 3). */
+        r = rpc_server_listen(e->server, e->socket_path);
+        if (r == -ENAMETOOLONG)
+                return log_error_errno(r, "Socket path %s is longer than a unix socket address allows",
+                                       e->socket_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on %s: %m", e->socket_path);
+        log_info("Serving %s on %s", e->resource->name, e->socket_path);
+        e->backoff = BACKOFF_FIRST;
+        if (e->plugin->kubelet_socket)
+                endpoint_register(e);
+        return 0;
+}

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "plugin/plugin.h"
+
+#include <limits.h>
+#include <sys/inotify.h>
+
+#include "base/log.h"
+#include "base/parse.h"
+#include "base/strv.h"
+
+/* Socket-directory events are coalesced: a kubelet restart deletes every socket and creates its own,
+ * which arrives as a burst; one resync after it settles re-creates and re-registers once. */
+#define RESYNC_DELAY            (20 * NSEC_PER_MSEC)
+#define KUBELET_SOCKET_NAME_MAX NAME_MAX
+
+bool plugin_device_healthy(const plugin *p, const struct plan_device *d)
+{
+        if (!p->gpu_health || d->gpu >= p->inventory->n_gpus)
+                return true;
+        if (!p->gpu_health[d->gpu].healthy)
+                return false;
+        if (d->mig >= 0 && p->mig_health && p->mig_health[d->gpu])
+                return p->mig_health[d->gpu][d->mig].healthy;
+        return true;
+}
+
+void plugin_health_changed(plugin *p)
+{
+        for (size_t i = 0; i < p->n_endpoints; i++)
+                endpoint_send_list_if_changed(p->endpoints[i]);
+}
+
+static int health_init(plugin *p)
+{
+        const inventory *inv = p->inventory;
+        if (!inv)
+                return 0;
+        p->gpu_health = new0(struct unit_health, inv->n_gpus + 1);
+        p->mig_health = new0(struct unit_health *, inv->n_gpus + 1);
+        if (!p->gpu_health || !p->mig_health)
+                return -ENOMEM;
+        for (size_t g = 0; g < inv->n_gpus; g++) {
+                p->gpu_health[g].healthy = true;
+                p->mig_health[g] = new0(struct unit_health, inv->gpus[g].n_mig + 1);
+                if (!p->mig_health[g])
+                        return -ENOMEM;
+                for (size_t m = 0; m < inv->gpus[g].n_mig; m++)
+                        p->mig_health[g][m].healthy = true;
+        }
+        return 0;
+}
+
+static void health_free(plugin *p)
+{
+        for (size_t g = 0; p->mig_health && p->inventory && g < p->inventory->n_gpus; g++)
+                free(p->mig_health[g]);
+        p->mig_health = mfree(p->mig_health);
+        p->gpu_health = mfree(p->gpu_health);
+}
+
+/* ---- the socket directory watch ---------------------------------------------------------------- */
+
+static void resync(loop_source *s, void *userdata)
+{
+        plugin *p = userdata;
+        bool all = p->kubelet_restarted;
+        p->kubelet_restarted = false;
+        if (all)
+                log_info("inotify: %s created, re-registering every resource", p->kubelet_socket);
+        for (size_t i = 0; i < p->n_endpoints; i++) {
+                endpoint *e = p->endpoints[i];
+                if (!all && !endpoint_socket_missing(e))
+                        continue;
+                if (!all)
+                        log_info("inotify: socket of %s removed, serving it again",
+                                 endpoint_resource(e)->name);
+                (void)endpoint_start(e);
+        }
+}
+
+static void schedule_resync(plugin *p)
+{
+        if (!p->resync_timer) {
+                if (loop_add_timer(p->loop, RESYNC_DELAY, resync, p, &p->resync_timer) < 0)
+                        log_error("Cannot schedule re-registration");
+        } else if (!loop_timer_armed(p->resync_timer))
+                loop_timer_arm(p->resync_timer, RESYNC_DELAY);
+}
+
+static void inotify_event(loop_source *s, int fd, uint32_t revents, void *userdata)
+{
+        plugin *p = userdata;
+        const char *kubelet_name = p->kubelet_socket ? strrchr(p->kubelet_socket, '/') + 1 : NULL;
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof buf);
+                if (n <= 0)
+                        return;
+                for (char *ptr = buf; ptr < buf + n;) {
+                        const struct inotify_event *ev = (const struct inotify_event *)ptr;
+                        ptr += sizeof(*ev) + ev->len;
+                        if (ev->mask & IN_Q_OVERFLOW) {
+                                p->kubelet_restarted = true;
+                                schedule_resync(p);
+                                continue;
+                        }
+                        if (ev->len == 0)
+                                continue;
+                        if (kubelet_name && streq(ev->name, kubelet_name) &&
+                            (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
+                                p->kubelet_restarted = true;
+                                schedule_resync(p);
+                        } else if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
+                                for (size_t i = 0; i < p->n_endpoints; i++)
+                                        if (streq(ev->name, endpoint_resource(p->endpoints[i])->socket_name))
+                                                schedule_resync(p);
+                }
+        }
+}
+
+static int watch_start(plugin *p)
+{
+        p->inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (p->inotify_fd < 0)
+                return log_error_errno(errno, "Failed to create an inotify instance: %m");
+        if (inotify_add_watch(p->inotify_fd, p->socket_dir,
+                              IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_ONLYDIR) < 0)
+                return log_error_errno(errno, "Failed to watch the device plugin directory %s: %m",
+                                       p->socket_dir);
+        return loop_add_io(p->loop, p->inotify_fd, EPOLLIN, inotify_event, p, &p->inotify_source);
+}
+
+/* ---- start, stop, reload ----------------------------------------------------------------------- */
+
+static int endpoints_for_plan(plugin *p, plan *new_plan, endpoint ***ret, size_t *ret_n)
+{
+        endpoint **eps = new0(endpoint *, new_plan->n_resources + 1);
+        if (!eps)
+                return -ENOMEM;
+        for (size_t i = 0; i < new_plan->n_resources; i++) {
+                const struct plan_resource *r = &new_plan->resources[i];
+                endpoint *keep = NULL;
+                for (size_t j = 0; j < p->n_endpoints && !keep; j++)
+                        if (p->endpoints[j] && plan_resource_equal(endpoint_resource(p->endpoints[j]), r)) {
+                                keep = p->endpoints[j];
+                                p->endpoints[j] = NULL;
+                        }
+                if (keep) {
+                        endpoint_rebind(keep, r);
+                        eps[i] = keep;
+                        continue;
+                }
+                int k = endpoint_new(p, r, &eps[i]);
+                if (k < 0) {
+                        for (size_t j = 0; j < i; j++)
+                                endpoint_free(eps[j]);
+                        free(eps);
+                        return k;
+                }
+        }
+        *ret = eps;
+        *ret_n = new_plan->n_resources;
+        return 0;
+}
+
+static int plugin_apply(plugin *p, plan *new_plan)
+{
+        endpoint **eps;
+        size_t n;
+        int r = endpoints_for_plan(p, new_plan, &eps, &n);
+        if (r < 0)
+                return r;
+        /* Whatever is left of the old set is gone from the new plan. */
+        for (size_t j = 0; j < p->n_endpoints; j++)
+                if (p->endpoints[j]) {
+                        log_info("Resource %s is no longer advertised",
+                                 endpoint_resource(p->endpoints[j])->name);
+                        endpoint_retire(p->endpoints[j]);
+                        endpoint_free(p->endpoints[j]);
+                }
+        free(p->endpoints);
+        p->endpoints = eps;
+        p->n_endpoints = n;
+        plan_free(p->plan);
+        p->plan = new_plan;
+        for (size_t i = 0; i < n; i++)
+                if (!endpoint_registered(eps[i]) && endpoint_streams(eps[i]) == 0)
+                        (void)endpoint_start(eps[i]);
+        return 0;
+}
+
+static int plan_for(plugin *p, const config *c, plan **ret)
+{
+        _cleanup_free_ char *error = NULL;
+        int r = plan_build(p->inventory, c, p->root, ret, &error);
+        if (r < 0)
+                return log_error_errno(r, "Invalid device configuration: %s", error ? error : strerror(-r));
+        return 0;
+}
+
+int plugin_start(plugin *p)
+{
+        int r;
+        p->inotify_fd = -EBADF;
+        if (p->kubelet_socket) {
+                _cleanup_free_ char *dir = strdup(p->kubelet_socket);
+                if (!dir)
+                        return -ENOMEM;
+                char *slash = strrchr(dir, '/');
+                if (!slash || slash == dir)
+                        return log_error_errno(-EINVAL, "--kubelet-socket %s: needs a directory part",
+                                               p->kubelet_socket);
+                *slash = '\0';
+                p->socket_dir = TAKE_PTR(dir);
+        } else if (!p->socket_dir && !(p->socket_dir = strdup("/var/lib/kubelet/device-plugins")))
+                return -ENOMEM;
+
+        if ((r = health_init(p)) < 0)
+                return r;
+        if (!p->inventory) {
+                log_warning("No devices found. Waiting indefinitely.");
+                return 0;
+        }
+        plan *new_plan;
+        if ((r = plan_for(p, p->config, &new_plan)) < 0)
+                return r;
+        if (new_plan->n_resources == 0)
+                log_warning("No devices found. Waiting indefinitely.");
+        if ((r = watch_start(p)) < 0) {
+                plan_free(new_plan);
+                return r;
+        }
+        return plugin_apply(p, new_plan);
+}
+
+int plugin_reload(plugin *p, config *new_config)
+{
+        if (!p->inventory)
+                return 0;
+        plan *new_plan;
+        int r = plan_for(p, new_config, &new_plan);
+        if (r < 0) {
+                log_warning("Keeping the running configuration");
+                config_free(new_config);
+                return r;
+        }
+        config_free(p->config);
+        p->config = new_config;
+        return plugin_apply(p, new_plan);
+}
+
+void plugin_stop(plugin *p)
+{
+        for (size_t i = 0; i < p->n_endpoints; i++)
+                endpoint_free(p->endpoints[i]);
+        p->endpoints = mfree(p->endpoints);
+        p->n_endpoints = 0;
+        p->resync_timer = loop_source_free(p->resync_timer);
+        p->inotify_source = loop_source_free(p->inotify_source);
+        p->inotify_fd = safe_close(p->inotify_fd);
+        p->plan = plan_free(p->plan);
+        health_free(p);
+        p->socket_dir = mfree(p->socket_dir);
+}

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "prefer.h"
+
+#include "base/strv.h"
+
+/* Enumerating subsets is exact and cheap up to this many candidate sets (C(16,8) = 12870). */
+#define MAX_EXACT_SETS 20000
+
+struct candidate {
+        size_t dev;   /* index in r->devices */
+        unsigned gpu; /* physical GPU */
+};
+
+static uint64_t binomial(size_t n, size_t k)
+{
+        if (k > n)
+                return 0;
+        uint64_t b = 1;
+        for (size_t i = 1; i <= k; i++) {
+                b = b * (n - k + i) / i;
+                if (b > UINT32_MAX)
+                        return UINT32_MAX;
+        }
+        return b;
+}
+
+/* Sum of upstream's pair scores, times two, plus one per pair on the same NUMA node: link quality
+ * decides, and among equally linked GPUs (all pairs through NVSwitch) CPU locality does. */
+static uint64_t set_score(const inventory *inv, const unsigned *gpus, size_t n)
+{
+        uint64_t s = 0;
+        for (size_t i = 0; i < n; i++)
+                for (size_t j = i + 1; j < n; j++) {
+                        int a = inv->gpus[gpus[i]].numa_node, b = inv->gpus[gpus[j]].numa_node;
+                        s += 2 * (uint64_t)gpu_link_score(inventory_link(inv, gpus[i], gpus[j]));
+                        s += a >= 0 && a == b;
+                }
+        return s;
+}
+
+/* Whole GPUs. Score of a choice: links inside the chosen set first, then links among the GPUs left
+ * over (so the next request still finds a well-connected set), then lower GPU indexes. */
+static void choose_aligned(const inventory *inv, const unsigned *must, size_t n_must, const unsigned *cand,
+                           size_t n_cand, size_t want, unsigned *out)
+{
+        size_t total = n_must + want;
+        unsigned set[64], rest[64], idx[64];
+        uint64_t best_in = 0, best_out = 0;
+        bool have = false;
+
+        if (want == 0)
+                return;
+        if (total > ELEMENTSOF(set)) {
+                /* more GPUs than any node has: no topology to optimise, take them in order */
+                memcpy(out, cand, want * sizeof(unsigned));
+                return;
+        }
+        if (binomial(n_cand, want) > MAX_EXACT_SETS || n_cand > ELEMENTSOF(rest)) {
+                /* Greedy: add the candidate that scores best with what is chosen so far. */
+                memcpy(set, must, n_must * sizeof(unsigned));
+                bool used[1024] = { false };
+                for (size_t k = 0; k < want; k++) {
+                        size_t pick = SIZE_MAX;
+                        uint64_t pick_score = 0;
+                        for (size_t c = 0; c < n_cand && c < ELEMENTSOF(used); c++) {
+                                if (used[c])
+                                        continue;
+                                set[n_must + k] = cand[c];
+                                uint64_t s = set_score(inv, set, n_must + k + 1);
+                                if (pick == SIZE_MAX || s > pick_score) {
+                                        pick = c;
+                                        pick_score = s;
+                                }
+                        }
+                        used[pick] = true;
+                        set[n_must + k] = out[k] = cand[pick];
+                }
+                return;
+        }
+
+        for (size_t i = 0; i < want; i++)
+                idx[i] = (unsigned)i;
+        for (;;) {
+                memcpy(set, must, n_must * sizeof(unsigned));
+                for (size_t i = 0; i < want; i++)
+                        set[n_must + i] = cand[idx[i]];
+                size_t n_rest = 0;
+                for (size_t c = 0, i = 0; c < n_cand; c++) {
+                        if (i < want && idx[i] == c)
+                                i++;
+                        else
+                                rest[n_rest++] = cand[c];
+                }
+                uint64_t in = set_score(inv, set, total), out_score = set_score(inv, rest, n_rest);
+                if (!have || in > best_in || (in == best_in && out_score > best_out)) {
+                        have = true;
+                        best_in = in;
+                        best_out = out_score;
+                        for (size_t i = 0; i < want; i++)
+                                out[i] = cand[idx[i]];
+                }
+                /* next combination in lexicographic order */
+                ssize_t i = (ssize_t)want - 1;
+                while (i >= 0 && idx[i] == n_cand - want + (size_t)i)
+                        i--;
+                if (i < 0)
+                        break;
+                idx[i]++;
+                for (size_t j = (size_t)i + 1; j < want; j++)
+                        idx[j] = idx[j - 1] + 1;
+        }
+}
+
+int preferred_allocation(const inventory *inv, const struct plan_resource *r, const bool *healthy,
+                         enum allocation_policy policy, char *const *available, size_t n_available,
+                         char *const *must_include, size_t n_must_include, size_t size, char ***ret)
+{
+        _cleanup_strv_free_ char **result = new0(char *, 1);
+        _cleanup_free_ struct candidate *cand = new0(struct candidate, n_available + 1);
+        _cleanup_free_ bool *is_must = new0(bool, r->n_devices + 1);
+        size_t n_cand = 0, n_result = 0;
+        int k;
+
+        if (!result || !cand || !is_must)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < n_must_include && n_result < size; i++) {
+                ssize_t d = plan_resource_find_device(r, must_include[i]);
+                if (d < 0 || is_must[d])
+                        continue;
+                is_must[d] = true;
+                if ((k = strv_extend(&result, must_include[i])) < 0)
+                        return k;
+                n_result++;
+        }
+        for (size_t i = 0; i < n_available; i++) {
+                ssize_t d = plan_resource_find_device(r, available[i]);
+                if (d < 0 || is_must[d] || !healthy[d])
+                        continue;
+                bool dup = false;
+                for (size_t j = 0; j < n_cand; j++)
+                        dup = dup || cand[j].dev == (size_t)d;
+                if (!dup)
+                        cand[n_cand++] = (struct candidate){ (size_t)d, r->devices[d].gpu };
+        }
+        size_t want = MIN(size - MIN(size, n_result), n_cand);
+
+        bool whole_gpus = r->replicas <= 1;
+        for (size_t i = 0; i < r->n_devices && whole_gpus; i++)
+                whole_gpus = r->devices[i].mig < 0;
+
+        if (whole_gpus && want > 0) {
+                _cleanup_free_ unsigned *must_gpus = new0(unsigned, n_result + 1);
+                _cleanup_free_ unsigned *cand_gpus = new0(unsigned, n_cand + 1);
+                _cleanup_free_ unsigned *chosen = new0(unsigned, want + 1);
+                if (!must_gpus || !cand_gpus || !chosen)
+                        return -ENOMEM;
+                size_t m = 0;
+                for (size_t d = 0; d < r->n_devices; d++)
+                        if (is_must[d])
+                                must_gpus[m++] = r->devices[d].gpu;
+                /* candidates in GPU order, so ties go to lower indexes */
+                for (size_t i = 0; i < n_cand; i++)
+                        for (size_t j = i + 1; j < n_cand; j++)
+                                if (cand[j].gpu < cand[i].gpu) {
+                                        struct candidate t = cand[i];
+                                        cand[i] = cand[j];
+                                        cand[j] = t;
+                                }
+                for (size_t i = 0; i < n_cand; i++)
+                        cand_gpus[i] = cand[i].gpu;
+                choose_aligned(inv, must_gpus, m, cand_gpus, n_cand, want, chosen);
+                for (size_t i = 0; i < want; i++)
+                        for (size_t j = 0; j < n_cand; j++)
+                                if (cand[j].gpu == chosen[i]) {
+                                        if ((k = strv_extend(&result, r->devices[cand[j].dev].id)) < 0)
+                                                return k;
+                                        break;
+                                }
+        } else if (want > 0) {
+                /* Per physical GPU: devices of the resource on it, and how many of those are available
+                 * (the kubelet's view: the rest are allocated). */
+                size_t n_gpus = inv->n_gpus;
+                _cleanup_free_ unsigned *total = new0(unsigned, n_gpus + 1);
+                _cleanup_free_ unsigned *avail = new0(unsigned, n_gpus + 1);
+                _cleanup_free_ unsigned *picked = new0(unsigned, n_gpus + 1);
+                _cleanup_free_ bool *taken = new0(bool, n_cand + 1);
+                if (!total || !avail || !picked || !taken)
+                        return -ENOMEM;
+                for (size_t d = 0; d < r->n_devices; d++)
+                        if (r->devices[d].gpu < n_gpus)
+                                total[r->devices[d].gpu]++;
+                for (size_t i = 0; i < n_cand; i++)
+                        avail[cand[i].gpu]++;
+                for (size_t d = 0; d < r->n_devices; d++)
+                        if (is_must[d] && r->devices[d].gpu < n_gpus)
+                                picked[r->devices[d].gpu]++;
+                for (size_t n = 0; n < want; n++) {
+                        size_t best = SIZE_MAX;
+                        for (size_t i = 0; i < n_cand; i++) {
+                                if (taken[i])
+                                        continue;
+                                if (best == SIZE_MAX) {
+                                        best = i;
+                                        continue;
+                                }
+                                unsigned g = cand[i].gpu, b = cand[best].gpu;
+                                unsigned used_g = total[g] - avail[g], used_b = total[b] - avail[b];
+                                bool better;
+                                if (used_g != used_b)
+                                        better = policy == ALLOCATION_PACKED ? used_g > used_b
+                                                                             : used_g < used_b;
+                                else
+                                        better = picked[g] < picked[b];
+                                if (better)
+                                        best = i;
+                        }
+                        taken[best] = true;
+                        avail[cand[best].gpu]--;
+                        picked[cand[best].gpu]++;
+                        if ((k = strv_extend(&result, r->devices[cand[best].dev].id)) < 0)
+                                return k;
+                }
+        }
+        *ret = TAKE_PTR(result);
+        return 0;
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* gRPC over HTTP/2 (libnghttp2) over unix sockets: a server for unary and server-streaming methods, and a
+ * one-shot unary client (Register). Everything runs in the one event loop; no call ever blocks it.
+ * Messages are opaque bytes here (see deviceplugin.h for the protobuf-c helpers). */
+#pragma once
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "base/loop.h"
+
+enum {
+        GRPC_OK = 0,
+        GRPC_CANCELLED = 1,
+        GRPC_UNKNOWN = 2,
+        GRPC_INVALID_ARGUMENT = 3,
+        GRPC_DEADLINE_EXCEEDED = 4,
+        GRPC_NOT_FOUND = 5,
+        GRPC_FAILED_PRECONDITION = 9,
+        GRPC_RESOURCE_EXHAUSTED = 8,
+        GRPC_UNIMPLEMENTED = 12,
+        GRPC_INTERNAL = 13,
+        GRPC_UNAVAILABLE = 14,
+};
+
+/* grpc-go's default receive limit; we apply it to both directions. */
+#define RPC_MAX_MESSAGE (4u * 1024 * 1024)
+/* Advertised SETTINGS_MAX_CONCURRENT_STREAMS, and the bound on open calls per connection. */
+#define RPC_MAX_STREAMS 100u
+/* Accepted connections beyond this are closed at once (the kubelet opens one per plugin socket). */
+#define RPC_MAX_CONNECTIONS 64u
+/* Advertised SETTINGS_MAX_HEADER_LIST_SIZE (RFC 7541 size: name + value + 32 per field), enforced. */
+#define RPC_MAX_HEADER_LIST 16384u
+/* Request bytes buffered on one connection at a time, across its streams. */
+#define RPC_MAX_CONNECTION_BUFFER (16u * 1024 * 1024)
+/* Response bytes a stream may have queued but not yet written (rpc_call_send fails with -ENOBUFS beyond). */
+#define RPC_MAX_STREAM_QUEUE (16u * 1024 * 1024)
+
+/* A connection must deliver the client preface and SETTINGS within this time (grpc-go allows 120 s; the
+ * kubelet sends them at once). */
+#define RPC_HANDSHAKE_TIMEOUT (10ULL * 1000 * 1000 * 1000)
+
+typedef struct rpc_server rpc_server;
+typedef struct rpc_call rpc_call;
+
+enum rpc_kind { RPC_UNARY, RPC_SERVER_STREAM };
+
+/* Called once with the complete request message (after END_STREAM from the client). For unary calls the
+ * handler replies (now or later) with rpc_call_reply or rpc_call_fail; for streams it keeps the call and
+ * sends with rpc_call_send until the close handler runs. A handler that keeps the call beyond its return
+ * must set a close handler: the call pointer is valid until rpc_call_reply/rpc_call_fail returns or the
+ * close handler returns, whichever is first. */
+typedef void (*rpc_handler)(rpc_call *call, const uint8_t *msg, size_t size, void *userdata);
+/* The peer cancelled the stream or the connection went away; the call is freed right after this returns.
+ * Runs only for calls whose handler ran and that were not yet finished with rpc_call_reply/rpc_call_fail. */
+typedef void (*rpc_close_handler)(rpc_call *call, void *userdata);
+
+struct rpc_method {
+        const char *path; /* ":path", e.g. "/v1beta1.DevicePlugin/Allocate" */
+        enum rpc_kind kind;
+        rpc_handler handler;
+};
+
+/* methods is copied. userdata goes to every handler. */
+int rpc_server_new(loop *l, const struct rpc_method *methods, size_t n_methods, void *userdata,
+                   rpc_server **ret);
+/* Unlinks a stale socket at path (-EEXIST if something else is there), binds with mode 0600 (only the
+ * owner, normally root like the kubelet, can connect), listens, starts accepting. -ENAMETOOLONG if the path
+ * does not fit sockaddr_un.sun_path. May be called again after rpc_server_shutdown. */
+int rpc_server_listen(rpc_server *s, const char *socket_path);
+/* Serves an already connected stream socket (taken over, also on failure). For socket activation and tests.
+ */
+int rpc_server_add_connection(rpc_server *s, int fd);
+/* Closes the listener and every connection (GOAWAY), running close handlers of open calls; path unlinked
+ * (only if it is still the socket we created). Safe to call from inside handlers. */
+void rpc_server_shutdown(rpc_server *s);
+rpc_server *rpc_server_free(rpc_server *s); /* shutdown + free; accepts NULL */
+DEFINE_TRIVIAL_CLEANUP_FUNC(rpc_server *, rpc_server_free);
+size_t rpc_server_connections(const rpc_server *s);
+/* For connections accepted from now on (tests use a short one). */
+void rpc_server_set_handshake_timeout(rpc_server *s, uint64_t nsec);
+const char *rpc_server_socket_path(const rpc_server *s); /* NULL when not listening */
+
+/* unary: HEADERS, DATA, trailers grpc-status 0. Finishes the call. -EMSGSIZE over RPC_MAX_MESSAGE (the
+ * call then stays yours: fail it). */
+int rpc_call_reply(rpc_call *c, const uint8_t *msg, size_t size);
+/* stream: one more message. -ENOBUFS when RPC_MAX_STREAM_QUEUE bytes are already waiting for the peer. */
+int rpc_call_send(rpc_call *c, const uint8_t *msg, size_t size);
+/* Ends the call with a status (trailers-only if nothing was sent yet, else trailers after the queued
+ * messages). GRPC_OK is allowed (ends a stream). fmt may be NULL. Finishes the call. */
+int rpc_call_fail(rpc_call *c, int grpc_status, const char *fmt, ...) _printf_(3, 4);
+void rpc_call_set_close_handler(rpc_call *c, rpc_close_handler cb, void *userdata);
+void *rpc_server_get_userdata(rpc_server *s);
+rpc_server *rpc_call_get_server(rpc_call *c);
+const char *rpc_call_get_path(const rpc_call *c);
+/* The client's grpc-timeout as an absolute CLOCK_MONOTONIC time, UINT64_MAX if none. Not enforced here. */
+uint64_t rpc_call_get_deadline(const rpc_call *c);
+
+typedef struct rpc_client_call rpc_client_call;
+/* status GRPC_OK with the response message, or an error status with a message (connect failure ->
+ * GRPC_UNAVAILABLE naming the socket; timeout -> GRPC_DEADLINE_EXCEEDED). Called exactly once unless
+ * cancelled, never from inside rpc_client_call_start. The call is freed right after the callback returns:
+ * forget the rpc_client_call pointer there. */
+typedef void (*rpc_client_done)(int grpc_status, const char *message, const uint8_t *resp, size_t size,
+                                void *userdata);
+/* One unary call on a fresh connection (closed with GOAWAY afterwards), asynchronous in the loop; sends
+ * grpc-timeout. Never blocks the loop (non-blocking connect). timeout_nsec 0 means no deadline.
+ * Returns <0 only for local errors (-ENAMETOOLONG, -EMSGSIZE, -ENOMEM); connect errors go to cb. */
+int rpc_client_call_start(loop *l, const char *socket_path, const char *method_path, const uint8_t *req,
+                          size_t size, uint64_t timeout_nsec, rpc_client_done cb, void *userdata,
+                          rpc_client_call **ret);
+rpc_client_call *rpc_client_call_cancel(rpc_client_call *c); /* no callback after this; accepts NULL */
+
+/* "OK", "UNKNOWN", ... ("INVALID_CODE" for numbers outside 0..16). */
+const char *grpc_status_to_string(int grpc_status);

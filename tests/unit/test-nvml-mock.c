@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The simulated NVML as the health thread and other clients will use it: XID events injected through
+ * the FIFO, lost GPUs, blocking waits that do not spin, and answers to calls that make no sense. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "base/parse.h"
+#include "nvml/nvml.h"
+
+static char mock_lib[512], fixtures[512], events[600];
+static char tmp[] = "/tmp/nvdp-test-mock-XXXXXX";
+
+static int setup(void **state)
+{
+        const char *build = getenv("NVDP_BUILD"), *src = getenv("NVDP_SRC");
+        snprintf(mock_lib, sizeof(mock_lib), "%s/mock-nvml/libnvidia-ml.so.1", build ? build : "build");
+        snprintf(fixtures, sizeof(fixtures), "%s/mock/nvml/fixtures", src ? src : ".");
+        if (!mkdtemp(tmp))
+                return -1;
+        snprintf(events, sizeof(events), "%s/events", tmp);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        unlink(events);
+        rmdir(tmp);
+        return 0;
+}
+
+static nvml *load(const char *fixture)
+{
+        char path[600];
+        _cleanup_free_ char *error = NULL;
+        nvml *n = NULL;
+        snprintf(path, sizeof(path), "%s/%s.yaml", fixtures, fixture);
+        setenv("MOCK_NVML_FIXTURE", path, 1);
+        setenv("MOCK_NVML_EVENTS", events, 1);
+        if (nvml_load_library(NULL, mock_lib, &n, &error) < 0)
+                fail_msg("loading the mock: %s", strna(error));
+        return n;
+}
+
+static void inject(const char *line)
+{
+        /* O_WRONLY on a FIFO blocks without a reader: the mock holds one open since nvmlInit. */
+        FILE *f = fopen(events, "we");
+        assert_non_null(f);
+        fprintf(f, "%s\n", line);
+        assert_int_equal(fclose(f), 0);
+}
+
+static void test_xid_on_gpu_written_before_wait(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = load("dgx-h100");
+        nvmlDevice_t d3, d5;
+        nvmlEventSet_t set;
+        nvmlEventData_t e = {};
+        unsigned long long types = 0;
+
+        /* Written before any event set exists: must not be lost. */
+        inject("xid GPU-e7f01b38-64c2-4d5a-b7e9-8c0d1e2f3a34 79");
+
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(3, &d3), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(5, &d5), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetSupportedEventTypes(d3, &types), NVML_SUCCESS);
+        assert_true(types & nvmlEventTypeXidCriticalError);
+        assert_int_equal(n->EventSetCreate(&set), NVML_SUCCESS);
+        assert_int_equal(n->DeviceRegisterEvents(d3, nvmlEventTypeXidCriticalError, set), NVML_SUCCESS);
+        assert_int_equal(n->DeviceRegisterEvents(d5, nvmlEventTypeXidCriticalError, set), NVML_SUCCESS);
+
+        assert_int_equal(n->EventSetWait_v2(set, &e, 1000), NVML_SUCCESS);
+        assert_ptr_equal(e.device, d3);
+        assert_true(e.eventType == nvmlEventTypeXidCriticalError);
+        assert_true(e.eventData == 79);
+        assert_int_equal(e.gpuInstanceId, NVML_EVENT_INSTANCE_ID_NONE);
+        assert_int_equal(e.computeInstanceId, NVML_EVENT_INSTANCE_ID_NONE);
+
+        /* Two lines in one write arrive as two events, in order. */
+        inject("xid GPU-8f2b4d63-7c19-4e0a-8b5d-2c3d4e5f6a56 48\nxid "
+               "GPU-8f2b4d63-7c19-4e0a-8b5d-2c3d4e5f6a56 13");
+        assert_int_equal(n->EventSetWait_v2(set, &e, 1000), NVML_SUCCESS);
+        assert_ptr_equal(e.device, d5);
+        assert_true(e.eventData == 48);
+        assert_int_equal(n->EventSetWait_v2(set, &e, 1000), NVML_SUCCESS);
+        assert_true(e.eventData == 13);
+        assert_int_equal(n->EventSetFree(set), NVML_SUCCESS);
+}
+
+static void test_xid_on_mig_device(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = load("a100-mig");
+        nvmlDevice_t gpu0, gpu1, mig;
+        nvmlEventSet_t set;
+        nvmlEventData_t e = {};
+        unsigned is_mig = 0;
+
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &gpu0), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &gpu1), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetHandleByUUID("MIG-a1b2c3d4-0003-5e6f-8a9b-0c1d2e3f4a03", &mig),
+                         NVML_SUCCESS);
+        assert_int_equal(n->DeviceIsMigDeviceHandle(mig, &is_mig), NVML_SUCCESS);
+        assert_int_equal(is_mig, 1);
+        assert_int_equal(n->EventSetCreate(&set), NVML_SUCCESS);
+        assert_int_equal(n->DeviceRegisterEvents(gpu0, nvmlEventTypeXidCriticalError, set), NVML_SUCCESS);
+        /* MIG handles cannot register; events come on the parent. */
+        assert_int_equal(n->DeviceRegisterEvents(mig, nvmlEventTypeXidCriticalError, set),
+                         NVML_ERROR_INVALID_ARGUMENT);
+
+        /* An event on GPU 1, which this set did not register, is not delivered to it. */
+        inject("xid MIG-f0e1d2c3-0011-4b5a-9687-a5b4c3d2e111 31");
+        assert_int_equal(n->EventSetWait_v2(set, &e, 50), NVML_ERROR_TIMEOUT);
+
+        inject("xid MIG-a1b2c3d4-0003-5e6f-8a9b-0c1d2e3f4a03 94");
+        assert_int_equal(n->EventSetWait_v2(set, &e, 1000), NVML_SUCCESS);
+        assert_ptr_equal(e.device, gpu0);
+        assert_true(e.eventData == 94);
+        assert_int_equal(e.gpuInstanceId, 13);
+        assert_int_equal(e.computeInstanceId, 0);
+        assert_int_equal(n->EventSetFree(set), NVML_SUCCESS);
+}
+
+static double cpu_seconds(void)
+{
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+               ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void test_wait_blocks_without_spinning(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = load("rtx4070ti");
+        nvmlDevice_t d;
+        nvmlEventSet_t set;
+        nvmlEventData_t e = {};
+
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &d), NVML_SUCCESS);
+        assert_int_equal(n->EventSetCreate(&set), NVML_SUCCESS);
+        assert_int_equal(n->DeviceRegisterEvents(d, nvmlEventTypeXidCriticalError, set), NVML_SUCCESS);
+
+        uint64_t t0 = now_nsec();
+        double c0 = cpu_seconds();
+        assert_int_equal(n->EventSetWait_v2(set, &e, 300), NVML_ERROR_TIMEOUT);
+        uint64_t waited = now_nsec() - t0;
+        double cpu = cpu_seconds() - c0;
+        assert_true(waited >= 290 * NSEC_PER_MSEC);
+        assert_true(waited < 2 * NSEC_PER_SEC);
+        assert_true(cpu < 0.05); /* it slept in poll(), it did not spin */
+        assert_int_equal(n->EventSetFree(set), NVML_SUCCESS);
+}
+
+static void *inject_later(void *arg)
+{
+        struct timespec ts = { .tv_nsec = 100 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        inject("xid GPU-d3c2b1a0-7f6e-4d5c-8b4a-392817263544 43");
+        return NULL;
+}
+
+static void test_wait_wakes_on_line(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = load("rtx4070ti");
+        nvmlDevice_t d;
+        nvmlEventSet_t set;
+        nvmlEventData_t e = {};
+        pthread_t t;
+
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &d), NVML_SUCCESS);
+        assert_int_equal(n->EventSetCreate(&set), NVML_SUCCESS);
+        assert_int_equal(n->DeviceRegisterEvents(d, nvmlEventTypeXidCriticalError, set), NVML_SUCCESS);
+        assert_int_equal(pthread_create(&t, NULL, inject_later, NULL), 0);
+        uint64_t t0 = now_nsec();
+        assert_int_equal(n->EventSetWait_v2(set, &e, 10000), NVML_SUCCESS);
+        assert_true(now_nsec() - t0 < 5 * NSEC_PER_SEC);
+        assert_true(e.eventData == 43);
+        pthread_join(t, NULL);
+        assert_int_equal(n->EventSetFree(set), NVML_SUCCESS);
+}
+
+static void test_lost_gpu(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = load("a100-mig");
+        nvmlDevice_t gpu0, gpu1, mig;
+        char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+        nvmlMemory_t mem;
+
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &gpu0), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &gpu1), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetMigDeviceHandleByIndex(gpu1, 0, &mig), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetUUID(gpu1, uuid, sizeof(uuid)), NVML_SUCCESS);
+
+        inject("lost GPU-9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c61");
+        assert_int_equal(n->DeviceGetUUID(gpu1, uuid, sizeof(uuid)), NVML_ERROR_GPU_IS_LOST);
+        assert_int_equal(n->DeviceGetMemoryInfo(gpu1, &mem), NVML_ERROR_GPU_IS_LOST);
+        assert_int_equal(n->DeviceGetUUID(mig, uuid, sizeof(uuid)), NVML_ERROR_GPU_IS_LOST);
+        nvmlDevice_t again;
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &again), NVML_ERROR_GPU_IS_LOST);
+        assert_int_equal(n->DeviceGetHandleByUUID("MIG-f0e1d2c3-0012-4b5a-9687-a5b4c3d2e112", &again),
+                         NVML_ERROR_GPU_IS_LOST);
+        /* The other GPU is untouched. */
+        assert_int_equal(n->DeviceGetUUID(gpu0, uuid, sizeof(uuid)), NVML_SUCCESS);
+        assert_string_equal(uuid, "GPU-4e1f7a2b-8c3d-4e5f-9a0b-1c2d3e4f5a60");
+}
+
+/* The instance walks mig-parted and go-nvlib do, through symbols outside our table. */
+static void test_instance_enumeration(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = load("a100-mig");
+        nvmlReturn_t (*get_gis)(nvmlDevice_t, unsigned, nvmlGpuInstance_t *, unsigned *) =
+                (nvmlReturn_t(*)(nvmlDevice_t, unsigned, nvmlGpuInstance_t *, unsigned *))dlsym(
+                        n->dl, "nvmlDeviceGetGpuInstances");
+        nvmlReturn_t (*get_cis)(nvmlGpuInstance_t, unsigned, nvmlComputeInstance_t *, unsigned *) =
+                (nvmlReturn_t(*)(nvmlGpuInstance_t, unsigned, nvmlComputeInstance_t *, unsigned *))dlsym(
+                        n->dl, "nvmlGpuInstanceGetComputeInstances");
+        nvmlReturn_t (*power)(nvmlDevice_t, unsigned *) =
+                (nvmlReturn_t(*)(nvmlDevice_t, unsigned *))dlsym(n->dl, "nvmlDeviceGetPowerUsage");
+        assert_non_null(get_gis);
+        assert_non_null(get_cis);
+        assert_non_null(power);
+
+        nvmlDevice_t d;
+        nvmlGpuInstance_t gis[7];
+        nvmlComputeInstance_t cis[7];
+        nvmlGpuInstanceInfo_t info;
+        nvmlComputeInstanceInfo_t ci_info;
+        unsigned count = 99, watts = 7;
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &d), NVML_SUCCESS);
+        /* GPU 0 has two 1g.5gb instances (gi 13, 14) and no 4g.20gb one. */
+        assert_int_equal(get_gis(d, NVML_GPU_INSTANCE_PROFILE_1_SLICE, gis, &count), NVML_SUCCESS);
+        assert_int_equal(count, 2);
+        assert_int_equal(n->GpuInstanceGetInfo(gis[1], &info), NVML_SUCCESS);
+        assert_int_equal(info.id, 14);
+        /* As a real driver: the profile's own id (nvidia-smi's 19 for 1g.5gb), not the enum index. */
+        assert_int_equal(info.profileId, 19);
+        assert_ptr_equal(info.device, d);
+        assert_int_equal(get_gis(d, NVML_GPU_INSTANCE_PROFILE_4_SLICE, gis, &count), NVML_SUCCESS);
+        assert_int_equal(count, 0);
+        assert_int_equal(get_gis(d, NVML_GPU_INSTANCE_PROFILE_3_SLICE, gis, &count), NVML_SUCCESS);
+        assert_int_equal(count, 1);
+        /* Its one compute instance spans it: profile 3_SLICE; none of 1 slice. */
+        assert_int_equal(get_cis(gis[0], NVML_COMPUTE_INSTANCE_PROFILE_3_SLICE, cis, &count), NVML_SUCCESS);
+        assert_int_equal(count, 1);
+        assert_int_equal(n->ComputeInstanceGetInfo_v2(cis[0], &ci_info), NVML_SUCCESS);
+        assert_int_equal(ci_info.id, 0);
+        assert_ptr_equal(ci_info.gpuInstance, gis[0]);
+        assert_int_equal(get_cis(gis[0], NVML_COMPUTE_INSTANCE_PROFILE_1_SLICE, cis, &count), NVML_SUCCESS);
+        assert_int_equal(count, 0);
+        assert_int_equal(get_cis(gis[0], NVML_COMPUTE_INSTANCE_PROFILE_4_SLICE, cis, &count),
+                         NVML_ERROR_NOT_SUPPORTED);
+        /* Telemetry is not simulated: an answer, not a missing symbol, and the output is untouched. */
+        assert_int_equal(power(d, &watts), NVML_ERROR_NOT_SUPPORTED);
+        assert_int_equal(watts, 7);
+}
+
+/* Calls that make no sense get an NVML error, never a crash. */
+static void test_bad_calls(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = load("rtx4070ti");
+        nvmlDevice_t d, other;
+        unsigned cur, pend, count;
+        char small[8];
+        nvmlEnableState_t st;
+        nvmlPciInfo_t pci;
+        nvmlDeviceAttributes_t attr;
+        nvmlGpuTopologyLevel_t level;
+
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &d), NVML_ERROR_INVALID_ARGUMENT);
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(0, NULL), NVML_ERROR_INVALID_ARGUMENT);
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &d), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetUUID(NULL, small, sizeof(small)), NVML_ERROR_INVALID_ARGUMENT);
+        assert_int_equal(n->DeviceGetUUID(d, small, sizeof(small)), NVML_ERROR_INSUFFICIENT_SIZE);
+        assert_int_equal(n->DeviceGetUUID(d, NULL, 96), NVML_ERROR_INVALID_ARGUMENT);
+        assert_int_equal(n->DeviceGetHandleByUUID("GPU-nope", &other), NVML_ERROR_NOT_FOUND);
+        assert_int_equal(n->DeviceGetMigMode(d, &cur, &pend), NVML_ERROR_NOT_SUPPORTED);
+        assert_int_equal(n->DeviceGetMaxMigDeviceCount(d, &count), NVML_ERROR_NOT_SUPPORTED);
+        assert_int_equal(n->DeviceGetMigDeviceHandleByIndex(d, 0, &other), NVML_ERROR_NOT_SUPPORTED);
+        assert_int_equal(n->DeviceGetAttributes_v2(d, &attr), NVML_ERROR_NOT_SUPPORTED);
+        assert_int_equal(n->DeviceGetNvLinkState(d, 0, &st), NVML_ERROR_NOT_SUPPORTED);
+        assert_int_equal(n->DeviceGetNvLinkRemotePciInfo_v2(d, 99, &pci), NVML_ERROR_INVALID_ARGUMENT);
+        assert_int_equal(n->DeviceGetTopologyCommonAncestor(d, d, &level), NVML_SUCCESS);
+        assert_int_equal(level, NVML_TOPOLOGY_INTERNAL);
+        assert_int_equal(n->EventSetWait_v2(NULL, NULL, 0), NVML_ERROR_INVALID_ARGUMENT);
+        assert_int_equal(n->EventSetFree(NULL), NVML_ERROR_INVALID_ARGUMENT);
+        assert_int_equal(n->DeviceGetRetiredPagesPendingStatus(d, &st), NVML_SUCCESS);
+        assert_int_equal(st, NVML_FEATURE_DISABLED);
+        count = 5;
+        assert_int_equal(n->DeviceGetRetiredPages_v2(d, NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR,
+                                                     &count, NULL, NULL),
+                         NVML_SUCCESS);
+        assert_int_equal(count, 0);
+        /* Unknown and malformed event lines are ignored; the mock keeps working. */
+        inject("reboot GPU-d3c2b1a0-7f6e-4d5c-8b4a-392817263544");
+        inject("xid GPU-d3c2b1a0-7f6e-4d5c-8b4a-392817263544");
+        inject("xid GPU-unknown 79");
+        char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+        assert_int_equal(n->DeviceGetUUID(d, uuid, sizeof(uuid)), NVML_SUCCESS);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_xid_on_gpu_written_before_wait),
+                cmocka_unit_test(test_xid_on_mig_device),
+                cmocka_unit_test(test_wait_blocks_without_spinning),
+                cmocka_unit_test(test_wait_wakes_on_line),
+                cmocka_unit_test(test_lost_gpu),
+                cmocka_unit_test(test_instance_enumeration),
+                cmocka_unit_test(test_bad_calls),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
