@@ -243,4 +243,28 @@ func scenario(t *testing.T, e env) {
 				ev.Value, env1["NVIDIA_VISIBLE_DEVICES"])
 		}
 	}
+
+	// Kubelet restart: the new kubelet deletes every socket in the directory (the plugin's too) and
+	// creates a fresh kubelet.sock; the running plugin must notice and register again by itself.
+	logger, _ := ktesting.NewTestContext(t)
+	if err := m.Stop(logger); err != nil {
+		t.Fatalf("stopping the first kubelet device manager: %v", err)
+	}
+	m = startManager(t, dir, active)
+	waitCounts(t, m, p, fixtureGPUs, fixtureGPUs, "after restarting the kubelet (plugin kept running)")
+	// The running pods keep their devices: the new kubelet restores them from its checkpoint.
+	opts, err = m.GetDeviceRunContainerOptions(ctx, pod1, &pod1.Spec.Containers[0])
+	if err != nil {
+		t.Fatalf("GetDeviceRunContainerOptions for pod two-gpus after the kubelet restart: %v", err)
+	}
+	var vis string
+	for _, ev := range opts.Envs {
+		if ev.Name == "NVIDIA_VISIBLE_DEVICES" {
+			vis = ev.Value
+		}
+	}
+	if vis != env1["NVIDIA_VISIBLE_DEVICES"] {
+		t.Errorf("after the kubelet restart pod two-gpus gets NVIDIA_VISIBLE_DEVICES=%q, before %q",
+			vis, env1["NVIDIA_VISIBLE_DEVICES"])
+	}
 }

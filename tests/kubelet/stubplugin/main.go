@@ -57,6 +57,8 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("stubplugin: registered", len(devs), "devices")
+	// Re-register when kubelet restarts (the stub waits 10 s before it does).
+	go stub.Watch(ctx, kubeletSock, "nvidia.com/gpu", dir)
 	<-ctx.Done()
 	_ = stub.Stop(logger)
 }
