@@ -27,7 +27,7 @@ phase() {
         if [ -n "$_phase_name" ]; then
                 local took
                 took=$(awk -v a="$now" -v b="$_phase_start" 'BEGIN { printf "%.1f", a - b }')
-                printf '%-14s %7s s\n' "$_phase_name" "$took" >>"$E2E_TIMES"
+                printf '%-22s %7s s\n' "$_phase_name" "$took" >>"$E2E_TIMES"
                 log "phase $_phase_name done (${took} s)"
         fi
         _phase_name=$1 _phase_start=$now
