@@ -1,5 +1,6 @@
 # Helpers shared by tests/e2e/run (host side) and tests/e2e/inside (inside the cluster's namespaces).
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables are used by the scripts that source this file
 
 E2E_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$E2E_SRC/../.." && pwd)
@@ -20,7 +21,7 @@ die() {
 }
 
 # Phase timing: `phase NAME` starts a phase (ending the previous one); times go to $E2E_TIMES.
-_phase_name= _phase_start=
+_phase_name='' _phase_start=''
 phase() {
         local now
         now=$(date +%s.%N)

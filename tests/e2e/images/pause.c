@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void on_term(int sig) { _exit(0); }
+static void on_term(int sig)
+{
+        _exit(0);
+}
 
 static void on_child(int sig)
 {
@@ -16,7 +19,8 @@ static void on_child(int sig)
 
 int main(void)
 {
-        struct sigaction term = {.sa_handler = on_term}, child = {.sa_handler = on_child, .sa_flags = SA_NOCLDSTOP};
+        struct sigaction term = { .sa_handler = on_term },
+                         child = { .sa_handler = on_child, .sa_flags = SA_NOCLDSTOP };
 
         sigaction(SIGTERM, &term, NULL);
         sigaction(SIGINT, &term, NULL);

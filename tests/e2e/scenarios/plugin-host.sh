@@ -60,7 +60,7 @@ out=$(kubectl logs two-gpus)
 printf '%s\n' "$out" | grep -v '^cgroup' | sed 's/^/  | /'
 vis=$(sed -n 's/^NVIDIA_VISIBLE_DEVICES=//p' <<<"$out")
 IFS=, read -r -a got <<<"$vis"
-[ ${#got[@]} -eq 2 ] && [ "${got[0]}" != "${got[1]}" ] ||
+[ ${#got[@]} -eq 2 ] && [ "${got[0]}" != "${got[1]:-}" ] ||
         die "pod two-gpus: NVIDIA_VISIBLE_DEVICES=$vis, want 2 distinct UUIDs"
 for u in "${got[@]}"; do
         printf '%s\n' "${uuids[@]}" | grep -qx -- "$u" || die "pod two-gpus: $u is not a GPU UUID of $fixture"
