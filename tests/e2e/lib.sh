@@ -9,7 +9,9 @@ NODE_NAME=nvdp-e2e
 CGROUP_ROOT=nvdp-e2e # kubelet's --cgroup-root, one directory per cgroup v1 hierarchy
 # Host paths kubelet, containerd and libcni hard-code: the inside process bind-mounts scratch
 # directories over them, visible to its mount namespace only (run creates missing mount points).
-PRIVATE_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /var/lib/cni /run/containerd)
+# /etc/kubernetes: GFD's features.d hostPath (file output mode) lands there.
+PRIVATE_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /var/lib/cni /run/containerd /etc/kubernetes)
+E2E_DEFAULT_SCENARIOS="smoke plugin-host device-plugin" # NVDP_E2E_SCENARIOS overrides
 
 # fd 3: the real stderr, also inside wait_for (which silences the command it polls).
 exec 3>&2
@@ -33,6 +35,23 @@ phase() {
         fi
         _phase_name=$1 _phase_start=$now
         [ -n "$1" ] && log "phase $1"
+        return 0
+}
+
+# Steps inside a phase (a scenario's parts): `step NAME` starts one (ending the previous one), `step ""`
+# ends the last; their times go to $E2E_TIMES indented under the phase.
+_step_name='' _step_start=''
+step() {
+        local now
+        now=$(date +%s.%N)
+        if [ -n "$_step_name" ]; then
+                local took
+                took=$(awk -v a="$now" -v b="$_step_start" 'BEGIN { printf "%.1f", a - b }')
+                printf '  %-20s %7s s\n' "$_step_name" "$took" >>"$E2E_TIMES"
+                log "step $_step_name done (${took} s)"
+        fi
+        _step_name=$1 _step_start=$now
+        [ -n "$1" ] && log "step $1"
         return 0
 }
 
