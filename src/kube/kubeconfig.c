@@ -120,9 +120,6 @@ int kube_config_in_cluster(const char *sa_dir, struct kube_config **ret, char **
                         "pod); give a kubeconfig");
         if (!sa_dir)
                 sa_dir = KUBE_SERVICE_ACCOUNT_DIR;
-        _cleanup_(kube_config_freep) struct kube_config *c = new0(struct kube_config, 1);
-        if (!c)
-                return -ENOMEM;
         uint64_t p;
         if (parse_uint64(port, &p) < 0 || p == 0 || p > 65535)
                 return fail(ret_error, -EINVAL, "KUBERNETES_SERVICE_PORT=%s is not a port number", port);
@@ -132,6 +129,9 @@ int kube_config_in_cluster(const char *sa_dir, struct kube_config **ret, char **
             inet_pton(AF_INET6, host, buf) != 1)
                 return fail(ret_error, -EINVAL, "KUBERNETES_SERVICE_HOST=%s is not a host name or address",
                             host);
+        _cleanup_(kube_config_freep) struct kube_config *c = new0(struct kube_config, 1);
+        if (!c)
+                return -ENOMEM;
         c->port = (uint16_t)p;
         c->source = strdup("in-cluster service account");
         c->host = strdup(host);
@@ -141,7 +141,7 @@ int kube_config_in_cluster(const char *sa_dir, struct kube_config **ret, char **
         ca = path_join_root(sa_dir, "/ca.crt");
         ns = path_join_root(sa_dir, "/namespace");
         if (!c->source || !c->host || !c->server || !c->token_file || !ca || !ns)
-                return -ENOMEM;
+                return -ENOMEM; /* cppcheck-suppress memleak ; c is freed by its cleanup attribute */
         int r = read_text_file(ca, &c->ca_pem);
         if (r < 0)
                 return fail(ret_error, r, "Failed to read the service account CA %s: %s", ca, strerror(-r));
@@ -232,7 +232,7 @@ static int base64_decode(const char *in, char **ret)
                 return -ENOMEM;
         EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
         if (!ctx)
-                return -ENOMEM;
+                return -ENOMEM; /* cppcheck-suppress memleak ; out is freed by its cleanup attribute */
         int n = 0, m = 0;
         EVP_DecodeInit(ctx);
         int ok = len <= INT32_MAX &&

@@ -215,10 +215,15 @@ static int on_frame_not_send(nghttp2_session *session, const nghttp2_frame *fram
         h2_client *c = user_data;
         if (frame->hd.type != NGHTTP2_HEADERS)
                 return 0;
-        /* A request that could not start (GOAWAY received, stream ids exhausted): no stream, no close. */
-        h2_request *r = stream_request(session, c, frame->hd.stream_id);
-        if (r)
-                request_finish(r, -ECONNRESET);
+        /* A request that could not start (GOAWAY received, stream ids exhausted): its stream may never have
+         * been opened, so there is no stream user data to find it by, and no on_stream_close will come. */
+        if (c->freed)
+                return 0;
+        for (h2_request *r = c->requests; r; r = r->next)
+                if (r->stream_id == frame->hd.stream_id) {
+                        request_finish(r, -ECONNRESET);
+                        break;
+                }
         return 0;
 }
 

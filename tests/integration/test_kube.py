@@ -251,8 +251,9 @@ def test_rate_limit_qps5_burst10(api):
     times = sorted(float(line.split()[2]) for line in r["stdout"].splitlines() if line.startswith("done "))
     assert len(times) == 15
     # Ten at once from the full bucket, then one every 200 ms: the last about 1 s after the start.
-    assert times[9] < 0.6, times
-    assert 0.9 <= times[14] < 2.5, times
+    assert times[9] < 0.8, times
+    assert times[10] >= 0.18, times
+    assert 0.9 <= times[14] < 3, times
     assert api.stats()["get"] == 15
 
 
@@ -287,6 +288,14 @@ class Watch:
 CONFIG_LABEL = "nvidia.com/device-plugin.config"
 
 
+def wait_for_watches(api, n, timeout=5):
+    """Until the stand-in has had n watch requests (the labels come from the list, before the watch starts)."""
+    deadline = time.monotonic() + timeout
+    while api.stats().get("watch", 0) < n:
+        assert time.monotonic() < deadline, api.stats()
+        time.sleep(0.02)
+
+
 def test_watch_sees_label_change(api):
     w = Watch(api.kubeconfig, "gpu-1", 3)
     assert w.next_labels() == {"kubernetes.io/hostname": "gpu-1"}
@@ -302,6 +311,7 @@ def test_watch_sees_label_change(api):
 def test_watch_reconnects_after_stream_reset(api):
     w = Watch(api.kubeconfig, "gpu-1", 2)
     assert w.next_labels() == {"kubernetes.io/hostname": "gpu-1"}
+    wait_for_watches(api, 1)
     assert api.control("drop-watches")["dropped"] == 1
     # A change made while the watch is down is not lost: the re-watch starts at the last resourceVersion.
     api.control("label?node=gpu-1&key=%s&value=h100" % CONFIG_LABEL)
@@ -316,7 +326,8 @@ def test_watch_relists_on_410_gone(api):
     # Backoff 500 ms: the re-watch comes well after the history is compacted below.
     w = Watch(api.kubeconfig, "gpu-1", 2, backoff_ms=500)
     assert w.next_labels() == {"kubernetes.io/hostname": "gpu-1"}
-    api.control("drop-watches")
+    wait_for_watches(api, 1)
+    assert api.control("drop-watches")["dropped"] == 1
     api.control("label?node=gpu-1&key=%s&value=b" % CONFIG_LABEL)
     api.control("compact")  # the watch's resourceVersion is now too old: 410 Gone, then a re-list
     assert w.next_labels() == {"kubernetes.io/hostname": "gpu-1", CONFIG_LABEL: "b"}

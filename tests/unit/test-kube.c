@@ -35,7 +35,8 @@ static char *fixture_text(const char *name)
         return buf;
 }
 
-/* ---- kubeconfig ---------------------------------------------------------------------------------------- */
+/* ---- kubeconfig ----------------------------------------------------------------------------------------
+ */
 
 static void test_kubeconfig_data_form(void **state)
 {
@@ -62,8 +63,8 @@ static void test_kubeconfig_data_form(void **state)
 
 static void test_kubeconfig_file_form(void **state)
 {
-        _cleanup_free_ char *path = fixture("files.yaml"), *token = fixture("token"), *ca = fixture_text("ca.pem"),
-                            *key = fixture_text("client-key.pem");
+        _cleanup_free_ char *path = fixture("files.yaml"), *token = fixture("token"),
+                            *ca = fixture_text("ca.pem"), *key = fixture_text("client-key.pem");
         _cleanup_(kube_config_freep) struct kube_config *c = NULL;
         assert_int_equal(kube_config_from_file(path, &c, NULL), 0);
         assert_string_equal(c->server, "https://127.0.0.1:6443");
@@ -93,14 +94,15 @@ static void test_kubeconfig_errors(void **state)
 {
         expect_config_error("err-insecure.yaml", -EPERM, "insecure-skip-tls-verify", "cluster \"c\"");
         expect_config_error("err-exec.yaml", -EOPNOTSUPP, "user \"u\"", "exec");
-        expect_config_error("err-http.yaml", -EINVAL, "\"http://10.0.0.1:8080\" is not an https://host[:port] URL",
-                            NULL);
+        expect_config_error("err-http.yaml", -EINVAL,
+                            "\"http://10.0.0.1:8080\" is not an https://host[:port] URL", NULL);
         expect_config_error("err-no-ca.yaml", -EINVAL, "neither certificate-authority nor", NULL);
-        expect_config_error("err-base64.yaml", -EINVAL, "cluster.certificate-authority-data is not valid base64",
-                            NULL);
+        expect_config_error("err-base64.yaml", -EINVAL,
+                            "cluster.certificate-authority-data is not valid base64", NULL);
         expect_config_error("err-ca-missing.yaml", -ENOENT, "failed to read cluster.certificate-authority",
                             "missing.pem");
-        expect_config_error("err-cert-no-key.yaml", -EINVAL, "has a client certificate but no client key", NULL);
+        expect_config_error("err-cert-no-key.yaml", -EINVAL, "has a client certificate but no client key",
+                            NULL);
         expect_config_error("err-no-context.yaml", -ENOENT, "contexts has no entry named \"missing\"", NULL);
         expect_config_error("err-no-cluster.yaml", -ENOENT, "clusters has no entry named \"nowhere\"", NULL);
         expect_config_error("err-syntax.yaml", -EINVAL, ":", NULL);
@@ -108,7 +110,8 @@ static void test_kubeconfig_errors(void **state)
         _cleanup_(kube_config_freep) struct kube_config *c = NULL;
         _cleanup_free_ char *error = NULL;
         assert_int_equal(kube_config_from_file("/nonexistent/kubeconfig", &c, &error), -ENOENT);
-        assert_string_equal(error, "Failed to read kubeconfig /nonexistent/kubeconfig: No such file or directory");
+        assert_string_equal(error,
+                            "Failed to read kubeconfig /nonexistent/kubeconfig: No such file or directory");
 }
 
 static void test_in_cluster(void **state)
@@ -140,8 +143,9 @@ static void test_in_cluster(void **state)
         c = kube_config_free(c);
 
         assert_int_equal(kube_config_in_cluster("/nonexistent", &c, &error), -ENOENT);
-        assert_string_equal(error, "Failed to read the service account CA /nonexistent/ca.crt: No such file or "
-                                   "directory");
+        assert_string_equal(error,
+                            "Failed to read the service account CA /nonexistent/ca.crt: No such file or "
+                            "directory");
         unsetenv("KUBERNETES_SERVICE_HOST");
         unsetenv("KUBERNETES_SERVICE_PORT");
 }
@@ -178,11 +182,13 @@ static void test_client_rejects_bad_ca(void **state)
         assert_int_equal(kube_client_new_from_env(l, path, &k, &error), -EINVAL);
         assert_null(k);
         _cleanup_free_ char *want = NULL;
-        assert_true(asprintf(&want, "%s: the certificate authority holds no usable PEM certificate", path) > 0);
+        assert_true(asprintf(&want, "%s: the certificate authority holds no usable PEM certificate", path) >
+                    0);
         assert_string_equal(error, want);
 }
 
-/* ---- token bucket ---------------------------------------------------------------------------------------- */
+/* ---- token bucket ----------------------------------------------------------------------------------------
+ */
 
 static void test_token_bucket(void **state)
 {
@@ -199,7 +205,8 @@ static void test_token_bucket(void **state)
         assert_int_equal(token_bucket_take(&b, t + 200 * NSEC_PER_MSEC), 200 * NSEC_PER_MSEC);
         /* Five per second sustained. */
         unsigned n = 0;
-        for (uint64_t now = t + 200 * NSEC_PER_MSEC; now <= t + 1200 * NSEC_PER_MSEC; now += 10 * NSEC_PER_MSEC)
+        for (uint64_t now = t + 200 * NSEC_PER_MSEC; now <= t + 1200 * NSEC_PER_MSEC;
+             now += 10 * NSEC_PER_MSEC)
                 while (token_bucket_take(&b, now) == 0)
                         n++;
         assert_int_equal(n, 5);
@@ -210,7 +217,8 @@ static void test_token_bucket(void **state)
         assert_int_equal(token_bucket_take(&b, later), 200 * NSEC_PER_MSEC);
 }
 
-/* ---- JSON ------------------------------------------------------------------------------------------------ */
+/* ---- JSON ------------------------------------------------------------------------------------------------
+ */
 
 static void test_labels_patch_body(void **state)
 {
@@ -219,9 +227,10 @@ static void test_labels_patch_body(void **state)
         char *remove[] = { "nvidia.com/mig.strategy", NULL };
         _cleanup_free_ char *body = NULL;
         assert_int_equal(kube_labels_patch_body(set, remove, &body), 0);
-        assert_string_equal(body, "{\"metadata\":{\"labels\":{\"nvidia.com/gpu.product\":\"NVIDIA-H100-80GB-HBM3\","
-                                  "\"nvidia.com/gpu.count\":\"8\",\"note\":\"say \\\"hi\\\"\\\\\","
-                                  "\"nvidia.com/mig.strategy\":null}}}");
+        assert_string_equal(
+                body, "{\"metadata\":{\"labels\":{\"nvidia.com/gpu.product\":\"NVIDIA-H100-80GB-HBM3\","
+                      "\"nvidia.com/gpu.count\":\"8\",\"note\":\"say \\\"hi\\\"\\\\\","
+                      "\"nvidia.com/mig.strategy\":null}}}");
         body = mfree(body);
         assert_int_equal(kube_labels_patch_body(NULL, NULL, &body), 0);
         assert_string_equal(body, "{\"metadata\":{\"labels\":{}}}");
@@ -242,16 +251,19 @@ static void test_event_body(void **state)
         };
         _cleanup_free_ char *body = NULL;
         assert_int_equal(kube_event_body(&e, "kube-system", &body), 0);
-        assert_string_equal(body, "{\"apiVersion\":\"v1\",\"kind\":\"Event\","
-                                  "\"metadata\":{\"name\":\"gpu-node-1.17979cfe3d85cd15\",\"namespace\":\"kube-system\"},"
-                                  "\"involvedObject\":{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"gpu-node-1\","
-                                  "\"uid\":\"gpu-node-1\"},"
-                                  "\"reason\":\"DeviceUnhealthy\",\"message\":\"GPU-8d2c \\\"3\\\" XID 79: fallen off the bus\","
-                                  "\"type\":\"Warning\","
-                                  "\"source\":{\"component\":\"nvidia-device-plugin\",\"host\":\"gpu-node-1\"},"
-                                  "\"firstTimestamp\":\"2023-11-14T22:13:20Z\",\"lastTimestamp\":\"2023-11-14T22:13:20Z\","
-                                  "\"count\":1,\"reportingComponent\":\"nvidia-device-plugin\","
-                                  "\"reportingInstance\":\"gpu-node-1\"}");
+        assert_string_equal(
+                body,
+                "{\"apiVersion\":\"v1\",\"kind\":\"Event\","
+                "\"metadata\":{\"name\":\"gpu-node-1.17979cfe3d85cd15\",\"namespace\":\"kube-system\"},"
+                "\"involvedObject\":{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"gpu-node-1\","
+                "\"uid\":\"gpu-node-1\"},"
+                "\"reason\":\"DeviceUnhealthy\",\"message\":\"GPU-8d2c \\\"3\\\" XID 79: fallen off the "
+                "bus\","
+                "\"type\":\"Warning\","
+                "\"source\":{\"component\":\"nvidia-device-plugin\",\"host\":\"gpu-node-1\"},"
+                "\"firstTimestamp\":\"2023-11-14T22:13:20Z\",\"lastTimestamp\":\"2023-11-14T22:13:20Z\","
+                "\"count\":1,\"reportingComponent\":\"nvidia-device-plugin\","
+                "\"reportingInstance\":\"gpu-node-1\"}");
         body = mfree(body);
         e.namespace = "default";
         e.type = "Normal";
@@ -299,8 +311,9 @@ static void test_json_limits(void **state)
 
 static void test_object_labels(void **state)
 {
-        const char *n = "{\"metadata\":{\"name\":\"n\",\"labels\":{\"z\":\"1\",\"nvidia.com/device-plugin.config\":"
-                        "\"a100\",\"a\":\"\"}}}";
+        const char *n =
+                "{\"metadata\":{\"name\":\"n\",\"labels\":{\"z\":\"1\",\"nvidia.com/device-plugin.config\":"
+                "\"a100\",\"a\":\"\"}}}";
         json_object *o = NULL;
         assert_int_equal(kube_json_parse(n, strlen(n), &o), 0);
         _cleanup_strv_free_ char **l = NULL;
@@ -338,18 +351,12 @@ static void test_name_valid(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_kubeconfig_data_form),
-                cmocka_unit_test(test_kubeconfig_file_form),
-                cmocka_unit_test(test_kubeconfig_errors),
-                cmocka_unit_test(test_in_cluster),
-                cmocka_unit_test(test_server_url),
-                cmocka_unit_test(test_client_rejects_bad_ca),
-                cmocka_unit_test(test_token_bucket),
-                cmocka_unit_test(test_labels_patch_body),
-                cmocka_unit_test(test_event_body),
-                cmocka_unit_test(test_status_message),
-                cmocka_unit_test(test_json_limits),
-                cmocka_unit_test(test_object_labels),
+                cmocka_unit_test(test_kubeconfig_data_form), cmocka_unit_test(test_kubeconfig_file_form),
+                cmocka_unit_test(test_kubeconfig_errors),    cmocka_unit_test(test_in_cluster),
+                cmocka_unit_test(test_server_url),           cmocka_unit_test(test_client_rejects_bad_ca),
+                cmocka_unit_test(test_token_bucket),         cmocka_unit_test(test_labels_patch_body),
+                cmocka_unit_test(test_event_body),           cmocka_unit_test(test_status_message),
+                cmocka_unit_test(test_json_limits),          cmocka_unit_test(test_object_labels),
                 cmocka_unit_test(test_name_valid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
