@@ -4,7 +4,9 @@
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 struct tls_transport {
         rpc_transport base; /* first: the rpc_transport pointer is this struct's */
@@ -70,6 +72,64 @@ static const struct rpc_transport_ops tls_ops = {
         .free = tls_free,
 };
 
+/* OpenSSL's socket BIO writes with write(): a peer that went away would raise SIGPIPE and kill the process.
+ * This BIO uses send(MSG_NOSIGNAL), as the plain transport does, and recv(). */
+static int bio_sock_write(BIO *b, const char *buf, int n)
+{
+        int fd = (int)(intptr_t)BIO_get_data(b);
+        BIO_clear_retry_flags(b);
+        ssize_t k;
+        do
+                k = send(fd, buf, (size_t)n, MSG_NOSIGNAL);
+        while (k < 0 && errno == EINTR);
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                BIO_set_retry_write(b);
+        return (int)k;
+}
+
+static int bio_sock_read(BIO *b, char *buf, int n)
+{
+        int fd = (int)(intptr_t)BIO_get_data(b);
+        BIO_clear_retry_flags(b);
+        ssize_t k;
+        do
+                k = recv(fd, buf, (size_t)n, 0);
+        while (k < 0 && errno == EINTR);
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                BIO_set_retry_read(b);
+        return (int)k;
+}
+
+static long bio_sock_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+        return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static BIO_METHOD *bio_method;
+static void bio_method_init(void)
+{
+        BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "nvdp socket");
+        if (m && BIO_meth_set_write(m, bio_sock_write) && BIO_meth_set_read(m, bio_sock_read) &&
+            BIO_meth_set_ctrl(m, bio_sock_ctrl))
+                bio_method = m;
+        else
+                BIO_meth_free(m);
+}
+
+static BIO *bio_new_socket(int fd)
+{
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        (void)pthread_once(&once, bio_method_init);
+        if (!bio_method)
+                return NULL;
+        BIO *b = BIO_new(bio_method);
+        if (!b)
+                return NULL;
+        BIO_set_data(b, (void *)(intptr_t)fd);
+        BIO_set_init(b, 1);
+        return b;
+}
+
 static bool is_ip_literal(const char *host)
 {
         unsigned char buf[sizeof(struct in6_addr)];
@@ -86,10 +146,12 @@ int rpc_transport_tls_new(int fd, SSL_CTX *ctx, const char *host, rpc_transport 
         t->base.ops = &tls_ops;
         t->base.fd = fd;
         t->ssl = SSL_new(ctx);
-        if (!t->ssl || !SSL_set_fd(t->ssl, fd)) {
+        BIO *bio = t->ssl ? bio_new_socket(fd) : NULL;
+        if (!bio) {
                 tls_free(&t->base);
                 return -ENOMEM;
         }
+        SSL_set_bio(t->ssl, bio, bio); /* the SSL owns the BIO; the transport owns the fd */
         /* h2conn retries a write that would block from its own copy of the bytes (another address), and
          * takes partial writes. */
         SSL_set_mode(t->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Drives src/kube/ from the command line for tests/integration/test_kube.py (against tests/kube/, a
  * kube-apiserver stand-in):
- *   kube-test-client [--kubeconfig F] [--sa-dir D] [--qps N] [--burst N] COMMAND ...
- *   get NODE                      GET the node: "status N", then "error: ..." or "body: ..."
+ *   kube-test-client [--kubeconfig F] [--sa-dir D] [--qps N] [--burst N] [--timeout-ms N] COMMAND ...
+ *   get NODE...                   GET the nodes (concurrently, one connection): per node "status N", then
+ *                                 "error: ..." or "body: ..."
  *   patch NODE KEY=VALUE... [-KEY] merge-patch labels (-KEY removes)
  *   event NODE TYPE REASON MESSAGE
  *   gets NODE N                   N GETs at once; prints "done I SECONDS" as each completes
@@ -76,13 +77,12 @@ static void on_deadline(loop_source *s, void *userdata)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "kubeconfig", required_argument, NULL, 'k' },
-                { "sa-dir", required_argument, NULL, 's' },
-                { "qps", required_argument, NULL, 'q' },
-                { "burst", required_argument, NULL, 'b' },
-                {},
+                { "kubeconfig", required_argument, NULL, 'k' }, { "sa-dir", required_argument, NULL, 's' },
+                { "qps", required_argument, NULL, 'q' },        { "burst", required_argument, NULL, 'b' },
+                { "timeout-ms", required_argument, NULL, 't' }, {},
         };
         const char *kubeconfig = NULL;
+        uint64_t timeout = 5 * NSEC_PER_SEC;
         struct kube_client_options o = {};
         int c;
         while ((c = getopt_long(argc, argv, "+", opts, NULL)) >= 0)
@@ -91,6 +91,7 @@ int main(int argc, char **argv)
                 case 's': o.service_account_dir = optarg; break;
                 case 'q': o.qps = (unsigned)atoi(optarg); break;
                 case 'b': o.burst = (unsigned)atoi(optarg); break;
+                case 't': timeout = (uint64_t)atoi(optarg) * NSEC_PER_MSEC; break;
                 default: return 2;
                 }
         if (argc - optind < 2) {
@@ -119,22 +120,24 @@ int main(int argc, char **argv)
         _cleanup_strv_free_ char **set = NULL, **remove = NULL;
         t0 = now_nsec();
         if (streq(cmd, "get")) {
-                pending = 1;
-                r = kube_get_node(k, node, 5 * NSEC_PER_SEC, on_done, NULL);
+                pending = 1 + (unsigned)nargs;
+                r = kube_get_node(k, node, timeout, on_done, NULL);
+                for (int i = 0; i < nargs && r >= 0; i++)
+                        r = kube_get_node(k, args[i], timeout, on_done, NULL);
         } else if (streq(cmd, "patch")) {
                 for (int i = 0; i < nargs; i++)
                         if (args[i][0] == '-' ? strv_extend(&remove, args[i] + 1) < 0
                                               : strv_extend(&set, args[i]) < 0)
                                 return 2;
                 pending = 1;
-                r = kube_patch_node_labels(k, node, set, remove, 5 * NSEC_PER_SEC, on_done, NULL);
+                r = kube_patch_node_labels(k, node, set, remove, timeout, on_done, NULL);
         } else if (streq(cmd, "event") && nargs == 3) {
                 struct kube_event e = {
                         .node = node, .type = args[0], .reason = args[1], .message = args[2]
                 };
                 clock_gettime(CLOCK_REALTIME, &e.time);
                 pending = 1;
-                r = kube_create_event(k, &e, 5 * NSEC_PER_SEC, on_done, NULL);
+                r = kube_create_event(k, &e, timeout, on_done, NULL);
         } else if (streq(cmd, "gets") && nargs == 1) {
                 pending = (unsigned)atoi(args[0]);
                 for (unsigned i = 0; i < pending && r >= 0; i++)

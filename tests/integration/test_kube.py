@@ -245,6 +245,24 @@ def test_connection_refused(api, tmp_path):
     assert r["error"] == "GET https://%s/api/v1/nodes/gpu-1: connecting: Connection refused" % api.addr
 
 
+def test_deadline(api):
+    t = time.monotonic()
+    r = run_client(api.kubeconfig, "get", "slow-node", extra=["--timeout-ms", "300"])
+    assert time.monotonic() - t < 2.5
+    assert r["status"] == -110  # -ETIMEDOUT
+    assert r["error"] == "GET https://%s/api/v1/nodes/slow-node: no response within 0.3s" % api.addr
+
+
+def test_response_size_limit(api):
+    r = run_client(api.kubeconfig, "get", "huge-node")
+    assert r["status"] == -90  # -EMSGSIZE
+    assert r["error"] == "GET https://%s/api/v1/nodes/huge-node: response larger than 4194304 bytes" % api.addr
+    # Only that stream is cancelled: a request beside it on the same connection completes.
+    r = run_client(api.kubeconfig, "get", "huge-node", "gpu-1")
+    statuses = sorted(int(line.split()[1]) for line in r["stdout"].splitlines() if line.startswith("status "))
+    assert statuses == [-90, 200], r
+
+
 def test_rate_limit_qps5_burst10(api):
     r = run_client(api.kubeconfig, "gets", "gpu-1", "15")
     assert r["rc"] == 0, r
@@ -316,6 +334,19 @@ def test_watch_reconnects_after_stream_reset(api):
     # A change made while the watch is down is not lost: the re-watch starts at the last resourceVersion.
     api.control("label?node=gpu-1&key=%s&value=h100" % CONFIG_LABEL)
     assert w.next_labels() == {"kubernetes.io/hostname": "gpu-1", CONFIG_LABEL: "h100"}
+    errors = w.finish()
+    assert len(errors) == 1 and "stream was reset or the connection lost" in errors[0], errors
+    st = api.stats()
+    assert st["watch"] == 2 and st["list"] == 1
+
+
+def test_watch_reconnects_after_connection_closed(api):
+    w = Watch(api.kubeconfig, "gpu-1", 2)
+    assert w.next_labels() == {"kubernetes.io/hostname": "gpu-1"}
+    wait_for_watches(api, 1)
+    assert api.control("drop-connections")["dropped"] == 1  # TCP closed under the watch: a new TLS connection
+    api.control("label?node=gpu-1&key=%s&value=a100" % CONFIG_LABEL)
+    assert w.next_labels() == {"kubernetes.io/hostname": "gpu-1", CONFIG_LABEL: "a100"}
     errors = w.finish()
     assert len(errors) == 1 and "stream was reset or the connection lost" in errors[0], errors
     st = api.stats()

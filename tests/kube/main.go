@@ -57,6 +57,7 @@ type server struct {
 	watchers  map[*watcher]bool
 	events    []object
 	counts    map[string]int
+	conns     map[net.Conn]bool
 }
 
 func status(w http.ResponseWriter, code int, reason, msg string) {
@@ -139,6 +140,21 @@ func (s *server) count(what string) {
 func (s *server) serveNode(w http.ResponseWriter, r *http.Request, name string) {
 	if name == "forbidden-node" {
 		status(w, 403, "Forbidden", `nodes "forbidden-node" is forbidden: User "system:serviceaccount:kube-system:nvdp" cannot `+strings.ToLower(r.Method)+` resource "nodes" in API group "" at the cluster scope`)
+		return
+	}
+	switch name {
+	case "slow-node": // answers after 3 s: for client deadlines
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+			return
+		}
+		status(w, 404, "NotFound", `nodes "slow-node" not found`)
+		return
+	case "huge-node": // a 5 MiB object: over the client's response limit
+		big := s.newNode(name)
+		big["metadata"].(object)["annotations"] = object{"big": strings.Repeat("x", 5<<20)}
+		writeJSON(w, 200, big)
 		return
 	}
 	s.mu.Lock()
@@ -320,6 +336,18 @@ func (s *server) serveTest(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Unlock()
 		writeJSON(w, 200, object{"dropped": n})
+	case "/_test/drop-connections": // closes every HTTP/2 connection (TCP and all)
+		s.mu.Lock()
+		n := 0
+		for c := range s.conns {
+			if tc, ok := c.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
+				c.Close()
+				delete(s.conns, c)
+				n++
+			}
+		}
+		s.mu.Unlock()
+		writeJSON(w, 200, object{"dropped": n})
 	case "/_test/compact":
 		s.mu.Lock()
 		s.compacted = s.rv
@@ -428,7 +456,8 @@ func main() {
 
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	s := &server{token: *token, nodes: map[string]object{}, watchers: map[*watcher]bool{}, counts: map[string]int{}}
+	s := &server{token: *token, nodes: map[string]object{}, watchers: map[*watcher]bool{}, counts: map[string]int{},
+		conns: map[net.Conn]bool{}}
 	for _, n := range nodes {
 		s.nodes[n] = s.newNode(n)
 		s.change("ADDED", s.nodes[n])
@@ -439,7 +468,17 @@ func main() {
 	}
 	hs := &http.Server{Handler: s, TLSConfig: &tls.Config{
 		Certificates: []tls.Certificate{{Certificate: [][]byte{srv.Raw}, PrivateKey: srvKey}},
-		ClientAuth:   tls.VerifyClientCertIfGiven, ClientCAs: pool, NextProtos: []string{"h2", "http/1.1"}}}
+		ClientAuth:   tls.VerifyClientCertIfGiven, ClientCAs: pool, NextProtos: []string{"h2", "http/1.1"}},
+		ConnState: func(c net.Conn, st http.ConnState) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			switch st {
+			case http.StateNew:
+				s.conns[c] = true
+			case http.StateClosed, http.StateHijacked:
+				delete(s.conns, c)
+			}
+		}}
 	fmt.Printf("ready %s\n", ln.Addr().String())
 	os.Stdout.Sync()
 	if err := hs.ServeTLS(ln, "", ""); err != nil {
