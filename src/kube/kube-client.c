@@ -37,6 +37,9 @@ struct kube_call {
         char *early_error;
         bool lines;        /* streaming a 2xx body line by line */
         unsigned conn_gen; /* the connection attempt a CALL_CONN_WAIT call waits for */
+        bool delivering;   /* inside its final callback: freed right after, cancelling does nothing */
+        bool in_line;      /* inside on_line: a cancel is recorded and carried out when it returns */
+        bool cancelled;
         char *buf;
         size_t len, cap;
 };
@@ -181,6 +184,7 @@ static void call_deliver(kube_call *k, int status, const char *error)
                         msg = NULL;
                 error = msg ? msg : "request failed";
         }
+        k->delivering = true;
         call_unlink(k);
         k->timer = loop_source_free(k->timer);
         h2_request_cancel(TAKE_PTR(k->req));
@@ -267,7 +271,11 @@ static int feed_lines(kube_call *k)
                 *nl = '\0';
                 size_t n = (size_t)(nl - (k->buf + start));
                 if (n > 0) {
+                        k->in_line = true;
                         int r = k->on_line(k->buf + start, n, k->userdata);
+                        k->in_line = false;
+                        if (k->cancelled)
+                                return -ECANCELED;
                         if (r < 0)
                                 return r;
                 }
@@ -297,6 +305,8 @@ static void on_request_close(h2_request *r, int error, void *userdata)
 {
         kube_call *k = userdata;
         k->req = NULL; /* freed by h2-client after this returns */
+        if (k->cancelled)
+                return call_free(k); /* cancelled from inside on_line */
         if (k->early_result == -EMSGSIZE)
                 return call_fail(k, -EMSGSIZE, "response larger than %u bytes", KUBE_MAX_RESPONSE);
         if (k->early_result < 0 && error == -ECANCELED)
@@ -308,8 +318,12 @@ static void on_request_close(h2_request *r, int error, void *userdata)
                                  "the stream was reset or the connection lost before the response ended");
         if (k->lines && k->len > 0) {
                 /* A last line without its newline. */
+                k->in_line = true;
                 int e = k->on_line(k->buf, k->len, k->userdata);
+                k->in_line = false;
                 k->len = 0;
+                if (k->cancelled)
+                        return call_free(k);
                 if (e < 0)
                         return call_fail(k, e, "stopped by the reader");
         }
@@ -601,8 +615,14 @@ int kube_request_stream(kube_client *c, const char *path, kube_line_fn on_line, 
 
 void kube_call_cancel(kube_call *k)
 {
-        if (k)
-                call_free(k);
+        if (!k || k->delivering)
+                return;
+        if (k->in_line) {
+                k->cancelled = true;
+                k->cb = NULL;
+                return;
+        }
+        call_free(k);
 }
 
 /* ---- the client ------------------------------------------------------------------------------------- */

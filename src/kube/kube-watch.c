@@ -25,9 +25,50 @@ struct kube_node_watch {
         uint64_t backoff_initial, backoff, watch_started;
         unsigned timeout_seconds;
         bool got_event;
+        unsigned busy; /* inside one of our handlers: a free is deferred to its end */
+        bool dead;
 };
 
 static void start(kube_node_watch *w);
+
+static void watch_really_free(kube_node_watch *w)
+{
+        kube_call_cancel(w->call);
+        loop_source_free(w->retry);
+        free(w->name);
+        free(w->rv);
+        strv_free(w->labels);
+        free(w);
+}
+
+kube_node_watch *kube_node_watch_free(kube_node_watch *w)
+{
+        if (!w)
+                return NULL;
+        if (w->busy > 0) {
+                /* From inside a callback: the handler that called it frees w when it returns. */
+                w->dead = true;
+                w->h.on_labels = NULL;
+                w->h.on_error = NULL;
+                return NULL;
+        }
+        watch_really_free(w);
+        return NULL;
+}
+
+/* Brackets every handler: callbacks inside may free the watch. Returns true when it was freed. */
+static void enter(kube_node_watch *w)
+{
+        w->busy++;
+}
+
+static bool leave(kube_node_watch *w)
+{
+        if (--w->busy > 0 || !w->dead)
+                return false;
+        watch_really_free(w);
+        return true;
+}
 
 static void json_putp(json_object **o)
 {
@@ -82,9 +123,8 @@ static void retry_later(kube_node_watch *w, bool relist)
         loop_timer_arm(w->retry, d);
 }
 
-static void on_list(int status, const char *body, size_t size, const char *error, void *userdata)
+static void on_list_inner(kube_node_watch *w, int status, const char *body, size_t size, const char *error)
 {
-        kube_node_watch *w = userdata;
         w->call = NULL;
         if (error) {
                 report_error(w, error);
@@ -114,10 +154,17 @@ static void on_list(int status, const char *body, size_t size, const char *error
         start(w);
 }
 
-/* One watch event: {"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{...}}. */
-static int on_line(const char *line, size_t size, void *userdata)
+static void on_list(int status, const char *body, size_t size, const char *error, void *userdata)
 {
         kube_node_watch *w = userdata;
+        enter(w);
+        on_list_inner(w, status, body, size, error);
+        (void)leave(w);
+}
+
+/* One watch event: {"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{...}}. */
+static int on_line_inner(kube_node_watch *w, const char *line, size_t size)
+{
         _cleanup_(json_putp) json_object *o = NULL;
         if (kube_json_parse(line, size, &o) < 0) {
                 report_error(w, "the API server sent a watch event that is not JSON");
@@ -158,9 +205,18 @@ static int on_line(const char *line, size_t size, void *userdata)
         return 0;
 }
 
-static void on_watch_end(int status, const char *body, size_t size, const char *error, void *userdata)
+static int on_line(const char *line, size_t size, void *userdata)
 {
         kube_node_watch *w = userdata;
+        enter(w);
+        int r = on_line_inner(w, line, size);
+        /* Freed from a callback: the current call is cancelled with it (safe inside on_line). */
+        return leave(w) ? -ECANCELED : r;
+}
+
+static void on_watch_end_inner(kube_node_watch *w, int status, const char *body, size_t size,
+                               const char *error)
+{
         w->call = NULL;
         bool healthy = w->got_event || now_nsec() - w->watch_started >= WATCH_HEALTHY;
         if (healthy)
@@ -174,6 +230,14 @@ static void on_watch_end(int status, const char *body, size_t size, const char *
                 return start(w); /* the server ended the watch (timeoutSeconds): continue at once */
         }
         retry_later(w, false);
+}
+
+static void on_watch_end(int status, const char *body, size_t size, const char *error, void *userdata)
+{
+        kube_node_watch *w = userdata;
+        enter(w);
+        on_watch_end_inner(w, status, body, size, error);
+        (void)leave(w);
 }
 
 static void start(kube_node_watch *w)
@@ -200,7 +264,10 @@ static void start(kube_node_watch *w)
 
 static void on_retry(loop_source *s, void *userdata)
 {
-        start(userdata);
+        kube_node_watch *w = userdata;
+        enter(w);
+        start(w);
+        (void)leave(w);
 }
 
 int kube_node_watch_new(kube_client *c, const char *name, const struct kube_node_watch_handler *h,
@@ -224,19 +291,6 @@ int kube_node_watch_new(kube_client *c, const char *name, const struct kube_node
         }
         *ret = w;
         return 0;
-}
-
-kube_node_watch *kube_node_watch_free(kube_node_watch *w)
-{
-        if (!w)
-                return NULL;
-        kube_call_cancel(w->call);
-        loop_source_free(w->retry);
-        free(w->name);
-        free(w->rv);
-        strv_free(w->labels);
-        free(w);
-        return NULL;
 }
 
 void kube_node_watch_set_timing(kube_node_watch *w, uint64_t backoff_initial_nsec, unsigned timeout_seconds)

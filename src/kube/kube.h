@@ -64,7 +64,8 @@ typedef void (*kube_response_fn)(int status, const char *body, size_t size, cons
 int kube_request(kube_client *c, const char *method, const char *path, const char *content_type,
                  const char *body, uint64_t timeout_nsec, kube_response_fn cb, void *userdata,
                  kube_call **ret);
-/* No callback after this. Accepts NULL. */
+/* No callback after this. Accepts NULL. Safe from inside the call's own on_line (and a no-op inside its
+ * final callback, after which it is freed anyway). */
 void kube_call_cancel(kube_call *call);
 
 /* Streaming GET (watches): each complete line of a 2xx body goes to on_line (without the newline; a line
@@ -130,6 +131,7 @@ struct kube_node_watch_handler {
  * on errors. h is copied. */
 int kube_node_watch_new(kube_client *c, const char *name, const struct kube_node_watch_handler *h,
                         void *userdata, kube_node_watch **ret);
+/* Stops the watch; no callback after this. Safe from inside the watch's own callbacks. */
 kube_node_watch *kube_node_watch_free(kube_node_watch *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(kube_node_watch *, kube_node_watch_free);
 /* For tests: the backoff's first step (default 500 ms) and the watch's timeoutSeconds (default 300). */

@@ -22,6 +22,7 @@ static int exit_code = 0;
 static unsigned pending = 0, watch_left = 0;
 static uint64_t t0;
 static loop *L;
+static kube_node_watch *W;
 
 static void print_result(int status, const char *body, size_t size, const char *error)
 {
@@ -57,8 +58,11 @@ static void on_labels(char *const *labels, void *userdata)
         _cleanup_free_ char *j = labels ? strv_join(labels, ",") : NULL;
         printf("labels %s\n", labels ? j : "<none>");
         fflush(stdout);
-        if (--watch_left == 0)
+        if (--watch_left == 0) {
+                /* Freed from inside its own callback (the API allows it; ASan runs check it). */
+                W = kube_node_watch_free(W);
                 loop_exit(L, 0);
+        }
 }
 
 static void on_watch_error(const char *error, void *userdata)
@@ -116,7 +120,6 @@ int main(int argc, char **argv)
         _cleanup_(loop_source_freep) loop_source *deadline = NULL;
         if (loop_add_timer(l, 20 * NSEC_PER_SEC, on_deadline, NULL, &deadline) < 0)
                 return 2;
-        _cleanup_(kube_node_watch_freep) kube_node_watch *w = NULL;
         _cleanup_strv_free_ char **set = NULL, **remove = NULL;
         t0 = now_nsec();
         if (streq(cmd, "get")) {
@@ -146,9 +149,9 @@ int main(int argc, char **argv)
                 watch_left = (unsigned)atoi(args[0]);
                 static const struct kube_node_watch_handler h = { .on_labels = on_labels,
                                                                   .on_error = on_watch_error };
-                r = kube_node_watch_new(k, node, &h, NULL, &w);
+                r = kube_node_watch_new(k, node, &h, NULL, &W);
                 if (r >= 0 && nargs >= 2)
-                        kube_node_watch_set_timing(w, (uint64_t)atoi(args[1]) * NSEC_PER_MSEC, 300);
+                        kube_node_watch_set_timing(W, (uint64_t)atoi(args[1]) * NSEC_PER_MSEC, 300);
         } else {
                 fprintf(stderr, "unknown command or wrong arguments: %s\n", cmd);
                 return 2;
@@ -158,5 +161,6 @@ int main(int argc, char **argv)
                 return 2;
         }
         loop_run(l);
+        W = kube_node_watch_free(W); /* when the deadline ended it */
         return exit_code;
 }
