@@ -19,7 +19,7 @@ OPT      ?= -O2 -g
 CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -DNVDP_VERSION=\"$(VERSION)\" -Isrc -I$(BUILD)/gen
 LDFLAGS  += -pie -Wl,-z,relro,-z,now
 # libc (and libdl/libpthread, part of glibc) dynamic; everything else static.
-LIBS     := -Wl,-Bstatic -lnghttp2 -lprotobuf-c -lyaml -ljson-c -Wl,-Bdynamic -ldl -lpthread -lm
+LIBS     := -Wl,-Bstatic -lnghttp2 -lprotobuf-c -lyaml -ljson-c -lssl -lcrypto -Wl,-Bdynamic -ldl -lpthread -lm
 
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
