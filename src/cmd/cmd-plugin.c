@@ -9,6 +9,7 @@
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "gpu/inventory.h"
+#include "kube/kube.h"
 #include "nvml/nvml-loader.h"
 #include "plugin/plugin.h"
 
@@ -19,7 +20,11 @@ struct daemon {
         int argc;
         char **argv;
         char *node_config; /* value of the node label nvidia.com/device-plugin.config, NULL unknown */
+        kube_client *kube;
+        kube_node_watch *node_watch;
 };
+
+#define NODE_CONFIG_LABEL "nvidia.com/device-plugin.config"
 
 static int load_config(struct daemon *d, config **ret, char **ret_error)
 {
@@ -71,6 +76,51 @@ static void reload(struct daemon *d, const char *why)
         STRV_FOREACH (w, c->warnings)
                 log_warning("%s", *w);
         (void)plugin_reload(&d->plugin, c);
+}
+
+/* The node's labels changed: a new value of nvidia.com/device-plugin.config selects another config. */
+static void on_node_labels(char *const *labels, void *userdata)
+{
+        struct daemon *d = userdata;
+        const char *value = NULL;
+        STRV_FOREACH (kv, labels)
+                if (startswith(*kv, NODE_CONFIG_LABEL "="))
+                        value = *kv + strlen(NODE_CONFIG_LABEL "=");
+        if (streq(strempty(value), strempty(d->node_config)))
+                return;
+        char *copy = value ? strdup(value) : NULL;
+        if (value && !copy)
+                return;
+        free(d->node_config);
+        d->node_config = copy;
+        _cleanup_free_ char *why = NULL;
+        if (asprintf(&why, "Node label %s is now \"%s\"", NODE_CONFIG_LABEL, strempty(value)) >= 0)
+                reload(d, why);
+}
+
+static void on_node_watch_error(const char *error, void *userdata)
+{
+        log_warning("Watching this node's labels: %s (retrying)", error);
+}
+
+/* In the chart's per-node mode, follow the node label that selects the config. Without API access
+ * the default config stays selected, as upstream's config-manager would fail instead. */
+static void watch_node_config(struct daemon *d)
+{
+        const char *node = getenv("NODE_NAME");
+        if (isempty(getenv("CONFIG_FILE_SRCDIR")) || isempty(node))
+                return;
+        _cleanup_free_ char *error = NULL;
+        int r = kube_client_new_from_env(d->plugin.loop, getenv("KUBECONFIG"), &d->kube, &error);
+        if (r < 0) {
+                log_warning("Cannot reach the API server (%s): the node label %s is not followed",
+                            error ? error : strerror(-r), NODE_CONFIG_LABEL);
+                return;
+        }
+        static const struct kube_node_watch_handler h = { on_node_labels, on_node_watch_error };
+        r = kube_node_watch_new(d->kube, node, &h, d, &d->node_watch);
+        if (r < 0)
+                log_warning_errno(r, "Cannot watch node %s: %m", node);
 }
 
 static void on_reload_signal(loop_source *s, int signo, void *userdata)
@@ -162,6 +212,7 @@ int cmd_plugin(int argc, char **argv)
         (void)signal(SIGPIPE, SIG_IGN);
         if ((r = plugin_start(p)) < 0)
                 goto finish;
+        watch_node_config(&d);
         /* The config file is watched as named at start (a ConfigMap updates it by a symlink swap). */
         if (!isempty(p->config->config_file) &&
             (r = file_watch_new(p->loop, p->config->config_file, on_config_changed, &d, &d.config_watch)) <
@@ -172,6 +223,9 @@ int cmd_plugin(int argc, char **argv)
         ret = r < 0 ? 1 : 0;
 finish:
         file_watch_free(d.config_watch);
+        kube_node_watch_free(d.node_watch);
+        kube_client_free(d.kube);
+        free(d.node_config);
         plugin_stop(p);
         p->inventory = inventory_free(p->inventory);
         d.nvml = nvml_unload(d.nvml);
