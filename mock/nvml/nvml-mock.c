@@ -89,7 +89,8 @@ static void event_line(char *line)
                 char *end;
                 unsigned long code = strtoul(uuid, &end, 10);
                 if (*end || code == NVML_SUCCESS || code > 999) {
-                        fprintf(stderr, "mock-nvml: ignoring event line '%s': expected 'wait-error <code>'\n", line);
+                        fprintf(stderr,
+                                "mock-nvml: ignoring event line '%s': expected 'wait-error <code>'\n", line);
                         return;
                 }
                 wait_error = (nvmlReturn_t)code;

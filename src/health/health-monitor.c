@@ -52,7 +52,7 @@ struct health_monitor {
         int efd;
         loop_source *efd_source;
         loop_source *probe_timer;
-        struct health_ref *due; /* scratch for the loop: n_units */
+        struct health_ref *due;  /* scratch for the loop: n_units */
         struct health_ref *todo; /* scratch for the thread: n_units */
 };
 
@@ -65,9 +65,9 @@ static const char *nvml_err(const health_monitor *m, nvmlReturn_t r)
 
 static bool same_event(const struct health_event *a, const struct health_event *b)
 {
-        return a->kind == b->kind && a->gpu == b->gpu && a->mig == b->mig && a->gi == b->gi && a->ci == b->ci &&
-               a->xid == b->xid && a->nvml_error == b->nvml_error && a->kind != HEALTH_EVENT_PROBE_OK &&
-               a->kind != HEALTH_EVENT_PROBE_FAILED;
+        return a->kind == b->kind && a->gpu == b->gpu && a->mig == b->mig && a->gi == b->gi &&
+               a->ci == b->ci && a->xid == b->xid && a->nvml_error == b->nvml_error &&
+               a->kind != HEALTH_EVENT_PROBE_OK && a->kind != HEALTH_EVENT_PROBE_FAILED;
 }
 
 static void post(health_monitor *m, const struct health_event *e)
@@ -138,8 +138,11 @@ static void probe(health_monitor *m, const struct health_ref *ref)
         const nvml *n = m->nvml;
         const struct gpu *g = &m->inv->gpus[ref->gpu];
         const char *uuid = ref->mig < 0 ? g->uuid : g->mig[ref->mig].uuid;
-        struct health_event e = { .kind = HEALTH_EVENT_PROBE_FAILED, .gpu = (int)ref->gpu, .mig = ref->mig,
-                                  .probe_seq = ref->probe_seq, .count = 1 };
+        struct health_event e = { .kind = HEALTH_EVENT_PROBE_FAILED,
+                                  .gpu = (int)ref->gpu,
+                                  .mig = ref->mig,
+                                  .probe_seq = ref->probe_seq,
+                                  .count = 1 };
         char got[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = "";
         nvmlDevice_t h = NULL;
         nvmlMemory_t mem;
@@ -165,7 +168,8 @@ static void probe(health_monitor *m, const struct health_ref *ref)
                                          "retired pages are pending: the GPU needs a reset");
                                 goto done;
                         }
-                        if (k != NVML_SUCCESS && k != NVML_ERROR_NOT_SUPPORTED && k != NVML_ERROR_NO_PERMISSION) {
+                        if (k != NVML_SUCCESS && k != NVML_ERROR_NOT_SUPPORTED &&
+                            k != NVML_ERROR_NO_PERMISSION) {
                                 r = k;
                                 what = "nvmlDeviceGetRetiredPagesPendingStatus";
                         }
@@ -201,8 +205,11 @@ static void handle_event(health_monitor *m, const nvmlEventData_t *d)
                 char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
                 nvmlReturn_t r = m->nvml->DeviceGetUUID(d->device, uuid, sizeof(uuid));
                 if (r != NVML_SUCCESS) {
-                        struct health_event e = { .kind = HEALTH_EVENT_UNKNOWN_DEVICE, .gpu = -1, .mig = -1,
-                                                  .nvml_error = (int)r, .time = now_nsec() };
+                        struct health_event e = { .kind = HEALTH_EVENT_UNKNOWN_DEVICE,
+                                                  .gpu = -1,
+                                                  .mig = -1,
+                                                  .nvml_error = (int)r,
+                                                  .time = now_nsec() };
                         snprintf(e.detail, sizeof(e.detail), "nvmlDeviceGetUUID: %s", nvml_err(m, r));
                         post(m, &e);
                         return;
@@ -216,8 +223,12 @@ static void handle_event(health_monitor *m, const nvmlEventData_t *d)
                 }
         }
 
-        struct health_event e = { .gpu = gpu, .mig = -1, .gi = d->gpuInstanceId, .ci = d->computeInstanceId,
-                                  .xid = d->eventData, .time = now_nsec() };
+        struct health_event e = { .gpu = gpu,
+                                  .mig = -1,
+                                  .gi = d->gpuInstanceId,
+                                  .ci = d->computeInstanceId,
+                                  .xid = d->eventData,
+                                  .time = now_nsec() };
         if (d->eventType & nvmlEventTypeXidCriticalError)
                 e.kind = HEALTH_EVENT_XID;
         else if (d->eventType & nvmlEventTypeDoubleBitEccError) {
@@ -234,7 +245,8 @@ static void handle_event(health_monitor *m, const nvmlEventData_t *d)
         /* A MIG event names its GPU instance (and compute instance, or "any"): it concerns those. */
         bool matched = false;
         for (size_t i = 0; i < g->n_mig; i++)
-                if (g->mig[i].gi_id == e.gi && (e.ci == NVML_EVENT_INSTANCE_ID_NONE || g->mig[i].ci_id == e.ci)) {
+                if (g->mig[i].gi_id == e.gi &&
+                    (e.ci == NVML_EVENT_INSTANCE_ID_NONE || g->mig[i].ci_id == e.ci)) {
                         e.mig = (int)i;
                         post(m, &e);
                         matched = true;
@@ -294,8 +306,11 @@ static void *health_thread(void *userdata)
                         break;
                 /* Upstream marks every device unhealthy on a failed wait. Back off so a wait that keeps
                  * failing at once does not spin. */
-                struct health_event e = { .kind = HEALTH_EVENT_WAIT_ERROR, .gpu = -1, .mig = -1,
-                                          .nvml_error = (int)r, .time = now_nsec() };
+                struct health_event e = { .kind = HEALTH_EVENT_WAIT_ERROR,
+                                          .gpu = -1,
+                                          .mig = -1,
+                                          .nvml_error = (int)r,
+                                          .time = now_nsec() };
                 snprintf(e.detail, sizeof(e.detail), "%s", nvml_err(m, r));
                 post(m, &e);
                 backoff = backoff ? MIN(backoff * 2, BACKOFF_MAX_MS) : m->wait_ms;
@@ -335,7 +350,8 @@ static void report(void *userdata, unsigned gpu, int mig, enum health_outcome o,
 
         unit_name(m, gpu, mig < 0 ? -1 : mig, name, sizeof(name));
         if (e->kind == HEALTH_EVENT_XID)
-                snprintf(what, sizeof(what), "%s, class %s (%s)", v->reason, xid_class_to_string(v->cls), v->why);
+                snprintf(what, sizeof(what), "%s, class %s (%s)", v->reason, xid_class_to_string(v->cls),
+                         v->why);
         else
                 snprintf(what, sizeof(what), "%s (%s)", v->reason, v->why);
         if (e->count > 1)
@@ -343,31 +359,34 @@ static void report(void *userdata, unsigned gpu, int mig, enum health_outcome o,
 
         switch (o) {
         case HEALTH_IGNORED:
-                log_info("%s: %s: ignored, device stays %s", name, what, u->healthy ? "Healthy" : "Unhealthy");
+                log_info("%s: %s: ignored, device stays %s", name, what,
+                         u->healthy ? "Healthy" : "Unhealthy");
                 break;
         case HEALTH_BECAME_UNHEALTHY:
                 recovery_text(m, rec, sizeof(rec));
-                log_warning("%s: %s: marked Unhealthy%s; %s", name, what, u->lost ? ", the GPU is lost" : "", rec);
+                log_warning("%s: %s: marked Unhealthy%s; %s", name, what, u->lost ? ", the GPU is lost" : "",
+                            rec);
                 break;
         case HEALTH_STILL_UNHEALTHY:
                 recovery_text(m, rec, sizeof(rec));
                 log_warning("%s: %s: still Unhealthy, the quiet period starts over; %s", name, what, rec);
                 break;
         case HEALTH_RECOVERED:
-                log_info("%s: re-probe clean after %s quiet: marked Healthy again (recovery %" PRIu64 ")", name,
-                         health_format_duration(now_nsec() - u->last_fatal, d, sizeof(d)), u->recoveries);
+                log_info("%s: re-probe clean after %s quiet: marked Healthy again (recovery %" PRIu64 ")",
+                         name, health_format_duration(now_nsec() - u->last_fatal, d, sizeof(d)),
+                         u->recoveries);
                 break;
         case HEALTH_PROBE_FAILED:
-                log_warning("%s: re-probe failed: %s; stays Unhealthy (%s)%s, next re-probe in %s", name, e->detail,
-                            u->reason, u->lost ? ", the GPU is lost" : "",
+                log_warning("%s: re-probe failed: %s; stays Unhealthy (%s)%s, next re-probe in %s", name,
+                            e->detail, u->reason, u->lost ? ", the GPU is lost" : "",
                             health_format_duration(m->tracker->rules.recovery_interval, d, sizeof(d)));
                 break;
         case HEALTH_PROBE_STALE:
                 log_debug("%s: re-probe result dropped: a fatal event came while it ran", name);
                 break;
         case HEALTH_UNMATCHED:
-                log_info("%s: %s for GPU instance %u compute instance %u, none of its MIG devices: ignored", name,
-                         v->reason, e->gi, e->ci);
+                log_info("%s: %s for GPU instance %u compute instance %u, none of its MIG devices: ignored",
+                         name, v->reason, e->gi, e->ci);
                 break;
         }
 }
@@ -415,8 +434,8 @@ static void on_events(loop_source *s, int fd, uint32_t revents, void *userdata)
         pthread_mutex_unlock(&m->lock);
 
         if (dropped)
-                log_warning("Health: %" PRIu64 " events dropped: more than %d distinct events were waiting", dropped,
-                            QUEUE_MAX);
+                log_warning("Health: %" PRIu64 " events dropped: more than %d distinct events were waiting",
+                            dropped, QUEUE_MAX);
         for (size_t i = 0; i < n; i++)
                 changed += health_tracker_apply(m->tracker, &batch[i], now_nsec());
         if (changed && m->cb)
@@ -429,9 +448,10 @@ static void log_rules(const struct health_rules *r)
         char d[32], list[256] = "";
         size_t len = 0;
         for (size_t i = 0; i < r->n_disabled && len < sizeof(list) - 24; i++)
-                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%" PRIu64, i ? "," : "", r->disabled[i]);
+                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%" PRIu64, i ? "," : "",
+                                        r->disabled[i]);
         log_info("Health checks: policy %s, %s%s%s, recovery %s", health_policy_to_string(r->policy),
-                 r->enable_all ? "every XID fatal (DP_ENABLE_HEALTHCHECKS=all)"
+                 r->enable_all                         ? "every XID fatal (DP_ENABLE_HEALTHCHECKS=all)"
                  : r->policy == HEALTH_POLICY_UPSTREAM ? "ignoring XIDs 13,31,43,45,68,109"
                                                        : "XIDs classed by NVIDIA's XID catalog",
                  len ? ", also ignoring " : "", list,
@@ -504,8 +524,9 @@ static int monitor_setup(health_monitor *m)
         return 1;
 }
 
-int health_monitor_start(loop *l, const nvml *n, const inventory *inv, const struct health_monitor_options *o,
-                         health_changed_fn cb, void *userdata, health_monitor **ret)
+int health_monitor_start(loop *l, const nvml *n, const inventory *inv,
+                         const struct health_monitor_options *o, health_changed_fn cb, void *userdata,
+                         health_monitor **ret)
 {
         struct health_rules rules;
         int r = health_rules_parse(o->policy, o->recovery_interval, o->disable_env, o->enable_env, &rules);

@@ -146,9 +146,7 @@ void health_judge(const struct health_rules *r, const struct health_event *e, st
         const char *detail = e->detail[0] ? e->detail : "unknown error";
 
         switch (e->kind) {
-        case HEALTH_EVENT_XID:
-                judge_xid(r, e->xid, &v);
-                break;
+        case HEALTH_EVENT_XID: judge_xid(r, e->xid, &v); break;
         case HEALTH_EVENT_ECC_DBE:
                 snprintf(v.reason, sizeof(v.reason), "double-bit ECC error");
                 /* Upstream registers ECC events but skips them. */

@@ -21,7 +21,7 @@ int health_tracker_new(const inventory *inv, struct health_rules *rules, health_
         t->gpus = new0(struct health_unit, inv->n_gpus + 1);
         t->migs = new0(struct health_unit *, inv->n_gpus + 1);
         if (!t->gpus || !t->migs)
-                return -ENOMEM;
+                return -ENOMEM; /* cppcheck-suppress memleak ; t is freed by its cleanup attribute */
         for (size_t g = 0; g < inv->n_gpus; g++) {
                 unit_init(&t->gpus[g]);
                 t->migs[g] = new0(struct health_unit, inv->gpus[g].n_mig + 1);
@@ -79,8 +79,9 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
         return b > UINT64_MAX - a ? UINT64_MAX : a + b;
 }
 
-static enum health_outcome unit_fatal(const health_tracker *t, struct health_unit *u, const struct health_event *e,
-                                      const struct health_verdict *v, uint64_t now)
+static enum health_outcome unit_fatal(const health_tracker *t, struct health_unit *u,
+                                      const struct health_event *e, const struct health_verdict *v,
+                                      uint64_t now)
 {
         bool was_healthy = u->healthy;
         uint64_t at = e->time && e->time <= now ? e->time : now;
@@ -94,13 +95,14 @@ static enum health_outcome unit_fatal(const health_tracker *t, struct health_uni
         u->cls = v->cls;
         u->last_fatal = at;
         u->fatal_seq++;
-        u->next_probe = t->rules.recovery_interval == DURATION_INFINITE ? UINT64_MAX
-                                                                         : add_sat(at, t->rules.recovery_interval);
+        u->next_probe = t->rules.recovery_interval == DURATION_INFINITE
+                                ? UINT64_MAX
+                                : add_sat(at, t->rules.recovery_interval);
         return was_healthy ? HEALTH_BECAME_UNHEALTHY : HEALTH_STILL_UNHEALTHY;
 }
 
-static enum health_outcome unit_probed(const health_tracker *t, struct health_unit *u, const struct health_event *e,
-                                       uint64_t now)
+static enum health_outcome unit_probed(const health_tracker *t, struct health_unit *u,
+                                       const struct health_event *e, uint64_t now)
 {
         u->probe_pending = false;
         if (u->healthy || e->probe_seq != u->fatal_seq)
@@ -116,8 +118,9 @@ static enum health_outcome unit_probed(const health_tracker *t, struct health_un
         }
         u->failed_probes++;
         u->lost = u->lost || e->lost;
-        u->next_probe = t->rules.recovery_interval == DURATION_INFINITE ? UINT64_MAX
-                                                                         : add_sat(now, t->rules.recovery_interval);
+        u->next_probe = t->rules.recovery_interval == DURATION_INFINITE
+                                ? UINT64_MAX
+                                : add_sat(now, t->rules.recovery_interval);
         return HEALTH_PROBE_FAILED;
 }
 

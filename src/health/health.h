@@ -49,8 +49,8 @@ bool health_upstream_default_ignored(uint64_t xid);
 
 struct health_rules {
         enum health_policy policy;
-        bool off;        /* DP_DISABLE_HEALTHCHECKS all/xids: no health checks at all */
-        bool enable_all; /* DP_ENABLE_HEALTHCHECKS all: every XID is fatal */
+        bool off;                     /* DP_DISABLE_HEALTHCHECKS all/xids: no health checks at all */
+        bool enable_all;              /* DP_ENABLE_HEALTHCHECKS all: every XID is fatal */
         uint64_t *disabled, *enabled; /* the numbers listed in DP_DISABLE_/DP_ENABLE_HEALTHCHECKS */
         size_t n_disabled, n_enabled;
         uint64_t recovery_interval; /* nsec; DURATION_INFINITE: never (upstream policy: never) */
@@ -198,8 +198,9 @@ struct health_monitor_options {
 
 /* Registers every GPU for the event types it supports and starts the thread. Sets *ret to NULL and
  * returns 0 when health checks are off or NVML cannot deliver events (both logged). */
-int health_monitor_start(loop *l, const nvml *n, const inventory *inv, const struct health_monitor_options *o,
-                         health_changed_fn cb, void *userdata, health_monitor **ret);
+int health_monitor_start(loop *l, const nvml *n, const inventory *inv,
+                         const struct health_monitor_options *o, health_changed_fn cb, void *userdata,
+                         health_monitor **ret);
 /* Stops the thread (joined within one wait timeout) and frees. Accepts NULL. */
 health_monitor *health_monitor_free(health_monitor *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(health_monitor *, health_monitor_free);

@@ -26,9 +26,12 @@ FIXTURES = os.path.join(REPO, "mock", "nvml", "fixtures")
 
 
 def _load_pb():
-    out = tempfile.mkdtemp(prefix="nvdp-pb-")
-    subprocess.run(["protoc", "--proto_path", os.path.join(REPO, "proto"), "--python_out", out,
-                    "deviceplugin.proto"], check=True)
+    # NVDP_PB_DIR: a directory with a deviceplugin_pb2.py generated elsewhere (hosts without protoc).
+    out = os.environ.get("NVDP_PB_DIR")
+    if not out:
+        out = tempfile.mkdtemp(prefix="nvdp-pb-")
+        subprocess.run(["protoc", "--proto_path", os.path.join(REPO, "proto"), "--python_out", out,
+                        "deviceplugin.proto"], check=True)
     sys.path.insert(0, out)
     return importlib.import_module("deviceplugin_pb2")
 
