@@ -17,7 +17,7 @@
 #include "nvml/nvml.h"
 
 #define DEFAULT_WAIT_MS 500
-#define QUEUE_MAX       1024 /* distinct undelivered events; identical ones are coalesced */
+#define QUEUE_MAX       256 /* distinct undelivered events; identical ones are coalesced */
 #define BACKOFF_MAX_MS  30000
 #define EVENT_TYPES     (nvmlEventTypeXidCriticalError | nvmlEventTypeDoubleBitEccError)
 
@@ -111,13 +111,16 @@ static bool sleep_or_stop(health_monitor *m, unsigned ms)
         return stop;
 }
 
-static nvmlReturn_t register_gpu(health_monitor *m, size_t g, nvmlDevice_t h)
+/* Watches the GPU's XID and double-bit ECC events, those it supports. *ret_what names the failed call. */
+static nvmlReturn_t register_gpu(health_monitor *m, size_t g, nvmlDevice_t h, const char **ret_what)
 {
         const nvml *n = m->nvml;
         unsigned long long supported = 0;
         nvmlReturn_t r = n->DeviceGetSupportedEventTypes(h, &supported);
+        *ret_what = "nvmlDeviceGetSupportedEventTypes";
         if (r != NVML_SUCCESS)
                 return r;
+        *ret_what = "nvmlDeviceRegisterEvents";
         if (!(supported & EVENT_TYPES))
                 return NVML_ERROR_NOT_SUPPORTED;
         r = n->DeviceRegisterEvents(h, supported & EVENT_TYPES, m->set);
@@ -175,9 +178,10 @@ static void probe(health_monitor *m, const struct health_ref *ref)
                         }
                 }
                 if (!what && ref->mig < 0 && (!m->registered[ref->gpu] || m->handles[ref->gpu] != h)) {
-                        r = register_gpu(m, ref->gpu, h);
+                        const char *call;
+                        r = register_gpu(m, ref->gpu, h, &call);
                         if (r != NVML_SUCCESS && r != NVML_ERROR_NOT_SUPPORTED)
-                                what = "nvmlDeviceRegisterEvents";
+                                what = call;
                 }
                 if (!what)
                         e.kind = HEALTH_EVENT_PROBE_OK;
@@ -499,16 +503,14 @@ static int monitor_setup(health_monitor *m)
                 return 0;
         }
         /* As upstream: a device NVML cannot find or list event types for is unhealthy; one too old for
-         * events is only unmonitored. */
+         * events (none of ours supported, or registering says NOT_SUPPORTED) is only unmonitored. */
         for (size_t g = 0; g < inv->n_gpus; g++) {
                 struct health_event e = { .kind = HEALTH_EVENT_REGISTER_FAILED, .gpu = (int)g, .mig = -1 };
                 nvmlDevice_t h;
-                r = n->DeviceGetHandleByUUID(inv->gpus[g].uuid, &h);
                 const char *what = "nvmlDeviceGetHandleByUUID";
-                if (r == NVML_SUCCESS) {
-                        r = register_gpu(m, g, h);
-                        what = "nvmlDeviceRegisterEvents";
-                }
+                r = n->DeviceGetHandleByUUID(inv->gpus[g].uuid, &h);
+                if (r == NVML_SUCCESS)
+                        r = register_gpu(m, g, h, &what);
                 if (r == NVML_SUCCESS)
                         continue;
                 if (r == NVML_ERROR_NOT_SUPPORTED) {

@@ -254,3 +254,17 @@ def test_sigterm_with_the_health_thread_running_is_quick(node):
     start = time.monotonic()
     assert n.plugin.stop() == 0
     assert time.monotonic() - start < 1.0
+
+
+def test_idle_health_thread_costs_almost_no_cpu(node):
+    """The thread waits in nvmlEventSetWait with a timeout: no spinning while nothing happens."""
+    n = node()
+
+    def cpu():
+        with open(f"/proc/{n.plugin.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    before = cpu()
+    time.sleep(3)
+    assert cpu() - before < 0.05
