@@ -29,6 +29,7 @@ struct health_monitor {
         health_changed_fn cb;
         void *userdata;
         unsigned wait_ms;
+        bool upstream; /* upstream policy: a failed wait condemns every GPU, as upstream does */
         size_t n_units;
 
         /* Set up before the thread starts, then the thread's alone. */
@@ -261,6 +262,69 @@ static void handle_event(health_monitor *m, const nvmlEventData_t *d)
         }
 }
 
+/* A failed wait may come from one GPU that fell off the bus. When some watched GPUs answer
+ * NVML_ERROR_GPU_IS_LOST, only they are blamed (as lost) and the event set is rebuilt without them, so
+ * the others stay watched; a re-probe registers a GPU again when it is back. Returns false when no GPU
+ * is lost (or under the upstream policy): then every GPU is marked, as upstream does. */
+static bool blame_lost_gpus(health_monitor *m, nvmlReturn_t wait_error)
+{
+        const nvml *n = m->nvml;
+        const inventory *inv = m->inv;
+        bool any = false;
+
+        if (m->upstream)
+                return false;
+        for (size_t g = 0; g < inv->n_gpus; g++) {
+                nvmlMemory_t mem;
+                if (!m->registered[g] ||
+                    n->DeviceGetMemoryInfo(m->handles[g], &mem) != NVML_ERROR_GPU_IS_LOST)
+                        continue;
+                struct health_event e = { .kind = HEALTH_EVENT_WAIT_ERROR,
+                                          .gpu = (int)g,
+                                          .mig = -1,
+                                          .nvml_error = (int)wait_error,
+                                          .time = now_nsec() };
+                snprintf(e.detail, sizeof(e.detail), "%s; the GPU answers NVML_ERROR_GPU_IS_LOST",
+                         nvml_err(m, wait_error));
+                post(m, &e);
+                m->registered[g] = false;
+                m->n_registered--;
+                any = true;
+        }
+        if (!any)
+                return false;
+
+        nvmlEventSet_t set = NULL;
+        nvmlReturn_t r = n->EventSetCreate(&set);
+        if (r != NVML_SUCCESS) {
+                log_warning("Cannot create a new NVML event set (%s): GPU events are no longer watched",
+                            nvml_err(m, r));
+                memset(m->registered, 0, inv->n_gpus * sizeof(bool));
+                m->n_registered = 0;
+                return true;
+        }
+        n->EventSetFree(m->set);
+        m->set = set;
+        for (size_t g = 0; g < inv->n_gpus; g++) {
+                if (!m->registered[g])
+                        continue;
+                const char *what;
+                m->registered[g] = false;
+                m->n_registered--;
+                r = register_gpu(m, g, m->handles[g], &what);
+                if (r == NVML_SUCCESS || r == NVML_ERROR_NOT_SUPPORTED)
+                        continue;
+                struct health_event e = { .kind = HEALTH_EVENT_REGISTER_FAILED,
+                                          .gpu = (int)g,
+                                          .mig = -1,
+                                          .nvml_error = (int)r,
+                                          .time = now_nsec() };
+                snprintf(e.detail, sizeof(e.detail), "%s: %s", what, nvml_err(m, r));
+                post(m, &e);
+        }
+        return true;
+}
+
 static size_t take_requests(health_monitor *m, bool *ret_stop)
 {
         pthread_mutex_lock(&m->lock);
@@ -308,15 +372,17 @@ static void *health_thread(void *userdata)
                 pthread_mutex_unlock(&m->lock);
                 if (stop)
                         break;
-                /* Upstream marks every device unhealthy on a failed wait. Back off so a wait that keeps
-                 * failing at once does not spin. */
-                struct health_event e = { .kind = HEALTH_EVENT_WAIT_ERROR,
-                                          .gpu = -1,
-                                          .mig = -1,
-                                          .nvml_error = (int)r,
-                                          .time = now_nsec() };
-                snprintf(e.detail, sizeof(e.detail), "%s", nvml_err(m, r));
-                post(m, &e);
+                /* Upstream marks every device unhealthy on a failed wait; the catalog policy first looks
+                 * for lost GPUs to blame. Back off so a wait that keeps failing at once does not spin. */
+                if (!blame_lost_gpus(m, r)) {
+                        struct health_event e = { .kind = HEALTH_EVENT_WAIT_ERROR,
+                                                  .gpu = -1,
+                                                  .mig = -1,
+                                                  .nvml_error = (int)r,
+                                                  .time = now_nsec() };
+                        snprintf(e.detail, sizeof(e.detail), "%s", nvml_err(m, r));
+                        post(m, &e);
+                }
                 backoff = backoff ? MIN(backoff * 2, BACKOFF_MAX_MS) : m->wait_ms;
         }
         return NULL;
@@ -560,6 +626,7 @@ int health_monitor_start(loop *l, const nvml *n, const inventory *inv,
         m->cb = cb;
         m->userdata = userdata;
         m->wait_ms = o->wait_ms ? o->wait_ms : DEFAULT_WAIT_MS;
+        m->upstream = o->policy == HEALTH_POLICY_UPSTREAM;
         m->efd = -EBADF;
         r = health_tracker_new(inv, &rules, &m->tracker);
         health_rules_done(&rules);

@@ -156,6 +156,7 @@ void health_judge(const struct health_rules *r, const struct health_event *e, st
         case HEALTH_EVENT_WAIT_ERROR:
                 snprintf(v.reason, sizeof(v.reason), "waiting for NVML events failed: %.60s", detail);
                 v.fatal = true;
+                v.lost = e->gpu >= 0; /* blamed on one GPU: it answered NVML_ERROR_GPU_IS_LOST */
                 v.why = "health events cannot be read";
                 break;
         case HEALTH_EVENT_UNKNOWN_DEVICE:

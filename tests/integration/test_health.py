@@ -238,6 +238,32 @@ def test_event_wait_error_marks_every_gpu_then_they_recover(node):
     n.client.wait_list(lambda l: unhealthy(l) == [], timeout=6)
 
 
+def test_event_wait_error_with_a_lost_gpu_blames_only_that_gpu(node):
+    n = node(args=["--health-recovery-interval=1s"])
+    n.send(f"lost {H100[4]}")
+    n.send("wait-error 15")
+    n.client.wait_list(lambda l: unhealthy(l) == [H100[4]])
+    assert (f"GPU 4 ({H100[4]}): waiting for NVML events failed: GPU is lost; the GPU answers "
+            "NVML_ERROR_GPU_IS_LOST (health events cannot be read): marked Unhealthy, the GPU is lost") \
+        in n.plugin.output()
+    # The other GPUs are still watched on the rebuilt event set ...
+    n.send(f"xid {H100[2]} 95")
+    n.client.wait_list(lambda l: unhealthy(l) == sorted([H100[2], H100[4]]))
+    # ... GPU 2 recovers, GPU 4 does not while lost; back on the bus it is watched again.
+    n.client.wait_list(lambda l: unhealthy(l) == [H100[4]], timeout=5)
+    n.send(f"found {H100[4]}")
+    n.client.wait_list(lambda l: unhealthy(l) == [], timeout=5)
+    n.send(f"xid {H100[4]} 79")
+    n.client.wait_list(lambda l: unhealthy(l) == [H100[4]])
+
+
+def test_event_wait_error_with_a_lost_gpu_upstream_marks_all(node):
+    n = node(args=["--health-policy=upstream"])
+    n.send(f"lost {H100[4]}")
+    n.send("wait-error 15")
+    n.client.wait_list(lambda l: unhealthy(l) == sorted(H100))
+
+
 def test_preferred_allocation_skips_the_dead_gpu(node):
     n = node()
     n.send(f"xid {H100[3]} 79")

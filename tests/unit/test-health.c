@@ -210,6 +210,11 @@ static void test_verdicts(void **state)
         assert_string_equal(v.reason, "waiting for NVML events failed: Unknown Error");
         verdict(CAT, &e, &v);
         assert_true(v.fatal);
+        assert_false(v.lost);
+        e.gpu = 4; /* blamed on a GPU that answered NVML_ERROR_GPU_IS_LOST */
+        verdict(CAT, &e, &v);
+        assert_true(v.fatal && v.lost);
+        e.gpu = -1;
         e.kind = HEALTH_EVENT_UNKNOWN_DEVICE;
         verdict(CAT, &e, &v);
         assert_true(v.fatal);
