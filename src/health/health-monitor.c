@@ -158,7 +158,7 @@ static void probe(health_monitor *m, const struct health_ref *ref)
         else if ((r = n->DeviceGetUUID(h, got, sizeof(got))) != NVML_SUCCESS)
                 what = "nvmlDeviceGetUUID";
         else if (!streq(got, uuid)) {
-                snprintf(e.detail, sizeof(e.detail), "the device answers with UUID %s", got);
+                snprintf(e.detail, sizeof(e.detail), "the device answers with UUID %.60s", got);
                 goto done;
         } else if ((r = n->DeviceGetMemoryInfo(h, &mem)) != NVML_SUCCESS)
                 what = "nvmlDeviceGetMemoryInfo";
@@ -490,7 +490,6 @@ static void on_events(loop_source *s, int fd, uint32_t revents, void *userdata)
         uint64_t value, dropped;
         struct health_event *batch;
         size_t n;
-        int changed = 0;
 
         (void)!read(fd, &value, sizeof(value));
         pthread_mutex_lock(&m->lock);
@@ -507,8 +506,8 @@ static void on_events(loop_source *s, int fd, uint32_t revents, void *userdata)
                 log_warning("Health: %" PRIu64 " events dropped: more than %d distinct events were waiting",
                             dropped, QUEUE_MAX);
         for (size_t i = 0; i < n; i++)
-                changed += health_tracker_apply(m->tracker, &batch[i], now_nsec());
-        if (changed && m->cb)
+                (void)health_tracker_apply(m->tracker, &batch[i], now_nsec());
+        if (n && m->cb)
                 m->cb(m, m->userdata);
         schedule_probes(m);
 }

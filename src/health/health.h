@@ -185,7 +185,7 @@ char *health_format_duration(uint64_t nsec, char *buf, size_t size);
 /* ---- the monitor (health-monitor.c) -------------------------------------------------------------- */
 
 typedef struct health_monitor health_monitor;
-/* Health of some unit changed; called on the loop thread after a batch of events. */
+/* Called on the loop thread after each batch of events: health or reasons may have changed. */
 typedef void (*health_changed_fn)(health_monitor *m, void *userdata);
 
 struct health_monitor_options {

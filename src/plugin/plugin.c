@@ -33,14 +33,17 @@ void plugin_health_changed(plugin *p)
 
 void plugin_health_sync(plugin *p, const health_tracker *t)
 {
+        bool changed = false;
         for (size_t g = 0; p->gpu_health && g < p->inventory->n_gpus; g++)
                 for (int m = -1; m < (int)p->inventory->gpus[g].n_mig; m++) {
                         const struct health_unit *u = health_tracker_unit(t, g, m);
                         struct unit_health *h = m < 0 ? &p->gpu_health[g] : &p->mig_health[g][m];
+                        changed = changed || h->healthy != u->healthy;
                         h->healthy = u->healthy;
                         snprintf(h->reason, sizeof(h->reason), "%s", u->reason);
                 }
-        plugin_health_changed(p);
+        if (changed)
+                plugin_health_changed(p);
 }
 
 static int health_init(plugin *p)
