@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "base/filewatch.h"
 #include "base/log.h"
 #include "base/strv.h"
 #include "cmd/cmd.h"
@@ -15,9 +16,16 @@
 struct daemon {
         plugin plugin;
         nvml *nvml;
+        file_watch *config_watch;
         int argc;
         char **argv;
+        char *node_config; /* value of the node label nvidia.com/device-plugin.config, NULL unknown */
 };
+
+static int load_config(struct daemon *d, config **ret, char **ret_error)
+{
+        return config_from_env_and_args(PROGRAM_PLUGIN, d->argc, d->argv, d->node_config, ret, ret_error);
+}
 
 /* Checked once: upstream stats these on every Allocate. */
 static const char *const control_device_paths[] = {
@@ -50,18 +58,19 @@ static void on_exit_signal(loop_source *s, int signo, void *userdata)
         loop_exit(loop_source_get_loop(s), 0);
 }
 
-static void on_reload_signal(loop_source *s, int signo, void *userdata)
+static void reload(struct daemon *d, const char *why)
 {
-        struct daemon *d = userdata;
         config *c = NULL;
         _cleanup_free_ char *error = NULL;
-        log_info("Received SIGHUP, reloading the configuration");
-        int r = config_from_args(PROGRAM_PLUGIN, d->argc, d->argv, &c, &error);
+        log_info("%s, reloading the configuration", why);
+        int r = load_config(d, &c, &error);
         if (r < 0) {
                 log_error("Configuration reload failed, keeping the running one: %s",
                           error ? error : strerror(-r));
                 return;
         }
+        STRV_FOREACH (w, c->warnings)
+                log_warning("%s", *w);
         (void)plugin_reload(&d->plugin, c);
 }
 
@@ -83,6 +92,20 @@ static int start_health(struct daemon *d)
                 .enable_env = getenv("DP_ENABLE_HEALTHCHECKS"),
         };
         return health_monitor_start(p->loop, d->nvml, p->inventory, &o, on_health_changed, p, &p->health);
+}
+
+static void on_reload_signal(loop_source *s, int signo, void *userdata)
+{
+        reload(userdata, "Received SIGHUP");
+}
+
+static void on_config_changed(file_watch *w, void *userdata)
+{
+        struct daemon *d = userdata;
+        _cleanup_free_ char *why = NULL;
+        if (asprintf(&why, "%s changed", d->plugin.config->config_file) < 0)
+                return;
+        reload(d, why);
 }
 
 static int load_devices(struct daemon *d)
@@ -118,7 +141,7 @@ int cmd_plugin(int argc, char **argv)
         _cleanup_free_ char *error = NULL;
         int r, ret = 1;
 
-        r = config_from_args(PROGRAM_PLUGIN, argc, argv, &p->config, &error);
+        r = load_config(&d, &p->config, &error);
         if (r > 0)
                 return 0;
         if (r < 0) {
@@ -146,7 +169,9 @@ int cmd_plugin(int argc, char **argv)
                 r = -ENOMEM;
                 goto finish;
         }
-        if ((r = loop_new(&p->loop)) < 0 || (r = find_control_devices(&p->control_devices)) < 0)
+        static const int handled[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, 0 };
+        if ((r = signals_block(handled)) < 0 || (r = loop_new(&p->loop)) < 0 ||
+            (r = find_control_devices(&p->control_devices)) < 0)
                 goto finish;
         if ((r = load_devices(&d)) < 0)
                 goto finish;
@@ -158,10 +183,17 @@ int cmd_plugin(int argc, char **argv)
         (void)signal(SIGPIPE, SIG_IGN);
         if ((r = plugin_start(p)) < 0 || (r = start_health(&d)) < 0)
                 goto finish;
+        /* The config file is watched as named at start (a ConfigMap updates it by a symlink swap). */
+        if (!isempty(p->config->config_file) &&
+            (r = file_watch_new(p->loop, p->config->config_file, on_config_changed, &d, &d.config_watch)) <
+                    0)
+                log_warning_errno(r, "Cannot watch %s for changes (SIGHUP still reloads): %m",
+                                  p->config->config_file);
         r = loop_run(p->loop);
         ret = r < 0 ? 1 : 0;
 finish:
         p->health = health_monitor_free(p->health);
+        file_watch_free(d.config_watch);
         plugin_stop(p);
         p->inventory = inventory_free(p->inventory);
         d.nvml = nvml_unload(d.nvml);
