@@ -55,6 +55,15 @@ step() {
         return 0
 }
 
+# one_of WORD LIST...: WORD is one of LIST. (Not `printf ... | grep -q` under pipefail: grep exits at
+# the first match and printf's SIGPIPE fails the pipeline, which made a found word look missing.)
+one_of() {
+        local w=$1 x
+        shift
+        for x in "$@"; do [ "$x" = "$w" ] && return 0; done
+        return 1
+}
+
 # wait_for SECONDS WHAT CMD...: run CMD every 0.5 s until it succeeds; fail naming WHAT after SECONDS.
 wait_for() {
         local secs=$1 what=$2 deadline

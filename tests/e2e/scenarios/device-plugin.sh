@@ -24,8 +24,8 @@
 
 # Checks that wait for work not yet on main: each is logged as PENDING and not asserted. Set to 1 (or
 # the environment variable) once it is merged.
-dp_gfd_node=${NVDP_E2E_GFD_NODE:-0} # gfd --output=node: the Kubernetes API client (branch kube)
-dp_health=${NVDP_E2E_HEALTH:-0}     # XID events mark a GPU unhealthy (branch health)
+dp_gfd_node=${NVDP_E2E_GFD_NODE:-1} # gfd --output=node: the Kubernetes API client (branch kube)
+dp_health=${NVDP_E2E_HEALTH:-1}     # XID events mark a GPU unhealthy (branch health)
 # The chart's default metrics.enabled=true gives the plugin liveness/readiness probes on /healthz of
 # --metrics-address, which the plugin serves only with the metrics work (branch metrics); without it
 # the pod never gets Ready and helm --wait fails.
@@ -130,7 +130,7 @@ fi
 dp_show "$out"
 grep -qx 'Importing .* into containerd (namespace k8s.io)' <<<"$out" ||
         die "device-plugin: install did not import the image into the cluster's containerd"
-"${CTR[@]}" images ls -q 2>/dev/null | grep -qx "docker.io/library/nvdp:$dp_tag" ||
+grep -qx "docker.io/library/nvdp:$dp_tag" <<<"$("${CTR[@]}" images ls -q 2>/dev/null)" ||
         die "device-plugin: image docker.io/library/nvdp:$dp_tag is not in the cluster's containerd after install"
 for obj in serviceaccount/nvidia-device-plugin-service-account clusterrole/nvidia-device-plugin-role \
         clusterrolebinding/nvidia-device-plugin-role-binding runtimeclass/nvidia; do
@@ -161,7 +161,7 @@ grep -qx '=== GPU Test Output ===' <<<"$out" || die "device-plugin: test printed
 grep -qx 'nvdp-e2e nvidia-smi stand-in' <<<"$out" || die "device-plugin: the test pod did not run the nvidia-smi stand-in"
 vis=$(sed -n 's/^NVIDIA_VISIBLE_DEVICES=//p' <<<"$out")
 case $vis in *,* | '' | all | none | void) die "device-plugin: test pod got NVIDIA_VISIBLE_DEVICES='$vis', want exactly one GPU UUID" ;; esac
-printf '%s\n' "${dp_uuids[@]}" | grep -qx -- "$vis" || die "device-plugin: test pod got $vis, not a GPU UUID of $dp_fixture"
+one_of "$vis" "${dp_uuids[@]}" || die "device-plugin: test pod got $vis, not a GPU UUID of $dp_fixture"
 log "device-plugin: gpu-test pod saw NVIDIA_VISIBLE_DEVICES=$vis"
 
 # ---- labels -------------------------------------------------------------------------------------
@@ -241,8 +241,8 @@ dp_running() { check_alive && [ "$(kubectl get pod gpu-holder -o jsonpath='{.sta
 wait_for 60 "pod gpu-holder (1 GPU) Running" dp_running
 dp_pod eight-gpus localhost/nvdp-e2e/nvidia-smi:1 8
 dp_unschedulable() {
-        kubectl get pod eight-gpus -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}' |
-                grep -q 'Insufficient nvidia.com/gpu'
+        grep -q 'Insufficient nvidia.com/gpu' <<<"$(kubectl get pod eight-gpus \
+                -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}')"
 }
 wait_for 30 "pod eight-gpus reported unschedulable (Insufficient nvidia.com/gpu)" dp_unschedulable
 [ "$(kubectl get pod eight-gpus -o jsonpath='{.status.phase}')" = Pending ] || die "pod eight-gpus is not Pending"

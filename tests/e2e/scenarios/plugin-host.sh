@@ -63,7 +63,7 @@ IFS=, read -r -a got <<<"$vis"
 [ ${#got[@]} -eq 2 ] && [ "${got[0]}" != "${got[1]:-}" ] ||
         die "pod two-gpus: NVIDIA_VISIBLE_DEVICES=$vis, want 2 distinct UUIDs"
 for u in "${got[@]}"; do
-        printf '%s\n' "${uuids[@]}" | grep -qx -- "$u" || die "pod two-gpus: $u is not a GPU UUID of $fixture"
+        one_of "$u" "${uuids[@]}" || die "pod two-gpus: $u is not a GPU UUID of $fixture"
 done
 log "plugin-host: pod two-gpus got ${got[*]}"
 
