@@ -181,6 +181,24 @@ if [ "$(cat "$tmp/install-fail.rc")" = 1 ] && [ "$(tail -1 "$tmp/install-fail.ou
         ok "install: a helm failure ends with one line saying where to look"
 else not_ok "install with failing helm: rc $(cat "$tmp/install-fail.rc"): $(cat "$tmp/install-fail.out")"; fi
 
+# Plain containerd (no k3s) whose socket is not at the default path: CONTAINERD_ADDRESS, which ctr reads.
+mkdir -p "$tmp/bin-ctr" && cp -P "$tmp/bin-bare/"* "$tmp/bin-ctr/"
+for t in kubectl helm ctr; do ln -s "$repo/tests/deploy/fake/$t" "$tmp/bin-ctr/$t"; done
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$tmp/containerd.sock"
+run install-ctr "$tmp/bin-ctr" NVIDIA_DEVICE_PLUGIN_CHART="$tmp/otherchart" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE="$tmp/nvdp.oci.tar" \
+        CONTAINERD_ADDRESS="$tmp/containerd.sock" -- nvidia-device-plugin::install
+expect_log install-ctr 0 "install (containerd at CONTAINERD_ADDRESS)" <<EOF
+$readyz
+ctr -n k8s.io images import $tmp/nvdp.oci.tar (address $tmp/containerd.sock)
+helm upgrade --install nvidia-device-plugin $tmp/otherchart --namespace nvidia-device-plugin --create-namespace --values $values --set image.repository=nvdp --set image.tag=$version --wait --timeout 5m
+EOF
+run install-noctr "$tmp/bin-ctr" NVIDIA_DEVICE_PLUGIN_CHART="$tmp/otherchart" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE="$tmp/nvdp.oci.tar" \
+        CONTAINERD_ADDRESS="$tmp/no-such.sock" -- nvidia-device-plugin::install
+if [ "$(cat "$tmp/install-noctr.rc")" = 0 ] && ! grep -q '^ctr ' "$tmp/install-noctr.log" &&
+        grep -qx "note: $tmp/nvdp.oci.tar not imported (no k3s or containerd here); the nodes must be able to pull nvdp:$version." "$tmp/install-noctr.out"; then
+        ok "install: no containerd socket at CONTAINERD_ADDRESS, no import, one note"
+else not_ok "install with CONTAINERD_ADDRESS pointing nowhere: rc $(cat "$tmp/install-noctr.rc"): $(cat "$tmp/install-noctr.out")"; fi
+
 # --- verify -------------------------------------------------------------------------------------
 run verify "$tmp/bin-full" -- nvidia-device-plugin::verify
 expect_log verify 0 "verify" <<EOF
