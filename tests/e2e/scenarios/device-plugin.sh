@@ -17,7 +17,8 @@
 #   kubelet       kubelet restarted: the plugin registers again, allocatable 8 within 30 s
 #   xid           `xid <uuid> 79` written into the mock's event FIFO: allocatable 7, capacity 8
 #   pending       a pod holding 1 GPU runs; a pod asking for 8 stays Pending (Insufficient nvidia.com/gpu)
-#   doctor        `::doctor` (nvdp doctor with this cluster's kubeconfig): cluster checks ran, RuntimeClass ok
+#   doctor        `::doctor` (nvdp doctor with this cluster's kubeconfig): cluster checks ran, RuntimeClass ok;
+#                 `::doctor nvdp-e2e` runs it in the plugin pod (kubectl exec)
 #   uninstall     `::uninstall`: namespace and RuntimeClass gone, allocatable 0; doctor now fails the
 #                 RuntimeClass check
 # Needs build/nvdp (doctor) and the MOCK=1 image archive (NVDP_BUILD points elsewhere).
@@ -263,6 +264,12 @@ grep -Eq '^ok +cluster\.runtimeclass +RuntimeClass nvidia, handler nvidia$' <<<"
 grep -Eq '^ok +cluster\.plugin-pods ' <<<"$out" ||
         die "device-plugin: doctor does not see the running plugin pod: $(grep 'cluster\.plugin-pods' <<<"$out")"
 log "device-plugin: doctor ran the cluster checks; RuntimeClass nvidia ok"
+# With a node name, the recipe runs doctor in that node's plugin pod (kubectl exec, through the
+# kubelet's streaming server): the container's view, no kubectl in the image, so no cluster checks.
+out=$(dp_just nvidia-device-plugin::doctor "$NODE_NAME" 2>&1 || true)
+dp_show "$out"
+grep -qx "Running nvdp doctor in pod $(dp_plugin_pod)" <<<"$out" || die "device-plugin: doctor $NODE_NAME did not pick the plugin pod"
+grep -Eq '^[0-9]+ ok, [0-9]+ warn, [0-9]+ fail, [0-9]+ skip$' <<<"$out" || die "device-plugin: doctor in the plugin pod printed no summary"
 
 # ---- uninstall ----------------------------------------------------------------------------------
 step dp:uninstall
