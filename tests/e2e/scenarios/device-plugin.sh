@@ -23,14 +23,14 @@
 #                 RuntimeClass check
 # Needs build/nvdp (doctor) and the MOCK=1 image archive (NVDP_BUILD points elsewhere).
 
-# Checks that wait for work not yet on main: each is logged as PENDING and not asserted. Set to 1 (or
-# the environment variable) once it is merged.
-dp_gfd_node=${NVDP_E2E_GFD_NODE:-1} # gfd --output=node: the Kubernetes API client (branch kube)
-dp_health=${NVDP_E2E_HEALTH:-1}     # XID events mark a GPU unhealthy (branch health)
+# Checks that need work merged at different times: 0 logs the check as PENDING and does not assert it
+# (for a build without it). Node labels (API client, branch kube) and health (branch health) are on main.
+dp_gfd_node=${NVDP_E2E_GFD_NODE:-1} # gfd --output=node; 0: GFD in file mode, features.d file checked
+dp_health=${NVDP_E2E_HEALTH:-1}     # XID events mark a GPU unhealthy
 # The chart's default metrics.enabled=true gives the plugin liveness/readiness probes on /healthz of
 # --metrics-address, which the plugin serves only with the metrics work (branch metrics); without it
 # the pod never gets Ready and helm --wait fails.
-dp_metrics=${NVDP_E2E_METRICS:-0}
+dp_metrics=${NVDP_E2E_METRICS:-0} # 1 once the metrics work is on main
 dp_pending=()
 
 dp_build=${NVDP_BUILD:-$REPO/build}
