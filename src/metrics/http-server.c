@@ -173,7 +173,8 @@ static bool field_value_is(const char *v, size_t n, const char *want)
         return n == strlen(want) && strneq(v, want, n);
 }
 
-int http_request_parse(const char *buf, size_t size, char ret_path[static HTTP_PATH_MAX], bool *ret_head_only)
+int http_request_parse(const char *buf, size_t size, char ret_path[static HTTP_PATH_MAX],
+                       bool *ret_head_only)
 {
         const char *end = head_end(buf, size);
         if (!end)
@@ -227,7 +228,8 @@ int http_request_parse(const char *buf, size_t size, char ret_path[static HTTP_P
                 /* We read no body: a request announcing one is refused rather than half-read. */
                 if (name_len == 17 && strncasecmp(l, "Transfer-Encoding", 17) == 0)
                         return 400;
-                if (name_len == 14 && strncasecmp(l, "Content-Length", 14) == 0 && !field_value_is(v, vn, "0"))
+                if (name_len == 14 && strncasecmp(l, "Content-Length", 14) == 0 &&
+                    !field_value_is(v, vn, "0"))
                         return 400;
                 l = next;
         }
@@ -287,7 +289,8 @@ static const char *status_text(int status)
 static void listener_update(http_server *s)
 {
         bool want = s->n_conns < HTTP_CONNECTIONS_MAX;
-        if (s->listener && want != s->accepting && loop_source_set_io_events(s->listener, want ? EPOLLIN : 0) >= 0)
+        if (s->listener && want != s->accepting &&
+            loop_source_set_io_events(s->listener, want ? EPOLLIN : 0) >= 0)
                 s->accepting = want;
 }
 
@@ -366,10 +369,11 @@ static void conn_respond(conn *c, int status, const char *path, bool head_only)
         }
         size_t body = head_only ? 0 : reply.size;
         char *head = NULL;
-        int n = asprintf(&head,
-                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
-                         reply.status, status_text(reply.status), reply.content_type, reply.size,
-                         reply.status == 405 ? "Allow: GET, HEAD\r\n" : "");
+        int n = asprintf(
+                &head,
+                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+                reply.status, status_text(reply.status), reply.content_type, reply.size,
+                reply.status == 405 ? "Allow: GET, HEAD\r\n" : "");
         c->out = n < 0 ? NULL : malloc((size_t)n + body);
         if (c->out) {
                 memcpy(c->out, head, (size_t)n);
@@ -554,7 +558,8 @@ int http_server_listen(http_server *s, const char *address, char **ret_error)
         if (fd < 0 && errno == EAFNOSUPPORT && ss.ss_family == AF_INET6 &&
             IN6_IS_ADDR_UNSPECIFIED(&sa6->sin6_addr)) {
                 /* A host without IPv6: every interface means every IPv4 one. */
-                struct sockaddr_in sa4 = { .sin_family = AF_INET, .sin_port = sa6->sin6_port,
+                struct sockaddr_in sa4 = { .sin_family = AF_INET,
+                                           .sin_port = sa6->sin6_port,
                                            .sin_addr.s_addr = htonl(INADDR_ANY) };
                 memset(&ss, 0, sizeof ss);
                 memcpy(&ss, &sa4, sizeof sa4);

@@ -48,7 +48,8 @@ int http_address_parse(const char *address, struct sockaddr_storage *ret, sockle
  * status to answer: 200 for a well-formed GET or HEAD (path, without the query, copied to ret_path),
  * else 400 (malformed; HTTP/1.1 without Host; a body), 405 (another method), 431 (head larger than
  * HTTP_HEAD_MAX), 505 (not HTTP/1.x). ret_head_only is set for HEAD. Pure: for unit tests. */
-int http_request_parse(const char *buf, size_t size, char ret_path[static HTTP_PATH_MAX], bool *ret_head_only);
+int http_request_parse(const char *buf, size_t size, char ret_path[static HTTP_PATH_MAX],
+                       bool *ret_head_only);
 
 /* The routes array must outlive the server. */
 int http_server_new(loop *l, const struct http_route *routes, size_t n_routes, http_server **ret);

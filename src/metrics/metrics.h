@@ -18,8 +18,8 @@ enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
 /* Series per family at most: label values such as an XID number come from the driver, so the
  * number of series is bounded; updates to a series that cannot be created return -E2BIG. */
-#define METRIC_SERIES_MAX 4096
-#define METRIC_LABELS_MAX 8
+#define METRIC_SERIES_MAX  4096
+#define METRIC_LABELS_MAX  8
 #define METRIC_BUCKETS_MAX 32
 
 typedef struct metrics_registry metrics_registry;

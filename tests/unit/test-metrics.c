@@ -36,11 +36,12 @@ static void test_counter(void **state)
         assert_int_equal(metric_touch(c, V("nvidia.com/gpu", "error")), 0);
         assert_int_equal(metric_add(c, V("nvidia.com/mig-1g.10gb", "ok"), 5), 0);
         _cleanup_free_ char *text = format(m);
-        assert_string_equal(text, "# HELP nvdp_allocate_requests_total Allocate calls.\n"
-                                  "# TYPE nvdp_allocate_requests_total counter\n"
-                                  "nvdp_allocate_requests_total{resource=\"nvidia.com/gpu\",result=\"ok\"} 2\n"
-                                  "nvdp_allocate_requests_total{resource=\"nvidia.com/gpu\",result=\"error\"} 0\n"
-                                  "nvdp_allocate_requests_total{resource=\"nvidia.com/mig-1g.10gb\",result=\"ok\"} 5\n");
+        assert_string_equal(
+                text, "# HELP nvdp_allocate_requests_total Allocate calls.\n"
+                      "# TYPE nvdp_allocate_requests_total counter\n"
+                      "nvdp_allocate_requests_total{resource=\"nvidia.com/gpu\",result=\"ok\"} 2\n"
+                      "nvdp_allocate_requests_total{resource=\"nvidia.com/gpu\",result=\"error\"} 0\n"
+                      "nvdp_allocate_requests_total{resource=\"nvidia.com/mig-1g.10gb\",result=\"ok\"} 5\n");
         double v;
         assert_int_equal(metric_get(c, V("nvidia.com/gpu", "ok"), &v), 0);
         assert_true(v == 2);
@@ -57,7 +58,8 @@ static void test_gauge_and_values(void **state)
         _cleanup_(metrics_registry_freep) metrics_registry *m = NULL;
         metric *g, *info;
         assert_int_equal(metrics_registry_new(&m), 0);
-        assert_int_equal(metrics_add(m, METRIC_GAUGE, "nvdp_build_info", "Build.", V("version", NULL), &info), 0);
+        assert_int_equal(
+                metrics_add(m, METRIC_GAUGE, "nvdp_build_info", "Build.", V("version", NULL), &info), 0);
         assert_int_equal(metrics_add(m, METRIC_GAUGE, "g", "Values.", V("k", NULL), &g), 0);
         assert_int_equal(metric_set(info, V("0.1.0"), 1), 0);
         assert_int_equal(metric_set(g, V("half"), 0.5), 0);
@@ -107,29 +109,30 @@ static void test_histogram(void **state)
         assert_int_equal(metrics_add_histogram(m, "nvdp_allocate_duration_seconds", "Allocate latency.",
                                                V("resource", NULL), bounds, 3, &h),
                          0);
-        assert_int_equal(metrics_add_histogram(m, "nolabels_seconds", "No labels.", NULL, bounds, 3, &plain), 0);
+        assert_int_equal(metrics_add_histogram(m, "nolabels_seconds", "No labels.", NULL, bounds, 3, &plain),
+                         0);
         assert_int_equal(metric_observe(h, V("nvidia.com/gpu"), 0.00005), 0);
         assert_int_equal(metric_observe(h, V("nvidia.com/gpu"), 0.001), 0); /* le is inclusive */
         assert_int_equal(metric_observe(h, V("nvidia.com/gpu"), 0.25), 0);
         assert_int_equal(metric_observe(plain, NULL, 0.002), 0);
         _cleanup_free_ char *text = format(m);
-        assert_string_equal(text,
-                            "# HELP nvdp_allocate_duration_seconds Allocate latency.\n"
-                            "# TYPE nvdp_allocate_duration_seconds histogram\n"
-                            "nvdp_allocate_duration_seconds_bucket{resource=\"nvidia.com/gpu\",le=\"0.0001\"} 1\n"
-                            "nvdp_allocate_duration_seconds_bucket{resource=\"nvidia.com/gpu\",le=\"0.001\"} 2\n"
-                            "nvdp_allocate_duration_seconds_bucket{resource=\"nvidia.com/gpu\",le=\"0.01\"} 2\n"
-                            "nvdp_allocate_duration_seconds_bucket{resource=\"nvidia.com/gpu\",le=\"+Inf\"} 3\n"
-                            "nvdp_allocate_duration_seconds_sum{resource=\"nvidia.com/gpu\"} 0.25105\n"
-                            "nvdp_allocate_duration_seconds_count{resource=\"nvidia.com/gpu\"} 3\n"
-                            "# HELP nolabels_seconds No labels.\n"
-                            "# TYPE nolabels_seconds histogram\n"
-                            "nolabels_seconds_bucket{le=\"0.0001\"} 0\n"
-                            "nolabels_seconds_bucket{le=\"0.001\"} 0\n"
-                            "nolabels_seconds_bucket{le=\"0.01\"} 1\n"
-                            "nolabels_seconds_bucket{le=\"+Inf\"} 1\n"
-                            "nolabels_seconds_sum 0.002\n"
-                            "nolabels_seconds_count 1\n");
+        assert_string_equal(
+                text, "# HELP nvdp_allocate_duration_seconds Allocate latency.\n"
+                      "# TYPE nvdp_allocate_duration_seconds histogram\n"
+                      "nvdp_allocate_duration_seconds_bucket{resource=\"nvidia.com/gpu\",le=\"0.0001\"} 1\n"
+                      "nvdp_allocate_duration_seconds_bucket{resource=\"nvidia.com/gpu\",le=\"0.001\"} 2\n"
+                      "nvdp_allocate_duration_seconds_bucket{resource=\"nvidia.com/gpu\",le=\"0.01\"} 2\n"
+                      "nvdp_allocate_duration_seconds_bucket{resource=\"nvidia.com/gpu\",le=\"+Inf\"} 3\n"
+                      "nvdp_allocate_duration_seconds_sum{resource=\"nvidia.com/gpu\"} 0.25105\n"
+                      "nvdp_allocate_duration_seconds_count{resource=\"nvidia.com/gpu\"} 3\n"
+                      "# HELP nolabels_seconds No labels.\n"
+                      "# TYPE nolabels_seconds histogram\n"
+                      "nolabels_seconds_bucket{le=\"0.0001\"} 0\n"
+                      "nolabels_seconds_bucket{le=\"0.001\"} 0\n"
+                      "nolabels_seconds_bucket{le=\"0.01\"} 1\n"
+                      "nolabels_seconds_bucket{le=\"+Inf\"} 1\n"
+                      "nolabels_seconds_sum 0.002\n"
+                      "nolabels_seconds_count 1\n");
         double v;
         assert_int_equal(metric_get(h, V("nvidia.com/gpu"), &v), 0);
         assert_true(v == 3);
@@ -139,7 +142,8 @@ static void test_histogram(void **state)
         static const double inf[] = { 0.1, INFINITY };
         assert_int_equal(metrics_add_histogram(m, "bad_seconds", "x", NULL, bad, 2, NULL), -EINVAL);
         assert_int_equal(metrics_add_histogram(m, "inf_seconds", "x", NULL, inf, 2, NULL), -EINVAL);
-        assert_int_equal(metrics_add_histogram(m, "le_seconds", "x", V("le", NULL), bounds, 3, NULL), -EINVAL);
+        assert_int_equal(metrics_add_histogram(m, "le_seconds", "x", V("le", NULL), bounds, 3, NULL),
+                         -EINVAL);
         assert_int_equal(metrics_add_histogram(m, "none_seconds", "x", NULL, bounds, 0, NULL), -EINVAL);
 }
 
@@ -148,19 +152,20 @@ static void test_escaping(void **state)
         _cleanup_(metrics_registry_freep) metrics_registry *m = NULL;
         metric *g;
         assert_int_equal(metrics_registry_new(&m), 0);
-        assert_int_equal(metrics_add(m, METRIC_GAUGE, "nvdp_device_healthy", "Health \\ of a \"GPU\"\nsecond line.",
-                                     V("reason", NULL), &g),
+        assert_int_equal(metrics_add(m, METRIC_GAUGE, "nvdp_device_healthy",
+                                     "Health \\ of a \"GPU\"\nsecond line.", V("reason", NULL), &g),
                          0);
         assert_int_equal(metric_set(g, V("XID 79 \"fallen off\" C:\\gpu\nnext"), 0), 0);
         assert_int_equal(metric_set(g, V(""), 1), 0);
         assert_int_equal(metric_set(g, V("Ünïcode ✓"), 1), 0);
         _cleanup_free_ char *text = format(m);
         /* HELP escapes backslash and newline only; label values also the double quote. */
-        assert_string_equal(text, "# HELP nvdp_device_healthy Health \\\\ of a \"GPU\"\\nsecond line.\n"
-                                  "# TYPE nvdp_device_healthy gauge\n"
-                                  "nvdp_device_healthy{reason=\"XID 79 \\\"fallen off\\\" C:\\\\gpu\\nnext\"} 0\n"
-                                  "nvdp_device_healthy{reason=\"\"} 1\n"
-                                  "nvdp_device_healthy{reason=\"Ünïcode ✓\"} 1\n");
+        assert_string_equal(text,
+                            "# HELP nvdp_device_healthy Health \\\\ of a \"GPU\"\\nsecond line.\n"
+                            "# TYPE nvdp_device_healthy gauge\n"
+                            "nvdp_device_healthy{reason=\"XID 79 \\\"fallen off\\\" C:\\\\gpu\\nnext\"} 0\n"
+                            "nvdp_device_healthy{reason=\"\"} 1\n"
+                            "nvdp_device_healthy{reason=\"Ünïcode ✓\"} 1\n");
 }
 
 static void test_empty_and_names(void **state)
@@ -231,9 +236,9 @@ static void test_collect_callback(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_counter),        cmocka_unit_test(test_gauge_and_values),
-                cmocka_unit_test(test_histogram),      cmocka_unit_test(test_escaping),
-                cmocka_unit_test(test_empty_and_names), cmocka_unit_test(test_series_limit),
+                cmocka_unit_test(test_counter),          cmocka_unit_test(test_gauge_and_values),
+                cmocka_unit_test(test_histogram),        cmocka_unit_test(test_escaping),
+                cmocka_unit_test(test_empty_and_names),  cmocka_unit_test(test_series_limit),
                 cmocka_unit_test(test_collect_callback),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
