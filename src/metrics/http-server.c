@@ -256,8 +256,8 @@ int http_request_parse(const char *buf, size_t size, char ret_path[static HTTP_P
                         path_end = path + 1;
                 }
         }
-        size_t path_len = 0;
-        while (path + path_len < path_end && path[path_len] != '?' && path[path_len] != '#')
+        size_t path_len = 0, avail = (size_t)(path_end - path);
+        while (path_len < avail && path[path_len] != '?' && path[path_len] != '#')
                 path_len++;
         if (path_len >= HTTP_PATH_MAX)
                 return 414;
