@@ -111,7 +111,7 @@ static void on_hup(loop_source *s, int signo, void *userdata)
         struct gfd *g = userdata;
         _cleanup_(config_freep) config *c = NULL;
         _cleanup_free_ char *err = NULL;
-        int r = config_from_args(PROGRAM_GFD, g->argc, g->argv, &c, &err);
+        int r = config_from_env_and_args(PROGRAM_GFD, g->argc, g->argv, NULL, &c, &err);
         if (r != 0) {
                 log_error_errno(r < 0 ? r : -EINVAL, "SIGHUP: %s Keeping the previous configuration.",
                                 err ? err : "The configuration did not load.");
@@ -144,7 +144,7 @@ int cmd_gfd(int argc, char **argv)
 {
         _cleanup_(gfd_done) struct gfd g = { .argc = argc, .argv = argv };
         _cleanup_free_ char *err = NULL;
-        int r = config_from_args(PROGRAM_GFD, argc, argv, &g.config, &err);
+        int r = config_from_env_and_args(PROGRAM_GFD, argc, argv, NULL, &g.config, &err);
         if (r < 0) {
                 fprintf(stderr, "%s\n", err ? err : "Invalid arguments.");
                 return 2;

@@ -18,7 +18,13 @@ struct daemon {
         file_watch *config_watch;
         int argc;
         char **argv;
+        char *node_config; /* value of the node label nvidia.com/device-plugin.config, NULL unknown */
 };
+
+static int load_config(struct daemon *d, config **ret, char **ret_error)
+{
+        return config_from_env_and_args(PROGRAM_PLUGIN, d->argc, d->argv, d->node_config, ret, ret_error);
+}
 
 /* Checked once: upstream stats these on every Allocate. */
 static const char *const control_device_paths[] = {
@@ -56,7 +62,7 @@ static void reload(struct daemon *d, const char *why)
         config *c = NULL;
         _cleanup_free_ char *error = NULL;
         log_info("%s, reloading the configuration", why);
-        int r = config_from_args(PROGRAM_PLUGIN, d->argc, d->argv, &c, &error);
+        int r = load_config(d, &c, &error);
         if (r < 0) {
                 log_error("Configuration reload failed, keeping the running one: %s",
                           error ? error : strerror(-r));
@@ -114,7 +120,7 @@ int cmd_plugin(int argc, char **argv)
         _cleanup_free_ char *error = NULL;
         int r, ret = 1;
 
-        r = config_from_args(PROGRAM_PLUGIN, argc, argv, &p->config, &error);
+        r = load_config(&d, &p->config, &error);
         if (r > 0)
                 return 0;
         if (r < 0) {
