@@ -9,6 +9,7 @@
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "gpu/inventory.h"
+#include "metrics/plugin-metrics.h"
 #include "nvml/nvml-loader.h"
 #include "plugin/plugin.h"
 
@@ -66,11 +67,13 @@ static void reload(struct daemon *d, const char *why)
         if (r < 0) {
                 log_error("Configuration reload failed, keeping the running one: %s",
                           error ? error : strerror(-r));
+                plugin_metrics_reload(d->plugin.metrics, false);
                 return;
         }
         STRV_FOREACH (w, c->warnings)
                 log_warning("%s", *w);
-        (void)plugin_reload(&d->plugin, c);
+        r = plugin_reload(&d->plugin, c);
+        plugin_metrics_reload(d->plugin.metrics, r >= 0);
 }
 
 static void on_reload_signal(loop_source *s, int signo, void *userdata)
@@ -85,6 +88,22 @@ static void on_config_changed(file_watch *w, void *userdata)
         if (asprintf(&why, "%s changed", d->plugin.config->config_file) < 0)
                 return;
         reload(d, why);
+}
+
+/* --metrics-address: /metrics and /healthz (off when empty). */
+static int start_metrics(plugin *p)
+{
+        const char *address = p->config->flags.plugin.metrics_address;
+        if (isempty(address))
+                return 0;
+        _cleanup_free_ char *error = NULL;
+        int r = plugin_metrics_new(p, &p->metrics);
+        if (r >= 0)
+                r = plugin_metrics_serve(p->metrics, address, &error);
+        if (r < 0)
+                return log_error_errno(r, "--metrics-address: %s", error ? error : strerror(-r));
+        log_info("Serving /metrics and /healthz on %s (port %d)", address, plugin_metrics_port(p->metrics));
+        return 0;
 }
 
 static int load_devices(struct daemon *d)
@@ -160,7 +179,7 @@ int cmd_plugin(int argc, char **argv)
             (r = loop_add_signal(p->loop, SIGHUP, on_reload_signal, &d, NULL)) < 0)
                 goto finish;
         (void)signal(SIGPIPE, SIG_IGN);
-        if ((r = plugin_start(p)) < 0)
+        if ((r = start_metrics(p)) < 0 || (r = plugin_start(p)) < 0)
                 goto finish;
         /* The config file is watched as named at start (a ConfigMap updates it by a symlink swap). */
         if (!isempty(p->config->config_file) &&
@@ -172,6 +191,7 @@ int cmd_plugin(int argc, char **argv)
         ret = r < 0 ? 1 : 0;
 finish:
         file_watch_free(d.config_watch);
+        p->metrics = plugin_metrics_free(p->metrics);
         plugin_stop(p);
         p->inventory = inventory_free(p->inventory);
         d.nvml = nvml_unload(d.nvml);
