@@ -161,19 +161,22 @@ def test_healthz_is_503_until_registered(kubelet, start_plugin):
 
 def test_kubelet_restart_and_reload_are_counted(kubelet, start_plugin):
     plugin, port = with_metrics(start_plugin)
+    # The stand-in records a Register before the plugin reads the answer: wait for the plugin's count
+    # before restarting, or the restart cancels the answer in flight.
     kubelet.wait_registrations(1)
+    settled(port, "nvdp_registrations_total", 1, resource=GPU)
     kubelet.restart()
     kubelet.wait_registrations(2)
+    settled(port, "nvdp_registrations_total", 2, resource=GPU)
     kubelet.restart()
     kubelet.wait_registrations(3)
-    plugin.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 5
-    while "reloading the configuration" not in plugin.output() and time.monotonic() < deadline:
-        time.sleep(0.05)
     samples = settled(port, "nvdp_registrations_total", 3, resource=GPU)
     assert value(samples, "nvdp_kubelet_restarts_total") == 2
-    assert value(samples, "nvdp_config_reloads_total", result="success") == 1
+    assert value(samples, "nvdp_config_reloads_total", result="success") == 0
+    plugin.proc.send_signal(signal.SIGHUP)
+    samples = settled(port, "nvdp_config_reloads_total", 1, result="success")
     assert value(samples, "nvdp_config_reloads_total", result="failure") == 0
+    assert value(samples, "nvdp_endpoint_registered", resource=GPU) == 1
 
 
 def test_reload_failure_is_counted(kubelet, start_plugin, workdir):
@@ -182,15 +185,16 @@ def test_reload_failure_is_counted(kubelet, start_plugin, workdir):
         f.write("version: v1\n")
     plugin, port = with_metrics(start_plugin, args=["--config-file", config])
     kubelet.wait_registrations(1)
-    with open(config, "w") as f:
+    # Replaced at once, as a ConfigMap update does: the file watch reloads once, and fails.
+    with open(config + ".new", "w") as f:
         f.write("version: v1\nflags:\n  migStrategy: sideways\n")
-    plugin.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 5
-    while "keeping the running one" not in plugin.output() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    os.replace(config + ".new", config)
+    samples = settled(port, "nvdp_config_reloads_total", 1, result="failure")
+    time.sleep(0.3)
     samples, _ = scrape(port)
-    assert value(samples, "nvdp_config_reloads_total", result="failure") >= 1
+    assert value(samples, "nvdp_config_reloads_total", result="failure") == 1
     assert value(samples, "nvdp_config_reloads_total", result="success") == 0
+    assert "keeping the running one" in plugin.output()
     assert plugin.proc.poll() is None
 
 
