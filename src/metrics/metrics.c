@@ -276,7 +276,7 @@ int metric_inc(metric *f, const char *const *label_values)
 
 int metric_set(metric *f, const char *const *label_values, double value)
 {
-        if (f->type != METRIC_GAUGE)
+        if (f->type == METRIC_HISTOGRAM || (f->type == METRIC_COUNTER && (isnan(value) || value < 0)))
                 return -EINVAL;
         struct series *s;
         int r = series_get(f, label_values, &s);

@@ -50,7 +50,8 @@ int metrics_add_histogram(metrics_registry *m, const char *name, const char *hel
 int metric_inc(metric *f, const char *const *label_values);
 /* Counters only go up: -EINVAL for a negative or NaN delta. */
 int metric_add(metric *f, const char *const *label_values, double delta);
-/* Gauges only. */
+/* Gauges; and counters that mirror a count kept elsewhere (the caller keeps it monotonic): -EINVAL for
+ * a negative or NaN counter value. */
 int metric_set(metric *f, const char *const *label_values, double value);
 /* Histograms only: counts value in every bucket whose bound is >= value, adds it to the sum. */
 int metric_observe(metric *f, const char *const *label_values, double value);

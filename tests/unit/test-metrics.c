@@ -49,7 +49,12 @@ static void test_counter(void **state)
         /* Counters never go down, and have no set. */
         assert_int_equal(metric_add(c, V("nvidia.com/gpu", "ok"), -1), -EINVAL);
         assert_int_equal(metric_add(c, V("nvidia.com/gpu", "ok"), NAN), -EINVAL);
-        assert_int_equal(metric_set(c, V("nvidia.com/gpu", "ok"), 1), -EINVAL);
+        assert_int_equal(metric_set(c, V("nvidia.com/gpu", "ok"), -1), -EINVAL);
+        assert_int_equal(metric_set(c, V("nvidia.com/gpu", "ok"), NAN), -EINVAL);
+        /* A counter may mirror a count kept elsewhere. */
+        assert_int_equal(metric_set(c, V("nvidia.com/gpu", "error"), 7), 0);
+        assert_int_equal(metric_get(c, V("nvidia.com/gpu", "error"), &v), 0);
+        assert_true(v == 7);
         assert_int_equal(metric_observe(c, V("nvidia.com/gpu", "ok"), 1), -EINVAL);
 }
 
