@@ -155,14 +155,6 @@ metrics_registry *plugin_metrics_registry(plugin_metrics *m)
 
 /* ---- HTTP -------------------------------------------------------------------------------------- */
 
-bool plugin_metrics_healthy(const plugin *p)
-{
-        for (size_t i = 0; i < p->n_endpoints; i++)
-                if (!endpoint_registered(p->endpoints[i]))
-                        return false;
-        return true;
-}
-
 static int serve_metrics(struct http_reply *reply, void *userdata)
 {
         plugin_metrics *m = userdata;
@@ -173,8 +165,8 @@ static int serve_metrics(struct http_reply *reply, void *userdata)
         return 0;
 }
 
-/* 200 "ok" while every endpoint is registered (none: nothing to register, also ok); 503 naming the
- * resources that are not. */
+/* 200 "ok" while every endpoint is registered (none, or registration off: nothing to register, also
+ * ok); 503 naming the resources that are not. */
 static int serve_healthz(struct http_reply *reply, void *userdata)
 {
         plugin_metrics *m = userdata;
@@ -182,7 +174,7 @@ static int serve_healthz(struct http_reply *reply, void *userdata)
         _cleanup_strv_free_ char **missing = new0(char *, 1);
         if (!missing)
                 return -ENOMEM;
-        for (size_t i = 0; i < p->n_endpoints; i++)
+        for (size_t i = 0; p->kubelet_socket && i < p->n_endpoints; i++)
                 if (!endpoint_registered(p->endpoints[i]) &&
                     strv_extend(&missing, endpoint_resource(p->endpoints[i])->name) < 0)
                         return -ENOMEM;

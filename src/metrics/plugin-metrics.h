@@ -34,8 +34,6 @@ metrics_registry *plugin_metrics_registry(plugin_metrics *m);
 int plugin_metrics_serve(plugin_metrics *m, const char *address, char **ret_error);
 /* The port served on (after plugin_metrics_serve), 0 when not serving. */
 int plugin_metrics_port(const plugin_metrics *m);
-/* Whether /healthz answers 200: the plugin has endpoints and every one is registered. */
-bool plugin_metrics_healthy(const plugin *p);
 
 /* Hooks. ok: the call was answered without an error status; nsec: how long it took. */
 void plugin_metrics_allocate(plugin_metrics *m, const char *resource, bool ok, uint64_t nsec);
