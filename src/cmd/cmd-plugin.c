@@ -9,6 +9,9 @@
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "gpu/inventory.h"
+#include "health/health.h"
+#include "kube/kube.h"
+#include "metrics/node-reporter.h"
 #include "metrics/plugin-metrics.h"
 #include "nvml/nvml-loader.h"
 #include "plugin/plugin.h"
@@ -20,7 +23,12 @@ struct daemon {
         int argc;
         char **argv;
         char *node_config; /* value of the node label nvidia.com/device-plugin.config, NULL unknown */
+        kube_client *kube; /* made on first use: the node label watch, Node events */
+        kube_node_watch *node_watch;
+        node_reporter *reporter; /* NULL: no Node events */
 };
+
+#define NODE_CONFIG_LABEL "nvidia.com/device-plugin.config"
 
 static int load_config(struct daemon *d, config **ret, char **ret_error)
 {
@@ -74,6 +82,103 @@ static void reload(struct daemon *d, const char *why)
                 log_warning("%s", *w);
         r = plugin_reload(&d->plugin, c);
         plugin_metrics_reload(d->plugin.metrics, r >= 0);
+}
+
+/* The node's labels changed: a new value of nvidia.com/device-plugin.config selects another config. */
+static void on_node_labels(char *const *labels, void *userdata)
+{
+        struct daemon *d = userdata;
+        const char *value = NULL;
+        STRV_FOREACH (kv, labels)
+                if (startswith(*kv, NODE_CONFIG_LABEL "="))
+                        value = *kv + strlen(NODE_CONFIG_LABEL "=");
+        if (streq(strempty(value), strempty(d->node_config)))
+                return;
+        char *copy = value ? strdup(value) : NULL;
+        if (value && !copy)
+                return;
+        free(d->node_config);
+        d->node_config = copy;
+        _cleanup_free_ char *why = NULL;
+        if (asprintf(&why, "Node label %s is now \"%s\"", NODE_CONFIG_LABEL, strempty(value)) >= 0)
+                reload(d, why);
+}
+
+static void on_node_watch_error(const char *error, void *userdata)
+{
+        log_warning("Watching this node's labels: %s (retrying)", error);
+}
+
+/* The daemon's one API client (one connection), made on first use. */
+static int daemon_kube(struct daemon *d, char **ret_error)
+{
+        if (d->kube)
+                return 0;
+        return kube_client_new_from_env(d->plugin.loop, getenv("KUBECONFIG"), &d->kube, ret_error);
+}
+
+/* In the chart's per-node mode, follow the node label that selects the config. Without API access
+ * the default config stays selected, as upstream's config-manager would fail instead. */
+static void watch_node_config(struct daemon *d)
+{
+        const char *node = getenv("NODE_NAME");
+        if (isempty(getenv("CONFIG_FILE_SRCDIR")) || isempty(node))
+                return;
+        _cleanup_free_ char *error = NULL;
+        int r = daemon_kube(d, &error);
+        if (r < 0) {
+                log_warning("Cannot reach the API server (%s): the node label %s is not followed",
+                            error ? error : strerror(-r), NODE_CONFIG_LABEL);
+                return;
+        }
+        static const struct kube_node_watch_handler h = { on_node_labels, on_node_watch_error };
+        r = kube_node_watch_new(d->kube, node, &h, d, &d->node_watch);
+        if (r < 0)
+                log_warning_errno(r, "Cannot watch node %s: %m", node);
+}
+
+static void on_health_changed(health_monitor *m, void *userdata)
+{
+        struct daemon *d = userdata;
+        plugin_health_sync(&d->plugin, health_monitor_tracker(m));
+        node_reporter_sync(d->reporter, d->plugin.inventory, health_monitor_tracker(m));
+}
+
+static void on_event_error(const char *error, void *userdata)
+{
+        log_warning("Node event not posted: %s", error);
+}
+
+/* Events on our Node for device health changes, when NODE_NAME is set and the API server configured. */
+static void start_events(struct daemon *d)
+{
+        const char *node = getenv("NODE_NAME");
+        _cleanup_free_ char *error = NULL;
+        static const struct node_reporter_options o = { .on_error = on_event_error };
+        int r = isempty(node) ? -ENOENT : daemon_kube(d, &error);
+        if (r >= 0)
+                r = node_reporter_new(d->kube, node, &o, &d->reporter, &error);
+        if (isempty(node))
+                log_info("No Node events for device health changes: NODE_NAME is not set");
+        else if (r < 0)
+                log_info("No Node events for device health changes: %s", error ? error : strerror(-r));
+        else
+                log_info("Posting Node events for device health changes on node %s", node);
+}
+
+/* Health checks read upstream's env vars directly, as upstream does. */
+static int start_health(struct daemon *d)
+{
+        plugin *p = &d->plugin;
+        if (!p->inventory)
+                return 0;
+        struct health_monitor_options o = {
+                .policy = p->config->flags.plugin.health_policy,
+                .recovery_interval = p->config->flags.plugin.health_recovery_interval,
+                .disable_env = getenv("DP_DISABLE_HEALTHCHECKS"),
+                .enable_env = getenv("DP_ENABLE_HEALTHCHECKS"),
+        };
+        return health_monitor_start(p->loop, d->nvml, p->inventory, &o, on_health_changed, d, &p->health);
 }
 
 static void on_reload_signal(loop_source *s, int signo, void *userdata)
@@ -181,6 +286,11 @@ int cmd_plugin(int argc, char **argv)
         (void)signal(SIGPIPE, SIG_IGN);
         if ((r = start_metrics(p)) < 0 || (r = plugin_start(p)) < 0)
                 goto finish;
+        if (p->inventory)
+                start_events(&d);
+        if ((r = start_health(&d)) < 0)
+                goto finish;
+        watch_node_config(&d);
         /* The config file is watched as named at start (a ConfigMap updates it by a symlink swap). */
         if (!isempty(p->config->config_file) &&
             (r = file_watch_new(p->loop, p->config->config_file, on_config_changed, &d, &d.config_watch)) <
@@ -190,7 +300,12 @@ int cmd_plugin(int argc, char **argv)
         r = loop_run(p->loop);
         ret = r < 0 ? 1 : 0;
 finish:
+        p->health = health_monitor_free(p->health);
         file_watch_free(d.config_watch);
+        d.reporter = node_reporter_free(d.reporter);
+        kube_node_watch_free(d.node_watch);
+        kube_client_free(d.kube);
+        free(d.node_config);
         p->metrics = plugin_metrics_free(p->metrics);
         plugin_stop(p);
         p->inventory = inventory_free(p->inventory);

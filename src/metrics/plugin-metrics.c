@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "metrics/plugin-metrics.h"
 
+#include <inttypes.h>
+
 #include "base/parse.h"
 #include "base/strv.h"
+#include "health/health.h"
 #include "plugin/plugin.h"
 
 #define V(...) ((const char *const[]){ __VA_ARGS__ })
@@ -21,6 +24,7 @@ struct plugin_metrics {
         metric *registrations;
         metric *kubelet_restarts;
         metric *reloads;
+        metric *xid_events, *fatal_events, *recoveries;
 };
 
 /* ---- scrape-time state ------------------------------------------------------------------------- */
@@ -67,6 +71,39 @@ static void collect_resource(plugin_metrics *m, const struct plan_resource *r)
         (void)metric_touch(m->registrations, V(r->name));
 }
 
+/* The health monitor's counters, per unit (GPU or MIG device); none while health checks are off. */
+static void collect_health(plugin_metrics *m)
+{
+        const plugin *p = m->plugin;
+        if (!p->health || !p->inventory)
+                return;
+        const health_tracker *t = health_monitor_tracker(p->health);
+        for (unsigned g = 0; g < p->inventory->n_gpus; g++) {
+                const struct gpu *gpu = &p->inventory->gpus[g];
+                char index[16];
+                snprintf(index, sizeof index, "%u", gpu->index);
+                for (int mig = -1; mig < (int)gpu->n_mig; mig++) {
+                        const struct health_unit *u = health_tracker_unit(t, g, mig);
+                        if (!u)
+                                continue;
+                        const char *uuid = mig < 0 ? gpu->uuid : gpu->mig[mig].uuid;
+                        (void)metric_set(m->fatal_events, V(uuid, index), (double)u->fatal_events);
+                        (void)metric_set(m->recoveries, V(uuid, index), (double)u->recoveries);
+                        for (size_t i = 0; i < u->n_xids; i++) {
+                                char xid[24];
+                                snprintf(xid, sizeof xid, "%" PRIu64, u->xids[i].xid);
+                                (void)metric_set(m->xid_events,
+                                                 V(uuid, index, xid,
+                                                   xid_class_to_string(xid_catalog_class(u->xids[i].xid))),
+                                                 (double)u->xids[i].count);
+                        }
+                        if (u->xids_other)
+                                (void)metric_set(m->xid_events, V(uuid, index, "other", "other"),
+                                                 (double)u->xids_other);
+                }
+        }
+}
+
 static void collect(metrics_registry *reg, void *userdata)
 {
         plugin_metrics *m = userdata;
@@ -79,6 +116,7 @@ static void collect(metrics_registry *reg, void *userdata)
         for (size_t i = 0; i < p->n_endpoints; i++)
                 (void)metric_set(m->registered, V(endpoint_resource(p->endpoints[i])->name),
                                  endpoint_registered(p->endpoints[i]));
+        collect_health(m);
 }
 
 /* ---- the registry ------------------------------------------------------------------------------ */
@@ -126,7 +164,16 @@ int plugin_metrics_new(plugin *p, plugin_metrics **ret)
                     0 ||
             (r = metrics_add(g, METRIC_COUNTER, "nvdp_config_reloads_total",
                              "Configuration reloads (SIGHUP or a changed file), by result.",
-                             V("result", NULL), &m->reloads)) < 0)
+                             V("result", NULL), &m->reloads)) < 0 ||
+            (r = metrics_add(g, METRIC_COUNTER, "nvdp_xid_events_total",
+                             "XID events NVML delivered, by XID and its class in NVIDIA's XID catalog.",
+                             V("device", "gpu_index", "xid", "class", NULL), &m->xid_events)) < 0 ||
+            (r = metrics_add(g, METRIC_COUNTER, "nvdp_health_fatal_events_total",
+                             "Events the health policy judged fatal (XIDs, double-bit ECC, a lost GPU).",
+                             V("device", "gpu_index", NULL), &m->fatal_events)) < 0 ||
+            (r = metrics_add(g, METRIC_COUNTER, "nvdp_health_recoveries_total",
+                             "Returns to healthy after the quiet period and a clean re-probe.",
+                             V("device", "gpu_index", NULL), &m->recoveries)) < 0)
                 return r;
         if ((r = metric_set(m->build_info, V(NVDP_VERSION), 1)) < 0 ||
             (r = metric_touch(m->kubelet_restarts, NULL)) < 0 ||

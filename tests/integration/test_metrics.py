@@ -91,6 +91,8 @@ def test_families_types_and_start_values(kubelet, start_plugin):
         "nvdp_registrations": "counter",
         "nvdp_kubelet_restarts": "counter",
         "nvdp_config_reloads": "counter",
+        "nvdp_health_fatal_events": "counter",
+        "nvdp_health_recoveries": "counter",
     }
     with open(os.path.join(os.path.dirname(__file__), "..", "..", "VERSION")) as f:
         version = f.read().strip()
@@ -218,3 +220,124 @@ def test_no_metrics_server_by_default(kubelet, start_plugin):
     plugin = start_plugin()
     kubelet.wait_registrations(1)
     assert "Serving /metrics" not in plugin.output()
+
+
+# ---- health: XIDs through the simulated NVML's event FIFO (docs/mock-nvml.md) ---------------------
+
+class EventFifo:
+    def __init__(self, workdir):
+        self.path = os.path.join(workdir, "nvml-events")
+        os.mkfifo(self.path)
+        self.fd = None
+
+    def send(self, line):
+        if self.fd is None:   # the mock holds it open read-write: opening never blocks
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+        os.write(self.fd, (line + "\n").encode())
+
+
+def test_xid_changes_health_metrics(kubelet, start_plugin, workdir):
+    fifo = EventFifo(workdir)
+    plugin, port = with_metrics(start_plugin, env={"MOCK_NVML_EVENTS": fifo.path})
+    kubelet.wait_registrations(1)
+    kubelet.client().wait_lists(1)
+    samples = settled(port, "nvdp_registrations_total", 1, resource=GPU)
+    assert [k for k in samples if k[0] == "nvdp_xid_events_total"] == []
+    assert value(samples, "nvdp_health_fatal_events_total", device=H100[3], gpu_index="3") == 0
+    assert value(samples, "nvdp_health_recoveries_total", device=H100[3], gpu_index="3") == 0
+
+    fifo.send(f"xid {H100[3]} 13")   # an application error: counted, not fatal
+    fifo.send(f"xid {H100[3]} 79")   # fallen off the bus: fatal
+    samples = settled(port, "nvdp_devices", 1, resource=GPU, state="unhealthy")
+    assert value(samples, "nvdp_devices", resource=GPU, state="healthy") == 7
+    assert value(samples, "nvdp_device_healthy", resource=GPU, device=H100[3], gpu_index="3",
+                 reason="XID 79 (GPU has fallen off the bus)") == 0
+    assert ("nvdp_device_healthy", (("device", H100[3]), ("gpu_index", "3"), ("reason", ""),
+                                    ("resource", GPU))) not in samples
+    for i in (0, 1, 2, 4, 5, 6, 7):
+        assert value(samples, "nvdp_device_healthy", resource=GPU, device=H100[i], gpu_index=str(i), reason="") == 1
+    assert value(samples, "nvdp_xid_events_total", device=H100[3], gpu_index="3", xid="13",
+                 **{"class": "application"}) == 1
+    assert value(samples, "nvdp_xid_events_total", device=H100[3], gpu_index="3", xid="79",
+                 **{"class": "reboot"}) == 1
+    assert value(samples, "nvdp_health_fatal_events_total", device=H100[3], gpu_index="3") == 1
+    assert value(samples, "nvdp_health_fatal_events_total", device=H100[4], gpu_index="4") == 0
+    # the kubelet's view agrees
+    assert unhealthy_ids(kubelet.client()) == [H100[3]]
+
+    fifo.send(f"xid {H100[3]} 79")
+    samples = settled(port, "nvdp_health_fatal_events_total", 2, device=H100[3], gpu_index="3")
+    assert value(samples, "nvdp_xid_events_total", device=H100[3], gpu_index="3", xid="79",
+                 **{"class": "reboot"}) == 2
+    assert value(samples, "nvdp_devices", resource=GPU, state="unhealthy") == 1
+    # still registered: a bad GPU does not make the plugin unhealthy
+    assert get(port, "/healthz")[::2] == (200, "ok\n")
+    assert plugin.stop() == 0
+
+
+def unhealthy_ids(client, timeout=5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ids = sorted(d.ID for d in client.lists[-1].devices if d.health != "Healthy")
+        if ids:
+            return ids
+        time.sleep(0.02)
+    return []
+
+
+# ---- Node events, against the kube-apiserver stand-in of tests/kube ------------------------------
+
+from test_kube import ApiServer, apiserver, kubeconfig, standin_bin  # noqa: E402,F401  (fixtures)
+
+
+def wait_events(api, n, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        events = api.control("events", "GET") or []   # the stand-in answers null for none
+        if len(events) >= n or time.monotonic() > deadline:
+            return events
+        time.sleep(0.05)
+
+
+def test_health_changes_become_node_events(kubelet, start_plugin, workdir, apiserver, tmp_path):
+    api = apiserver()
+    kc = kubeconfig(tmp_path / "kc.yaml", "https://" + api.addr, api.ca, namespace="gpu-operator")
+    fifo = EventFifo(workdir)
+    plugin, port = with_metrics(start_plugin, env={"MOCK_NVML_EVENTS": fifo.path, "KUBECONFIG": kc,
+                                                   "NODE_NAME": "gpu-1"})
+    kubelet.wait_registrations(1)
+    assert "Posting Node events for device health changes on node gpu-1" in plugin.output()
+    fifo.send(f"xid {H100[3]} 79")
+    events = wait_events(api, 1)
+    fifo.send(f"xid {H100[3]} 79")    # already unhealthy: no second event
+    fifo.send(f"xid {H100[5]} 48")    # another GPU: its own event
+    events = wait_events(api, 2)
+    settled(port, "nvdp_health_fatal_events_total", 2, device=H100[3], gpu_index="3")
+    time.sleep(0.3)
+    events = api.control("events", "GET") or []
+    assert len(events) == 2, events
+    got = [(e["type"], e["reason"], e["message"], e["involvedObject"]["kind"], e["involvedObject"]["name"],
+            e["metadata"]["namespace"], e["source"]["component"], e["count"]) for e in events]
+    assert got == [
+        ("Warning", "GPUUnhealthy",
+         f"GPU 3 ({H100[3]}) is unhealthy: XID 79 (GPU has fallen off the bus), class reboot",
+         "Node", "gpu-1", "gpu-operator", "nvidia-device-plugin", 1),
+        ("Warning", "GPUUnhealthy",
+         f"GPU 5 ({H100[5]}) is unhealthy: XID 48 (Double Bit ECC Error), class hardware",
+         "Node", "gpu-1", "gpu-operator", "nvidia-device-plugin", 1),
+    ]
+    assert plugin.stop() == 0   # clean exit (under ASAN: no leak)
+
+
+def test_no_node_events_without_node_name(kubelet, start_plugin):
+    plugin = start_plugin(env={"KUBECONFIG": "/nonexistent"})
+    kubelet.wait_registrations(1)
+    assert "No Node events for device health changes: NODE_NAME is not set" in plugin.output()
+
+
+def test_no_node_events_without_api_configuration(kubelet, start_plugin):
+    env = {"NODE_NAME": "gpu-1", "KUBECONFIG": ""}
+    plugin = start_plugin(env=env)
+    kubelet.wait_registrations(1)
+    assert ("No Node events for device health changes: No Kubernetes API configuration: not in a pod "
+            "(KUBERNETES_SERVICE_HOST unset) and no kubeconfig given (--kubeconfig or KUBECONFIG)") in plugin.output()
