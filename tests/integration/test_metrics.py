@@ -275,6 +275,26 @@ def test_xid_changes_health_metrics(kubelet, start_plugin, workdir):
     assert plugin.stop() == 0
 
 
+def test_recovery_is_counted(kubelet, start_plugin, workdir):
+    fifo = EventFifo(workdir)
+    plugin, port = with_metrics(start_plugin, env={"MOCK_NVML_EVENTS": fifo.path},
+                                args=["--health-recovery-interval=1s"])
+    kubelet.wait_registrations(1)
+    kubelet.client().wait_lists(1)
+    fifo.send(f"xid {H100[1]} 95")   # RESET_GPU: fatal, and the GPU answers a re-probe afterwards
+    samples = settled(port, "nvdp_devices", 1, resource=GPU, state="unhealthy")
+    assert value(samples, "nvdp_device_healthy", resource=GPU, device=H100[1], gpu_index="1",
+                 reason="XID 95 (Uncontained memory error)") == 0
+    assert value(samples, "nvdp_health_recoveries_total", device=H100[1], gpu_index="1") == 0
+    # after 1 s without fatal events and a clean re-probe
+    samples = settled(port, "nvdp_health_recoveries_total", 1, device=H100[1], gpu_index="1")
+    assert value(samples, "nvdp_devices", resource=GPU, state="unhealthy") == 0
+    assert value(samples, "nvdp_device_healthy", resource=GPU, device=H100[1], gpu_index="1", reason="") == 1
+    assert value(samples, "nvdp_health_fatal_events_total", device=H100[1], gpu_index="1") == 1
+    assert value(samples, "nvdp_xid_events_total", device=H100[1], gpu_index="1", xid="95",
+                 **{"class": "reset-gpu"}) == 1
+
+
 def unhealthy_ids(client, timeout=5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
