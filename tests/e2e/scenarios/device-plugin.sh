@@ -28,9 +28,9 @@
 dp_gfd_node=${NVDP_E2E_GFD_NODE:-1} # gfd --output=node; 0: GFD in file mode, features.d file checked
 dp_health=${NVDP_E2E_HEALTH:-1}     # XID events mark a GPU unhealthy
 # The chart's default metrics.enabled=true gives the plugin liveness/readiness probes on /healthz of
-# --metrics-address, which the plugin serves only with the metrics work (branch metrics); without it
-# the pod never gets Ready and helm --wait fails.
-dp_metrics=${NVDP_E2E_METRICS:-0} # 1 once the metrics work is on main
+# --metrics-address; a build without the metrics work never gets Ready (helm --wait fails): 0 installs
+# with metrics.enabled=false and skips the /metrics checks.
+dp_metrics=${NVDP_E2E_METRICS:-1}
 dp_pending=()
 
 dp_build=${NVDP_BUILD:-$REPO/build}
@@ -67,6 +67,12 @@ dp_show() { printf '%s\n' "$1" | sed 's/^/  | /'; }
 dp_plugin_pod() {
         kubectl -n "$dp_ns" get pods -l app.kubernetes.io/component=device-plugin -o jsonpath='{.items[0].metadata.name}'
 }
+# The plugin's /metrics, scraped from the node over the pod network as Prometheus would.
+dp_metrics_text() {
+        local ip
+        ip=$(kubectl -n "$dp_ns" get pod "$(dp_plugin_pod)" -o jsonpath='{.status.podIP}')
+        curl -sf --max-time 5 "http://$ip:2112/metrics"
+}
 dp_registrations() { kubectl -n "$dp_ns" logs "$(dp_plugin_pod)" | grep -c 'Registered nvidia.com/gpu with the kubelet: 8 devices'; }
 
 # ---- prepare ------------------------------------------------------------------------------------
@@ -95,8 +101,8 @@ dp_metrics_enabled=false
 if [ "$dp_metrics" = 1 ]; then
         dp_metrics_enabled=true
 else
-        dp_pending+=("chart default metrics.enabled=true (probes on /healthz; branch metrics): installed with metrics.enabled=false")
-        log "PENDING: metrics.enabled=false (the plugin on main serves no /healthz for the chart's probes)"
+        dp_pending+=("chart default metrics.enabled=true (probes on /healthz, /metrics): installed with metrics.enabled=false")
+        log "PENDING: metrics.enabled=false (NVDP_E2E_METRICS=0)"
 fi
 cat >"$D/device-plugin-values.yaml" <<YAML
 # The simulated H100 node of the MOCK=1 image (paths: scripts/make-image).
@@ -213,6 +219,19 @@ timeout 5 bash -c 'echo "xid $1 79" >"$2"' _ "$dp_bad" "$dp_fifo" ||
 if [ "$dp_health" = 1 ]; then
         wait_for 30 "allocatable nvidia.com/gpu 7 (capacity 8) after XID 79 on $dp_bad" dp_gpus_are 8 7
         log "device-plugin: XID 79 on $dp_bad: allocatable 7, capacity 8"
+        if [ "$dp_metrics" = 1 ]; then
+                m=$(dp_metrics_text) || die "device-plugin: cannot scrape the plugin's /metrics on port 2112"
+                grep -E '^nvdp_(devices|xid_events_total|kubelet_restarts_total)[{ ]|^nvdp_device_healthy.* 0$' <<<"$m" |
+                        sed 's/^/  | /' || true
+                for want in 'nvdp_devices{resource="nvidia.com/gpu",state="healthy"} 7' \
+                        'nvdp_devices{resource="nvidia.com/gpu",state="unhealthy"} 1'; do
+                        grep -qxF "$want" <<<"$m" || die "device-plugin: /metrics lacks '$want'"
+                done
+                grep -q "^nvdp_device_healthy{.*device=\"$dp_bad\".*reason=\"XID 79 [^\"]*\"} 0\$" <<<"$m" ||
+                        die "device-plugin: /metrics does not show $dp_bad unhealthy with reason XID 79: $(grep "$dp_bad" <<<"$m" | head -3)"
+                grep -q '^nvdp_kubelet_restarts_total [1-9]' <<<"$m" || die "device-plugin: /metrics counts no kubelet restart"
+                log "device-plugin: /metrics: 7 healthy, 1 unhealthy ($dp_bad, XID 79), kubelet restart counted"
+        fi
 else
         sleep 3
         dp_pending+=("XID 79 -> allocatable 7 (health handling, branch health); observed allocatable $(dp_gpus allocatable)")
