@@ -120,5 +120,8 @@ image: all
 demo: all
 	@scripts/demo $(BUILD)
 
+bench: all
+	@BUILD=$(BUILD) bench/bench
+
 clean:
 	rm -rf build
