@@ -9,6 +9,7 @@ listens there. Runs alternate: nvdp, NVIDIA, nvdp, NVIDIA, ... Latencies are mea
 with the kubelet's own generated client), or by the grpcio stand-in where rpcbench is not available.
 """
 import argparse
+import json
 import os
 import platform
 import shlex
@@ -29,7 +30,7 @@ try:
     import pytest  # noqa: F401  conftest imports it for its fixtures, which the bench does not use
 except ImportError:  # a GPU host with only python3 + grpcio
     sys.modules["pytest"] = types.SimpleNamespace(fixture=lambda f=None, **kw: f if f else (lambda g: g))
-from conftest import Kubelet, PluginClient, pb  # noqa: E402
+from conftest import Kubelet  # noqa: E402
 
 FIXTURES = os.path.join(REPO, "mock", "nvml", "fixtures")
 NVIDIA = "NVIDIA"
@@ -77,26 +78,78 @@ def proc_cpu(pid):
     return ms, ns
 
 
-class TimedKubelet(Kubelet):
-    """conftest's Kubelet, with a timestamp at each step of its Register handler (the same steps the real
-    kubelet takes: dial the plugin, GetDevicePluginOptions, start ListAndWatch, then answer)."""
+class PyKubelet(Kubelet):
+    """conftest's grpcio Kubelet, seen through the interface the bench uses (that of GoKubelet too). Its
+    Register handler takes the steps the real kubelet takes: dial the plugin, GetDevicePluginOptions,
+    start ListAndWatch, then answer."""
+    name = "grpcio (tests/integration/conftest.py)"
 
-    def _register(self, request, context):
-        t_in = time.monotonic()
-        client = PluginClient(os.path.join(self.dir, request.endpoint))
-        t_dialed = time.monotonic()
-        client.options_at_register = client.options()
-        t_options = time.monotonic()
-        client.start_list_and_watch()
+    def registered(self):
+        """[(resource, endpoint, monotonic time Register arrived)]"""
         with self.cond:
-            old = self.clients.get(request.resource_name)
-            self.clients[request.resource_name] = client
-            self.registrations.append((request, t_in))
-            client.steps = (t_in, t_dialed, t_options)
-            self.cond.notify_all()
-        if old is not None:
-            old.close()
-        return pb.Empty()
+            return [(r.resource_name, r.endpoint, t) for r, t in self.registrations]
+
+    def lists(self, resource):
+        """[(monotonic time, [(id, health)])] received so far on that resource's stream."""
+        with self.cond:
+            c = self.clients.get(resource)
+        if c is None:
+            return []
+        with c.cond:
+            return [(t, [(d.ID, d.health) for d in m.devices]) for t, m in zip(c.list_times, c.lists)]
+
+    def wait(self, predicate, timeout):
+        """Waits until predicate() holds (polled: events come from several threads)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
+
+class GoKubelet:
+    """The kubelet stand-in built on the kubelet's own client stack (rpcbench kubelet: grpc-go and the
+    generated k8s.io/kubelet v1beta1 code); it reports each event with its CLOCK_MONOTONIC time."""
+    name = "rpcbench kubelet (grpc-go, k8s.io/kubelet v1beta1)"
+
+    def __init__(self, rpcbench, directory):
+        self.dir = directory
+        self.events = []
+        self.cond = threading.Condition()
+        sock = os.path.join(directory, "kubelet.sock")
+        self.proc = subprocess.Popen([rpcbench, "kubelet", directory], stdout=subprocess.PIPE)
+        threading.Thread(target=self._pump, daemon=True).start()
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("rpcbench kubelet did not start")
+            time.sleep(0.001)
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            e = json.loads(line)
+            with self.cond:
+                self.events.append(e)
+                self.cond.notify_all()
+
+    def registered(self):
+        with self.cond:
+            return [(e["res"], e["ep"], e["t"] / 1e9) for e in self.events if e["ev"] == "register"]
+
+    def lists(self, resource):
+        with self.cond:
+            return [(e["t"] / 1e9, [tuple(d) for d in e["devs"]]) for e in self.events
+                    if e["ev"] == "list" and e["res"] == resource]
+
+    def wait(self, predicate, timeout):
+        with self.cond:
+            return self.cond.wait_for(predicate, timeout)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
 
 
 def mig_minors(gpus=8):
@@ -119,7 +172,7 @@ class Run:
         self.h, self.impl = h, impl
         self.dir = tempfile.mkdtemp(prefix=f"nvdp-bench-{impl}-")
         os.chmod(self.dir, 0o700)
-        self.kubelet = TimedKubelet(self.dir)
+        self.kubelet = GoKubelet(h.rpcbench, self.dir) if h.go_kubelet else PyKubelet(self.dir)
         self.events = os.path.join(self.dir, "nvml-events")
         env = dict(os.environ)
         if not h.real:
@@ -172,39 +225,38 @@ class Run:
 
     def wait_ready(self, timeout=30):
         """Waits for every resource's first ListAndWatch response; returns seconds from exec to the first."""
-        req, _ = self.kubelet.wait_registrations(self.resources, timeout)
+        k = self.kubelet
+
+        def ready():
+            regs = k.registered()
+            return len(regs) >= self.resources and all(k.lists(res) for res, _, _ in regs)
         deadline = time.monotonic() + timeout
-        while True:
-            with self.kubelet.cond:
-                clients = list(self.kubelet.clients.values())
-            if len(clients) >= self.resources and all(c.list_times for c in clients):
-                break
+        while not k.wait(ready, 0.05):
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError(f"{self.impl}: no ListAndWatch on every resource:\n{self.output()}")
-            time.sleep(0.002)
         t0 = self.start_time()
-        with self.kubelet.cond:
-            self.first_register = min(t for _, t in self.kubelet.registrations) - t0
-        self.first_list = min(c.list_times[0] for c in clients) - t0
-        self.all_lists = max(c.list_times[0] for c in clients) - t0
+        regs = k.registered()
+        firsts = [k.lists(res)[0][0] for res, _, _ in regs]
+        self.first_register = min(t for _, _, t in regs) - t0
+        self.first_list = min(firsts) - t0
+        self.all_lists = max(firsts) - t0
         return self.first_list
 
     def client(self, resource):
+        """conftest's PluginClient (the grpcio stand-in only)."""
         return self.kubelet.client(resource)
 
     def socket(self, resource):
-        with self.kubelet.cond:
-            for req, _ in self.kubelet.registrations:
-                if req.resource_name == resource:
-                    return os.path.join(self.dir, req.endpoint)
+        for res, ep, _ in self.kubelet.registered():
+            if res == resource:
+                return os.path.join(self.dir, ep)
         raise KeyError(resource)
 
     def resources_registered(self):
-        with self.kubelet.cond:
-            return sorted({r.resource_name for r, _ in self.kubelet.registrations})
+        return sorted({res for res, _, _ in self.kubelet.registered()})
 
     def devices(self, resource):
-        return [d.ID for d in self.client(resource).lists[-1].devices]
+        return [i for i, _ in self.kubelet.lists(resource)[-1][1]]
 
     def rss_kib(self):
         return proc_rss_kib(self.proc.pid)
@@ -244,6 +296,7 @@ class Harness:
         self.nsexec = a.nsexec if a.nsexec and os.access(a.nsexec, os.X_OK) else None
         self.rpcbench = a.rpcbench if a.rpcbench and os.access(a.rpcbench, os.X_OK) else None
         self.h2call = a.h2call if a.h2call and os.access(a.h2call, os.X_OK) else None
+        self.go_kubelet = bool(self.rpcbench) and not a.py_kubelet
         self.mock_dir = os.path.join(a.build, "mock-nvml")
         self.samples = {}  # (metric, impl) -> [values]
         self.notes = []
@@ -319,22 +372,19 @@ class Harness:
             r.stop()
 
     def xid(self, r, impl, uuid):
-        client = r.client("nvidia.com/gpu")
-        n = len(client.lists)
+        k = r.kubelet
+        n = len(k.lists("nvidia.com/gpu"))
         fd = os.open(r.events, os.O_WRONLY | os.O_NONBLOCK)
         t = time.monotonic()
         os.write(fd, f"xid {uuid} 79\n".encode())
         os.close(fd)
 
-        def unhealthy(msg):
-            return any(d.ID == uuid and d.health == "Unhealthy" for d in msg.devices)
-        with client.cond:
-            ok = client.cond.wait_for(lambda: any(unhealthy(m) for m in client.lists[n:]), self.a.xid_timeout)
-            if ok:
-                i = next(i for i in range(n, len(client.lists)) if unhealthy(client.lists[i]))
-                self.add("XID 79 to Unhealthy on the stream", impl, client.list_times[i] - t)
-            else:
-                self.add("XID 79 to Unhealthy on the stream", impl, None)
+        def unhealthy():
+            return [lt for lt, devs in k.lists("nvidia.com/gpu")[n:] if (uuid, "Unhealthy") in devs]
+        if k.wait(lambda: bool(unhealthy()), self.a.xid_timeout):
+            self.add("XID 79 to Unhealthy on the stream", impl, unhealthy()[0] - t)
+        else:
+            self.add("XID 79 to Unhealthy on the stream", impl, None)
 
     def run_shared(self, impl, replicas, label):
         a = self.a
@@ -560,6 +610,8 @@ def main():
     p.add_argument("--rpcbench", help="the grpc-go latency client (bench/upstream/rpcbench)")
     p.add_argument("--h2call", help="the C latency client (bench/h2call.c)")
     p.add_argument("--nsexec")
+    p.add_argument("--py-kubelet", action="store_true",
+                   help="register with the grpcio stand-in even where rpcbench's grpc-go one is available")
     p.add_argument("--real", action="store_true", help="the real driver instead of the simulated node")
     p.add_argument("--real-scale", action="store_true", help="with --real: also the 8x128 replica run")
     p.add_argument("--quick", action="store_true")
@@ -605,6 +657,7 @@ def main():
         lc = "rpcbench (grpc-go, the kubelet's generated v1beta1 client, one connection)"
     else:
         lc = "the grpcio stand-in (Python; its own overhead dominates microsecond figures)"
+    out.append(f"- kubelet stand-in (registration, ListAndWatch): {GoKubelet.name if h.go_kubelet else PyKubelet.name}")
     out.append(f"- latency client: {lc}; rows marked \"kubelet's grpc-go client\": rpcbench, the client "
                "stack the kubelet itself uses")
     out.append(f"- Allocate/GetPreferredAllocation: {a.allocs} calls per kind per run ({a.prefers} preferred, "

@@ -4,6 +4,7 @@ go 1.25.0
 
 require (
 	github.com/NVIDIA/k8s-device-plugin v0.19.1
+	golang.org/x/sys v0.41.0
 	google.golang.org/grpc v1.79.3
 	k8s.io/kubelet v0.35.4
 )
@@ -37,7 +38,6 @@ require (
 	go.yaml.in/yaml/v2 v2.4.3 // indirect
 	golang.org/x/mod v0.33.0 // indirect
 	golang.org/x/net v0.48.0 // indirect
-	golang.org/x/sys v0.41.0 // indirect
 	golang.org/x/text v0.32.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20251202230838-ff82c1b0f217 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect

@@ -9,18 +9,28 @@
 //	rpcbench preferred SOCKET N SIZE ID[,ID...]      N GetPreferredAllocation calls of SIZE out of these IDs
 //	rpcbench null-server SOCKET                      a DevicePlugin that answers at once with empty
 //	                                                 messages: what the client itself costs
+//	rpcbench kubelet DIR                             the kubelet's Registration service on DIR/kubelet.sock:
+//	                                                 on Register it dials the plugin, calls
+//	                                                 GetDevicePluginOptions, starts ListAndWatch, then
+//	                                                 answers (as the kubelet does); prints one JSON line per
+//	                                                 event with its CLOCK_MONOTONIC time in ns
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -28,7 +38,7 @@ import (
 )
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: rpcbench allocate|preferred SOCKET N [SIZE] IDS | rpcbench null-server SOCKET")
+	fmt.Fprintln(os.Stderr, "usage: rpcbench allocate|preferred SOCKET N [SIZE] IDS | rpcbench null-server SOCKET | rpcbench kubelet DIR")
 	os.Exit(2)
 }
 
@@ -72,13 +82,96 @@ func serveNull(socket string) {
 	_ = s.Serve(l)
 }
 
+// monotonic is CLOCK_MONOTONIC in ns: the clock the bench's other timestamps use.
+func monotonic() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+type event struct {
+	Ev       string      `json:"ev"`
+	Resource string      `json:"res"`
+	Endpoint string      `json:"ep,omitempty"`
+	T        int64       `json:"t"`
+	Devices  [][2]string `json:"devs,omitempty"`
+	Error    string      `json:"err,omitempty"`
+}
+
+type kubelet struct {
+	pluginapi.UnimplementedRegistrationServer
+	dir string
+	mu  sync.Mutex
+}
+
+func (k *kubelet) emit(e event) {
+	b, _ := json.Marshal(e)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	os.Stdout.Write(append(b, '\n'))
+}
+
+func (k *kubelet) Register(ctx context.Context, r *pluginapi.RegisterRequest) (*pluginapi.Empty, error) {
+	k.emit(event{Ev: "register", Resource: r.ResourceName, Endpoint: r.Endpoint, T: monotonic()})
+	conn, err := grpc.NewClient("unix:"+filepath.Join(k.dir, r.Endpoint),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	client := pluginapi.NewDevicePluginClient(conn)
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := client.GetDevicePluginOptions(c, &pluginapi.Empty{}); err != nil {
+		return nil, err
+	}
+	stream, err := client.ListAndWatch(context.Background(), &pluginapi.Empty{})
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				k.emit(event{Ev: "end", Resource: r.ResourceName, T: monotonic(), Error: err.Error()})
+				return
+			}
+			e := event{Ev: "list", Resource: r.ResourceName, T: monotonic(), Devices: [][2]string{}}
+			for _, d := range resp.Devices {
+				e.Devices = append(e.Devices, [2]string{d.ID, d.Health})
+			}
+			k.emit(e)
+		}
+	}()
+	return &pluginapi.Empty{}, nil
+}
+
+func serveKubelet(dir string) {
+	socket := filepath.Join(dir, "kubelet.sock")
+	_ = os.Remove(socket)
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	s := grpc.NewServer()
+	pluginapi.RegisterRegistrationServer(s, &kubelet{dir: dir})
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() { <-sig; s.Stop() }()
+	_ = s.Serve(l)
+}
+
 func main() {
 	if len(os.Args) < 3 {
 		usage()
 	}
 	mode, socket := os.Args[1], os.Args[2]
-	if mode == "null-server" {
+	switch mode {
+	case "null-server":
 		serveNull(socket)
+		return
+	case "kubelet":
+		serveKubelet(socket)
 		return
 	}
 	if len(os.Args) < 5 {
