@@ -19,7 +19,7 @@ OPT      ?= -O2 -g
 CFLAGS   += -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE -DNVDP_VERSION=\"$(VERSION)\" -Isrc -I$(BUILD)/gen
 LDFLAGS  += -pie -Wl,-z,relro,-z,now
 # libc (and libdl/libpthread, part of glibc) dynamic; everything else static.
-LIBS     := -Wl,-Bstatic -lnghttp2 -lprotobuf-c -lyaml -ljson-c -Wl,-Bdynamic -ldl -lpthread -lm
+LIBS     := -Wl,-Bstatic -lnghttp2 -lprotobuf-c -lyaml -ljson-c -lssl -lcrypto -Wl,-Bdynamic -ldl -lpthread -lm
 
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -39,7 +39,7 @@ HELPER_BIN:= $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC)
 MOCK_SRC  := $(wildcard mock/nvml/*.c)
 MOCK_LIB  := $(BUILD)/mock-nvml/libnvidia-ml.so.1
 
-.PHONY: all deps check unit integration kubelet deploy e2e asan lint demo clean bench image fuzz soak
+.PHONY: all deps check unit integration valgrind kubelet deploy e2e asan lint demo clean bench image fuzz soak
 all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
 
 deps: $(DEPS_STAMP)
@@ -85,7 +85,7 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libnvdp.a
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # ---- tests ---------------------------------------------------------------------------------------
-check: unit integration kubelet deploy
+check: unit integration valgrind kubelet deploy e2e
 
 unit: $(UNIT_BIN) all
 	@tests/run-unit $(BUILD) $(UNIT_BIN)
@@ -102,6 +102,10 @@ kubelet: all
 
 deploy: all
 	@tests/deploy/run
+
+# nvdp info on every fixture and error path under valgrind: no leak, no memory error.
+valgrind: all
+	@tests/valgrind-info $(BUILD)
 
 e2e: all
 	@if [ -x tests/e2e/run ]; then tests/e2e/run; else echo "e2e: not present"; fi

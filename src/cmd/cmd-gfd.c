@@ -13,6 +13,7 @@
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "gpu/inventory.h"
+#include "kube/kube.h"
 #include "labels/labels.h"
 #include "nvml/nvml-loader.h"
 
@@ -23,7 +24,39 @@ struct gfd {
         int64_t timestamp; /* taken once per start or SIGHUP, as upstream */
         loop *loop;
         loop_source *timer;
+        kube_client *kube; /* --output=node */
+        bool started;      /* a round succeeded since the start */
 };
+
+static void arm_timer(struct gfd *g);
+
+/* After each round: the first failure after a start ends the program (the pod restarts and says why);
+ * a later one keeps the labels as they are and tries again next interval. */
+static void round_done(struct gfd *g, int r)
+{
+        if (r < 0 && !g->started) {
+                loop_exit(g->loop, 1);
+                return;
+        }
+        g->started = g->started || r >= 0;
+        if (g->config->flags.gfd.oneshot)
+                loop_exit(g->loop, r < 0 ? 1 : 0);
+        else
+                arm_timer(g);
+}
+
+static void node_applied(int r, const char *error, bool changed, void *userdata)
+{
+        struct gfd *g = userdata;
+        if (r < 0)
+                log_error_errno(r, "Failed to label node %s: %s", g->config->flags.gfd.node_name,
+                                strna(error));
+        else if (changed)
+                log_info("applied the labels to node %s", g->config->flags.gfd.node_name);
+        else
+                log_info("labels unchanged on node %s", g->config->flags.gfd.node_name);
+        round_done(g, r);
+}
 
 /* Loads NVML and the inventory. *ret stays NULL (a node without GPUs) when that fails and
  * failOnInitError is false, as upstream. */
@@ -69,13 +102,11 @@ static int gfd_round(struct gfd *g)
                 return log_error_errno(r, "Failed to build the labels: %m");
 
         if (c->flags.gfd.output_node) {
-                /* The API client reads the previously applied keys from the Node's annotation. */
-                err = mfree(err);
-                r = labels_node_apply(l, NULL, &err);
+                r = labels_node_apply(g->kube, c->flags.gfd.node_name, l, node_applied, g);
                 if (r < 0)
-                        return log_error_errno(r, "%s", err ? err : "Failed to label the node.");
-                log_info("applied %zu labels to node %s", l->n, strna(c->flags.gfd.node_name));
-                return 0;
+                        return log_error_errno(r, "Failed to label node %s: %m",
+                                               strna(c->flags.gfd.node_name));
+                return 1; /* node_applied() finishes the round */
         }
 
         const char *out = strempty(c->flags.gfd.output_file);
@@ -101,9 +132,9 @@ static void arm_timer(struct gfd *g)
 static void on_timer(loop_source *s, void *userdata)
 {
         struct gfd *g = userdata;
-        /* A later round that fails keeps the file as it is and tries again next interval. */
-        (void)gfd_round(g);
-        arm_timer(g);
+        int r = gfd_round(g);
+        if (r <= 0)
+                round_done(g, r);
 }
 
 static void on_hup(loop_source *s, int signo, void *userdata)
@@ -111,7 +142,7 @@ static void on_hup(loop_source *s, int signo, void *userdata)
         struct gfd *g = userdata;
         _cleanup_(config_freep) config *c = NULL;
         _cleanup_free_ char *err = NULL;
-        int r = config_from_args(PROGRAM_GFD, g->argc, g->argv, &c, &err);
+        int r = config_from_env_and_args(PROGRAM_GFD, g->argc, g->argv, NULL, &c, &err);
         if (r != 0) {
                 log_error_errno(r < 0 ? r : -EINVAL, "SIGHUP: %s Keeping the previous configuration.",
                                 err ? err : "The configuration did not load.");
@@ -121,11 +152,8 @@ static void on_hup(loop_source *s, int signo, void *userdata)
         config_free(g->config);
         g->config = TAKE_PTR(c);
         g->timestamp = (int64_t)time(NULL);
-        if (gfd_round(g) < 0) {
-                loop_exit(g->loop, 1);
-                return;
-        }
-        arm_timer(g);
+        g->started = false;
+        loop_timer_arm(g->timer, 0);
 }
 
 static void on_term(loop_source *s, int signo, void *userdata)
@@ -137,6 +165,7 @@ static void on_term(loop_source *s, int signo, void *userdata)
 
 static void gfd_done(struct gfd *g)
 {
+        g->kube = kube_client_free(g->kube);
         g->config = config_free(g->config);
 }
 
@@ -144,7 +173,7 @@ int cmd_gfd(int argc, char **argv)
 {
         _cleanup_(gfd_done) struct gfd g = { .argc = argc, .argv = argv };
         _cleanup_free_ char *err = NULL;
-        int r = config_from_args(PROGRAM_GFD, argc, argv, &g.config, &err);
+        int r = config_from_env_and_args(PROGRAM_GFD, argc, argv, NULL, &g.config, &err);
         if (r < 0) {
                 fprintf(stderr, "%s\n", err ? err : "Invalid arguments.");
                 return 2;
@@ -154,16 +183,18 @@ int cmd_gfd(int argc, char **argv)
 
         log_set_format(g.config->flags.log_format);
 
-        g.timestamp = (int64_t)time(NULL);
-        if (gfd_round(&g) < 0)
+        static const int handled[] = { SIGTERM, SIGINT, SIGHUP, 0 };
+        if ((r = signals_block(handled)) < 0) {
+                log_error_errno(r, "Failed to block signals: %m");
                 return 1;
-        if (g.config->flags.gfd.oneshot)
-                return 0;
+        }
+        g.timestamp = (int64_t)time(NULL);
 
         _cleanup_(loop_freep) loop *l = NULL;
         r = loop_new(&l);
         if (r >= 0) {
                 g.loop = l;
+                /* the first round runs at once, from the loop, so node mode can wait for the API server */
                 if ((r = loop_add_timer(l, 0, on_timer, &g, &g.timer)) >= 0 &&
                     (r = loop_add_signal(l, SIGHUP, on_hup, &g, NULL)) >= 0 &&
                     (r = loop_add_signal(l, SIGTERM, on_term, &g, NULL)) >= 0)
@@ -173,7 +204,18 @@ int cmd_gfd(int argc, char **argv)
                 log_error_errno(r, "Failed to set up the event loop: %m");
                 return 1;
         }
-        arm_timer(&g); /* the first round ran above: next one after the interval */
+        if (g.config->flags.gfd.output_node) {
+                if (isempty(g.config->flags.gfd.node_name)) {
+                        log_error("--output=node needs the node's name: set --node-name or NODE_NAME");
+                        return 1;
+                }
+                err = mfree(err);
+                r = kube_client_new_from_env(l, g.config->flags.gfd.kubeconfig, &g.kube, &err);
+                if (r < 0) {
+                        log_error_errno(r, "--output=node: %s", err ? err : "cannot reach the API server");
+                        return 1;
+                }
+        }
         r = loop_run(l);
         return r < 0 ? 1 : r;
 }

@@ -5,6 +5,7 @@
 #include <json-c/json.h>
 
 #include "base/strv.h"
+#include "kube/kube.h"
 #include "labels.h"
 
 #define OUR_PREFIX "nvidia.com/"
@@ -90,13 +91,117 @@ int labels_node_previous(const char *annotation, char ***ret)
         return strv_split(annotation, ",", ret);
 }
 
-int labels_node_apply(const labels *l, char *const *previous, char **ret_error)
+struct apply {
+        kube_client *client;
+        char *node;
+        labels *labels;
+        labels_node_done done;
+        void *userdata;
+};
+
+static struct apply *apply_free(struct apply *a)
 {
-        /* The seam for the Kubernetes API client (HTTP/2 + TLS) that another module provides:
-         * GET the Node, labels_node_previous() on its annotation, PATCH labels_node_patch()
-         * with Content-Type application/merge-patch+json. */
-        if (ret_error && !(*ret_error = strdup("--output=node is not available yet: this build has no "
-                                               "Kubernetes API client; use --output-file.")))
+        if (!a)
+                return NULL;
+        free(a->node);
+        labels_free(a->labels);
+        free(a);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct apply *, apply_free);
+
+static void patched(int status, const char *body, size_t size, const char *error, void *userdata)
+{
+        _cleanup_(apply_freep) struct apply *a = userdata;
+        if (status < 200 || status >= 300)
+                a->done(status < 0 ? status : -EIO, error, false, a->userdata);
+        else
+                a->done(0, NULL, true, a->userdata);
+}
+
+/* Whether the node already carries exactly our labels, and none we applied before and dropped since. */
+static bool node_up_to_date(const labels *l, char *const *node_labels, char *const *previous)
+{
+        size_t ours = 0;
+        STRV_FOREACH (kv, node_labels) {
+                const char *eq = strchr(*kv, '=');
+                if (!eq || !startswith(*kv, OUR_PREFIX))
+                        continue;
+                _cleanup_free_ char *key = strndup(*kv, (size_t)(eq - *kv));
+                const char *want = key ? labels_get(l, key) : NULL;
+                if (want && streq(want, eq + 1))
+                        ours++;
+                else if (!want && key && strv_contains(previous, key))
+                        return false; /* one of ours to remove */
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < l->n; i++)
+                n += startswith(l->items[i].key, OUR_PREFIX);
+        return ours == n;
+}
+
+static void got_node(int status, const char *body, size_t size, const char *error, void *userdata)
+{
+        _cleanup_(apply_freep) struct apply *a = userdata;
+        _cleanup_json_ json_object *node = NULL;
+        _cleanup_strv_free_ char **previous = NULL, **node_labels = NULL;
+        _cleanup_free_ char *patch = NULL, *path = NULL;
+        int r;
+
+        if (status < 200 || status >= 300) {
+                a->done(status < 0 ? status : -EIO, error, false, a->userdata);
+                return;
+        }
+        if ((r = kube_json_parse(body, size, &node)) < 0) {
+                a->done(r, "the API server sent a Node that is not valid JSON", false, a->userdata);
+                return;
+        }
+        json_object *metadata = NULL, *annotations = NULL, *annotation = NULL;
+        const char *recorded = NULL;
+        if (json_object_object_get_ex(node, "metadata", &metadata) &&
+            json_object_object_get_ex(metadata, "annotations", &annotations) &&
+            json_object_object_get_ex(annotations, LABELS_NODE_ANNOTATION, &annotation))
+                recorded = json_object_get_string(annotation);
+        if ((r = labels_node_previous(recorded, &previous)) < 0 ||
+            (r = kube_object_labels(node, &node_labels)) < 0) {
+                a->done(r, "out of memory", false, a->userdata);
+                return;
+        }
+        if (node_up_to_date(a->labels, node_labels, previous)) {
+                a->done(0, NULL, false, a->userdata);
+                return;
+        }
+        if ((r = labels_node_patch(a->labels, previous, &patch)) < 0 ||
+            asprintf(&path, "/api/v1/nodes/%s", a->node) < 0) {
+                a->done(r < 0 ? r : -ENOMEM, "out of memory", false, a->userdata);
+                return;
+        }
+        r = kube_request(a->client, "PATCH", path, "application/merge-patch+json", patch, 30 * 1000000000ULL,
+                         patched, a, NULL);
+        if (r < 0) {
+                a->done(r, "cannot send the PATCH request", false, a->userdata);
+                return;
+        }
+        TAKE_PTR(a); /* patched() owns it now */
+}
+
+int labels_node_apply(kube_client *c, const char *node, const labels *l, labels_node_done done,
+                      void *userdata)
+{
+        if (!kube_name_valid(node))
+                return -EINVAL;
+        _cleanup_(apply_freep) struct apply *a = new0(struct apply, 1);
+        if (!a || !(a->node = strdup(node)) || labels_new(&a->labels) < 0)
                 return -ENOMEM;
-        return -EOPNOTSUPP;
+        for (size_t i = 0; i < l->n; i++)
+                if (labels_set(a->labels, l->items[i].key, l->items[i].value) < 0)
+                        return -ENOMEM;
+        a->client = c;
+        a->done = done;
+        a->userdata = userdata;
+        int r = kube_get_node(c, node, 30 * 1000000000ULL, got_node, a);
+        if (r < 0)
+                return r;
+        TAKE_PTR(a);
+        return 0;
 }

@@ -72,6 +72,11 @@ int labels_node_patch(const labels *l, char *const *previous, char **ret_json);
 /* The annotation's comma list -> keys (NULL or "" gives an empty list). */
 int labels_node_previous(const char *annotation, char ***ret);
 
-/* Applies l to the Node through the API server: the seam for the API client that comes later.
- * Today it fails with -EOPNOTSUPP and a sentence saying so. */
-int labels_node_apply(const labels *l, char *const *previous, char **ret_error);
+/* Applies l to the Node through the API server, asynchronously in the client's loop: GETs the Node,
+ * reads the keys we applied last time from the annotation, and PATCHes only when the node's labels
+ * differ from l (so an unchanged node is never written). done gets 0 (changed says whether a PATCH was
+ * sent) or a negative errno with a sentence. -EINVAL at once for a node name that is not valid. */
+typedef struct kube_client kube_client;
+typedef void (*labels_node_done)(int r, const char *error, bool changed, void *userdata);
+int labels_node_apply(kube_client *c, const char *node, const labels *l, labels_node_done done,
+                      void *userdata);

@@ -180,8 +180,3 @@ def test_oneshot_stdout_as_gpu_feature_discovery(tmp_path):
     assert not any(l.startswith("nvidia.com/gfd.timestamp=") for l in lines)
 
 
-def test_output_node_not_available(tmp_path):
-    r = subprocess.run([NVDP, "gfd", "--oneshot", "--output=node"], env=env(),
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0
-    assert "not available yet" in r.stderr

@@ -147,3 +147,19 @@ def test_bad_config_file_is_a_clear_error(workdir, start_plugin):
     out = plugin.output().strip()
     assert out.count("\n") == 0, out          # one line
     assert cfg in out and ":3:" in out and "migStrategy" in out and "sometimes" in out
+
+
+def test_per_node_config_from_a_configmap_directory(kubelet, start_plugin, workdir):
+    # the chart mounts its ConfigMap at CONFIG_FILE_SRCDIR: one file per named config
+    src = os.path.join(workdir, "available-configs")
+    os.mkdir(src)
+    write(os.path.join(src, "default"), "version: v1\n")
+    write(os.path.join(src, "shared"), TIME_SLICING.format(fail="false", replicas=2))
+    env = {"CONFIG_FILE_SRCDIR": src, "DEFAULT_CONFIG": "shared", "FALLBACK_STRATEGIES": "named,single"}
+    plugin, client = registered(kubelet, start_plugin, env=env)
+    assert ids(client.lists[0]) == [f"{u}::{n}" for u in H100 for n in range(2)]
+    # the ConfigMap changes: the selected config is reloaded
+    write(os.path.join(src, "shared"), TIME_SLICING.format(fail="false", replicas=3))
+    kubelet.wait_registrations(2)
+    assert ids(kubelet.client().wait_lists(1)) == [f"{u}::{n}" for u in H100 for n in range(3)]
+    assert plugin.proc.poll() is None
