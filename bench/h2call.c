@@ -6,7 +6,8 @@
  * connection's SETTINGS exchange).
  *
  * Usage: h2call allocate SOCKET N ID[,ID...]
- *        h2call preferred SOCKET N SIZE ID[,ID...] */
+ *        h2call preferred SOCKET N SIZE ID[,ID...]
+ * H2CALL_PATH, if set, replaces the method path (the same bytes to another unary method, e.g. an echo). */
 #include <errno.h>
 #include <inttypes.h>
 #include <nghttp2/nghttp2.h>
@@ -187,8 +188,10 @@ int main(int argc, char **argv)
                               (uint8_t)outer.n };
         put(&msg, prefix, 5);
         put(&msg, outer.p, outer.n);
-        const char *path = preferred ? "/v1beta1.DevicePlugin/GetPreferredAllocation"
-                                     : "/v1beta1.DevicePlugin/Allocate";
+        const char *path = getenv("H2CALL_PATH");
+        if (!path)
+                path = preferred ? "/v1beta1.DevicePlugin/GetPreferredAllocation"
+                                 : "/v1beta1.DevicePlugin/Allocate";
 
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(argv[2]) >= sizeof sa.sun_path)

@@ -474,6 +474,29 @@ class Harness:
             srv.terminate()
             srv.wait()
             shutil.rmtree(d, ignore_errors=True)
+        # nvdp's own gRPC layer answering with no work (tests/helpers/rpc-test-server, /test.Test/Echo):
+        # how much of nvdp's Allocate latency is transport, client and kernel.
+        echo = os.path.join(self.a.build, "tests", "helpers", "rpc-test-server")
+        if not (self.h2call and os.access(echo, os.X_OK)):
+            return
+        d = tempfile.mkdtemp(prefix="nvdp-bench-echo-")
+        sock = os.path.join(d, "echo.sock")
+        srv = subprocess.Popen([echo, sock], stdout=subprocess.DEVNULL)
+        try:
+            for _ in range(200):
+                if os.path.exists(sock):
+                    break
+                time.sleep(0.01)
+            env = dict(os.environ, H2CALL_PATH="/test.Test/Echo")
+            for _ in range(self.a.runs):
+                out = subprocess.run([self.h2call, "allocate", sock, str(self.a.allocs // 5), "GPU-0"], check=True,
+                                     capture_output=True, text=True, env=env).stdout
+                self.record_latency("stand-in floor: h2call, echo on nvdp's gRPC layer (no handler work)",
+                                    "floor", [int(x) / 1e9 for x in out.split()])
+        finally:
+            srv.terminate()
+            srv.wait()
+            shutil.rmtree(d, ignore_errors=True)
 
     def image(self):
         v = open(os.path.join(REPO, "VERSION")).read().strip()
@@ -599,8 +622,9 @@ def report(h, argv, started, published):
     if floor:
         lines.append("")
         lines.append("The latency clients' own cost: each against a grpc-go server that answers at once "
-                     "(rpcbench null-server), median [min–max] over runs; an upper bound, as that server is "
-                     "itself grpc-go:")
+                     "(rpcbench null-server; an upper bound, as that server is itself grpc-go), and h2call "
+                     "against nvdp's gRPC layer echoing (tests/helpers/rpc-test-server): transport, client and "
+                     "kernel without any handler; median [min–max] over runs:")
         lines.append("")
         for m in floor:
             unit, scale, _ = unit_of(m)
