@@ -9,9 +9,9 @@
 #include "base/parse.h"
 #include "base/strv.h"
 #include "cmd/cmd.h"
+#include "doctor/doctor.h"
 #include "gpu/inventory.h"
 #include "nvml/nvml-loader.h"
-#include "doctor/doctor.h"
 
 static void help(FILE *f)
 {

@@ -9,6 +9,7 @@
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "gpu/inventory.h"
+#include "health/health.h"
 #include "kube/kube.h"
 #include "nvml/nvml-loader.h"
 #include "plugin/plugin.h"
@@ -123,6 +124,26 @@ static void watch_node_config(struct daemon *d)
                 log_warning_errno(r, "Cannot watch node %s: %m", node);
 }
 
+static void on_health_changed(health_monitor *m, void *userdata)
+{
+        plugin_health_sync(userdata, health_monitor_tracker(m));
+}
+
+/* Health checks read upstream's env vars directly, as upstream does. */
+static int start_health(struct daemon *d)
+{
+        plugin *p = &d->plugin;
+        if (!p->inventory)
+                return 0;
+        struct health_monitor_options o = {
+                .policy = p->config->flags.plugin.health_policy,
+                .recovery_interval = p->config->flags.plugin.health_recovery_interval,
+                .disable_env = getenv("DP_DISABLE_HEALTHCHECKS"),
+                .enable_env = getenv("DP_ENABLE_HEALTHCHECKS"),
+        };
+        return health_monitor_start(p->loop, d->nvml, p->inventory, &o, on_health_changed, p, &p->health);
+}
+
 static void on_reload_signal(loop_source *s, int signo, void *userdata)
 {
         reload(userdata, "Received SIGHUP");
@@ -210,7 +231,7 @@ int cmd_plugin(int argc, char **argv)
             (r = loop_add_signal(p->loop, SIGHUP, on_reload_signal, &d, NULL)) < 0)
                 goto finish;
         (void)signal(SIGPIPE, SIG_IGN);
-        if ((r = plugin_start(p)) < 0)
+        if ((r = plugin_start(p)) < 0 || (r = start_health(&d)) < 0)
                 goto finish;
         watch_node_config(&d);
         /* The config file is watched as named at start (a ConfigMap updates it by a symlink swap). */
@@ -222,6 +243,7 @@ int cmd_plugin(int argc, char **argv)
         r = loop_run(p->loop);
         ret = r < 0 ? 1 : 0;
 finish:
+        p->health = health_monitor_free(p->health);
         file_watch_free(d.config_watch);
         kube_node_watch_free(d.node_watch);
         kube_client_free(d.kube);

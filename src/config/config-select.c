@@ -4,21 +4,9 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include "base/error.h"
 #include "base/strv.h"
 #include "config/config.h"
-
-static int fail(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
-static int fail(char **ret_error, int r, const char *fmt, ...)
-{
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
-}
 
 /* The config names in srcdir: regular files (or links to them), "..data" and friends left out. */
 static int list_configs(const char *srcdir, char ***ret)
@@ -53,16 +41,17 @@ int config_select_file(const char *srcdir, const char *label_value, const char *
         _cleanup_strv_free_ char **names = NULL, **order = NULL;
         int r = list_configs(srcdir, &names);
         if (r < 0)
-                return fail(ret_error, r, "cannot list the configs in %s: %s", srcdir, strerror(-r));
+                return error_set(ret_error, r, "cannot list the configs in %s: %s", srcdir, strerror(-r));
 
         const char *pick = NULL;
         if (!isempty(label_value)) {
                 if (!strv_contains(names, label_value)) {
                         _cleanup_free_ char *have = strv_join(names, ", ");
-                        return fail(ret_error, -ENOENT,
-                                    "node label nvidia.com/device-plugin.config=%s names no config in %s "
-                                    "(have: %s)",
-                                    label_value, srcdir, have && *have ? have : "none");
+                        return error_set(
+                                ret_error, -ENOENT,
+                                "node label nvidia.com/device-plugin.config=%s names no config in %s "
+                                "(have: %s)",
+                                label_value, srcdir, have && *have ? have : "none");
                 }
                 pick = label_value;
         } else if (!isempty(default_name) && strv_contains(names, default_name))
@@ -83,19 +72,20 @@ int config_select_file(const char *srcdir, const char *label_value, const char *
                                 *ret = p;
                                 return 0;
                         } else if (!streq(*f, "named") && !streq(*f, "single"))
-                                return fail(ret_error, -EINVAL,
-                                            "FALLBACK_STRATEGIES: unknown strategy \"%s\" (named, single, "
-                                            "empty)",
-                                            *f);
+                                return error_set(
+                                        ret_error, -EINVAL,
+                                        "FALLBACK_STRATEGIES: unknown strategy \"%s\" (named, single, "
+                                        "empty)",
+                                        *f);
                         if (pick)
                                 break;
                 }
         }
         if (!pick)
-                return fail(ret_error, -ENOENT,
-                            "no config selected in %s: no node label, no default config%s%s, and no "
-                            "fallback applies",
-                            srcdir, isempty(default_name) ? "" : " named ", strempty(default_name));
+                return error_set(ret_error, -ENOENT,
+                                 "no config selected in %s: no node label, no default config%s%s, and no "
+                                 "fallback applies",
+                                 srcdir, isempty(default_name) ? "" : " named ", strempty(default_name));
         char *p;
         if (asprintf(&p, "%s/%s", srcdir, pick) < 0)
                 return -ENOMEM;

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <sys/socket.h>
 
+#include "base/error.h"
 #include "base/fileio.h"
 #include "base/parse.h"
 #include "kube.h"
@@ -627,18 +628,6 @@ void kube_call_cancel(kube_call *k)
 
 /* ---- the client ------------------------------------------------------------------------------------- */
 
-static _printf_(3, 4) int fail(char **ret_error, int r, const char *fmt, ...)
-{
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
-}
-
 static void biop(BIO **b)
 {
         BIO_free(*b);
@@ -719,17 +708,18 @@ int kube_client_new(loop *l, const struct kube_config *cfg, const struct kube_cl
                 return -ENOMEM;
         SSL_CTX_set_options(c->ssl, SSL_OP_NO_RENEGOTIATION);
         if (!cfg->ca_pem || load_ca(c->ssl, cfg->ca_pem) < 0)
-                return fail(ret_error, -EINVAL,
-                            "%s: the certificate authority holds no usable PEM certificate", cfg->source);
+                return error_set(ret_error, -EINVAL,
+                                 "%s: the certificate authority holds no usable PEM certificate",
+                                 cfg->source);
         if (cfg->client_cert_pem && load_client_cert(c->ssl, cfg->client_cert_pem, cfg->client_key_pem) < 0)
-                return fail(ret_error, -EINVAL,
-                            "%s: the client certificate and key cannot be loaded or do not match",
-                            cfg->source);
+                return error_set(ret_error, -EINVAL,
+                                 "%s: the client certificate and key cannot be loaded or do not match",
+                                 cfg->source);
         if (c->token_file) {
                 int r = token_refresh(c, true);
                 if (r < 0)
-                        return fail(ret_error, r, "%s: failed to read the token file %s: %s", cfg->source,
-                                    c->token_file, strerror(-r));
+                        return error_set(ret_error, r, "%s: failed to read the token file %s: %s",
+                                         cfg->source, c->token_file, strerror(-r));
         }
 
         /* Resolved once, here: an IP literal (in-cluster always) costs nothing; a name may block briefly,
@@ -740,8 +730,8 @@ int kube_client_new(loop *l, const struct kube_config *cfg, const struct kube_cl
         struct addrinfo *ai = NULL;
         int e = getaddrinfo(cfg->host, port, &hints, &ai);
         if (e != 0 || !ai)
-                return fail(ret_error, -EHOSTUNREACH, "%s: cannot resolve the API server %s: %s",
-                            cfg->source, cfg->host, gai_strerror(e));
+                return error_set(ret_error, -EHOSTUNREACH, "%s: cannot resolve the API server %s: %s",
+                                 cfg->source, cfg->host, gai_strerror(e));
         memcpy(&c->addr, ai->ai_addr, ai->ai_addrlen);
         c->addrlen = ai->ai_addrlen;
         freeaddrinfo(ai);
@@ -766,9 +756,10 @@ int kube_client_new_from_env_with(loop *l, const char *kubeconfig, const struct 
                 if (!kubeconfig)
                         kubeconfig = getenv("KUBECONFIG");
                 if (isempty(kubeconfig))
-                        return fail(ret_error, -ENOENT,
-                                    "No Kubernetes API configuration: not in a pod (KUBERNETES_SERVICE_HOST "
-                                    "unset) and no kubeconfig given (--kubeconfig or KUBECONFIG)");
+                        return error_set(
+                                ret_error, -ENOENT,
+                                "No Kubernetes API configuration: not in a pod (KUBERNETES_SERVICE_HOST "
+                                "unset) and no kubeconfig given (--kubeconfig or KUBECONFIG)");
                 r = kube_config_from_file(kubeconfig, &cfg, ret_error);
         }
         if (r < 0)

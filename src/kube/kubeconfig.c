@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "kubeconfig.h"
+#include "base/error.h"
 
 #include <arpa/inet.h>
 #include <libgen.h>
@@ -32,18 +33,6 @@ struct kube_config *kube_config_free(struct kube_config *c)
         free(c->namespace);
         free(c);
         return NULL;
-}
-
-static _printf_(3, 4) int fail(char **ret_error, int r, const char *fmt, ...)
-{
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
 }
 
 int kube_parse_server_url(const char *url, char **ret_host, uint16_t *ret_port)
@@ -114,7 +103,7 @@ int kube_config_in_cluster(const char *sa_dir, struct kube_config **ret, char **
 {
         const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
         if (isempty(host) || isempty(port))
-                return fail(
+                return error_set(
                         ret_error, -ENOENT,
                         "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not running in a "
                         "pod); give a kubeconfig");
@@ -122,13 +111,14 @@ int kube_config_in_cluster(const char *sa_dir, struct kube_config **ret, char **
                 sa_dir = KUBE_SERVICE_ACCOUNT_DIR;
         uint64_t p;
         if (parse_uint64(port, &p) < 0 || p == 0 || p > 65535)
-                return fail(ret_error, -EINVAL, "KUBERNETES_SERVICE_PORT=%s is not a port number", port);
+                return error_set(ret_error, -EINVAL, "KUBERNETES_SERVICE_PORT=%s is not a port number",
+                                 port);
         unsigned char buf[sizeof(struct in6_addr)];
         if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
                     strlen(host) &&
             inet_pton(AF_INET6, host, buf) != 1)
-                return fail(ret_error, -EINVAL, "KUBERNETES_SERVICE_HOST=%s is not a host name or address",
-                            host);
+                return error_set(ret_error, -EINVAL,
+                                 "KUBERNETES_SERVICE_HOST=%s is not a host name or address", host);
         _cleanup_(kube_config_freep) struct kube_config *c = new0(struct kube_config, 1);
         if (!c)
                 return -ENOMEM;
@@ -144,14 +134,15 @@ int kube_config_in_cluster(const char *sa_dir, struct kube_config **ret, char **
                 return -ENOMEM; /* cppcheck-suppress memleak ; c is freed by its cleanup attribute */
         int r = read_text_file(ca, &c->ca_pem);
         if (r < 0)
-                return fail(ret_error, r, "Failed to read the service account CA %s: %s", ca, strerror(-r));
+                return error_set(ret_error, r, "Failed to read the service account CA %s: %s", ca,
+                                 strerror(-r));
         if (access(c->token_file, R_OK) < 0)
-                return fail(ret_error, negative_errno(), "Failed to read the service account token %s: %m",
-                            c->token_file);
+                return error_set(ret_error, negative_errno(),
+                                 "Failed to read the service account token %s: %m", c->token_file);
         r = read_one_line_file(ns, &c->namespace);
         if (r < 0 && r != -ENOENT)
-                return fail(ret_error, r, "Failed to read the service account namespace %s: %s", ns,
-                            strerror(-r));
+                return error_set(ret_error, r, "Failed to read the service account namespace %s: %s", ns,
+                                 strerror(-r));
         if (isempty(c->namespace)) {
                 free(c->namespace);
                 c->namespace = strdup("default");
@@ -191,7 +182,7 @@ static int get_str(struct doc *d, yaml_node_t *n, const char *where, const char 
         if (!v)
                 return 0;
         if (v->type != YAML_SCALAR_NODE)
-                return fail(d->ret_error, -EINVAL, "%s: %s.%s is not a string", d->path, where, key);
+                return error_set(d->ret_error, -EINVAL, "%s: %s.%s is not a string", d->path, where, key);
         const char *s = (const char *)v->data.scalar.value;
         if (v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && (streq(s, "null") || streq(s, "~") || !*s))
                 return 0;
@@ -214,14 +205,14 @@ static int find_named(struct doc *d, yaml_node_t *root, const char *list, const 
                         if (n && streq(n, name)) {
                                 yaml_node_t *in = map_get(d, e, inner);
                                 if (!in || in->type != YAML_MAPPING_NODE)
-                                        return fail(d->ret_error, -EINVAL,
-                                                    "%s: %s entry \"%s\" has no %s mapping", d->path, list,
-                                                    name, inner);
+                                        return error_set(d->ret_error, -EINVAL,
+                                                         "%s: %s entry \"%s\" has no %s mapping", d->path,
+                                                         list, name, inner);
                                 *ret = in;
                                 return 0;
                         }
                 }
-        return fail(d->ret_error, -ENOENT, "%s: %s has no entry named \"%s\"", d->path, list, name);
+        return error_set(d->ret_error, -ENOENT, "%s: %s has no entry named \"%s\"", d->path, list, name);
 }
 
 static int base64_decode(const char *in, char **ret)
@@ -258,8 +249,8 @@ static int get_pem(struct doc *d, yaml_node_t *n, const char *where, const char 
         _cleanup_free_ char *pem = NULL;
         if (data) {
                 if (base64_decode(data, &pem) < 0)
-                        return fail(d->ret_error, -EINVAL, "%s: %s.%s is not valid base64", d->path, where,
-                                    data_key);
+                        return error_set(d->ret_error, -EINVAL, "%s: %s.%s is not valid base64", d->path,
+                                         where, data_key);
         } else if (file) {
                 _cleanup_free_ char *p = file[0] == '/' ? strdup(file) : NULL;
                 if (file[0] != '/' && asprintf(&p, "%s/%s", d->dir, file) < 0)
@@ -268,15 +259,15 @@ static int get_pem(struct doc *d, yaml_node_t *n, const char *where, const char 
                         return -ENOMEM;
                 int r = read_text_file(p, &pem);
                 if (r < 0)
-                        return fail(d->ret_error, r, "%s: failed to read %s.%s %s: %s", d->path, where,
-                                    file_key, p, strerror(-r));
+                        return error_set(d->ret_error, r, "%s: failed to read %s.%s %s: %s", d->path, where,
+                                         file_key, p, strerror(-r));
         } else {
                 *ret = NULL;
                 return 0;
         }
         if (!strstr(pem, "-----BEGIN "))
-                return fail(d->ret_error, -EINVAL, "%s: %s.%s holds no PEM data", d->path, where,
-                            data ? data_key : file_key);
+                return error_set(d->ret_error, -EINVAL, "%s: %s.%s holds no PEM data", d->path, where,
+                                 data ? data_key : file_key);
         *ret = TAKE_PTR(pem);
         return 0;
 }
@@ -294,12 +285,13 @@ static int parse_kubeconfig(struct doc *d, struct kube_config *c)
 {
         yaml_node_t *root = yaml_document_get_root_node(&d->doc);
         if (!root || root->type != YAML_MAPPING_NODE)
-                return fail(d->ret_error, -EINVAL, "%s: not a kubeconfig (no top-level mapping)", d->path);
+                return error_set(d->ret_error, -EINVAL, "%s: not a kubeconfig (no top-level mapping)",
+                                 d->path);
         const char *current, *cluster_name, *user_name, *ns, *s;
         if (get_str(d, root, "kubeconfig", "current-context", &current) < 0)
                 return -EINVAL;
         if (!current)
-                return fail(d->ret_error, -EINVAL, "%s: current-context is not set", d->path);
+                return error_set(d->ret_error, -EINVAL, "%s: current-context is not set", d->path);
         yaml_node_t *ctx, *cluster, *user = NULL;
         int r = find_named(d, root, "contexts", "context", current, &ctx);
         if (r < 0)
@@ -309,7 +301,8 @@ static int parse_kubeconfig(struct doc *d, struct kube_config *c)
             get_str(d, ctx, "context", "namespace", &ns) < 0)
                 return -EINVAL;
         if (!cluster_name)
-                return fail(d->ret_error, -EINVAL, "%s: context \"%s\" names no cluster", d->path, current);
+                return error_set(d->ret_error, -EINVAL, "%s: context \"%s\" names no cluster", d->path,
+                                 current);
         r = find_named(d, root, "clusters", "cluster", cluster_name, &cluster);
         if (r < 0)
                 return r;
@@ -322,25 +315,26 @@ static int parse_kubeconfig(struct doc *d, struct kube_config *c)
         if (get_str(d, cluster, "cluster", "server", &s) < 0)
                 return -EINVAL;
         if (!s)
-                return fail(d->ret_error, -EINVAL, "%s: cluster \"%s\" has no server", d->path,
-                            cluster_name);
+                return error_set(d->ret_error, -EINVAL, "%s: cluster \"%s\" has no server", d->path,
+                                 cluster_name);
         r = kube_parse_server_url(s, &c->host, &c->port);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return fail(d->ret_error, -EINVAL,
-                            "%s: cluster \"%s\": server \"%s\" is not an https://host[:port] URL", d->path,
-                            cluster_name, s);
+                return error_set(d->ret_error, -EINVAL,
+                                 "%s: cluster \"%s\": server \"%s\" is not an https://host[:port] URL",
+                                 d->path, cluster_name, s);
         c->server = server_url(c->host, c->port);
         const char *insecure;
         if (get_str(d, cluster, "cluster", "insecure-skip-tls-verify", &insecure) < 0)
                 return -EINVAL;
         bool b = false;
         if (insecure && (parse_bool(insecure, &b) < 0 || b))
-                return fail(d->ret_error, -EPERM,
-                            "%s: cluster \"%s\" sets insecure-skip-tls-verify, which nvdp refuses: give "
-                            "certificate-authority or certificate-authority-data",
-                            d->path, cluster_name);
+                return error_set(
+                        d->ret_error, -EPERM,
+                        "%s: cluster \"%s\" sets insecure-skip-tls-verify, which nvdp refuses: give "
+                        "certificate-authority or certificate-authority-data",
+                        d->path, cluster_name);
         if (get_str(d, cluster, "cluster", "tls-server-name", &s) < 0 ||
             dup_or_null(s, &c->tls_server_name) < 0)
                 return -EINVAL;
@@ -349,14 +343,14 @@ static int parse_kubeconfig(struct doc *d, struct kube_config *c)
         if (r < 0)
                 return r;
         if (!c->ca_pem)
-                return fail(d->ret_error, -EINVAL,
-                            "%s: cluster \"%s\" has neither certificate-authority nor "
-                            "certificate-authority-data (the server's certificate must be verified)",
-                            d->path, cluster_name);
+                return error_set(d->ret_error, -EINVAL,
+                                 "%s: cluster \"%s\" has neither certificate-authority nor "
+                                 "certificate-authority-data (the server's certificate must be verified)",
+                                 d->path, cluster_name);
 
         if (user) {
                 if (map_get(d, user, "exec") || map_get(d, user, "auth-provider"))
-                        return fail(
+                        return error_set(
                                 d->ret_error, -EOPNOTSUPP,
                                 "%s: user \"%s\" uses an exec or auth-provider plugin, which nvdp does not "
                                 "run: give a token, tokenFile or client certificate",
@@ -369,10 +363,10 @@ static int parse_kubeconfig(struct doc *d, struct kube_config *c)
                 if (r < 0)
                         return r;
                 if (!c->client_cert_pem != !c->client_key_pem)
-                        return fail(d->ret_error, -EINVAL,
-                                    "%s: user \"%s\" has a client %s but no client %s", d->path, user_name,
-                                    c->client_cert_pem ? "certificate" : "key",
-                                    c->client_cert_pem ? "key" : "certificate");
+                        return error_set(d->ret_error, -EINVAL,
+                                         "%s: user \"%s\" has a client %s but no client %s", d->path,
+                                         user_name, c->client_cert_pem ? "certificate" : "key",
+                                         c->client_cert_pem ? "key" : "certificate");
                 if (get_str(d, user, "user", "token", &s) < 0 || dup_or_null(s, &c->token) < 0)
                         return -EINVAL;
                 if (get_str(d, user, "user", "tokenFile", &s) < 0)
@@ -399,7 +393,7 @@ int kube_config_from_file(const char *path, struct kube_config **ret, char **ret
         size_t size;
         int r = read_full_file(path, KUBE_MAX_CONFIG_FILE, &text, &size);
         if (r < 0)
-                return fail(ret_error, r, "Failed to read kubeconfig %s: %s", path, strerror(-r));
+                return error_set(ret_error, r, "Failed to read kubeconfig %s: %s", path, strerror(-r));
         _cleanup_free_ char *pathcopy = strdup(path);
         if (!pathcopy)
                 return -ENOMEM;
@@ -414,8 +408,8 @@ int kube_config_from_file(const char *path, struct kube_config **ret, char **ret
         }
         yaml_parser_set_input_string(&parser, (const unsigned char *)text, size);
         if (!yaml_parser_load(&parser, &d.doc)) {
-                r = fail(ret_error, -EINVAL, "%s:%zu: %s", path, parser.problem_mark.line + 1,
-                         parser.problem ? parser.problem : "YAML syntax error");
+                r = error_set(ret_error, -EINVAL, "%s:%zu: %s", path, parser.problem_mark.line + 1,
+                              parser.problem ? parser.problem : "YAML syntax error");
                 yaml_parser_delete(&parser);
                 free(d.dir);
                 return r;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "allocate.h"
+#include "base/error.h"
 
 #include <stdarg.h>
 #include <sys/random.h>
@@ -94,19 +95,6 @@ static int add_device(struct allocate_response *r, const char *dev_root, const c
         return 0;
 }
 
-static int set_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int set_error(char **ret_error, const char *fmt, ...)
-{
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
-}
-
 static int random_uuid(char out[37])
 {
         uint8_t b[16];
@@ -135,8 +123,8 @@ int allocate_container(const struct allocate_context *ctx, char *const *ids, siz
         for (size_t i = 0; i < n_ids; i++) {
                 ssize_t k = plan_resource_find_device(res, ids[i]);
                 if (k < 0)
-                        return set_error(
-                                ret_error,
+                        return error_set(
+                                ret_error, -EINVAL,
                                 "invalid allocation request for \"%s\": invalid request: unknown device: %s",
                                 res->name, ids[i]);
                 bool seen = false;
@@ -146,8 +134,8 @@ int allocate_container(const struct allocate_context *ctx, char *const *ids, siz
                         devs[n_devs++] = &res->devices[k];
         }
         if (res->replicas > 1 && res->fail_requests_greater_than_one && n_devs > 1)
-                return set_error(
-                        ret_error,
+                return error_set(
+                        ret_error, -EINVAL,
                         "invalid allocation request for \"%s\": invalid request: maximum request size for "
                         "shared resources is 1; found %zu",
                         res->name, n_devs);

@@ -177,6 +177,15 @@ static int list_pack(endpoint *e, bool empty, uint8_t **ret, size_t *ret_size)
         return 0;
 }
 
+/* Remembers the health just sent, so that only a real change is sent again. */
+static void record_sent(endpoint *e)
+{
+        if (!e->sent_health)
+                e->sent_health = new0(bool, e->resource->n_devices + 1);
+        for (size_t i = 0; e->sent_health && i < e->resource->n_devices; i++)
+                e->sent_health[i] = plugin_device_healthy(e->plugin, &e->resource->devices[i]);
+}
+
 static void endpoint_send_list(endpoint *e, bool empty)
 {
         _cleanup_free_ uint8_t *buf = NULL;
@@ -191,10 +200,7 @@ static void endpoint_send_list(endpoint *e, bool empty)
                 if (r < 0)
                         log_warning_errno(r, "Failed to send the device list of %s: %m", e->resource->name);
         }
-        if (!e->sent_health)
-                e->sent_health = new0(bool, e->resource->n_devices + 1);
-        for (size_t i = 0; e->sent_health && i < e->resource->n_devices; i++)
-                e->sent_health[i] = plugin_device_healthy(e->plugin, &e->resource->devices[i]);
+        record_sent(e);
 }
 
 void endpoint_send_list_if_changed(endpoint *e)
@@ -245,6 +251,7 @@ static void endpoint_handle_list_and_watch(rpc_call *call, const uint8_t *msg, s
                 return;
         }
         (void)rpc_call_send(call, buf, n);
+        record_sent(e);
         log_info("ListAndWatch of %s opened: sent %zu devices", e->resource->name, e->resource->n_devices);
 }
 

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/strv.h"
+#include "health/health.h"
 
 /* Socket-directory events are coalesced: a kubelet restart deletes every socket and creates its own,
  * which arrives as a burst; one resync after it settles re-creates and re-registers once. */
@@ -28,6 +29,21 @@ void plugin_health_changed(plugin *p)
 {
         for (size_t i = 0; i < p->n_endpoints; i++)
                 endpoint_send_list_if_changed(p->endpoints[i]);
+}
+
+void plugin_health_sync(plugin *p, const health_tracker *t)
+{
+        bool changed = false;
+        for (size_t g = 0; p->gpu_health && g < p->inventory->n_gpus; g++)
+                for (int m = -1; m < (int)p->inventory->gpus[g].n_mig; m++) {
+                        const struct health_unit *u = health_tracker_unit(t, g, m);
+                        struct unit_health *h = m < 0 ? &p->gpu_health[g] : &p->mig_health[g][m];
+                        changed = changed || h->healthy != u->healthy;
+                        h->healthy = u->healthy;
+                        snprintf(h->reason, sizeof(h->reason), "%s", u->reason);
+                }
+        if (changed)
+                plugin_health_changed(p);
 }
 
 static int health_init(plugin *p)
