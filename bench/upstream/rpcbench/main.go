@@ -154,7 +154,10 @@ func serveKubelet(dir string) {
 		os.Exit(1)
 	}
 	s := grpc.NewServer()
-	pluginapi.RegisterRegistrationServer(s, &kubelet{dir: dir})
+	k := &kubelet{dir: dir}
+	pluginapi.RegisterRegistrationServer(s, k)
+	// The socket file appears at bind, before listen: "ready" says connections are accepted now.
+	k.emit(event{Ev: "ready", T: monotonic()})
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() { <-sig; s.Stop() }()
