@@ -126,5 +126,8 @@ image: all
 demo: all
 	@scripts/demo $(BUILD)
 
+bench: all
+	@BUILD=$(BUILD) bench/bench
+
 clean:
 	rm -rf build
