@@ -302,7 +302,7 @@ static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t 
                 for (size_t i = 0; i < n; i++) {
                         V1beta1__ContainerAllocateRequest *c = req->container_requests[i];
                         _cleanup_free_ char *ids = join_ids(c->devices_ids, c->n_devices_ids);
-                        log_info("Allocate %s: %s", e->resource->name, strna(ids));
+                        log_debug("Allocate %s: %s", e->resource->name, strna(ids));
                 }
         } else if (error) {
                 log_warning("Allocate failed: %s", error);
