@@ -225,10 +225,6 @@ func newObject(m metav1.TypeMeta) any {
 		return &rbacv1.ClusterRole{}
 	case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
 		return &rbacv1.ClusterRoleBinding{}
-	case "rbac.authorization.k8s.io/v1 Role":
-		return &rbacv1.Role{}
-	case "rbac.authorization.k8s.io/v1 RoleBinding":
-		return &rbacv1.RoleBinding{}
 	case "node.k8s.io/v1 RuntimeClass":
 		return &nodev1.RuntimeClass{}
 	case "monitoring.coreos.com/v1 ServiceMonitor":
@@ -500,20 +496,6 @@ func TestTimeSlicingValues(t *testing.T) {
 	binding := r.objects["ClusterRoleBinding/nvdp-nvidia-device-plugin-role-binding"].(*rbacv1.ClusterRoleBinding)
 	if binding.Subjects[0].Name != "nvdp-nvidia-device-plugin-service-account" || binding.Subjects[0].Namespace != namespace {
 		t.Errorf("binding subjects = %+v", binding.Subjects)
-	}
-	// With its token and NODE_NAME the plugin posts Node events about device health; Events about a
-	// Node must be in namespace "default" (API server validation), so that is where it may create them.
-	events, ok := r.objects["Role/nvdp-nvidia-device-plugin-node-events"].(*rbacv1.Role)
-	if !ok {
-		t.Fatalf("no Role nvdp-nvidia-device-plugin-node-events; rendered %v", r.kinds)
-	}
-	if got := fmt.Sprintf("%s %v", events.Namespace, events.Rules); got != "default [{[create] [] [events] [] []}]" {
-		t.Errorf("node-events Role = %s", got)
-	}
-	eb := r.objects["RoleBinding/nvdp-nvidia-device-plugin-node-events"].(*rbacv1.RoleBinding)
-	if got := fmt.Sprintf("%s %s %s %v", eb.Namespace, eb.RoleRef.Kind, eb.RoleRef.Name, eb.Subjects); got !=
-		"default Role nvdp-nvidia-device-plugin-node-events [{ServiceAccount  nvdp-nvidia-device-plugin-service-account "+namespace+"}]" {
-		t.Errorf("node-events RoleBinding = %s", got)
 	}
 
 	// Pinning both removes the need for SYS_ADMIN.

@@ -34,8 +34,8 @@ dp_health=${NVDP_E2E_HEALTH:-1}     # XID events mark a GPU unhealthy
 # with metrics.enabled=false and skips the /metrics checks.
 dp_metrics=${NVDP_E2E_METRICS:-1}
 # Node events about device health: the plugin on main posts them in its own namespace, which the API
-# server refuses for a Node (422 "involvedObject.namespace: does not match event.namespace"; they
-# belong in "default", where the chart's Role lets the plugin create them). 1 once that is fixed.
+# server refuses for a Node (422 "involvedObject.namespace: does not match event.namespace"; an Event
+# about a cluster-scoped object belongs in "default", as the kubelet's). 1 once that is fixed.
 dp_node_events=${NVDP_E2E_NODE_EVENTS:-0}
 dp_pending=()
 
@@ -116,8 +116,7 @@ cat >"$D/device-plugin-values.yaml" <<YAML
 # The simulated H100 node of the MOCK=1 image (paths: scripts/make-image).
 nfd:
   enabled: false
-# Per-node config mode (one config, the default): the pods read their Node through the API server and
-# the plugin posts Node events about device health.
+# Per-node config mode (one config, the default): the pods read their Node through the API server.
 config:
   map:
     default: |-
@@ -156,9 +155,6 @@ grep -qx "docker.io/library/nvdp:$dp_tag" <<<"$("${CTR[@]}" images ls -q 2>/dev/
 for obj in serviceaccount/nvidia-device-plugin-service-account clusterrole/nvidia-device-plugin-role \
         clusterrolebinding/nvidia-device-plugin-role-binding runtimeclass/nvidia configmap/nvidia-device-plugin-configs; do
         kubectl -n "$dp_ns" get "$obj" >/dev/null 2>&1 || die "device-plugin: $obj missing after install"
-done
-for obj in role/nvidia-device-plugin-node-events rolebinding/nvidia-device-plugin-node-events; do
-        kubectl -n default get "$obj" >/dev/null 2>&1 || die "device-plugin: $obj (namespace default) missing after install"
 done
 [ "$(kubectl get runtimeclass nvidia -o jsonpath='{.handler} {.metadata.annotations.meta\.helm\.sh/release-name}')" = "nvidia nvidia-device-plugin" ] ||
         die "device-plugin: RuntimeClass nvidia is not the chart's (handler nvidia, release nvidia-device-plugin)"
@@ -331,13 +327,11 @@ dp_show "$out"
 [ -z "$(kubectl get namespace "$dp_ns" --ignore-not-found -o name)" ] || die "device-plugin: namespace $dp_ns still exists after uninstall"
 [ -z "$(kubectl get runtimeclass nvidia --ignore-not-found -o name)" ] || die "device-plugin: RuntimeClass nvidia still exists after uninstall"
 [ -z "$(kubectl get clusterrole nvidia-device-plugin-role --ignore-not-found -o name)" ] || die "device-plugin: ClusterRole nvidia-device-plugin-role still exists after uninstall"
-[ -z "$(kubectl -n default get role nvidia-device-plugin-node-events --ignore-not-found -o name)" ] ||
-        die "device-plugin: Role default/nvidia-device-plugin-node-events still exists after uninstall"
 wait_for 30 "allocatable nvidia.com/gpu 0 after uninstall" dp_gpus_are 8 0
 out=$(dp_doctor)
 grep -Eq '^fail +cluster\.runtimeclass +no RuntimeClass nvidia' <<<"$out" ||
         die "device-plugin: after uninstall doctor should fail the RuntimeClass check: $(grep 'cluster\.runtimeclass' <<<"$out")"
-log "device-plugin: uninstalled; namespace, RuntimeClass, ClusterRole and the node-events Role gone, allocatable 0; doctor: $(grep 'cluster\.runtimeclass' <<<"$out" | tr -s ' ')"
+log "device-plugin: uninstalled; namespace, RuntimeClass and ClusterRole gone, allocatable 0; doctor: $(grep 'cluster\.runtimeclass' <<<"$out" | tr -s ' ')"
 step ""
 rm -rf "$dp_events_dir"
 
