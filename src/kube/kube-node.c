@@ -44,11 +44,12 @@ int kube_create_event(kube_client *c, const struct kube_event *e, uint64_t timeo
 {
         if (!e || !kube_name_valid(e->node))
                 return -EINVAL;
-        const char *ns = e->namespace ? e->namespace : kube_client_namespace(c);
+        /* The API server keeps events about cluster-scoped objects (a Node) in "default". */
+        const char *ns = e->namespace ? e->namespace : "default";
         if (!kube_name_valid(ns))
                 return -EINVAL;
         _cleanup_free_ char *path = NULL, *body = NULL;
-        int r = kube_event_body(e, kube_client_namespace(c), &body);
+        int r = kube_event_body(e, ns, &body);
         if (r < 0)
                 return r;
         if (asprintf(&path, "/api/v1/namespaces/%s/events", ns) < 0)

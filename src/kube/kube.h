@@ -92,7 +92,7 @@ int kube_patch_node_labels(kube_client *c, const char *name, char *const *set, c
                            uint64_t timeout_nsec, kube_response_fn cb, void *userdata);
 
 struct kube_event {
-        const char *namespace; /* NULL: the client's namespace */
+        const char *namespace; /* NULL: "default", where the API server wants events about a Node */
         const char *node;      /* the involved Node */
         const char *type;      /* "Normal" or "Warning" */
         const char *reason;    /* CamelCase, e.g. "DeviceUnhealthy" */

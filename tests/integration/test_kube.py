@@ -152,7 +152,7 @@ def test_post_event(api):
     events = api.control("events", "GET")
     assert len(events) == 1
     e = events[0]
-    assert e["metadata"]["namespace"] == "nvdp-test"
+    assert e["metadata"]["namespace"] == "default"   # a Node is cluster-scoped: its events live in "default"
     assert e["metadata"]["name"].startswith("gpu-1.")
     assert e["involvedObject"] == {"apiVersion": "v1", "kind": "Node", "name": "gpu-1", "uid": "gpu-1"}
     assert e["reason"] == "DeviceUnhealthy"
@@ -201,7 +201,7 @@ def test_in_cluster_service_account(api, tmp_path):
     r = run_client(None, "event", "gpu-1", "Normal", "Started", "plugin started", env=env,
                    extra=["--sa-dir", str(sa)])
     assert r["status"] == 201, r
-    assert api.control("events", "GET")[0]["metadata"]["namespace"] == "gpu-operator"
+    assert api.control("events", "GET")[0]["metadata"]["namespace"] == "default"
 
 
 def test_no_configuration_is_named(tmp_path):

@@ -341,10 +341,10 @@ def test_health_changes_become_node_events(kubelet, start_plugin, workdir, apise
     assert got == [
         ("Warning", "GPUUnhealthy",
          f"GPU 3 ({H100[3]}) is unhealthy: XID 79 (GPU has fallen off the bus), class reboot",
-         "Node", "gpu-1", "gpu-operator", "nvidia-device-plugin", 1),
+         "Node", "gpu-1", "default", "nvidia-device-plugin", 1),
         ("Warning", "GPUUnhealthy",
          f"GPU 5 ({H100[5]}) is unhealthy: XID 48 (Double Bit ECC Error), class hardware",
-         "Node", "gpu-1", "gpu-operator", "nvidia-device-plugin", 1),
+         "Node", "gpu-1", "default", "nvidia-device-plugin", 1),
     ]
     assert plugin.stop() == 0   # clean exit (under ASAN: no leak)
 

@@ -207,6 +207,13 @@ func (s *server) serveEvents(w http.ResponseWriter, r *http.Request, ns string) 
 		status(w, 400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request")
 		return
 	}
+	// The API server's rule: an event about a cluster-scoped object (a Node) lives in "default".
+	inv, _ := ev["involvedObject"].(object)
+	invNs, _ := inv["namespace"].(string)
+	if (invNs == "" && ns != "default") || (invNs != "" && invNs != ns) {
+		status(w, 422, "Invalid", fmt.Sprintf("Event \"%v\" is invalid: involvedObject.namespace: Invalid value: %q: does not match event.namespace", meta["name"], invNs))
+		return
+	}
 	s.mu.Lock()
 	s.events = append(s.events, ev)
 	s.counts["event"]++

@@ -36,7 +36,7 @@ dp_metrics=${NVDP_E2E_METRICS:-1}
 # Node events about device health: the plugin on main posts them in its own namespace, which the API
 # server refuses for a Node (422 "involvedObject.namespace: does not match event.namespace"; an Event
 # about a cluster-scoped object belongs in "default", as the kubelet's). 1 once that is fixed.
-dp_node_events=${NVDP_E2E_NODE_EVENTS:-0}
+dp_node_events=${NVDP_E2E_NODE_EVENTS:-1}
 dp_pending=()
 
 dp_build=${NVDP_BUILD:-$REPO/build}
