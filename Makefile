@@ -38,8 +38,11 @@ HELPER_SRC:= $(wildcard tests/helpers/*.c)
 HELPER_BIN:= $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
 MOCK_SRC  := $(wildcard mock/nvml/*.c)
 MOCK_LIB  := $(BUILD)/mock-nvml/libnvidia-ml.so.1
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps check unit integration kubelet deploy e2e asan lint demo clean bench image fuzz soak
+.PHONY: all deps check unit integration kubelet deploy e2e asan lint demo clean bench image fuzz soak fuzz-build
 all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
 
 deps: $(DEPS_STAMP)
@@ -50,6 +53,9 @@ $(DEPS_STAMP): scripts/install-deps
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+
+# Generated sources are kept (not intermediates make deletes), so a second build does not redo everything.
+.SECONDARY: $(PROTO_C) $(PROTO_H)
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(@D)
@@ -108,6 +114,18 @@ e2e: all
 
 asan:
 	$(MAKE) BUILD=build/asan SANITIZE=1 OPT="-O1 -g" unit integration
+
+# libFuzzer targets (clang, ASan+UBSan) in build/fuzz/bin/, each run for FUZZ_SECONDS from its seed corpus.
+fuzz:
+	$(MAKE) BUILD=build/fuzz CC=clang SANITIZE=1 OPT="-O1 -g -fsanitize=fuzzer-no-link" fuzz-build
+	@tests/fuzz/run build/fuzz $(FUZZ_SECONDS)
+
+fuzz-build: $(FUZZ_BIN)
+
+$(BUILD)/bin/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz-common.h $(BUILD)/libnvdp.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Wno-missing-prototypes -Itests/unit -o $@ $< $(BUILD)/libnvdp.a \
+		$(LDFLAGS) $(LIBS)
 
 lint: | $(DEPS_STAMP)
 	clang-format --dry-run -Werror $(shell find src mock tests/unit -name '*.[ch]')
