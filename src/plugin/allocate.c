@@ -94,6 +94,9 @@ static int add_device(struct allocate_response *r, const char *dev_root, const c
         return 0;
 }
 
+/* A peer's ID is quoted up to this many bytes (a request may carry megabytes in one ID). */
+#define ID_IN_ERROR_MAX 256u
+
 static int set_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
 static int set_error(char **ret_error, const char *fmt, ...)
 {
@@ -103,6 +106,10 @@ static int set_error(char **ret_error, const char *fmt, ...)
                 if (vasprintf(ret_error, fmt, ap) < 0)
                         *ret_error = NULL;
                 va_end(ap);
+                /* The message quotes IDs the peer sent and ends up in the log: keep it one line. */
+                for (char *c = *ret_error; c && *c; c++)
+                        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                                *c = '?';
         }
         return -EINVAL;
 }
@@ -135,10 +142,11 @@ int allocate_container(const struct allocate_context *ctx, char *const *ids, siz
         for (size_t i = 0; i < n_ids; i++) {
                 ssize_t k = plan_resource_find_device(res, ids[i]);
                 if (k < 0)
-                        return set_error(
-                                ret_error,
-                                "invalid allocation request for \"%s\": invalid request: unknown device: %s",
-                                res->name, ids[i]);
+                        return set_error(ret_error,
+                                         "invalid allocation request for \"%s\": invalid request: unknown "
+                                         "device: %.*s%s",
+                                         res->name, (int)MIN(strlen(ids[i]), ID_IN_ERROR_MAX), ids[i],
+                                         strlen(ids[i]) > ID_IN_ERROR_MAX ? "..." : "");
                 bool seen = false;
                 for (size_t j = 0; j < n_devs; j++)
                         seen = seen || devs[j] == &res->devices[k];
