@@ -76,7 +76,7 @@ $(BUILD)/nvdp: $(BUILD)/obj/src/main.o $(BUILD)/libnvdp.a
 $(MOCK_LIB): $(MOCK_SRC) $(wildcard mock/nvml/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -Isrc -fPIC -shared -Wl,-soname,libnvidia-ml.so.1 \
-		$(filter %.fsanitize,$(CFLAGS)) -o $@ $(MOCK_SRC) -Wl,-Bstatic -lyaml -Wl,-Bdynamic -lpthread
+		$(filter -fsanitize=% -fno-omit-frame-pointer -fno-sanitize-recover=%,$(CFLAGS)) -o $@ $(MOCK_SRC) -Wl,-Bstatic -lyaml -Wl,-Bdynamic -lpthread
 	ln -sf libnvidia-ml.so.1 $(@D)/libnvidia-ml.so
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libnvdp.a
