@@ -42,7 +42,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps check unit integration kubelet deploy e2e asan lint demo clean bench image fuzz soak fuzz-build
+.PHONY: all deps check unit integration kubelet deploy e2e asan lint demo clean bench image fuzz soak fuzz-build failinject
 all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
 
 deps: $(DEPS_STAMP)
@@ -113,7 +113,15 @@ e2e: all
 	@if [ -x tests/e2e/run ]; then tests/e2e/run; else echo "e2e: not present"; fi
 
 asan:
-	$(MAKE) BUILD=build/asan SANITIZE=1 OPT="-O1 -g" unit integration
+	$(MAKE) BUILD=build/asan SANITIZE=1 OPT="-O1 -g" unit integration failinject
+
+# Each NVML call the plugin makes failing in turn, and a GPU lost mid-run (a few seconds).
+failinject: all
+	@NVDP_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/failinject
+
+# 100,000 Allocates, 200 kubelet restarts, 100 reloads; RSS and fds must not grow (under a minute).
+soak: all
+	@tests/soak/run $(BUILD)
 
 # libFuzzer targets (clang, ASan+UBSan) in build/fuzz/bin/, each run for FUZZ_SECONDS from its seed corpus.
 fuzz:
