@@ -3,6 +3,7 @@
 
 #include <limits.h>
 #include <sys/inotify.h>
+#include <sys/un.h>
 
 #include "base/log.h"
 #include "base/parse.h"
@@ -198,6 +199,29 @@ static int plan_for(plugin *p, const config *c, plan **ret)
         return 0;
 }
 
+/* A socket path longer than sun_path cannot be bound or dialled: say so at start, once, and stop, rather
+ * than retry for ever with an error per resource. */
+static int socket_paths_fit(plugin *p, const plan *pl)
+{
+        const size_t max = sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1;
+        if (p->kubelet_socket && strlen(p->kubelet_socket) > max)
+                return log_error_errno(
+                        -ENAMETOOLONG,
+                        "--kubelet-socket %s is %zu bytes long, more than the %zu a unix socket "
+                        "address allows",
+                        p->kubelet_socket, strlen(p->kubelet_socket), max);
+        for (size_t i = 0; i < pl->n_resources; i++) {
+                size_t len = strlen(p->socket_dir) + 1 + strlen(pl->resources[i].socket_name);
+                if (len > max)
+                        return log_error_errno(
+                                -ENAMETOOLONG,
+                                "Socket path %s/%s is %zu bytes long, more than the %zu a unix "
+                                "socket address allows: use a shorter --kubelet-socket directory",
+                                p->socket_dir, pl->resources[i].socket_name, len, max);
+        }
+        return 0;
+}
+
 int plugin_start(plugin *p)
 {
         int r;
@@ -226,6 +250,10 @@ int plugin_start(plugin *p)
                 return r;
         if (new_plan->n_resources == 0)
                 log_warning("No devices found. Waiting indefinitely.");
+        if ((r = socket_paths_fit(p, new_plan)) < 0) {
+                plan_free(new_plan);
+                return r;
+        }
         if ((r = watch_start(p)) < 0) {
                 plan_free(new_plan);
                 return r;
