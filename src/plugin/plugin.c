@@ -232,6 +232,8 @@ int plugin_start(plugin *p)
                         return -ENOMEM;
                 char *slash = strrchr(dir, '/');
                 if (!slash || slash == dir)
+                        /* cppcheck does not know _cleanup_free_ */
+                        // cppcheck-suppress memleak
                         return log_error_errno(-EINVAL, "--kubelet-socket %s: needs a directory part",
                                                p->kubelet_socket);
                 *slash = '\0';

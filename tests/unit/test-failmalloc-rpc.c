@@ -206,10 +206,10 @@ static enum outcome scenario(struct fixture *fx)
         }
         if (o == OUTCOME_WRONG && getenv("FAILMALLOC_DEBUG")) {
                 struct peer_stream *a = peer_stream(&peer, alloc), *w = peer_stream(&peer, watch);
-                fprintf(stderr, "allocate: closed=%d data=%zu headers:\n%strailers:\n%s\n", a->closed, a->data_len,
-                        a->headers, a->trailers);
-                fprintf(stderr, "watch: closed=%d data=%zu headers:\n%strailers:\n%s\n", w->closed, w->data_len,
-                        w->headers, w->trailers);
+                fprintf(stderr, "allocate: closed=%d data=%zu headers:\n%strailers:\n%s\n", a->closed,
+                        a->data_len, a->headers, a->trailers);
+                fprintf(stderr, "watch: closed=%d data=%zu headers:\n%strailers:\n%s\n", w->closed,
+                        w->data_len, w->headers, w->trailers);
         }
         /* the client goes away; the server must drop its stream */
         peer_done(&peer);
