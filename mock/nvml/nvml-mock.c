@@ -43,7 +43,7 @@ struct nvmlEventSet_st {
 
 struct mock_event {
         unsigned gpu, gi, ci;
-        unsigned long long xid;
+        unsigned long long type, xid;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -55,6 +55,7 @@ static size_t events_len;
 static bool events_skip; /* discarding an over-long line */
 static struct mock_event queue[EVENT_QUEUE_MAX];
 static size_t queue_len;
+static nvmlReturn_t wait_error; /* a "wait-error" line: the next nvmlEventSetWait answers this */
 
 static struct mock_gpu *find_uuid(const char *uuid, struct mock_mig **ret_mig)
 {
@@ -72,30 +73,43 @@ static struct mock_gpu *find_uuid(const char *uuid, struct mock_mig **ret_mig)
         return NULL;
 }
 
-/* One line from the events FIFO: "xid <uuid> <xid>" or "lost <uuid>". Called with lock held. */
+/* One line from the events FIFO (docs/mock-nvml.md): "xid <uuid> <xid>", "dbe <uuid>", "lost <uuid>",
+ * "found <uuid>" or "wait-error <nvml return code>". Called with lock held. */
 static void event_line(char *line)
 {
-        char cmd[8], uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+        char cmd[16], uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
         unsigned long long xid = 0;
         struct mock_mig *mig;
         struct mock_gpu *g;
-        int k = sscanf(line, "%7s %95s %llu", cmd, uuid, &xid);
+        int k = sscanf(line, "%15s %95s %llu", cmd, uuid, &xid);
 
         if (k < 1)
                 return;
+        if (streq(cmd, "wait-error") && k == 2) {
+                char *end;
+                unsigned long code = strtoul(uuid, &end, 10);
+                if (*end || code == NVML_SUCCESS || code > 999) {
+                        fprintf(stderr,
+                                "mock-nvml: ignoring event line '%s': expected 'wait-error <code>'\n", line);
+                        return;
+                }
+                wait_error = (nvmlReturn_t)code;
+                return;
+        }
         g = k >= 2 ? find_uuid(uuid, &mig) : NULL;
         if (!g) {
                 fprintf(stderr, "mock-nvml: ignoring event line '%s': unknown command or device\n", line);
                 return;
         }
-        if (streq(cmd, "lost") && k == 2) {
-                __atomic_store_n(&g->lost, 1, __ATOMIC_RELEASE);
+        if ((streq(cmd, "lost") || streq(cmd, "found")) && k == 2) {
+                __atomic_store_n(&g->lost, streq(cmd, "lost") ? 1 : 0, __ATOMIC_RELEASE);
                 return;
         }
-        if (!streq(cmd, "xid") || k != 3) {
+        bool is_xid = streq(cmd, "xid") && k == 3, is_dbe = streq(cmd, "dbe") && k == 2;
+        if (!is_xid && !is_dbe) {
                 fprintf(stderr,
-                        "mock-nvml: ignoring event line '%s': expected 'xid <uuid> <xid>' or "
-                        "'lost <uuid>'\n",
+                        "mock-nvml: ignoring event line '%s': expected 'xid <uuid> <xid>', 'dbe <uuid>', "
+                        "'lost <uuid>', 'found <uuid>' or 'wait-error <code>'\n",
                         line);
                 return;
         }
@@ -107,7 +121,8 @@ static void event_line(char *line)
                 .gpu = g->index,
                 .gi = mig ? mig->gi_id : NVML_EVENT_INSTANCE_ID_NONE,
                 .ci = mig ? mig->ci_id : NVML_EVENT_INSTANCE_ID_NONE,
-                .xid = xid,
+                .type = is_xid ? nvmlEventTypeXidCriticalError : nvmlEventTypeDoubleBitEccError,
+                .xid = is_xid ? xid : 0,
         };
 }
 
@@ -248,6 +263,7 @@ nvmlReturn_t nvmlShutdown(void)
                 node = NULL;
                 events_fd = safe_close(events_fd);
                 events_len = queue_len = 0;
+                wait_error = NVML_SUCCESS;
                 events_skip = false;
         }
         pthread_mutex_unlock(&lock);
@@ -892,15 +908,13 @@ nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long ty
 /* Takes the first queued event for this set. Called with lock held. */
 static bool take_event(nvmlEventSet_t set, nvmlEventData_t *data)
 {
-        if (!(set->types & nvmlEventTypeXidCriticalError))
-                return false;
         for (size_t i = 0; i < queue_len; i++) {
                 const struct mock_event *e = &queue[i];
-                if (!(set->devices & (1ULL << e->gpu)))
+                if (!(set->devices & (1ULL << e->gpu)) || !(set->types & e->type))
                         continue;
                 *data = (nvmlEventData_t){
                         .device = &node->gpus[e->gpu].dev,
-                        .eventType = nvmlEventTypeXidCriticalError,
+                        .eventType = e->type,
                         .eventData = e->xid,
                         .gpuInstanceId = e->gi,
                         .computeInstanceId = e->ci,
@@ -936,6 +950,12 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
                         return NVML_ERROR_UNINITIALIZED;
                 }
                 events_pump_locked();
+                nvmlReturn_t err = wait_error;
+                wait_error = NVML_SUCCESS;
+                if (err != NVML_SUCCESS) {
+                        pthread_mutex_unlock(&lock);
+                        return err;
+                }
                 bool got = take_event(set, data);
                 int fd = events_fd;
                 pthread_mutex_unlock(&lock);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "loop.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 
@@ -174,6 +175,16 @@ void loop_timer_disarm(loop_source *s)
 bool loop_timer_armed(const loop_source *s)
 {
         return s->type == SOURCE_TIMER && s->timer.deadline != 0;
+}
+
+int signals_block(const int *signals)
+{
+        sigset_t mask;
+        sigemptyset(&mask);
+        for (; *signals; signals++)
+                sigaddset(&mask, *signals);
+        int r = pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        return r > 0 ? -r : 0;
 }
 
 int loop_add_signal(loop *l, int signo, loop_signal_handler cb, void *userdata, loop_source **ret)

@@ -31,6 +31,11 @@ void loop_timer_arm(loop_source *s, uint64_t nsec);
 void loop_timer_disarm(loop_source *s);
 bool loop_timer_armed(const loop_source *s);
 
+/* Blocks the signals in the calling thread. Call it first thing in a daemon, before any library
+ * (NVML) starts threads: a thread created earlier keeps them unblocked and would take the default
+ * action (SIGTERM kills instead of reaching the loop). The list ends with 0. */
+int signals_block(const int *signals);
+
 /* Blocks signo for the process and delivers it through a signalfd. */
 int loop_add_signal(loop *l, int signo, loop_signal_handler cb, void *userdata, loop_source **ret);
 

@@ -10,6 +10,8 @@
 #include "base/strv.h"
 #include "cmd/cmd.h"
 #include "doctor/doctor.h"
+#include "gpu/inventory.h"
+#include "nvml/nvml-loader.h"
 
 static void help(FILE *f)
 {
@@ -33,14 +35,25 @@ static void help(FILE *f)
                 "Exit status: 0 all ok, 1 warnings, 2 failures.\n");
 }
 
-/* Fills the NVML probe for the driver.nvml check.
- * TODO(lead): nvml_load()/inventory_load() (src/nvml, src/gpu) are not on this branch yet. Once they
- * are: nvml_load(root, &n, &err) -> loaded/error; inventory_load(n, root, &inv, &err) -> gpu_count =
- * inv->n_gpus, driver_version, cuda_driver_version. Until then the probe is "not attempted" and the
- * check says skip. */
+/* Loads NVML (from the lib dirs under root first, when checking a mounted node filesystem) and reads
+ * the inventory, so the driver checks can report what the plugin itself would see. */
 static void doctor_probe_nvml(const char *root, struct doctor_nvml_probe *p)
 {
-        *p = (struct doctor_nvml_probe){ .attempted = false };
+        *p = (struct doctor_nvml_probe){ .attempted = true };
+        _cleanup_(nvml_unloadp) nvml *n = NULL;
+        _cleanup_(inventory_freep) inventory *inv = NULL;
+        _cleanup_free_ char *error = NULL;
+        int r = nvml_load(root && !streq(root, "/") ? root : NULL, &n, &error);
+        if (r >= 0)
+                r = inventory_load(n, root, &inv, &error);
+        if (r < 0) {
+                snprintf(p->error, sizeof p->error, "%s", error ? error : strerror(-r));
+                return;
+        }
+        p->loaded = true;
+        p->gpu_count = (unsigned)inv->n_gpus;
+        snprintf(p->driver_version, sizeof p->driver_version, "%s", inv->driver_version);
+        p->cuda_driver_version = inv->cuda_driver_version;
 }
 
 static bool strategy_uses_cdi(const char *list)
@@ -81,7 +94,7 @@ int cmd_doctor(int argc, char **argv)
                 {},
         };
         const char *root = "/", *node = NULL, *strategy = getenv("DEVICE_LIST_STRATEGY");
-        bool json = false, cluster = true, nvml = true;
+        bool json = false, cluster = true, probe_nvml = true;
         struct doctor_kubectl_exec_config kc = { .kubeconfig = getenv("KUBECONFIG") };
         _cleanup_free_ char *k3s_kubeconfig = NULL;
         int c;
@@ -93,7 +106,7 @@ int cmd_doctor(int argc, char **argv)
                 case ARG_ROOT: root = optarg; break;
                 case ARG_JSON: json = true; break;
                 case ARG_NO_CLUSTER: cluster = false; break;
-                case ARG_NO_NVML: nvml = false; break;
+                case ARG_NO_NVML: probe_nvml = false; break;
                 case ARG_NODE: node = optarg; break;
                 case ARG_KUBECTL: kc.kubectl = optarg; break;
                 case ARG_KUBECONFIG: kc.kubeconfig = optarg; break;
@@ -136,7 +149,7 @@ int cmd_doctor(int argc, char **argv)
         }
 
         struct doctor_nvml_probe probe = {};
-        if (nvml)
+        if (probe_nvml)
                 doctor_probe_nvml(root, &probe);
 
         struct doctor_options o = {

@@ -1,11 +1,221 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <stdio.h>
+/* nvdp gfd (also argv[0] "gpu-feature-discovery"): label the node with its GPUs' features.
+ * Each round loads NVML and the inventory, builds the labels and writes them; then it sleeps
+ * --sleep-interval in the event loop. SIGHUP reloads the config (new timestamp), SIGTERM/SIGINT exit 0
+ * and leave the file in place: removing it would make the node's labels flap (upstream #796). */
+#include <signal.h>
+#include <time.h>
 
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "base/parse.h"
 #include "cmd/cmd.h"
+#include "config/config.h"
+#include "gpu/inventory.h"
+#include "kube/kube.h"
+#include "labels/labels.h"
+#include "nvml/nvml-loader.h"
 
-/* Placeholder until the gfd subcommand lands. */
+struct gfd {
+        int argc;
+        char **argv;
+        config *config;
+        int64_t timestamp; /* taken once per start or SIGHUP, as upstream */
+        loop *loop;
+        loop_source *timer;
+        kube_client *kube; /* --output=node */
+        bool started;      /* a round succeeded since the start */
+};
+
+static void arm_timer(struct gfd *g);
+
+/* After each round: the first failure after a start ends the program (the pod restarts and says why);
+ * a later one keeps the labels as they are and tries again next interval. */
+static void round_done(struct gfd *g, int r)
+{
+        if (r < 0 && !g->started) {
+                loop_exit(g->loop, 1);
+                return;
+        }
+        g->started = g->started || r >= 0;
+        if (g->config->flags.gfd.oneshot)
+                loop_exit(g->loop, r < 0 ? 1 : 0);
+        else
+                arm_timer(g);
+}
+
+static void node_applied(int r, const char *error, bool changed, void *userdata)
+{
+        struct gfd *g = userdata;
+        if (r < 0)
+                log_error_errno(r, "Failed to label node %s: %s", g->config->flags.gfd.node_name,
+                                strna(error));
+        else if (changed)
+                log_info("applied the labels to node %s", g->config->flags.gfd.node_name);
+        else
+                log_info("labels unchanged on node %s", g->config->flags.gfd.node_name);
+        round_done(g, r);
+}
+
+/* Loads NVML and the inventory. *ret stays NULL (a node without GPUs) when that fails and
+ * failOnInitError is false, as upstream. */
+static int load_inventory(const config *c, inventory **ret)
+{
+        _cleanup_(nvml_unloadp) nvml *n = NULL;
+        _cleanup_free_ char *err = NULL;
+        int r = nvml_load(c->flags.nvidia_driver_root, &n, &err);
+        if (r >= 0)
+                r = inventory_load(n, c->flags.root, ret, &err);
+        if (r >= 0)
+                return 0;
+        if (c->flags.fail_on_init_error)
+                return log_error_errno(r, "%s", err ? err : "Failed to read the GPUs.");
+        log_warning("%s Labelling the node as one without GPUs (failOnInitError is false).",
+                    err ? err : "Failed to read the GPUs.");
+        *ret = NULL;
+        return 0;
+}
+
+static int gfd_round(struct gfd *g)
+{
+        const config *c = g->config;
+        _cleanup_(inventory_freep) inventory *inv = NULL;
+        int r = load_inventory(c, &inv);
+        if (r < 0)
+                return r;
+
+        /* A missing or unreadable DMI file is not an error: gpu.machine says "unknown". */
+        _cleanup_free_ char *machine = NULL;
+        if (!isempty(c->flags.gfd.machine_type_file) &&
+            (r = read_one_line_file(c->flags.gfd.machine_type_file, &machine)) < 0)
+                log_debug_errno(r, "Failed to read the machine type from %s: %m",
+                                c->flags.gfd.machine_type_file);
+
+        _cleanup_(labels_freep) labels *l = NULL;
+        _cleanup_free_ char *err = NULL;
+        r = labels_build(inv, c, machine, c->flags.gfd.no_timestamp ? LABELS_NO_TIMESTAMP : g->timestamp, &l,
+                         &err);
+        if (r < 0 && err)
+                return log_error_errno(r, "%s", err);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build the labels: %m");
+
+        if (c->flags.gfd.output_node) {
+                r = labels_node_apply(g->kube, c->flags.gfd.node_name, l, node_applied, g);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to label node %s: %m",
+                                               strna(c->flags.gfd.node_name));
+                return 1; /* node_applied() finishes the round */
+        }
+
+        const char *out = strempty(c->flags.gfd.output_file);
+        r = labels_write(l, out);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the labels to %s: %m", out);
+        if (r == 0)
+                log_info("labels unchanged");
+        else
+                log_info("wrote %zu labels to %s", l->n, isempty(out) ? "stdout" : out);
+        return 0;
+}
+
+static void arm_timer(struct gfd *g)
+{
+        uint64_t interval = g->config->flags.gfd.sleep_interval;
+        if (interval == DURATION_INFINITE)
+                loop_timer_disarm(g->timer);
+        else
+                loop_timer_arm(g->timer, interval);
+}
+
+static void on_timer(loop_source *s, void *userdata)
+{
+        struct gfd *g = userdata;
+        int r = gfd_round(g);
+        if (r <= 0)
+                round_done(g, r);
+}
+
+static void on_hup(loop_source *s, int signo, void *userdata)
+{
+        struct gfd *g = userdata;
+        _cleanup_(config_freep) config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        int r = config_from_env_and_args(PROGRAM_GFD, g->argc, g->argv, NULL, &c, &err);
+        if (r != 0) {
+                log_error_errno(r < 0 ? r : -EINVAL, "SIGHUP: %s Keeping the previous configuration.",
+                                err ? err : "The configuration did not load.");
+                return;
+        }
+        log_info("SIGHUP: configuration reloaded");
+        config_free(g->config);
+        g->config = TAKE_PTR(c);
+        g->timestamp = (int64_t)time(NULL);
+        g->started = false;
+        loop_timer_arm(g->timer, 0);
+}
+
+static void on_term(loop_source *s, int signo, void *userdata)
+{
+        struct gfd *g = userdata;
+        log_info("%s: exiting, the labels stay in place", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        loop_exit(g->loop, 0);
+}
+
+static void gfd_done(struct gfd *g)
+{
+        g->kube = kube_client_free(g->kube);
+        g->config = config_free(g->config);
+}
+
 int cmd_gfd(int argc, char **argv)
 {
-        fprintf(stderr, "nvdp gfd: not built yet\n");
-        return 2;
+        _cleanup_(gfd_done) struct gfd g = { .argc = argc, .argv = argv };
+        _cleanup_free_ char *err = NULL;
+        int r = config_from_env_and_args(PROGRAM_GFD, argc, argv, NULL, &g.config, &err);
+        if (r < 0) {
+                fprintf(stderr, "%s\n", err ? err : "Invalid arguments.");
+                return 2;
+        }
+        if (r > 0) /* --help */
+                return 0;
+
+        log_set_format(g.config->flags.log_format);
+
+        static const int handled[] = { SIGTERM, SIGINT, SIGHUP, 0 };
+        if ((r = signals_block(handled)) < 0) {
+                log_error_errno(r, "Failed to block signals: %m");
+                return 1;
+        }
+        g.timestamp = (int64_t)time(NULL);
+
+        _cleanup_(loop_freep) loop *l = NULL;
+        r = loop_new(&l);
+        if (r >= 0) {
+                g.loop = l;
+                /* the first round runs at once, from the loop, so node mode can wait for the API server */
+                if ((r = loop_add_timer(l, 0, on_timer, &g, &g.timer)) >= 0 &&
+                    (r = loop_add_signal(l, SIGHUP, on_hup, &g, NULL)) >= 0 &&
+                    (r = loop_add_signal(l, SIGTERM, on_term, &g, NULL)) >= 0)
+                        r = loop_add_signal(l, SIGINT, on_term, &g, NULL);
+        }
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up the event loop: %m");
+                return 1;
+        }
+        if (g.config->flags.gfd.output_node) {
+                if (isempty(g.config->flags.gfd.node_name)) {
+                        log_error("--output=node needs the node's name: set --node-name or NODE_NAME");
+                        return 1;
+                }
+                err = mfree(err);
+                r = kube_client_new_from_env(l, g.config->flags.gfd.kubeconfig, &g.kube, &err);
+                if (r < 0) {
+                        log_error_errno(r, "--output=node: %s", err ? err : "cannot reach the API server");
+                        return 1;
+                }
+        }
+        r = loop_run(l);
+        return r < 0 ? 1 : r;
 }

@@ -1,23 +1,29 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* nvdp info: what this node has (and, once the plan lands, what it would advertise), as a table or
- * as JSON (fields documented in docs/info.md). */
+/* nvdp info: what this node has and what the plugin would advertise with the same flags, as a table
+ * or as JSON (fields documented in docs/info.md). */
 #include <getopt.h>
 #include <stdio.h>
 
+#include "base/fileio.h"
+#include "base/strv.h"
 #include "cmd/cmd.h"
+#include "config/config.h"
 #include "gpu/inventory.h"
+#include "labels/labels.h"
 #include "nvml/nvml-loader.h"
+#include "resource/plan.h"
 
 static void help(FILE *f)
 {
-        fprintf(f, "Usage: nvdp info [OPTIONS]\n\n"
-                   "Show the node's GPUs, MIG devices, GPU links and driver versions.\n\n"
-                   "  --driver-root DIR  root of the NVIDIA driver install (env NVIDIA_DRIVER_ROOT, default "
-                   "/)\n"
-                   "  --root DIR         host root whose sys/ is read for NUMA and PCI class\n"
-                   "                     (env NVDP_ROOT, default /)\n"
-                   "  --json             print JSON instead of a table\n"
-                   "  -h, --help         show this help\n");
+        fprintf(f,
+                "Usage: nvdp info [--json] [PLUGIN FLAGS]\n\n"
+                "Show the node's GPUs, MIG devices, GPU links and driver versions, and the resources the\n"
+                "device plugin would advertise with the same flags, env vars and config file.\n\n"
+                "  --json             print JSON instead of a table\n"
+                "  -h, --help         show this help\n\n"
+                "Every flag of 'nvdp plugin' is accepted, e.g. --mig-strategy, --config-file,\n"
+                "--device-id-strategy, --driver-root (env NVIDIA_DRIVER_ROOT), --root (env NVDP_ROOT:\n"
+                "the host root whose sys/ and proc/ are read). See 'nvdp plugin --help'.\n");
 }
 
 static const char *pcie_level_name(enum pcie_level l)
@@ -47,7 +53,7 @@ static void json_string(FILE *f, const char *s)
         fputc('"', f);
 }
 
-static void print_json(FILE *f, const inventory *inv)
+static void print_json(FILE *f, const inventory *inv, const plan *pl)
 {
         fprintf(f, "{\n  \"driver_version\": ");
         json_string(f, inv->driver_version);
@@ -108,17 +114,42 @@ static void print_json(FILE *f, const inventory *inv)
                                 gpu_link_score(l));
                         first = false;
                 }
-        /* The resources this node would advertise (from the plan) go here, as "resources". */
-        fprintf(f, "%s]\n}\n", first ? "" : "\n  ");
+        fprintf(f, "%s],\n  \"resources\": [", first ? "" : "\n  ");
+        for (size_t i = 0; i < pl->n_resources; i++) {
+                const struct plan_resource *r = &pl->resources[i];
+                fprintf(f,
+                        "%s\n    {\"name\": \"%s\", \"devices\": %zu, \"replicas\": %u, \"sharing\": "
+                        "\"%s\", "
+                        "\"socket\": \"%s\"}",
+                        i ? "," : "", r->name, r->n_devices, r->replicas,
+                        sharing_strategy_to_string(r->sharing), r->socket_name);
+        }
+        fprintf(f, "%s]\n}\n", pl->n_resources ? "\n  " : "");
 }
 
-static void print_table(FILE *f, const inventory *inv)
+static void print_resources(FILE *f, const plan *pl)
+{
+        fprintf(f, "\nResources the device plugin would advertise (%zu):\n", pl->n_resources);
+        if (pl->n_resources == 0) {
+                fprintf(f, "  none\n");
+                return;
+        }
+        fprintf(f, "  %-32s %7s %8s  %-12s %s\n", "RESOURCE", "DEVICES", "REPLICAS", "SHARING", "SOCKET");
+        for (size_t i = 0; i < pl->n_resources; i++) {
+                const struct plan_resource *r = &pl->resources[i];
+                fprintf(f, "  %-32s %7zu %8u  %-12s %s\n", r->name, r->n_devices, r->replicas,
+                        sharing_strategy_to_string(r->sharing), r->socket_name);
+        }
+}
+
+static void print_table(FILE *f, const inventory *inv, const plan *pl)
 {
         fprintf(f, "Driver %s, CUDA %d.%d, NVML %s\n\n", inv->driver_version,
                 inv->cuda_driver_version / 1000, inv->cuda_driver_version % 1000 / 10,
                 isempty(inv->nvml_version) ? "?" : inv->nvml_version);
         if (inv->n_gpus == 0) {
                 fprintf(f, "No GPUs.\n");
+                print_resources(f, pl);
                 return;
         }
 
@@ -182,61 +213,85 @@ static void print_table(FILE *f, const inventory *inv)
                         fputc('\n', f);
                 }
         }
-        /* The resources this node would advertise (from the plan) are printed here. */
+        print_resources(f, pl);
 }
 
 int cmd_info(int argc, char **argv)
 {
-        enum { ARG_DRIVER_ROOT = 0x100, ARG_ROOT, ARG_JSON };
-        static const struct option options[] = {
-                { "driver-root", required_argument, NULL, ARG_DRIVER_ROOT },
-                { "nvidia-driver-root", required_argument, NULL, ARG_DRIVER_ROOT },
-                { "root", required_argument, NULL, ARG_ROOT },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        const char *driver_root = getenv("NVIDIA_DRIVER_ROOT"), *root = getenv("NVDP_ROOT");
-        bool json = false;
-        int c, r;
+        _cleanup_strv_free_ char **args = NULL;
+        bool json = false, show_labels = false;
+        int r;
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case ARG_DRIVER_ROOT: driver_root = optarg; break;
-                case ARG_ROOT: root = optarg; break;
-                case ARG_JSON: json = true; break;
-                case 'h': help(stdout); return 0;
-                default: help(stderr); return 2;
+        /* Our own flags are taken out; everything else is the plugin's flag set. */
+        for (int i = 0; i < argc; i++) {
+                if (i > 0 && streq(argv[i], "--json")) {
+                        json = true;
+                        continue;
                 }
-        if (optind < argc) {
-                fprintf(stderr, "nvdp info: unexpected argument '%s'\n", argv[optind]);
+                if (i > 0 && streq(argv[i], "--labels")) {
+                        show_labels = true;
+                        continue;
+                }
+                if (i > 0 && (streq(argv[i], "--help") || streq(argv[i], "-h"))) {
+                        help(stdout);
+                        return 0;
+                }
+                if (strv_extend(&args, argv[i]) < 0)
+                        return 1;
+        }
+
+        _cleanup_(config_freep) config *c = NULL;
+        _cleanup_free_ char *error = NULL;
+        r = config_from_args(PROGRAM_PLUGIN, (int)strv_length(args), args, &c, &error);
+        if (r > 0)
+                return 0;
+        if (r < 0) {
+                fprintf(stderr, "nvdp info: %s\n", error ? error : strerror(-r));
                 return 2;
         }
-        if (isempty(driver_root))
-                driver_root = "/";
-        if (isempty(root))
-                root = "/";
 
         _cleanup_(nvml_unloadp) nvml *n = NULL;
-        _cleanup_free_ char *error = NULL;
-        r = nvml_load(driver_root, &n, &error);
+        r = nvml_load(c->flags.nvidia_driver_root, &n, &error);
         if (r < 0) {
                 fprintf(stderr, "nvdp info: %s\n", error ? error : strerror(-r));
                 return 2;
         }
 
         _cleanup_(inventory_freep) inventory *inv = NULL;
-        r = inventory_load(n, root, &inv, &error);
+        r = inventory_load(n, c->flags.root, &inv, &error);
         if (r < 0) {
                 fprintf(stderr, "nvdp info: reading the GPU inventory failed: %s\n",
                         error ? error : strerror(-r));
                 return 1;
         }
 
+        _cleanup_(plan_freep) plan *pl = NULL;
+        r = plan_build(inv, c, c->flags.root, &pl, &error);
+        if (r < 0) {
+                fprintf(stderr, "nvdp info: the device plugin would not start: %s\n",
+                        error ? error : strerror(-r));
+                return 1;
+        }
+
         if (json)
-                print_json(stdout, inv);
+                print_json(stdout, inv, pl);
         else
-                print_table(stdout, inv);
+                print_table(stdout, inv, pl);
+        if (show_labels) {
+                /* The DMI product name under --root, as the GFD pod reads the host's. */
+                _cleanup_free_ char *dmi = path_join_root(c->flags.root, "/sys/class/dmi/id/product_name");
+                _cleanup_free_ char *machine = NULL;
+                if (dmi)
+                        (void)read_one_line_file(dmi, &machine);
+                _cleanup_(labels_freep) labels *l = NULL;
+                r = labels_build(inv, c, machine, LABELS_NO_TIMESTAMP, &l, &error);
+                if (r < 0) {
+                        fprintf(stderr, "nvdp info: building the labels failed: %s\n",
+                                error ? error : strerror(-r));
+                        return 1;
+                }
+                printf("\nNode labels (nvdp gfd):\n");
+                labels_print(l, stdout, "  ");
+        }
         return fflush(stdout) == 0 ? 0 : 1;
 }

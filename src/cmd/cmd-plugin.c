@@ -3,20 +3,34 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "base/filewatch.h"
 #include "base/log.h"
 #include "base/strv.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "gpu/inventory.h"
+#include "health/health.h"
+#include "kube/kube.h"
 #include "nvml/nvml-loader.h"
 #include "plugin/plugin.h"
 
 struct daemon {
         plugin plugin;
         nvml *nvml;
+        file_watch *config_watch;
         int argc;
         char **argv;
+        char *node_config; /* value of the node label nvidia.com/device-plugin.config, NULL unknown */
+        kube_client *kube;
+        kube_node_watch *node_watch;
 };
+
+#define NODE_CONFIG_LABEL "nvidia.com/device-plugin.config"
+
+static int load_config(struct daemon *d, config **ret, char **ret_error)
+{
+        return config_from_env_and_args(PROGRAM_PLUGIN, d->argc, d->argv, d->node_config, ret, ret_error);
+}
 
 /* Checked once: upstream stats these on every Allocate. */
 static const char *const control_device_paths[] = {
@@ -49,19 +63,99 @@ static void on_exit_signal(loop_source *s, int signo, void *userdata)
         loop_exit(loop_source_get_loop(s), 0);
 }
 
-static void on_reload_signal(loop_source *s, int signo, void *userdata)
+static void reload(struct daemon *d, const char *why)
 {
-        struct daemon *d = userdata;
         config *c = NULL;
         _cleanup_free_ char *error = NULL;
-        log_info("Received SIGHUP, reloading the configuration");
-        int r = config_from_args(PROGRAM_PLUGIN, d->argc, d->argv, &c, &error);
+        log_info("%s, reloading the configuration", why);
+        int r = load_config(d, &c, &error);
         if (r < 0) {
                 log_error("Configuration reload failed, keeping the running one: %s",
                           error ? error : strerror(-r));
                 return;
         }
+        STRV_FOREACH (w, c->warnings)
+                log_warning("%s", *w);
         (void)plugin_reload(&d->plugin, c);
+}
+
+/* The node's labels changed: a new value of nvidia.com/device-plugin.config selects another config. */
+static void on_node_labels(char *const *labels, void *userdata)
+{
+        struct daemon *d = userdata;
+        const char *value = NULL;
+        STRV_FOREACH (kv, labels)
+                if (startswith(*kv, NODE_CONFIG_LABEL "="))
+                        value = *kv + strlen(NODE_CONFIG_LABEL "=");
+        if (streq(strempty(value), strempty(d->node_config)))
+                return;
+        char *copy = value ? strdup(value) : NULL;
+        if (value && !copy)
+                return;
+        free(d->node_config);
+        d->node_config = copy;
+        _cleanup_free_ char *why = NULL;
+        if (asprintf(&why, "Node label %s is now \"%s\"", NODE_CONFIG_LABEL, strempty(value)) >= 0)
+                reload(d, why);
+}
+
+static void on_node_watch_error(const char *error, void *userdata)
+{
+        log_warning("Watching this node's labels: %s (retrying)", error);
+}
+
+/* In the chart's per-node mode, follow the node label that selects the config. Without API access
+ * the default config stays selected, as upstream's config-manager would fail instead. */
+static void watch_node_config(struct daemon *d)
+{
+        const char *node = getenv("NODE_NAME");
+        if (isempty(getenv("CONFIG_FILE_SRCDIR")) || isempty(node))
+                return;
+        _cleanup_free_ char *error = NULL;
+        int r = kube_client_new_from_env(d->plugin.loop, getenv("KUBECONFIG"), &d->kube, &error);
+        if (r < 0) {
+                log_warning("Cannot reach the API server (%s): the node label %s is not followed",
+                            error ? error : strerror(-r), NODE_CONFIG_LABEL);
+                return;
+        }
+        static const struct kube_node_watch_handler h = { on_node_labels, on_node_watch_error };
+        r = kube_node_watch_new(d->kube, node, &h, d, &d->node_watch);
+        if (r < 0)
+                log_warning_errno(r, "Cannot watch node %s: %m", node);
+}
+
+static void on_health_changed(health_monitor *m, void *userdata)
+{
+        plugin_health_sync(userdata, health_monitor_tracker(m));
+}
+
+/* Health checks read upstream's env vars directly, as upstream does. */
+static int start_health(struct daemon *d)
+{
+        plugin *p = &d->plugin;
+        if (!p->inventory)
+                return 0;
+        struct health_monitor_options o = {
+                .policy = p->config->flags.plugin.health_policy,
+                .recovery_interval = p->config->flags.plugin.health_recovery_interval,
+                .disable_env = getenv("DP_DISABLE_HEALTHCHECKS"),
+                .enable_env = getenv("DP_ENABLE_HEALTHCHECKS"),
+        };
+        return health_monitor_start(p->loop, d->nvml, p->inventory, &o, on_health_changed, p, &p->health);
+}
+
+static void on_reload_signal(loop_source *s, int signo, void *userdata)
+{
+        reload(userdata, "Received SIGHUP");
+}
+
+static void on_config_changed(file_watch *w, void *userdata)
+{
+        struct daemon *d = userdata;
+        _cleanup_free_ char *why = NULL;
+        if (asprintf(&why, "%s changed", d->plugin.config->config_file) < 0)
+                return;
+        reload(d, why);
 }
 
 static int load_devices(struct daemon *d)
@@ -97,7 +191,7 @@ int cmd_plugin(int argc, char **argv)
         _cleanup_free_ char *error = NULL;
         int r, ret = 1;
 
-        r = config_from_args(PROGRAM_PLUGIN, argc, argv, &p->config, &error);
+        r = load_config(&d, &p->config, &error);
         if (r > 0)
                 return 0;
         if (r < 0) {
@@ -125,7 +219,9 @@ int cmd_plugin(int argc, char **argv)
                 r = -ENOMEM;
                 goto finish;
         }
-        if ((r = loop_new(&p->loop)) < 0 || (r = find_control_devices(&p->control_devices)) < 0)
+        static const int handled[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, 0 };
+        if ((r = signals_block(handled)) < 0 || (r = loop_new(&p->loop)) < 0 ||
+            (r = find_control_devices(&p->control_devices)) < 0)
                 goto finish;
         if ((r = load_devices(&d)) < 0)
                 goto finish;
@@ -135,11 +231,23 @@ int cmd_plugin(int argc, char **argv)
             (r = loop_add_signal(p->loop, SIGHUP, on_reload_signal, &d, NULL)) < 0)
                 goto finish;
         (void)signal(SIGPIPE, SIG_IGN);
-        if ((r = plugin_start(p)) < 0)
+        if ((r = plugin_start(p)) < 0 || (r = start_health(&d)) < 0)
                 goto finish;
+        watch_node_config(&d);
+        /* The config file is watched as named at start (a ConfigMap updates it by a symlink swap). */
+        if (!isempty(p->config->config_file) &&
+            (r = file_watch_new(p->loop, p->config->config_file, on_config_changed, &d, &d.config_watch)) <
+                    0)
+                log_warning_errno(r, "Cannot watch %s for changes (SIGHUP still reloads): %m",
+                                  p->config->config_file);
         r = loop_run(p->loop);
         ret = r < 0 ? 1 : 0;
 finish:
+        p->health = health_monitor_free(p->health);
+        file_watch_free(d.config_watch);
+        kube_node_watch_free(d.node_watch);
+        kube_client_free(d.kube);
+        free(d.node_config);
         plugin_stop(p);
         p->inventory = inventory_free(p->inventory);
         d.nvml = nvml_unload(d.nvml);

@@ -642,6 +642,12 @@ static void cli_values_free(char ***v)
 
 int config_from_args(enum nvdp_program p, int argc, char **argv, config **ret, char **ret_error)
 {
+        return config_from_args_selected(p, argc, argv, NULL, ret, ret_error);
+}
+
+int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const char *selected_file,
+                              config **ret, char **ret_error)
+{
         char **cli[ELEMENTSOF(flags)] = {};
         _cleanup_(config_freep) config *c = NULL;
         _cleanup_free_ char *err = NULL;
@@ -731,6 +737,8 @@ int config_from_args(enum nvdp_program p, int argc, char **argv, config **ret, c
                         if (r > 0)
                                 path = ev[0];
                 }
+                if (!path)
+                        path = selected_file;
                 if (!isempty(path)) {
                         r = config_load_file(c, path, &err);
                         if (r < 0)

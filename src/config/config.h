@@ -109,6 +109,25 @@ int config_load_file(config *c, const char *path, char **ret_error);
  * and the caller should exit 0; <0 with a sentence in *ret_error naming the flag/key and value. */
 int config_from_args(enum nvdp_program p, int argc, char **argv, config **ret, char **ret_error);
 /* The --help text of program p: every flag with its aliases, env vars and default. */
+/* As config_from_args; when neither --config-file nor its env var names a file, selected_file (the
+ * per-node choice of config_select_file) is the config file. */
+int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const char *selected_file,
+                              config **ret, char **ret_error);
+
+/* Per-node config selection, as upstream's config-manager: among the files of srcdir (a mounted
+ * ConfigMap; names starting with ".." are the volume's own), the one named by the node label's value,
+ * else default_name, else the fallbacks in order ("named": a config called "default"; "single": the
+ * only config; "empty": no config, i.e. /dev/null). A label value naming no file is an error (the
+ * caller keeps its running config). Returns the path in *ret. */
+int config_select_file(const char *srcdir, const char *label_value, const char *default_name,
+                       const char *fallbacks, char **ret, char **ret_error);
+
+/* What the daemons call: config_from_args, and in the chart's per-node mode (env CONFIG_FILE_SRCDIR,
+ * DEFAULT_CONFIG, FALLBACK_STRATEGIES) the config file chosen by config_select_file for node_label
+ * (the node's nvidia.com/device-plugin.config label; NULL when unknown). */
+int config_from_env_and_args(enum nvdp_program p, int argc, char **argv, const char *node_label,
+                             config **ret, char **ret_error);
+
 int config_help(enum nvdp_program p, const char *argv0, FILE *f);
 
 /* The effective config as YAML in upstream's v1 layout plus our keys (what --print-config shows).

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <stdarg.h>
 
+#include "base/error.h"
 #include "gpu/inventory.h"
 #include "nvml/nvml.h"
 
@@ -9,21 +10,6 @@
  * broken library rather than allocating for them. */
 #define INVENTORY_MAX_GPUS 256
 #define INVENTORY_MAX_MIG  64
-
-_printf_(2, 3) static int fail(char **ret_error, const char *fmt, ...)
-{
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                char *s = NULL;
-                if (vasprintf(&s, fmt, ap) < 0)
-                        s = NULL;
-                va_end(ap);
-                free(*ret_error);
-                *ret_error = s;
-        }
-        return -EIO;
-}
 
 unsigned gpu_link_score(const struct gpu_link *l)
 {
@@ -138,12 +124,13 @@ static int load_mig(const nvml *n, nvmlDevice_t dev, struct gpu *g, uint64_t par
 
         if (!n->DeviceGetMaxMigDeviceCount || !n->DeviceGetMigDeviceHandleByIndex ||
             !n->DeviceGetGpuInstanceId || !n->DeviceGetComputeInstanceId || !n->DeviceGetAttributes_v2)
-                return fail(ret_error, "GPU %u has MIG enabled but the NVML library lacks the MIG calls.",
-                            g->index);
+                return error_set(ret_error, -EIO,
+                                 "GPU %u has MIG enabled but the NVML library lacks the MIG calls.",
+                                 g->index);
         r = n->DeviceGetMaxMigDeviceCount(dev, &max);
         if (r != NVML_SUCCESS)
-                return fail(ret_error, "GPU %u: nvmlDeviceGetMaxMigDeviceCount failed: %s.", g->index,
-                            nvml_strerror(n, r));
+                return error_set(ret_error, -EIO, "GPU %u: nvmlDeviceGetMaxMigDeviceCount failed: %s.",
+                                 g->index, nvml_strerror(n, r));
         max = MIN(max, INVENTORY_MAX_MIG);
         if (max == 0)
                 return 0;
@@ -157,8 +144,9 @@ static int load_mig(const nvml *n, nvmlDevice_t dev, struct gpu *g, uint64_t par
                 if (r == NVML_ERROR_NOT_FOUND || r == NVML_ERROR_INVALID_ARGUMENT)
                         continue;
                 if (r != NVML_SUCCESS)
-                        return fail(ret_error, "GPU %u: nvmlDeviceGetMigDeviceHandleByIndex(%u) failed: %s.",
-                                    g->index, j, nvml_strerror(n, r));
+                        return error_set(ret_error, -EIO,
+                                         "GPU %u: nvmlDeviceGetMigDeviceHandleByIndex(%u) failed: %s.",
+                                         g->index, j, nvml_strerror(n, r));
                 struct mig_device *m = &g->mig[g->n_mig];
                 nvmlDeviceAttributes_t a = {};
                 m->index = j;
@@ -167,8 +155,8 @@ static int load_mig(const nvml *n, nvmlDevice_t dev, struct gpu *g, uint64_t par
                     (r = n->DeviceGetGpuInstanceId(md, &m->gi_id)) != NVML_SUCCESS ||
                     (r = n->DeviceGetComputeInstanceId(md, &m->ci_id)) != NVML_SUCCESS ||
                     (r = n->DeviceGetAttributes_v2(md, &a)) != NVML_SUCCESS)
-                        return fail(ret_error, "GPU %u: reading MIG device %u failed: %s.", g->index, j,
-                                    nvml_strerror(n, r));
+                        return error_set(ret_error, -EIO, "GPU %u: reading MIG device %u failed: %s.",
+                                         g->index, j, nvml_strerror(n, r));
                 m->memory_mib = a.memorySizeMB;
                 m->multiprocessors = a.multiprocessorCount;
                 m->slices_gi = a.gpuInstanceSliceCount;
@@ -225,8 +213,8 @@ static int load_gpu(const nvml *n, const char *root, unsigned index, nvmlDevice_
         }
         pci.busId[sizeof(pci.busId) - 1] = '\0';
         if (pci_bus_id_normalize(pci.busId, g->bus_id, sizeof(g->bus_id)) < 0)
-                return fail(ret_error, "GPU %u (%s): NVML gave an invalid PCI bus id '%s'.", index, g->uuid,
-                            pci.busId);
+                return error_set(ret_error, -EIO, "GPU %u (%s): NVML gave an invalid PCI bus id '%s'.",
+                                 index, g->uuid, pci.busId);
         g->memory_mib = mem.total / MIB;
         *ret_bytes = mem.total;
         g->cc_major = (unsigned)MAX(major, 0);
@@ -257,7 +245,7 @@ static int load_gpu(const nvml *n, const char *root, unsigned index, nvmlDevice_
         return 0;
 
 fail:
-        return fail(ret_error, "GPU %u: %s failed: %s.", index, what, nvml_strerror(n, r));
+        return error_set(ret_error, -EIO, "GPU %u: %s failed: %s.", index, what, nvml_strerror(n, r));
 }
 
 /* NVLinks per pair: links whose remote end is the other GPU, plus, through NVSwitch, the number of
@@ -341,16 +329,18 @@ int inventory_load(const nvml *n, const char *root, inventory **ret, char **ret_
 
         if ((r = n->SystemGetDriverVersion(inv->driver_version, sizeof(inv->driver_version))) !=
             NVML_SUCCESS)
-                return fail(ret_error, "nvmlSystemGetDriverVersion failed: %s.", nvml_strerror(n, r));
+                return error_set(ret_error, -EIO, "nvmlSystemGetDriverVersion failed: %s.",
+                                 nvml_strerror(n, r));
         if ((r = n->SystemGetCudaDriverVersion(&inv->cuda_driver_version)) != NVML_SUCCESS)
-                return fail(ret_error, "nvmlSystemGetCudaDriverVersion failed: %s.", nvml_strerror(n, r));
+                return error_set(ret_error, -EIO, "nvmlSystemGetCudaDriverVersion failed: %s.",
+                                 nvml_strerror(n, r));
         if (n->SystemGetNVMLVersion(inv->nvml_version, sizeof(inv->nvml_version)) != NVML_SUCCESS)
                 inv->nvml_version[0] = '\0';
         if ((r = n->DeviceGetCount_v2(&count)) != NVML_SUCCESS)
-                return fail(ret_error, "nvmlDeviceGetCount_v2 failed: %s.", nvml_strerror(n, r));
+                return error_set(ret_error, -EIO, "nvmlDeviceGetCount_v2 failed: %s.", nvml_strerror(n, r));
         if (count > INVENTORY_MAX_GPUS)
-                return fail(ret_error, "NVML reports %u GPUs, more than the %u supported.", count,
-                            INVENTORY_MAX_GPUS);
+                return error_set(ret_error, -EIO, "NVML reports %u GPUs, more than the %u supported.", count,
+                                 INVENTORY_MAX_GPUS);
 
         _cleanup_free_ nvmlDevice_t *devs = new0(nvmlDevice_t, count ? count : 1);
         inv->gpus = new0(struct gpu, count ? count : 1);
@@ -362,8 +352,9 @@ int inventory_load(const nvml *n, const char *root, inventory **ret, char **ret_
                 uint64_t bytes = 0;
                 int k;
                 if ((r = n->DeviceGetHandleByIndex_v2(i, &devs[i])) != NVML_SUCCESS)
-                        return fail(ret_error, "GPU %u: nvmlDeviceGetHandleByIndex_v2 failed: %s.", i,
-                                    nvml_strerror(n, r));
+                        return error_set(ret_error, -EIO,
+                                         "GPU %u: nvmlDeviceGetHandleByIndex_v2 failed: %s.", i,
+                                         nvml_strerror(n, r));
                 /* Count it before filling it in, so a failure frees its MIG array too. */
                 inv->n_gpus = i + 1;
                 k = load_gpu(n, root, i, devs[i], &inv->gpus[i], &bytes, ret_error);

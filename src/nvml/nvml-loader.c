@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <stdarg.h>
 
+#include "base/error.h"
 #include "base/fileio.h"
 #include "nvml/nvml.h"
 
@@ -23,20 +24,6 @@ static const struct nvml_symbol {
         NVML_FUNCTIONS(NVML_SYM_REQ_, NVML_SYM_OPT_)
 };
 
-_printf_(2, 3) static void set_error(char **ret_error, const char *fmt, ...)
-{
-        if (!ret_error)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        char *s = NULL;
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(*ret_error);
-        *ret_error = s;
-}
-
 const char *nvml_strerror(const nvml *n, nvmlReturn_t r)
 {
         const char *s = n && n->ErrorString ? n->ErrorString(r) : NULL;
@@ -56,12 +43,13 @@ static int open_library(const char *driver_root, const char *library, void **ret
 
         if (strchr(library, '/')) {
                 if (access(library, F_OK) < 0) {
-                        set_error(ret_error, "NVML library %s not found.", library);
+                        (void)error_set(ret_error, 0, "NVML library %s not found.", library);
                         return -EOPNOTSUPP;
                 }
                 dl = dlopen(library, RTLD_NOW | RTLD_LOCAL);
                 if (!dl) {
-                        set_error(ret_error, "Failed to load NVML library %s: %s.", library, dlerror());
+                        (void)error_set(ret_error, 0, "Failed to load NVML library %s: %s.", library,
+                                        dlerror());
                         return -ELIBBAD;
                 }
                 *ret_dl = dl;
@@ -78,8 +66,8 @@ static int open_library(const char *driver_root, const char *library, void **ret
                         if (access(path, F_OK) == 0) {
                                 dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
                                 if (!dl) {
-                                        set_error(ret_error, "Failed to load NVML library %s: %s.", path,
-                                                  dlerror());
+                                        (void)error_set(ret_error, 0, "Failed to load NVML library %s: %s.",
+                                                        path, dlerror());
                                         return -ELIBBAD;
                                 }
                                 *ret_dl = dl;
@@ -102,14 +90,15 @@ static int open_library(const char *driver_root, const char *library, void **ret
         const char *why = dlerror();
         /* A library that exists but fails to load says so; "cannot open shared object file" means absent. */
         if (why && !strstr(why, "cannot open shared object file")) {
-                set_error(ret_error, "Failed to load NVML library %s: %s.", library, why);
+                (void)error_set(ret_error, 0, "Failed to load NVML library %s: %s.", library, why);
                 return -ELIBBAD;
         }
         const char *ld_path = getenv("LD_LIBRARY_PATH");
-        set_error(ret_error,
-                  "NVML library %s not found (is the NVIDIA driver installed?): looked in %s%sthe dynamic "
-                  "loader's path (LD_LIBRARY_PATH=%s, ld.so.cache, system library directories).",
-                  library, strempty(looked), looked ? " and " : "", isempty(ld_path) ? "unset" : ld_path);
+        (void)error_set(
+                ret_error, 0,
+                "NVML library %s not found (is the NVIDIA driver installed?): looked in %s%sthe dynamic "
+                "loader's path (LD_LIBRARY_PATH=%s, ld.so.cache, system library directories).",
+                library, strempty(looked), looked ? " and " : "", isempty(ld_path) ? "unset" : ld_path);
         return -EOPNOTSUPP;
 }
 
@@ -130,9 +119,9 @@ int nvml_load_library(const char *driver_root, const char *library, nvml **ret, 
         for (size_t i = 0; i < ELEMENTSOF(nvml_symbols); i++) {
                 void *f = dlsym(dl, nvml_symbols[i].name);
                 if (!f && nvml_symbols[i].required) {
-                        set_error(ret_error,
-                                  "NVML library %s lacks the required symbol %s (driver too old?).", library,
-                                  nvml_symbols[i].name);
+                        (void)error_set(ret_error, 0,
+                                        "NVML library %s lacks the required symbol %s (driver too old?).",
+                                        library, nvml_symbols[i].name);
                         dlclose(dl);
                         return -ELIBBAD;
                 }
@@ -142,7 +131,7 @@ int nvml_load_library(const char *driver_root, const char *library, nvml **ret, 
 
         nvmlReturn_t nr = n->Init_v2();
         if (nr != NVML_SUCCESS) {
-                set_error(ret_error, "nvmlInit_v2 failed: %s.", nvml_strerror(n, nr));
+                (void)error_set(ret_error, 0, "nvmlInit_v2 failed: %s.", nvml_strerror(n, nr));
                 dlclose(dl);
                 return -EIO;
         }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "allocate.h"
+#include "base/error.h"
 
 #include <stdarg.h>
 #include <sys/random.h>
@@ -94,24 +95,17 @@ static int add_device(struct allocate_response *r, const char *dev_root, const c
         return 0;
 }
 
-/* A peer's ID is quoted up to this many bytes (a request may carry megabytes in one ID). */
+/* A peer's ID is quoted up to this many bytes (a request may carry megabytes in one ID), control
+ * characters as '?': the message ends up in the log, which must stay one line per message. */
 #define ID_IN_ERROR_MAX 256u
 
-static int set_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int set_error(char **ret_error, const char *fmt, ...)
+static const char *quote_id(const char *id, char buf[static ID_IN_ERROR_MAX + 4])
 {
-        if (ret_error) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-                /* The message quotes IDs the peer sent and ends up in the log: keep it one line. */
-                for (char *c = *ret_error; c && *c; c++)
-                        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                                *c = '?';
-        }
-        return -EINVAL;
+        size_t n = 0;
+        for (; id[n] && n < ID_IN_ERROR_MAX; n++)
+                buf[n] = (unsigned char)id[n] < 0x20 || id[n] == 0x7f ? '?' : id[n];
+        strcpy(buf + n, id[n] ? "..." : "");
+        return buf;
 }
 
 static int random_uuid(char out[37])
@@ -141,12 +135,12 @@ int allocate_container(const struct allocate_context *ctx, char *const *ids, siz
         size_t n_devs = 0;
         for (size_t i = 0; i < n_ids; i++) {
                 ssize_t k = plan_resource_find_device(res, ids[i]);
+                char quoted[ID_IN_ERROR_MAX + 4];
                 if (k < 0)
-                        return set_error(ret_error,
-                                         "invalid allocation request for \"%s\": invalid request: unknown "
-                                         "device: %.*s%s",
-                                         res->name, (int)MIN(strlen(ids[i]), ID_IN_ERROR_MAX), ids[i],
-                                         strlen(ids[i]) > ID_IN_ERROR_MAX ? "..." : "");
+                        return error_set(
+                                ret_error, -EINVAL,
+                                "invalid allocation request for \"%s\": invalid request: unknown device: %s",
+                                res->name, quote_id(ids[i], quoted));
                 bool seen = false;
                 for (size_t j = 0; j < n_devs; j++)
                         seen = seen || devs[j] == &res->devices[k];
@@ -154,8 +148,8 @@ int allocate_container(const struct allocate_context *ctx, char *const *ids, siz
                         devs[n_devs++] = &res->devices[k];
         }
         if (res->replicas > 1 && res->fail_requests_greater_than_one && n_devs > 1)
-                return set_error(
-                        ret_error,
+                return error_set(
+                        ret_error, -EINVAL,
                         "invalid allocation request for \"%s\": invalid request: maximum request size for "
                         "shared resources is 1; found %zu",
                         res->name, n_devs);

@@ -194,6 +194,15 @@ static void reply_or_fail(rpc_call *call, int r)
                               "cannot send the response: %s", strerror(-r));
 }
 
+/* Remembers the health just sent, so that only a real change is sent again. */
+static void record_sent(endpoint *e)
+{
+        if (!e->sent_health)
+                e->sent_health = new0(bool, e->resource->n_devices + 1);
+        for (size_t i = 0; e->sent_health && i < e->resource->n_devices; i++)
+                e->sent_health[i] = plugin_device_healthy(e->plugin, &e->resource->devices[i]);
+}
+
 static void endpoint_send_list(endpoint *e, bool empty)
 {
         _cleanup_free_ uint8_t *buf = NULL;
@@ -212,10 +221,7 @@ static void endpoint_send_list(endpoint *e, bool empty)
                 }
                 i++;
         }
-        if (!e->sent_health)
-                e->sent_health = new0(bool, e->resource->n_devices + 1);
-        for (size_t i = 0; e->sent_health && i < e->resource->n_devices; i++)
-                e->sent_health[i] = plugin_device_healthy(e->plugin, &e->resource->devices[i]);
+        record_sent(e);
 }
 
 void endpoint_send_list_if_changed(endpoint *e)
@@ -268,6 +274,7 @@ static void endpoint_handle_list_and_watch(rpc_call *call, const uint8_t *msg, s
                 stream_abort(e, e->n_streams - 1, r);
                 return;
         }
+        record_sent(e);
         log_info("ListAndWatch of %s opened: sent %zu devices", e->resource->name, e->resource->n_devices);
 }
 

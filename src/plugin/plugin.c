@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/strv.h"
+#include "health/health.h"
 
 /* Socket-directory events are coalesced: a kubelet restart deletes every socket and creates its own,
  * which arrives as a burst; one resync after it settles re-creates and re-registers once. */
@@ -29,6 +30,21 @@ void plugin_health_changed(plugin *p)
 {
         for (size_t i = 0; i < p->n_endpoints; i++)
                 endpoint_send_list_if_changed(p->endpoints[i]);
+}
+
+void plugin_health_sync(plugin *p, const health_tracker *t)
+{
+        bool changed = false;
+        for (size_t g = 0; p->gpu_health && g < p->inventory->n_gpus; g++)
+                for (int m = -1; m < (int)p->inventory->gpus[g].n_mig; m++) {
+                        const struct health_unit *u = health_tracker_unit(t, g, m);
+                        struct unit_health *h = m < 0 ? &p->gpu_health[g] : &p->mig_health[g][m];
+                        changed = changed || h->healthy != u->healthy;
+                        h->healthy = u->healthy;
+                        snprintf(h->reason, sizeof(h->reason), "%s", u->reason);
+                }
+        if (changed)
+                plugin_health_changed(p);
 }
 
 static int health_init(plugin *p)
@@ -232,8 +248,6 @@ int plugin_start(plugin *p)
                         return -ENOMEM;
                 char *slash = strrchr(dir, '/');
                 if (!slash || slash == dir)
-                        /* cppcheck does not know _cleanup_free_ */
-                        // cppcheck-suppress memleak
                         return log_error_errno(-EINVAL, "--kubelet-socket %s: needs a directory part",
                                                p->kubelet_socket);
                 *slash = '\0';

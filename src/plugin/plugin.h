@@ -11,6 +11,8 @@
 
 typedef struct endpoint endpoint;
 typedef struct plugin plugin;
+typedef struct health_monitor health_monitor;
+typedef struct health_tracker health_tracker;
 
 /* Health of one physical unit (a GPU, or one MIG device). Replicas and MIG devices follow their GPU. */
 struct unit_health {
@@ -31,6 +33,7 @@ struct plugin {
         size_t n_endpoints;
         struct unit_health *gpu_health;  /* inventory->n_gpus */
         struct unit_health **mig_health; /* [gpu][mig] */
+        health_monitor *health;          /* NULL: health checks off */
         int inotify_fd;
         loop_source *inotify_source;
         loop_source *resync_timer;
@@ -47,6 +50,8 @@ int plugin_reload(plugin *p, config *new_config);
 /* Health changed somewhere: every endpoint whose list changed sends it again. */
 void plugin_health_changed(plugin *p);
 bool plugin_device_healthy(const plugin *p, const struct plan_device *d);
+/* Copies the health monitor's verdicts into gpu_health/mig_health and resends changed lists. */
+void plugin_health_sync(plugin *p, const health_tracker *t);
 
 /* endpoint.c */
 int endpoint_new(plugin *p, const struct plan_resource *r, endpoint **ret);

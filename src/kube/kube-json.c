@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* JSON in and out of the API server: request bodies built with json-c (correct escaping), responses parsed
+ * with bounded depth and size. */
+#include <inttypes.h>
+#include <json-c/json.h>
+
+#include "base/strv.h"
+#include "kube.h"
+
+static void json_putp(json_object **o)
+{
+        json_object_put(*o);
+}
+#define _cleanup_json_ _cleanup_(json_putp)
+
+static int to_string(json_object *o, char **ret)
+{
+        const char *s =
+                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        char *d = s ? strdup(s) : NULL;
+        if (!d)
+                return -ENOMEM;
+        *ret = d;
+        return 0;
+}
+
+/* Adds value (NULL: JSON null) under key; the value belongs to o afterwards, also on failure. */
+static int add(json_object *o, const char *key, json_object *v)
+{
+        if (json_object_object_add(o, key, v) == 0)
+                return 0;
+        json_object_put(v);
+        return -ENOMEM;
+}
+
+static int add_str(json_object *o, const char *key, const char *value)
+{
+        json_object *v = json_object_new_string(value);
+        return v ? add(o, key, v) : -ENOMEM;
+}
+
+/* A new object under key, owned by o. */
+static json_object *add_object(json_object *o, const char *key)
+{
+        json_object *v = json_object_new_object();
+        return v && add(o, key, v) == 0 ? v : NULL;
+}
+
+int kube_labels_patch_body(char *const *set, char *const *remove, char **ret)
+{
+        _cleanup_json_ json_object *root = json_object_new_object();
+        json_object *meta = root ? add_object(root, "metadata") : NULL;
+        json_object *labels = meta ? add_object(meta, "labels") : NULL;
+        if (!labels)
+                return -ENOMEM;
+        STRV_FOREACH (kv, set) {
+                const char *eq = strchr(*kv, '=');
+                if (!eq || eq == *kv)
+                        return -EINVAL;
+                _cleanup_free_ char *k = strndup(*kv, (size_t)(eq - *kv));
+                if (!k || add_str(labels, k, eq + 1) < 0)
+                        return -ENOMEM;
+        }
+        STRV_FOREACH (k, remove) {
+                if (isempty(*k))
+                        return -EINVAL;
+                if (add(labels, *k, NULL) < 0) /* null: merge patch removes the key */
+                        return -ENOMEM;
+        }
+        return to_string(root, ret);
+}
+
+static int rfc3339(time_t t, char buf[static 32])
+{
+        struct tm tm;
+        if (!gmtime_r(&t, &tm) || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                return -EINVAL;
+        return 0;
+}
+
+int kube_event_body(const struct kube_event *e, const char *default_namespace, char **ret)
+{
+        if (!e || isempty(e->node) || isempty(e->reason) || !e->message || isempty(e->type))
+                return -EINVAL;
+        if (!streq(e->type, "Normal") && !streq(e->type, "Warning"))
+                return -EINVAL;
+        const char *ns = e->namespace ? e->namespace : default_namespace ? default_namespace : "default";
+        const char *component = e->component ? e->component : KUBE_EVENT_COMPONENT;
+        char ts[32];
+        if (rfc3339(e->time.tv_sec, ts) < 0)
+                return -EINVAL;
+        _cleanup_free_ char *name = NULL;
+        uint64_t ns_total = (uint64_t)e->time.tv_sec * 1000000000ULL + (uint64_t)e->time.tv_nsec;
+        if (asprintf(&name, "%s.%" PRIx64, e->node, ns_total) < 0)
+                return -ENOMEM;
+
+        _cleanup_json_ json_object *root = json_object_new_object();
+        if (!root)
+                return -ENOMEM;
+        bool ok = add_str(root, "apiVersion", "v1") == 0 && add_str(root, "kind", "Event") == 0;
+        json_object *meta = ok ? add_object(root, "metadata") : NULL;
+        ok = meta && add_str(meta, "name", name) == 0 && add_str(meta, "namespace", ns) == 0;
+        json_object *io = ok ? add_object(root, "involvedObject") : NULL;
+        /* The kubelet refers to its Node by name as UID too. */
+        ok = io && add_str(io, "apiVersion", "v1") == 0 && add_str(io, "kind", "Node") == 0 &&
+             add_str(io, "name", e->node) == 0 && add_str(io, "uid", e->node) == 0;
+        ok = ok && add_str(root, "reason", e->reason) == 0 && add_str(root, "message", e->message) == 0 &&
+             add_str(root, "type", e->type) == 0;
+        json_object *source = ok ? add_object(root, "source") : NULL;
+        ok = source && add_str(source, "component", component) == 0 && add_str(source, "host", e->node) == 0;
+        ok = ok && add_str(root, "firstTimestamp", ts) == 0 && add_str(root, "lastTimestamp", ts) == 0;
+        json_object *count = ok ? json_object_new_int64(e->count ? e->count : 1) : NULL;
+        ok = count && add(root, "count", count) == 0;
+        ok = ok && add_str(root, "reportingComponent", component) == 0 &&
+             add_str(root, "reportingInstance", e->node) == 0;
+        if (!ok)
+                return -ENOMEM;
+        return to_string(root, ret);
+}
+
+int kube_json_parse(const char *text, size_t size, json_object **ret)
+{
+        if (size > KUBE_MAX_RESPONSE || size > INT32_MAX)
+                return -EMSGSIZE;
+        json_tokener *tok = json_tokener_new_ex(KUBE_MAX_JSON_DEPTH);
+        if (!tok)
+                return -ENOMEM;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        json_object *o = json_tokener_parse_ex(tok, text, (int)size);
+        enum json_tokener_error err = json_tokener_get_error(tok);
+        /* Nothing but blanks may follow the value. */
+        size_t off = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
+        if (!o || err != json_tokener_success) {
+                json_object_put(o);
+                return -EINVAL;
+        }
+        for (; off < size; off++)
+                if (!strchr(" \t\r\n", text[off])) {
+                        json_object_put(o);
+                        return -EINVAL;
+                }
+        *ret = o;
+        return 0;
+}
+
+char *kube_status_message(const char *body, size_t size)
+{
+        _cleanup_json_ json_object *o = NULL;
+        if (!body || size == 0 || kube_json_parse(body, size, &o) < 0)
+                return NULL;
+        json_object *kind = json_object_object_get(o, "kind"), *msg = json_object_object_get(o, "message");
+        if (!json_object_is_type(kind, json_type_string) || !streq(json_object_get_string(kind), "Status") ||
+            !json_object_is_type(msg, json_type_string))
+                return NULL;
+        return strdup(json_object_get_string(msg));
+}
+
+int kube_object_labels(json_object *obj, char ***ret)
+{
+        json_object *meta = json_object_object_get(obj, "metadata");
+        json_object *labels = json_object_object_get(meta, "labels");
+        _cleanup_strv_free_ char **l = new0(char *, 1);
+        if (!l)
+                return -ENOMEM;
+        if (json_object_is_type(labels, json_type_object)) {
+                json_object_object_foreach(labels, key, val)
+                {
+                        if (!json_object_is_type(val, json_type_string))
+                                continue;
+                        char *kv = NULL;
+                        if (asprintf(&kv, "%s=%s", key, json_object_get_string(val)) < 0)
+                                return -ENOMEM;
+                        if (strv_push(&l, kv) < 0) {
+                                free(kv);
+                                return -ENOMEM;
+                        }
+                }
+        }
+        strv_sort(l);
+        *ret = TAKE_PTR(l);
+        return 0;
+}

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Node mode: the labels applied to the Node object with a JSON merge patch. We remove only labels we
+ * applied before (recorded in an annotation), never a label someone else set, and only nvidia.com/
+ * keys even if the annotation was edited to name others. */
+#include <json-c/json.h>
+
+#include "base/strv.h"
+#include "kube/kube.h"
+#include "labels.h"
+
+#define OUR_PREFIX "nvidia.com/"
+
+static void json_putp(json_object **o)
+{
+        if (*o)
+                json_object_put(*o);
+}
+#define _cleanup_json_ _cleanup_(json_putp)
+
+/* json-c takes the reference of val even when adding fails. */
+static int add(json_object *obj, const char *key, json_object *val)
+{
+        return json_object_object_add(obj, key, val) < 0 ? -ENOMEM : 0;
+}
+
+int labels_node_patch(const labels *l, char *const *previous, char **ret_json)
+{
+        _cleanup_json_ json_object *root = json_object_new_object();
+        json_object *metadata = json_object_new_object();
+        json_object *lab = json_object_new_object();
+        json_object *annotations = json_object_new_object();
+        if (!root || !metadata || !lab || !annotations) {
+                json_object_put(metadata);
+                json_object_put(lab);
+                json_object_put(annotations);
+                return -ENOMEM;
+        }
+        if (add(root, "metadata", metadata) < 0) {
+                json_object_put(lab);
+                json_object_put(annotations);
+                return -ENOMEM;
+        }
+        if (add(metadata, "labels", lab) < 0) {
+                json_object_put(annotations);
+                return -ENOMEM;
+        }
+        if (add(metadata, "annotations", annotations) < 0)
+                return -ENOMEM;
+
+        _cleanup_strv_free_ char **applied = new0(char *, 1);
+        if (!applied)
+                return -ENOMEM;
+        for (size_t i = 0; i < l->n; i++) {
+                if (!startswith(l->items[i].key, OUR_PREFIX))
+                        continue;
+                json_object *v = json_object_new_string(l->items[i].value);
+                if (!v || add(lab, l->items[i].key, v) < 0 || strv_extend(&applied, l->items[i].key) < 0)
+                        return -ENOMEM;
+        }
+        STRV_FOREACH (k, previous) {
+                /* A null member in a merge patch deletes the label. */
+                if (!startswith(*k, OUR_PREFIX) || labels_get(l, *k))
+                        continue;
+                if (add(lab, *k, NULL) < 0)
+                        return -ENOMEM;
+        }
+
+        _cleanup_free_ char *list = strv_join(applied, ",");
+        json_object *v = list ? json_object_new_string(list) : NULL;
+        if (!v || add(annotations, LABELS_NODE_ANNOTATION, v) < 0)
+                return -ENOMEM;
+
+        const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+                                                                     JSON_C_TO_STRING_NOSLASHESCAPE);
+        char *copy = s ? strdup(s) : NULL;
+        if (!copy)
+                return -ENOMEM;
+        *ret_json = copy;
+        return 0;
+}
+
+int labels_node_previous(const char *annotation, char ***ret)
+{
+        if (isempty(annotation)) {
+                char **l = new0(char *, 1);
+                if (!l)
+                        return -ENOMEM;
+                *ret = l;
+                return 0;
+        }
+        return strv_split(annotation, ",", ret);
+}
+
+struct apply {
+        kube_client *client;
+        char *node;
+        labels *labels;
+        labels_node_done done;
+        void *userdata;
+};
+
+static struct apply *apply_free(struct apply *a)
+{
+        if (!a)
+                return NULL;
+        free(a->node);
+        labels_free(a->labels);
+        free(a);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct apply *, apply_free);
+
+static void patched(int status, const char *body, size_t size, const char *error, void *userdata)
+{
+        _cleanup_(apply_freep) struct apply *a = userdata;
+        if (status < 200 || status >= 300)
+                a->done(status < 0 ? status : -EIO, error, false, a->userdata);
+        else
+                a->done(0, NULL, true, a->userdata);
+}
+
+/* Whether the node already carries exactly our labels, and none we applied before and dropped since. */
+static bool node_up_to_date(const labels *l, char *const *node_labels, char *const *previous)
+{
+        size_t ours = 0;
+        STRV_FOREACH (kv, node_labels) {
+                const char *eq = strchr(*kv, '=');
+                if (!eq || !startswith(*kv, OUR_PREFIX))
+                        continue;
+                _cleanup_free_ char *key = strndup(*kv, (size_t)(eq - *kv));
+                const char *want = key ? labels_get(l, key) : NULL;
+                if (want && streq(want, eq + 1))
+                        ours++;
+                else if (!want && key && strv_contains(previous, key))
+                        return false; /* one of ours to remove */
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < l->n; i++)
+                n += startswith(l->items[i].key, OUR_PREFIX);
+        return ours == n;
+}
+
+static void got_node(int status, const char *body, size_t size, const char *error, void *userdata)
+{
+        _cleanup_(apply_freep) struct apply *a = userdata;
+        _cleanup_json_ json_object *node = NULL;
+        _cleanup_strv_free_ char **previous = NULL, **node_labels = NULL;
+        _cleanup_free_ char *patch = NULL, *path = NULL;
+        int r;
+
+        if (status < 200 || status >= 300) {
+                a->done(status < 0 ? status : -EIO, error, false, a->userdata);
+                return;
+        }
+        if ((r = kube_json_parse(body, size, &node)) < 0) {
+                a->done(r, "the API server sent a Node that is not valid JSON", false, a->userdata);
+                return;
+        }
+        json_object *metadata = NULL, *annotations = NULL, *annotation = NULL;
+        const char *recorded = NULL;
+        if (json_object_object_get_ex(node, "metadata", &metadata) &&
+            json_object_object_get_ex(metadata, "annotations", &annotations) &&
+            json_object_object_get_ex(annotations, LABELS_NODE_ANNOTATION, &annotation))
+                recorded = json_object_get_string(annotation);
+        if ((r = labels_node_previous(recorded, &previous)) < 0 ||
+            (r = kube_object_labels(node, &node_labels)) < 0) {
+                a->done(r, "out of memory", false, a->userdata);
+                return;
+        }
+        if (node_up_to_date(a->labels, node_labels, previous)) {
+                a->done(0, NULL, false, a->userdata);
+                return;
+        }
+        if ((r = labels_node_patch(a->labels, previous, &patch)) < 0 ||
+            asprintf(&path, "/api/v1/nodes/%s", a->node) < 0) {
+                a->done(r < 0 ? r : -ENOMEM, "out of memory", false, a->userdata);
+                return;
+        }
+        r = kube_request(a->client, "PATCH", path, "application/merge-patch+json", patch, 30 * 1000000000ULL,
+                         patched, a, NULL);
+        if (r < 0) {
+                a->done(r, "cannot send the PATCH request", false, a->userdata);
+                return;
+        }
+        TAKE_PTR(a); /* patched() owns it now */
+}
+
+int labels_node_apply(kube_client *c, const char *node, const labels *l, labels_node_done done,
+                      void *userdata)
+{
+        if (!kube_name_valid(node))
+                return -EINVAL;
+        _cleanup_(apply_freep) struct apply *a = new0(struct apply, 1);
+        if (!a || !(a->node = strdup(node)) || labels_new(&a->labels) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < l->n; i++)
+                if (labels_set(a->labels, l->items[i].key, l->items[i].value) < 0)
+                        return -ENOMEM;
+        a->client = c;
+        a->done = done;
+        a->userdata = userdata;
+        int r = kube_get_node(c, node, 30 * 1000000000ULL, got_node, a);
+        if (r < 0)
+                return r;
+        TAKE_PTR(a);
+        return 0;
+}

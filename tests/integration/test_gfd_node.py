@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: Apache-2.0
+"""nvdp gfd --output=node: the labels applied to the Node through the API server (the HTTPS/HTTP2
+stand-in of tests/kube), for clusters without NFD."""
+import json
+import os
+import subprocess
+
+from conftest import NVDP, fixture_env
+from test_kube import api, apiserver, run_client, standin_bin  # noqa: F401  (pytest fixtures)
+
+ANNOTATION = "nvdp.nvidia.com/gfd-labels"
+
+
+def gfd(api, fixture="dgx-h100", *args, node="gpu-1"):
+    argv = [NVDP, "gfd", "--oneshot", "--output=node", "--kubeconfig", api.kubeconfig, *args]
+    if node:
+        argv += ["--node-name", node]
+    return subprocess.run(argv, env=fixture_env(fixture), capture_output=True, text=True, timeout=30)
+
+
+def node(api, name="gpu-1"):
+    r = run_client(api.kubeconfig, "get", name)
+    assert r["rc"] == 0, r
+    return r["body"]["metadata"]
+
+
+def test_labels_applied_then_left_alone_when_unchanged(api):
+    api.control("label?node=gpu-1&key=nvidia.com/gpu.present&value=true")   # set by the admin, not by us
+    r = gfd(api)
+    assert r.returncode == 0, r.stderr
+    assert "applied the labels to node gpu-1" in r.stderr
+    meta = node(api)
+    labels = meta["labels"]
+    assert labels["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
+    assert labels["nvidia.com/gpu.count"] == "8"
+    assert labels["nvidia.com/gpu.family"] == "hopper"
+    assert labels["kubernetes.io/hostname"] == "gpu-1"
+    assert labels["nvidia.com/gpu.present"] == "true"
+    recorded = meta["annotations"][ANNOTATION].split(",")
+    assert "nvidia.com/gpu.product" in recorded and "nvidia.com/gpu.present" not in recorded
+    patches = api.stats().get("patch", 0)
+    # the same labels again: read, compared, not written
+    r = gfd(api)
+    assert r.returncode == 0, r.stderr
+    assert "labels unchanged on node gpu-1" in r.stderr
+    assert api.stats().get("patch", 0) == patches
+
+
+def test_labels_we_no_longer_set_are_removed_and_only_those(api):
+    r = gfd(api, "a100-mig", "--mig-strategy=mixed")
+    assert r.returncode == 0, r.stderr
+    labels = node(api)["labels"]
+    assert labels["nvidia.com/mig-1g.5gb.count"] == "2"
+    assert labels["nvidia.com/mig.strategy"] == "mixed"
+    api.control("label?node=gpu-1&key=nvidia.com/team&value=ml")  # someone else's
+    # the node is re-labelled without MIG: the per-profile labels and the strategy go, the rest is updated
+    r = gfd(api, "dgx-h100")
+    assert r.returncode == 0, r.stderr
+    labels = node(api)["labels"]
+    assert not [k for k in labels if k.startswith("nvidia.com/mig-")]
+    assert "nvidia.com/mig.strategy" not in labels
+    assert labels["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
+    assert labels["nvidia.com/team"] == "ml"                     # never ours: kept
+    assert labels["kubernetes.io/hostname"] == "gpu-1"
+
+
+def test_errors_are_one_clear_line(api):
+    r = gfd(api, node=None)
+    assert r.returncode == 1
+    assert "--output=node needs the node's name: set --node-name or NODE_NAME" in r.stderr
+    r = gfd(api, node="gpu-404")
+    assert r.returncode == 1
+    assert 'Failed to label node gpu-404' in r.stderr and 'nodes "gpu-404" not found' in r.stderr

@@ -1,0 +1,3 @@
+module nvdp/tests/kube
+
+go 1.22

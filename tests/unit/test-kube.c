@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* cmocka needs the headers above first */
+#include <cmocka.h>
+
+#include <json-c/json.h>
+
+#include "base/parse.h"
+#include "base/strv.h"
+#include "kube/kube.h"
+#include "kube/token-bucket.h"
+
+static char *fixture(const char *name)
+{
+        const char *src = getenv("NVDP_SRC");
+        char *p = NULL;
+        assert_true(asprintf(&p, "%s/tests/unit/fixtures/kube/%s", src ? src : ".", name) > 0);
+        return p;
+}
+
+static char *fixture_text(const char *name)
+{
+        _cleanup_free_ char *p = fixture(name);
+        FILE *f = fopen(p, "re");
+        assert_non_null(f);
+        char *buf = calloc(1, 4096);
+        assert_non_null(buf);
+        size_t n = fread(buf, 1, 4095, f);
+        fclose(f);
+        buf[n] = '\0';
+        return buf;
+}
+
+/* ---- kubeconfig ----------------------------------------------------------------------------------------
+ */
+
+static void test_kubeconfig_data_form(void **state)
+{
+        _cleanup_free_ char *path = fixture("data.yaml"), *ca = fixture_text("ca.pem"),
+                            *cert = fixture_text("client.pem"), *key = fixture_text("client-key.pem");
+        _cleanup_(kube_config_freep) struct kube_config *c = NULL;
+        _cleanup_free_ char *error = NULL;
+        assert_int_equal(kube_config_from_file(path, &c, &error), 0);
+        assert_null(error);
+        /* The current context "gpu" -> cluster "prod", not the first (insecure) cluster. */
+        assert_string_equal(c->server, "https://[fd00::1]:6443");
+        assert_string_equal(c->host, "fd00::1");
+        assert_int_equal(c->port, 6443);
+        assert_string_equal(c->tls_server_name, "kubernetes.default.svc");
+        assert_string_equal(c->ca_pem, "-----BEGIN CERTIFICATE-----\nTEST-CA\n-----END CERTIFICATE-----\n");
+        assert_string_equal(c->ca_pem, ca);
+        assert_string_equal(c->client_cert_pem, cert);
+        assert_string_equal(c->client_key_pem, key);
+        assert_string_equal(c->token, "inline-token-456");
+        assert_null(c->token_file);
+        assert_string_equal(c->namespace, "nvidia");
+        assert_string_equal(c->source, path);
+}
+
+static void test_kubeconfig_file_form(void **state)
+{
+        _cleanup_free_ char *path = fixture("files.yaml"), *token = fixture("token"),
+                            *ca = fixture_text("ca.pem"), *key = fixture_text("client-key.pem");
+        _cleanup_(kube_config_freep) struct kube_config *c = NULL;
+        assert_int_equal(kube_config_from_file(path, &c, NULL), 0);
+        assert_string_equal(c->server, "https://127.0.0.1:6443");
+        assert_string_equal(c->host, "127.0.0.1");
+        assert_int_equal(c->port, 6443);
+        assert_null(c->tls_server_name);
+        assert_string_equal(c->ca_pem, ca);
+        assert_string_equal(c->client_key_pem, key);
+        assert_null(c->token);
+        assert_string_equal(c->token_file, token); /* relative to the kubeconfig's directory */
+        assert_string_equal(c->namespace, "default");
+}
+
+static void expect_config_error(const char *name, int err, const char *part1, const char *part2)
+{
+        _cleanup_free_ char *path = fixture(name);
+        _cleanup_(kube_config_freep) struct kube_config *c = NULL;
+        _cleanup_free_ char *error = NULL;
+        assert_int_equal(kube_config_from_file(path, &c, &error), err);
+        assert_null(c);
+        assert_non_null(error);
+        if (!strstr(error, path) || !strstr(error, part1) || (part2 && !strstr(error, part2)))
+                fail_msg("%s: unexpected message: %s", name, error);
+}
+
+static void test_kubeconfig_errors(void **state)
+{
+        expect_config_error("err-insecure.yaml", -EPERM, "insecure-skip-tls-verify", "cluster \"c\"");
+        expect_config_error("err-exec.yaml", -EOPNOTSUPP, "user \"u\"", "exec");
+        expect_config_error("err-http.yaml", -EINVAL,
+                            "\"http://10.0.0.1:8080\" is not an https://host[:port] URL", NULL);
+        expect_config_error("err-no-ca.yaml", -EINVAL, "neither certificate-authority nor", NULL);
+        expect_config_error("err-base64.yaml", -EINVAL,
+                            "cluster.certificate-authority-data is not valid base64", NULL);
+        expect_config_error("err-ca-missing.yaml", -ENOENT, "failed to read cluster.certificate-authority",
+                            "missing.pem");
+        expect_config_error("err-cert-no-key.yaml", -EINVAL, "has a client certificate but no client key",
+                            NULL);
+        expect_config_error("err-no-context.yaml", -ENOENT, "contexts has no entry named \"missing\"", NULL);
+        expect_config_error("err-no-cluster.yaml", -ENOENT, "clusters has no entry named \"nowhere\"", NULL);
+        expect_config_error("err-syntax.yaml", -EINVAL, ":", NULL);
+
+        _cleanup_(kube_config_freep) struct kube_config *c = NULL;
+        _cleanup_free_ char *error = NULL;
+        assert_int_equal(kube_config_from_file("/nonexistent/kubeconfig", &c, &error), -ENOENT);
+        assert_string_equal(error,
+                            "Failed to read kubeconfig /nonexistent/kubeconfig: No such file or directory");
+}
+
+static void test_in_cluster(void **state)
+{
+        _cleanup_free_ char *sa = fixture("sa"), *token = fixture("sa/token"), *ca = fixture_text("ca.pem");
+        _cleanup_(kube_config_freep) struct kube_config *c = NULL;
+        _cleanup_free_ char *error = NULL;
+        unsetenv("KUBERNETES_SERVICE_HOST");
+        unsetenv("KUBERNETES_SERVICE_PORT");
+        assert_int_equal(kube_config_in_cluster(sa, &c, &error), -ENOENT);
+        assert_non_null(strstr(error, "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set"));
+        error = mfree(error);
+
+        setenv("KUBERNETES_SERVICE_HOST", "10.43.0.1", 1);
+        setenv("KUBERNETES_SERVICE_PORT", "https", 1);
+        assert_int_equal(kube_config_in_cluster(sa, &c, &error), -EINVAL);
+        assert_string_equal(error, "KUBERNETES_SERVICE_PORT=https is not a port number");
+        error = mfree(error);
+
+        setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+        assert_int_equal(kube_config_in_cluster(sa, &c, &error), 0);
+        assert_string_equal(c->server, "https://10.43.0.1:443");
+        assert_string_equal(c->host, "10.43.0.1");
+        assert_int_equal(c->port, 443);
+        assert_string_equal(c->ca_pem, ca);
+        assert_string_equal(c->token_file, token);
+        assert_null(c->token);
+        assert_string_equal(c->namespace, "gpu-operator");
+        c = kube_config_free(c);
+
+        assert_int_equal(kube_config_in_cluster("/nonexistent", &c, &error), -ENOENT);
+        assert_string_equal(error,
+                            "Failed to read the service account CA /nonexistent/ca.crt: No such file or "
+                            "directory");
+        unsetenv("KUBERNETES_SERVICE_HOST");
+        unsetenv("KUBERNETES_SERVICE_PORT");
+}
+
+static void test_server_url(void **state)
+{
+        _cleanup_free_ char *h = NULL;
+        uint16_t port;
+        assert_int_equal(kube_parse_server_url("https://api.example.com", &h, &port), 0);
+        assert_string_equal(h, "api.example.com");
+        assert_int_equal(port, 443);
+        h = mfree(h);
+        assert_int_equal(kube_parse_server_url("https://[::1]:6443", &h, &port), 0);
+        assert_string_equal(h, "::1");
+        assert_int_equal(port, 6443);
+        h = mfree(h);
+        assert_int_equal(kube_parse_server_url("http://10.0.0.1", &h, &port), -EINVAL);
+        assert_int_equal(kube_parse_server_url("https://10.0.0.1:0", &h, &port), -EINVAL);
+        assert_int_equal(kube_parse_server_url("https://10.0.0.1:65536", &h, &port), -EINVAL);
+        assert_int_equal(kube_parse_server_url("https://10.0.0.1/proxy/k8s", &h, &port), -EINVAL);
+        assert_int_equal(kube_parse_server_url("https://user@10.0.0.1", &h, &port), -EINVAL);
+        assert_int_equal(kube_parse_server_url("https://[::1", &h, &port), -EINVAL);
+        assert_null(h);
+}
+
+static void test_client_rejects_bad_ca(void **state)
+{
+        /* The fixture CA is PEM-shaped but not a certificate: named when the client is made. */
+        _cleanup_free_ char *path = fixture("files.yaml");
+        _cleanup_(loop_freep) loop *l = NULL;
+        assert_int_equal(loop_new(&l), 0);
+        kube_client *k = NULL;
+        _cleanup_free_ char *error = NULL;
+        assert_int_equal(kube_client_new_from_env(l, path, &k, &error), -EINVAL);
+        assert_null(k);
+        _cleanup_free_ char *want = NULL;
+        assert_true(asprintf(&want, "%s: the certificate authority holds no usable PEM certificate", path) >
+                    0);
+        assert_string_equal(error, want);
+}
+
+/* ---- token bucket ----------------------------------------------------------------------------------------
+ */
+
+static void test_token_bucket(void **state)
+{
+        struct token_bucket b;
+        const uint64_t t = 1000 * NSEC_PER_SEC;
+        token_bucket_init(&b, KUBE_DEFAULT_QPS, KUBE_DEFAULT_BURST, t);
+        /* A full bucket: 10 at once. */
+        for (int i = 0; i < 10; i++)
+                assert_int_equal(token_bucket_take(&b, t), 0);
+        /* The 11th waits one refill (1/5 s); asking does not take anything. */
+        assert_int_equal(token_bucket_take(&b, t), 200 * NSEC_PER_MSEC);
+        assert_int_equal(token_bucket_take(&b, t + 50 * NSEC_PER_MSEC), 150 * NSEC_PER_MSEC);
+        assert_int_equal(token_bucket_take(&b, t + 200 * NSEC_PER_MSEC), 0);
+        assert_int_equal(token_bucket_take(&b, t + 200 * NSEC_PER_MSEC), 200 * NSEC_PER_MSEC);
+        /* Five per second sustained. */
+        unsigned n = 0;
+        for (uint64_t now = t + 200 * NSEC_PER_MSEC; now <= t + 1200 * NSEC_PER_MSEC;
+             now += 10 * NSEC_PER_MSEC)
+                while (token_bucket_take(&b, now) == 0)
+                        n++;
+        assert_int_equal(n, 5);
+        /* A long pause refills to the burst, not beyond. */
+        uint64_t later = t + 3600 * NSEC_PER_SEC;
+        for (int i = 0; i < 10; i++)
+                assert_int_equal(token_bucket_take(&b, later), 0);
+        assert_int_equal(token_bucket_take(&b, later), 200 * NSEC_PER_MSEC);
+}
+
+/* ---- JSON ------------------------------------------------------------------------------------------------
+ */
+
+static void test_labels_patch_body(void **state)
+{
+        char *set[] = { "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu.count=8",
+                        "note=say \"hi\"\\", NULL };
+        char *remove[] = { "nvidia.com/mig.strategy", NULL };
+        _cleanup_free_ char *body = NULL;
+        assert_int_equal(kube_labels_patch_body(set, remove, &body), 0);
+        assert_string_equal(
+                body, "{\"metadata\":{\"labels\":{\"nvidia.com/gpu.product\":\"NVIDIA-H100-80GB-HBM3\","
+                      "\"nvidia.com/gpu.count\":\"8\",\"note\":\"say \\\"hi\\\"\\\\\","
+                      "\"nvidia.com/mig.strategy\":null}}}");
+        body = mfree(body);
+        assert_int_equal(kube_labels_patch_body(NULL, NULL, &body), 0);
+        assert_string_equal(body, "{\"metadata\":{\"labels\":{}}}");
+        char *bad[] = { "novalue", NULL };
+        body = mfree(body);
+        assert_int_equal(kube_labels_patch_body(bad, NULL, &body), -EINVAL);
+        assert_null(body);
+}
+
+static void test_event_body(void **state)
+{
+        struct kube_event e = {
+                .node = "gpu-node-1",
+                .type = "Warning",
+                .reason = "DeviceUnhealthy",
+                .message = "GPU-8d2c \"3\" XID 79: fallen off the bus",
+                .time = { .tv_sec = 1700000000, .tv_nsec = 123456789 },
+        };
+        _cleanup_free_ char *body = NULL;
+        assert_int_equal(kube_event_body(&e, "kube-system", &body), 0);
+        assert_string_equal(
+                body,
+                "{\"apiVersion\":\"v1\",\"kind\":\"Event\","
+                "\"metadata\":{\"name\":\"gpu-node-1.17979cfe3d85cd15\",\"namespace\":\"kube-system\"},"
+                "\"involvedObject\":{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"gpu-node-1\","
+                "\"uid\":\"gpu-node-1\"},"
+                "\"reason\":\"DeviceUnhealthy\",\"message\":\"GPU-8d2c \\\"3\\\" XID 79: fallen off the "
+                "bus\","
+                "\"type\":\"Warning\","
+                "\"source\":{\"component\":\"nvidia-device-plugin\",\"host\":\"gpu-node-1\"},"
+                "\"firstTimestamp\":\"2023-11-14T22:13:20Z\",\"lastTimestamp\":\"2023-11-14T22:13:20Z\","
+                "\"count\":1,\"reportingComponent\":\"nvidia-device-plugin\","
+                "\"reportingInstance\":\"gpu-node-1\"}");
+        body = mfree(body);
+        e.namespace = "default";
+        e.type = "Normal";
+        e.count = 3;
+        assert_int_equal(kube_event_body(&e, "kube-system", &body), 0);
+        assert_non_null(strstr(body, "\"namespace\":\"default\""));
+        assert_non_null(strstr(body, "\"type\":\"Normal\""));
+        assert_non_null(strstr(body, "\"count\":3,"));
+        body = mfree(body);
+        e.type = "Error"; /* only Normal and Warning exist */
+        assert_int_equal(kube_event_body(&e, NULL, &body), -EINVAL);
+}
+
+static void test_status_message(void **state)
+{
+        const char *st = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+                         "\"message\":\"nodes \\\"x\\\" not found\",\"reason\":\"NotFound\",\"code\":404}\n";
+        _cleanup_free_ char *m = kube_status_message(st, strlen(st));
+        assert_string_equal(m, "nodes \"x\" not found");
+        const char *node = "{\"kind\":\"Node\",\"message\":\"no\"}";
+        assert_null(kube_status_message(node, strlen(node)));
+        assert_null(kube_status_message("<html>", 6));
+        assert_null(kube_status_message("", 0));
+}
+
+static void test_json_limits(void **state)
+{
+        char deep[512], shallow[64];
+        memset(deep, '[', 200);
+        memset(deep + 200, ']', 200);
+        deep[400] = '\0';
+        memset(shallow, '[', 20);
+        memset(shallow + 20, ']', 20);
+        shallow[40] = '\0';
+        json_object *o = NULL;
+        assert_int_equal(kube_json_parse(deep, strlen(deep), &o), -EINVAL);
+        assert_null(o);
+        assert_int_equal(kube_json_parse(shallow, strlen(shallow), &o), 0);
+        json_object_put(o);
+        assert_int_equal(kube_json_parse("{} x", 4, &o), -EINVAL);
+        assert_int_equal(kube_json_parse("{}\n", 3, &o), 0);
+        json_object_put(o);
+        assert_int_equal(kube_json_parse("{", 1, &o), -EINVAL);
+}
+
+static void test_object_labels(void **state)
+{
+        const char *n =
+                "{\"metadata\":{\"name\":\"n\",\"labels\":{\"z\":\"1\",\"nvidia.com/device-plugin.config\":"
+                "\"a100\",\"a\":\"\"}}}";
+        json_object *o = NULL;
+        assert_int_equal(kube_json_parse(n, strlen(n), &o), 0);
+        _cleanup_strv_free_ char **l = NULL;
+        assert_int_equal(kube_object_labels(o, &l), 0);
+        assert_int_equal(strv_length(l), 3);
+        assert_string_equal(l[0], "a=");
+        assert_string_equal(l[1], "nvidia.com/device-plugin.config=a100");
+        assert_string_equal(l[2], "z=1");
+        json_object_put(o);
+        strv_free(TAKE_PTR(l));
+        assert_int_equal(kube_json_parse("{\"metadata\":{}}", 15, &o), 0);
+        assert_int_equal(kube_object_labels(o, &l), 0);
+        assert_int_equal(strv_length(l), 0);
+        json_object_put(o);
+}
+
+static void test_name_valid(void **state)
+{
+        assert_true(kube_name_valid("gpu-node-1"));
+        assert_true(kube_name_valid("ip-10-0-0-1.ec2.internal"));
+        assert_false(kube_name_valid(""));
+        assert_false(kube_name_valid("Upper"));
+        assert_false(kube_name_valid("a/b"));
+        assert_false(kube_name_valid("a?watch=1"));
+        assert_false(kube_name_valid("-a"));
+        assert_false(kube_name_valid("a."));
+        char long_name[300];
+        memset(long_name, 'a', 254);
+        long_name[254] = '\0';
+        assert_false(kube_name_valid(long_name));
+        long_name[253] = '\0';
+        assert_true(kube_name_valid(long_name));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_kubeconfig_data_form), cmocka_unit_test(test_kubeconfig_file_form),
+                cmocka_unit_test(test_kubeconfig_errors),    cmocka_unit_test(test_in_cluster),
+                cmocka_unit_test(test_server_url),           cmocka_unit_test(test_client_rejects_bad_ca),
+                cmocka_unit_test(test_token_bucket),         cmocka_unit_test(test_labels_patch_body),
+                cmocka_unit_test(test_event_body),           cmocka_unit_test(test_status_message),
+                cmocka_unit_test(test_json_limits),          cmocka_unit_test(test_object_labels),
+                cmocka_unit_test(test_name_valid),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
