@@ -16,9 +16,8 @@ import pytest
 from conftest import Kubelet, Plugin, pb
 
 H100_GPU3 = "GPU-e7f01b38-64c2-4d5a-b7e9-8c0d1e2f3a34"
-# a100-mig needs the MIG minors under its root (/proc/driver/nvidia-caps), which the health branch adds
-CASES = {"dgx-h100": (), "rtx4070ti": ()}
-RESOURCE = {"dgx-h100": "nvidia.com/gpu", "rtx4070ti": "nvidia.com/gpu"}
+CASES = {"dgx-h100": (), "rtx4070ti": (), "a100-mig": ("--mig-strategy=mixed",)}
+RESOURCE = {"dgx-h100": "nvidia.com/gpu", "rtx4070ti": "nvidia.com/gpu", "a100-mig": "nvidia.com/mig-2g.10gb"}
 BAD_OUTPUT = ("AddressSanitizer", "runtime error:", "LeakSanitizer", "Segmentation", "Aborted")
 
 
