@@ -74,10 +74,13 @@ def test_each_nvml_call_failing(fixture):
         specs = [call] + ([call + ":1"] if calls[call] > 1 else [])
         for spec in specs:
             env = {"MOCK_NVML_FAIL": spec}
-            if call == "nvmlShutdown":
-                # the simulated driver frees its fixture only in a successful shutdown: its leak, not ours
+            if call in ("nvmlShutdown", "nvmlEventSetFree"):
+                # the simulated driver frees its fixture / event set only when these succeed: its leak
                 env["ASAN_OPTIONS"] = "detect_leaks=0"
-            kind, rc, out = run_once(fixture, args, env)
+            try:
+                kind, rc, out = run_once(fixture, args, env)
+            except AssertionError as e:
+                raise AssertionError(f"MOCK_NVML_FAIL={spec}: {e}") from None
             tally[kind] += 1
             bad = [b for b in BAD_OUTPUT if b in out]
             if kind == "hung":
