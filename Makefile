@@ -51,6 +51,8 @@ $(DEPS_STAMP): scripts/install-deps
 	@scripts/install-deps
 	@mkdir -p $(@D) && touch $@
 
+# Generated sources stay (make would delete them as intermediates and rebuild every object).
+.SECONDARY: $(PROTO_C) $(PROTO_H)
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
@@ -152,6 +154,9 @@ image: all
 
 demo: all
 	@scripts/demo $(BUILD)
+
+bench: all
+	@BUILD=$(BUILD) bench/bench
 
 clean:
 	rm -rf build

@@ -11,6 +11,8 @@
 #include "gpu/inventory.h"
 #include "health/health.h"
 #include "kube/kube.h"
+#include "metrics/node-reporter.h"
+#include "metrics/plugin-metrics.h"
 #include "nvml/nvml-loader.h"
 #include "plugin/plugin.h"
 
@@ -21,8 +23,9 @@ struct daemon {
         int argc;
         char **argv;
         char *node_config; /* value of the node label nvidia.com/device-plugin.config, NULL unknown */
-        kube_client *kube;
+        kube_client *kube; /* made on first use: the node label watch, Node events */
         kube_node_watch *node_watch;
+        node_reporter *reporter; /* NULL: no Node events */
 };
 
 #define NODE_CONFIG_LABEL "nvidia.com/device-plugin.config"
@@ -72,11 +75,13 @@ static void reload(struct daemon *d, const char *why)
         if (r < 0) {
                 log_error("Configuration reload failed, keeping the running one: %s",
                           error ? error : strerror(-r));
+                plugin_metrics_reload(d->plugin.metrics, false);
                 return;
         }
         STRV_FOREACH (w, c->warnings)
                 log_warning("%s", *w);
-        (void)plugin_reload(&d->plugin, c);
+        r = plugin_reload(&d->plugin, c);
+        plugin_metrics_reload(d->plugin.metrics, r >= 0);
 }
 
 /* The node's labels changed: a new value of nvidia.com/device-plugin.config selects another config. */
@@ -104,6 +109,14 @@ static void on_node_watch_error(const char *error, void *userdata)
         log_warning("Watching this node's labels: %s (retrying)", error);
 }
 
+/* The daemon's one API client (one connection), made on first use. */
+static int daemon_kube(struct daemon *d, char **ret_error)
+{
+        if (d->kube)
+                return 0;
+        return kube_client_new_from_env(d->plugin.loop, getenv("KUBECONFIG"), &d->kube, ret_error);
+}
+
 /* In the chart's per-node mode, follow the node label that selects the config. Without API access
  * the default config stays selected, as upstream's config-manager would fail instead. */
 static void watch_node_config(struct daemon *d)
@@ -112,7 +125,7 @@ static void watch_node_config(struct daemon *d)
         if (isempty(getenv("CONFIG_FILE_SRCDIR")) || isempty(node))
                 return;
         _cleanup_free_ char *error = NULL;
-        int r = kube_client_new_from_env(d->plugin.loop, getenv("KUBECONFIG"), &d->kube, &error);
+        int r = daemon_kube(d, &error);
         if (r < 0) {
                 log_warning("Cannot reach the API server (%s): the node label %s is not followed",
                             error ? error : strerror(-r), NODE_CONFIG_LABEL);
@@ -126,7 +139,31 @@ static void watch_node_config(struct daemon *d)
 
 static void on_health_changed(health_monitor *m, void *userdata)
 {
-        plugin_health_sync(userdata, health_monitor_tracker(m));
+        struct daemon *d = userdata;
+        plugin_health_sync(&d->plugin, health_monitor_tracker(m));
+        node_reporter_sync(d->reporter, d->plugin.inventory, health_monitor_tracker(m));
+}
+
+static void on_event_error(const char *error, void *userdata)
+{
+        log_warning("Node event not posted: %s", error);
+}
+
+/* Events on our Node for device health changes, when NODE_NAME is set and the API server configured. */
+static void start_events(struct daemon *d)
+{
+        const char *node = getenv("NODE_NAME");
+        _cleanup_free_ char *error = NULL;
+        static const struct node_reporter_options o = { .on_error = on_event_error };
+        int r = isempty(node) ? -ENOENT : daemon_kube(d, &error);
+        if (r >= 0)
+                r = node_reporter_new(d->kube, node, &o, &d->reporter, &error);
+        if (isempty(node))
+                log_info("No Node events for device health changes: NODE_NAME is not set");
+        else if (r < 0)
+                log_info("No Node events for device health changes: %s", error ? error : strerror(-r));
+        else
+                log_info("Posting Node events for device health changes on node %s", node);
 }
 
 /* Health checks read upstream's env vars directly, as upstream does. */
@@ -141,7 +178,7 @@ static int start_health(struct daemon *d)
                 .disable_env = getenv("DP_DISABLE_HEALTHCHECKS"),
                 .enable_env = getenv("DP_ENABLE_HEALTHCHECKS"),
         };
-        return health_monitor_start(p->loop, d->nvml, p->inventory, &o, on_health_changed, p, &p->health);
+        return health_monitor_start(p->loop, d->nvml, p->inventory, &o, on_health_changed, d, &p->health);
 }
 
 static void on_reload_signal(loop_source *s, int signo, void *userdata)
@@ -156,6 +193,22 @@ static void on_config_changed(file_watch *w, void *userdata)
         if (asprintf(&why, "%s changed", d->plugin.config->config_file) < 0)
                 return;
         reload(d, why);
+}
+
+/* --metrics-address: /metrics and /healthz (off when empty). */
+static int start_metrics(plugin *p)
+{
+        const char *address = p->config->flags.plugin.metrics_address;
+        if (isempty(address))
+                return 0;
+        _cleanup_free_ char *error = NULL;
+        int r = plugin_metrics_new(p, &p->metrics);
+        if (r >= 0)
+                r = plugin_metrics_serve(p->metrics, address, &error);
+        if (r < 0)
+                return log_error_errno(r, "--metrics-address: %s", error ? error : strerror(-r));
+        log_info("Serving /metrics and /healthz on %s (port %d)", address, plugin_metrics_port(p->metrics));
+        return 0;
 }
 
 static int load_devices(struct daemon *d)
@@ -231,7 +284,11 @@ int cmd_plugin(int argc, char **argv)
             (r = loop_add_signal(p->loop, SIGHUP, on_reload_signal, &d, NULL)) < 0)
                 goto finish;
         (void)signal(SIGPIPE, SIG_IGN);
-        if ((r = plugin_start(p)) < 0 || (r = start_health(&d)) < 0)
+        if ((r = start_metrics(p)) < 0 || (r = plugin_start(p)) < 0)
+                goto finish;
+        if (p->inventory)
+                start_events(&d);
+        if ((r = start_health(&d)) < 0)
                 goto finish;
         watch_node_config(&d);
         /* The config file is watched as named at start (a ConfigMap updates it by a symlink swap). */
@@ -245,9 +302,11 @@ int cmd_plugin(int argc, char **argv)
 finish:
         p->health = health_monitor_free(p->health);
         file_watch_free(d.config_watch);
+        d.reporter = node_reporter_free(d.reporter);
         kube_node_watch_free(d.node_watch);
         kube_client_free(d.kube);
         free(d.node_config);
+        p->metrics = plugin_metrics_free(p->metrics);
         plugin_stop(p);
         p->inventory = inventory_free(p->inventory);
         d.nvml = nvml_unload(d.nvml);

@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/strv.h"
+#include "metrics/plugin-metrics.h"
 #include "plugin/allocate.h"
 #include "plugin/plugin.h"
 #include "plugin/prefer.h"
@@ -295,9 +296,11 @@ static void endpoint_handle_prestart(rpc_call *call, const uint8_t *msg, size_t 
 static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
 {
         endpoint *e = call_endpoint(call);
+        uint64_t start = now_nsec();
         V1beta1__AllocateRequest *req = v1beta1__allocate_request__unpack(NULL, size, msg);
         if (!req) {
                 rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "cannot decode AllocateRequest");
+                plugin_metrics_allocate(e->plugin->metrics, e->resource->name, false, now_nsec() - start);
                 return;
         }
         size_t n = req->n_container_requests;
@@ -322,13 +325,14 @@ static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t 
                 for (size_t i = 0; i < n; i++) {
                         V1beta1__ContainerAllocateRequest *c = req->container_requests[i];
                         _cleanup_free_ char *ids = join_ids(c->devices_ids, c->n_devices_ids);
-                        log_info("Allocate %s: %s", e->resource->name, strna(ids));
+                        log_debug("Allocate %s: %s", e->resource->name, strna(ids));
                 }
         } else if (error) {
                 log_warning("Allocate failed: %s", error);
                 rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "%s", error);
         } else
                 rpc_call_fail(call, GRPC_INTERNAL, "allocate failed: %s", strerror(-r));
+        plugin_metrics_allocate(e->plugin->metrics, e->resource->name, r >= 0, now_nsec() - start);
         for (size_t i = 0; resps && i < n; i++)
                 allocate_response_free(resps[i]);
         free(resps);
@@ -339,10 +343,12 @@ static void endpoint_handle_preferred(rpc_call *call, const uint8_t *msg, size_t
 {
         endpoint *e = call_endpoint(call);
         const struct plan_resource *res = e->resource;
+        uint64_t start = now_nsec();
         V1beta1__PreferredAllocationRequest *req =
                 v1beta1__preferred_allocation_request__unpack(NULL, size, msg);
         if (!req) {
                 rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "cannot decode PreferredAllocationRequest");
+                plugin_metrics_preferred(e->plugin->metrics, res->name, false, now_nsec() - start);
                 return;
         }
         size_t n = req->n_container_requests;
@@ -378,6 +384,7 @@ static void endpoint_handle_preferred(rpc_call *call, const uint8_t *msg, size_t
         }
         if (r < 0)
                 rpc_call_fail(call, GRPC_INTERNAL, "preferred allocation failed: %s", strerror(-r));
+        plugin_metrics_preferred(e->plugin->metrics, res->name, r >= 0, now_nsec() - start);
         for (size_t i = 0; ids && i < n; i++)
                 strv_free(ids[i]);
         free(ids);
@@ -418,6 +425,7 @@ static void register_done(int status, const char *message, const uint8_t *resp, 
         e->registered = true;
         e->backoff = BACKOFF_FIRST;
         e->plugin->registrations++;
+        plugin_metrics_registered(e->plugin->metrics, e->resource->name);
         log_info("Registered %s with the kubelet: %zu devices on %s", e->resource->name,
                  e->resource->n_devices, e->socket_path);
 }

@@ -9,6 +9,7 @@
 #include "base/parse.h"
 #include "base/strv.h"
 #include "health/health.h"
+#include "metrics/plugin-metrics.h"
 
 /* Socket-directory events are coalesced: a kubelet restart deletes every socket and creates its own,
  * which arrives as a burst; one resync after it settles re-creates and re-registers once. */
@@ -82,8 +83,10 @@ static void resync(loop_source *s, void *userdata)
         plugin *p = userdata;
         bool all = p->kubelet_restarted;
         p->kubelet_restarted = false;
-        if (all)
+        if (all) {
                 log_info("inotify: %s created, re-registering every resource", p->kubelet_socket);
+                plugin_metrics_kubelet_restart(p->metrics);
+        }
         for (size_t i = 0; i < p->n_endpoints; i++) {
                 endpoint *e = p->endpoints[i];
                 if (!all && !endpoint_socket_missing(e))

@@ -13,6 +13,7 @@ typedef struct endpoint endpoint;
 typedef struct plugin plugin;
 typedef struct health_monitor health_monitor;
 typedef struct health_tracker health_tracker;
+typedef struct plugin_metrics plugin_metrics;
 
 /* Health of one physical unit (a GPU, or one MIG device). Replicas and MIG devices follow their GPU. */
 struct unit_health {
@@ -38,7 +39,8 @@ struct plugin {
         loop_source *inotify_source;
         loop_source *resync_timer;
         bool kubelet_restarted;
-        unsigned registrations; /* successful Register calls, for logs and metrics */
+        unsigned registrations;  /* successful Register calls, for logs and metrics */
+        plugin_metrics *metrics; /* NULL: metrics off (src/metrics/plugin-metrics.h) */
 };
 
 /* Builds the plan from p->inventory and p->config and starts an endpoint per resource. */

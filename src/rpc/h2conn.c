@@ -121,7 +121,9 @@ static bool write_pending(h2conn *c)
         return true;
 }
 
-/* Pushes nghttp2 output to the transport. Returns false when the connection must close now. */
+/* Pushes nghttp2 output to the transport: the frames nghttp2 has ready go out in one write (up to 16 KiB
+ * at a time), so a unary reply (HEADERS, DATA, trailers) costs one syscall and wakes the peer once.
+ * Returns false when the connection must close now. */
 static bool do_flush(h2conn *c)
 {
         for (;;) {
@@ -131,35 +133,63 @@ static bool do_flush(h2conn *c)
                         (void)loop_source_set_io_events(c->io, EPOLLIN | EPOLLOUT);
                         return true;
                 }
-                const uint8_t *data;
-                c->in_session++;
-                ssize_t n = nghttp2_session_mem_send(c->session, &data);
-                c->in_session--;
-                if (n < 0) {
-                        c->close_errno = -EPROTO;
-                        return false;
+                uint8_t stage[16384];
+                size_t staged = 0;
+                const uint8_t *data = NULL;
+                ssize_t n;
+                for (;;) {
+                        c->in_session++;
+                        n = nghttp2_session_mem_send(c->session, &data);
+                        c->in_session--;
+                        if (n < 0) {
+                                c->close_errno = -EPROTO;
+                                return false;
+                        }
+                        if (n == 0 || staged + (size_t)n > sizeof stage)
+                                break;
+                        memcpy(stage + staged, data, (size_t)n);
+                        staged += (size_t)n;
+                }
+                if (staged == 0 && n == 0)
+                        break;
+                /* The staged frames, then the one that did not fit (data is valid until the next mem_send). */
+                const uint8_t *parts[2] = { stage, data };
+                size_t lens[2] = { staged, n > 0 ? (size_t)n : 0 };
+                for (int i = 0; i < 2; i++) {
+                        if (lens[i] == 0)
+                                continue;
+                        if (c->out_len > 0) { /* the part before was cut short: queue behind it */
+                                uint8_t *o = realloc(c->out, c->out_len + lens[i]);
+                                if (!o) {
+                                        c->close_errno = -ENOMEM;
+                                        return false;
+                                }
+                                memcpy(o + c->out_len, parts[i], lens[i]);
+                                c->out = o;
+                                c->out_len += lens[i];
+                                continue;
+                        }
+                        ssize_t k = c->transport->ops->write(c->transport, parts[i], lens[i]);
+                        if (k < 0 && k != -EAGAIN) {
+                                c->close_errno = (int)k;
+                                return false;
+                        }
+                        size_t off = k < 0 ? 0 : (size_t)k;
+                        if (off < lens[i]) {
+                                c->out = malloc(lens[i] - off);
+                                if (!c->out) {
+                                        c->close_errno = -ENOMEM;
+                                        return false;
+                                }
+                                memcpy(c->out, parts[i] + off, lens[i] - off);
+                                c->out_len = lens[i] - off;
+                                c->out_off = 0;
+                        }
                 }
                 if (n == 0)
                         break;
-                ssize_t k = c->transport->ops->write(c->transport, data, (size_t)n);
-                if (k < 0 && k != -EAGAIN) {
-                        c->close_errno = (int)k;
-                        return false;
-                }
-                if (k < n) {
-                        /* data is only valid until the next mem_send: keep the rest. */
-                        size_t off = k < 0 ? 0 : (size_t)k;
-                        c->out = malloc((size_t)n - off);
-                        if (!c->out) {
-                                c->close_errno = -ENOMEM;
-                                return false;
-                        }
-                        memcpy(c->out, data + off, (size_t)n - off);
-                        c->out_len = (size_t)n - off;
-                        c->out_off = 0;
-                }
         }
-        (void)loop_source_set_io_events(c->io, EPOLLIN);
+        (void)loop_source_set_io_events(c->io, c->out_len > 0 ? EPOLLIN | EPOLLOUT : EPOLLIN);
         return true;
 }
 

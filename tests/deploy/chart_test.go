@@ -350,10 +350,16 @@ func TestLint(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	r := render(t)
-	want := []string{"DaemonSet/nvdp-nvidia-device-plugin", "RuntimeClass/nvidia",
-		"ServiceAccount/nvdp-nvidia-device-plugin-service-account"}
+	want := []string{"ClusterRole/nvdp-nvidia-device-plugin-role",
+		"ClusterRoleBinding/nvdp-nvidia-device-plugin-role-binding", "DaemonSet/nvdp-nvidia-device-plugin",
+		"RuntimeClass/nvidia", "ServiceAccount/nvdp-nvidia-device-plugin-service-account"}
 	if strings.Join(r.kinds, " ") != strings.Join(want, " ") {
 		t.Errorf("objects = %v, want %v", r.kinds, want)
+	}
+	// Node events are on by default: the plugin may create events, and nothing else.
+	if role := r.objects["ClusterRole/nvdp-nvidia-device-plugin-role"].(*rbacv1.ClusterRole); len(role.Rules) != 1 ||
+		fmt.Sprint(role.Rules[0].APIGroups, role.Rules[0].Resources, role.Rules[0].Verbs) != "[] [events] [create patch]" {
+		t.Errorf("default rules = %+v, want only events create/patch", role.Rules)
 	}
 	ds := r.daemonSet(t, "nvdp-nvidia-device-plugin")
 	if ds.Namespace != namespace {
@@ -382,9 +388,9 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("securityContext: %s", got)
 	}
 	expectEnv(t, c, map[string]string{"METRICS_ADDRESS": ":2112", "NVIDIA_VISIBLE_DEVICES": "all",
-		"NVIDIA_DRIVER_CAPABILITIES": "compute,utility"},
+		"NVIDIA_DRIVER_CAPABILITIES": "compute,utility", "NODE_NAME": "fieldRef:spec.nodeName"},
 		"MIG_STRATEGY", "FAIL_ON_INIT_ERROR", "PASS_DEVICE_SPECS", "DEVICE_LIST_STRATEGY", "DEVICE_ID_STRATEGY",
-		"NVIDIA_DRIVER_ROOT", "CONFIG_FILE_SRCDIR", "DEFAULT_CONFIG", "NVIDIA_MIG_MONITOR_DEVICES", "NODE_NAME")
+		"NVIDIA_DRIVER_ROOT", "CONFIG_FILE_SRCDIR", "DEFAULT_CONFIG", "NVIDIA_MIG_MONITOR_DEVICES")
 	if got := c.Resources.Requests.Cpu().String() + "/" + c.Resources.Requests.Memory().String(); got != "10m/10Mi" {
 		t.Errorf("requests = %s, want 10m/10Mi", got)
 	}
@@ -409,9 +415,19 @@ func TestDefaults(t *testing.T) {
 		*v.HostPath.Type != corev1.HostPathDirectory {
 		t.Errorf("volume = %+v", v)
 	}
-	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
-		t.Errorf("automountServiceAccountToken = %s, want false (no API access needed without configs)", boolp(pod.AutomountServiceAccountToken))
+	if pod.AutomountServiceAccountToken == nil || !*pod.AutomountServiceAccountToken {
+		t.Errorf("automountServiceAccountToken = %s, want true (the plugin posts Node events)", boolp(pod.AutomountServiceAccountToken))
 	}
+	// Without events and without configs the plugin needs no API access at all.
+	quiet := render(t, "--set", "events.enabled=false")
+	if strings.Join(quiet.kinds, " ") != "DaemonSet/nvdp-nvidia-device-plugin RuntimeClass/nvidia ServiceAccount/nvdp-nvidia-device-plugin-service-account" {
+		t.Errorf("events.enabled=false: objects = %v", quiet.kinds)
+	}
+	qpod := quiet.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec
+	if qpod.AutomountServiceAccountToken == nil || *qpod.AutomountServiceAccountToken {
+		t.Errorf("events.enabled=false: automountServiceAccountToken = %s, want false", boolp(qpod.AutomountServiceAccountToken))
+	}
+	expectEnv(t, qpod.Containers[0], map[string]string{}, "NODE_NAME")
 	// Affinity: any one of NFD's NVIDIA PCI label, Tegra, or nvidia.com/gpu.present.
 	var terms []string
 	for _, term := range pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
@@ -517,7 +533,7 @@ func TestMIGMixed(t *testing.T) {
 	for _, rule := range role.Rules {
 		rules = append(rules, fmt.Sprint(rule.APIGroups, rule.Resources, rule.Verbs))
 	}
-	want := "[] [nodes] [get list watch] | [nfd.k8s-sigs.io] [nodefeatures] [get list watch create update] | [] [pods] [get]"
+	want := "[] [nodes] [get list watch] | [] [events] [create patch] | [nfd.k8s-sigs.io] [nodefeatures] [get list watch create update] | [] [pods] [get]"
 	if strings.Join(rules, " | ") != want {
 		t.Errorf("rules = %q, want %q", strings.Join(rules, " | "), want)
 	}
@@ -628,7 +644,8 @@ func TestGFDNodeOutput(t *testing.T) {
 		t.Errorf("gfd with node output runs as %s, want nonroot=true uid=65534", got)
 	}
 	role := r.objects["ClusterRole/nvdp-nvidia-device-plugin-role"].(*rbacv1.ClusterRole)
-	if len(role.Rules) != 1 || fmt.Sprint(role.Rules[0].Resources, role.Rules[0].Verbs) != "[nodes] [get list watch patch update]" {
+	if len(role.Rules) != 2 || fmt.Sprint(role.Rules[0].Resources, role.Rules[0].Verbs) != "[nodes] [get list watch patch update]" ||
+		fmt.Sprint(role.Rules[1].Resources, role.Rules[1].Verbs) != "[events] [create patch]" {
 		t.Errorf("rules = %+v", role.Rules)
 	}
 }
