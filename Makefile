@@ -38,8 +38,12 @@ HELPER_SRC:= $(wildcard tests/helpers/*.c)
 HELPER_BIN:= $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
 MOCK_SRC  := $(wildcard mock/nvml/*.c)
 MOCK_LIB  := $(BUILD)/mock-nvml/libnvidia-ml.so.1
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps check unit integration valgrind kubelet deploy e2e asan lint demo clean bench image fuzz soak
+.PHONY: all deps check unit integration valgrind kubelet deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
+	failinject
 all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
 
 deps: $(DEPS_STAMP)
@@ -52,6 +56,9 @@ $(DEPS_STAMP): scripts/install-deps
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+
+# Generated sources are kept (not intermediates make deletes), so a second build does not redo everything.
+.SECONDARY: $(PROTO_C) $(PROTO_H)
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(@D)
@@ -72,7 +79,7 @@ $(BUILD)/nvdp: $(BUILD)/obj/src/main.o $(BUILD)/libnvdp.a
 $(MOCK_LIB): $(MOCK_SRC) $(wildcard mock/nvml/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -Isrc -fPIC -shared -Wl,-soname,libnvidia-ml.so.1 \
-		$(filter %.fsanitize,$(CFLAGS)) -o $@ $(MOCK_SRC) -Wl,-Bstatic -lyaml -Wl,-Bdynamic -lpthread
+		$(filter -fsanitize=% -fno-omit-frame-pointer -fno-sanitize-recover=%,$(CFLAGS)) -o $@ $(MOCK_SRC) -Wl,-Bstatic -lyaml -Wl,-Bdynamic -lpthread
 	ln -sf libnvidia-ml.so.1 $(@D)/libnvidia-ml.so
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libnvdp.a
@@ -113,7 +120,27 @@ e2e: all
 	@if [ -x tests/e2e/run ]; then tests/e2e/run; else echo "e2e: not present"; fi
 
 asan:
-	$(MAKE) BUILD=build/asan SANITIZE=1 OPT="-O1 -g" unit integration
+	$(MAKE) BUILD=build/asan SANITIZE=1 OPT="-O1 -g" unit integration failinject
+
+# Each NVML call the plugin makes failing in turn, and a GPU lost mid-run (a few seconds).
+failinject: all
+	@NVDP_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q tests/failinject
+
+# 100,000 Allocates, 200 kubelet restarts, 100 reloads; RSS and fds must not grow (under a minute).
+soak: all
+	@tests/soak/run $(BUILD)
+
+# libFuzzer targets (clang, ASan+UBSan) in build/fuzz/bin/, each run for FUZZ_SECONDS from its seed corpus.
+fuzz:
+	$(MAKE) BUILD=build/fuzz CC=clang SANITIZE=1 OPT="-O1 -g -fsanitize=fuzzer-no-link" fuzz-build
+	@tests/fuzz/run build/fuzz $(FUZZ_SECONDS)
+
+fuzz-build: $(FUZZ_BIN)
+
+$(BUILD)/bin/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz-common.h $(BUILD)/libnvdp.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Wno-missing-prototypes -Itests/unit -o $@ $< $(BUILD)/libnvdp.a \
+		$(LDFLAGS) $(LIBS)
 
 lint: | $(DEPS_STAMP)
 	clang-format --dry-run -Werror $(shell find src mock tests/unit -name '*.[ch]')

@@ -181,13 +181,14 @@ unsigned mock_ci_profile_slices(unsigned ci_profile)
 /* "00000000:1B:00.0" (or 4-digit domain): the parts NVML's nvmlPciInfo_t carries. */
 static bool parse_bus_id(struct reader *rd, const yaml_node_t *v, struct mock_gpu *g)
 {
-        char tail;
-        if (sscanf(g->bus_id, "%x:%x:%x.%*x%c", &g->domain, &g->bus, &g->device, &tail) != 3)
+        /* all four parts and nothing after them ("1:2:3" without a function used to crash the reader) */
+        unsigned fn = 0;
+        int end = 0;
+        if (sscanf(g->bus_id, "%x:%x:%x.%x%n", &g->domain, &g->bus, &g->device, &fn, &end) != 4 ||
+            g->bus_id[end] != '\0')
                 return failf(rd, v, "key 'bus_id' expects a PCI address like 00000000:1B:00.0, got '%s'",
                              g->bus_id);
         /* NVML always prints an 8-digit upper-case domain. */
-        unsigned fn = 0;
-        sscanf(strrchr(g->bus_id, '.') + 1, "%x", &fn);
         snprintf(g->bus_id, sizeof(g->bus_id), "%08X:%02X:%02X.%X", g->domain, g->bus, g->device, fn);
         return true;
 }

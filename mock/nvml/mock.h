@@ -92,3 +92,13 @@ MOCK_INTERNAL unsigned mock_ci_profile_slices(unsigned ci_profile);
 /* Reads the fixture; on failure returns <0 and sets *ret_error to one line naming file, line and key. */
 MOCK_INTERNAL int mock_fixture_load(const char *path, struct mock_node **ret, char **ret_error);
 MOCK_INTERNAL void mock_fixture_free(struct mock_node *node);
+
+/* MOCK_NVML_FAIL / MOCK_NVML_TRACE (failpoint.c): NVML_SUCCESS, or the error the named call answers now. */
+MOCK_INTERNAL nvmlReturn_t mock_fail_point(const char *call);
+/* First statement of every exported call that returns nvmlReturn_t. */
+#define MOCK_FAIL_POINT()                                                                                   \
+        do {                                                                                                \
+                nvmlReturn_t fail_ = mock_fail_point(__func__);                                             \
+                if (fail_ != NVML_SUCCESS)                                                                  \
+                        return fail_;                                                                       \
+        } while (0)

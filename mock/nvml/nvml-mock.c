@@ -212,6 +212,7 @@ static nvmlReturn_t open_events(void)
 
 nvmlReturn_t nvmlInit_v2(void)
 {
+        MOCK_FAIL_POINT();
         nvmlReturn_t ret = NVML_SUCCESS;
 
         pthread_mutex_lock(&lock);
@@ -239,16 +240,19 @@ nvmlReturn_t nvmlInit_v2(void)
 
 nvmlReturn_t nvmlInit(void)
 {
+        MOCK_FAIL_POINT();
         return nvmlInit_v2();
 }
 
 nvmlReturn_t nvmlInitWithFlags(unsigned int flags)
 {
+        MOCK_FAIL_POINT();
         return nvmlInit_v2();
 }
 
 nvmlReturn_t nvmlShutdown(void)
 {
+        MOCK_FAIL_POINT();
         pthread_mutex_lock(&lock);
         if (init_count == 0) {
                 pthread_mutex_unlock(&lock);
@@ -286,6 +290,7 @@ const char *nvmlErrorString(nvmlReturn_t result)
 
 nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length)
 {
+        MOCK_FAIL_POINT();
         if (!initialized())
                 return NVML_ERROR_UNINITIALIZED;
         return copy_string(version, length, node->driver_version);
@@ -293,6 +298,7 @@ nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length)
 
 nvmlReturn_t nvmlSystemGetNVMLVersion(char *version, unsigned int length)
 {
+        MOCK_FAIL_POINT();
         if (!initialized())
                 return NVML_ERROR_UNINITIALIZED;
         return copy_string(version, length, node->nvml_version);
@@ -300,6 +306,7 @@ nvmlReturn_t nvmlSystemGetNVMLVersion(char *version, unsigned int length)
 
 nvmlReturn_t nvmlSystemGetCudaDriverVersion(int *version)
 {
+        MOCK_FAIL_POINT();
         if (!version)
                 return NVML_ERROR_INVALID_ARGUMENT;
         if (!initialized())
@@ -310,11 +317,13 @@ nvmlReturn_t nvmlSystemGetCudaDriverVersion(int *version)
 
 nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *version)
 {
+        MOCK_FAIL_POINT();
         return nvmlSystemGetCudaDriverVersion(version);
 }
 
 nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *count)
 {
+        MOCK_FAIL_POINT();
         if (!count)
                 return NVML_ERROR_INVALID_ARGUMENT;
         if (!initialized())
@@ -325,11 +334,13 @@ nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *count)
 
 nvmlReturn_t nvmlDeviceGetCount(unsigned int *count)
 {
+        MOCK_FAIL_POINT();
         return nvmlDeviceGetCount_v2(count);
 }
 
 nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *device)
 {
+        MOCK_FAIL_POINT();
         if (!device)
                 return NVML_ERROR_INVALID_ARGUMENT;
         if (!initialized())
@@ -346,11 +357,13 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *dev
 
 nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, nvmlDevice_t *device)
 {
+        MOCK_FAIL_POINT();
         return nvmlDeviceGetHandleByIndex_v2(index, device);
 }
 
 nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *device)
 {
+        MOCK_FAIL_POINT();
         struct mock_mig *mig;
         struct mock_gpu *g;
         if (!uuid || !device)
@@ -369,6 +382,7 @@ nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *device)
 
 nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *bus_id, nvmlDevice_t *device)
 {
+        MOCK_FAIL_POINT();
         unsigned domain, bus, dev;
         if (!bus_id || !device)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -387,6 +401,7 @@ nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *bus_id, nvmlDevice_t *
 
 nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!index || device->kind != MOCK_GPU)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -396,12 +411,14 @@ nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index)
 
 nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         return copy_string(uuid, length, device->mig ? device->mig->uuid : device->gpu->uuid);
 }
 
 nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned int length)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (device->mig) {
                 /* The real driver names a MIG device after its parent and profile. */
@@ -414,6 +431,7 @@ nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned int len
 
 nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *minor)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!minor)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -425,6 +443,7 @@ nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, unsigned int *minor)
 
 nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci)
 {
+        MOCK_FAIL_POINT();
         const struct mock_gpu *g;
         CHECK(device);
         if (!pci)
@@ -443,16 +462,19 @@ nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci)
 
 nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t device, nvmlPciInfo_t *pci)
 {
+        MOCK_FAIL_POINT();
         return nvmlDeviceGetPciInfo_v3(device, pci);
 }
 
 nvmlReturn_t nvmlDeviceGetPciInfo(nvmlDevice_t device, nvmlPciInfo_t *pci)
 {
+        MOCK_FAIL_POINT();
         return nvmlDeviceGetPciInfo_v3(device, pci);
 }
 
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!memory)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -465,6 +487,7 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
 
 nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int *major, int *minor)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!major || !minor)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -475,6 +498,7 @@ nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int *major,
 
 nvmlReturn_t nvmlDeviceGetBrand(nvmlDevice_t device, nvmlBrandType_t *type)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!type)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -484,6 +508,7 @@ nvmlReturn_t nvmlDeviceGetBrand(nvmlDevice_t device, nvmlBrandType_t *type)
 
 nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device, nvmlDeviceArchitecture_t *arch)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!arch)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -495,6 +520,7 @@ nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device, nvmlDeviceArchitectu
 
 nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *current, unsigned int *pending)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!current || !pending)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -506,6 +532,7 @@ nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *current, un
 
 nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int *count)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!count)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -517,6 +544,7 @@ nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int *c
 
 nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned int index, nvmlDevice_t *mig)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!mig || device->mig || index >= MOCK_MAX_MIG)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -530,6 +558,7 @@ nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned i
 
 nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mig, nvmlDevice_t *device)
 {
+        MOCK_FAIL_POINT();
         CHECK(mig);
         if (!device || !mig->mig)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -539,6 +568,7 @@ nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mig, nvml
 
 nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned int *is_mig)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!is_mig)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -548,6 +578,7 @@ nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned int *is_m
 
 nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t device, unsigned int *id)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!id)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -559,6 +590,7 @@ nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t device, unsigned int *id)
 
 nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t device, unsigned int *id)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!id)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -570,6 +602,7 @@ nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t device, unsigned int *i
 
 nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t device, nvmlDeviceAttributes_t *a)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!a)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -602,6 +635,7 @@ static const struct mock_profile *find_profile(const struct mock_gpu *g, unsigne
 nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfo(nvmlDevice_t device, unsigned int profile,
                                                  nvmlGpuInstanceProfileInfo_t *info)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!info || device->mig || profile >= NVML_GPU_INSTANCE_PROFILE_COUNT)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -626,6 +660,7 @@ nvmlReturn_t nvmlDeviceGetGpuInstanceProfileInfo(nvmlDevice_t device, unsigned i
 
 nvmlReturn_t nvmlDeviceGetGpuInstanceById(nvmlDevice_t device, unsigned int id, nvmlGpuInstance_t *gi)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!gi || device->mig)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -649,6 +684,7 @@ static nvmlReturn_t check_mig(const struct mock_mig *m)
 
 nvmlReturn_t nvmlGpuInstanceGetInfo(nvmlGpuInstance_t gi, nvmlGpuInstanceInfo_t *info)
 {
+        MOCK_FAIL_POINT();
         nvmlReturn_t r = check_mig(gi ? gi->mig : NULL);
         if (r != NVML_SUCCESS)
                 return r;
@@ -667,6 +703,7 @@ nvmlReturn_t nvmlGpuInstanceGetInfo(nvmlGpuInstance_t gi, nvmlGpuInstanceInfo_t 
 nvmlReturn_t nvmlGpuInstanceGetComputeInstanceById(nvmlGpuInstance_t gi, unsigned int id,
                                                    nvmlComputeInstance_t *ci)
 {
+        MOCK_FAIL_POINT();
         nvmlReturn_t r = check_mig(gi ? gi->mig : NULL);
         if (r != NVML_SUCCESS)
                 return r;
@@ -684,6 +721,7 @@ nvmlReturn_t nvmlGpuInstanceGetComputeInstanceById(nvmlGpuInstance_t gi, unsigne
 
 nvmlReturn_t nvmlComputeInstanceGetInfo_v2(nvmlComputeInstance_t ci, nvmlComputeInstanceInfo_t *info)
 {
+        MOCK_FAIL_POINT();
         nvmlReturn_t r = check_mig(ci ? ci->mig : NULL);
         if (r != NVML_SUCCESS)
                 return r;
@@ -704,6 +742,7 @@ nvmlReturn_t nvmlGpuInstanceGetComputeInstanceProfileInfo(nvmlGpuInstance_t gi, 
                                                           unsigned int eng_profile,
                                                           nvmlComputeInstanceProfileInfo_t *info)
 {
+        MOCK_FAIL_POINT();
         nvmlReturn_t r = check_mig(gi ? gi->mig : NULL);
         if (r != NVML_SUCCESS)
                 return r;
@@ -741,6 +780,7 @@ static nvmlReturn_t nvlink(nvmlDevice_t device, unsigned int link, const struct 
 
 nvmlReturn_t nvmlDeviceGetNvLinkState(nvmlDevice_t device, unsigned int link, nvmlEnableState_t *active)
 {
+        MOCK_FAIL_POINT();
         const struct mock_nvlink *l;
         nvmlReturn_t r = nvlink(device, link, &l);
         if (r != NVML_SUCCESS)
@@ -753,6 +793,7 @@ nvmlReturn_t nvmlDeviceGetNvLinkState(nvmlDevice_t device, unsigned int link, nv
 
 nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo_v2(nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci)
 {
+        MOCK_FAIL_POINT();
         const struct mock_nvlink *l;
         nvmlReturn_t r = nvlink(device, link, &l);
         if (r != NVML_SUCCESS)
@@ -769,12 +810,14 @@ nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo_v2(nvmlDevice_t device, unsigned i
 
 nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo(nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci)
 {
+        MOCK_FAIL_POINT();
         return nvmlDeviceGetNvLinkRemotePciInfo_v2(device, link, pci);
 }
 
 nvmlReturn_t nvmlDeviceGetNvLinkRemoteDeviceType(nvmlDevice_t device, unsigned int link,
                                                  nvmlIntNvLinkDeviceType_t *type)
 {
+        MOCK_FAIL_POINT();
         const struct mock_nvlink *l;
         nvmlReturn_t r = nvlink(device, link, &l);
         if (r != NVML_SUCCESS)
@@ -795,6 +838,7 @@ static bool same(const char *a, const char *b)
 nvmlReturn_t nvmlDeviceGetTopologyCommonAncestor(nvmlDevice_t a, nvmlDevice_t b,
                                                  nvmlGpuTopologyLevel_t *level)
 {
+        MOCK_FAIL_POINT();
         CHECK(a);
         CHECK(b);
         if (!level || a->mig || b->mig)
@@ -818,6 +862,7 @@ nvmlReturn_t nvmlDeviceGetTopologyCommonAncestor(nvmlDevice_t a, nvmlDevice_t b,
 
 nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
 {
+        MOCK_FAIL_POINT();
         if (!set)
                 return NVML_ERROR_INVALID_ARGUMENT;
         if (!initialized())
@@ -828,6 +873,7 @@ nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
 
 nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
 {
+        MOCK_FAIL_POINT();
         if (!set)
                 return NVML_ERROR_INVALID_ARGUMENT;
         free(set);
@@ -836,6 +882,7 @@ nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
 
 nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t device, unsigned long long *types)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!types)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -845,6 +892,7 @@ nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t device, unsigned long
 
 nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long types, nvmlEventSet_t set)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!set || device->mig)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -887,6 +935,7 @@ static uint64_t now_ms(void)
 
 nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeout_ms)
 {
+        MOCK_FAIL_POINT();
         if (!set || !data)
                 return NVML_ERROR_INVALID_ARGUMENT;
         if (!initialized())
@@ -927,6 +976,7 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
 
 nvmlReturn_t nvmlEventSetWait(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeout_ms)
 {
+        MOCK_FAIL_POINT();
         return nvmlEventSetWait_v2(set, data, timeout_ms);
 }
 
@@ -934,6 +984,7 @@ nvmlReturn_t nvmlDeviceGetRetiredPages_v2(nvmlDevice_t device, nvmlPageRetiremen
                                           unsigned int *count, unsigned long long *addresses,
                                           unsigned long long *timestamps)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!count || device->mig)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -944,6 +995,7 @@ nvmlReturn_t nvmlDeviceGetRetiredPages_v2(nvmlDevice_t device, nvmlPageRetiremen
 
 nvmlReturn_t nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t device, nvmlEnableState_t *pending)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!pending || device->mig)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -954,12 +1006,14 @@ nvmlReturn_t nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t device, nvmlEna
 /* Fabric (NVLink domain / clique) information is not simulated. */
 nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, void *info)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         return NVML_ERROR_NOT_SUPPORTED;
 }
 
 nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, void *info)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         return NVML_ERROR_NOT_SUPPORTED;
 }
@@ -969,6 +1023,7 @@ nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, void *info)
 nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profile,
                                        nvmlGpuInstance_t *instances, unsigned int *count)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!instances || !count || device->mig)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -995,6 +1050,7 @@ nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profile
 nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gi, unsigned int profile,
                                                 nvmlComputeInstance_t *instances, unsigned int *count)
 {
+        MOCK_FAIL_POINT();
         nvmlReturn_t r = check_mig(gi ? gi->mig : NULL);
         if (r != NVML_SUCCESS)
                 return r;
@@ -1022,6 +1078,7 @@ typedef struct {
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, mock_memory_v2_t *memory);
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, mock_memory_v2_t *memory)
 {
+        MOCK_FAIL_POINT();
         nvmlMemory_t m;
         if (!memory)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -1040,6 +1097,7 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, mock_memory_v2_t *m
 nvmlReturn_t nvmlDeviceGetComputeMode(nvmlDevice_t device, unsigned int *mode);
 nvmlReturn_t nvmlDeviceGetComputeMode(nvmlDevice_t device, unsigned int *mode)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!mode)
                 return NVML_ERROR_INVALID_ARGUMENT;
@@ -1050,6 +1108,7 @@ nvmlReturn_t nvmlDeviceGetComputeMode(nvmlDevice_t device, unsigned int *mode)
 nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device, nvmlEnableState_t *mode);
 nvmlReturn_t nvmlDeviceGetPersistenceMode(nvmlDevice_t device, nvmlEnableState_t *mode)
 {
+        MOCK_FAIL_POINT();
         CHECK(device);
         if (!mode || device->mig)
                 return NVML_ERROR_INVALID_ARGUMENT;

@@ -217,5 +217,8 @@ int cmd_gfd(int argc, char **argv)
                 }
         }
         r = loop_run(l);
+        /* The client's connection holds sources of l, which is freed before g: free it first (ASan found
+         * the use after free under `make asan`, tests/integration/test_gfd_node.py). */
+        g.kube = kube_client_free(g.kube);
         return r < 0 ? 1 : r;
 }

@@ -12,9 +12,29 @@ static void put_string(FILE *f, const char *s)
                 unsigned char ch = (unsigned char)*s;
                 if (ch == '"' || ch == '\\')
                         fprintf(f, "\\%c", ch);
-                else if (ch < 0x20)
+                else if (ch < 0x20 || ch == 0x7f)
                         fprintf(f, "\\x%02x", ch);
-                else
+                else if (ch >= 0x80) {
+                        /* YAML reads NEL, LS and PS as line breaks (folded to a space inside quotes) and
+                         * refuses C1 controls and U+FFFE/F: escape them, or the value does not load back
+                         * the same (found by fuzzing, tests/fuzz fuzz-config). */
+                        const unsigned char *u = (const unsigned char *)s;
+                        uint32_t cp = 0;
+                        size_t len = 0;
+                        if ((ch & 0xe0) == 0xc0 && (u[1] & 0xc0) == 0x80) {
+                                cp = (uint32_t)(ch & 0x1f) << 6 | (u[1] & 0x3f);
+                                len = 2;
+                        } else if ((ch & 0xf0) == 0xe0 && (u[1] & 0xc0) == 0x80 && (u[2] & 0xc0) == 0x80) {
+                                cp = (uint32_t)(ch & 0x0f) << 12 | (uint32_t)(u[1] & 0x3f) << 6 |
+                                     (u[2] & 0x3f);
+                                len = 3;
+                        }
+                        if (len > 0 && (cp <= 0x9f || cp == 0x2028 || cp == 0x2029 || cp >= 0xfffe)) {
+                                fprintf(f, "\\u%04x", (unsigned)cp);
+                                s += len - 1;
+                        } else
+                                fputc(ch, f);
+                } else
                         fputc(ch, f);
         }
         fputc('"', f);

@@ -151,12 +151,19 @@ static int load_mig(const nvml *n, nvmlDevice_t dev, struct gpu *g, uint64_t par
                 nvmlDeviceAttributes_t a = {};
                 m->index = j;
                 m->parent = g->index;
-                if ((r = n->DeviceGetUUID(md, m->uuid, sizeof(m->uuid))) != NVML_SUCCESS ||
-                    (r = n->DeviceGetGpuInstanceId(md, &m->gi_id)) != NVML_SUCCESS ||
-                    (r = n->DeviceGetComputeInstanceId(md, &m->ci_id)) != NVML_SUCCESS ||
-                    (r = n->DeviceGetAttributes_v2(md, &a)) != NVML_SUCCESS)
-                        return error_set(ret_error, -EIO, "GPU %u: reading MIG device %u failed: %s.",
-                                         g->index, j, nvml_strerror(n, r));
+                /* the message names the call that failed, as every other inventory error does */
+                const char *call = NULL;
+                if ((r = n->DeviceGetUUID(md, m->uuid, sizeof(m->uuid))) != NVML_SUCCESS)
+                        call = "nvmlDeviceGetUUID";
+                else if ((r = n->DeviceGetGpuInstanceId(md, &m->gi_id)) != NVML_SUCCESS)
+                        call = "nvmlDeviceGetGpuInstanceId";
+                else if ((r = n->DeviceGetComputeInstanceId(md, &m->ci_id)) != NVML_SUCCESS)
+                        call = "nvmlDeviceGetComputeInstanceId";
+                else if ((r = n->DeviceGetAttributes_v2(md, &a)) != NVML_SUCCESS)
+                        call = "nvmlDeviceGetAttributes_v2";
+                if (call)
+                        return error_set(ret_error, -EIO, "GPU %u: MIG device %u: %s failed: %s.", g->index,
+                                         j, call, nvml_strerror(n, r));
                 m->memory_mib = a.memorySizeMB;
                 m->multiprocessors = a.multiprocessorCount;
                 m->slices_gi = a.gpuInstanceSliceCount;

@@ -95,6 +95,19 @@ static int add_device(struct allocate_response *r, const char *dev_root, const c
         return 0;
 }
 
+/* A peer's ID is quoted up to this many bytes (a request may carry megabytes in one ID), control
+ * characters as '?': the message ends up in the log, which must stay one line per message. */
+#define ID_IN_ERROR_MAX 256u
+
+static const char *quote_id(const char *id, char buf[static ID_IN_ERROR_MAX + 4])
+{
+        size_t n = 0;
+        for (; id[n] && n < ID_IN_ERROR_MAX; n++)
+                buf[n] = (unsigned char)id[n] < 0x20 || id[n] == 0x7f ? '?' : id[n];
+        strcpy(buf + n, id[n] ? "..." : "");
+        return buf;
+}
+
 static int random_uuid(char out[37])
 {
         uint8_t b[16];
@@ -122,11 +135,12 @@ int allocate_container(const struct allocate_context *ctx, char *const *ids, siz
         size_t n_devs = 0;
         for (size_t i = 0; i < n_ids; i++) {
                 ssize_t k = plan_resource_find_device(res, ids[i]);
+                char quoted[ID_IN_ERROR_MAX + 4];
                 if (k < 0)
                         return error_set(
                                 ret_error, -EINVAL,
                                 "invalid allocation request for \"%s\": invalid request: unknown device: %s",
-                                res->name, ids[i]);
+                                res->name, quote_id(ids[i], quoted));
                 bool seen = false;
                 for (size_t j = 0; j < n_devs; j++)
                         seen = seen || devs[j] == &res->devices[k];

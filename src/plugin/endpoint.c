@@ -178,6 +178,23 @@ static int list_pack(endpoint *e, bool empty, uint8_t **ret, size_t *ret_size)
         return 0;
 }
 
+/* A stream that missed a list must not stay open with stale devices: end it, so that the kubelet opens a
+ * new one and gets the full list. A finished call gets no close handler: forget it here. */
+static void stream_abort(endpoint *e, size_t i, int error)
+{
+        rpc_call *call = e->streams[i];
+        e->streams[i] = e->streams[--e->n_streams];
+        rpc_call_fail(call, GRPC_UNAVAILABLE, "cannot send the device list: %s", strerror(-error));
+}
+
+/* A unary answer that could not be queued (out of memory, or over the message limit) still ends the call. */
+static void reply_or_fail(rpc_call *call, int r)
+{
+        if (r < 0)
+                rpc_call_fail(call, r == -EMSGSIZE ? GRPC_RESOURCE_EXHAUSTED : GRPC_INTERNAL,
+                              "cannot send the response: %s", strerror(-r));
+}
+
 /* Remembers the health just sent, so that only a real change is sent again. */
 static void record_sent(endpoint *e)
 {
@@ -196,10 +213,14 @@ static void endpoint_send_list(endpoint *e, bool empty)
                 log_error_errno(r, "Failed to build the device list of %s: %m", e->resource->name);
                 return;
         }
-        for (size_t i = 0; i < e->n_streams; i++) {
+        for (size_t i = 0; i < e->n_streams;) {
                 r = rpc_call_send(e->streams[i], buf, size);
-                if (r < 0)
+                if (r < 0) {
                         log_warning_errno(r, "Failed to send the device list of %s: %m", e->resource->name);
+                        stream_abort(e, i, r);
+                        continue;
+                }
+                i++;
         }
         record_sent(e);
 }
@@ -247,11 +268,13 @@ static void endpoint_handle_list_and_watch(rpc_call *call, const uint8_t *msg, s
         _cleanup_free_ uint8_t *buf = NULL;
         size_t n;
         int r = list_pack(e, false, &buf, &n);
+        if (r >= 0)
+                r = rpc_call_send(call, buf, n);
         if (r < 0) {
-                rpc_call_fail(call, GRPC_INTERNAL, "cannot build the device list");
+                /* also off the list of streams: a finished call gets no close handler */
+                stream_abort(e, e->n_streams - 1, r);
                 return;
         }
-        (void)rpc_call_send(call, buf, n);
         record_sent(e);
         log_info("ListAndWatch of %s opened: sent %zu devices", e->resource->name, e->resource->n_devices);
 }
@@ -262,12 +285,12 @@ static void endpoint_handle_options(rpc_call *call, const uint8_t *msg, size_t s
 {
         V1beta1__DevicePluginOptions o = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
         o.get_preferred_allocation_available = true;
-        rpc_call_reply_message(call, &o.base);
+        reply_or_fail(call, rpc_call_reply_message(call, &o.base));
 }
 
 static void endpoint_handle_prestart(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
 {
-        rpc_call_reply(call, NULL, 0);
+        reply_or_fail(call, rpc_call_reply(call, NULL, 0));
 }
 
 static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
@@ -298,7 +321,7 @@ static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t 
         if (r >= 0)
                 r = allocate_response_pack(resps, n, &out, &out_size);
         if (r >= 0) {
-                rpc_call_reply(call, out, out_size);
+                reply_or_fail(call, rpc_call_reply(call, out, out_size));
                 for (size_t i = 0; i < n; i++) {
                         V1beta1__ContainerAllocateRequest *c = req->container_requests[i];
                         _cleanup_free_ char *ids = join_ids(c->devices_ids, c->n_devices_ids);

@@ -3,6 +3,7 @@
 
 #include <limits.h>
 #include <sys/inotify.h>
+#include <sys/un.h>
 
 #include "base/log.h"
 #include "base/parse.h"
@@ -151,42 +152,54 @@ static int watch_start(plugin *p)
 
 /* ---- start, stop, reload ----------------------------------------------------------------------- */
 
-static int endpoints_for_plan(plugin *p, plan *new_plan, endpoint ***ret, size_t *ret_n)
+/* The endpoints of new_plan: those whose resource did not change are taken from p->endpoints (their slot
+ * there set to NULL), the others are new (fresh[i]). On failure p->endpoints is as it was. */
+static int endpoints_for_plan(plugin *p, plan *new_plan, endpoint ***ret, bool **ret_fresh, size_t *ret_n)
 {
-        endpoint **eps = new0(endpoint *, new_plan->n_resources + 1);
-        if (!eps)
+        size_t n = new_plan->n_resources;
+        _cleanup_free_ endpoint **eps = new0(endpoint *, n + 1);
+        _cleanup_free_ bool *fresh = new0(bool, n + 1);
+        _cleanup_free_ size_t *slot = new0(size_t, n + 1);
+        if (!eps || !fresh || !slot)
                 return -ENOMEM;
-        for (size_t i = 0; i < new_plan->n_resources; i++) {
+        for (size_t i = 0; i < n; i++) {
                 const struct plan_resource *r = &new_plan->resources[i];
-                endpoint *keep = NULL;
-                for (size_t j = 0; j < p->n_endpoints && !keep; j++)
+                for (size_t j = 0; j < p->n_endpoints && !eps[i]; j++)
                         if (p->endpoints[j] && plan_resource_equal(endpoint_resource(p->endpoints[j]), r)) {
-                                keep = p->endpoints[j];
+                                eps[i] = p->endpoints[j];
                                 p->endpoints[j] = NULL;
+                                slot[i] = j;
                         }
-                if (keep) {
-                        endpoint_rebind(keep, r);
-                        eps[i] = keep;
+                if (eps[i])
                         continue;
-                }
+                fresh[i] = true;
                 int k = endpoint_new(p, r, &eps[i]);
                 if (k < 0) {
+                        /* undo: kept endpoints go back to their slots (they used to be freed here and
+                         * left NULL holes in p->endpoints), new ones are freed */
                         for (size_t j = 0; j < i; j++)
-                                endpoint_free(eps[j]);
-                        free(eps);
+                                if (fresh[j])
+                                        endpoint_free(eps[j]);
+                                else
+                                        p->endpoints[slot[j]] = eps[j];
                         return k;
                 }
         }
-        *ret = eps;
-        *ret_n = new_plan->n_resources;
+        for (size_t i = 0; i < n; i++)
+                if (!fresh[i])
+                        endpoint_rebind(eps[i], &new_plan->resources[i]);
+        *ret = TAKE_PTR(eps);
+        *ret_fresh = TAKE_PTR(fresh);
+        *ret_n = n;
         return 0;
 }
 
 static int plugin_apply(plugin *p, plan *new_plan)
 {
         endpoint **eps;
+        _cleanup_free_ bool *fresh = NULL;
         size_t n;
-        int r = endpoints_for_plan(p, new_plan, &eps, &n);
+        int r = endpoints_for_plan(p, new_plan, &eps, &fresh, &n);
         if (r < 0)
                 return r;
         /* Whatever is left of the old set is gone from the new plan. */
@@ -202,8 +215,12 @@ static int plugin_apply(plugin *p, plan *new_plan)
         p->n_endpoints = n;
         plan_free(p->plan);
         p->plan = new_plan;
+        /* New endpoints start; a kept one only if it is not serving at all. One that is registering (after
+         * a kubelet restart) or waiting to retry is left to finish: starting it again re-created its socket
+         * and registered twice (found by the soak, tests/failinject/test_reload_races.py). */
         for (size_t i = 0; i < n; i++)
-                if (!endpoint_registered(eps[i]) && endpoint_streams(eps[i]) == 0)
+                if (fresh[i] || (!endpoint_registered(eps[i]) && endpoint_streams(eps[i]) == 0 &&
+                                 endpoint_socket_missing(eps[i])))
                         (void)endpoint_start(eps[i]);
         return 0;
 }
@@ -214,6 +231,29 @@ static int plan_for(plugin *p, const config *c, plan **ret)
         int r = plan_build(p->inventory, c, p->root, ret, &error);
         if (r < 0)
                 return log_error_errno(r, "Invalid device configuration: %s", error ? error : strerror(-r));
+        return 0;
+}
+
+/* A socket path longer than sun_path cannot be bound or dialled: say so at start, once, and stop, rather
+ * than retry for ever with an error per resource. */
+static int socket_paths_fit(plugin *p, const plan *pl)
+{
+        const size_t max = sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1;
+        if (p->kubelet_socket && strlen(p->kubelet_socket) > max)
+                return log_error_errno(
+                        -ENAMETOOLONG,
+                        "--kubelet-socket %s is %zu bytes long, more than the %zu a unix socket "
+                        "address allows",
+                        p->kubelet_socket, strlen(p->kubelet_socket), max);
+        for (size_t i = 0; i < pl->n_resources; i++) {
+                size_t len = strlen(p->socket_dir) + 1 + strlen(pl->resources[i].socket_name);
+                if (len > max)
+                        return log_error_errno(
+                                -ENAMETOOLONG,
+                                "Socket path %s/%s is %zu bytes long, more than the %zu a unix "
+                                "socket address allows: use a shorter --kubelet-socket directory",
+                                p->socket_dir, pl->resources[i].socket_name, len, max);
+        }
         return 0;
 }
 
@@ -245,6 +285,10 @@ int plugin_start(plugin *p)
                 return r;
         if (new_plan->n_resources == 0)
                 log_warning("No devices found. Waiting indefinitely.");
+        if ((r = socket_paths_fit(p, new_plan)) < 0) {
+                plan_free(new_plan);
+                return r;
+        }
         if ((r = watch_start(p)) < 0) {
                 plan_free(new_plan);
                 return r;

@@ -480,7 +480,8 @@ int plan_build(const inventory *inv, const config *c, const char *root, plan **r
         }
         if (r < 0)
                 goto finish;
-        qsort_r(b.units, b.n_units, sizeof(struct unit), unit_cmp, &b);
+        if (b.n_units > 0) /* qsort_r(NULL, 0, ...) is undefined (UBSan: a node without GPUs) */
+                qsort_r(b.units, b.n_units, sizeof(struct unit), unit_cmp, &b);
         r = apply_sharing(&b);
         if (r < 0)
                 goto finish;

@@ -298,6 +298,14 @@ int rpc_call_fail(rpc_call *c, int grpc_status, const char *fmt, ...)
         va_start(ap, fmt);
         int r = call_end(c, grpc_status, "200", fmt, ap);
         va_end(ap);
+        if (r < 0) {
+                /* Out of memory for the status: reset the stream rather than leave the client waiting, and
+                 * the whole connection if even that cannot be queued. */
+                c->finished = true;
+                if (nghttp2_submit_rst_stream(h2conn_session(c->conn->h2), NGHTTP2_FLAG_NONE, c->stream_id,
+                                              NGHTTP2_INTERNAL_ERROR) != 0)
+                        h2conn_close(c->conn->h2, NGHTTP2_INTERNAL_ERROR);
+        }
         call_kick(c);
         return r;
 }

@@ -26,7 +26,9 @@ def node(api, name="gpu-1"):
 
 def test_labels_applied_then_left_alone_when_unchanged(api):
     api.control("label?node=gpu-1&key=nvidia.com/gpu.present&value=true")   # set by the admin, not by us
-    r = gfd(api)
+    # --no-timestamp: each run's gfd.timestamp is its start second, so two runs a second apart differ
+    # (this test failed whenever they did, e.g. under make asan)
+    r = gfd(api, "dgx-h100", "--no-timestamp")
     assert r.returncode == 0, r.stderr
     assert "applied the labels to node gpu-1" in r.stderr
     meta = node(api)
@@ -40,7 +42,7 @@ def test_labels_applied_then_left_alone_when_unchanged(api):
     assert "nvidia.com/gpu.product" in recorded and "nvidia.com/gpu.present" not in recorded
     patches = api.stats().get("patch", 0)
     # the same labels again: read, compared, not written
-    r = gfd(api)
+    r = gfd(api, "dgx-h100", "--no-timestamp")
     assert r.returncode == 0, r.stderr
     assert "labels unchanged on node gpu-1" in r.stderr
     assert api.stats().get("patch", 0) == patches

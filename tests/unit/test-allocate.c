@@ -39,6 +39,8 @@ static struct fx *fx_new(unsigned replicas, bool fail_gt1)
 static const struct plan_resource *fx_plan(struct fx *f)
 {
         _cleanup_free_ char *err = NULL;
+        if (f->p) /* built once per fixture (a second build leaked the first; make asan found it) */
+                return &f->p->resources[0];
         if (plan_build(f->inv, f->c, "/nonexistent", &f->p, &err) < 0)
                 fail_msg("plan_build: %s", strna(err));
         return &f->p->resources[0];
@@ -94,6 +96,31 @@ static void test_unknown_id(void **state)
         assert_string_equal(
                 err, "invalid allocation request for \"nvidia.com/gpu\": invalid request: unknown device: "
                      "GPU-nope");
+        fx_free(f);
+}
+
+/* Found by fuzzing (tests/fuzz, messages): a peer's ID with a newline forged a second log line, and a
+ * megabyte ID went whole into the log and the grpc-message trailer. */
+static void test_unknown_id_quoted_safely(void **state)
+{
+        struct fx *f = fx_new(1, false);
+        struct allocate_context ctx = { .config = f->c, .resource = fx_plan(f) };
+        char *ids[] = { (char *)"GPU-x\nE1127 12:00:00.000000 1 forged.c:1] hello", NULL };
+        _cleanup_free_ char *err = NULL, *err2 = NULL, *big = malloc(100001);
+        struct allocate_response *r = NULL;
+        assert_int_equal(allocate_container(&ctx, ids, 1, &r, &err), -EINVAL);
+        assert_string_equal(
+                err, "invalid allocation request for \"nvidia.com/gpu\": invalid request: unknown device: "
+                     "GPU-x?E1127 12:00:00.000000 1 forged.c:1] hello");
+        memset(big, 'A', 100000);
+        big[100000] = '\0';
+        ids[0] = big;
+        assert_int_equal(allocate_container(&ctx, ids, 1, &r, &err2), -EINVAL);
+        assert_int_equal(strlen(err2),
+                         strlen("invalid allocation request for \"nvidia.com/gpu\": invalid request: "
+                                "unknown device: ") +
+                                 256 + 3);
+        assert_string_equal(err2 + strlen(err2) - 4, "A...");
         fx_free(f);
 }
 
@@ -247,6 +274,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_envvar_order_and_dedup),
                 cmocka_unit_test(test_unknown_id),
+                cmocka_unit_test(test_unknown_id_quoted_safely),
                 cmocka_unit_test(test_replicas_name_the_gpu_once),
                 cmocka_unit_test(test_fail_requests_greater_than_one),
                 cmocka_unit_test(test_volume_mounts_and_envvar),

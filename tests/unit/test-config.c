@@ -627,6 +627,42 @@ static void test_print_config_round_trip(void **state)
         assert_string_equal(y1, y2);
 }
 
+/* Found by fuzzing (tests/fuzz, config): a value holding NEL ("\N" in the file) was written raw and read
+ * back as a line break, folded to a space. Such characters are written as escapes now. */
+static void test_print_config_escapes_line_breaks(void **state)
+{
+        char path[] = "/tmp/nvdp-test-config-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        static const char text[] =
+                "version: v1\nflags:\n  mpsRoot: \"/a\\Nb\\Lc\\Pd\\x9fe\\x7ff\\ufffeg\"\n";
+        assert_true(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+        close(fd);
+        _cleanup_(config_freep) config *c = NULL, *d = NULL;
+        _cleanup_free_ char *err = NULL, *y1 = NULL, *y2 = NULL;
+        assert_int_equal(config_new_default(&c), 0);
+        assert_int_equal(config_load_file(c, path, &err), 0);
+        assert_string_equal(c->flags.mps_root, "/a\xc2\x85"
+                                               "b\xe2\x80\xa8"
+                                               "c\xe2\x80\xa9"
+                                               "d\xc2\x9f"
+                                               "e\x7f"
+                                               "f\xef\xbf\xbe"
+                                               "g");
+        assert_int_equal(config_format_yaml(c, &y1), 0);
+        assert_non_null(strstr(y1, "  mpsRoot: \"/a\\u0085b\\u2028c\\u2029d\\u009fe\\x7ff\\ufffeg\"\n"));
+        fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_true(write(fd, y1, strlen(y1)) == (ssize_t)strlen(y1));
+        close(fd);
+        assert_int_equal(config_new_default(&d), 0);
+        assert_int_equal(config_load_file(d, path, &err), 0);
+        unlink(path);
+        assert_string_equal(d->flags.mps_root, c->flags.mps_root);
+        assert_int_equal(config_format_yaml(d, &y2), 0);
+        assert_string_equal(y1, y2);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -647,6 +683,7 @@ int main(void)
                 cmocka_unit_test_setup(test_args_errors, clear_env),
                 cmocka_unit_test_setup(test_help_version, clear_env),
                 cmocka_unit_test_setup(test_print_config_round_trip, clear_env),
+                cmocka_unit_test_setup(test_print_config_escapes_line_breaks, clear_env),
         };
         return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

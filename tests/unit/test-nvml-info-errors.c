@@ -160,6 +160,16 @@ static void test_bad_value(void **state)
                             "line 5: key 'memory_mib' expects a number up to 4294967296, got 'lots'");
 }
 
+/* Found by fuzzing (tests/fuzz, mock-fixture): a bus id without the function part crashed the reader. */
+static void test_bus_id_without_function(void **state)
+{
+        check_fixture_error(
+                "busid.yaml",
+                "driver_version: \"1.0\"\ncuda_driver_version: 12000\ngpus:\n"
+                "  - name: \"NVIDIA X\"\n    bus_id: \"0:1b:0\"\n",
+                "line 5: key 'bus_id' expects a PCI address like 00000000:1B:00.0, got '0:1b:0'");
+}
+
 static void test_repeated_key(void **state)
 {
         check_fixture_error("repeated.yaml",
@@ -230,11 +240,17 @@ static void test_info_ok(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_no_library),        cmocka_unit_test(test_missing_symbol),
-                cmocka_unit_test(test_malformed_fixture), cmocka_unit_test(test_unknown_key),
-                cmocka_unit_test(test_bad_value),         cmocka_unit_test(test_repeated_key),
-                cmocka_unit_test(test_empty_fixture),     cmocka_unit_test(test_missing_fixture),
-                cmocka_unit_test(test_bad_flag),          cmocka_unit_test(test_info_ok),
+                cmocka_unit_test(test_no_library),
+                cmocka_unit_test(test_missing_symbol),
+                cmocka_unit_test(test_malformed_fixture),
+                cmocka_unit_test(test_unknown_key),
+                cmocka_unit_test(test_bus_id_without_function),
+                cmocka_unit_test(test_bad_value),
+                cmocka_unit_test(test_repeated_key),
+                cmocka_unit_test(test_empty_fixture),
+                cmocka_unit_test(test_missing_fixture),
+                cmocka_unit_test(test_bad_flag),
+                cmocka_unit_test(test_info_ok),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
