@@ -94,7 +94,9 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libnvdp.a
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # ---- tests ---------------------------------------------------------------------------------------
-check: unit integration valgrind kubelet deploy e2e
+# Everything CI runs (.ci/run calls this): style, the test layers, the end-to-end cluster, the
+# sanitizer build with failure injection, and every fuzz target for FUZZ_SECONDS.
+check: lint unit integration valgrind kubelet deploy e2e asan fuzz
 
 unit: $(UNIT_BIN) all
 	@tests/run-unit $(BUILD) $(UNIT_BIN)
