@@ -152,7 +152,8 @@ static bool do_flush(h2conn *c)
                 }
                 if (staged == 0 && n == 0)
                         break;
-                /* The staged frames, then the one that did not fit (data is valid until the next mem_send). */
+                /* The staged frames, then the one that did not fit (data is valid until the next mem_send).
+                 */
                 const uint8_t *parts[2] = { stage, data };
                 size_t lens[2] = { staged, n > 0 ? (size_t)n : 0 };
                 for (int i = 0; i < 2; i++) {
