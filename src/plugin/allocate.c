@@ -102,7 +102,7 @@ static int add_device(struct allocate_response *r, const char *dev_root, const c
 static const char *quote_id(const char *id, char buf[static ID_IN_ERROR_MAX + 4])
 {
         size_t n = 0;
-        for (; id[n] && n < ID_IN_ERROR_MAX; n++)
+        for (; n < ID_IN_ERROR_MAX && id[n]; n++)
                 buf[n] = (unsigned char)id[n] < 0x20 || id[n] == 0x7f ? '?' : id[n];
         strcpy(buf + n, id[n] ? "..." : "");
         return buf;
