@@ -107,6 +107,17 @@ int parse_duration(const char *s, uint64_t *ret_nsec)
         return 0;
 }
 
+int unhexchar(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
 uint64_t now_nsec(void)
 {
         struct timespec ts;

@@ -21,5 +21,8 @@ int parse_duration(const char *s, uint64_t *ret_nsec);
 #define USEC_PER_SEC      1000000ULL
 #define DURATION_INFINITE UINT64_MAX
 
+/* The value of one hex digit, -1 for anything else. */
+int unhexchar(char c);
+
 /* CLOCK_MONOTONIC now, in nanoseconds. */
 uint64_t now_nsec(void);

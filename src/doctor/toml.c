@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "toml.h"
+#include "base/parse.h"
 
 #include "base/strv.h"
 
@@ -153,17 +154,6 @@ static int buf_put_utf8(struct buf *b, uint32_t c)
         return buf_put(b, o, n);
 }
 
-static int hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 static int parse_escape(struct parser *ps, struct buf *b)
 {
         /* ps->p is just after the backslash */
@@ -186,7 +176,7 @@ static int parse_escape(struct parser *ps, struct buf *b)
                         return fail(ps, "short unicode escape");
                 uint32_t v = 0;
                 for (int i = 0; i < digits; i++) {
-                        int h = hexval(ps->p[i]);
+                        int h = unhexchar(ps->p[i]);
                         if (h < 0)
                                 return fail(ps, "bad unicode escape");
                         v = v << 4 | (uint32_t)h;

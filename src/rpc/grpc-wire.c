@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "grpc-wire.h"
+#include "base/parse.h"
 
 #include "rpc.h"
 
@@ -132,17 +133,6 @@ char *grpc_message_encode(const char *s)
         return out;
 }
 
-static int unhex(uint8_t c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 char *grpc_message_decode(const uint8_t *s, size_t n)
 {
         char *out = malloc(n + 1), *p = out;
@@ -150,7 +140,8 @@ char *grpc_message_decode(const uint8_t *s, size_t n)
                 return NULL;
         for (size_t i = 0; i < n; i++) {
                 int hi, lo;
-                if (s[i] == '%' && i + 2 < n && (hi = unhex(s[i + 1])) >= 0 && (lo = unhex(s[i + 2])) >= 0) {
+                if (s[i] == '%' && i + 2 < n && (hi = unhexchar((char)s[i + 1])) >= 0 &&
+                    (lo = unhexchar((char)s[i + 2])) >= 0) {
                         *p++ = (char)(hi << 4 | lo);
                         i += 2;
                 } else
