@@ -15,71 +15,7 @@
 #include "resource/plan.h"
 #include "test-plan-inventories.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FAILMALLOC 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FAILMALLOC 0
-#endif
-#endif
-#ifndef FAILMALLOC
-#define FAILMALLOC 1
-#endif
-
-#if FAILMALLOC
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t m);
-extern void *__libc_realloc(void *p, size_t n);
-extern void __libc_free(void *p);
-
-static bool armed;          /* count and fail only inside a scenario */
-static long countdown = -1; /* fail when it reaches 0; -1 never */
-static long n_allocs, live;
-
-static bool should_fail(void)
-{
-        if (!armed)
-                return false;
-        n_allocs++;
-        return countdown >= 0 && countdown-- == 0;
-}
-
-void *malloc(size_t n)
-{
-        if (should_fail())
-                return NULL;
-        void *p = __libc_malloc(n);
-        if (p && armed)
-                live++;
-        return p;
-}
-
-void *calloc(size_t n, size_t m)
-{
-        if (should_fail())
-                return NULL;
-        void *p = __libc_calloc(n, m);
-        if (p && armed)
-                live++;
-        return p;
-}
-
-void *realloc(void *p, size_t n)
-{
-        if (!p)
-                return malloc(n);
-        if (should_fail())
-                return NULL;
-        return __libc_realloc(p, n);
-}
-
-void free(void *p)
-{
-        if (p && armed)
-                live--;
-        __libc_free(p);
-}
-#endif
+#include "failmalloc.h"
 
 static char *fixture(const char *name)
 {
