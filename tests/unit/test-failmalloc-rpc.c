@@ -24,6 +24,7 @@
 #include "rpc/deviceplugin.h"
 #include "test-plan-inventories.h"
 
+/* Under ASan the interposer is off and the test skips: its helpers are then unused. */
 #include "failmalloc.h"
 
 #define U(i) "GPU-00000000-0000-0000-0000-00000000000" #i
@@ -32,7 +33,7 @@ static char dir[] = "/tmp/nvdp-test-failmalloc-XXXXXX";
 
 enum outcome { OUTCOME_ANSWERED, OUTCOME_ERROR, OUTCOME_SETUP_FAILED, OUTCOME_HUNG, OUTCOME_WRONG };
 
-static const char *outcome_name(enum outcome o)
+_unused_ static const char *outcome_name(enum outcome o)
 {
         static const char *const names[] = { "answered", "error", "setup failed", "hung", "wrong answer" };
         return names[o];
@@ -62,7 +63,7 @@ struct fixture {
 };
 
 /* One scenario. Serving-side work runs armed; the client (peer_*) runs unarmed. */
-static enum outcome scenario(struct fixture *fx)
+_unused_ static enum outcome scenario(struct fixture *fx)
 {
         enum outcome o = OUTCOME_HUNG;
         char *control[] = { NULL };

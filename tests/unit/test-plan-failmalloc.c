@@ -15,9 +15,10 @@
 #include "resource/plan.h"
 #include "test-plan-inventories.h"
 
+/* Under ASan the interposer is off and the test skips: its helpers are then unused. */
 #include "failmalloc.h"
 
-static char *fixture(const char *name)
+_unused_ static char *fixture(const char *name)
 {
         const char *src = getenv("NVDP_SRC");
         char *p;
@@ -26,7 +27,7 @@ static char *fixture(const char *name)
 }
 
 /* Config from flags and a file, plan on the A100 MIG node with shared MIG devices, YAML output. */
-static int scenario(const char *config_flag, const char *root, inventory *inv)
+_unused_ static int scenario(const char *config_flag, const char *root, inventory *inv)
 {
         char *argv[] = { "nvidia-device-plugin", (char *)config_flag, "--mig-strategy=mixed", NULL };
         config *c = NULL;
