@@ -415,7 +415,8 @@ static void connect_start(kube_client *c);
 static void connect_failed(kube_client *c, int error, const char *why)
 {
         connecting_stop(c);
-        _cleanup_(client_unrefp) kube_client *ref = client_ref(c);
+        /* held until the end: a callback may drop the last other reference */
+        _cleanup_(client_unrefp) _unused_ kube_client *ref = client_ref(c);
         _cleanup_free_ char *msg = NULL;
         if (asprintf(&msg, "connecting: %s", why ? why : strerror(-error)) < 0)
                 msg = NULL;

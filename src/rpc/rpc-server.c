@@ -271,7 +271,8 @@ static int call_send_trailers_only(rpc_call *c, const char *http_status)
         return 0;
 }
 
-static int call_end(rpc_call *c, int status, const char *http_status, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int call_end(rpc_call *c, int status, const char *http_status,
+                                                          const char *fmt, va_list ap)
 {
         c->status = status;
         c->status_message = mfree(c->status_message);
