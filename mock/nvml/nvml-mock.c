@@ -422,7 +422,8 @@ nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned int len
         CHECK(device);
         if (device->mig) {
                 /* The real driver names a MIG device after its parent and profile. */
-                char buf[NVML_DEVICE_NAME_V2_BUFFER_SIZE + 32]; /* room for the suffix; copy_string bounds it */
+                char buf[NVML_DEVICE_NAME_V2_BUFFER_SIZE +
+                         32]; /* room for the suffix; copy_string bounds it */
                 snprintf(buf, sizeof(buf), "%.96s MIG %ug", device->gpu->name, device->mig->profile->slices);
                 return copy_string(name, length, buf);
         }
