@@ -248,7 +248,8 @@ int cmd_plugin(int argc, char **argv)
         if (r > 0)
                 return 0;
         if (r < 0) {
-                fprintf(stderr, "%s: %s\n", argv[0], error ? error : strerror(-r));
+                fprintf(stderr, "%s: %s\n", streq(argv[0], "plugin") ? "nvdp plugin" : argv[0],
+                        error ? error : strerror(-r));
                 return 2;
         }
         if (p->config->print_config) {
