@@ -15,6 +15,8 @@ static const struct {
         { "gfd", cmd_gfd, "write GPU feature discovery node labels" },
         { "doctor", cmd_doctor, "check this node's GPU setup and say what to fix" },
         { "info", cmd_info, "show the GPUs and the resources this node would advertise" },
+        { "cdi", cmd_cdi, "generate or list CDI specs (nvidia-ctk cdi generate/list)" },
+        { "cdi-hook", cmd_cdi_hook, "the OCI hooks CDI specs name (nvidia-cdi-hook's arguments)" },
         { "version", cmd_version, "print the version" },
 };
 

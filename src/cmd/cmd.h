@@ -7,3 +7,5 @@ int cmd_gfd(int argc, char **argv);    /* also argv[0] "gpu-feature-discovery" *
 int cmd_doctor(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_cdi(int argc, char **argv);
+int cmd_cdi_hook(int argc, char **argv);
