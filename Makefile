@@ -42,7 +42,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps check unit integration valgrind kubelet deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
+.PHONY: all deps check unit integration valgrind kubelet cdi deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
 	failinject
 all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
 
@@ -82,12 +82,12 @@ $(MOCK_LIB): $(MOCK_SRC) $(wildcard mock/nvml/*.h) | $(DEPS_STAMP)
 		$(filter -fsanitize=% -fno-omit-frame-pointer -fno-sanitize-recover=%,$(CFLAGS)) -o $@ $(MOCK_SRC) -Wl,-Bstatic -lyaml -Wl,-Bdynamic -lpthread
 	ln -sf libnvidia-ml.so.1 $(@D)/libnvidia-ml.so
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libnvdp.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libnvdp.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -o $@ $< $(BUILD)/libnvdp.a $(LDFLAGS) -lcmocka $(LIBS)
 
 # Small programs the tests drive (e.g. a gRPC server over the rpc layer for grpcio to talk to).
-$(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libnvdp.a
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(wildcard tests/unit/*.h) $(BUILD)/libnvdp.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libnvdp.a $(LDFLAGS) $(LIBS)
 
@@ -96,7 +96,7 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libnvdp.a
 # ---- tests ---------------------------------------------------------------------------------------
 # Everything CI runs (.ci/run calls this): style, the test layers, the end-to-end cluster, the
 # sanitizer build with failure injection, and every fuzz target for FUZZ_SECONDS.
-check: lint unit integration valgrind kubelet deploy e2e asan fuzz
+check: lint unit integration valgrind kubelet cdi deploy e2e asan fuzz
 
 unit: $(UNIT_BIN) all
 	@tests/run-unit $(BUILD) $(UNIT_BIN)
@@ -110,6 +110,10 @@ kubelet: all
 	@if [ -f tests/kubelet/go.mod ]; then \
 		cd tests/kubelet && NVDP_BUILD=$(abspath $(BUILD)) go test -count=1 ./...; \
 	else echo "kubelet: no tests yet"; fi
+
+# nvdp's CDI spec read, resolved and injected by the CDI project's own Go library.
+cdi: all
+	@cd tests/cdi && NVDP_BUILD=$(abspath $(BUILD)) go test -count=1 ./...
 
 deploy: all
 	@tests/deploy/run

@@ -24,14 +24,25 @@
 
 #include "cdi/ldcache.h"
 
-#define FX_VERSION "580.105.08" /* the fixture inventories' driver version */
+#define FX_VERSION "580.105.08" /* the fixture inventories' driver version, when version is "" */
 
 enum { FX_MKNOD = 1 << 0 };
 
 struct fx {
         char root[1024];
         unsigned flags;
+        char version[64];
 };
+
+/* prefix + the fixture's driver version + suffix, in one of a few rotating buffers. */
+static inline const char *fxv(const struct fx *f, const char *prefix, const char *suffix)
+{
+        static char ring[8][4096];
+        static unsigned next;
+        char *b = ring[next++ % 8];
+        snprintf(b, 4096, "%s%s%s", prefix, f->version[0] ? f->version : FX_VERSION, suffix);
+        return b;
+}
 
 static inline int fx_path(const struct fx *f, const char *path, char out[static 4096])
 {
@@ -45,7 +56,7 @@ static inline int fx_mkdirs(const struct fx *f, const char *path)
         int r = fx_path(f, path, p);
         if (r < 0)
                 return r;
-        for (char *s = p + strlen(f->root) + 1;; s++) {
+        for (char *s = p + 1;; s++) {
                 char c = *s;
                 if (c != '/' && c != '\0')
                         continue;
@@ -63,7 +74,7 @@ static inline int fx_parent(const struct fx *f, const char *path)
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", path);
         char *slash = strrchr(dir, '/');
-        if (!slash || slash == dir)
+        if (!slash)
                 return 0;
         *slash = '\0';
         return fx_mkdirs(f, dir);
@@ -229,25 +240,25 @@ static inline int fx_ldcache(const struct fx *f, const char *path, const char *c
 /* The driver libraries of a typical install in dir (a path inside the fixture). */
 static inline int fx_driver_libs(const struct fx *f, const char *dir, bool graphics)
 {
-        FX_TRY(fx_lib(f, dir, "libcuda.so." FX_VERSION, "libcuda.so.1", true, "libcuda.so"));
-        FX_TRY(fx_lib(f, dir, "libnvidia-ml.so." FX_VERSION, "libnvidia-ml.so.1", true, "libnvidia-ml.so"));
-        FX_TRY(fx_lib(f, dir, "libnvidia-ptxjitcompiler.so." FX_VERSION, "libnvidia-ptxjitcompiler.so.1",
+        FX_TRY(fx_lib(f, dir, fxv(f, "libcuda.so.", ""), "libcuda.so.1", true, "libcuda.so"));
+        FX_TRY(fx_lib(f, dir, fxv(f, "libnvidia-ml.so.", ""), "libnvidia-ml.so.1", true, "libnvidia-ml.so"));
+        FX_TRY(fx_lib(f, dir, fxv(f, "libnvidia-ptxjitcompiler.so.", ""), "libnvidia-ptxjitcompiler.so.1",
                       true, NULL));
-        FX_TRY(fx_lib(f, dir, "libnvidia-nvvm.so." FX_VERSION, "libnvidia-nvvm.so.4", true, NULL));
+        FX_TRY(fx_lib(f, dir, fxv(f, "libnvidia-nvvm.so.", ""), "libnvidia-nvvm.so.4", true, NULL));
         /* A library whose SONAME link the host lacks: the spec does not invent it. */
-        FX_TRY(fx_lib(f, dir, "libnvidia-cfg.so." FX_VERSION, "libnvidia-cfg.so.1", false, NULL));
+        FX_TRY(fx_lib(f, dir, fxv(f, "libnvidia-cfg.so.", ""), "libnvidia-cfg.so.1", false, NULL));
         /* Another driver version left behind by an upgrade: not this driver's. */
         char old[4096];
         snprintf(old, sizeof old, "%s/libcuda.so.570.86.10", dir);
         FX_TRY(fx_elf(f, old, "libcuda.so.1", false));
         if (!graphics)
                 return 0;
-        FX_TRY(fx_lib(f, dir, "libGLX_nvidia.so." FX_VERSION, "libGLX_nvidia.so.0", true, NULL));
-        FX_TRY(fx_lib(f, dir, "libnvidia-allocator.so." FX_VERSION, "libnvidia-allocator.so.1", true, NULL));
+        FX_TRY(fx_lib(f, dir, fxv(f, "libGLX_nvidia.so.", ""), "libGLX_nvidia.so.0", true, NULL));
+        FX_TRY(fx_lib(f, dir, fxv(f, "libnvidia-allocator.so.", ""), "libnvidia-allocator.so.1", true, NULL));
         FX_TRY(fx_lib(f, dir, "libnvidia-egl-gbm.so.1.1.2", "libnvidia-egl-gbm.so.1", true, NULL));
         char vdpau[4096];
         snprintf(vdpau, sizeof vdpau, "%s/vdpau", dir);
-        FX_TRY(fx_lib(f, vdpau, "libvdpau_nvidia.so." FX_VERSION, "libvdpau_nvidia.so.1", true, NULL));
+        FX_TRY(fx_lib(f, vdpau, fxv(f, "libvdpau_nvidia.so.", ""), "libvdpau_nvidia.so.1", true, NULL));
         return 0;
 }
 
@@ -294,7 +305,7 @@ static inline int fx_layout_fhs(const struct fx *f)
 {
         const char *lib = "/usr/lib/x86_64-linux-gnu";
         FX_TRY(fx_driver_libs(f, lib, true));
-        FX_TRY(fx_elf(f, "/usr/lib/libcuda.so." FX_VERSION, "libcuda.so.1", true)); /* 32-bit */
+        FX_TRY(fx_elf(f, fxv(f, "/usr/lib/libcuda.so.", ""), "libcuda.so.1", true)); /* 32-bit */
         static const char *const cache[] = {
                 "libnvidia-ml.so.1",
                 "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1",
@@ -308,8 +319,8 @@ static inline int fx_layout_fhs(const struct fx *f)
         };
         FX_TRY(fx_ldcache(f, "/etc/ld.so.cache", cache));
         FX_TRY(fx_binaries(f, "/usr/bin"));
-        FX_TRY(fx_text(f, "/lib/firmware/nvidia/" FX_VERSION "/gsp_ga10x.bin", "gsp", 0644));
-        FX_TRY(fx_text(f, "/lib/firmware/nvidia/" FX_VERSION "/gsp_tu10x.bin", "gsp", 0644));
+        FX_TRY(fx_text(f, fxv(f, "/lib/firmware/nvidia/", "/gsp_ga10x.bin"), "gsp", 0644));
+        FX_TRY(fx_text(f, fxv(f, "/lib/firmware/nvidia/", "/gsp_tu10x.bin"), "gsp", 0644));
         FX_TRY(fx_text(f, "/lib/firmware/nvidia/570.86.10/gsp_ga10x.bin", "old", 0644));
         FX_TRY(fx_socket(f, "/run/nvidia-persistenced/socket"));
         FX_TRY(fx_text(f, "/usr/share/vulkan/icd.d/nvidia_icd.json", "{}", 0644));
@@ -331,13 +342,13 @@ static inline int fx_layout_fhs(const struct fx *f)
 static inline int fx_layout_usr_local_nvidia(const struct fx *f)
 {
         const char *lib = "/usr/local/nvidia/lib64";
-        FX_TRY(fx_lib(f, lib, "libcuda.so." FX_VERSION, "libcuda.so.1", true, "libcuda.so"));
-        FX_TRY(fx_lib(f, lib, "libnvidia-ml.so." FX_VERSION, "libnvidia-ml.so.1", true, NULL));
-        FX_TRY(fx_lib(f, lib, "libnvidia-ptxjitcompiler.so." FX_VERSION, "libnvidia-ptxjitcompiler.so.1",
+        FX_TRY(fx_lib(f, lib, fxv(f, "libcuda.so.", ""), "libcuda.so.1", true, "libcuda.so"));
+        FX_TRY(fx_lib(f, lib, fxv(f, "libnvidia-ml.so.", ""), "libnvidia-ml.so.1", true, NULL));
+        FX_TRY(fx_lib(f, lib, fxv(f, "libnvidia-ptxjitcompiler.so.", ""), "libnvidia-ptxjitcompiler.so.1",
                       true, NULL));
-        FX_TRY(fx_elf(f, "/usr/local/nvidia/lib/libcuda.so." FX_VERSION, "libcuda.so.1", true));
+        FX_TRY(fx_elf(f, fxv(f, "/usr/local/nvidia/lib/libcuda.so.", ""), "libcuda.so.1", true));
         FX_TRY(fx_binaries(f, "/usr/local/nvidia/bin"));
-        FX_TRY(fx_text(f, "/usr/local/nvidia/firmware/nvidia/" FX_VERSION "/gsp_ga10x.bin", "gsp", 0644));
+        FX_TRY(fx_text(f, fxv(f, "/usr/local/nvidia/firmware/nvidia/", "/gsp_ga10x.bin"), "gsp", 0644));
         FX_TRY(fx_mkdirs(f, "/usr/local/nvidia/dev"));
         FX_TRY(fx_control_nodes(f, "/dev"));
         FX_TRY(fx_gpu_nodes(f, "/dev", 1));
@@ -361,7 +372,7 @@ static inline int fx_layout_operator(const struct fx *f)
         FX_TRY(fx_ldcache(f, "/run/nvidia/driver/etc/ld.so.cache", cache));
         FX_TRY(fx_binaries(f, "/run/nvidia/driver/usr/lib/nvidia"));
         FX_TRY(fx_link(f, "/run/nvidia/driver/usr/bin/nvidia-smi", "/usr/lib/nvidia/nvidia-smi"));
-        FX_TRY(fx_text(f, "/run/nvidia/driver/usr/lib/firmware/nvidia/" FX_VERSION "/gsp_ga10x.bin", "gsp",
+        FX_TRY(fx_text(f, fxv(f, "/run/nvidia/driver/usr/lib/firmware/nvidia/", "/gsp_ga10x.bin"), "gsp",
                        0644));
         FX_TRY(fx_socket(f, "/run/nvidia/driver/run/nvidia-fabricmanager/socket"));
         FX_TRY(fx_control_nodes(f, "/run/nvidia/driver/dev"));
@@ -386,8 +397,8 @@ static inline int fx_mig_minors(const struct fx *f)
         return fx_write(f, "/proc/driver/nvidia-caps/mig-minors", buf, n, 0444);
 }
 
-/* The 2x A100 MIG node of test-plan-inventories.h on an FHS driver: capability nodes for its GPU
- * and compute instances. */
+/* The 2x A100 MIG node of test-plan-inventories.h on an FHS driver, with a capability node for every
+ * GPU and compute instance mig-minors lists (as the driver creates them), and IMEX channel 0. */
 static inline int fx_layout_mig(const struct fx *f)
 {
         FX_TRY(fx_driver_libs(f, "/usr/lib/x86_64-linux-gnu", false));
@@ -395,20 +406,11 @@ static inline int fx_layout_mig(const struct fx *f)
         FX_TRY(fx_control_nodes(f, "/dev"));
         FX_TRY(fx_gpu_nodes(f, "/dev", 2));
         FX_TRY(fx_mig_minors(f));
-        /* gpu/gi/ci of the fixture's MIG devices: GPU 0 gi 1,5,13,14 ci 0; GPU 1 gi 7,8 ci 0, gi 2 ci 1. */
-        static const unsigned caps[][3] = { { 0, 1, 0 }, { 0, 5, 0 }, { 0, 13, 0 }, { 0, 14, 0 },
-                                            { 1, 7, 0 }, { 1, 8, 0 }, { 1, 2, 1 } };
-        for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
-                unsigned base = 3 + caps[i][0] * 135 + caps[i][1] * 9,
-                         minors[2] = { base, base + 1 + caps[i][2] };
-                for (size_t k = 0; k < 2; k++) {
-                        char p[128];
-                        snprintf(p, sizeof p, "/dev/nvidia-caps/nvidia-cap%u", minors[k]);
-                        FX_TRY(fx_node(f, p, 511, minors[k]));
-                }
+        for (unsigned minor = 1; minor <= 2 + 2 * 135; minor++) {
+                char p[128];
+                snprintf(p, sizeof p, "/dev/nvidia-caps/nvidia-cap%u", minor);
+                FX_TRY(fx_node(f, p, 511, minor));
         }
-        FX_TRY(fx_node(f, "/dev/nvidia-caps/nvidia-cap1", 511, 1));
-        FX_TRY(fx_node(f, "/dev/nvidia-caps/nvidia-cap2", 511, 2));
         FX_TRY(fx_node(f, "/dev/nvidia-caps-imex-channels/channel0", 510, 0));
         return 0;
 }

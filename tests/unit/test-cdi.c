@@ -417,15 +417,6 @@ static void test_allocate_names_resolve(void **state)
         _cleanup_(fixture_inventory_freep) inventory *uniform = fixture_a100_mig_uniform();
         struct fx f = fixture_at("mig-uniform");
         assert_int_equal(fx_layout_mig(&f), 0);
-        for (unsigned g = 0; g < 2; g++)
-                for (unsigned gi = 1; gi <= 2; gi++) {
-                        char p[128];
-                        unsigned base = 3 + g * 135 + gi * 9;
-                        snprintf(p, sizeof p, "/dev/nvidia-caps/nvidia-cap%u", base);
-                        (void)fx_node(&f, p, 511, base);
-                        snprintf(p, sizeof p, "/dev/nvidia-caps/nvidia-cap%u", base + 1);
-                        (void)fx_node(&f, p, 511, base + 1);
-                }
         struct cdi_options o = { .roots = { .host = f.root, .driver = "/" }, .hook_path = "/usr/bin/nvdp" };
         _cleanup_(cdi_specs_freep) cdi_specs *su = NULL;
         _cleanup_free_ char *error = NULL;
