@@ -8,10 +8,12 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/strv.h"
+#include "cdi/cdi.h"
 #include "cmd/cmd.h"
 #include "doctor/doctor.h"
 #include "gpu/inventory.h"
 #include "nvml/nvml-loader.h"
+#include "resource/plan.h"
 
 static void help(FILE *f)
 {
@@ -31,13 +33,29 @@ static void help(FILE *f)
                 "  --timeout SECONDS           limit for each kubectl call (default 10)\n"
                 "  --device-list-strategy LIST the plugin's strategy (default $DEVICE_LIST_STRATEGY);\n"
                 "                              a cdi-* strategy makes the CDI checks required\n"
+                "  --cdi-spec-dir DIR          the CDI spec directory (default $CDI_SPEC_DIR, then\n"
+                "                              /var/run/cdi)\n"
                 "  -h, --help                  show this help\n\n"
                 "Exit status: 0 all ok, 1 warnings, 2 failures.\n");
 }
 
+/* The CDI names Allocate returns with the plugin's env vars and config file (MIG_STRATEGY,
+ * DEVICE_ID_STRATEGY, CONFIG_FILE, ...), for the CDI checks; NULL when the plugin would not start. */
+static char **allocate_cdi_names(const inventory *inv, const char *root)
+{
+        char *argv[] = { (char *)"nvdp", NULL };
+        _cleanup_(config_freep) config *c = NULL;
+        _cleanup_(plan_freep) plan *pl = NULL;
+        char **names = NULL;
+        if (config_from_env_and_args(PROGRAM_PLUGIN, 1, argv, NULL, &c, NULL) == 0 &&
+            plan_build(inv, c, root, &pl, NULL) >= 0)
+                (void)cdi_allocate_names(pl, c, &names);
+        return names;
+}
+
 /* Loads NVML (from the lib dirs under root first, when checking a mounted node filesystem) and reads
  * the inventory, so the driver checks can report what the plugin itself would see. */
-static void doctor_probe_nvml(const char *root, struct doctor_nvml_probe *p)
+static void doctor_probe_nvml(const char *root, struct doctor_nvml_probe *p, char ***ret_cdi_names)
 {
         *p = (struct doctor_nvml_probe){ .attempted = true };
         _cleanup_(nvml_unloadp) nvml *n = NULL;
@@ -54,6 +72,7 @@ static void doctor_probe_nvml(const char *root, struct doctor_nvml_probe *p)
         p->gpu_count = (unsigned)inv->n_gpus;
         snprintf(p->driver_version, sizeof p->driver_version, "%s", inv->driver_version);
         p->cuda_driver_version = inv->cuda_driver_version;
+        *ret_cdi_names = allocate_cdi_names(inv, root);
 }
 
 static bool strategy_uses_cdi(const char *list)
@@ -79,6 +98,7 @@ int cmd_doctor(int argc, char **argv)
                 ARG_TIMEOUT,
                 ARG_STRATEGY,
                 ARG_NO_NVML,
+                ARG_CDI_SPEC_DIR,
         };
         static const struct option options[] = {
                 { "root", required_argument, NULL, ARG_ROOT },
@@ -90,10 +110,13 @@ int cmd_doctor(int argc, char **argv)
                 { "kubeconfig", required_argument, NULL, ARG_KUBECONFIG },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "device-list-strategy", required_argument, NULL, ARG_STRATEGY },
+                { "cdi-spec-dir", required_argument, NULL, ARG_CDI_SPEC_DIR },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        const char *root = "/", *node = NULL, *strategy = getenv("DEVICE_LIST_STRATEGY");
+        const char *root = "/", *node = NULL, *strategy = getenv("DEVICE_LIST_STRATEGY"),
+                   *cdi_spec_dir = getenv("CDI_SPEC_DIR");
+        _cleanup_strv_free_ char **cdi_names = NULL;
         bool json = false, cluster = true, probe_nvml = true;
         struct doctor_kubectl_exec_config kc = { .kubeconfig = getenv("KUBECONFIG") };
         _cleanup_free_ char *k3s_kubeconfig = NULL;
@@ -111,6 +134,7 @@ int cmd_doctor(int argc, char **argv)
                 case ARG_KUBECTL: kc.kubectl = optarg; break;
                 case ARG_KUBECONFIG: kc.kubeconfig = optarg; break;
                 case ARG_STRATEGY: strategy = optarg; break;
+                case ARG_CDI_SPEC_DIR: cdi_spec_dir = optarg; break;
                 case ARG_TIMEOUT: {
                         uint64_t t;
                         if (parse_uint64(optarg, &t) < 0 || t == 0 || t > 3600) {
@@ -150,7 +174,7 @@ int cmd_doctor(int argc, char **argv)
 
         struct doctor_nvml_probe probe = {};
         if (probe_nvml)
-                doctor_probe_nvml(root, &probe);
+                doctor_probe_nvml(root, &probe, &cdi_names);
 
         struct doctor_options o = {
                 .root = root,
@@ -159,6 +183,8 @@ int cmd_doctor(int argc, char **argv)
                 .kubectl_userdata = &kc,
                 .node_name = node,
                 .cdi_expected = strategy_uses_cdi(strategy),
+                .cdi_spec_dir = cdi_spec_dir,
+                .cdi_names = cdi_names,
         };
         _cleanup_(doctor_report_freep) doctor_report *r = NULL;
         int k = doctor_run(&o, &r);

@@ -72,11 +72,13 @@ struct doctor_options {
         const struct doctor_nvml_probe *nvml; /* NULL: not probed (skip) */
         doctor_kubectl_fn kubectl;            /* NULL: cluster checks skipped (--no-cluster) */
         void *kubectl_userdata;
-        const char *node_name; /* for the cluster checks; NULL: from root/etc/hostname */
-        bool cdi_expected;     /* a CDI device-list strategy is configured */
+        const char *node_name;    /* for the cluster checks; NULL: from root/etc/hostname */
+        bool cdi_expected;        /* a CDI device-list strategy is configured */
+        const char *cdi_spec_dir; /* NULL: /var/run/cdi */
+        char *const *cdi_names;   /* the CDI names Allocate returns here; NULL: unknown */
 };
 
-/* Runs every check in order: driver, toolkit, containerd/k3s, kubelet, cluster. */
+/* Runs every check in order: driver, toolkit, containerd/k3s, kubelet, CDI, cluster. */
 int doctor_run(const struct doctor_options *o, doctor_report **ret);
 
 /* The groups, callable one by one (tests). Each appends its results to r. */
@@ -85,6 +87,7 @@ int doctor_check_toolkit(const struct doctor_options *o, doctor_report *r);
 int doctor_check_containerd(const struct doctor_options *o, doctor_report *r);
 int doctor_check_kubelet(const struct doctor_options *o, doctor_report *r);
 int doctor_check_cluster(const struct doctor_options *o, doctor_report *r);
+int doctor_check_cdi(const struct doctor_options *o, doctor_report *r);
 
 /* The real runner (a doctor_kubectl_fn; userdata is a struct doctor_kubectl_exec_config *, or NULL
  * for the defaults): fork/exec of kubectl, no shell, stdout and stderr captured up to 32 MiB each,

@@ -100,7 +100,7 @@ def test_healthy_node_json(node):
     doc, c = checks(p.stdout)
     assert doc["version"] == 1
     assert doc["exit_code"] == 0
-    assert doc["summary"] == {"ok": 12, "warn": 0, "fail": 0, "skip": 4}
+    assert doc["summary"] == {"ok": 12, "warn": 0, "fail": 0, "skip": 6}
     assert c["toolkit.runtime"] == {"id": "toolkit.runtime", "verdict": "ok",
                                     "evidence": "/usr/local/nvidia/toolkit/nvidia-container-runtime", "fix": None}
     assert c["containerd.runtime-nvidia"]["evidence"] == (
@@ -121,7 +121,7 @@ def test_text_output_and_warning_exit_code(node):
             "plugin is not serving on this node") in lines
     assert ("                                     fix: kubectl get pods -A -o wide | grep -e nvdp -e "
             "nvidia-device-plugin   # is a plugin pod scheduled here and running?") in lines
-    assert lines[-1] == "11 ok, 1 warn, 0 fail, 4 skip"
+    assert lines[-1] == "11 ok, 1 warn, 0 fail, 6 skip"
 
 
 def test_bad_template_fails(node):
@@ -138,9 +138,16 @@ def test_cdi_strategy_from_env_requires_spec(node):
     assert p.returncode == 2
     _, c = checks(p.stdout)
     assert c["kubelet.cdi-spec"]["verdict"] == "fail"
-    put(node, "/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json", "{}")
+    assert c["cdi.spec-driver"]["verdict"] == "fail"
+    assert c["cdi.spec-driver"]["fix"].startswith("nvdp cdi generate --spec-dir /var/run/cdi")
+    put(node, "/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json",
+        '{"kind": "k8s.device-plugin.nvidia.com/gpu", "devices": []}')
     p = doctor(node, "--json", "--no-cluster", "--device-list-strategy", "envvar,cdi-annotations")
     assert p.returncode == 0, p.stdout
+    _, c = checks(p.stdout)
+    # NVML not probed here: the driver version and the names cannot be compared.
+    assert c["cdi.spec-driver"]["verdict"] == "skip"
+    assert c["cdi.spec-devices"]["verdict"] == "skip"
 
 
 FAKE_KUBECTL = r"""#!/usr/bin/env python3

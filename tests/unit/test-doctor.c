@@ -283,9 +283,11 @@ static void test_healthy_k3s_node(void **state)
                 "socket\n"
                 "ok    kubelet.plugin-sockets         nvidia-gpu.sock in /var/lib/kubelet/device-plugins\n"
                 "skip  kubelet.cdi-spec               no CDI device-list strategy configured\n"
+                "skip  cdi.spec-driver                no CDI device-list strategy configured\n"
+                "skip  cdi.spec-devices               no CDI device-list strategy configured\n"
                 "skip  cluster.kubectl                cluster checks not run (--no-cluster)\n"
                 "\n"
-                "13 ok, 0 warn, 0 fail, 3 skip\n");
+                "13 ok, 0 warn, 0 fail, 5 skip\n");
         assert_int_equal(doctor_report_exit_code(r), 0);
 }
 
@@ -519,9 +521,16 @@ static void test_cdi_spec_through_absolute_symlink(void **state)
                "kubectl get pods -A | grep -e nvdp -e nvidia-device-plugin   # the plugin writes its spec "
                "when it "
                "starts; is /var/run/cdi mounted into it?");
-        put("/run/cdi/k8s.device-plugin.nvidia.com-gpu.json", "{}", 0644);
+        put("/run/cdi/k8s.device-plugin.nvidia.com-gpu.json",
+            "{\"kind\": \"k8s.device-plugin.nvidia.com/gpu\", \"annotations\": "
+            "{\"nvdp.nvidia.com/driver-version\": \"580.105.08\"}, \"devices\": []}",
+            0644);
         _cleanup_(doctor_report_freep) doctor_report *r2 = run_node(&probe_two_gpus, true);
         expect(r2, "kubelet.cdi-spec", DOCTOR_OK, "k8s.device-plugin.nvidia.com-gpu.json in /var/run/cdi",
+               NULL);
+        expect(r2, "cdi.spec-driver", DOCTOR_OK,
+               "/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json is for driver 580.105.08, the running "
+               "one",
                NULL);
         assert_int_equal(doctor_report_exit_code(r2), 0);
 }
