@@ -4,10 +4,10 @@
 #include <elf.h>
 #include <sys/stat.h>
 
-#if defined(__x86_64__)
-#define NATIVE_MACHINE EM_X86_64
-#elif defined(__aarch64__)
+#if defined(__aarch64__)
 #define NATIVE_MACHINE EM_AARCH64
+#else /* x86-64: the other architecture NVIDIA's driver ships for */
+#define NATIVE_MACHINE EM_X86_64
 #endif
 
 /* Bounds on what a library's headers may ask us to read: real ones are far below. */

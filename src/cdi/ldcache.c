@@ -13,12 +13,10 @@
 #define ENDIAN_LITTLE 2u  /* the header's flags byte: "this cache is little-endian" */
 
 #define FLAG_ELF_LIBC6 0x0003
-#if defined(__x86_64__)
-#define FLAG_ARCH 0x0300
-#elif defined(__aarch64__)
+#if defined(__aarch64__)
 #define FLAG_ARCH 0x0a00
-#else
-#error "ld.so.cache flags for this architecture are not known"
+#else /* x86-64: the other architecture NVIDIA's driver ships for */
+#define FLAG_ARCH 0x0300
 #endif
 
 int32_t ldcache_native_flags(void)

@@ -211,8 +211,11 @@ static int cdi_generate(int argc, char **argv)
         struct cdi_options o = {
                 /* On the command line the roots are paths on this machine: only /sys, /proc and the
                  * fallback dev root "/" are read under --root. */
-                .roots = { .host = root, .driver = driver_root, .driver_ctr = ctr ? ctr : driver_root,
-                           .dev = dev_root, .dev_ctr = dev_root },
+                .roots = { .host = root,
+                           .driver = driver_root,
+                           .driver_ctr = ctr ? ctr : driver_root,
+                           .dev = dev_root,
+                           .dev_ctr = dev_root },
                 .kind = kind,
                 .hook_path = hook,
                 .disabled_hooks = disabled,

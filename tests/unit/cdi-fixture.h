@@ -254,7 +254,8 @@ static inline int fx_driver_libs(const struct fx *f, const char *dir, bool graph
         if (!graphics)
                 return 0;
         FX_TRY(fx_lib(f, dir, fxv(f, "libGLX_nvidia.so.", ""), "libGLX_nvidia.so.0", true, NULL));
-        FX_TRY(fx_lib(f, dir, fxv(f, "libnvidia-allocator.so.", ""), "libnvidia-allocator.so.1", true, NULL));
+        FX_TRY(fx_lib(f, dir, fxv(f, "libnvidia-allocator.so.", ""), "libnvidia-allocator.so.1", true,
+                      NULL));
         FX_TRY(fx_lib(f, dir, "libnvidia-egl-gbm.so.1.1.2", "libnvidia-egl-gbm.so.1", true, NULL));
         char vdpau[4096];
         snprintf(vdpau, sizeof vdpau, "%s/vdpau", dir);
