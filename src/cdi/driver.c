@@ -376,13 +376,40 @@ static int find_binaries(struct finder *f)
         return 0;
 }
 
+/* The GSP firmware of the driver's version in dir (a path inside root, seen at root_ctr). */
+static int firmware_in(struct finder *f, const char *root, const char *root_ctr, const char *dir)
+{
+        _cleanup_free_ char *sub = NULL, *real_dir = NULL;
+        if (asprintf(&sub, "%s/nvidia/%s", dir, f->version) < 0)
+                return -ENOMEM;
+        if (root_realpath(root_ctr, sub, &real_dir) < 0)
+                return 0;
+        _cleanup_strv_free_ char **names = list_dir(root_ctr, real_dir);
+        STRV_FOREACH (name, names) {
+                if (fnmatch("gsp*.bin", *name, 0) != 0)
+                        continue;
+                _cleanup_free_ char *path = join(real_dir, *name), *real = NULL, *container = NULL;
+                if (!path)
+                        return -ENOMEM;
+                if (!file_in(root_ctr, path, S_IFREG, &real))
+                        continue;
+                if (asprintf(&container, "/lib/firmware/nvidia/%s/%s", f->version, *name) < 0)
+                        return -ENOMEM;
+                int r = add_file(f, DRIVER_FILE_FIRMWARE, root, real, container);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int find_firmware(struct finder *f, const char *kernel_release)
 {
         struct utsname u;
         if (!kernel_release)
                 kernel_release = uname(&u) == 0 ? u.release : "";
-        /* The kernel's own extra search path (firmware_class.path), then its defaults, then the
-         * firmware/ folder of a driver installed into one directory (/usr/local/nvidia). */
+        /* The kernel's own extra search path (firmware_class.path: a path of the host, where the GPU
+         * test host keeps /usr/local/nvidia/firmware), then its defaults in the driver root, then the
+         * firmware/ folder of a driver installed into one directory. */
         _cleanup_free_ char *param =
                 root_local(f->w->host_ctr, "/sys/module/firmware_class/parameters/path");
         _cleanup_free_ char *custom = NULL, *updates_release = NULL, *release = NULL;
@@ -390,39 +417,14 @@ static int find_firmware(struct finder *f, const char *kernel_release)
             asprintf(&release, "/lib/firmware/%s", kernel_release) < 0)
                 return -ENOMEM;
         (void)read_one_line_file(param, &custom);
-        const char *dirs[8];
-        size_t n = 0;
-        if (!isempty(custom) && custom[0] == '/')
-                dirs[n++] = custom;
-        dirs[n++] = updates_release;
-        dirs[n++] = "/lib/firmware/updates";
-        dirs[n++] = release;
-        dirs[n++] = "/lib/firmware";
-        dirs[n++] = "/usr/lib/firmware";
-        dirs[n++] = "/firmware";
-
-        for (size_t d = 0; d < n; d++) {
-                _cleanup_free_ char *sub = NULL, *real_dir = NULL;
-                if (asprintf(&sub, "%s/nvidia/%s", dirs[d], f->version) < 0)
-                        return -ENOMEM;
-                if (root_realpath(f->w->driver_ctr, sub, &real_dir) < 0)
-                        continue;
-                _cleanup_strv_free_ char **names = list_dir(f->w->driver_ctr, real_dir);
-                STRV_FOREACH (name, names) {
-                        if (fnmatch("gsp*.bin", *name, 0) != 0)
-                                continue;
-                        _cleanup_free_ char *path = join(real_dir, *name), *real = NULL, *container = NULL;
-                        if (!path)
-                                return -ENOMEM;
-                        if (!file_in(f->w->driver_ctr, path, S_IFREG, &real))
-                                continue;
-                        if (asprintf(&container, "/lib/firmware/nvidia/%s/%s", f->version, *name) < 0)
-                                return -ENOMEM;
-                        int r = add_file(f, DRIVER_FILE_FIRMWARE, f->w->driver, real, container);
-                        if (r < 0)
-                                return r;
-                }
-        }
+        int r;
+        if (!isempty(custom) && custom[0] == '/' && (r = firmware_in(f, "/", f->w->host_ctr, custom)) < 0)
+                return r;
+        const char *dirs[] = { updates_release, "/lib/firmware/updates", release,
+                               "/lib/firmware", "/usr/lib/firmware",     "/firmware" };
+        for (size_t d = 0; d < ELEMENTSOF(dirs); d++)
+                if ((r = firmware_in(f, f->w->driver, f->w->driver_ctr, dirs[d])) < 0)
+                        return r;
         return 0;
 }
 

@@ -171,7 +171,7 @@ static int check_devices(const struct doctor_options *o, doctor_report *r, const
         size_t total = strv_length(o->cdi_names), n_missing = strv_length(missing);
         if (n_missing == 0)
                 return doctor_report_addf(r, "cdi.spec-devices", DOCTOR_OK, NULL,
-                                          "all %zu CDI devices Allocate names resolve in %s", total,
+                                          "every CDI device Allocate names (%zu) resolves in %s", total,
                                           spec_dir(o));
         _cleanup_free_ char *fix = NULL;
         if (fix_line(o, &fix) < 0)
