@@ -552,6 +552,36 @@ static void test_dev_root_and_hooks(void **state)
         assert_int_equal(none->specs[0]->edits.n_hooks, 0);
 }
 
+/* The kernel's firmware_class.path is a host path: its GSP files are found under the host root even
+ * when the driver root is elsewhere, and mounted where the container expects firmware. */
+static void test_firmware_class_path(void **state)
+{
+        _cleanup_(fixture_inventory_freep) inventory *inv = h200();
+        struct fx f = fixture_at("firmware");
+        assert_int_equal(fx_layout_usr_local_nvidia(&f), 0);
+        assert_int_equal(fx_text(&f, "/sys/module/firmware_class/parameters/path", "/opt/fw\n", 0644), 0);
+        assert_int_equal(fx_text(&f, "/opt/fw/nvidia/580.105.08/gsp_gb10x.bin", "gsp", 0644), 0);
+        struct cdi_options o = { .roots = { .host = f.root, .driver = "/usr/local/nvidia" },
+                                 .hook_path = "/usr/bin/nvdp" };
+        _cleanup_(cdi_specs_freep) cdi_specs *s = NULL;
+        assert_int_equal(cdi_specs_build(inv, &o, &s, NULL), 0);
+        const struct cdi_edits *e = &s->specs[0]->edits;
+        size_t found = 0;
+        for (size_t i = 0; i < e->n_mounts; i++) {
+                if (streq(e->mounts[i].container_path, "/lib/firmware/nvidia/580.105.08/gsp_gb10x.bin")) {
+                        assert_string_equal(e->mounts[i].host_path,
+                                            "/opt/fw/nvidia/580.105.08/gsp_gb10x.bin");
+                        found++;
+                }
+                if (streq(e->mounts[i].container_path, "/lib/firmware/nvidia/580.105.08/gsp_ga10x.bin")) {
+                        assert_string_equal(e->mounts[i].host_path,
+                                            "/usr/local/nvidia/firmware/nvidia/580.105.08/gsp_ga10x.bin");
+                        found++;
+                }
+        }
+        assert_int_equal(found, 2);
+}
+
 /* ---- the spec directory -------------------------------------------------------------------------- */
 
 static bool exists(const char *dir, const char *name)
@@ -740,6 +770,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_allocate_names_resolve, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dev_root_and_hooks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_firmware_class_path, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_spec_dir, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_spec_dir_unwritable, setup, teardown),
                 cmocka_unit_test(test_writers),
