@@ -48,8 +48,20 @@ static const char *const binaries[] = {
         NULL,
 };
 
-static const char *const config_dirs[] = { "/etc", "/usr/local/share", "/usr/share", NULL };
-static const char *const vulkan_dirs[] = { "/etc", "/usr/local/share", "/usr/share", "/", NULL };
+/* Where the configs are, and where the container gets them: a driver installed into one directory
+ * (/usr/local/nvidia) keeps them in its share/, which is /usr/share's place. */
+static const char *const config_dirs[][2] = {
+        { "/etc", "/etc" },
+        { "/usr/local/share", "/usr/local/share" },
+        { "/usr/share", "/usr/share" },
+        { "/share", "/usr/share" },
+        { NULL, NULL },
+};
+static const char *const vulkan_dirs[][2] = {
+        { "/etc", "/etc" },       { "/usr/local/share", "/etc" },
+        { "/usr/share", "/etc" }, { "/share", "/etc" },
+        { "/", "/etc" },          { NULL, NULL },
+};
 
 static const char *const config_files[] = {
         "glvnd/egl_vendor.d/10_nvidia.json",
@@ -456,19 +468,16 @@ static int find_sockets(struct finder *f)
         return 0;
 }
 
-/* The first of dirs (inside the driver root) holding file; mounted at the same path, or under
- * container_dir when given. */
-static int find_config(struct finder *f, const char *file, const char *const *dirs,
-                       const char *container_dir)
+/* The first of dirs (inside the driver root) holding file, mounted under that dir's container dir. */
+static int find_config(struct finder *f, const char *file, const char *const (*dirs)[2])
 {
-        for (size_t d = 0; dirs[d]; d++) {
-                _cleanup_free_ char *path = join(dirs[d], file), *real = NULL, *container = NULL;
+        for (size_t d = 0; dirs[d][0]; d++) {
+                _cleanup_free_ char *path = join(dirs[d][0], file), *real = NULL, *container = NULL;
                 if (!path)
                         return -ENOMEM;
                 if (!file_in(f->w->driver_ctr, path, S_IFREG, &real))
                         continue;
-                container = container_dir ? join(container_dir, file) : strdup(path);
-                if (!container)
+                if (!(container = join(dirs[d][1], file)))
                         return -ENOMEM;
                 return add_file(f, DRIVER_FILE_CONFIG, f->w->driver, real, container);
         }
@@ -479,10 +488,10 @@ static int find_configs(struct finder *f)
 {
         int r;
         for (size_t i = 0; config_files[i]; i++)
-                if ((r = find_config(f, config_files[i], config_dirs, NULL)) < 0)
+                if ((r = find_config(f, config_files[i], config_dirs)) < 0)
                         return r;
         for (size_t i = 0; vulkan_files[i]; i++)
-                if ((r = find_config(f, vulkan_files[i], vulkan_dirs, "/etc")) < 0)
+                if ((r = find_config(f, vulkan_files[i], vulkan_dirs)) < 0)
                         return r;
         return 0;
 }

@@ -339,7 +339,7 @@ static inline int fx_layout_fhs(const struct fx *f)
 }
 
 /* The GPU test host's layout: the driver in /usr/local/nvidia (bin/, lib64/, lib/ with 32-bit
- * libraries, firmware/, an empty dev/), device nodes and sockets in the host's /dev and /run. */
+ * libraries, firmware/, share/, an empty dev/), device nodes and sockets in the host's /dev and /run. */
 static inline int fx_layout_usr_local_nvidia(const struct fx *f)
 {
         const char *lib = "/usr/local/nvidia/lib64";
@@ -350,6 +350,8 @@ static inline int fx_layout_usr_local_nvidia(const struct fx *f)
         FX_TRY(fx_elf(f, fxv(f, "/usr/local/nvidia/lib/libcuda.so.", ""), "libcuda.so.1", true));
         FX_TRY(fx_binaries(f, "/usr/local/nvidia/bin"));
         FX_TRY(fx_text(f, fxv(f, "/usr/local/nvidia/firmware/nvidia/", "/gsp_ga10x.bin"), "gsp", 0644));
+        FX_TRY(fx_text(f, "/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json", "{}", 0644));
+        FX_TRY(fx_text(f, "/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json", "{}", 0644));
         FX_TRY(fx_mkdirs(f, "/usr/local/nvidia/dev"));
         FX_TRY(fx_control_nodes(f, "/dev"));
         FX_TRY(fx_gpu_nodes(f, "/dev", 1));
