@@ -15,7 +15,8 @@ static void help(FILE *f)
 {
         fprintf(f,
                 "Usage: nvdp cdi generate [OPTIONS]\n"
-                "       nvdp cdi list [--spec-dir DIR]...\n\n"
+                "       nvdp cdi list [--spec-dir DIR]...\n"
+                "       nvdp cdi remove [--spec-dir DIR]\n\n"
                 "generate: write the CDI spec of this node's GPUs (what the plugin writes when a cdi-*\n"
                 "device-list strategy is on): devices by index, UUID, <gpu>:<mig> and \"all\".\n"
                 "  -o, --output FILE             write the spec to FILE (atomically) instead of stdout\n"
@@ -37,7 +38,9 @@ static void help(FILE *f)
                 "      --root DIR                the host root whose /sys and /proc are read (env "
                 "NVDP_ROOT)\n"
                 "list: the CDI device names of the spec files in each DIR (default /etc/cdi,\n"
-                "      /var/run/cdi)\n");
+                "      /var/run/cdi)\n"
+                "remove: remove nvdp's own spec files from DIR (default " CDI_SPEC_DIR_DEFAULT
+                "); others stay\n");
 }
 
 static const char *env_or(const char *name, const char *fallback)
@@ -311,6 +314,39 @@ static int cdi_list(int argc, char **argv)
         return fflush(stdout) == 0 ? ret : 1;
 }
 
+/* Uninstall: nvdp's own spec files go, nvidia-ctk's and other vendors' stay. */
+static int cdi_remove(int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "spec-dir", required_argument, NULL, 'd' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *dir = CDI_SPEC_DIR_DEFAULT;
+        int c;
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'd': dir = optarg; break;
+                case 'h': help(stdout); return 0;
+                default:
+                        fprintf(stderr, "nvdp cdi remove: unknown option or missing value: '%s'.\n",
+                                argv[optind - 1]);
+                        return 2;
+                }
+        }
+        _cleanup_free_ char *error = NULL;
+        int r = cdi_spec_dir_remove_own(dir, &error);
+        if (r < 0) {
+                fprintf(stderr, "nvdp cdi remove: %s\n", error ? error : strerror(-r));
+                return 1;
+        }
+        fprintf(stderr, "nvdp cdi remove: removed %d spec file%s of nvdp from %s\n", r, r == 1 ? "" : "s",
+                dir);
+        return 0;
+}
+
 int cmd_cdi(int argc, char **argv)
 {
         if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
@@ -321,6 +357,8 @@ int cmd_cdi(int argc, char **argv)
                 return cdi_generate(argc - 1, argv + 1);
         if (streq(argv[1], "list"))
                 return cdi_list(argc - 1, argv + 1);
-        fprintf(stderr, "nvdp cdi: unknown command '%s' (generate, list).\n", argv[1]);
+        if (streq(argv[1], "remove"))
+                return cdi_remove(argc - 1, argv + 1);
+        fprintf(stderr, "nvdp cdi: unknown command '%s' (generate, list, remove).\n", argv[1]);
         return 2;
 }

@@ -97,6 +97,11 @@ def test_generate_spec_dir_and_list(tmp_path):
     assert lines[0] == "k8s.device-plugin.nvidia.com/gpu=0"
     assert lines[-2:] == ["k8s.device-plugin.nvidia.com/gpu=all", "nvidia.com/gpu=all"]
     assert len(lines) == 17 + 1
+    # Uninstall: only nvdp's file goes.
+    p = nvdp(env, "cdi", "remove", "--spec-dir", str(specs))
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == f"nvdp cdi remove: removed 1 spec file of nvdp from {specs}\n"
+    assert sorted(os.listdir(specs)) == ["broken.json", "nvidia.yaml"]
 
 
 def test_hook_unknown_hook_is_a_warning_and_bad_flags_an_error(tmp_path):
