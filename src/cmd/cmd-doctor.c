@@ -10,8 +10,7 @@
 #include "base/strv.h"
 #include "cmd/cmd.h"
 #include "doctor/doctor.h"
-#include "gpu/inventory.h"
-#include "nvml/nvml-loader.h"
+#include "gpu/node.h"
 
 static void help(FILE *f)
 {
@@ -35,25 +34,31 @@ static void help(FILE *f)
                 "Exit status: 0 all ok, 1 warnings, 2 failures.\n");
 }
 
-/* Loads NVML (from the lib dirs under root first, when checking a mounted node filesystem) and reads
- * the inventory, so the driver checks can report what the plugin itself would see. */
+/* Loads NVML and reads the inventory the way the plugin does (node_open: the driver root, then the
+ * container's driver root mount), so the driver checks report what the plugin itself would see. A node
+ * filesystem checked under --root is its own driver root. */
 static void doctor_probe_nvml(const char *root, struct doctor_nvml_probe *p)
 {
         *p = (struct doctor_nvml_probe){ .attempted = true };
-        _cleanup_(nvml_unloadp) nvml *n = NULL;
-        _cleanup_(inventory_freep) inventory *inv = NULL;
+        _cleanup_(node_closep) struct node *n = NULL;
         _cleanup_free_ char *error = NULL;
-        int r = nvml_load(root && !streq(root, "/") ? root : NULL, &n, &error);
-        if (r >= 0)
-                r = inventory_load(n, root, &inv, &error);
+        const char *env_ctr = getenv("DRIVER_ROOT_CTR_PATH");
+        struct node_roots roots = {
+                .root = root,
+                .driver_root = streq(root, "/") ? getenv("NVIDIA_DRIVER_ROOT") : root,
+                .container_driver_root = !streq(root, "/") ? NULL
+                                         : env_ctr         ? env_ctr
+                                                           : "/driver-root",
+        };
+        int r = node_open(&roots, &n, &error);
         if (r < 0) {
                 snprintf(p->error, sizeof p->error, "%s", error ? error : strerror(-r));
                 return;
         }
         p->loaded = true;
-        p->gpu_count = (unsigned)inv->n_gpus;
-        snprintf(p->driver_version, sizeof p->driver_version, "%s", inv->driver_version);
-        p->cuda_driver_version = inv->cuda_driver_version;
+        p->gpu_count = (unsigned)n->inventory->n_gpus;
+        snprintf(p->driver_version, sizeof p->driver_version, "%s", n->inventory->driver_version);
+        p->cuda_driver_version = n->inventory->cuda_driver_version;
 }
 
 static bool strategy_uses_cdi(const char *list)

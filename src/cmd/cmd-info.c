@@ -8,9 +8,8 @@
 #include "base/strv.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
-#include "gpu/inventory.h"
+#include "gpu/node.h"
 #include "labels/labels.h"
-#include "nvml/nvml-loader.h"
 #include "resource/plan.h"
 
 static void help(FILE *f)
@@ -250,23 +249,22 @@ int cmd_info(int argc, char **argv)
                 return 2;
         }
 
-        _cleanup_(nvml_unloadp) nvml *n = NULL;
-        r = nvml_load(c->flags.nvidia_driver_root, &n, &error);
-        if (r < 0) {
+        _cleanup_(node_closep) struct node *n = NULL;
+        struct node_roots roots = config_node_roots(c);
+        r = node_open(&roots, &n, &error);
+        if (r < 0 && node_error_is_nvml_load(r)) {
                 fprintf(stderr, "nvdp info: %s\n", error ? error : strerror(-r));
                 return 2;
         }
-
-        _cleanup_(inventory_freep) inventory *inv = NULL;
-        r = inventory_load(n, c->flags.root, &inv, &error);
         if (r < 0) {
                 fprintf(stderr, "nvdp info: reading the GPU inventory failed: %s\n",
                         error ? error : strerror(-r));
                 return 1;
         }
+        const inventory *inv = n->inventory;
 
         _cleanup_(plan_freep) plan *pl = NULL;
-        r = plan_build(inv, c, c->flags.root, &pl, &error);
+        r = plan_build(inv, c, &pl, &error);
         if (r < 0) {
                 fprintf(stderr, "nvdp info: the device plugin would not start: %s\n",
                         error ? error : strerror(-r));

@@ -110,6 +110,15 @@ void sharing_resources_free(struct replicated_resource *r, size_t n)
         free(r);
 }
 
+struct node_roots config_node_roots(const config *c)
+{
+        return (struct node_roots){
+                .root = c->flags.root,
+                .driver_root = c->flags.nvidia_driver_root,
+                .container_driver_root = c->flags.plugin.container_driver_root,
+        };
+}
+
 config *config_free(config *c)
 {
         if (!c)

@@ -6,9 +6,9 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/strv.h"
-#include "metrics/plugin-metrics.h"
+#include "daemon/plugin-metrics.h"
 #include "plugin/allocate.h"
-#include "plugin/plugin.h"
+#include "plugin/plugin-internal.h"
 #include "plugin/prefer.h"
 #include "rpc/deviceplugin.h"
 
@@ -30,6 +30,20 @@ struct endpoint {
         uint64_t backoff;
         bool registered;
 };
+
+static void observe_allocate(endpoint *e, bool ok, uint64_t nsec)
+{
+        const struct plugin_observer *o = &e->plugin->observer;
+        if (o->on_allocate)
+                o->on_allocate(e->resource->name, ok, nsec, o->userdata);
+}
+
+static void observe_preferred(endpoint *e, bool ok, uint64_t nsec)
+{
+        const struct plugin_observer *o = &e->plugin->observer;
+        if (o->on_preferred)
+                o->on_preferred(e->resource->name, ok, nsec, o->userdata);
+}
 
 static void endpoint_handle_options(rpc_call *call, const uint8_t *msg, size_t size, void *userdata);
 static void endpoint_handle_list_and_watch(rpc_call *call, const uint8_t *msg, size_t size, void *userdata);
@@ -300,7 +314,7 @@ static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t 
         V1beta1__AllocateRequest *req = v1beta1__allocate_request__unpack(NULL, size, msg);
         if (!req) {
                 rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "cannot decode AllocateRequest");
-                plugin_metrics_allocate(e->plugin->metrics, e->resource->name, false, now_nsec() - start);
+                observe_allocate(e, false, now_nsec() - start);
                 return;
         }
         size_t n = req->n_container_requests;
@@ -332,7 +346,7 @@ static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t 
                 rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "%s", error);
         } else
                 rpc_call_fail(call, GRPC_INTERNAL, "allocate failed: %s", strerror(-r));
-        plugin_metrics_allocate(e->plugin->metrics, e->resource->name, r >= 0, now_nsec() - start);
+        observe_allocate(e, r >= 0, now_nsec() - start);
         for (size_t i = 0; resps && i < n; i++)
                 allocate_response_free(resps[i]);
         free(resps);
@@ -348,7 +362,7 @@ static void endpoint_handle_preferred(rpc_call *call, const uint8_t *msg, size_t
                 v1beta1__preferred_allocation_request__unpack(NULL, size, msg);
         if (!req) {
                 rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "cannot decode PreferredAllocationRequest");
-                plugin_metrics_preferred(e->plugin->metrics, res->name, false, now_nsec() - start);
+                observe_preferred(e, false, now_nsec() - start);
                 return;
         }
         size_t n = req->n_container_requests;
@@ -384,7 +398,7 @@ static void endpoint_handle_preferred(rpc_call *call, const uint8_t *msg, size_t
         }
         if (r < 0)
                 rpc_call_fail(call, GRPC_INTERNAL, "preferred allocation failed: %s", strerror(-r));
-        plugin_metrics_preferred(e->plugin->metrics, res->name, r >= 0, now_nsec() - start);
+        observe_preferred(e, r >= 0, now_nsec() - start);
         for (size_t i = 0; ids && i < n; i++)
                 strv_free(ids[i]);
         free(ids);
@@ -425,7 +439,8 @@ static void register_done(int status, const char *message, const uint8_t *resp, 
         e->registered = true;
         e->backoff = BACKOFF_FIRST;
         e->plugin->registrations++;
-        plugin_metrics_registered(e->plugin->metrics, e->resource->name);
+        if (e->plugin->observer.on_registered)
+                e->plugin->observer.on_registered(e->resource->name, e->plugin->observer.userdata);
         log_info("Registered %s with the kubelet: %zu devices on %s", e->resource->name,
                  e->resource->n_devices, e->socket_path);
 }

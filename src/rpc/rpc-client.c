@@ -6,7 +6,7 @@
 
 #include "base/parse.h"
 #include "grpc-wire.h"
-#include "h2conn.h"
+#include "net/h2conn.h"
 #include "rpc.h"
 
 /* Response header list we accept (the kubelet's are a few hundred bytes). */
@@ -314,8 +314,8 @@ static int start_http2(rpc_client_call *c)
                 { NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
                 { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_RESPONSE_HEADERS },
         };
-        rpc_transport *t;
-        int r = rpc_transport_new_fd(TAKE_FD(c->fd), &t);
+        net_transport *t;
+        int r = net_transport_new_fd(TAKE_FD(c->fd), &t);
         if (r < 0)
                 return r;
         r = h2conn_new(c->loop, t, false, cbs, NULL, settings, ELEMENTSOF(settings), client_closed, c,

@@ -7,7 +7,7 @@
 
 #include "base/parse.h"
 #include "grpc-wire.h"
-#include "h2conn.h"
+#include "net/h2conn.h"
 #include "rpc.h"
 
 /* Longest :path we look at; longer ones cannot name one of our methods. */
@@ -599,8 +599,8 @@ int rpc_server_add_connection(rpc_server *s, int fd)
         server_conn *conn = new0(server_conn, 1);
         if (!conn)
                 return -ENOMEM;
-        rpc_transport *t;
-        int r = rpc_transport_new_fd(TAKE_FD(owned), &t);
+        net_transport *t;
+        int r = net_transport_new_fd(TAKE_FD(owned), &t);
         if (r < 0) {
                 free(conn);
                 return r;

@@ -44,7 +44,7 @@ static void scenario_init(struct scenario *s, inventory *inv, unsigned replicas,
                 c->sharing.n_resources = 1;
         }
         char *err = NULL;
-        if (plan_build(inv, c, root, &s->plan, &err) < 0) {
+        if (inventory_read_mig_minors(inv, root) < 0 || plan_build(inv, c, &s->plan, &err) < 0) {
                 fprintf(stderr, "plan_build: %s\n", err);
                 abort();
         }

@@ -41,7 +41,7 @@ static const struct plan_resource *fx_plan(struct fx *f)
         _cleanup_free_ char *err = NULL;
         if (f->p) /* built once per fixture (a second build leaked the first; make asan found it) */
                 return &f->p->resources[0];
-        if (plan_build(f->inv, f->c, "/nonexistent", &f->p, &err) < 0)
+        if (plan_build(f->inv, f->c, &f->p, &err) < 0)
                 fail_msg("plan_build: %s", strna(err));
         return &f->p->resources[0];
 }

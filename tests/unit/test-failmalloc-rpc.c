@@ -18,7 +18,7 @@
 #include "base/log.h"
 #include "base/strv.h"
 #include "config/config.h"
-#include "plugin/plugin.h"
+#include "plugin/plugin-internal.h"
 #include "resource/plan.h"
 #include "rpc-peer.c"
 #include "rpc/deviceplugin.h"
@@ -165,8 +165,7 @@ static int setup(void **state)
         struct fixture *fx = new0(struct fixture, 1);
         fx->inv = fixture_h100x8();
         _cleanup_free_ char *err = NULL;
-        if (config_new_default(&fx->config) < 0 ||
-            plan_build(fx->inv, fx->config, "/nonexistent", &fx->plan, &err) < 0)
+        if (config_new_default(&fx->config) < 0 || plan_build(fx->inv, fx->config, &fx->plan, &err) < 0)
                 return -1;
         char *ids[] = { U(3) };
         V1beta1__ContainerAllocateRequest c = V1BETA1__CONTAINER_ALLOCATE_REQUEST__INIT;

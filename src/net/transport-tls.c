@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "transport-tls.h"
+#include "net/transport-tls.h"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 
 struct tls_transport {
-        rpc_transport base; /* first: the rpc_transport pointer is this struct's */
+        net_transport base; /* first: the net_transport pointer is this struct's */
         SSL *ssl;
         bool handshake_done;
 };
@@ -26,7 +26,7 @@ static ssize_t tls_result(struct tls_transport *t, int n)
         }
 }
 
-static ssize_t tls_read(rpc_transport *b, void *buf, size_t n)
+static ssize_t tls_read(net_transport *b, void *buf, size_t n)
 {
         struct tls_transport *t = (struct tls_transport *)b;
         if (n > INT32_MAX)
@@ -37,7 +37,7 @@ static ssize_t tls_read(rpc_transport *b, void *buf, size_t n)
         return k > 0 ? k : tls_result(t, k);
 }
 
-static ssize_t tls_write(rpc_transport *b, const void *buf, size_t n)
+static ssize_t tls_write(net_transport *b, const void *buf, size_t n)
 {
         struct tls_transport *t = (struct tls_transport *)b;
         if (n == 0)
@@ -50,7 +50,7 @@ static ssize_t tls_write(rpc_transport *b, const void *buf, size_t n)
         return k > 0 ? k : tls_result(t, k);
 }
 
-static void tls_free(rpc_transport *b)
+static void tls_free(net_transport *b)
 {
         struct tls_transport *t = (struct tls_transport *)b;
         if (t->ssl) {
@@ -66,7 +66,7 @@ static void tls_free(rpc_transport *b)
         free(t);
 }
 
-static const struct rpc_transport_ops tls_ops = {
+static const struct net_transport_ops tls_ops = {
         .read = tls_read,
         .write = tls_write,
         .free = tls_free,
@@ -136,7 +136,7 @@ static bool is_ip_literal(const char *host)
         return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
-int rpc_transport_tls_new(int fd, SSL_CTX *ctx, const char *host, rpc_transport **ret)
+int net_transport_tls_new(int fd, SSL_CTX *ctx, const char *host, net_transport **ret)
 {
         struct tls_transport *t = new0(struct tls_transport, 1);
         if (!t) {
@@ -186,7 +186,7 @@ static char *openssl_error(const char *what)
         return s;
 }
 
-int rpc_transport_tls_handshake(rpc_transport *b, uint32_t *ret_events, char **ret_error)
+int net_transport_tls_handshake(net_transport *b, uint32_t *ret_events, char **ret_error)
 {
         struct tls_transport *t = (struct tls_transport *)b;
         if (t->handshake_done)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "metrics/http-server.h"
+#include "net/http-server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A plain HTTP/2 client connection (not gRPC) over any rpc_transport: many concurrent requests, response
+/* A plain HTTP/2 client connection (not gRPC) over any net_transport: many concurrent requests, response
  * bodies streamed to the caller chunk by chunk. What the Kubernetes API client runs on.
  *
  * Callbacks never run from inside h2_client_request or h2_request_cancel: submitted frames go out from a
@@ -10,7 +10,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "base/loop.h"
-#include "transport.h"
+#include "net/transport.h"
 
 typedef struct h2_client h2_client;
 typedef struct h2_request h2_request;
@@ -34,7 +34,7 @@ typedef void (*h2_client_closed_fn)(h2_client *c, int error, void *userdata);
 /* Takes the transport (also on failure); the connection must be ready for application data (TLS handshake
  * done). authority is the :authority of every request (host:port). max_header_list bounds the response
  * header list of each stream (RFC 7541 size); larger ones fail the request with -EPROTO. */
-int h2_client_new(loop *l, rpc_transport *t, const char *scheme, const char *authority,
+int h2_client_new(loop *l, net_transport *t, const char *scheme, const char *authority,
                   size_t max_header_list, h2_client_closed_fn closed, void *userdata, h2_client **ret);
 /* Closes the connection (GOAWAY) without any further callbacks. Accepts NULL; safe from inside callbacks. */
 h2_client *h2_client_free(h2_client *c);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "metrics/node-reporter.h"
+#include "daemon/node-reporter.h"
 
 #include <time.h>
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "h2-client.h"
+#include "net/h2-client.h"
 
-#include "h2conn.h"
+#include "net/h2conn.h"
 
 struct h2_request {
         h2_client *client;
@@ -246,7 +246,7 @@ static void callbacks_freep(nghttp2_session_callbacks **p)
         nghttp2_session_callbacks_del(*p);
 }
 
-int h2_client_new(loop *l, rpc_transport *t, const char *scheme, const char *authority,
+int h2_client_new(loop *l, net_transport *t, const char *scheme, const char *authority,
                   size_t max_header_list, h2_client_closed_fn closed, void *userdata, h2_client **ret)
 {
         _cleanup_(callbacks_freep) nghttp2_session_callbacks *cbs = NULL;
@@ -283,7 +283,7 @@ int h2_client_new(loop *l, rpc_transport *t, const char *scheme, const char *aut
         *ret = c;
         return 0;
 oom:
-        rpc_transport_free(t);
+        net_transport_free(t);
         if (c) {
                 c->closed = true;
                 client_really_free(c);
