@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "strv.h"
 
+#include <stdarg.h>
+
 #include <ctype.h>
 
 char **strv_free(char **l)
@@ -39,6 +41,21 @@ int strv_push(char ***l, char *s)
         nl[n + 1] = NULL;
         *l = nl;
         return 0;
+}
+
+int strv_extendf(char ***l, const char *fmt, ...)
+{
+        char *s;
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        int r = strv_push(l, s);
+        if (r < 0)
+                free(s);
+        return r;
 }
 
 int strv_extend(char ***l, const char *s)

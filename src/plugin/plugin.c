@@ -8,7 +8,6 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/strv.h"
-#include "daemon/plugin-metrics.h"
 #include "health/health.h"
 
 /* Socket-directory events are coalesced: a kubelet restart deletes every socket and creates its own,

@@ -11,6 +11,7 @@
 #include "deviceplugin.pb-c.h"
 #include "fuzz-common.h"
 #include "plugin/allocate.h"
+#include "plugin/kubelet-wire.h"
 #include "plugin/prefer.h"
 #include "resource/plan.h"
 #include "test-plan-inventories.h"
@@ -109,7 +110,7 @@ static void do_allocate(const struct scenario *s, const struct plan_resource *re
                 }
         }
         if (r >= 0) {
-                r = allocate_response_pack(resps, n, &out, &out_size);
+                r = kubelet_wire_pack_allocate(resps, n, &out, &out_size);
                 if (r < 0)
                         abort();
                 /* what we send decodes, with one response per container */

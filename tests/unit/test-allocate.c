@@ -9,6 +9,7 @@
 
 #include "deviceplugin.pb-c.h"
 #include "plugin/allocate.h"
+#include "plugin/kubelet-wire.h"
 #include "test-plan-inventories.h"
 
 #define U(i) "GPU-00000000-0000-0000-0000-00000000000" #i
@@ -247,7 +248,7 @@ static void test_pack_round_trip(void **state)
         struct allocate_response *resps[2] = { alloc(f, a, NULL), alloc(f, b, NULL) };
         uint8_t *buf;
         size_t size;
-        assert_int_equal(allocate_response_pack(resps, 2, &buf, &size), 0);
+        assert_int_equal(kubelet_wire_pack_allocate(resps, 2, &buf, &size), 0);
         V1beta1__AllocateResponse *out = v1beta1__allocate_response__unpack(NULL, size, buf);
         assert_non_null(out);
         assert_int_equal(out->n_container_responses, 2);
