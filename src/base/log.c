@@ -5,6 +5,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "base/json.h"
+
 static enum log_level max_level = LOG_INFO;
 static enum log_format format = LOG_FORMAT_KLOG;
 
@@ -52,24 +54,6 @@ static const char *level_name(enum log_level level)
         case LOG_INFO: return "info";
         default: return "debug";
         }
-}
-
-/* JSON string body: quotes, backslashes and control characters escaped. */
-static size_t json_escape(char *out, size_t size, const char *s)
-{
-        size_t n = 0;
-        for (; *s && n + 7 < size; s++) {
-                unsigned char c = (unsigned char)*s;
-                if (c == '"' || c == '\\') {
-                        out[n++] = '\\';
-                        out[n++] = (char)c;
-                } else if (c < 0x20)
-                        n += (size_t)snprintf(out + n, size - n, "\\u%04x", c);
-                else
-                        out[n++] = (char)c;
-        }
-        out[n] = '\0';
-        return n;
 }
 
 int log_internal(enum log_level level, int error, const char *file, int line, const char *fmt, ...)

@@ -4,14 +4,9 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 
+#include "base/json.h"
 #include "base/strv.h"
 #include "kube.h"
-
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
 
 static int to_string(json_object *o, char **ret)
 {
@@ -120,28 +115,7 @@ int kube_event_body(const struct kube_event *e, const char *default_namespace, c
 
 int kube_json_parse(const char *text, size_t size, json_object **ret)
 {
-        if (size > KUBE_MAX_RESPONSE || size > INT32_MAX)
-                return -EMSGSIZE;
-        json_tokener *tok = json_tokener_new_ex(KUBE_MAX_JSON_DEPTH);
-        if (!tok)
-                return -ENOMEM;
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        json_object *o = json_tokener_parse_ex(tok, text, (int)size);
-        enum json_tokener_error err = json_tokener_get_error(tok);
-        /* Nothing but blanks may follow the value. */
-        size_t off = json_tokener_get_parse_end(tok);
-        json_tokener_free(tok);
-        if (!o || err != json_tokener_success) {
-                json_object_put(o);
-                return -EINVAL;
-        }
-        for (; off < size; off++)
-                if (!strchr(" \t\r\n", text[off])) {
-                        json_object_put(o);
-                        return -EINVAL;
-                }
-        *ret = o;
-        return 0;
+        return json_parse(text, size, KUBE_MAX_RESPONSE, KUBE_MAX_JSON_DEPTH, ret);
 }
 
 char *kube_status_message(const char *body, size_t size)

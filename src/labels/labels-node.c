@@ -4,18 +4,12 @@
  * keys even if the annotation was edited to name others. */
 #include <json-c/json.h>
 
+#include "base/json.h"
 #include "base/strv.h"
 #include "kube/kube.h"
 #include "labels.h"
 
 #define OUR_PREFIX "nvidia.com/"
-
-static void json_putp(json_object **o)
-{
-        if (*o)
-                json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
 
 /* json-c takes the reference of val even when adding fails. */
 static int add(json_object *obj, const char *key, json_object *val)
