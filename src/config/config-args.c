@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "base/error.h"
 #include "base/parse.h"
 #include "base/strv.h"
 #include "config/config-internal.h"
@@ -476,12 +477,9 @@ _printf_(3, 4) static int bad_value(char **ret_error, const struct origin *o, co
         if (r < 0)
                 return -ENOMEM;
         if (o->env)
-                r = asprintf(ret_error, "invalid value for $%s (--%s): %s", o->env, o->flag->name, why);
-        else
-                r = asprintf(ret_error, "invalid value for --%s: %s", o->flag->name, why);
-        if (r < 0)
-                return -ENOMEM;
-        return -EINVAL;
+                return error_set(ret_error, -EINVAL, "invalid value for $%s (--%s): %s", o->env,
+                                 o->flag->name, why);
+        return error_set(ret_error, -EINVAL, "invalid value for --%s: %s", o->flag->name, why);
 }
 
 static void *field(config *c, const struct flag *f)
@@ -608,28 +606,19 @@ static int env_values(const struct flag *f, char ***ret, const char **ret_env)
         return 0;
 }
 
-static int error_msg(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int error_msg(char **ret_error, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(ret_error, fmt, ap);
-        va_end(ap);
-        return r < 0 ? -ENOMEM : -EINVAL;
-}
-
 /* Upstream's validateFlags, less the NVML check for CDI strategies (the plugin does that). */
 static int config_validate(const config *c, enum nvdp_program p, char **ret_error)
 {
         if (p != PROGRAM_PLUGIN)
                 return 0;
         if (c->sharing.strategy == SHARING_MPS && c->flags.mig_strategy == MIG_STRATEGY_MIXED)
-                return error_msg(ret_error,
+                return error_set(ret_error, -EINVAL,
                                  "invalid --mig-strategy=mixed: MPS sharing (sharing.mps in %s) "
                                  "does not support the mixed MIG strategy",
                                  strna(c->config_file));
         if (c->sharing.strategy == SHARING_MPS && isempty(c->flags.mps_root))
-                return error_msg(ret_error, "MPS sharing (sharing.mps in %s) requires --mps-root (MPS_ROOT)",
+                return error_set(ret_error, -EINVAL,
+                                 "MPS sharing (sharing.mps in %s) requires --mps-root (MPS_ROOT)",
                                  strna(c->config_file));
         return 0;
 }
@@ -657,13 +646,13 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
                 const char *a = argv[i];
                 if (streq(a, "--")) {
                         if (i + 1 < argc) {
-                                r = error_msg(&err, "unexpected argument \"%s\"", argv[i + 1]);
+                                r = error_set(&err, -EINVAL, "unexpected argument \"%s\"", argv[i + 1]);
                                 goto finish;
                         }
                         break;
                 }
                 if (a[0] != '-' || a[1] == '\0') {
-                        r = error_msg(&err, "unexpected argument \"%s\"", a);
+                        r = error_set(&err, -EINVAL, "unexpected argument \"%s\"", a);
                         goto finish;
                 }
                 const char *name = a + (a[1] == '-' ? 2 : 1);
@@ -685,7 +674,7 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
                 }
                 const struct flag *f = flag_find(p, n);
                 if (!f) {
-                        r = error_msg(&err, "unknown flag %s", a);
+                        r = error_set(&err, -EINVAL, "unknown flag %s", a);
                         goto finish;
                 }
                 const char *value;
@@ -696,7 +685,7 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
                 else if (i + 1 < argc)
                         value = argv[++i];
                 else {
-                        r = error_msg(&err, "flag --%s needs a value", f->name);
+                        r = error_set(&err, -EINVAL, "flag --%s needs a value", f->name);
                         goto finish;
                 }
                 size_t idx = (size_t)(f - flags);

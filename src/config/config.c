@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <yaml.h>
 
+#include "base/error.h"
 #include "base/fileio.h"
 #include "base/parse.h"
 #include "base/strv.h"
@@ -1032,25 +1033,18 @@ int config_load_file(config *c, const char *path, char **ret_error)
 
         r = read_full_file(path, CONFIG_FILE_MAX, &data, &size);
         if (r == -EFBIG) {
-                if (ret_error && asprintf(ret_error, "%s: config file is larger than %d bytes", path,
-                                          CONFIG_FILE_MAX) < 0)
-                        *ret_error = NULL;
-                return r;
+                return error_set(ret_error, r, "%s: config file is larger than %d bytes", path,
+                                 CONFIG_FILE_MAX);
         }
         if (r < 0) {
-                if (ret_error &&
-                    asprintf(ret_error, "%s: cannot read config file: %s", path, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
+                return error_set(ret_error, r, "%s: cannot read config file: %s", path, strerror(-r));
         }
 
         size_t deep_line = 0;
         r = check_depth(data, size, &deep_line);
         if (r == -EINVAL) {
-                if (ret_error && asprintf(ret_error, "%s:%zu: nested more than %d levels deep", path,
-                                          deep_line, CONFIG_DEPTH_MAX) < 0)
-                        *ret_error = NULL;
-                return r;
+                return error_set(ret_error, r, "%s:%zu: nested more than %d levels deep", path, deep_line,
+                                 CONFIG_DEPTH_MAX);
         }
         if (r < 0)
                 return r;
@@ -1065,12 +1059,11 @@ int config_load_file(config *c, const char *path, char **ret_error)
                         yaml_parser_delete(&parser);
                         return -ENOMEM;
                 }
-                if (ret_error && asprintf(ret_error, "%s:%zu: not valid YAML or JSON: %s%s%s", path,
-                                          (size_t)parser.problem_mark.line + 1, strna(parser.problem),
-                                          parser.context ? " " : "", strempty(parser.context)) < 0)
-                        *ret_error = NULL;
+                r = error_set(ret_error, -EINVAL, "%s:%zu: not valid YAML or JSON: %s%s%s", path,
+                              (size_t)parser.problem_mark.line + 1, strna(parser.problem),
+                              parser.context ? " " : "", strempty(parser.context));
                 yaml_parser_delete(&parser);
-                return -EINVAL;
+                return r;
         }
         yaml_parser_delete(&parser);
 

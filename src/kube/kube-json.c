@@ -41,26 +41,43 @@ static json_object *add_object(json_object *o, const char *key)
         return v && add(o, key, v) == 0 ? v : NULL;
 }
 
-int kube_labels_patch_body(char *const *set, char *const *remove, char **ret)
+/* "key=value" entries into o; keys in remove as null (a merge patch removes those). */
+static int add_pairs(json_object *o, char *const *set, char *const *remove)
+{
+        STRV_FOREACH (kv, set) {
+                const char *eq = strchr(*kv, '=');
+                if (!eq || eq == *kv)
+                        return -EINVAL;
+                _cleanup_free_ char *k = strndup(*kv, (size_t)(eq - *kv));
+                if (!k || add_str(o, k, eq + 1) < 0)
+                        return -ENOMEM;
+        }
+        STRV_FOREACH (k, remove) {
+                if (isempty(*k))
+                        return -EINVAL;
+                if (add(o, *k, NULL) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int kube_node_patch_body(char *const *labels_set, char *const *labels_remove, char *const *annotations_set,
+                         char **ret)
 {
         _cleanup_json_ json_object *root = json_object_new_object();
         json_object *meta = root ? add_object(root, "metadata") : NULL;
         json_object *labels = meta ? add_object(meta, "labels") : NULL;
         if (!labels)
                 return -ENOMEM;
-        STRV_FOREACH (kv, set) {
-                const char *eq = strchr(*kv, '=');
-                if (!eq || eq == *kv)
-                        return -EINVAL;
-                _cleanup_free_ char *k = strndup(*kv, (size_t)(eq - *kv));
-                if (!k || add_str(labels, k, eq + 1) < 0)
+        int r = add_pairs(labels, labels_set, labels_remove);
+        if (r < 0)
+                return r;
+        if (annotations_set) {
+                json_object *annotations = add_object(meta, "annotations");
+                if (!annotations)
                         return -ENOMEM;
-        }
-        STRV_FOREACH (k, remove) {
-                if (isempty(*k))
-                        return -EINVAL;
-                if (add(labels, *k, NULL) < 0) /* null: merge patch removes the key */
-                        return -ENOMEM;
+                if ((r = add_pairs(annotations, annotations_set, NULL)) < 0)
+                        return r;
         }
         return to_string(root, ret);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "net/transport-tls.h"
 
+#include "base/error.h"
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -198,11 +199,9 @@ int net_transport_tls_handshake(net_transport *b, uint32_t *ret_events, char **r
                 const unsigned char *proto = NULL;
                 unsigned len = 0;
                 SSL_get0_alpn_selected(t->ssl, &proto, &len);
-                if (len != 2 || memcmp(proto, "h2", 2) != 0) {
-                        if (ret_error)
-                                *ret_error = strdup("the server did not agree to HTTP/2 (ALPN \"h2\")");
-                        return -EPROTONOSUPPORT;
-                }
+                if (len != 2 || memcmp(proto, "h2", 2) != 0)
+                        return error_set(ret_error, -EPROTONOSUPPORT,
+                                         "the server did not agree to HTTP/2 (ALPN \"h2\")");
                 t->handshake_done = true;
                 return 0;
         }
@@ -212,29 +211,18 @@ int net_transport_tls_handshake(net_transport *b, uint32_t *ret_events, char **r
                 return -EAGAIN;
         }
         long v = SSL_get_verify_result(t->ssl);
-        if (v != X509_V_OK) {
-                if (ret_error && asprintf(ret_error, "TLS certificate verification failed: %s",
-                                          X509_verify_cert_error_string(v)) < 0)
-                        *ret_error = NULL;
-                return -EKEYREJECTED;
-        }
+        if (v != X509_V_OK)
+                return error_set(ret_error, -EKEYREJECTED, "TLS certificate verification failed: %s",
+                                 X509_verify_cert_error_string(v));
         int r;
-        char *msg = NULL;
-        if (e == SSL_ERROR_SYSCALL && errno > 0) {
-                r = -errno;
-                if (asprintf(&msg, "TLS handshake failed: %s", strerror(errno)) < 0)
-                        msg = NULL;
-        } else if (e == SSL_ERROR_SYSCALL || ERR_peek_last_error() == 0) {
-                r = -ECONNRESET;
-                msg = strdup("the connection closed during the TLS handshake");
-        } else {
-                r = -EPROTO;
-                msg = openssl_error("TLS handshake failed");
+        if (e == SSL_ERROR_SYSCALL && errno > 0)
+                r = error_set(ret_error, -errno, "TLS handshake failed: %s", strerror(errno));
+        else if (e == SSL_ERROR_SYSCALL || ERR_peek_last_error() == 0)
+                r = error_set(ret_error, -ECONNRESET, "the connection closed during the TLS handshake");
+        else {
+                _cleanup_free_ char *msg = openssl_error("TLS handshake failed");
+                r = error_set(ret_error, -EPROTO, "%s", strna(msg));
         }
-        if (ret_error)
-                *ret_error = msg;
-        else
-                free(msg);
         ERR_clear_error();
         return r;
 }
