@@ -13,7 +13,8 @@ struct h2_request {
         size_t body_len, body_off;
         size_t header_bytes;
         int status;
-        int error; /* decided by us before the stream closed (-ECANCELED, -EPROTO) */
+        int error;          /* decided by us before the stream closed (-ECANCELED, -EPROTO) */
+        int64_t close_code; /* the stream's HTTP/2 error code once closed; -1 before */
         bool got_response, ended;
 };
 
@@ -158,6 +159,8 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
                         s = s * 10 + (value[i] - '0');
                 r->status = s;
         }
+        if (r->h && r->h->on_header)
+                r->h->on_header(r, name, namelen, value, valuelen, r->userdata);
         return 0;
 }
 
@@ -202,6 +205,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
         if (!r)
                 return 0;
         int error = r->error;
+        r->close_code = error_code;
         if (error == 0 && !(r->ended && r->got_response))
                 error = -ECONNRESET;
         request_finish(r, error);
@@ -308,6 +312,7 @@ int h2_client_request(h2_client *c, const char *method, const char *path, const 
         if (body && body_len > 0)
                 memcpy(r->body, body, body_len);
         r->body_len = body_len;
+        r->close_code = -1;
         r->client = c;
         r->h = h;
         r->userdata = userdata;
@@ -337,6 +342,11 @@ int h2_client_request(h2_client *c, const char *method, const char *path, const 
         if (ret)
                 *ret = r;
         return 0;
+}
+
+int64_t h2_request_close_code(const h2_request *r)
+{
+        return r->close_code;
 }
 
 void h2_request_cancel(h2_request *r)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A plain HTTP/2 client connection (not gRPC) over any net_transport: many concurrent requests, response
- * bodies streamed to the caller chunk by chunk. What the Kubernetes API client runs on.
+/* The one HTTP/2 client connection over any net_transport: many concurrent requests, response bodies
+ * streamed to the caller chunk by chunk. The Kubernetes API client (over TLS) and the gRPC client call
+ * (rpc/rpc-client.c, over a unix socket) run on it.
  *
  * Callbacks never run from inside h2_client_request or h2_request_cancel: submitted frames go out from a
  * zero timer in the loop. A request's memory belongs to the client; the h2_request pointer is valid until
@@ -18,6 +19,9 @@ typedef struct h2_request h2_request;
 struct h2_request_handler {
         /* The final response headers arrived (1xx skipped). Return <0 to cancel the request. */
         int (*on_response)(h2_request *r, int status, void *userdata);
+        /* Every response header field and trailer (pseudo-headers included), as received. May be NULL. */
+        void (*on_header)(h2_request *r, const uint8_t *name, size_t namelen, const uint8_t *value,
+                          size_t valuelen, void *userdata);
         /* A chunk of the response body. Return <0 to cancel the request (e.g. over a size limit). */
         int (*on_data)(h2_request *r, const uint8_t *data, size_t len, void *userdata);
         /* Runs once: error 0 when the response ended with END_STREAM, -ECANCELED after on_response or
@@ -50,3 +54,7 @@ int h2_client_request(h2_client *c, const char *method, const char *path, const 
                       const struct h2_request_handler *h, void *userdata, h2_request **ret);
 /* Resets the stream (CANCEL); no callback runs for it afterwards. Accepts NULL. */
 void h2_request_cancel(h2_request *r);
+/* Inside on_close: the HTTP/2 error code the stream closed with (NGHTTP2_NO_ERROR for a normal end, e.g.
+ * NGHTTP2_REFUSED_STREAM when the peer reset it), or -1 when it never closed by itself (the connection
+ * was lost, or the request could not start). */
+int64_t h2_request_close_code(const h2_request *r);
