@@ -370,6 +370,97 @@ static bool requests_gpu(json_object *pod)
         return false;
 }
 
+/* Plugin pods on this node (all of them when the node is unknown): up to ELEMENTSOF(mine) in *mine. */
+static int check_plugin_pods(struct ctx *x, json_object *items, json_object **mine, size_t max,
+                             size_t *ret_n)
+{
+        size_t n_elsewhere = 0, n_mine = 0;
+        json_object *bad = NULL;
+        const char *bad_why = NULL;
+        for (size_t i = 0; i < json_array_size(items); i++) {
+                json_object *pod = json_array_at(items, i);
+                if (!is_plugin_pod(pod))
+                        continue;
+                const char *on = pod_node(pod);
+                if (x->node && (!on || !streq(on, x->node))) {
+                        n_elsewhere++;
+                        continue;
+                }
+                if (n_mine < max)
+                        mine[n_mine++] = pod;
+                const char *t = pod_trouble(pod);
+                if (t && !bad) {
+                        bad = pod;
+                        bad_why = t;
+                }
+        }
+        *ret_n = n_mine;
+        if (n_mine == 0)
+                return doctor_report_addf(
+                        x->r, "cluster.plugin-pods", DOCTOR_FAIL,
+                        "kubectl get daemonsets -A | grep -e nvdp -e nvidia-device-plugin   # installed? "
+                        "does its node selector match this node?",
+                        "no device plugin pod %s%s (%zu elsewhere)", x->node ? "on node " : "found",
+                        strempty(x->node), n_elsewhere);
+        if (bad) {
+                _cleanup_free_ char *fix = NULL;
+                if (asprintf(&fix, "kubectl -n %s describe pod %s", namespace_of(bad), name_of(bad)) < 0)
+                        return -ENOMEM;
+                return doctor_report_addf(x->r, "cluster.plugin-pods", DOCTOR_FAIL, fix,
+                                          "%s/%s is not running: %s", namespace_of(bad), name_of(bad),
+                                          bad_why);
+        }
+        _cleanup_strv_free_ char **l = NULL;
+        for (size_t i = 0; i < n_mine; i++)
+                if (strv_extendf(&l, "%s/%s", namespace_of(mine[i]), name_of(mine[i])) < 0)
+                        return -ENOMEM;
+        _cleanup_free_ char *j = strv_join(l, ", ");
+        if (!j)
+                return -ENOMEM;
+        return doctor_report_addf(x->r, "cluster.plugin-pods", DOCTOR_OK, NULL, "running%s%s: %s",
+                                  x->node ? " on node " : "", strempty(x->node), j);
+}
+
+/* Pods asking for GPUs without the nvidia runtime get no GPU libraries or devices. */
+static int check_gpu_pods(struct ctx *x, json_object *items)
+{
+        _cleanup_strv_free_ char **without = NULL;
+        size_t n_gpu = 0, n_without = 0;
+        static const char *const rc_path[] = { "spec", "runtimeClassName", NULL };
+        static const char *const phase_path[] = { "status", "phase", NULL };
+        for (size_t i = 0; i < json_array_size(items); i++) {
+                json_object *pod = json_array_at(items, i);
+                const char *phase = json_text(json_get_path(pod, phase_path));
+                if (phase && (streq(phase, "Succeeded") || streq(phase, "Failed")))
+                        continue;
+                if (!requests_gpu(pod))
+                        continue;
+                n_gpu++;
+                if (!isempty(json_text(json_get_path(pod, rc_path))))
+                        continue;
+                if (n_without++ < MAX_LISTED &&
+                    strv_extendf(&without, "%s/%s", namespace_of(pod), name_of(pod)) < 0)
+                        return -ENOMEM;
+        }
+        if (n_without == 0)
+                return doctor_report_addf(
+                        x->r, "cluster.gpu-pods", DOCTOR_OK, NULL,
+                        "%zu pod%s request%s nvidia.com/*, none without a runtimeClassName", n_gpu,
+                        n_gpu == 1 ? "" : "s", n_gpu == 1 ? "s" : "");
+        _cleanup_free_ char *j = strv_join(without, ", ");
+        if (!j)
+                return -ENOMEM;
+        char more[64] = "";
+        if (n_without > MAX_LISTED)
+                snprintf(more, sizeof(more), " and %zu more", n_without - MAX_LISTED);
+        return doctor_report_addf(x->r, "cluster.gpu-pods", DOCTOR_WARN,
+                                  "add 'runtimeClassName: nvidia' to their pod spec (or start k3s with "
+                                  "--default-runtime nvidia)",
+                                  "%zu pod%s request%s nvidia.com/* without a runtimeClassName, so they get "
+                                  "no GPU libraries unless nvidia is the default runtime: %s%s",
+                                  n_without, n_without == 1 ? "" : "s", n_without == 1 ? "s" : "", j, more);
+}
+
 static int check_pods(struct ctx *x)
 {
         char *args[] = { "get", "pods", "-A", "-o", "json", NULL };
@@ -384,63 +475,10 @@ static int check_pods(struct ctx *x)
                 return doctor_report_add(x->r, "cluster.gpu-pods", DOCTOR_SKIP, why, NULL);
         }
         json_object *items = json_get(d, "items");
-        size_t n = json_array_size(items);
-
-        /* Plugin pods on this node (all of them when the node is unknown). */
-        size_t n_plugin = 0, n_elsewhere = 0;
         json_object *mine[4];
         size_t n_mine = 0;
-        json_object *bad = NULL;
-        const char *bad_why = NULL;
-        for (size_t i = 0; i < n; i++) {
-                json_object *pod = json_array_at(items, i);
-                if (!is_plugin_pod(pod))
-                        continue;
-                n_plugin++;
-                const char *on = pod_node(pod);
-                if (x->node && (!on || !streq(on, x->node))) {
-                        n_elsewhere++;
-                        continue;
-                }
-                if (n_mine < ELEMENTSOF(mine))
-                        mine[n_mine++] = pod;
-                const char *t = pod_trouble(pod);
-                if (t && !bad) {
-                        bad = pod;
-                        bad_why = t;
-                }
-        }
-        if (n_mine == 0)
-                k = doctor_report_addf(
-                        x->r, "cluster.plugin-pods", DOCTOR_FAIL,
-                        "kubectl get daemonsets -A | grep -e nvdp -e nvidia-device-plugin   # installed? "
-                        "does its node selector match this node?",
-                        "no device plugin pod %s%s (%zu elsewhere)", x->node ? "on node " : "found",
-                        strempty(x->node), n_elsewhere);
-        else if (bad) {
-                _cleanup_free_ char *fix = NULL;
-                if (asprintf(&fix, "kubectl -n %s describe pod %s", namespace_of(bad), name_of(bad)) < 0)
-                        return -ENOMEM;
-                k = doctor_report_addf(x->r, "cluster.plugin-pods", DOCTOR_FAIL, fix,
-                                       "%s/%s is not running: %s", namespace_of(bad), name_of(bad), bad_why);
-        } else {
-                _cleanup_strv_free_ char **l = NULL;
-                for (size_t i = 0; i < n_mine; i++) {
-                        _cleanup_free_ char *s = NULL;
-                        if (asprintf(&s, "%s/%s", namespace_of(mine[i]), name_of(mine[i])) < 0 ||
-                            strv_push(&l, s) < 0)
-                                return -ENOMEM;
-                        s = NULL;
-                }
-                _cleanup_free_ char *j = strv_join(l, ", ");
-                if (!j)
-                        return -ENOMEM;
-                k = doctor_report_addf(x->r, "cluster.plugin-pods", DOCTOR_OK, NULL, "running%s%s: %s",
-                                       x->node ? " on node " : "", strempty(x->node), j);
-        }
-        if (k < 0)
+        if ((k = check_plugin_pods(x, items, mine, ELEMENTSOF(mine), &n_mine)) < 0)
                 return k;
-
         /* Their logs. */
         if (n_mine == 0)
                 k = doctor_report_add(x->r, "cluster.plugin-logs", DOCTOR_SKIP, "no plugin pod to read",
@@ -449,48 +487,7 @@ static int check_pods(struct ctx *x)
                 k = scan_pod(x, mine[i]);
         if (k < 0)
                 return k;
-
-        /* Pods asking for GPUs without the nvidia runtime get no GPU libraries or devices. */
-        _cleanup_strv_free_ char **without = NULL;
-        size_t n_gpu = 0, n_without = 0;
-        static const char *const rc_path[] = { "spec", "runtimeClassName", NULL };
-        static const char *const phase_path[] = { "status", "phase", NULL };
-        for (size_t i = 0; i < n; i++) {
-                json_object *pod = json_array_at(items, i);
-                const char *phase = json_text(json_get_path(pod, phase_path));
-                if (phase && (streq(phase, "Succeeded") || streq(phase, "Failed")))
-                        continue;
-                if (!requests_gpu(pod))
-                        continue;
-                n_gpu++;
-                if (!isempty(json_text(json_get_path(pod, rc_path))))
-                        continue;
-                if (n_without++ < MAX_LISTED) {
-                        _cleanup_free_ char *s = NULL;
-                        if (asprintf(&s, "%s/%s", namespace_of(pod), name_of(pod)) < 0 ||
-                            strv_push(&without, s) < 0)
-                                return -ENOMEM;
-                        s = NULL;
-                }
-        }
-        if (n_without > 0) {
-                _cleanup_free_ char *j = strv_join(without, ", ");
-                if (!j)
-                        return -ENOMEM;
-                char more[64] = "";
-                if (n_without > MAX_LISTED)
-                        snprintf(more, sizeof(more), " and %zu more", n_without - MAX_LISTED);
-                return doctor_report_addf(
-                        x->r, "cluster.gpu-pods", DOCTOR_WARN,
-                        "add 'runtimeClassName: nvidia' to their pod spec (or start k3s with "
-                        "--default-runtime nvidia)",
-                        "%zu pod%s request%s nvidia.com/* without a runtimeClassName, so they get "
-                        "no GPU libraries unless nvidia is the default runtime: %s%s",
-                        n_without, n_without == 1 ? "" : "s", n_without == 1 ? "s" : "", j, more);
-        }
-        return doctor_report_addf(x->r, "cluster.gpu-pods", DOCTOR_OK, NULL,
-                                  "%zu pod%s request%s nvidia.com/*, none without a runtimeClassName", n_gpu,
-                                  n_gpu == 1 ? "" : "s", n_gpu == 1 ? "s" : "");
+        return check_gpu_pods(x, items);
 }
 
 int doctor_check_cluster(const struct doctor_options *o, doctor_report *r)
