@@ -15,11 +15,6 @@ void log_set_max_level(enum log_level level)
         max_level = level;
 }
 
-enum log_level log_get_max_level(void)
-{
-        return max_level;
-}
-
 void log_set_format(enum log_format f)
 {
         format = f;

@@ -14,9 +14,6 @@
 #define _unused_       __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 #define _noreturn_     __attribute__((noreturn))
-#define _likely_(x)    (__builtin_expect(!!(x), 1))
-#define _unlikely_(x)  (__builtin_expect(!!(x), 0))
-#define _warn_unused_  __attribute__((warn_unused_result))
 
 #define ELEMENTSOF(x)   (sizeof(x) / sizeof((x)[0]))
 #define MIN(a, b)       ((a) < (b) ? (a) : (b))
@@ -71,14 +68,6 @@ static inline void closep(int *fd)
         *fd = safe_close(*fd);
 }
 #define _cleanup_close_ _cleanup_(closep)
-
-static inline void fclosep(FILE **f)
-{
-        if (*f)
-                fclose(*f);
-        *f = NULL;
-}
-#define _cleanup_fclose_ _cleanup_(fclosep)
 
 /* -errno from a libc call that returned -1; never 0, so callers can `return negative_errno();`. */
 static inline int negative_errno(void)

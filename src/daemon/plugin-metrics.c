@@ -200,10 +200,6 @@ plugin_metrics *plugin_metrics_free(plugin_metrics *m)
         return NULL;
 }
 
-metrics_registry *plugin_metrics_registry(plugin_metrics *m)
-{
-        return m->registry;
-}
 
 void plugin_metrics_set_health(plugin_metrics *m, const health_tracker *t)
 {

@@ -30,7 +30,6 @@ typedef struct plugin_metrics plugin_metrics;
 int plugin_metrics_new(loop *l, const plugin *p, const inventory *inv, plugin_metrics **ret);
 plugin_metrics *plugin_metrics_free(plugin_metrics *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(plugin_metrics *, plugin_metrics_free);
-metrics_registry *plugin_metrics_registry(plugin_metrics *m);
 /* The health tracker whose counters and reasons are reported (NULL: health checks off). */
 void plugin_metrics_set_health(plugin_metrics *m, const health_tracker *t);
 

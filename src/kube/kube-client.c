@@ -791,15 +791,7 @@ kube_client *kube_client_free(kube_client *c)
         return NULL;
 }
 
-const char *kube_client_server(const kube_client *c)
-{
-        return c->server;
-}
 
-const char *kube_client_namespace(const kube_client *c)
-{
-        return c->namespace;
-}
 
 loop *kube_client_loop(const kube_client *c)
 {

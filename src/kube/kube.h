@@ -48,8 +48,6 @@ int kube_client_new(loop *l, const struct kube_config *c, const struct kube_clie
 /* Cancels every request and watch (no callbacks), closes the connection. Accepts NULL. */
 kube_client *kube_client_free(kube_client *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(kube_client *, kube_client_free);
-const char *kube_client_server(const kube_client *c);    /* "https://host:port" */
-const char *kube_client_namespace(const kube_client *c); /* the configuration's namespace */
 loop *kube_client_loop(const kube_client *c);
 
 /* status: the HTTP status (2xx success; error set otherwise), or a -errno when no response came

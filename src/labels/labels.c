@@ -102,15 +102,6 @@ const char *labels_get(const labels *l, const char *key)
         return found ? l->items[i].value : NULL;
 }
 
-bool labels_equal(const labels *a, const labels *b)
-{
-        if (a->n != b->n)
-                return false;
-        for (size_t i = 0; i < a->n; i++)
-                if (!streq(a->items[i].key, b->items[i].key) || !streq(a->items[i].value, b->items[i].value))
-                        return false;
-        return true;
-}
 
 int labels_format(const labels *l, char **ret)
 {

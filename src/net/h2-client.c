@@ -108,10 +108,6 @@ bool h2_client_usable(const h2_client *c)
         return c && !c->closed && !c->freed && !c->goaway && !h2conn_is_closing(c->h2);
 }
 
-size_t h2_client_open_requests(const h2_client *c)
-{
-        return c ? c->n_requests : 0;
-}
 
 static void on_flush_timer(loop_source *s, void *userdata)
 {

@@ -45,7 +45,6 @@ h2_client *h2_client_free(h2_client *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(h2_client *, h2_client_free);
 /* False once the connection closed, is closing, or the server sent GOAWAY: open a new one for new work. */
 bool h2_client_usable(const h2_client *c);
-size_t h2_client_open_requests(const h2_client *c);
 
 /* Submits a request. headers are extra fields (lower-case names; copied). body may be NULL (no DATA), it
  * is copied. -ENOTCONN when the client is not usable. */

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "plugin/plugin-internal.h"
 
-#include <limits.h>
 #include <sys/inotify.h>
 #include <sys/un.h>
 
@@ -12,8 +11,7 @@
 
 /* Socket-directory events are coalesced: a kubelet restart deletes every socket and creates its own,
  * which arrives as a burst; one resync after it settles re-creates and re-registers once. */
-#define RESYNC_DELAY            (20 * NSEC_PER_MSEC)
-#define KUBELET_SOCKET_NAME_MAX NAME_MAX
+#define RESYNC_DELAY (20 * NSEC_PER_MSEC)
 
 bool plugin_device_healthy(const plugin *p, const struct plan_device *d)
 {

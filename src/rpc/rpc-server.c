@@ -339,15 +339,7 @@ rpc_server *rpc_call_get_server(rpc_call *c)
         return c->conn->server;
 }
 
-const char *rpc_call_get_path(const rpc_call *c)
-{
-        return c->path;
-}
 
-uint64_t rpc_call_get_deadline(const rpc_call *c)
-{
-        return c->deadline;
-}
 
 void *rpc_server_get_userdata(rpc_server *s)
 {
@@ -814,7 +806,3 @@ size_t rpc_server_connections(const rpc_server *s)
         return s->n_conns;
 }
 
-const char *rpc_server_socket_path(const rpc_server *s)
-{
-        return s->socket_path;
-}
