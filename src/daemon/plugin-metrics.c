@@ -200,7 +200,6 @@ plugin_metrics *plugin_metrics_free(plugin_metrics *m)
         return NULL;
 }
 
-
 void plugin_metrics_set_health(plugin_metrics *m, const health_tracker *t)
 {
         if (m)

@@ -791,8 +791,6 @@ kube_client *kube_client_free(kube_client *c)
         return NULL;
 }
 
-
-
 loop *kube_client_loop(const kube_client *c)
 {
         return c->loop;

@@ -90,7 +90,8 @@ int kube_node_patch_body(char *const *labels_set, char *const *labels_remove, ch
                          char **ret);
 /* PATCH /api/v1/nodes/<name> with application/merge-patch+json and the body above. */
 int kube_patch_node(kube_client *c, const char *name, char *const *labels_set, char *const *labels_remove,
-                    char *const *annotations_set, uint64_t timeout_nsec, kube_response_fn cb, void *userdata);
+                    char *const *annotations_set, uint64_t timeout_nsec, kube_response_fn cb,
+                    void *userdata);
 
 struct kube_event {
         const char *namespace; /* NULL: "default", where the API server wants events about a Node */

@@ -102,7 +102,6 @@ const char *labels_get(const labels *l, const char *key)
         return found ? l->items[i].value : NULL;
 }
 
-
 int labels_format(const labels *l, char **ret)
 {
         char *buf = NULL;

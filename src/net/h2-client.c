@@ -108,7 +108,6 @@ bool h2_client_usable(const h2_client *c)
         return c && !c->closed && !c->freed && !c->goaway && !h2conn_is_closing(c->h2);
 }
 
-
 static void on_flush_timer(loop_source *s, void *userdata)
 {
         h2_client *c = userdata;

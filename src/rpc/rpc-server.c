@@ -339,8 +339,6 @@ rpc_server *rpc_call_get_server(rpc_call *c)
         return c->conn->server;
 }
 
-
-
 void *rpc_server_get_userdata(rpc_server *s)
 {
         return s->userdata;
@@ -805,4 +803,3 @@ size_t rpc_server_connections(const rpc_server *s)
 {
         return s->n_conns;
 }
-
