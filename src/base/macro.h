@@ -2,6 +2,8 @@
 /* Small macros used everywhere: cleanup attributes, ownership transfer, array sizes. */
 #pragma once
 
+#include <stdarg.h>
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -94,3 +96,16 @@ static inline bool endswith(const char *s, const char *suffix)
         size_t l = strlen(s), k = strlen(suffix);
         return l >= k && memcmp(s + l - k, suffix, k) == 0;
 }
+
+/* Inside a function declared (..., const char *fmt, ...): its arguments after fmt formatted by fmt into a
+ * new string; NULL when out of memory. The one way we format variadic arguments. */
+#define format_va(fmt)                                                                                      \
+        ({                                                                                                  \
+                va_list _ap;                                                                                \
+                char *_s = NULL;                                                                            \
+                va_start(_ap, fmt);                                                                         \
+                if (vasprintf(&_s, fmt, _ap) < 0)                                                           \
+                        _s = NULL;                                                                          \
+                va_end(_ap);                                                                                \
+                _s;                                                                                         \
+        })

@@ -45,12 +45,8 @@ int strv_push(char ***l, char *s)
 
 int strv_extendf(char ***l, const char *fmt, ...)
 {
-        char *s;
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vasprintf(&s, fmt, ap);
-        va_end(ap);
-        if (k < 0)
+        char *s = format_va(fmt);
+        if (!s)
                 return -ENOMEM;
         int r = strv_push(l, s);
         if (r < 0)
@@ -60,13 +56,7 @@ int strv_extendf(char ***l, const char *fmt, ...)
 
 int strv_extend(char ***l, const char *s)
 {
-        char *c = strdup(s);
-        if (!c)
-                return -ENOMEM;
-        int r = strv_push(l, c);
-        if (r < 0)
-                free(c);
-        return r;
+        return strv_extendf(l, "%s", s);
 }
 
 int strv_split(const char *s, const char *separators, char ***ret)

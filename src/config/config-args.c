@@ -469,12 +469,8 @@ struct origin {
 
 _printf_(3, 4) static int bad_value(char **ret_error, const struct origin *o, const char *fmt, ...)
 {
-        _cleanup_free_ char *why = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(&why, fmt, ap);
-        va_end(ap);
-        if (r < 0)
+        _cleanup_free_ char *why = format_va(fmt);
+        if (!why)
                 return -ENOMEM;
         if (o->env)
                 return error_set(ret_error, -EINVAL, "invalid value for $%s (--%s): %s", o->env,

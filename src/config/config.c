@@ -293,12 +293,8 @@ struct walk {
 
 _printf_(4, 5) static int fail(struct walk *w, const yaml_node_t *n, const char *key, const char *fmt, ...)
 {
-        _cleanup_free_ char *why = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(&why, fmt, ap);
-        va_end(ap);
-        if (r < 0)
+        _cleanup_free_ char *why = format_va(fmt);
+        if (!why)
                 return -ENOMEM;
         free(w->error);
         w->error = NULL;

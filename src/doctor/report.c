@@ -66,12 +66,8 @@ int doctor_report_add(doctor_report *r, const char *id, enum doctor_verdict v, c
 int doctor_report_addf(doctor_report *r, const char *id, enum doctor_verdict v, const char *fix,
                        const char *evidence_fmt, ...)
 {
-        va_list ap;
-        va_start(ap, evidence_fmt);
-        _cleanup_free_ char *e = NULL;
-        int k = vasprintf(&e, evidence_fmt, ap);
-        va_end(ap);
-        if (k < 0)
+        _cleanup_free_ char *e = format_va(evidence_fmt);
+        if (!e)
                 return -ENOMEM;
         return doctor_report_add(r, id, v, e, fix);
 }

@@ -89,17 +89,22 @@ static void connecting_stop(kube_client *c)
         c->fd = safe_close(c->fd);
 }
 
-static kube_client *client_unref(kube_client *c)
+static void conns_free(kube_client *c)
 {
-        if (!c || --c->n_ref > 0)
-                return NULL;
-        connecting_stop(c);
         while (c->conns) {
                 struct conn *n = c->conns;
                 c->conns = n->next;
                 h2_client_free(n->h2);
                 free(n);
         }
+}
+
+static kube_client *client_unref(kube_client *c)
+{
+        if (!c || --c->n_ref > 0)
+                return NULL;
+        connecting_stop(c);
+        conns_free(c);
         c->rate_timer = loop_source_free(c->rate_timer);
         SSL_CTX_free(c->ssl);
         free(c->server);
@@ -197,12 +202,7 @@ static void call_deliver(kube_call *k, int status, const char *error)
 
 static _printf_(3, 4) void call_fail(kube_call *k, int error, const char *fmt, ...)
 {
-        _cleanup_free_ char *what = NULL, *msg = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(&what, fmt, ap) < 0)
-                what = NULL;
-        va_end(ap);
+        _cleanup_free_ char *what = format_va(fmt), *msg = NULL;
         if (asprintf(&msg, "%s %s%s: %s", k->method, k->client ? k->client->server : "", k->path,
                      what ? what : strerror(-error)) < 0)
                 msg = NULL;
@@ -781,12 +781,7 @@ kube_client *kube_client_free(kube_client *c)
         while (c->calls)
                 call_free(c->calls);
         connecting_stop(c);
-        while (c->conns) {
-                struct conn *n = c->conns;
-                c->conns = n->next;
-                h2_client_free(n->h2);
-                free(n);
-        }
+        conns_free(c);
         client_unref(c);
         return NULL;
 }

@@ -143,14 +143,8 @@ static struct sharing group_sharing(const config *c, const inventory *inv, const
 static int set_key(labels *l, const char *prefix, const char *name, const char *fmt, ...) _printf_(4, 5);
 static int set_key(labels *l, const char *prefix, const char *name, const char *fmt, ...)
 {
-        _cleanup_free_ char *key = NULL, *v = NULL;
-        va_list ap;
-        if (asprintf(&key, "%s.%s", prefix, name) < 0)
-                return -ENOMEM;
-        va_start(ap, fmt);
-        int r = vasprintf(&v, fmt, ap);
-        va_end(ap);
-        if (r < 0)
+        _cleanup_free_ char *key = NULL, *v = format_va(fmt);
+        if (!v || asprintf(&key, "%s.%s", prefix, name) < 0)
                 return -ENOMEM;
         return labels_set(l, key, v);
 }

@@ -85,12 +85,8 @@ int labels_set(labels *l, const char *key, const char *value)
 
 int labels_setf(labels *l, const char *key, const char *fmt, ...)
 {
-        _cleanup_free_ char *v = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(&v, fmt, ap);
-        va_end(ap);
-        if (r < 0)
+        _cleanup_free_ char *v = format_va(fmt);
+        if (!v)
                 return -ENOMEM;
         return labels_set(l, key, v);
 }

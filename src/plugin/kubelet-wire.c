@@ -97,31 +97,21 @@ int kubelet_wire_pack_preferred(char **const *ids, size_t n, uint8_t **ret, size
 
 /* ---- AllocateResponse ------------------------------------------------------------------------------ */
 
-/* The map entries of envs or annotations ("key", "value" pairs); both entry types share one layout: base,
- * key, value. The entries live in one block, freed with the array (map_free). */
-static int map_view(char **pairs, const ProtobufCMessageDescriptor *d, void ***ret, size_t *ret_n)
+/* n messages of type d in one block and an array of pointers to them (freed with view_free), or NULL. */
+static void **messages_new(const ProtobufCMessageDescriptor *d, size_t n)
 {
-        size_t n = strv_length(pairs) / 2;
-        if (n == 0)
-                return 0;
-        V1beta1__ContainerAllocateResponse__EnvsEntry **v =
-                new0(V1beta1__ContainerAllocateResponse__EnvsEntry *, n);
+        void **v = new0(void *, n);
         uint8_t *storage = calloc(n, d->sizeof_message);
         if (!v || !storage) {
                 free(v);
                 free(storage);
-                return -ENOMEM;
+                return NULL;
         }
         for (size_t i = 0; i < n; i++) {
-                V1beta1__ContainerAllocateResponse__EnvsEntry *e = (void *)(storage + i * d->sizeof_message);
-                protobuf_c_message_init(d, e);
-                e->key = pairs[2 * i];
-                e->value = pairs[2 * i + 1];
-                v[i] = e;
+                v[i] = storage + i * d->sizeof_message;
+                protobuf_c_message_init(d, v[i]);
         }
-        *ret = (void **)v;
-        *ret_n = n;
-        return 0;
+        return v;
 }
 
 /* Frees a view array whose elements live in one block starting at element 0. */
@@ -132,22 +122,33 @@ static void view_free(void **v)
         free(v);
 }
 
+/* The map entries of envs or annotations ("key", "value" pairs); both entry types share one layout: base,
+ * key, value. */
+static int map_view(char **pairs, const ProtobufCMessageDescriptor *d, void ***ret, size_t *ret_n)
+{
+        size_t n = strv_length(pairs) / 2;
+        if (n == 0)
+                return 0;
+        V1beta1__ContainerAllocateResponse__EnvsEntry **v = (void *)messages_new(d, n);
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                v[i]->key = pairs[2 * i];
+                v[i]->value = pairs[2 * i + 1];
+        }
+        *ret = (void **)v;
+        *ret_n = n;
+        return 0;
+}
+
 static int mounts_view(const struct allocate_response *a, V1beta1__ContainerAllocateResponse *c)
 {
-        if (a->n_mounts == 0)
-                return 0;
-        V1beta1__Mount *m = new0(V1beta1__Mount, a->n_mounts);
-        c->mounts = new0(V1beta1__Mount *, a->n_mounts);
-        if (!c->mounts || !m) {
-                free(m);
+        if (a->n_mounts > 0 && !(c->mounts = (void *)messages_new(&v1beta1__mount__descriptor, a->n_mounts)))
                 return -ENOMEM;
-        }
         for (size_t k = 0; k < a->n_mounts; k++) {
-                v1beta1__mount__init(&m[k]);
-                m[k].container_path = a->mounts[k].container_path;
-                m[k].host_path = a->mounts[k].host_path;
-                m[k].read_only = a->mounts[k].read_only;
-                c->mounts[k] = &m[k];
+                c->mounts[k]->container_path = a->mounts[k].container_path;
+                c->mounts[k]->host_path = a->mounts[k].host_path;
+                c->mounts[k]->read_only = a->mounts[k].read_only;
         }
         c->n_mounts = a->n_mounts;
         return 0;
@@ -155,20 +156,13 @@ static int mounts_view(const struct allocate_response *a, V1beta1__ContainerAllo
 
 static int devices_view(const struct allocate_response *a, V1beta1__ContainerAllocateResponse *c)
 {
-        if (a->n_devices == 0)
-                return 0;
-        V1beta1__DeviceSpec *d = new0(V1beta1__DeviceSpec, a->n_devices);
-        c->devices = new0(V1beta1__DeviceSpec *, a->n_devices);
-        if (!c->devices || !d) {
-                free(d);
+        if (a->n_devices > 0 &&
+            !(c->devices = (void *)messages_new(&v1beta1__device_spec__descriptor, a->n_devices)))
                 return -ENOMEM;
-        }
         for (size_t k = 0; k < a->n_devices; k++) {
-                v1beta1__device_spec__init(&d[k]);
-                d[k].container_path = a->devices[k].container_path;
-                d[k].host_path = a->devices[k].host_path;
-                d[k].permissions = a->devices[k].permissions;
-                c->devices[k] = &d[k];
+                c->devices[k]->container_path = a->devices[k].container_path;
+                c->devices[k]->host_path = a->devices[k].host_path;
+                c->devices[k]->permissions = a->devices[k].permissions;
         }
         c->n_devices = a->n_devices;
         return 0;
@@ -177,19 +171,10 @@ static int devices_view(const struct allocate_response *a, V1beta1__ContainerAll
 static int cdi_view(const struct allocate_response *a, V1beta1__ContainerAllocateResponse *c)
 {
         size_t n = strv_length(a->cdi_devices);
-        if (n == 0)
-                return 0;
-        V1beta1__CDIDevice *d = new0(V1beta1__CDIDevice, n);
-        c->cdi_devices = new0(V1beta1__CDIDevice *, n);
-        if (!c->cdi_devices || !d) {
-                free(d);
+        if (n > 0 && !(c->cdi_devices = (void *)messages_new(&v1beta1__cdidevice__descriptor, n)))
                 return -ENOMEM;
-        }
-        for (size_t k = 0; k < n; k++) {
-                v1beta1__cdidevice__init(&d[k]);
-                d[k].name = a->cdi_devices[k];
-                c->cdi_devices[k] = &d[k];
-        }
+        for (size_t k = 0; k < n; k++)
+                c->cdi_devices[k]->name = a->cdi_devices[k];
         c->n_cdi_devices = n;
         return 0;
 }

@@ -25,16 +25,9 @@ struct builder {
 
 _printf_(2, 3) static int fail(struct builder *b, const char *fmt, ...)
 {
-        va_list ap;
-        va_start(ap, fmt);
         free(b->error);
-        int r = vasprintf(&b->error, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                b->error = NULL;
-                return -ENOMEM;
-        }
-        return -EINVAL;
+        b->error = format_va(fmt);
+        return b->error ? -EINVAL : -ENOMEM;
 }
 
 static void plan_resource_done(struct plan_resource *r)

@@ -75,13 +75,8 @@ static _printf_(3, 4) void set_result(rpc_client_call *c, int status, const char
         c->result_set = true;
         c->status = status;
         c->message = mfree(c->message);
-        if (fmt) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(&c->message, fmt, ap) < 0)
-                        c->message = NULL;
-                va_end(ap);
-        }
+        if (fmt)
+                c->message = format_va(fmt);
 }
 
 /* Tears the connection down (GOAWAY), then runs the callback and frees the call. */

@@ -224,14 +224,20 @@ static bool call_usable(const rpc_call *c)
         return c && !c->finished && !h2conn_is_closing(c->conn->h2);
 }
 
+/* One message more on the stream, headers first if they are not out yet. */
+static int call_queue_submit(rpc_call *c, const uint8_t *msg, size_t size)
+{
+        int r = call_queue(c, msg, size);
+        if (r < 0)
+                return r;
+        return call_submit_response(c);
+}
+
 int rpc_call_reply(rpc_call *c, const uint8_t *msg, size_t size)
 {
         if (!call_usable(c))
                 return -ESTALE;
-        int r = call_queue(c, msg, size);
-        if (r < 0)
-                return r;
-        r = call_submit_response(c);
+        int r = call_queue_submit(c, msg, size);
         if (r < 0)
                 return r;
         c->status = GRPC_OK;
@@ -247,10 +253,7 @@ int rpc_call_send(rpc_call *c, const uint8_t *msg, size_t size)
                 return -ESTALE;
         if (c->out_bytes > RPC_MAX_STREAM_QUEUE)
                 return -ENOBUFS;
-        int r = call_queue(c, msg, size);
-        if (r < 0)
-                return r;
-        r = call_submit_response(c);
+        int r = call_queue_submit(c, msg, size);
         if (r < 0)
                 return r;
         call_kick(c);
