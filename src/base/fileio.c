@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "fileio.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+
+#include "base/strv.h"
 
 int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size)
 {
@@ -111,6 +114,63 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
 fail:
         (void)unlink(tmp);
         return r;
+}
+
+int dir_list(const char *path, bool (*keep)(const char *name), size_t max_entries, char ***ret)
+{
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int r = negative_errno();
+                safe_close(fd);
+                return r;
+        }
+        /* Grown by doubling: a library folder holds thousands of names. */
+        _cleanup_strv_free_ char **names = new0(char *, 1);
+        size_t n = 0, alloc = 1;
+        int r = names ? 0 : -ENOMEM;
+        for (struct dirent *de; r >= 0 && (de = readdir(d));) {
+                if (streq(de->d_name, ".") || streq(de->d_name, "..") || (keep && !keep(de->d_name)))
+                        continue;
+                if (n >= max_entries) {
+                        r = -E2BIG;
+                        break;
+                }
+                if (n + 1 >= alloc) {
+                        char **grown = reallocarray(names, alloc * 2, sizeof(char *));
+                        if (!grown) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        names = grown;
+                        alloc *= 2;
+                }
+                if (!(names[n] = strdup(de->d_name))) {
+                        r = -ENOMEM;
+                        break;
+                }
+                names[++n] = NULL;
+        }
+        closedir(d);
+        if (r < 0)
+                return r;
+        strv_sort(names);
+        *ret = TAKE_PTR(names);
+        return 0;
+}
+
+const char *path_base_name(const char *p)
+{
+        const char *s = strrchr(p, '/');
+        return s ? s + 1 : p;
+}
+
+char *path_dir_name(const char *p)
+{
+        const char *s = strrchr(p, '/');
+        return !s || s == p ? strdup("/") : strndup(p, (size_t)(s - p));
 }
 
 char *path_join_root(const char *root, const char *path)

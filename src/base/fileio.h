@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Reading whole files with a size limit, and the one atomic-write helper. */
+/* Reading whole files and directories with a size limit, and the one atomic-write helper. */
 #pragma once
 
 #include <sys/types.h>
@@ -17,6 +17,15 @@ int read_one_line_file(const char *path, char **ret);
  * If the file already holds exactly these bytes (and mode), nothing is written and 0 is returned
  * (so mtime stays: readers watching it see no change); 1 when the file was (re)written. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+
+/* The names in directory path (not "." and ".."), sorted (strcmp), those for which keep(name) is true
+ * (keep NULL: all). -E2BIG when more than max_entries are kept: every directory read is bounded. */
+int dir_list(const char *path, bool (*keep)(const char *name), size_t max_entries, char ***ret);
+
+/* The last component of p ("/a/b" -> "b"; a pointer into p), and the rest ("/a/b" -> "/a", "/a" -> "/";
+ * NULL when out of memory). */
+const char *path_base_name(const char *p);
+char *path_dir_name(const char *p);
 
 /* Joins a root prefix and an absolute path: ("/fixture", "/sys/x") -> "/fixture/sys/x";
  * a NULL or "/" root gives the path itself. */

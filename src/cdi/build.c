@@ -137,7 +137,6 @@ static int add_named(cdi_spec *s, char *const *names, const struct cdi_edits *e,
 static int gpu_devices(const struct cdi_where *w, const struct cdi_options *o, const inventory *inv,
                        cdi_spec *s, struct cdi_edits *all, char **ret_error)
 {
-        _cleanup_(mig_minors_freep) struct mig_minors *minors = NULL;
         int r;
         for (size_t i = 0; i < inv->n_gpus; i++) {
                 const struct gpu *g = &inv->gpus[i];
@@ -158,28 +157,20 @@ static int gpu_devices(const struct cdi_where *w, const struct cdi_options *o, c
                         const struct mig_device *mig = &g->mig[m];
                         _cleanup_(cdi_edits_done) struct cdi_edits me = {};
                         _cleanup_strv_free_ char **mig_names = NULL;
-                        unsigned caps[2];
-                        if (!minors && (r = mig_minors_read(w->host_ctr, &minors, ret_error)) < 0)
-                                return r;
-                        if (mig_minors_find(minors, g->minor, mig->gi_id, -1, &caps[0]) < 0 ||
-                            mig_minors_find(minors, g->minor, mig->gi_id, (int)mig->ci_id, &caps[1]) < 0)
-                                return error_set(ret_error, -ENOENT,
-                                                 "mig-minors has no capability of MIG device %u:%zu (%s, "
-                                                 "gpu%u/gi%u/ci%u)",
-                                                 g->index, m, mig->uuid, g->minor, mig->gi_id, mig->ci_id);
                         char path[64];
                         snprintf(path, sizeof path, "/dev/nvidia%u", g->minor);
                         if ((r = dev_node_add(w, &me, path)) < 0)
                                 return r;
-                        for (size_t k = 0; k < 2; k++) {
-                                snprintf(path, sizeof path, "/dev/nvidia-caps/nvidia-cap%u", caps[k]);
-                                if ((r = dev_node_add(w, &me, path)) < 0)
+                        for (int ci = 0; ci < 2; ci++) {
+                                _cleanup_free_ char *cap = NULL;
+                                if ((r = mig_device_cap_path(inv, g, mig, ci, &cap, ret_error)) < 0 ||
+                                    (r = dev_node_add(w, &me, cap)) < 0)
                                         return r;
                                 if (r == 0)
                                         return error_set(ret_error, -ENOENT,
-                                                         "the device node %s of MIG device %u:%zu (%s) is "
+                                                         "the device node %s of MIG device %u:%u (%s) is "
                                                          "missing under the dev root %s",
-                                                         path, g->index, m, mig->uuid, w->dev);
+                                                         cap, g->index, mig->index, mig->uuid, w->dev);
                         }
                         char mig_index[32];
                         snprintf(mig_index, sizeof mig_index, "%u:%u", g->index, mig->index);

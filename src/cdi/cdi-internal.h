@@ -1,18 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Shared by the files of src/cdi: paths inside a root, and what discovery found. */
+/* Shared by the files of src/cdi: what discovery found. Paths inside a root: base/root-path.h. */
 #pragma once
 
+#include "base/fileio.h"
+#include "base/root-path.h"
 #include "cdi/cdi.h"
-
-/* ---- paths inside a root (root-path.c) ---- */
-
-/* Resolves path as the root's own programs would see it: every symlink on the way, absolute ones
- * relative to the root, ".." stopping at it. The result is an absolute path inside the root (no
- * symlinks left); -ENOENT when a component is missing, -ELOOP after 40 links. root NULL or "/" is the
- * real root. */
-int root_realpath(const char *root, const char *path, char **ret);
-/* root + path (as path_join_root), for reading what root_realpath returned. */
-char *root_local(const char *root, const char *path);
 
 /* ---- the resolved roots (build.c) ---- */
 
@@ -64,12 +56,3 @@ int dev_node_add(const struct cdi_where *w, struct cdi_edits *e, const char *pat
 /* The edits of one GPU: /dev/nvidia<minor> and its DRM nodes (card, render) with by-path links. */
 int dev_gpu_edits(const struct cdi_where *w, const struct gpu *g, struct cdi_edits *e, char ***links,
                   char **ret_error);
-
-/* MIG capability minors from <host>/proc/driver/nvidia-caps/mig-minors.
- * TODO(arch): use inventory gi_cap_minor/ci_cap_minor */
-struct mig_minors;
-int mig_minors_read(const char *host_ctr, struct mig_minors **ret, char **ret_error);
-struct mig_minors *mig_minors_free(struct mig_minors *m);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct mig_minors *, mig_minors_free);
-/* The minor of gpu<gpu_minor>/gi<gi>/access (ci < 0) or gpu<gpu_minor>/gi<gi>/ci<ci>/access; -ENOENT. */
-int mig_minors_find(const struct mig_minors *m, unsigned gpu_minor, unsigned gi, int ci, unsigned *ret);

@@ -3,7 +3,6 @@
  * (through the root's ld.so.cache and the usual library directories), the utilities, the GSP firmware,
  * the daemons' sockets and the graphics ICD files. Each is mounted at the same path inside the
  * container as it has inside the driver root, as nvidia-ctk does. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/stat.h>
@@ -127,20 +126,6 @@ struct finder {
         char **real_paths; /* canonical in-root paths of the files added (no file twice) */
 };
 
-static const char *base_name(const char *p)
-{
-        const char *s = strrchr(p, '/');
-        return s ? s + 1 : p;
-}
-
-static char *dir_name(const char *p)
-{
-        const char *s = strrchr(p, '/');
-        if (!s || s == p)
-                return strdup("/");
-        return strndup(p, (size_t)(s - p));
-}
-
 static char *join(const char *dir, const char *name)
 {
         char *r;
@@ -175,7 +160,7 @@ static int add_file(struct finder *f, enum driver_file_kind kind, const char *ro
 /* Whether the file at path (inside the driver root) is a library of this machine; its SONAME too. */
 static bool native_library(const struct finder *f, const char *real, char **ret_soname)
 {
-        _cleanup_free_ char *local = root_local(f->w->driver_ctr, real);
+        _cleanup_free_ char *local = path_join_root(f->w->driver_ctr, real);
         if (!local)
                 return false;
         _cleanup_close_ int fd = open(local, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -197,28 +182,18 @@ static bool has_version_suffix(const char *name, const char *version)
         return n > v + 4 && memcmp(name + n - v - 4, ".so.", 4) == 0 && streq(name + n - v, version);
 }
 
-/* Names in a directory of the driver root, sorted; NULL when it cannot be read. */
-static char **list_dir(const char *root_ctr, const char *dir)
+/* Names in a directory of the driver root, sorted; none when it cannot be read. */
+static int list_dir(const char *root_ctr, const char *dir, char ***ret)
 {
-        _cleanup_free_ char *local = root_local(root_ctr, dir);
+        _cleanup_free_ char *local = path_join_root(root_ctr, dir);
         if (!local)
-                return NULL;
-        DIR *d = opendir(local);
-        if (!d)
-                return NULL;
-        char **names = NULL;
-        size_t n = 0;
-        for (struct dirent *de; (de = readdir(d)) && n < DIR_ENTRIES_MAX; n++) {
-                if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
-                        continue;
-                if (strv_extend(&names, de->d_name) < 0) {
-                        names = strv_free(names);
-                        break;
-                }
-        }
-        closedir(d);
-        strv_sort(names);
-        return names;
+                return -ENOMEM;
+        int r = dir_list(local, NULL, DIR_ENTRIES_MAX, ret);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                *ret = NULL;
+        return 0;
 }
 
 /* A library found at dir/name (dir canonical): added when it resolves to a native library whose file
@@ -230,8 +205,8 @@ static int add_library(struct finder *f, const char *dir, const char *name, cons
                 return -ENOMEM;
         if (root_realpath(f->w->driver_ctr, path, &real) < 0)
                 return 0;
-        if (pattern ? fnmatch(pattern, base_name(real), 0) != 0
-                    : !has_version_suffix(base_name(real), f->version))
+        if (pattern ? fnmatch(pattern, path_base_name(real), 0) != 0
+                    : !has_version_suffix(path_base_name(real), f->version))
                 return 0;
         if (!native_library(f, real, NULL))
                 return 0;
@@ -240,8 +215,10 @@ static int add_library(struct finder *f, const char *dir, const char *name, cons
 
 static int scan_library_dir(struct finder *f, const char *dir)
 {
-        _cleanup_strv_free_ char **names = list_dir(f->w->driver_ctr, dir);
-        int r;
+        _cleanup_strv_free_ char **names = NULL;
+        int r = list_dir(f->w->driver_ctr, dir, &names);
+        if (r < 0)
+                return r;
         STRV_FOREACH (n, names)
                 if (startswith(*n, "lib") && has_version_suffix(*n, f->version) &&
                     (r = add_library(f, dir, *n, NULL)) < 0)
@@ -255,7 +232,7 @@ static int library_dirs_find(struct finder *f, char ***ret, char **ret_searched)
 {
         _cleanup_strv_free_ char **dirs = NULL;
         _cleanup_(ldcache_freep) ldcache *cache = NULL;
-        _cleanup_free_ char *cache_path = root_local(f->w->driver_ctr, "/etc/ld.so.cache");
+        _cleanup_free_ char *cache_path = path_join_root(f->w->driver_ctr, "/etc/ld.so.cache");
         int r;
         if (!cache_path)
                 return -ENOMEM;
@@ -265,9 +242,9 @@ static int library_dirs_find(struct finder *f, char ***ret, char **ret_searched)
                         _cleanup_free_ char *real = NULL, *dir = NULL;
                         if (e->flags != ldcache_native_flags() || e->hwcap != 0 ||
                             root_realpath(f->w->driver_ctr, e->path, &real) < 0 ||
-                            !has_version_suffix(base_name(real), f->version))
+                            !has_version_suffix(path_base_name(real), f->version))
                                 continue;
-                        if (!(dir = dir_name(real)))
+                        if (!(dir = path_dir_name(real)))
                                 return -ENOMEM;
                         if (!strv_contains(dirs, dir) && (r = strv_extend(&dirs, dir)) < 0)
                                 return r;
@@ -290,7 +267,7 @@ static const char *find_library_dir(const struct driver_files *d, const char *pr
 {
         for (size_t i = 0; i < d->n_files; i++)
                 if (d->files[i].kind == DRIVER_FILE_LIBRARY &&
-                    startswith(base_name(d->files[i].container_path), prefix))
+                    startswith(path_base_name(d->files[i].container_path), prefix))
                         return d->files[i].container_path;
         return NULL;
 }
@@ -321,12 +298,14 @@ static int find_libraries(struct finder *f, char **ret_error)
 
         /* Graphics libraries without the driver's version in their name, and the X driver, next to
          * the core libraries. */
-        _cleanup_free_ char *core_dir = dir_name(core);
+        _cleanup_free_ char *core_dir = path_dir_name(core);
         if (!core_dir)
                 return -ENOMEM;
         static const char *const graphics[] = { "libnvidia-egl-gbm.so.*.*", "libnvidia-egl-wayland.so.*.*",
                                                 NULL };
-        _cleanup_strv_free_ char **names = list_dir(f->w->driver_ctr, core_dir);
+        _cleanup_strv_free_ char **names = NULL;
+        if ((r = list_dir(f->w->driver_ctr, core_dir, &names)) < 0)
+                return r;
         for (size_t g = 0; graphics[g]; g++)
                 STRV_FOREACH (n, names)
                         if (fnmatch(graphics[g], *n, 0) == 0) {
@@ -358,7 +337,7 @@ static bool file_in(const char *root_ctr, const char *path, mode_t type, char **
 {
         _cleanup_free_ char *real = NULL, *local = NULL;
         struct stat st;
-        if (root_realpath(root_ctr, path, &real) < 0 || !(local = root_local(root_ctr, real)) ||
+        if (root_realpath(root_ctr, path, &real) < 0 || !(local = path_join_root(root_ctr, real)) ||
             stat(local, &st) < 0 || (st.st_mode & S_IFMT) != type)
                 return false;
         *ret_real = TAKE_PTR(real);
@@ -376,7 +355,7 @@ static int find_binaries(struct finder *f)
                                 return -ENOMEM;
                         if (!file_in(f->w->driver_ctr, path, S_IFREG, &real))
                                 continue;
-                        _cleanup_free_ char *local = root_local(f->w->driver_ctr, real);
+                        _cleanup_free_ char *local = path_join_root(f->w->driver_ctr, real);
                         struct stat st;
                         if (!local || stat(local, &st) < 0 || !(st.st_mode & 0111))
                                 continue;
@@ -396,7 +375,10 @@ static int firmware_in(struct finder *f, const char *root, const char *root_ctr,
                 return -ENOMEM;
         if (root_realpath(root_ctr, sub, &real_dir) < 0)
                 return 0;
-        _cleanup_strv_free_ char **names = list_dir(root_ctr, real_dir);
+        _cleanup_strv_free_ char **names = NULL;
+        int r = list_dir(root_ctr, real_dir, &names);
+        if (r < 0)
+                return r;
         STRV_FOREACH (name, names) {
                 if (fnmatch("gsp*.bin", *name, 0) != 0)
                         continue;
@@ -407,8 +389,7 @@ static int firmware_in(struct finder *f, const char *root, const char *root_ctr,
                         continue;
                 if (asprintf(&container, "/lib/firmware/nvidia/%s/%s", f->version, *name) < 0)
                         return -ENOMEM;
-                int r = add_file(f, DRIVER_FILE_FIRMWARE, root, real, container);
-                if (r < 0)
+                if ((r = add_file(f, DRIVER_FILE_FIRMWARE, root, real, container)) < 0)
                         return r;
         }
         return 0;
@@ -423,7 +404,7 @@ static int find_firmware(struct finder *f, const char *kernel_release)
          * test host keeps /usr/local/nvidia/firmware), then its defaults in the driver root, then the
          * firmware/ folder of a driver installed into one directory. */
         _cleanup_free_ char *param =
-                root_local(f->w->host_ctr, "/sys/module/firmware_class/parameters/path");
+                path_join_root(f->w->host_ctr, "/sys/module/firmware_class/parameters/path");
         _cleanup_free_ char *custom = NULL, *updates_release = NULL, *release = NULL;
         if (!param || asprintf(&updates_release, "/lib/firmware/updates/%s", kernel_release) < 0 ||
             asprintf(&release, "/lib/firmware/%s", kernel_release) < 0)
@@ -502,7 +483,7 @@ static bool host_has_symlink(const struct finder *f, const char *real_dir, const
 {
         _cleanup_free_ char *p = join(real_dir, name), *local = NULL;
         struct stat st;
-        return p && (local = root_local(f->w->driver_ctr, p)) && lstat(local, &st) == 0 &&
+        return p && (local = path_join_root(f->w->driver_ctr, p)) && lstat(local, &st) == 0 &&
                S_ISLNK(st.st_mode);
 }
 
@@ -556,9 +537,9 @@ static int find_links(struct finder *f)
                 const struct driver_file *file = &f->out->files[i];
                 if (file->kind != DRIVER_FILE_LIBRARY)
                         continue;
-                _cleanup_free_ char *dir = dir_name(file->container_path), *soname = NULL, *so = NULL,
+                _cleanup_free_ char *dir = path_dir_name(file->container_path), *soname = NULL, *so = NULL,
                                     *real = NULL;
-                const char *name = base_name(file->container_path);
+                const char *name = path_base_name(file->container_path);
                 if (!dir)
                         return -ENOMEM;
                 if ((r = add_special_links(f, dir, name)) < 0)
@@ -584,13 +565,13 @@ static int find_links(struct finder *f)
 static int find_folders(struct driver_files *d)
 {
         for (size_t i = 0; i < d->n_files; i++) {
-                const char *name = base_name(d->files[i].container_path);
+                const char *name = path_base_name(d->files[i].container_path);
                 if (d->files[i].kind != DRIVER_FILE_LIBRARY || !startswith(name, "lib") || strlen(name) < 7)
                         continue;
                 const char *so = strstr(name + 4, ".so");
                 if (!so || (so[3] != '\0' && so[3] != '.'))
                         continue;
-                _cleanup_free_ char *dir = dir_name(d->files[i].container_path);
+                _cleanup_free_ char *dir = path_dir_name(d->files[i].container_path);
                 if (!dir)
                         return -ENOMEM;
                 if (!strv_contains(d->folders, dir)) {

@@ -6,31 +6,33 @@
  * (ldcache.c), so nothing from the host runs inside the container. */
 #include "cdi/hook.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
 
 #include "base/error.h"
 #include "base/fileio.h"
+#include "base/json.h"
 #include "base/strv.h"
 #include "cdi/cdi-internal.h"
 #include "cdi/elf-soname.h"
 #include "cdi/ldcache.h"
-#include "doctor/json.h"
 
 #define CONFIG_JSON_MAX (16u * 1024 * 1024)
 #define FOLDER_MAX      65536 /* entries read from one library folder */
 #define DROP_IN         "/etc/ld.so.conf.d/00-nvdp-cdi.conf"
 
+/* The OCI state and config.json are small; nesting deeper than this is no OCI document. */
+#define JSON_DEPTH_MAX 64
+
 int cdi_hook_container_root(const char *state, size_t size, char **ret, char **ret_error)
 {
-        _cleanup_(json_doc_freep) json_doc *s = NULL, *c = NULL;
+        _cleanup_json_ json_object *s = NULL, *c = NULL;
         _cleanup_free_ char *config_path = NULL, *spec_text = NULL;
         size_t config_size;
-        if (json_doc_parse(state, size, &s) < 0)
+        if (json_parse(state, size, CONFIG_JSON_MAX, JSON_DEPTH_MAX, &s) < 0)
                 return error_set(ret_error, -EINVAL, "the container state on stdin is not JSON");
-        const char *bundle = json_string(s, json_get(s, json_root(s), "bundle"));
+        const char *bundle = json_text(json_get(s, "bundle"));
         if (isempty(bundle) || bundle[0] != '/')
                 return error_set(ret_error, -EINVAL, "the container state has no absolute \"bundle\" path");
         if (asprintf(&config_path, "%s/config.json", bundle) < 0)
@@ -38,9 +40,9 @@ int cdi_hook_container_root(const char *state, size_t size, char **ret, char **r
         int r = read_full_file(config_path, CONFIG_JSON_MAX, &spec_text, &config_size);
         if (r < 0)
                 return error_set(ret_error, r, "cannot read the OCI spec %s: %s", config_path, strerror(-r));
-        if (json_doc_parse(spec_text, config_size, &c) < 0)
+        if (json_parse(spec_text, config_size, CONFIG_JSON_MAX, JSON_DEPTH_MAX, &c) < 0)
                 return error_set(ret_error, -EINVAL, "the OCI spec %s is not JSON", config_path);
-        const char *root = json_string(c, json_get(c, json_get(c, json_root(c), "root"), "path"));
+        const char *root = json_text(json_get_path(c, (const char *const[]){ "root", "path", NULL }));
         if (isempty(root))
                 return error_set(ret_error, -EINVAL, "the OCI spec %s has no root.path", config_path);
         char *p;
@@ -59,12 +61,6 @@ int cdi_hook_container_root(const char *state, size_t size, char **ret, char **r
         return 0;
 }
 
-static const char *base_name(const char *p)
-{
-        const char *s = strrchr(p, '/');
-        return s ? s + 1 : p;
-}
-
 /* Makes dir (a container path) exist as a directory, following symlinks inside root; its canonical
  * path in *ret. */
 static int root_mkdir_p(const char *root, const char *dir, char **ret)
@@ -79,7 +75,7 @@ static int root_mkdir_p(const char *root, const char *dir, char **ret)
                         return -ENOMEM;
                 int r = root_realpath(root, candidate, &real);
                 if (r == -ENOENT) {
-                        _cleanup_free_ char *local = root_local(root, candidate);
+                        _cleanup_free_ char *local = path_join_root(root, candidate);
                         struct stat st;
                         if (!local)
                                 return -ENOMEM;
@@ -90,7 +86,7 @@ static int root_mkdir_p(const char *root, const char *dir, char **ret)
                         real = TAKE_PTR(candidate);
                 } else if (r < 0)
                         return r;
-                _cleanup_free_ char *local = root_local(root, real);
+                _cleanup_free_ char *local = path_join_root(root, real);
                 struct stat st;
                 if (!local)
                         return -ENOMEM;
@@ -105,24 +101,29 @@ static int root_mkdir_p(const char *root, const char *dir, char **ret)
         return 0;
 }
 
-static char *parent_of(const char *p)
+/* The container path path made ready for a new entry: its parent made to exist (following symlinks
+ * inside root), the entry itself not followed. *ret_local is where it is seen here. */
+static int root_prepare(const char *root, const char *path, char **ret_local)
 {
-        const char *s = strrchr(p, '/');
-        return !s || s == p ? strdup("/") : strndup(p, (size_t)(s - p));
-}
-
-/* Creates (or replaces) link in the container as a symlink to target. */
-static int make_link(const char *root, const char *target, const char *link)
-{
-        _cleanup_free_ char *parent = parent_of(link), *real_parent = NULL, *path = NULL, *local = NULL;
+        _cleanup_free_ char *parent = path_dir_name(path), *real_parent = NULL, *full = NULL;
         if (!parent)
                 return -ENOMEM;
         int r = root_mkdir_p(root, parent, &real_parent);
         if (r < 0)
                 return r;
-        if (asprintf(&path, "%s/%s", streq(real_parent, "/") ? "" : real_parent, base_name(link)) < 0 ||
-            !(local = root_local(root, path)))
+        if (asprintf(&full, "%s/%s", streq(real_parent, "/") ? "" : real_parent, path_base_name(path)) < 0 ||
+            !(*ret_local = path_join_root(root, full)))
                 return -ENOMEM;
+        return 0;
+}
+
+/* Creates (or replaces) link in the container as a symlink to target. */
+static int make_link(const char *root, const char *target, const char *link)
+{
+        _cleanup_free_ char *local = NULL;
+        int r = root_prepare(root, link, &local);
+        if (r < 0)
+                return r;
         char current[PATH_MAX];
         ssize_t k = readlink(local, current, sizeof current - 1);
         if (k >= 0) {
@@ -202,7 +203,7 @@ static bool library_name(const char *n)
 
 static bool exists_no_follow(const char *root, const char *path)
 {
-        _cleanup_free_ char *local = root_local(root, path);
+        _cleanup_free_ char *local = path_join_root(root, path);
         struct stat st;
         return local && lstat(local, &st) == 0;
 }
@@ -216,20 +217,14 @@ static int folder_add(struct cache_builder *b, const char *folder)
                 return -EINVAL;
         if (root_realpath(b->root, folder, &dir) < 0)
                 return 0; /* a folder the spec names but the container lacks: nothing to add */
-        if (!(local = root_local(b->root, dir)))
+        if (!(local = path_join_root(b->root, dir)))
                 return -ENOMEM;
-        DIR *d = opendir(local);
-        if (!d)
-                return 0;
         _cleanup_strv_free_ char **names = NULL;
-        int r = 0;
-        for (struct dirent *de; (de = readdir(d)) && strv_length(names) < FOLDER_MAX;)
-                if (library_name(de->d_name) && (r = strv_extend(&names, de->d_name)) < 0)
-                        break;
-        closedir(d);
+        int r = dir_list(local, library_name, FOLDER_MAX, &names);
+        if (r == -ENOENT || r == -ENOTDIR)
+                return 0;
         if (r < 0)
                 return r;
-        strv_sort(names);
 
         const char *sep = streq(dir, "/") ? "" : "/";
         const char *fsep = streq(folder, "/") ? "" : "/";
@@ -237,10 +232,11 @@ static int folder_add(struct cache_builder *b, const char *folder)
                 _cleanup_free_ char *path = NULL, *path_local = NULL, *file = NULL, *file_local = NULL,
                                     *soname = NULL, *entry = NULL, *key_path = NULL;
                 struct stat st;
-                if (asprintf(&path, "%s%s%s", dir, sep, *n) < 0 || !(path_local = root_local(b->root, path)))
+                if (asprintf(&path, "%s%s%s", dir, sep, *n) < 0 ||
+                    !(path_local = path_join_root(b->root, path)))
                         return -ENOMEM;
                 if (lstat(path_local, &st) < 0 || root_realpath(b->root, path, &file) < 0 ||
-                    !(file_local = root_local(b->root, file)))
+                    !(file_local = path_join_root(b->root, file)))
                         continue;
                 bool is_link = S_ISLNK(st.st_mode);
                 _cleanup_close_ int fd = open(file_local, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -250,7 +246,7 @@ static int folder_add(struct cache_builder *b, const char *folder)
                 if (asprintf(&key_path, "%s%s%s", dir, sep, key) < 0)
                         return -ENOMEM;
                 if (!streq(key, *n) && !exists_no_follow(b->root, key_path)) {
-                        _cleanup_free_ char *key_local = root_local(b->root, key_path);
+                        _cleanup_free_ char *key_local = path_join_root(b->root, key_path);
                         if (!key_local)
                                 return -ENOMEM;
                         if (symlink(*n, key_local) < 0)
@@ -274,15 +270,10 @@ static int folder_add(struct cache_builder *b, const char *folder)
 /* Writes data to path (a container path whose parent is made to exist) atomically. */
 static int root_write(const char *root, const char *path, const void *data, size_t size)
 {
-        _cleanup_free_ char *parent = parent_of(path), *real = NULL, *full = NULL, *local = NULL;
-        if (!parent)
-                return -ENOMEM;
-        int r = root_mkdir_p(root, parent, &real);
+        _cleanup_free_ char *local = NULL;
+        int r = root_prepare(root, path, &local);
         if (r < 0)
                 return r;
-        if (asprintf(&full, "%s/%s", streq(real, "/") ? "" : real, base_name(path)) < 0 ||
-            !(local = root_local(root, full)))
-                return -ENOMEM;
         r = write_file_atomic(local, data, size, 0644);
         return r < 0 ? r : 0;
 }
@@ -291,13 +282,10 @@ static int root_write(const char *root, const char *path, const void *data, size
  * ldconfig run later keeps our folders; an existing one is left alone. */
 static int ensure_ld_so_conf(const char *root)
 {
-        _cleanup_free_ char *etc = NULL, *path = NULL, *local = NULL;
-        int r = root_mkdir_p(root, "/etc", &etc);
+        _cleanup_free_ char *local = NULL;
+        int r = root_prepare(root, "/etc/ld.so.conf", &local);
         if (r < 0)
                 return r;
-        if (asprintf(&path, "%s/ld.so.conf", streq(etc, "/") ? "" : etc) < 0 ||
-            !(local = root_local(root, path)))
-                return -ENOMEM;
         _cleanup_close_ int fd = open(local, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0)
                 return errno == EEXIST ? 0 : negative_errno();
@@ -326,7 +314,7 @@ int cdi_hook_update_ldcache(const char *root, char *const *folders, char **ret_e
          * glibc-hwcaps subdirectories need the cache's extension section, which is not carried over;
          * their plain counterparts stay. */
         if (root_realpath(root, "/etc/ld.so.cache", &old_path) >= 0 &&
-            (old_local = root_local(root, old_path)) && ldcache_read(old_local, &old) >= 0)
+            (old_local = path_join_root(root, old_path)) && ldcache_read(old_local, &old) >= 0)
                 for (size_t i = 0; i < old->n_entries; i++)
                         if (old->entries[i].hwcap == 0 &&
                             (r = cache_add(&b, old->entries[i].flags, old->entries[i].name,
@@ -362,7 +350,7 @@ int cdi_hook_chmod(const char *root, char *const *paths, mode_t mode, char **ret
                         return error_set(ret_error, -EINVAL, "path \"%s\" is not an absolute path", *p);
                 if (root_realpath(root, *p, &real) < 0)
                         continue; /* missing: nothing to change */
-                if (!(local = root_local(root, real)))
+                if (!(local = path_join_root(root, real)))
                         return -ENOMEM;
                 if (stat(local, &st) < 0 || (st.st_mode & 07777) == mode)
                         continue;

@@ -2,18 +2,19 @@
 /* The CDI spec directory (/var/run/cdi): nvdp's files written atomically (containerd and CRI-O watch
  * the directory and must never see half a file), replaced when stale, removed when no longer wanted;
  * other files (nvidia-ctk's nvidia.yaml, other vendors) are never touched. */
-#include <dirent.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <sys/stat.h>
 
 #include "base/error.h"
 #include "base/fileio.h"
+#include "base/json.h"
 #include "base/strv.h"
 #include "cdi/cdi-internal.h"
-#include "doctor/json.h"
 
 #define SPEC_FILE_MAX  (16u * 1024 * 1024)
 #define SPEC_FILES_MAX 4096
+#define SPEC_DEPTH_MAX 32 /* a CDI spec nests 6 deep */
 
 int cdi_spec_file_name(const cdi_spec *s, char **ret)
 {
@@ -47,31 +48,30 @@ static bool is_spec_name(const char *n)
         return n[0] != '.' && (endswith(n, ".json") || endswith(n, ".yaml"));
 }
 
+static int list_specs(const char *dir, char ***ret)
+{
+        return dir_list(dir, is_spec_name, SPEC_FILES_MAX, ret);
+}
+
+/* A spec file by its name, as the CDI library reads it: *.json as JSON, *.yaml as YAML. */
+static int cdi_spec_parse(const char *path, const char *data, size_t size, json_object **ret)
+{
+        return endswith(path, ".json") ? json_parse(data, size, SPEC_FILE_MAX, SPEC_DEPTH_MAX, ret)
+                                       : json_parse_yaml(data, size, SPEC_FILE_MAX, SPEC_DEPTH_MAX, ret);
+}
+
 /* Whether the file carries nvdp's generator annotation (only nvdp's own files are removed). */
 static bool file_is_own(const char *path)
 {
         _cleanup_free_ char *data = NULL;
-        if (read_full_file(path, SPEC_FILE_MAX, &data, NULL) < 0)
+        _cleanup_json_ json_object *doc = NULL;
+        size_t size;
+        if (read_full_file(path, SPEC_FILE_MAX, &data, &size) < 0 ||
+            cdi_spec_parse(path, data, size, &doc) < 0)
                 return false;
-        return strstr(data, "\"" CDI_ANNOTATION_GENERATOR "\": \"nvdp\"") != NULL;
-}
-
-static int list_specs(const char *dir, char ***ret)
-{
-        DIR *d = opendir(dir);
-        if (!d)
-                return negative_errno();
-        _cleanup_strv_free_ char **names = NULL;
-        int r = 0;
-        for (struct dirent *de; (de = readdir(d)) && strv_length(names) < SPEC_FILES_MAX;)
-                if (is_spec_name(de->d_name) && (r = strv_extend(&names, de->d_name)) < 0)
-                        break;
-        closedir(d);
-        if (r < 0)
-                return r;
-        strv_sort(names);
-        *ret = TAKE_PTR(names);
-        return 0;
+        const char *g = json_text(
+                json_get_path(doc, (const char *const[]){ "annotations", CDI_ANNOTATION_GENERATOR, NULL }));
+        return g && streq(g, "nvdp");
 }
 
 /* Removes own files in dir not named in keep; returns how many went. */
@@ -151,7 +151,7 @@ void cdi_spec_files_free(struct cdi_spec_file *f, size_t n)
 static int spec_file_read(const char *path, struct cdi_spec_file *f)
 {
         _cleanup_free_ char *data = NULL;
-        _cleanup_(json_doc_freep) json_doc *doc = NULL;
+        _cleanup_json_ json_object *doc = NULL;
         size_t size;
         int r = read_full_file(path, SPEC_FILE_MAX, &data, &size);
         if (r == -ENOMEM)
@@ -159,10 +159,11 @@ static int spec_file_read(const char *path, struct cdi_spec_file *f)
         const char *why = NULL;
         if (r < 0)
                 why = strerror(-r);
-        else if (json_doc_parse(data, size, &doc) < 0)
-                why = "not JSON or YAML";
-        json_node root = json_root(doc);
-        const char *kind = json_string(doc, json_get(doc, root, "kind"));
+        else if ((r = cdi_spec_parse(path, data, size, &doc)) == -ENOMEM)
+                return r;
+        else if (r < 0)
+                why = endswith(path, ".json") ? "not JSON" : "not YAML";
+        const char *kind = json_text(json_get(doc, "kind"));
         if (!why && !kind)
                 why = "no kind";
         if (why) {
@@ -173,18 +174,20 @@ static int spec_file_read(const char *path, struct cdi_spec_file *f)
         }
         if (!(f->kind = strdup(kind)))
                 return -ENOMEM;
-        json_node devices = json_get(doc, root, "devices");
-        for (size_t i = 0; i < json_array_length(doc, devices); i++) {
-                const char *name = json_string(doc, json_get(doc, json_array_item(doc, devices, i), "name"));
+        json_object *devices = json_get(doc, "devices");
+        for (size_t i = 0; i < json_array_size(devices); i++) {
+                const char *name = json_text(json_get(json_array_at(devices, i), "name"));
                 if (name && (r = strv_extend(&f->devices, name)) < 0)
                         return r;
         }
-        json_node ann = json_get(doc, root, "annotations");
-        for (size_t i = 0; i < json_object_length(doc, ann); i++) {
-                const char *k = json_object_key(doc, ann, i),
-                           *v = json_string(doc, json_object_value(doc, ann, i));
-                if (k && v &&
-                    ((r = strv_extend(&f->annotations, k)) < 0 || (r = strv_extend(&f->annotations, v)) < 0))
+        json_object *ann = json_get(doc, "annotations");
+        if (!json_object_is_type(ann, json_type_object))
+                return 0;
+        json_object_object_foreach(ann, k, v)
+        {
+                const char *value = json_text(v);
+                if (value && ((r = strv_extend(&f->annotations, k)) < 0 ||
+                              (r = strv_extend(&f->annotations, value)) < 0))
                         return r;
         }
         return 0;

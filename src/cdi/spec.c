@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "spec.h"
 
+#include "base/json.h"
 #include "base/strv.h"
 
 static void node_done(struct cdi_device_node *n)
@@ -252,20 +253,6 @@ int cdi_kind_split(const char *kind, char **ret_vendor, char **ret_class)
 
 /* ---- writers ------------------------------------------------------------------------------------ */
 
-static void json_str(FILE *f, const char *s)
-{
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        fprintf(f, "\\%c", *p);
-                else if (*p < 0x20 || *p == 0x7f)
-                        fprintf(f, "\\u%04x", *p);
-                else
-                        fputc(*p, f);
-        }
-        fputc('"', f);
-}
-
 /* A plain YAML scalar that every YAML 1.1 and 1.2 reader takes as this exact string; anything else
  * is double-quoted. */
 static bool yaml_plain_ok(const char *s)
@@ -288,22 +275,13 @@ static bool yaml_plain_ok(const char *s)
         return true;
 }
 
+/* Quoted, a YAML double-quoted scalar takes JSON's escapes. */
 static void yaml_str(FILE *f, const char *s)
 {
-        if (yaml_plain_ok(s)) {
+        if (yaml_plain_ok(s))
                 fputs(s, f);
-                return;
-        }
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        fprintf(f, "\\%c", *p);
-                else if (*p < 0x20 || *p == 0x7f)
-                        fprintf(f, "\\x%02x", *p);
-                else
-                        fputc(*p, f);
-        }
-        fputc('"', f);
+        else
+                json_write_string(f, s);
 }
 
 /* ---- JSON: two-space indent, one array item per line ---- */
@@ -313,7 +291,7 @@ static void json_strv(FILE *f, const char *key, char *const *l, const char *ind)
         fprintf(f, ",\n%s\"%s\": [", ind, key);
         STRV_FOREACH (s, l) {
                 fputs(s == l ? "" : ", ", f);
-                json_str(f, *s);
+                json_write_string(f, *s);
         }
         fputc(']', f);
 }
@@ -331,7 +309,7 @@ static void json_edits(FILE *f, const struct cdi_edits *e, const char *ind)
                 KEY("env");
                 STRV_FOREACH (v, e->env) {
                         fprintf(f, "%s\n%s  ", v == e->env ? "" : ",", ind);
-                        json_str(f, *v);
+                        json_write_string(f, *v);
                 }
                 fprintf(f, "\n%s]", ind);
         }
@@ -339,10 +317,10 @@ static void json_edits(FILE *f, const struct cdi_edits *e, const char *ind)
                 KEY("deviceNodes");
                 for (size_t i = 0; i < e->n_nodes; i++) {
                         fprintf(f, "%s\n%s  {\"path\": ", i ? "," : "", ind);
-                        json_str(f, e->nodes[i].path);
+                        json_write_string(f, e->nodes[i].path);
                         if (e->nodes[i].host_path) {
                                 fprintf(f, ", \"hostPath\": ");
-                                json_str(f, e->nodes[i].host_path);
+                                json_write_string(f, e->nodes[i].host_path);
                         }
                         fputc('}', f);
                 }
@@ -352,9 +330,9 @@ static void json_edits(FILE *f, const struct cdi_edits *e, const char *ind)
                 KEY("hooks");
                 for (size_t i = 0; i < e->n_hooks; i++) {
                         fprintf(f, "%s\n%s  {\n%s    \"hookName\": ", i ? "," : "", ind, ind);
-                        json_str(f, e->hooks[i].hook_name);
+                        json_write_string(f, e->hooks[i].hook_name);
                         fprintf(f, ",\n%s    \"path\": ", ind);
-                        json_str(f, e->hooks[i].path);
+                        json_write_string(f, e->hooks[i].path);
                         char sub[64];
                         snprintf(sub, sizeof sub, "%s    ", ind);
                         if (e->hooks[i].args)
@@ -367,14 +345,14 @@ static void json_edits(FILE *f, const struct cdi_edits *e, const char *ind)
                 KEY("mounts");
                 for (size_t i = 0; i < e->n_mounts; i++) {
                         fprintf(f, "%s\n%s  {\"hostPath\": ", i ? "," : "", ind);
-                        json_str(f, e->mounts[i].host_path);
+                        json_write_string(f, e->mounts[i].host_path);
                         fprintf(f, ", \"containerPath\": ");
-                        json_str(f, e->mounts[i].container_path);
+                        json_write_string(f, e->mounts[i].container_path);
                         if (e->mounts[i].options) {
                                 fprintf(f, ", \"options\": [");
                                 STRV_FOREACH (o, e->mounts[i].options) {
                                         fputs(o == e->mounts[i].options ? "" : ", ", f);
-                                        json_str(f, *o);
+                                        json_write_string(f, *o);
                                 }
                                 fputc(']', f);
                         }
@@ -388,23 +366,23 @@ static void json_edits(FILE *f, const struct cdi_edits *e, const char *ind)
 static void write_json(FILE *f, const cdi_spec *s)
 {
         fprintf(f, "{\n  \"cdiVersion\": ");
-        json_str(f, cdi_spec_version(s));
+        json_write_string(f, cdi_spec_version(s));
         fprintf(f, ",\n  \"kind\": ");
-        json_str(f, s->kind);
+        json_write_string(f, s->kind);
         if (s->annotations) {
                 fprintf(f, ",\n  \"annotations\": {");
                 for (char **p = s->annotations; p[0] && p[1]; p += 2) {
                         fprintf(f, "%s\n    ", p == s->annotations ? "" : ",");
-                        json_str(f, p[0]);
+                        json_write_string(f, p[0]);
                         fprintf(f, ": ");
-                        json_str(f, p[1]);
+                        json_write_string(f, p[1]);
                 }
                 fprintf(f, "\n  }");
         }
         fprintf(f, ",\n  \"devices\": [");
         for (size_t i = 0; i < s->n_devices; i++) {
                 fprintf(f, "%s\n    {\n      \"name\": ", i ? "," : "");
-                json_str(f, s->devices[i].name);
+                json_write_string(f, s->devices[i].name);
                 fprintf(f, ",\n      \"containerEdits\": {");
                 json_edits(f, &s->devices[i].edits, "        ");
                 fprintf(f, "\n      }\n    }");

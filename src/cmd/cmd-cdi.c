@@ -9,7 +9,7 @@
 #include "base/strv.h"
 #include "cdi/cdi.h"
 #include "cmd/cmd.h"
-#include "nvml/nvml-loader.h"
+#include "gpu/node.h"
 
 static void help(FILE *f)
 {
@@ -197,19 +197,14 @@ static int cdi_generate(int argc, char **argv)
         }
 
         _cleanup_free_ char *error = NULL;
-        _cleanup_(nvml_unloadp) nvml *n = NULL;
-        int r = nvml_load(ctr ? ctr : driver_root, &n, &error);
+        _cleanup_(node_closep) struct node *n = NULL;
+        struct node_roots roots = { .root = root, .driver_root = driver_root, .container_driver_root = ctr };
+        int r = node_open(&roots, &n, &error);
         if (r < 0) {
                 fprintf(stderr, "nvdp cdi generate: %s\n", error ? error : strerror(-r));
                 return 1;
         }
-        _cleanup_(inventory_freep) inventory *inv = NULL;
-        r = inventory_load(n, root, &inv, &error);
-        if (r < 0) {
-                fprintf(stderr, "nvdp cdi generate: reading the GPU inventory failed: %s\n",
-                        error ? error : strerror(-r));
-                return 1;
-        }
+        const inventory *inv = n->inventory;
 
         struct cdi_options o = {
                 /* On the command line the roots are paths on this machine: only /sys, /proc and the

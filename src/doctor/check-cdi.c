@@ -5,14 +5,15 @@
  * library, not the spec. */
 #include <fnmatch.h>
 
+#include "base/json.h"
 #include "base/strv.h"
 #include "doctor/doctor.h"
-#include "doctor/json.h"
 #include "doctor/rootfs.h"
 
 #define CDI_DIR_DEFAULT "/var/run/cdi"
 #define OUR_KIND        "k8s.device-plugin.nvidia.com/gpu"
 #define SPEC_MAX        (16u * 1024 * 1024)
+#define SPEC_DEPTH_MAX  32 /* a CDI spec nests 6 deep */
 #define MISSING_SHOWN   5
 
 static const char *spec_dir(const struct doctor_options *o)
@@ -32,14 +33,14 @@ static int fix_line(const struct doctor_options *o, char **ret)
 
 struct spec_file {
         char *path;
-        json_doc *doc;
+        json_object *doc;
 };
 
 static void spec_files_free(struct spec_file *f, size_t n)
 {
         for (size_t i = 0; f && i < n; i++) {
                 free(f[i].path);
-                json_doc_free(f[i].doc);
+                json_putp(&f[i].doc);
         }
         free(f);
 }
@@ -55,16 +56,19 @@ static int read_specs(const struct doctor_options *o, struct spec_file **ret, si
                 if (fnmatch("*.json", *name, 0) != 0 && fnmatch("*.yaml", *name, 0) != 0)
                         continue;
                 _cleanup_free_ char *path = NULL, *data = NULL;
-                json_doc *doc = NULL;
+                json_object *doc = NULL;
                 size_t size;
                 if (asprintf(&path, "%s/%s", spec_dir(o), *name) < 0)
                         goto oom;
+                /* As the CDI library reads them: *.json as JSON, *.yaml as YAML. */
                 if (rootfs_read(o->root, path, SPEC_MAX, &data, &size) < 0 ||
-                    json_doc_parse(data, size, &doc) < 0)
+                    (endswith(*name, ".json")
+                             ? json_parse(data, size, SPEC_MAX, SPEC_DEPTH_MAX, &doc)
+                             : json_parse_yaml(data, size, SPEC_MAX, SPEC_DEPTH_MAX, &doc)) < 0)
                         continue;
                 struct spec_file *grown = realloc(files, sizeof(*grown) * (n + 1));
                 if (!grown) {
-                        json_doc_free(doc);
+                        json_putp(&doc);
                         goto oom;
                 }
                 files = grown;
@@ -80,22 +84,21 @@ oom:
 
 static const char *spec_kind(const struct spec_file *f)
 {
-        return json_string(f->doc, json_get(f->doc, json_root(f->doc), "kind"));
+        return json_text(json_get(f->doc, "kind"));
 }
 
 /* The driver version a spec was made for: nvdp's annotation, else the version suffix of the
  * libcuda/libnvidia-ml it mounts (specs of nvidia-ctk and NVIDIA's plugin). */
 static char *spec_driver_version(const struct spec_file *f)
 {
-        json_doc *d = f->doc;
-        json_node root = json_root(d);
-        const char *v = json_string(
-                d, json_get(d, json_get(d, root, "annotations"), "nvdp.nvidia.com/driver-version"));
+        const char *v = json_text(json_get_path(
+                f->doc, (const char *const[]){ "annotations", "nvdp.nvidia.com/driver-version", NULL }));
         if (v)
                 return strdup(v);
-        json_node mounts = json_get(d, json_get(d, root, "containerEdits"), "mounts");
-        for (size_t i = 0; i < json_array_length(d, mounts); i++) {
-                const char *p = json_string(d, json_get(d, json_array_item(d, mounts, i), "containerPath"));
+        json_object *mounts =
+                json_get_path(f->doc, (const char *const[]){ "containerEdits", "mounts", NULL });
+        for (size_t i = 0; i < json_array_size(mounts); i++) {
+                const char *p = json_text(json_get(json_array_at(mounts, i), "containerPath"));
                 const char *base = p ? strrchr(p, '/') : NULL;
                 base = base ? base + 1 : p;
                 if (!base)
@@ -152,10 +155,9 @@ static int check_devices(const struct doctor_options *o, doctor_report *r, const
         int k;
         for (size_t i = 0; i < n; i++) {
                 const char *kind = spec_kind(&f[i]);
-                json_node devices = json_get(f[i].doc, json_root(f[i].doc), "devices");
-                for (size_t j = 0; kind && j < json_array_length(f[i].doc, devices); j++) {
-                        const char *name = json_string(
-                                f[i].doc, json_get(f[i].doc, json_array_item(f[i].doc, devices, j), "name"));
+                json_object *devices = json_get(f[i].doc, "devices");
+                for (size_t j = 0; kind && j < json_array_size(devices); j++) {
+                        const char *name = json_text(json_get(json_array_at(devices, j), "name"));
                         _cleanup_free_ char *q = NULL;
                         if (!name)
                                 continue;

@@ -1,49 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "rootfs.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
-#include <stdint.h>
-#include <sys/syscall.h>
 
 #include "base/fileio.h"
+#include "base/root-path.h"
 #include "base/strv.h"
 
-static bool root_is_host(const char *root)
-{
-        return isempty(root) || streq(root, "/");
-}
-
-/* Opens path inside root. Where openat2 is missing (old kernel, seccomp) falls back to joining the
- * paths, which is right for everything but absolute symlinks. */
+/* Opens path inside root (base/root-path.c resolves it there: an absolute symlink stays inside). */
 static int rootfs_open(const char *root, const char *path, int flags)
 {
-        if (!path || path[0] != '/')
-                return -EINVAL;
-        if (root_is_host(root)) {
-                int fd = open(path, flags | O_CLOEXEC);
-                return fd < 0 ? negative_errno() : fd;
-        }
-
-        _cleanup_close_ int dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return negative_errno();
-        struct open_how how = {
-                .flags = (uint64_t)(flags | O_CLOEXEC),
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-        };
-        long fd = syscall(SYS_openat2, dfd, path + 1, &how, sizeof(how));
-        if (fd >= 0)
-                return (int)fd;
-        if (errno != ENOSYS && errno != EPERM)
-                return negative_errno();
-
-        _cleanup_free_ char *joined = path_join_root(root, path);
-        if (!joined)
-                return -ENOMEM;
-        int fd2 = open(joined, flags | O_CLOEXEC);
-        return fd2 < 0 ? negative_errno() : fd2;
+        _cleanup_free_ char *local = NULL;
+        int r = root_resolve_local(root, path, &local);
+        if (r < 0)
+                return r;
+        int fd = open(local, flags | O_CLOEXEC);
+        return fd < 0 ? negative_errno() : fd;
 }
 
 int rootfs_stat(const char *root, const char *path, struct stat *ret)
@@ -64,18 +36,27 @@ bool rootfs_exists(const char *root, const char *path)
         return rootfs_stat(root, path, &st) >= 0;
 }
 
-int rootfs_read(const char *root, const char *path, size_t max_size, char **ret, size_t *ret_size)
+/* A regular file under root, opened for reading (never blocking on a fifo or a device). */
+static int open_regular(const char *root, const char *path, struct stat *ret_st)
 {
         _cleanup_close_ int fd = rootfs_open(root, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return fd;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
+        if (fstat(fd, ret_st) < 0)
                 return negative_errno();
-        if (S_ISDIR(st.st_mode))
+        if (S_ISDIR(ret_st->st_mode))
                 return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD; /* never block on a fifo or a device */
+        if (!S_ISREG(ret_st->st_mode))
+                return -EBADFD;
+        return TAKE_FD(fd);
+}
+
+int rootfs_read(const char *root, const char *path, size_t max_size, char **ret, size_t *ret_size)
+{
+        struct stat st;
+        _cleanup_close_ int fd = open_regular(root, path, &st);
+        if (fd < 0)
+                return fd;
         /* /proc/self/fd lets read_full_file (the one reader) read what we opened inside root. */
         char p[64];
         snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
@@ -84,14 +65,12 @@ int rootfs_read(const char *root, const char *path, size_t max_size, char **ret,
 
 int rootfs_read_tail(const char *root, const char *path, size_t max_size, char **ret)
 {
-        _cleanup_close_ int fd = rootfs_open(root, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+        struct stat st;
+        _cleanup_close_ int fd = open_regular(root, path, &st);
+        if (fd == -EISDIR)
+                return -EBADFD;
         if (fd < 0)
                 return fd;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
         off_t start = st.st_size > (off_t)max_size ? st.st_size - (off_t)max_size : 0;
         size_t want = (size_t)(st.st_size - start);
         _cleanup_free_ char *buf = malloc(want + 1);
@@ -114,49 +93,13 @@ int rootfs_read_tail(const char *root, const char *path, size_t max_size, char *
         return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int rootfs_list(const char *root, const char *dir, size_t max_entries, char ***ret)
 {
-        int fd = rootfs_open(root, dir, O_RDONLY | O_DIRECTORY);
-        if (fd < 0)
-                return fd;
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = negative_errno();
-                safe_close(fd);
-                return r;
-        }
-        _cleanup_strv_free_ char **l = NULL;
-        size_t n = 0;
-        int r = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                if (n >= max_entries) {
-                        r = -E2BIG;
-                        break;
-                }
-                r = strv_extend(&l, de->d_name);
-                if (r < 0)
-                        break;
-                n++;
-        }
-        closedir(d);
+        _cleanup_free_ char *local = NULL;
+        int r = root_resolve_local(root, dir, &local);
         if (r < 0)
                 return r;
-        if (!l) {
-                l = new0(char *, 1);
-                if (!l)
-                        return -ENOMEM;
-        }
-        qsort(l, n, sizeof(char *), cmp_str);
-        *ret = TAKE_PTR(l);
-        return 0;
+        return dir_list(local, NULL, max_entries, ret);
 }
 
 bool rootfs_is_executable(const char *root, const char *path)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Reading a node filesystem mounted at a root directory. Paths are resolved inside the root
- * (openat2 RESOLVE_IN_ROOT), so an absolute symlink such as /var/run -> /run stays inside it
+ * (root_realpath(), base/root-path.h), so an absolute symlink such as /var/run -> /run stays inside it
  * instead of escaping to the host running the doctor. */
 #pragma once
 

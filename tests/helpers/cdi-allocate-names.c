@@ -7,28 +7,24 @@
 
 #include "base/strv.h"
 #include "config/config.h"
-#include "gpu/inventory.h"
-#include "nvml/nvml-loader.h"
+#include "gpu/node.h"
 #include "plugin/allocate.h"
 #include "resource/plan.h"
 
 int main(int argc, char **argv)
 {
         _cleanup_(config_freep) config *c = NULL;
-        _cleanup_(nvml_unloadp) nvml *n = NULL;
-        _cleanup_(inventory_freep) inventory *inv = NULL;
+        _cleanup_(node_closep) struct node *n = NULL;
         _cleanup_(plan_freep) plan *p = NULL;
         _cleanup_free_ char *error = NULL;
         _cleanup_strv_free_ char **names = NULL;
         int r = config_from_args(PROGRAM_PLUGIN, argc, argv, &c, &error);
         if (r >= 0) {
                 c->flags.plugin.device_list_strategy = DEVICE_LIST_CDI_CRI;
-                r = nvml_load(NULL, &n, &error);
+                r = node_open(&(struct node_roots){ .root = c->flags.root }, &n, &error);
         }
         if (r >= 0)
-                r = inventory_load(n, c->flags.root, &inv, &error);
-        if (r >= 0)
-                r = plan_build(inv, c, c->flags.root, &p, &error);
+                r = plan_build(n->inventory, c, &p, &error);
         for (size_t i = 0; r >= 0 && p && i < p->n_resources; i++)
                 for (size_t k = 0; r >= 0 && k < p->resources[i].n_devices; k++) {
                         struct allocate_context ctx = { .config = c, .resource = &p->resources[i] };

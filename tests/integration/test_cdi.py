@@ -92,7 +92,7 @@ def test_generate_spec_dir_and_list(tmp_path):
     assert p.stderr.endswith(f"nvdp cdi generate: wrote {specs}/k8s.device-plugin.nvidia.com-gpu.json\n")
     p = nvdp(env, "cdi", "list", "--spec-dir", str(specs))
     assert p.returncode == 1  # the broken file is reported
-    assert f"nvdp cdi list: {specs}/broken.json: not JSON or YAML\n" in p.stderr
+    assert f"nvdp cdi list: {specs}/broken.json: not JSON\n" in p.stderr
     lines = p.stdout.splitlines()
     assert lines[0] == "k8s.device-plugin.nvidia.com/gpu=0"
     assert lines[-2:] == ["k8s.device-plugin.nvidia.com/gpu=all", "nvidia.com/gpu=all"]

@@ -7,11 +7,15 @@
 /* cmocka needs the headers above first */
 #include <cmocka.h>
 
+#include <ftw.h>
+#include <json-c/json.h>
 #include <sys/stat.h>
 
 #include "base/fileio.h"
+#include "base/json.h"
 #include "base/loop.h"
 #include "base/parse.h"
+#include "base/root-path.h"
 #include "base/strv.h"
 
 static void test_strv_split_join(void **state)
@@ -98,6 +102,138 @@ static void test_path_join_root(void **state)
         assert_string_equal(c, "/sys/x");
 }
 
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+        return remove(p);
+}
+
+/* A tree with the links a driver root or an image has: relative, absolute (meaning inside the root),
+ * climbing above the root, a loop. */
+static void test_root_realpath(void **state)
+{
+        char root[] = "/tmp/nvdp-test-root-XXXXXX";
+        assert_non_null(mkdtemp(root));
+        char p[512];
+        snprintf(p, sizeof p, "%s/usr", root);
+        assert_int_equal(mkdir(p, 0755), 0);
+        snprintf(p, sizeof p, "%s/usr/lib", root);
+        assert_int_equal(mkdir(p, 0755), 0);
+        snprintf(p, sizeof p, "%s/usr/lib/real.so", root);
+        assert_int_equal(write_file_atomic(p, "", 0, 0644), 1);
+        static const char *const links[][2] = {
+                { "/lib", "usr/lib" },
+                { "/usr/lib/abs.so", "/lib/real.so" }, /* absolute: inside the root */
+                { "/usr/lib/up.so", "../../../../../../usr/lib/real.so" },
+                { "/loop", "loop" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+                snprintf(p, sizeof p, "%s%s", root, links[i][0]);
+                assert_int_equal(symlink(links[i][1], p), 0);
+        }
+        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL, *local = NULL;
+        assert_int_equal(root_realpath(root, "/lib/real.so", &a), 0);
+        assert_string_equal(a, "/usr/lib/real.so");
+        assert_int_equal(root_realpath(root, "/lib/abs.so", &b), 0);
+        assert_string_equal(b, "/usr/lib/real.so");
+        assert_int_equal(root_realpath(root, "/usr/lib/up.so", &c), 0);
+        assert_string_equal(c, "/usr/lib/real.so");
+        assert_int_equal(root_realpath(root, "/", &d), 0);
+        assert_string_equal(d, "/");
+        assert_int_equal(root_resolve_local(root, "/lib/abs.so", &local), 0);
+        snprintf(p, sizeof p, "%s/usr/lib/real.so", root);
+        assert_string_equal(local, p);
+        char *x = NULL;
+        assert_int_equal(root_realpath(root, "/lib/missing.so", &x), -ENOENT);
+        assert_int_equal(root_realpath(root, "/loop", &x), -ELOOP);
+        assert_int_equal(root_realpath(root, "/usr/lib/real.so/x", &x), -ENOTDIR);
+        assert_int_equal(root_realpath(root, "lib", &x), -EINVAL);
+        assert_null(x);
+        nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static bool starts_with_b(const char *n)
+{
+        return n[0] == 'b';
+}
+
+static void test_dir_list(void **state)
+{
+        char dir[] = "/tmp/nvdp-test-dir-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        static const char *const names[] = { "b2", "a", "b1", ".hidden", "b10" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                _cleanup_free_ char *p = NULL;
+                assert_true(asprintf(&p, "%s/%s", dir, names[i]) > 0);
+                assert_int_equal(write_file_atomic(p, "", 0, 0644), 1);
+        }
+        _cleanup_strv_free_ char **all = NULL, **b = NULL, **none = NULL;
+        char **x = NULL;
+        assert_int_equal(dir_list(dir, NULL, 100, &all), 0);
+        _cleanup_free_ char *joined = strv_join(all, " ");
+        assert_string_equal(joined, ".hidden a b1 b10 b2"); /* sorted, no "." nor ".." */
+        assert_int_equal(dir_list(dir, starts_with_b, 3, &b), 0);
+        assert_int_equal(strv_length(b), 3);
+        assert_int_equal(dir_list(dir, starts_with_b, 2, &x), -E2BIG); /* bounded */
+        assert_int_equal(dir_list("/nonexistent-nvdp", NULL, 10, &x), -ENOENT);
+        assert_null(x);
+        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        mkdir(dir, 0755);
+        assert_int_equal(dir_list(dir, NULL, 10, &none), 0); /* empty: an empty list, not NULL */
+        assert_non_null(none);
+        assert_null(none[0]);
+        rmdir(dir);
+}
+
+/* YAML into the JSON trees: block and flow style, every scalar a string; aliases, keys that are not
+ * scalars, too deep, too large and broken documents refused. */
+static void test_json_parse_yaml(void **state)
+{
+        static const char doc[] = "---\n"
+                                  "cdiVersion: 0.5.0\n"
+                                  "kind: nvidia.com/gpu\n"
+                                  "annotations: {a: \"1\", \"b.c/d\": yes}\n"
+                                  "devices:\n"
+                                  "- name: all\n"
+                                  "  containerEdits:\n"
+                                  "    deviceNodes:\n"
+                                  "    - path: /dev/nvidia0\n"
+                                  "    - {path: /dev/nvidiactl}\n"
+                                  "---\n"
+                                  "second: document\n";
+        _cleanup_json_ json_object *o = NULL;
+        assert_int_equal(json_parse_yaml(doc, strlen(doc), 4096, 8, &o), 0);
+        assert_string_equal(json_text(json_get(o, "cdiVersion")), "0.5.0");
+        assert_string_equal(json_text(json_get(o, "kind")), "nvidia.com/gpu");
+        assert_string_equal(
+                json_text(json_get_path(o, (const char *const[]){ "annotations", "b.c/d", NULL })), "yes");
+        json_object *nodes = json_get(json_get(json_array_at(json_get(o, "devices"), 0), "containerEdits"),
+                                      "deviceNodes");
+        assert_int_equal(json_array_size(nodes), 2);
+        assert_string_equal(json_text(json_get(json_array_at(nodes, 1), "path")), "/dev/nvidiactl");
+        assert_null(json_get(o, "second")); /* the first document only */
+
+        /* JSON is YAML. */
+        static const char json[] = "{\"kind\": \"x/y\", \"devices\": [{\"name\": \"0\"}]}";
+        _cleanup_json_ json_object *j = NULL;
+        assert_int_equal(json_parse_yaml(json, strlen(json), 4096, 8, &j), 0);
+        assert_string_equal(json_text(json_get(json_array_at(json_get(j, "devices"), 0), "name")), "0");
+
+        static const char *const bad[] = {
+                "a: &x [1]\nb: *x\n",  /* alias */
+                "? [a]\n: b\n",        /* a key that is a sequence */
+                "a: [\n",              /* cut short */
+                "",                    /* empty */
+                "[[[[[[[[[1]]]]]]]]]", /* deeper than 8 */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                json_object *x = NULL;
+                assert_int_equal(json_parse_yaml(bad[i], strlen(bad[i]), 4096, 8, &x), -EINVAL);
+                assert_null(x);
+        }
+        json_object *x = NULL;
+        assert_int_equal(json_parse_yaml(doc, strlen(doc), 10, 8, &x), -EMSGSIZE);
+}
+
 static int fired;
 static void on_timer(loop_source *s, void *userdata)
 {
@@ -123,6 +259,8 @@ int main(void)
                 cmocka_unit_test(test_strv_split_join), cmocka_unit_test(test_parse_duration),
                 cmocka_unit_test(test_parse_bool_int),  cmocka_unit_test(test_write_file_atomic),
                 cmocka_unit_test(test_path_join_root),  cmocka_unit_test(test_loop_timer),
+                cmocka_unit_test(test_root_realpath),   cmocka_unit_test(test_dir_list),
+                cmocka_unit_test(test_json_parse_yaml),
         };
         return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

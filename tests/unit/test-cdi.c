@@ -186,32 +186,6 @@ static void test_elf_soname(void **state)
         assert_int_equal(elf_read_soname(a, &none), -EBADMSG);
 }
 
-/* ---- paths inside a root ----------------------------------------------------------------------- */
-
-static void test_root_realpath(void **state)
-{
-        struct fx f = fixture_at("paths");
-        assert_int_equal(fx_text(&f, "/usr/lib/real.so", "", 0644), 0);
-        assert_int_equal(fx_link(&f, "/lib", "usr/lib"), 0);
-        assert_int_equal(fx_link(&f, "/usr/lib/abs.so", "/lib/real.so"), 0); /* absolute: inside the root */
-        assert_int_equal(fx_link(&f, "/usr/lib/up.so", "../../../../../../usr/lib/real.so"), 0);
-        assert_int_equal(fx_link(&f, "/loop", "loop"), 0);
-        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
-        assert_int_equal(root_realpath(f.root, "/lib/real.so", &a), 0);
-        assert_string_equal(a, "/usr/lib/real.so");
-        assert_int_equal(root_realpath(f.root, "/lib/abs.so", &b), 0);
-        assert_string_equal(b, "/usr/lib/real.so");
-        assert_int_equal(root_realpath(f.root, "/usr/lib/up.so", &c), 0);
-        assert_string_equal(c, "/usr/lib/real.so");
-        assert_int_equal(root_realpath(f.root, "/", &d), 0);
-        assert_string_equal(d, "/");
-        char *x = NULL;
-        assert_int_equal(root_realpath(f.root, "/lib/missing.so", &x), -ENOENT);
-        assert_int_equal(root_realpath(f.root, "/loop", &x), -ELOOP);
-        assert_int_equal(root_realpath(f.root, "/usr/lib/real.so/x", &x), -ENOTDIR);
-        assert_null(x);
-}
-
 /* ---- specs on the fixture layouts ------------------------------------------------------------- */
 
 static inventory *h200(void)
@@ -268,6 +242,7 @@ static cdi_specs *layout_specs(const struct layout *l, inventory **ret_inv)
                 assert_int_equal(rename(from, ctr), 0);
         }
         inventory *inv = l->inventory();
+        assert_int_equal(inventory_read_mig_minors(inv, f.root), 0);
         struct cdi_options o = {
                 .roots = { .host = f.root,
                            .driver = l->driver,
@@ -380,9 +355,7 @@ static void check_allocate_names(const cdi_specs *s, const inventory *inv, enum 
         }
         _cleanup_(plan_freep) plan *p = NULL;
         _cleanup_free_ char *error = NULL;
-        char root[512];
-        snprintf(root, sizeof root, "%s/mig", tmp);
-        if (plan_build(inv, c, root, &p, &error) < 0)
+        if (plan_build(inv, c, &p, &error) < 0)
                 fail_msg("plan: %s", strna(error));
         _cleanup_strv_free_ char **names = NULL;
         assert_int_equal(cdi_allocate_names(p, c, &names), 0);
@@ -417,6 +390,7 @@ static void test_allocate_names_resolve(void **state)
         _cleanup_(fixture_inventory_freep) inventory *uniform = fixture_a100_mig_uniform();
         struct fx f = fixture_at("mig-uniform");
         assert_int_equal(fx_layout_mig(&f), 0);
+        assert_int_equal(inventory_read_mig_minors(uniform, f.root), 0);
         struct cdi_options o = { .roots = { .host = f.root, .driver = "/" }, .hook_path = "/usr/bin/nvdp" };
         _cleanup_(cdi_specs_freep) cdi_specs *su = NULL;
         _cleanup_free_ char *error = NULL;
@@ -493,6 +467,7 @@ static void test_errors(void **state)
         /* MIG devices without mig-minors. */
         _cleanup_(fixture_inventory_freep) inventory *mig = fixture_a100_mig();
         assert_int_equal(fx_gpu_nodes(&f, "/dev", 2), 0);
+        assert_int_equal(inventory_read_mig_minors(mig, f.root), 0);
         _cleanup_free_ char *e5 = build_error(&f, mig, "/opt/nvidia", NULL);
         snprintf(msg, sizeof msg,
                  "cannot read %s/proc/driver/nvidia-caps/mig-minors, needed for the device nodes of MIG "
@@ -502,6 +477,7 @@ static void test_errors(void **state)
 
         /* A capability node missing. */
         assert_int_equal(fx_mig_minors(&f), 0);
+        assert_int_equal(inventory_read_mig_minors(mig, f.root), 0);
         _cleanup_free_ char *e6 = build_error(&f, mig, "/opt/nvidia", NULL);
         assert_string_equal(e6,
                             "the device node /dev/nvidia-caps/nvidia-cap12 of MIG device 0:0 "
@@ -762,7 +738,6 @@ int main(void)
                 cmocka_unit_test(test_ldcache_bad),
                 cmocka_unit_test(test_ldcache_old_format),
                 cmocka_unit_test_setup_teardown(test_elf_soname, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_root_realpath, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_layout_fhs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_layout_usr_local_nvidia, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_layout_operator, setup, teardown),

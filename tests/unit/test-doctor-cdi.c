@@ -63,7 +63,7 @@ static char **names_mixed(const inventory *inv)
         char **names = NULL;
         assert_int_equal(config_new_default(&c), 0);
         c->flags.mig_strategy = MIG_STRATEGY_MIXED;
-        assert_int_equal(plan_build(inv, c, node.root, &p, NULL), 0);
+        assert_int_equal(plan_build(inv, c, &p, NULL), 0);
         assert_int_equal(cdi_allocate_names(p, c, &names), 0);
         return names;
 }
@@ -112,6 +112,7 @@ static void test_not_expected(void **state)
 static void test_current_spec(void **state)
 {
         _cleanup_(fixture_inventory_freep) inventory *inv = fixture_a100_mig();
+        assert_int_equal(inventory_read_mig_minors(inv, node.root), 0);
         _cleanup_strv_free_ char **names = names_mixed(inv);
         write_spec(inv);
         struct doctor_options o = {
@@ -130,6 +131,7 @@ static void test_current_spec(void **state)
 static void test_no_spec(void **state)
 {
         _cleanup_(fixture_inventory_freep) inventory *inv = fixture_a100_mig();
+        assert_int_equal(inventory_read_mig_minors(inv, node.root), 0);
         _cleanup_strv_free_ char **names = names_mixed(inv);
         struct doctor_options o = {
                 .root = node.root, .nvml = &probe, .cdi_expected = true, .cdi_names = names
@@ -157,6 +159,7 @@ static void test_no_spec(void **state)
 static void test_stale_and_foreign_specs(void **state)
 {
         _cleanup_(fixture_inventory_freep) inventory *inv = fixture_a100_mig();
+        assert_int_equal(inventory_read_mig_minors(inv, node.root), 0);
         _cleanup_strv_free_ char **names = names_mixed(inv);
         char dir[1100], path[1200];
         snprintf(dir, sizeof dir, "%s/var/run/cdi", node.root);

@@ -1,23 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Resolving paths inside a root without ever leaving it: a driver root (or a container's rootfs) may
- * hold absolute symlinks (/lib -> /usr/lib) that mean a place inside it, not on this machine. */
+#include "base/root-path.h"
+
 #include <limits.h>
 #include <sys/stat.h>
 
 #include "base/fileio.h"
-#include "cdi/cdi-internal.h"
 
 #define LINKS_MAX 40
 
-char *root_local(const char *root, const char *path)
+/* Drops the last component of done ("/a/b" -> "/a", "/a" -> ""): ".." never climbs above the root. */
+static void drop_last(char *done)
 {
-        return path_join_root(root, path);
+        char *slash = strrchr(done, '/');
+        if (slash)
+                *slash = '\0';
 }
 
 int root_realpath(const char *root, const char *path, char **ret)
 {
         if (!path || path[0] != '/')
                 return -EINVAL;
+        /* done: what is resolved so far ("" is the root); rest: what is left, links spliced in. */
         _cleanup_free_ char *rest = strdup(path), *done = strdup("");
         if (!rest || !done)
                 return -ENOMEM;
@@ -32,18 +35,15 @@ int root_realpath(const char *root, const char *path, char **ret)
                 size_t n = strcspn(p, "/");
                 char *next = p + n;
                 if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
-                        if (n == 2) {
-                                char *slash = strrchr(done, '/');
-                                if (slash)
-                                        *slash = '\0';
-                        }
+                        if (n == 2)
+                                drop_last(done);
                         memmove(rest, next, strlen(next) + 1);
                         continue;
                 }
                 _cleanup_free_ char *candidate = NULL, *local = NULL;
                 if (asprintf(&candidate, "%s/%.*s", done, (int)n, p) < 0)
                         return -ENOMEM;
-                if (!(local = root_local(root, candidate)))
+                if (!(local = path_join_root(root, candidate)))
                         return -ENOMEM;
                 struct stat st;
                 if (lstat(local, &st) < 0)
@@ -79,5 +79,18 @@ int root_realpath(const char *root, const char *path, char **ret)
         if (!result)
                 return -ENOMEM;
         *ret = result;
+        return 0;
+}
+
+int root_resolve_local(const char *root, const char *path, char **ret)
+{
+        _cleanup_free_ char *real = NULL;
+        int r = root_realpath(root, path, &real);
+        if (r < 0)
+                return r;
+        char *local = path_join_root(root, real);
+        if (!local)
+                return -ENOMEM;
+        *ret = local;
         return 0;
 }
