@@ -260,12 +260,51 @@ static void where_done(struct cdi_where *w)
         free(w->dev_ctr);
 }
 
+/* The driver root (host path) and where it is seen here. */
+static int where_driver(struct cdi_where *w, const struct cdi_options *o)
+{
+        w->host_ctr = isempty(o->roots.host) ? "/" : o->roots.host;
+        w->driver = strdup(isempty(o->roots.driver) ? "/" : o->roots.driver);
+        w->driver_ctr =
+                o->roots.driver_ctr ? strdup(o->roots.driver_ctr) : path_join_root(w->host_ctr, w->driver);
+        return w->driver && w->driver_ctr ? 0 : -ENOMEM;
+}
+
+/* The dev root by its rule (dev_root_pick), after where_driver(). */
+static int where_dev(struct cdi_where *w, const struct cdi_options *o, char **ret_error)
+{
+        const char *dev = o->roots.dev ? o->roots.dev : w->driver;
+        _cleanup_free_ char *dev_ctr = NULL;
+        if (o->roots.dev_ctr)
+                dev_ctr = strdup(o->roots.dev_ctr);
+        else
+                dev_ctr = streq(dev, w->driver) ? strdup(w->driver_ctr) : path_join_root(w->host_ctr, dev);
+        if (!dev_ctr)
+                return -ENOMEM;
+        return dev_root_pick(w, dev, dev_ctr, ret_error);
+}
+
+int cdi_imex_channel_exists(const struct cdi_options *o, unsigned id, char **ret_looked_at, char **ret_error)
+{
+        _cleanup_(where_done) struct cdi_where w = {};
+        _cleanup_free_ char *path = NULL, *local = NULL;
+        int r;
+        if ((r = where_driver(&w, o)) < 0 || (r = where_dev(&w, o, ret_error)) < 0)
+                return r;
+        if (asprintf(&path, IMEX_CHANNEL_FORMAT, id) < 0 || !(local = path_join_root(w.dev_ctr, path)))
+                return -ENOMEM;
+        struct stat st;
+        bool exists = stat(local, &st) == 0;
+        if (ret_looked_at)
+                *ret_looked_at = TAKE_PTR(local);
+        return exists;
+}
+
 int cdi_specs_build(const inventory *inv, const struct cdi_options *o, cdi_specs **ret, char **ret_error)
 {
-        _cleanup_(where_done) struct cdi_where w = { .host_ctr =
-                                                             isempty(o->roots.host) ? "/" : o->roots.host };
+        _cleanup_(where_done) struct cdi_where w = {};
         _cleanup_(cdi_specs_freep) cdi_specs *s = new0(cdi_specs, 1);
-        _cleanup_free_ char *dev_ctr = NULL, *vendor = NULL, *class = NULL;
+        _cleanup_free_ char *vendor = NULL, *class = NULL;
         int r;
         if (!s)
                 return -ENOMEM;
@@ -277,22 +316,12 @@ int cdi_specs_build(const inventory *inv, const struct cdi_options *o, cdi_specs
                                  "\"%s\" is not a CDI kind (vendor/class: letters, digits, '_', '-', '.')",
                                  o->kind);
 
-        w.driver = strdup(isempty(o->roots.driver) ? "/" : o->roots.driver);
-        w.driver_ctr =
-                o->roots.driver_ctr ? strdup(o->roots.driver_ctr) : path_join_root(w.host_ctr, w.driver);
-        if (!w.driver || !w.driver_ctr)
-                return -ENOMEM;
+        if ((r = where_driver(&w, o)) < 0)
+                return r;
         if (!is_dir(w.driver_ctr))
                 return error_set(ret_error, -ENOENT, "the driver root %s does not exist (looked at %s)",
                                  w.driver, w.driver_ctr);
-        const char *dev = o->roots.dev ? o->roots.dev : w.driver;
-        if (o->roots.dev_ctr)
-                dev_ctr = strdup(o->roots.dev_ctr);
-        else
-                dev_ctr = streq(dev, w.driver) ? strdup(w.driver_ctr) : path_join_root(w.host_ctr, dev);
-        if (!dev_ctr)
-                return -ENOMEM;
-        if ((r = dev_root_pick(&w, dev, dev_ctr, ret_error)) < 0)
+        if ((r = where_dev(&w, o, ret_error)) < 0)
                 return r;
 
         cdi_spec *spec = NULL;

@@ -66,6 +66,12 @@ void cdi_options_from_config(const config *c, struct cdi_options *ret);
  * the device nodes are not found, or a GPU's device node is missing. */
 int cdi_specs_build(const inventory *inv, const struct cdi_options *o, cdi_specs **ret, char **ret_error);
 
+/* Whether IMEX channel id has its device node (/dev/nvidia-caps-imex-channels/channel<id>) under the dev
+ * root the spec's device nodes come from (the rule of cdi_specs_build): 1 yes, 0 no, <0 when no dev root
+ * holds /dev/nvidiactl (with a sentence). *ret_looked_at (optional): where it was looked for, here. */
+int cdi_imex_channel_exists(const struct cdi_options *o, unsigned id, char **ret_looked_at,
+                            char **ret_error);
+
 /* The file name of a spec in a spec dir: "<vendor>-<class>.json". */
 int cdi_spec_file_name(const cdi_spec *s, char **ret);
 

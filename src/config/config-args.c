@@ -253,6 +253,14 @@ static const struct flag flags[] = {
           OFF(flags.plugin.metrics_address),
           "off",
           "host:port to serve Prometheus /metrics on" },
+        { P_PLUGIN,
+          "cdi-spec-dir",
+          {},
+          { "CDI_SPEC_DIR" },
+          T_STRING,
+          OFF(flags.plugin.cdi_spec_dir),
+          "/var/run/cdi",
+          "where the CDI spec is written with a cdi-annotations or cdi-cri strategy" },
 
         /* GFD (reference 1.2). */
         { P_GFD,

@@ -136,6 +136,7 @@ config *config_free(config *c)
         free(c->flags.plugin.metrics_address);
         strv_free(c->flags.plugin.cdi_feature_flags);
         strv_free(c->flags.plugin.cdi_disable_hooks);
+        free(c->flags.plugin.cdi_spec_dir);
         free(c->flags.gfd.output_file);
         free(c->flags.gfd.machine_type_file);
         free(c->flags.gfd.kubeconfig);
@@ -190,6 +191,7 @@ int config_new_default(config **ret)
             set_string(&c->flags.plugin.container_driver_root, "/driver-root") < 0 ||
             set_string(&c->flags.plugin.kubelet_socket, "/var/lib/kubelet/device-plugins/kubelet.sock") <
                     0 ||
+            set_string(&c->flags.plugin.cdi_spec_dir, "/var/run/cdi") < 0 ||
             set_string(&c->flags.gfd.output_file, "/etc/kubernetes/node-feature-discovery/features.d/gfd") <
                     0 ||
             set_string(&c->flags.gfd.machine_type_file, "/sys/class/dmi/id/product_name") < 0 ||
@@ -545,6 +547,8 @@ static int plugin_key(struct walk *w, const char *key, const char *name, yaml_no
                 c->flags.plugin.health_policy = (enum health_policy)e;
                 return r;
         }
+        if (streq(name, "cdiSpecDir"))
+                return get_string(w, v, key, &c->flags.plugin.cdi_spec_dir);
         if (streq(name, "healthRecoveryInterval"))
                 return sleep_interval_from(w, key, v, &c->flags.plugin.health_recovery_interval);
         if (streq(name, "metricsAddress")) {

@@ -62,6 +62,7 @@ typedef struct config {
                         char *metrics_address;             /* ours; NULL = off */
                         char **cdi_feature_flags;          /* passed to CDI spec generation */
                         char **cdi_disable_hooks;          /* OCI hooks to omit; "all" = none */
+                        char *cdi_spec_dir;                /* ours: where the CDI spec is written */
                 } plugin;
                 struct {
                         bool oneshot, no_timestamp;

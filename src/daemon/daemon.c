@@ -4,9 +4,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "base/error.h"
 #include "base/filewatch.h"
 #include "base/log.h"
 #include "base/strv.h"
+#include "cdi/cdi.h"
 #include "daemon/node-reporter.h"
 #include "daemon/plugin-metrics.h"
 #include "gpu/node.h"
@@ -31,6 +33,8 @@ struct daemon {
         kube_client *kube; /* made on first use: the node label watch, Node events */
         kube_node_watch *node_watch;
         node_reporter *reporter; /* NULL: no Node events */
+        char *cdi_error;         /* the CDI spec error last logged (each is logged once) */
+        bool cdi_flags_logged;
 };
 
 static const inventory *daemon_inventory(const struct daemon *d)
@@ -63,6 +67,102 @@ static int find_control_devices(char ***ret)
         return 0;
 }
 
+/* ---- IMEX channels ------------------------------------------------------------------------------- */
+
+/* Upstream's rule, at start and on each reload: a configured IMEX channel whose device node is missing is
+ * dropped from c (Allocate and the CDI spec leave it out) with a warning, or, with --imex-required, fails.
+ * The node is looked for where the CDI spec's device nodes come from (cdi_imex_channel_exists). */
+static int imex_channels_resolve(config *c, char **ret_error)
+{
+        struct cdi_options o;
+        cdi_options_from_config(c, &o);
+        size_t kept = 0;
+        for (size_t i = 0; i < c->imex.n_channel_ids; i++) {
+                unsigned id = c->imex.channel_ids[i];
+                _cleanup_free_ char *looked = NULL, *error = NULL;
+                int r = cdi_imex_channel_exists(&o, id, &looked, &error);
+                if (r == -ENOMEM)
+                        return r;
+                if (r > 0) {
+                        c->imex.channel_ids[kept++] = id;
+                        continue;
+                }
+                const char *why = r < 0 ? strna(error) : looked;
+                if (c->imex.required)
+                        return error_set(
+                                ret_error, -ENOENT,
+                                "requested IMEX channel %u does not exist (%s%s) and --imex-required "
+                                "is set",
+                                id, r < 0 ? "" : "looked at ", why);
+                log_warning("Ignoring requested IMEX channel %u: it does not exist (%s%s)", id,
+                            r < 0 ? "" : "looked at ", why);
+        }
+        c->imex.n_channel_ids = kept;
+        return 0;
+}
+
+/* ---- the CDI spec ------------------------------------------------------------------------------- */
+
+static bool cdi_strategy(const config *c)
+{
+        return c->flags.plugin.device_list_strategy & (DEVICE_LIST_CDI_ANNOTATIONS | DEVICE_LIST_CDI_CRI);
+}
+
+/* Builds and writes the CDI spec of config c into its --cdi-spec-dir: the names Allocate's CDI strategies
+ * return resolve there. A file already holding the same bytes is left alone, so a reload that changes
+ * nothing the spec says changes no file. On failure the error is logged once (until another one) and
+ * Allocate leaves the CDI strategies out until a later write succeeds. The spec stays on exit (docs/cdi.md).
+ */
+static void cdi_spec_sync(struct daemon *d, const config *c)
+{
+        _cleanup_(cdi_specs_freep) cdi_specs *s = NULL;
+        _cleanup_free_ char *error = NULL;
+        if (!d->node || !cdi_strategy(c)) {
+                (void)plugin_set_cdi_error(d->plugin, NULL);
+                return;
+        }
+        if (!d->cdi_flags_logged && c->flags.plugin.cdi_feature_flags &&
+            c->flags.plugin.cdi_feature_flags[0]) {
+                _cleanup_free_ char *flags = strv_join(c->flags.plugin.cdi_feature_flags, ",");
+                log_warning("--cdi-feature-flags %s: nvdp's CDI spec has no optional features, ignored",
+                            strna(flags));
+                d->cdi_flags_logged = true;
+        }
+        struct cdi_options o;
+        cdi_options_from_config(c, &o);
+        const char *dir = c->flags.plugin.cdi_spec_dir;
+        int r = cdi_specs_build(d->node->inventory, &o, &s, &error);
+        if (r >= 0)
+                r = cdi_spec_dir_write(dir, s, &error);
+        if (r < 0) {
+                if (!error && !(error = strdup(strerror(-r))))
+                        return;
+                if (!d->cdi_error || !streq(d->cdi_error, error))
+                        log_error("CDI spec not written: %s; Allocate leaves the CDI device-list strategies "
+                                  "out "
+                                  "until it is",
+                                  error);
+                free(d->cdi_error);
+                d->cdi_error = TAKE_PTR(error);
+                (void)plugin_set_cdi_error(d->plugin, d->cdi_error);
+                return;
+        }
+        if (d->cdi_error)
+                log_info("CDI spec written: Allocate passes devices by CDI again");
+        d->cdi_error = mfree(d->cdi_error);
+        (void)plugin_set_cdi_error(d->plugin, NULL);
+        STRV_FOREACH (w, s->warnings)
+                log_warning("CDI spec: %s", *w);
+        for (size_t i = 0; r > 0 && i < s->n_specs; i++) {
+                _cleanup_free_ char *name = NULL;
+                if (cdi_spec_file_name(s->specs[i], &name) >= 0)
+                        log_info("Wrote the CDI spec %s/%s (%zu devices; driver %s from the driver root %s, "
+                                 "device nodes from the dev root %s)",
+                                 dir, name, s->specs[i]->n_devices, d->node->inventory->driver_version,
+                                 s->driver_root, s->dev_root);
+        }
+}
+
 /* ---- reload ------------------------------------------------------------------------------------ */
 
 static void reload(struct daemon *d, const char *why)
@@ -79,6 +179,13 @@ static void reload(struct daemon *d, const char *why)
         }
         STRV_FOREACH (w, c->warnings)
                 log_warning("%s", *w);
+        if (d->node && (r = imex_channels_resolve(c, &error)) < 0) {
+                log_error("Configuration reload failed, keeping the running one: %s",
+                          error ? error : strerror(-r));
+                config_free(c);
+                plugin_metrics_reload(d->metrics, false);
+                return;
+        }
         r = plugin_reload(d->plugin, c);
         if (r >= 0) {
                 config_free(d->config);
@@ -240,11 +347,14 @@ static void on_kubelet_restart(void *userdata)
         plugin_metrics_kubelet_restart(d->metrics);
 }
 
-/* Every consumer of the plan (metrics read it at scrape time; a CDI spec writer, an MPS readiness gate)
- * hangs off this one place. */
+/* Every consumer of the plan (metrics read it at scrape time; the CDI spec writer; an MPS readiness gate)
+ * hangs off this one place. At start and after each reload that took effect: the config in use is already
+ * the new one, and no Allocate is answered before this returns (all on the loop thread). */
 static void on_plan_changed(const plan *old_plan, const plan *new_plan, void *userdata)
 {
+        struct daemon *d = userdata;
         log_debug("Plan changed: %zu resources", new_plan ? new_plan->n_resources : 0);
+        cdi_spec_sync(d, plugin_config(d->plugin));
 }
 
 static int new_plugin(struct daemon *d)
@@ -305,6 +415,15 @@ static int open_node(struct daemon *d)
         return 0;
 }
 
+static int imex_resolve_at_start(struct daemon *d)
+{
+        _cleanup_free_ char *error = NULL;
+        int r = d->node ? imex_channels_resolve(d->config, &error) : 0;
+        if (r < 0)
+                return log_error_errno(r, "%s", error ? error : strerror(-r));
+        return 0;
+}
+
 static int add_signals(struct daemon *d)
 {
         int r;
@@ -324,8 +443,8 @@ static int daemon_start(struct daemon *d)
         /* Signals are blocked before NVML starts any thread (see signals_block). */
         if ((r = signals_block(handled)) < 0 || (r = loop_new(&d->loop)) < 0 ||
             (r = find_control_devices(&d->control_devices)) < 0 || (r = open_node(d)) < 0 ||
-            (r = add_signals(d)) < 0 || (r = new_plugin(d)) < 0 || (r = start_metrics(d)) < 0 ||
-            (r = plugin_start(d->plugin)) < 0)
+            (r = imex_resolve_at_start(d)) < 0 || (r = add_signals(d)) < 0 || (r = new_plugin(d)) < 0 ||
+            (r = start_metrics(d)) < 0 || (r = plugin_start(d->plugin)) < 0)
                 return r;
         if (d->node)
                 start_events(d);
@@ -342,6 +461,9 @@ static int daemon_start(struct daemon *d)
 
 static void daemon_stop(struct daemon *d)
 {
+        /* The CDI spec stays in --cdi-spec-dir: in a rolling update the next plugin pod writes it again,
+         * and containers created meanwhile (whose devices the kubelet already allocated) still resolve
+         * their CDI names. `nvdp cdi remove` takes it away on uninstall. */
         /* The plugin reads the tracker and the inventory: it goes before them. */
         d->plugin = plugin_free(d->plugin);
         d->health = health_monitor_free(d->health);
@@ -350,6 +472,7 @@ static void daemon_stop(struct daemon *d)
         kube_node_watch_free(d->node_watch);
         kube_client_free(d->kube);
         free(d->node_config);
+        free(d->cdi_error);
         d->metrics = plugin_metrics_free(d->metrics);
         d->node = node_close(d->node);
         strv_free(d->control_devices);

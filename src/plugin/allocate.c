@@ -130,9 +130,13 @@ struct allocation {
         struct allocate_response *resp;
 };
 
+#define DEVICE_LIST_CDI (DEVICE_LIST_CDI_ANNOTATIONS | DEVICE_LIST_CDI_CRI)
+
+/* The device-list strategies in force: the CDI ones only while their spec is written. */
 static unsigned list_strategies(const struct allocation *a)
 {
-        return a->c->flags.plugin.device_list_strategy;
+        unsigned s = a->c->flags.plugin.device_list_strategy;
+        return a->ctx->cdi_error ? s & ~(unsigned)DEVICE_LIST_CDI : s;
 }
 
 /* CDI device names: the devices, then the IMEX channels. */
@@ -379,6 +383,11 @@ int allocate_container(const struct allocate_context *ctx, char *const *ids, siz
                        struct allocate_response **ret, char **ret_error)
 {
         struct allocation a = { .ctx = ctx, .c = ctx->config };
+        if (ctx->cdi_error && list_strategies(&a) == 0)
+                return error_set(ret_error, -EINVAL,
+                                 "cannot allocate \"%s\": its devices are passed by CDI and the CDI spec "
+                                 "is not written: %s",
+                                 ctx->resource->name, ctx->cdi_error);
         int r = collect_devices(ctx, ids, n_ids, &a, ret_error);
         if (r >= 0 && !(a.resp = new0(struct allocate_response, 1)))
                 r = -ENOMEM;

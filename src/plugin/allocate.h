@@ -36,6 +36,9 @@ struct allocate_context {
         /* /dev/nvidiactl, /dev/nvidia-uvm, /dev/nvidia-uvm-tools, /dev/nvidia-modeset: those that exist,
          * checked once at start (upstream stats them on every request). */
         char *const *control_devices;
+        /* Why the CDI spec is not written (NULL: it is): the CDI strategies are left out, and without
+         * another device-list strategy Allocate fails with this sentence. */
+        const char *cdi_error;
         /* For the cdi-annotations key; NULL uses getrandom(). Tests pass a fixed one. */
         const char *annotation_uuid;
 };

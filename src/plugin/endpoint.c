@@ -306,6 +306,7 @@ static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t 
                 .config = e->plugin->config,
                 .resource = e->resource,
                 .control_devices = e->plugin->control_devices,
+                .cdi_error = e->plugin->cdi_error,
         };
         _cleanup_free_ char *error = NULL;
         _cleanup_free_ uint8_t *out = NULL;

@@ -15,6 +15,7 @@ struct plugin {
         char *socket_dir;             /* directory of the kubelet socket: ours live there too */
         char *kubelet_socket;         /* NULL: serve without registering */
         const health_tracker *health; /* NULL: health checks off */
+        char *cdi_error;              /* why the CDI spec is not written; NULL: it is */
         struct plugin_observer observer;
         endpoint **endpoints; /* endpoints[i] serves plan->resources[i] */
         size_t n_endpoints;

@@ -313,6 +313,21 @@ int plugin_reload(plugin *p, const config *c)
         return r;
 }
 
+const config *plugin_config(const plugin *p)
+{
+        return p->config;
+}
+
+int plugin_set_cdi_error(plugin *p, const char *error)
+{
+        char *copy = NULL;
+        if (error && !(copy = strdup(error)))
+                return -ENOMEM;
+        free(p->cdi_error);
+        p->cdi_error = copy;
+        return 0;
+}
+
 plugin *plugin_free(plugin *p)
 {
         if (!p)
@@ -325,6 +340,7 @@ plugin *plugin_free(plugin *p)
         safe_close(p->inotify_fd);
         plan_free(p->plan);
         strv_free(p->control_devices);
+        free(p->cdi_error);
         free(p->socket_dir);
         free(p->kubelet_socket);
         free(p);

@@ -67,6 +67,14 @@ void plugin_set_health(plugin *p, const health_tracker *t);
 void plugin_health_changed(plugin *p);
 bool plugin_device_healthy(const plugin *p, const struct plan_device *d);
 
+/* The config in use: plugin_new()'s, then that of the last plugin_reload() that took effect (inside
+ * on_plan_changed already the new one). */
+const config *plugin_config(const plugin *p);
+/* Why the CDI spec the CDI strategies need is not written (copied), NULL once it is. Meanwhile Allocate
+ * leaves the CDI strategies out (their names would resolve nowhere), or, when only CDI strategies are
+ * configured, fails with that sentence rather than hand out a device the container would not get. */
+int plugin_set_cdi_error(plugin *p, const char *error);
+
 /* The plan served (NULL before start or without devices). */
 const plan *plugin_plan(const plugin *p);
 /* Whether resource i of plugin_plan() is registered with the kubelet now. */

@@ -49,6 +49,19 @@ def fixture_env(name):
     return env
 
 
+CDI_FIXTURE_ROOT = os.path.join(BUILD, "tests", "helpers", "cdi-fixture-root")
+
+
+def cdi_node(directory, layout="fhs", version="580.105.08", gpus=8):
+    """A node filesystem with the driver's files and device nodes a CDI spec needs (the layouts of
+    tests/unit/cdi-fixture.h: fhs, mig, ...), and the plugin arguments that write the spec into
+    <directory>/cdi (never the machine's own /var/run/cdi). Returns (root, env overrides, args)."""
+    root = os.path.join(directory, "node-" + layout)
+    subprocess.run([CDI_FIXTURE_ROOT, layout, root, "--version", version, "--gpus", str(gpus)], check=True)
+    spec_dir = os.path.join(directory, "cdi")
+    return root, {"NVDP_ROOT": root}, ["--cdi-spec-dir", spec_dir]
+
+
 def unary(channel, method, request, response_type, timeout=5):
     call = channel.unary_unary("/v1beta1.DevicePlugin/" + method,
                                request_serializer=lambda m: m.SerializeToString(),

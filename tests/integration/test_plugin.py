@@ -8,7 +8,7 @@ import time
 import grpc
 import pytest
 
-from conftest import pb
+from conftest import cdi_node, pb
 
 # The simulated node (mock/nvml/fixtures/dgx-h100.yaml), written out by hand.
 H100 = [
@@ -83,18 +83,20 @@ def test_allocate_volume_mounts(kubelet, start_plugin):
     ]
 
 
-def test_allocate_cdi_cri(kubelet, start_plugin):
-    _, client = registered(kubelet, start_plugin, args=["--device-list-strategy", "cdi-cri"])
+def test_allocate_cdi_cri(kubelet, start_plugin, workdir):
+    _, env, args = cdi_node(workdir)   # the spec the names resolve in: tests/integration/test_cdi_plugin.py
+    _, client = registered(kubelet, start_plugin, env=env, args=["--device-list-strategy", "cdi-cri", *args])
     c = client.allocate([H100[5]]).container_responses[0]
     assert [d.name for d in c.cdi_devices] == [f"k8s.device-plugin.nvidia.com/gpu={H100[5]}"]
     assert dict(c.envs) == {}          # only CDI strategies: no NVIDIA_VISIBLE_DEVICES
     assert dict(c.annotations) == {}
 
 
-def test_allocate_cdi_annotations_with_envvar(kubelet, start_plugin):
-    _, client = registered(kubelet, start_plugin,
+def test_allocate_cdi_annotations_with_envvar(kubelet, start_plugin, workdir):
+    _, env, args = cdi_node(workdir)
+    _, client = registered(kubelet, start_plugin, env=env,
                            args=["--device-list-strategy", "envvar,cdi-annotations",
-                                 "--cdi-annotation-prefix", "nvidia.cdi.k8s.io/"])
+                                 "--cdi-annotation-prefix", "nvidia.cdi.k8s.io/", *args])
     c = client.allocate([H100[1], H100[2]]).container_responses[0]
     assert dict(c.envs) == {"NVIDIA_VISIBLE_DEVICES": f"{H100[1]},{H100[2]}"}
     (key, value), = dict(c.annotations).items()

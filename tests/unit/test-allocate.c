@@ -191,6 +191,30 @@ static void test_cdi(void **state)
         fx_free(f);
 }
 
+/* While the CDI spec is not written its names would resolve nowhere: the CDI strategies are left out, and
+ * with no other strategy Allocate fails naming why, rather than hand out a device the container lacks. */
+static void test_cdi_without_its_spec(void **state)
+{
+        struct fx *f = fx_new(1, false);
+        f->c->flags.plugin.device_list_strategy = DEVICE_LIST_ENVVAR | DEVICE_LIST_CDI_CRI;
+        char *ids[] = { U(4), NULL };
+        struct allocate_context ctx = { .config = f->c, .resource = fx_plan(f), .cdi_error = "disk full" };
+        struct allocate_response *r = NULL;
+        char *err = NULL;
+        assert_int_equal(allocate_container(&ctx, ids, 1, &r, &err), 0);
+        assert_string_equal(allocate_response_env(r, "NVIDIA_VISIBLE_DEVICES"), U(4));
+        assert_null(r->cdi_devices);
+        r = allocate_response_free(r);
+
+        f->c->flags.plugin.device_list_strategy = DEVICE_LIST_CDI_CRI | DEVICE_LIST_CDI_ANNOTATIONS;
+        assert_int_equal(allocate_container(&ctx, ids, 1, &r, &err), -EINVAL);
+        assert_null(r);
+        assert_string_equal(err, "cannot allocate \"nvidia.com/gpu\": its devices are passed by CDI and the "
+                                 "CDI spec is not written: disk full");
+        free(err);
+        fx_free(f);
+}
+
 static void test_device_specs_under_dev_root(void **state)
 {
         struct fx *f = fx_new(4, false);
@@ -280,6 +304,7 @@ int main(void)
                 cmocka_unit_test(test_fail_requests_greater_than_one),
                 cmocka_unit_test(test_volume_mounts_and_envvar),
                 cmocka_unit_test(test_cdi),
+                cmocka_unit_test(test_cdi_without_its_spec),
                 cmocka_unit_test(test_device_specs_under_dev_root),
                 cmocka_unit_test(test_mps),
                 cmocka_unit_test(test_pack_round_trip),

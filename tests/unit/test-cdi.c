@@ -496,6 +496,24 @@ static void test_errors(void **state)
                 e8, "\"nvidia.com\" is not a CDI kind (vendor/class: letters, digits, '_', '-', '.')");
 }
 
+/* IMEX channels are looked for where the spec's device nodes come from (the daemon drops those missing). */
+static void test_imex_channel_exists(void **state)
+{
+        struct fx f = fixture_at("imex");
+        struct cdi_options o = { .roots = { .host = f.root, .driver = "/" } };
+        _cleanup_free_ char *looked0 = NULL, *looked1 = NULL, *error = NULL;
+        char want[1200];
+        assert_int_equal(cdi_imex_channel_exists(&o, 0, NULL, &error), -ENOENT); /* no /dev/nvidiactl */
+        assert_non_null(strstr(error, "no /dev/nvidiactl under the dev root /"));
+        assert_int_equal(fx_layout_mig(&f), 0); /* its /dev has channel0 */
+        assert_int_equal(cdi_imex_channel_exists(&o, 0, &looked0, NULL), 1);
+        snprintf(want, sizeof want, "%s/dev/nvidia-caps-imex-channels/channel0", f.root);
+        assert_string_equal(looked0, want);
+        assert_int_equal(cdi_imex_channel_exists(&o, 1, &looked1, NULL), 0);
+        snprintf(want, sizeof want, "%s/dev/nvidia-caps-imex-channels/channel1", f.root);
+        assert_string_equal(looked1, want);
+}
+
 /* The dev root given explicitly wins over "/" when it has the nodes; hooks can be turned off. */
 static void test_dev_root_and_hooks(void **state)
 {
@@ -745,6 +763,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_allocate_names_resolve, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dev_root_and_hooks, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_imex_channel_exists, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_firmware_class_path, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_spec_dir, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_spec_dir_unwritable, setup, teardown),
