@@ -8,6 +8,7 @@
 #include "base/json.h"
 #include "base/strv.h"
 #include "doctor/doctor.h"
+#include "doctor/node.h"
 #include "doctor/rootfs.h"
 
 #define CDI_DIR_DEFAULT "/var/run/cdi"
@@ -196,6 +197,72 @@ static int check_devices(const struct doctor_options *o, doctor_report *r, const
                 "%zu of %zu CDI devices Allocate names are in no spec in %s: %s (containers "
                 "asking for them fail to start)",
                 n_missing, total, spec_dir(o), list);
+}
+
+/* The hook programs a spec names (every hooks[].path, the spec's and its devices'), each once. */
+static int spec_hooks(const struct spec_file *f, char ***ret)
+{
+        _cleanup_strv_free_ char **paths = new0(char *, 1);
+        if (!paths)
+                return -ENOMEM;
+        json_object *devices = json_get(f->doc, "devices");
+        for (size_t i = 0; i <= json_array_size(devices); i++) {
+                json_object *edits = i == 0 ? json_get(f->doc, "containerEdits")
+                                            : json_get(json_array_at(devices, i - 1), "containerEdits");
+                json_object *hooks = json_get(edits, "hooks");
+                for (size_t j = 0; j < json_array_size(hooks); j++) {
+                        const char *p = json_text(json_get(json_array_at(hooks, j), "path"));
+                        int k;
+                        if (p && !strv_contains(paths, p) && (k = strv_extend(&paths, p)) < 0)
+                                return k;
+                }
+        }
+        *ret = TAKE_PTR(paths);
+        return 0;
+}
+
+static int toolkit_free(const struct doctor_options *o, const struct spec_file *f, size_t n,
+                        char **ret_evidence)
+{
+        const struct spec_file *ours = NULL;
+        for (size_t i = 0; i < n && !ours; i++) {
+                const char *g = json_text(
+                        json_get_path(f[i].doc, (const char *const[]){ "annotations",
+                                                                       "nvdp.nvidia.com/generator", NULL }));
+                if (streq(strempty(spec_kind(&f[i])), OUR_KIND) && g && streq(g, "nvdp"))
+                        ours = &f[i];
+        }
+        if (!ours)
+                return 0;
+        _cleanup_strv_free_ char **hooks = NULL;
+        int k = spec_hooks(ours, &hooks);
+        if (k < 0)
+                return k;
+        STRV_FOREACH (h, hooks)
+                if (!rootfs_is_executable(o->root, *h))
+                        return 0; /* a hook that is not there (nvidia-ctk on a node without it) */
+        _cleanup_free_ char *containerd = NULL, *list = strv_join(hooks, ", ");
+        if (!list)
+                return -ENOMEM;
+        if ((k = node_containerd_cdi(o, &containerd)) <= 0)
+                return k;
+        if (asprintf(ret_evidence, "the plugin passes devices by CDI with nvdp's spec %s (hooks: %s) and %s",
+                     ours->path, hooks[0] ? list : "none", containerd) < 0)
+                return -ENOMEM;
+        return 1;
+}
+
+int node_toolkit_free(const struct doctor_options *o, char **ret_evidence)
+{
+        if (!o->cdi_expected)
+                return 0;
+        struct spec_file *f = NULL;
+        size_t n = 0;
+        int k = read_specs(o, &f, &n);
+        if (k >= 0)
+                k = toolkit_free(o, f, n, ret_evidence);
+        spec_files_free(f, n);
+        return k;
 }
 
 int doctor_check_cdi(const struct doctor_options *o, doctor_report *r)

@@ -50,6 +50,7 @@ struct ctx {
         const char *config;   /* the file containerd reads */
         int containerd_major; /* 0 unknown */
         char containerd_version[64];
+        char *toolkit_free; /* why the nvidia runtimes are not needed (node_toolkit_free); NULL: they are */
 };
 
 static char *join_path(const char *const *base, const char *a, const char *b)
@@ -86,6 +87,8 @@ static int load_one(struct ctx *x, struct config_set *c, const char *path, bool 
                 return k;
         if (k < 0) {
                 *ret_parse_error = true;
+                if (!x->r)
+                        return 0; /* read for a fact (node_containerd_cdi), not checked */
                 _cleanup_free_ char *fix = NULL;
                 /* k3s writes config.toml from a template: the error is the template's. */
                 if (x->k3s ? asprintf(&fix,
@@ -221,6 +224,10 @@ static int check_runtime(struct ctx *x, const struct config_set *c, const char *
                 return -ENOMEM;
 
         if (!find_runtime(c, expected_prefix(c->version), name, &f)) {
+                if (x->toolkit_free)
+                        return doctor_report_addf(x->r, id, DOCTOR_SKIP, NULL,
+                                                  "%s has no %s runtime, not needed: %s", x->config, name,
+                                                  x->toolkit_free);
                 _cleanup_free_ char *names = NULL;
                 int k = runtime_names(c, &names);
                 if (k < 0)
@@ -488,6 +495,88 @@ static int check_template_version(struct ctx *x, bool has_v2, bool has_v3, const
                                   "containerd %s reads config.toml.tmpl", x->containerd_version);
 }
 
+/* The main file and its imports, and the containerd version (k3s's log, else the config's version). */
+static int config_set_load(struct ctx *x, struct config_set *c, bool *ret_parse_error)
+{
+        int k = load_one(x, c, x->config, ret_parse_error);
+        if (k < 0 || *ret_parse_error)
+                return k;
+        static const char *const version_key[] = { "version", NULL };
+        c->version = 1;
+        (void)toml_get_integer(c->docs[0], version_key, &c->version);
+        k = load_imports(x, c, ret_parse_error);
+        if (k < 0 || *ret_parse_error)
+                return k;
+        if (x->k3s)
+                detect_containerd(x, c->version);
+        return 0;
+}
+
+/* Whether containerd hands the CRI's CDI devices (and cdi.k8s.io annotations) to containers itself:
+ * enable_cdi, on by default since containerd 2.0, off in 1.7. Evidence in *ret_evidence. */
+static int containerd_injects_cdi(const struct ctx *x, const struct config_set *c, bool *ret_on,
+                                  char **ret_evidence)
+{
+        static const char *const plugin_v3[] = { "plugins", "io.containerd.cri.v1.runtime", NULL };
+        static const char *const plugin_v2[] = { "plugins", "io.containerd.grpc.v1.cri", NULL };
+        const char *const *plugin = c->version >= 3 ? plugin_v3 : plugin_v2;
+        const char *const key[] = { plugin[0], plugin[1], "enable_cdi", NULL };
+        int major = x->containerd_major ? x->containerd_major : c->version >= 3 ? 2 : 0;
+        bool on = major >= 2, set = false;
+        const char *file = NULL;
+        for (size_t i = 0; i < c->n; i++) { /* the last file wins, as containerd merges imports */
+                bool v;
+                if (toml_get_bool(c->docs[i], key, &v) >= 0) {
+                        on = v;
+                        set = true;
+                        file = c->paths[i];
+                }
+        }
+        _cleanup_free_ char *table = join_path(plugin, "enable_cdi", NULL);
+        if (!table)
+                return -ENOMEM;
+        int k = set ? asprintf(ret_evidence, "%s sets %s = %s", file, table, on ? "true" : "false")
+                : major >= 2
+                        ? asprintf(ret_evidence, "containerd %s, %s leaves %s at its default, true",
+                                   x->containerd_version, x->config, table)
+                        : asprintf(ret_evidence,
+                                   "containerd %s, %s leaves %s at its default, false before containerd 2.0",
+                                   major ? x->containerd_version : "version unknown", x->config, table);
+        if (k < 0)
+                return -ENOMEM;
+        *ret_on = on;
+        return 0;
+}
+
+/* containerd.cdi: with a CDI device-list strategy, containerd itself injects the devices. */
+static int check_cdi(struct ctx *x, const struct config_set *c)
+{
+        if (!x->o->cdi_expected)
+                return doctor_report_add(x->r, "containerd.cdi", DOCTOR_SKIP,
+                                         "no CDI device-list strategy configured", NULL);
+        _cleanup_free_ char *evidence = NULL, *fix = NULL;
+        bool on;
+        int k = containerd_injects_cdi(x, c, &on, &evidence);
+        if (k < 0)
+                return k;
+        if (on)
+                return doctor_report_addf(x->r, "containerd.cdi", DOCTOR_OK, NULL,
+                                          "%s: containerd injects the CDI devices the plugin names",
+                                          evidence);
+        bool v3 = c->version >= 3;
+        const char *file = !x->k3s ? x->config
+                           : v3    ? K3S_TEMPLATE_V3 " (below {{ template \"base\" . }})"
+                                   : K3S_TEMPLATE_V2 " (below {{ template \"base\" . }})";
+        if (asprintf(&fix, "set enable_cdi = true under [plugins.%s] in %s, then: systemctl restart %s",
+                     v3 ? "'io.containerd.cri.v1.runtime'" : "\"io.containerd.grpc.v1.cri\"", file,
+                     x->service) < 0)
+                return -ENOMEM;
+        return doctor_report_addf(x->r, "containerd.cdi", DOCTOR_WARN, fix,
+                                  "%s: containerd ignores CDI device names; they reach a container only "
+                                  "through the nvidia-cdi runtime (runtimeClassName nvidia-cdi)",
+                                  evidence);
+}
+
 /* containerd.config and the runtimes in it. */
 static int check_config(struct ctx *x)
 {
@@ -519,21 +608,12 @@ static int check_config(struct ctx *x)
 
         _cleanup_(config_set_done) struct config_set c = {};
         bool parse_error = false;
-        k = load_one(x, &c, x->config, &parse_error);
+        k = config_set_load(x, &c, &parse_error);
         if (k < 0 && k != -ENOMEM && !parse_error)
                 return doctor_report_addf(x->r, "containerd.config", DOCTOR_FAIL, NULL,
                                           "%s cannot be read: %s", x->config, strerror(-k));
         if (k < 0 || parse_error)
                 return k < 0 ? k : 0;
-        static const char *const version_key[] = { "version", NULL };
-        c.version = 1;
-        (void)toml_get_integer(c.docs[0], version_key, &c.version);
-        k = load_imports(x, &c, &parse_error);
-        if (k < 0 || parse_error)
-                return k < 0 ? k : 0;
-
-        if (x->k3s)
-                detect_containerd(x, c.version);
 
         _cleanup_free_ char *names = NULL;
         if ((k = runtime_names(&c, &names)) < 0)
@@ -555,31 +635,59 @@ static int check_config(struct ctx *x)
         if (k < 0)
                 return k;
 
-        if ((k = check_runtime(x, &c, "containerd.runtime-nvidia", "nvidia", "nvidia-container-runtime")) <
-            0)
+        if ((k = node_toolkit_free(x->o, &x->toolkit_free)) < 0 ||
+            (k = check_runtime(x, &c, "containerd.runtime-nvidia", "nvidia", "nvidia-container-runtime")) <
+                    0)
                 return k;
-        return check_runtime(x, &c, "containerd.runtime-nvidia-cdi", "nvidia-cdi",
-                             "nvidia-container-runtime.cdi");
+        if ((k = check_runtime(x, &c, "containerd.runtime-nvidia-cdi", "nvidia-cdi",
+                               "nvidia-container-runtime.cdi")) < 0)
+                return k;
+        return check_cdi(x, &c);
+}
+
+/* k3s's containerd, or plain containerd. */
+static void ctx_init(struct ctx *x, const struct doctor_options *o, doctor_report *r, char **ret_k3s_bin,
+                     bool *ret_k3s_dir)
+{
+        *x = (struct ctx){ .o = o, .r = r };
+        bool k3s_binary = rootfs_find_executable(o->root, node_runtime_search_path, "k3s", ret_k3s_bin) >= 0;
+        *ret_k3s_dir = rootfs_exists(o->root, K3S_DIR);
+        x->k3s = k3s_binary || *ret_k3s_dir;
+        x->service = x->k3s ? node_k3s_service(o->root) : "containerd";
+        x->config = x->k3s ? K3S_CONFIG : CONTAINERD_CONFIG;
+}
+
+int node_containerd_cdi(const struct doctor_options *o, char **ret_evidence)
+{
+        struct ctx x;
+        _cleanup_free_ char *k3s_bin = NULL;
+        _cleanup_(config_set_done) struct config_set c = {};
+        bool k3s_dir, parse_error = false, on;
+        ctx_init(&x, o, NULL, &k3s_bin, &k3s_dir);
+        int k = config_set_load(&x, &c, &parse_error);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0 || parse_error)
+                return 0;
+        if ((k = containerd_injects_cdi(&x, &c, &on, ret_evidence)) < 0)
+                return k;
+        return on;
 }
 
 int doctor_check_containerd(const struct doctor_options *o, doctor_report *r)
 {
-        struct ctx x = { .o = o, .r = r };
+        struct ctx x;
         _cleanup_free_ char *k3s_bin = NULL;
-        bool k3s_binary = rootfs_find_executable(o->root, node_runtime_search_path, "k3s", &k3s_bin) >= 0;
-        bool k3s_dir = rootfs_exists(o->root, K3S_DIR);
+        bool k3s_dir;
         int k;
 
-        x.k3s = k3s_binary || k3s_dir;
+        ctx_init(&x, o, r, &k3s_bin, &k3s_dir);
+        bool k3s_binary = k3s_bin != NULL;
         if (x.k3s) {
-                x.service = node_k3s_service(o->root);
-                x.config = K3S_CONFIG;
                 k = doctor_report_addf(r, "k3s.detected", DOCTOR_OK, NULL, "k3s binary %s, %s %s",
                                        k3s_binary ? k3s_bin : "not in PATH", K3S_DIR,
                                        k3s_dir ? "present" : "missing");
         } else {
-                x.service = "containerd";
-                x.config = CONTAINERD_CONFIG;
                 k = doctor_report_addf(r, "k3s.detected", DOCTOR_SKIP, NULL,
                                        "no k3s binary in %s and no %s: checking plain containerd",
                                        node_runtime_search_path_string, K3S_DIR);
@@ -588,6 +696,7 @@ int doctor_check_containerd(const struct doctor_options *o, doctor_report *r)
                 return k;
 
         k = check_config(&x);
+        x.toolkit_free = mfree(x.toolkit_free);
         if (k < 0)
                 return k;
         if (!x.k3s)

@@ -75,7 +75,8 @@ static int check_cdi_spec(const struct doctor_options *o, doctor_report *r)
                 return doctor_report_add(r, "kubelet.cdi-spec", DOCTOR_SKIP,
                                          "no CDI device-list strategy configured", NULL);
         _cleanup_strv_free_ char **names = NULL, **ours = NULL;
-        (void)rootfs_list(o->root, CDI_DIR, 4096, &names);
+        const char *dir = isempty(o->cdi_spec_dir) ? CDI_DIR : o->cdi_spec_dir;
+        (void)rootfs_list(o->root, dir, 4096, &names);
         STRV_FOREACH (n, names)
                 if (startswith(*n, "k8s.device-plugin.nvidia.com") || startswith(*n, "nvidia")) {
                         int k = strv_extend(&ours, *n);
@@ -83,16 +84,17 @@ static int check_cdi_spec(const struct doctor_options *o, doctor_report *r)
                                 return k;
                 }
         if (!ours)
-                return doctor_report_add(
+                return doctor_report_addf(
                         r, "kubelet.cdi-spec", DOCTOR_FAIL,
-                        "a CDI strategy is configured but " CDI_DIR
-                        " holds no k8s.device-plugin.nvidia.com or nvidia spec",
                         "kubectl get pods -A | grep -e nvdp -e nvidia-device-plugin   # the plugin "
-                        "writes its spec when it starts; is /var/run/cdi mounted into it?");
+                        "writes its spec when it starts; is its --cdi-spec-dir mounted into it?",
+                        "a CDI strategy is configured but %s holds no k8s.device-plugin.nvidia.com or "
+                        "nvidia spec",
+                        dir);
         _cleanup_free_ char *j = strv_join(ours, ", ");
         if (!j)
                 return -ENOMEM;
-        return doctor_report_addf(r, "kubelet.cdi-spec", DOCTOR_OK, NULL, "%s in " CDI_DIR, j);
+        return doctor_report_addf(r, "kubelet.cdi-spec", DOCTOR_OK, NULL, "%s in %s", j, dir);
 }
 
 int doctor_check_kubelet(const struct doctor_options *o, doctor_report *r)

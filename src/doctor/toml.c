@@ -671,6 +671,17 @@ int toml_get_integer(const toml *t, const char *const *path, int64_t *ret)
         return integer_from_text(e->text, ret);
 }
 
+int toml_get_bool(const toml *t, const char *const *path, bool *ret)
+{
+        const struct toml_entry *e = find(t, path);
+        if (!e)
+                return -ENOENT;
+        if (e->kind != TOML_BOOL)
+                return -EINVAL;
+        *ret = streq(e->text, "true");
+        return 0;
+}
+
 char *const *toml_get_string_array(const toml *t, const char *const *path)
 {
         const struct toml_entry *e = find(t, path);

@@ -36,6 +36,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(toml *, toml_free);
  * "containerd", "runtimes", "nvidia", "options", "BinaryName", NULL}). */
 const char *toml_get_string(const toml *t, const char *const *path);
 int toml_get_integer(const toml *t, const char *const *path, int64_t *ret);
+/* -ENOENT when absent, -EINVAL when not a boolean. */
+int toml_get_bool(const toml *t, const char *const *path, bool *ret);
 /* The strings of a string array (borrowed; NULL when absent or not such an array). */
 char *const *toml_get_string_array(const toml *t, const char *const *path);
 /* A table was declared with this path, or some key lies below it. */

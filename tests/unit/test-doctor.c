@@ -275,6 +275,7 @@ static void test_healthy_k3s_node(void **state)
                 "/usr/bin/nvidia-container-runtime (exists)\n"
                 "ok    containerd.runtime-nvidia-cdi  " CFG ": nvidia-cdi runtime, BinaryName "
                 "/usr/bin/nvidia-container-runtime.cdi (exists)\n"
+                "skip  containerd.cdi                 no CDI device-list strategy configured\n"
                 "ok    k3s.template                   no config.toml.tmpl or config-v3.toml.tmpl: k3s "
                 "renders its "
                 "built-in template\n"
@@ -287,7 +288,7 @@ static void test_healthy_k3s_node(void **state)
                 "skip  cdi.spec-devices               no CDI device-list strategy configured\n"
                 "skip  cluster.kubectl                cluster checks not run (--no-cluster)\n"
                 "\n"
-                "13 ok, 0 warn, 0 fail, 5 skip\n");
+                "13 ok, 0 warn, 0 fail, 6 skip\n");
         assert_int_equal(doctor_report_exit_code(r), 0);
 }
 
@@ -378,6 +379,134 @@ static void test_k3s_config_without_nvidia_runtime(void **state)
                "at start");
         expect_counts(r, 1, 1);
         assert_int_equal(doctor_report_exit_code(r), 2);
+}
+
+/* nvdp's own spec as the plugin writes it, naming hook as its hook program. */
+#define NVDP_SPEC(hook)                                                                                     \
+        "{\"cdiVersion\": \"0.6.0\", \"kind\": \"k8s.device-plugin.nvidia.com/gpu\", \"annotations\": "     \
+        "{\"nvdp.nvidia.com/generator\": \"nvdp\", \"nvdp.nvidia.com/driver-version\": \"580.105.08\"}, "   \
+        "\"devices\": [{\"name\": \"0\", \"containerEdits\": {\"deviceNodes\": [{\"path\": "                \
+        "\"/dev/nvidia0\"}]}}], \"containerEdits\": {\"hooks\": [{\"hookName\": \"createContainer\", "      \
+        "\"path\": \"" hook "\", \"args\": [\"nvdp-cdi-hook\", \"update-ldcache\"]}]}}"
+#define HOOK         "/var/lib/nvdp/bin/nvdp-cdi-hook"
+#define NVDP_SPEC_AT "/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json"
+
+/* The toolkit-free path (docs/k3s.md): no NVIDIA Container Toolkit and no nvidia runtimes; the plugin's
+ * CDI strategy, its own spec naming the nvdp hook copied to the host, containerd 2 injecting CDI devices. */
+static void toolkit_free_node(const char *config)
+{
+        del("/usr/bin/nvidia-container-runtime");
+        del("/usr/bin/nvidia-container-runtime.cdi");
+        del("/usr/bin/nvidia-ctk");
+        put(CFG, config, 0600);
+        put(HOOK, "#!/bin/sh\n", 0755);
+        put(NVDP_SPEC_AT, NVDP_SPEC(HOOK), 0644);
+}
+
+#define NOT_NEEDED                                                                                          \
+        "not needed: the plugin passes devices by CDI with nvdp's spec " NVDP_SPEC_AT " (hooks: " HOOK      \
+        ") and containerd 2.0.5-k3s1, " CFG                                                                 \
+        " leaves plugins.\"io.containerd.cri.v1.runtime\".enable_cdi at "                                   \
+        "its default, true"
+
+static void test_toolkit_free_k3s_node(void **state)
+{
+        toolkit_free_node(RENDERED_HEAD RENDERED_TAIL);
+        _cleanup_(doctor_report_freep) doctor_report *r = run_node(&probe_two_gpus, true);
+        expect(r, "toolkit.runtime", DOCTOR_SKIP, "nvidia-container-runtime not installed, " NOT_NEEDED,
+               NULL);
+        expect(r, "toolkit.runtime-cdi", DOCTOR_SKIP,
+               "nvidia-container-runtime.cdi not installed, " NOT_NEEDED, NULL);
+        expect(r, "toolkit.ctk", DOCTOR_SKIP, "nvidia-ctk not installed, " NOT_NEEDED, NULL);
+        expect(r, "containerd.runtime-nvidia", DOCTOR_SKIP, CFG " has no nvidia runtime, " NOT_NEEDED, NULL);
+        expect(r, "containerd.runtime-nvidia-cdi", DOCTOR_SKIP,
+               CFG " has no nvidia-cdi runtime, " NOT_NEEDED, NULL);
+        expect(r, "containerd.cdi", DOCTOR_OK,
+               "containerd 2.0.5-k3s1, " CFG
+               " leaves plugins.\"io.containerd.cri.v1.runtime\".enable_cdi at its "
+               "default, true: containerd injects the CDI devices the plugin names",
+               NULL);
+        expect(r, "kubelet.cdi-spec", DOCTOR_OK, "k8s.device-plugin.nvidia.com-gpu.json in /var/run/cdi",
+               NULL);
+        expect(r, "cdi.spec-driver", DOCTOR_OK, NVDP_SPEC_AT " is for driver 580.105.08, the running one",
+               NULL);
+        expect_counts(r, 0, 0);
+        assert_int_equal(doctor_report_exit_code(r), 0);
+
+        /* enable_cdi = false: containerd ignores the names, the toolkit's nvidia-cdi runtime would be
+         * needed. */
+        put(CFG,
+            "version = 3\n[plugins.'io.containerd.cri.v1.runtime']\n  enable_cdi = false\n"
+            "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\n"
+            "  runtime_type = \"io.containerd.runc.v2\"\n",
+            0600);
+        _cleanup_(doctor_report_freep) doctor_report *off = run_node(&probe_two_gpus, true);
+        expect(off, "containerd.config", DOCTOR_OK, CFG ": version 3, containerd 2.0.5-k3s1, runtimes: runc",
+               NULL);
+        expect(off, "toolkit.ctk", DOCTOR_FAIL,
+               "nvidia-ctk not found in " SEARCH
+               ": CDI specs name it as their hook, so CDI containers fail to "
+               "start",
+               INSTALL_FIX);
+        expect(off, "containerd.cdi", DOCTOR_WARN,
+               CFG
+               " sets plugins.\"io.containerd.cri.v1.runtime\".enable_cdi = false: containerd ignores CDI "
+               "device names; they reach a container only through the nvidia-cdi runtime (runtimeClassName "
+               "nvidia-cdi)",
+               "set enable_cdi = true under [plugins.'io.containerd.cri.v1.runtime'] in " TMPL3
+               " (below {{ template \"base\" . }}), then: systemctl restart k3s");
+}
+
+/* The classic path still needs the toolkit: nvdp's spec naming nvidia-ctk (the default hook path) on a
+ * node without it, or containerd 1.7 without enable_cdi. */
+static void test_toolkit_needed_without_the_toolkit_free_path(void **state)
+{
+        toolkit_free_node(RENDERED_HEAD RENDERED_TAIL);
+        put(NVDP_SPEC_AT, NVDP_SPEC("/usr/bin/nvidia-ctk"), 0644);
+        _cleanup_(doctor_report_freep) doctor_report *r = run_node(&probe_two_gpus, true);
+        expect(r, "toolkit.ctk", DOCTOR_FAIL,
+               "nvidia-ctk not found in " SEARCH
+               ": CDI specs name it as their hook, so CDI containers fail to "
+               "start",
+               INSTALL_FIX);
+        expect(r, "containerd.runtime-nvidia", DOCTOR_FAIL, CFG " has no nvidia runtime (runtimes: runc)",
+               "systemctl restart k3s   # k3s adds the nvidia runtime when it finds "
+               "nvidia-container-runtime at "
+               "start");
+
+        /* containerd 1.7 reading a version 2 config without enable_cdi. */
+        put(NVDP_SPEC_AT, NVDP_SPEC(HOOK), 0644);
+        put(CFG, "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n", 0600);
+        put("/var/lib/rancher/k3s/agent/containerd/containerd.log", CONTAINERD_LOG_17, 0600);
+        _cleanup_(doctor_report_freep) doctor_report *r17 = run_node(&probe_two_gpus, true);
+        expect(r17, "toolkit.runtime-cdi", DOCTOR_FAIL,
+               "nvidia-container-runtime.cdi not found in " SEARCH
+               ": no nvidia-cdi runtime (toolkit older than 1.14?)",
+               INSTALL_FIX);
+        expect(r17, "containerd.cdi", DOCTOR_WARN,
+               "containerd 1.7.23-k3s2, " CFG
+               " leaves plugins.\"io.containerd.grpc.v1.cri\".enable_cdi at its "
+               "default, false before containerd 2.0: containerd ignores CDI device names; they reach a "
+               "container only through the nvidia-cdi runtime (runtimeClassName nvidia-cdi)",
+               "set enable_cdi = true under [plugins.\"io.containerd.grpc.v1.cri\"] in " TMPL2
+               " (below {{ template \"base\" . }}), then: systemctl restart k3s");
+
+        /* With enable_cdi = true containerd 1.7 injects them too: the toolkit-free path again. */
+        put(CFG,
+            "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  enable_cdi = true\n"
+            "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n",
+            0600);
+        _cleanup_(doctor_report_freep) doctor_report *on = run_node(&probe_two_gpus, true);
+        expect(on, "toolkit.ctk", DOCTOR_SKIP,
+               "nvidia-ctk not installed, not needed: the plugin passes devices by CDI with nvdp's "
+               "spec " NVDP_SPEC_AT " (hooks: " HOOK ") and " CFG
+               " sets plugins.\"io.containerd.grpc.v1.cri\".enable_cdi = true",
+               NULL);
+        expect(on, "containerd.cdi", DOCTOR_OK,
+               CFG
+               " sets plugins.\"io.containerd.grpc.v1.cri\".enable_cdi = true: containerd injects the CDI "
+               "devices the plugin names",
+               NULL);
 }
 
 /* A copy of the rendered config.toml saved as the template: the classic "cni plugin not initialized". */
@@ -519,8 +648,7 @@ static void test_cdi_spec_through_absolute_symlink(void **state)
                "a CDI strategy is configured but /var/run/cdi holds no k8s.device-plugin.nvidia.com or "
                "nvidia spec",
                "kubectl get pods -A | grep -e nvdp -e nvidia-device-plugin   # the plugin writes its spec "
-               "when it "
-               "starts; is /var/run/cdi mounted into it?");
+               "when it starts; is its --cdi-spec-dir mounted into it?");
         put("/run/cdi/k8s.device-plugin.nvidia.com-gpu.json",
             "{\"kind\": \"k8s.device-plugin.nvidia.com/gpu\", \"annotations\": "
             "{\"nvdp.nvidia.com/driver-version\": \"580.105.08\"}, \"devices\": []}",
@@ -886,6 +1014,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_toolkit_from_gpu_operator, setup_healthy, teardown),
                 cmocka_unit_test_setup_teardown(test_k3s_config_without_nvidia_runtime, setup_healthy,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_toolkit_free_k3s_node, setup_healthy, teardown),
+                cmocka_unit_test_setup_teardown(test_toolkit_needed_without_the_toolkit_free_path,
+                                                setup_healthy, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_template_copy_of_rendered_config, setup_healthy,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_full_template_without_base_and_good_template,
