@@ -44,7 +44,7 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: all deps check unit integration valgrind kubelet cdi deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
 	failinject
-all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
+all: $(BUILD)/nvdp $(BUILD)/nvdp-cdi-hook $(MOCK_LIB) $(HELPER_BIN)
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): scripts/install-deps
@@ -74,6 +74,20 @@ $(BUILD)/libnvdp.a: $(LIB_OBJ)
 
 $(BUILD)/nvdp: $(BUILD)/obj/src/main.o $(BUILD)/libnvdp.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The CDI hooks alone, linked statically: the runtime runs a hook on the host, whose C library may be older
+# than the one we build against. --fatal-warnings: glibc warns when a static program uses NSS or dlopen,
+# which would need the host's libraries after all. The sanitizer build links it as nvdp (ASan's runtime
+# is a shared library).
+ifeq ($(SANITIZE),1)
+HOOK_LINK := $(LDFLAGS)
+HOOK_LIBS := $(LIBS)
+else
+HOOK_LINK := -static-pie -Wl,-z,relro,-z,now -Wl,--fatal-warnings
+HOOK_LIBS := -ljson-c
+endif
+$(BUILD)/nvdp-cdi-hook: $(BUILD)/obj/src/main-cdi-hook.o $(BUILD)/libnvdp.a
+	$(CC) $(HOOK_LINK) -o $@ $^ $(HOOK_LIBS)
 
 # The simulated NVML: a shared library any NVML client can load through LD_LIBRARY_PATH.
 $(MOCK_LIB): $(MOCK_SRC) $(wildcard mock/nvml/*.h) | $(DEPS_STAMP)

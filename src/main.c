@@ -36,6 +36,10 @@ int main(int argc, char **argv)
                 return cmd_plugin(argc, argv);
         if (streq(self, "gpu-feature-discovery"))
                 return cmd_gfd(argc, argv);
+        /* The hook's own name (what the chart installs on the host; usually the static build of
+         * main-cdi-hook.c): the hook name comes first, as for nvidia-cdi-hook. */
+        if (streq(self, "nvdp-cdi-hook"))
+                return cmd_cdi_hook(argc, argv);
 
         if (argc < 2) {
                 usage(stderr);

@@ -9,6 +9,8 @@
 /* Reads all of path (NUL-terminated in *ret; *ret_size excludes the NUL; ret_size may be NULL).
  * -EFBIG when larger than max_size. */
 int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size);
+/* The same from an open fd (to its end; the fd stays open): standard input, say. */
+int read_full_fd(int fd, size_t max_size, char **ret, size_t *ret_size);
 
 /* Reads the first line of a small file (sysfs/proc style), trailing newline and blanks removed. */
 int read_one_line_file(const char *path, char **ret);

@@ -86,7 +86,9 @@ static int read_root(const char *state_file, char **ret)
 {
         _cleanup_free_ char *state = NULL, *error = NULL;
         size_t size;
-        int r = read_full_file(state_file ? state_file : "/dev/stdin", STATE_MAX, &state, &size);
+        /* stdin read as fd 0: the hook may run where no /dev/stdin is (a minimal host root). */
+        int r = state_file ? read_full_file(state_file, STATE_MAX, &state, &size)
+                           : read_full_fd(STDIN_FILENO, STATE_MAX, &state, &size);
         if (r < 0)
                 return log_error_errno(r, "Cannot read the container state from %s: %m",
                                        state_file ? state_file : "stdin");

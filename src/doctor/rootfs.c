@@ -57,10 +57,7 @@ int rootfs_read(const char *root, const char *path, size_t max_size, char **ret,
         _cleanup_close_ int fd = open_regular(root, path, &st);
         if (fd < 0)
                 return fd;
-        /* /proc/self/fd lets read_full_file (the one reader) read what we opened inside root. */
-        char p[64];
-        snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-        return read_full_file(p, max_size, ret, ret_size);
+        return read_full_fd(fd, max_size, ret, ret_size);
 }
 
 int rootfs_read_tail(const char *root, const char *path, size_t max_size, char **ret)

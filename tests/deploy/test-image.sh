@@ -97,6 +97,10 @@ out=$(c run --rm --snapshotter "$snap" "$ref" nvdp-version /usr/bin/nvdp version
 }
 if [ "$out" = "nvdp $version" ]; then ok "nvdp version runs under runc: $out"; else not_ok "nvdp version printed '$out'"; fi
 
+# The static CDI hook the chart copies to the host runs (with no C library of its own).
+out=$(c run --rm --snapshotter "$snap" "$ref" nvdp-hook /usr/bin/nvdp-cdi-hook --help 2>&1)
+if [[ "$out" == "Usage: nvdp cdi-hook"* ]]; then ok "nvdp-cdi-hook runs under runc"; else not_ok "nvdp-cdi-hook --help printed '$out'"; fi
+
 # The default user is nobody; no shell in the image.
 out=$(c run --rm --snapshotter "$snap" "$ref" nvdp-sh /bin/sh -c true 2>&1)
 if [[ "$out" == *"no such file"* ]]; then ok "no /bin/sh in the image"; else not_ok "/bin/sh in the image: '$out'"; fi

@@ -8,6 +8,7 @@ after the hook wrote the root's ld.so.cache (the root has no ldconfig, like a bu
 import json
 import os
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -186,3 +187,42 @@ def test_hook_update_ldcache_with_the_real_dynamic_linker(tmp_path):
     after = _run_in_root(rootfs, "/prog")
     assert after.returncode == 0, after.stderr
     assert after.stdout == "nvdp-cdi-ok 42\n"
+
+
+def _dynamic(binary):
+    """Whether an ELF file asks for a program interpreter (PT_INTERP): it needs a C library to run."""
+    with open(binary, "rb") as f:
+        elf = f.read()
+    assert elf[:4] == b"\x7fELF" and elf[4] == 2, binary          # 64-bit
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    return any(struct.unpack_from("<I", elf, phoff + i * phentsize)[0] == 3 for i in range(phnum))
+
+
+def test_static_hook_runs_on_a_host_without_a_c_library(tmp_path):
+    # The runtime runs the hook on the host: nvdp-cdi-hook needs nothing there, not even a C library
+    # (a host whose glibc is older than ours, or musl). The sanitizer build links it dynamically.
+    hook = os.path.join(BUILD, "nvdp-cdi-hook")
+    if "libasan" in subprocess.run(["ldd", NVDP], capture_output=True, text=True).stdout:
+        pytest.skip("the sanitizer build links nvdp-cdi-hook dynamically")
+    assert not _dynamic(hook)
+    assert _dynamic(NVDP)                   # the daemon binary does need one (glibc >= 2.34)
+    host = tmp_path / "host"                # only the hook and one container bundle
+    rootfs = host / "bundle" / "rootfs"
+    rootfs.mkdir(parents=True)
+    (host / "bundle" / "config.json").write_text(json.dumps({"ociVersion": "1.0.2", "root": {"path": "rootfs"}}))
+    shutil.copyfile(hook, host / "nvdp-cdi-hook")
+    (host / "nvdp-cdi-hook").chmod(0o755)
+    state = json.dumps({"ociVersion": "1.0.2", "id": "c1", "status": "creating", "pid": 1, "bundle": "/bundle"})
+    # nvidia-cdi-hook's arguments: the hook name first (what the spec writes for this program name).
+    argv = ["/nvdp-cdi-hook", "create-symlinks", "--link", "libcuda.so.1::/usr/lib64/libcuda.so"]
+    if os.geteuid() == 0:
+        p = subprocess.run(argv, preexec_fn=lambda: (os.chroot(host), os.chdir("/")), input=state,
+                           capture_output=True, text=True, timeout=20)
+    elif shutil.which("unshare"):
+        p = subprocess.run(["unshare", "-r", "chroot", str(host), *argv], input=state, capture_output=True,
+                           text=True, timeout=20)
+    else:
+        pytest.skip("needs root or unshare for a chroot")
+    assert p.returncode == 0, p.stderr
+    assert os.readlink(rootfs / "usr/lib64/libcuda.so") == "libcuda.so.1"
