@@ -120,6 +120,26 @@ fail:
         return r;
 }
 
+int mkdir_p(const char *dir, mode_t mode)
+{
+        if (isempty(dir))
+                return -EINVAL;
+        _cleanup_free_ char *p = strdup(dir);
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1;; s++) {
+                char c = *s;
+                if (c != '/' && c != '\0')
+                        continue;
+                *s = '\0';
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *s = c;
+                if (!c)
+                        return 0;
+        }
+}
+
 int dir_list(const char *path, bool (*keep)(const char *name), size_t max_entries, char ***ret)
 {
         int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

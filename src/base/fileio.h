@@ -20,6 +20,9 @@ int read_one_line_file(const char *path, char **ret);
  * (so mtime stays: readers watching it see no change); 1 when the file was (re)written. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 
+/* mkdir -p: dir and its missing parents (mode for each made); an existing directory is fine. */
+int mkdir_p(const char *dir, mode_t mode);
+
 /* The names in directory path (not "." and ".."), sorted (strcmp), those for which keep(name) is true
  * (keep NULL: all). -E2BIG when more than max_entries are kept: every directory read is bounded. */
 int dir_list(const char *path, bool (*keep)(const char *name), size_t max_entries, char ***ret);

@@ -25,24 +25,6 @@ int cdi_spec_file_name(const cdi_spec *s, char **ret)
         return asprintf(ret, "%s-%s.json", vendor, class) < 0 ? -ENOMEM : 0;
 }
 
-static int mkdir_parents(const char *dir)
-{
-        _cleanup_free_ char *p = strdup(dir);
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1;; s++) {
-                char c = *s;
-                if (c != '/' && c != '\0')
-                        continue;
-                *s = '\0';
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return negative_errno();
-                *s = c;
-                if (!c)
-                        return 0;
-        }
-}
-
 static bool is_spec_name(const char *n)
 {
         return n[0] != '.' && (endswith(n, ".json") || endswith(n, ".yaml"));
@@ -104,7 +86,7 @@ int cdi_spec_dir_write(const char *dir, const cdi_specs *s, char **ret_error)
 {
         _cleanup_strv_free_ char **written = NULL;
         bool changed = false;
-        int r = mkdir_parents(dir);
+        int r = mkdir_p(dir, 0755);
         if (r < 0)
                 return error_set(ret_error, r, "cannot create the CDI spec directory %s: %s", dir,
                                  strerror(-r));

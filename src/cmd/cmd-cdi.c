@@ -16,7 +16,8 @@ static void help(FILE *f)
         fprintf(f,
                 "Usage: nvdp cdi generate [OPTIONS]\n"
                 "       nvdp cdi list [--spec-dir DIR]...\n"
-                "       nvdp cdi remove [--spec-dir DIR]\n\n"
+                "       nvdp cdi remove [--spec-dir DIR]\n"
+                "       nvdp cdi install-hook [--from FILE] DIR\n\n"
                 "generate: write the CDI spec of this node's GPUs (what the plugin writes when a cdi-*\n"
                 "device-list strategy is on): devices by index, UUID, <gpu>:<mig> and \"all\".\n"
                 "  -o, --output FILE             write the spec to FILE (atomically) instead of stdout\n"
@@ -40,8 +41,12 @@ static void help(FILE *f)
                 "list: the CDI device names of the spec files in each DIR (default /etc/cdi,\n"
                 "      /var/run/cdi)\n"
                 "remove: remove nvdp's own spec files from DIR (default " CDI_SPEC_DIR_DEFAULT
-                "); others stay\n");
+                "); others stay\n"
+                "install-hook: copy the static hook nvdp-cdi-hook (default: the one next to this program)\n"
+                "      into DIR on the host, atomically; the spec then names DIR/nvdp-cdi-hook\n");
 }
+
+#define HOOK_MAX (64u * 1024 * 1024)
 
 static const char *env_or(const char *name, const char *fallback)
 {
@@ -342,6 +347,66 @@ static int cdi_remove(int argc, char **argv)
         return 0;
 }
 
+/* The chart's init container (cdi.installHook): the image has no shell and no cp. */
+static int cdi_install_hook(int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "from", required_argument, NULL, 'f' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        _cleanup_free_ char *self = NULL, *from_default = NULL, *data = NULL, *to = NULL;
+        const char *from = NULL;
+        int c;
+        optind = 1;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'f': from = optarg; break;
+                case 'h': help(stdout); return 0;
+                default:
+                        fprintf(stderr, "nvdp cdi install-hook: unknown option or missing value: '%s'.\n",
+                                argv[optind - 1]);
+                        return 2;
+                }
+        }
+        if (optind != argc - 1 || isempty(argv[optind])) {
+                fprintf(stderr, "nvdp cdi install-hook: give the directory to install into.\n");
+                return 2;
+        }
+        const char *dir = argv[optind];
+        if (!from) {
+                char buf[PATH_MAX];
+                ssize_t k = readlink("/proc/self/exe", buf, sizeof buf - 1);
+                if (k <= 0) {
+                        fprintf(stderr, "nvdp cdi install-hook: cannot find this program's path: %m; give "
+                                        "--from.\n");
+                        return 1;
+                }
+                buf[k] = '\0';
+                if (!(self = path_dir_name(buf)) || asprintf(&from_default, "%s/nvdp-cdi-hook", self) < 0)
+                        return 1;
+                from = from_default;
+        }
+        size_t size;
+        int r = read_full_file(from, HOOK_MAX, &data, &size);
+        if (r < 0) {
+                fprintf(stderr, "nvdp cdi install-hook: cannot read %s: %s\n", from, strerror(-r));
+                return 1;
+        }
+        if (asprintf(&to, "%s/nvdp-cdi-hook", dir) < 0)
+                return 1;
+        if ((r = mkdir_p(dir, 0755)) >= 0)
+                r = write_file_atomic(to, data, size, 0755);
+        if (r < 0) {
+                fprintf(stderr, "nvdp cdi install-hook: cannot write %s: %s\n", to, strerror(-r));
+                return 1;
+        }
+        fprintf(stderr, "nvdp cdi install-hook: %s %s (from %s)\n", r > 0 ? "installed" : "unchanged", to,
+                from);
+        return 0;
+}
+
 int cmd_cdi(int argc, char **argv)
 {
         if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
@@ -354,6 +419,8 @@ int cmd_cdi(int argc, char **argv)
                 return cdi_list(argc - 1, argv + 1);
         if (streq(argv[1], "remove"))
                 return cdi_remove(argc - 1, argv + 1);
-        fprintf(stderr, "nvdp cdi: unknown command '%s' (generate, list, remove).\n", argv[1]);
+        if (streq(argv[1], "install-hook"))
+                return cdi_install_hook(argc - 1, argv + 1);
+        fprintf(stderr, "nvdp cdi: unknown command '%s' (generate, list, remove, install-hook).\n", argv[1]);
         return 2;
 }

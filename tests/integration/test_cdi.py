@@ -226,3 +226,24 @@ def test_static_hook_runs_on_a_host_without_a_c_library(tmp_path):
         pytest.skip("needs root or unshare for a chroot")
     assert p.returncode == 0, p.stderr
     assert os.readlink(rootfs / "usr/lib64/libcuda.so") == "libcuda.so.1"
+
+
+def test_install_hook_copies_the_static_hook_atomically(tmp_path):
+    # The chart's init container: the image has no shell and no cp.
+    d = tmp_path / "var/lib/nvdp/bin"
+    p = nvdp(os.environ, "cdi", "install-hook", str(d))
+    assert p.returncode == 0, p.stderr
+    hook = os.path.join(BUILD, "nvdp-cdi-hook")
+    assert p.stderr == f"nvdp cdi install-hook: installed {d}/nvdp-cdi-hook (from {hook})\n"
+    installed = d / "nvdp-cdi-hook"
+    assert installed.read_bytes() == open(hook, "rb").read()
+    assert installed.stat().st_mode & 0o777 == 0o755
+    before = installed.stat()
+    p = nvdp(os.environ, "cdi", "install-hook", str(d))      # a pod restart: the same file stays
+    assert p.stderr == f"nvdp cdi install-hook: unchanged {d}/nvdp-cdi-hook (from {hook})\n"
+    assert (installed.stat().st_ino, installed.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    r = subprocess.run([str(installed), "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("Usage: nvdp cdi-hook")
+    p = nvdp(os.environ, "cdi", "install-hook", "--from", str(tmp_path / "missing"), str(d))
+    assert p.returncode == 1
+    assert p.stderr == f"nvdp cdi install-hook: cannot read {tmp_path}/missing: No such file or directory\n"
