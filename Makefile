@@ -42,7 +42,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps check unit unit-arm64 arm64 integration valgrind kubelet deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
+.PHONY: all deps check unit unit-arm64 arm64 chart push integration valgrind kubelet deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
 	failinject
 all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
 
@@ -120,7 +120,7 @@ kubelet: all
 		cd tests/kubelet && NVDP_BUILD=$(abspath $(BUILD)) go test -count=1 ./...; \
 	else echo "kubelet: no tests yet"; fi
 
-deploy: all
+deploy: all arm64
 	@tests/deploy/run
 
 # nvdp info on every fixture and error path under valgrind: no leak, no memory error.
@@ -162,6 +162,14 @@ lint: | $(DEPS_STAMP)
 
 image: all arm64
 	@BUILD=$(BUILD) scripts/make-image
+
+# Release artefacts (.github/workflows/release.yml runs these on a tag): the chart package, and the
+# image index and chart pushed to REGISTRY (scripts/release says how).
+chart: | $(DEPS_STAMP)
+	@BUILD=$(BUILD) scripts/release chart
+
+push: image
+	@BUILD=$(BUILD) scripts/release push
 
 demo: all
 	@scripts/demo $(BUILD)
