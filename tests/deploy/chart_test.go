@@ -634,7 +634,8 @@ func TestGFDNodePatchingIsNarrowed(t *testing.T) {
 	}
 	all := strings.Join(exprs, "\n")
 	for _, want := range []string{"request.userInfo.extra['authentication.kubernetes.io/node-name']",
-		"variables.tokenNode == object.metadata.name", "k.startsWith('nvidia.com/')", "object.spec == oldObject.spec"} {
+		"variables.tokenNode == object.metadata.name", "k.startsWith('nvidia.com/')", "object.spec == oldObject.spec",
+		"k == 'nvdp.nvidia.com/gfd-labels'"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("policy lacks %q:\n%s", want, all)
 		}
