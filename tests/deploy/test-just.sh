@@ -383,7 +383,7 @@ run doctor "$tmp/bin-full" -- nvidia-device-plugin::doctor gpu-node-1
 expect_log doctor 0 "doctor NODE (a privileged pod on that node, host / read-only)" <<EOF
 $readyz
 kubectl get node gpu-node-1 -o name
-kubectl get daemonsets --namespace nvidia-device-plugin -l app.kubernetes.io/instance=nvidia-device-plugin -o jsonpath={.items[0].spec.template.spec.containers[0].image}
+kubectl get pods --namespace nvidia-device-plugin -l app.kubernetes.io/instance=nvidia-device-plugin,app.kubernetes.io/component=k8s-device-plugin -o jsonpath={.items[0].spec.containers[0].image}
 kubectl delete pod nvdp-doctor-gpu-node-1 --namespace nvidia-device-plugin --ignore-not-found --wait=true
 kubectl apply --namespace nvidia-device-plugin -f -
 kubectl get pod nvdp-doctor-gpu-node-1 --namespace nvidia-device-plugin -o jsonpath={.status.phase}{"|"}{.status.containerStatuses[0].state.waiting.reason}
@@ -404,7 +404,7 @@ if grep -qx '  nodeName: gpu-node-1' <<<"$pod" && grep -qx '    image: nvdp:0.1.
         grep -A2 -x '  - name: host' <<<"$pod" | grep -qx '      path: /' && grep -qx '  automountServiceAccountToken: false' <<<"$pod"; then
         ok "doctor NODE applies a privileged, never-restarted pod on gpu-node-1: host / read-only at /host, doctor --root /host, no API token"
 else not_ok "doctor pod manifest: $pod"; fi
-run doctor-fail "$tmp/bin-full" FAKE_DOCTOR_PHASE=Failed FAKE_DOCTOR_RC=2 FAKE_DS_IMAGE= NVIDIA_DEVICE_PLUGIN_IMAGE_REPOSITORY=registry.example/nvdp -- nvidia-device-plugin::doctor gpu-node-1
+run doctor-fail "$tmp/bin-full" FAKE_DOCTOR_PHASE=Failed FAKE_DOCTOR_RC=2 FAKE_POD_IMAGE= NVIDIA_DEVICE_PLUGIN_IMAGE_REPOSITORY=registry.example/nvdp -- nvidia-device-plugin::doctor gpu-node-1
 if [ "$(cat "$tmp/doctor-fail.rc")" = 2 ] && grep -qx "    image: registry.example/nvdp:$version" "$tmp/doctor-fail.log.stdin" &&
         [ "$(tail -1 "$tmp/doctor-fail.log")" = "kubectl delete pod nvdp-doctor-gpu-node-1 --namespace nvidia-device-plugin --ignore-not-found --wait=false" ]; then
         ok "doctor NODE: doctor's exit status (2: failures) is the recipe's; no plugin installed: the configured image; pod removed"
