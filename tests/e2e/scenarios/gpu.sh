@@ -121,16 +121,22 @@ cp -r "$REPO/deploy/helm/nvidia-device-plugin" "$D/chart/"
 sed -i '/^dependencies:/,$d' "$D/chart/nvidia-device-plugin/Chart.yaml"
 # On top of the module's values (runtimeClassName nvidia, GFD on, NFD on): no NFD (offline; the node
 # is labelled by hand above) and GFD's labels straight onto the Node, so that gpu-info shows them.
-cat >"$D/gpu-values.yaml" <<'YAML'
+if [ "$g_way" = toolkit ]; then
+        cat >"$D/gpu-values.yaml" <<'YAML'
 nfd:
   enabled: false
 gfd:
   outputNode: true
 YAML
-if [ "$g_way" = cdi ]; then
+else
         # No toolkit: no RuntimeClass, the plugin passes CDI device names to the kubelet (cdi-cri) and
-        # writes the spec into /var/run/cdi; the plugin and GFD reach the driver through its root.
-        cat >>"$D/gpu-values.yaml" <<'YAML'
+        # writes the spec into /var/run/cdi; the plugin and GFD reach the driver through its root and
+        # its device nodes (privileged). GFD gets DRIVER_ROOT_CTR_PATH from the chart but loads NVML
+        # from --nvidia-driver-root only (the plugin takes the container path when NVIDIA_DRIVER_ROOT
+        # is set): until one of them changes, GFD is given the container path as its driver root.
+        cat >"$D/gpu-values.yaml" <<'YAML'
+nfd:
+  enabled: false
 runtimeClassName: null
 runtimeClass:
   create: false
@@ -142,7 +148,10 @@ gfd:
   outputNode: true
   securityContext:
     privileged: true
+  env:
+  - {name: NVIDIA_DRIVER_ROOT, value: /driver-root}
 YAML
+        log "gpu: KNOWN GAP: GFD without the toolkit needs NVIDIA_DRIVER_ROOT=/driver-root in gfd.env"
 fi
 g_report_add "values on top of nvidia-device-plugin/values.yaml" "$(cat "$D/gpu-values.yaml")"
 wait_for 60 "ServiceAccount default/default" kubectl get serviceaccount default
