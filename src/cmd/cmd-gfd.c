@@ -64,7 +64,10 @@ static int load_inventory(const config *c, inventory **ret)
 {
         _cleanup_(nvml_unloadp) nvml *n = NULL;
         _cleanup_free_ char *err = NULL;
-        int r = nvml_load(c->flags.nvidia_driver_root, &n, &err);
+        /* NVML under the host driver root mounted at --driver-root-ctr-path (the chart mounts it there
+         * when nvidiaDriverRoot is set: a node without the NVIDIA runtime), else the loader's path, as
+         * upstream. GFD has no --nvidia-driver-root: the plugin's flag never reached it. */
+        int r = nvml_load(c->flags.plugin.container_driver_root, &n, &err);
         if (r >= 0)
                 r = inventory_load(n, c->flags.root, ret, &err);
         if (r >= 0)

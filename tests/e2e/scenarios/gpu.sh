@@ -130,10 +130,9 @@ gfd:
 YAML
 else
         # No toolkit: no RuntimeClass, the plugin passes CDI device names to the kubelet (cdi-cri) and
-        # writes the spec into /var/run/cdi; the plugin and GFD reach the driver through its root and
-        # its device nodes (privileged). GFD gets DRIVER_ROOT_CTR_PATH from the chart but loads NVML
-        # from --nvidia-driver-root only (the plugin takes the container path when NVIDIA_DRIVER_ROOT
-        # is set): until one of them changes, GFD is given the container path as its driver root.
+        # writes the spec into /var/run/cdi; the plugin and GFD load NVML from the driver root the
+        # chart mounts at /driver-root and open the device nodes as privileged containers (uid 0, as
+        # the chart's own default: the socket directory belongs to root).
         cat >"$D/gpu-values.yaml" <<'YAML'
 nfd:
   enabled: false
@@ -144,14 +143,13 @@ deviceListStrategy: cdi-cri
 nvidiaDriverRoot: /usr/local/nvidia
 securityContext:
   privileged: true
+  runAsUser: 0
 gfd:
   outputNode: true
   securityContext:
     privileged: true
-  env:
-  - {name: NVIDIA_DRIVER_ROOT, value: /driver-root}
+    runAsUser: 0
 YAML
-        log "gpu: KNOWN GAP: GFD without the toolkit needs NVIDIA_DRIVER_ROOT=/driver-root in gfd.env"
 fi
 g_report_add "values on top of nvidia-device-plugin/values.yaml" "$(cat "$D/gpu-values.yaml")"
 wait_for 60 "ServiceAccount default/default" kubectl get serviceaccount default
