@@ -56,7 +56,7 @@ g_show() { printf '%s\n' "$1" | sed 's/^/  | /'; }
 g_just() {
         env NVIDIA_DEVICE_PLUGIN_CHART="$D/chart/nvidia-device-plugin" \
                 NVIDIA_DEVICE_PLUGIN_IMAGE_TAG="$g_version" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE="$g_archive" \
-                NVIDIA_DEVICE_PLUGIN_WAIT=180s CONTAINERD_ADDRESS="$CTR_ADDRESS" NVDP_TOOLS_BIN="$TOOLS_BIN" \
+                NVIDIA_DEVICE_PLUGIN_WAIT=90s CONTAINERD_ADDRESS="$CTR_ADDRESS" NVDP_TOOLS_BIN="$TOOLS_BIN" \
                 GPU_TEST_IMAGE=localhost/nvdp-e2e/gpu-test:1 GPU_TEST_TIMEOUT=120 \
                 HELM_CACHE_HOME="$D/helm/cache" HELM_CONFIG_HOME="$D/helm/config" HELM_DATA_HOME="$D/helm/data" \
                 "$TOOLS_BIN/just" --justfile "$REPO/justfile" "$@"
