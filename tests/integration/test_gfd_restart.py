@@ -179,3 +179,24 @@ def test_oneshot_stdout_as_gpu_feature_discovery(tmp_path):
     assert not any(l.startswith("nvidia.com/gfd.timestamp=") for l in lines)
 
 
+
+
+def test_nvml_from_the_driver_root_mount(tmp_path):
+    """A node without the NVIDIA runtime: the chart mounts the host's driver root at /driver-root
+    (DRIVER_ROOT_CTR_PATH) and GFD must load NVML from there; nothing on the loader's path."""
+    root = tmp_path / "driver-root"
+    (root / "lib64").mkdir(parents=True)
+    (root / "lib64" / "libnvidia-ml.so.1").symlink_to(os.path.abspath(MOCK_LIB))
+    e = env()
+    e.pop("LD_LIBRARY_PATH", None)
+    e["DRIVER_ROOT_CTR_PATH"] = str(root)
+    r = subprocess.run([NVDP, "gfd", "--oneshot", "--no-timestamp", "--output-file", ""], env=e,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "nvidia.com/gpu.count=8" in r.stdout.splitlines()
+    # Without the mount and without the loader's path, the error names the place it looked first.
+    e["DRIVER_ROOT_CTR_PATH"] = str(tmp_path / "no-such-root")
+    r = subprocess.run([NVDP, "gfd", "--oneshot", "--fail-on-init-error=true", "--output-file", ""], env=e,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert f"looked in {tmp_path}/no-such-root/usr/lib64" in r.stderr
