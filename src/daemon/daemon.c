@@ -33,7 +33,7 @@ struct daemon {
         kube_client *kube; /* made on first use: the node label watch, Node events */
         kube_node_watch *node_watch;
         node_reporter *reporter; /* NULL: no Node events */
-        char *cdi_error;         /* the CDI spec error last logged (each is logged once) */
+        char *cdi_error;         /* the CDI spec error line last logged (each is logged once) */
         bool cdi_flags_logged;
 };
 
@@ -108,15 +108,43 @@ static bool cdi_strategy(const config *c)
         return c->flags.plugin.device_list_strategy & (DEVICE_LIST_CDI_ANNOTATIONS | DEVICE_LIST_CDI_CRI);
 }
 
+/* Whether every CDI name Allocate can return for plan p under c is a device of a spec already in dir: ours
+ * from an earlier start, or another program's under the plugin's kind (nvidia-ctk cdi generate --vendor
+ * k8s.device-plugin.nvidia.com --class gpu). 1 yes, 0 no. */
+static int cdi_names_resolve(const plan *p, const config *c, const char *dir)
+{
+        _cleanup_strv_free_ char **names = NULL;
+        struct cdi_spec_file *f = NULL;
+        size_t n = 0;
+        char *const dirs[] = { (char *)dir, NULL };
+        int r = cdi_allocate_names(p, c, &names);
+        if (r >= 0)
+                r = cdi_spec_dirs_read(dirs, &f, &n);
+        if (r < 0)
+                return r;
+        bool all = names[0] != NULL;
+        STRV_FOREACH (name, names) {
+                bool found = false;
+                const char *eq = strchr(*name, '=');
+                for (size_t i = 0; eq && !found && i < n; i++)
+                        found = f[i].kind && strlen(f[i].kind) == (size_t)(eq - *name) &&
+                                strneq(f[i].kind, *name, (size_t)(eq - *name)) &&
+                                strv_contains(f[i].devices, eq + 1);
+                all = all && found;
+        }
+        cdi_spec_files_free(f, n);
+        return all;
+}
+
 /* Builds and writes the CDI spec of config c into its --cdi-spec-dir: the names Allocate's CDI strategies
- * return resolve there. A file already holding the same bytes is left alone, so a reload that changes
- * nothing the spec says changes no file. On failure the error is logged once (until another one) and
- * Allocate leaves the CDI strategies out until a later write succeeds. The spec stays on exit (docs/cdi.md).
- */
-static void cdi_spec_sync(struct daemon *d, const config *c)
+ * return for plan p resolve there. A file already holding the same bytes is left alone, so a reload that
+ * changes nothing the spec says changes no file. On failure the error is logged once (until another one);
+ * unless the names resolve in the specs already there, Allocate leaves the CDI strategies out until a
+ * later write succeeds. The spec stays on exit (docs/cdi.md). */
+static void cdi_spec_sync(struct daemon *d, const config *c, const plan *p)
 {
         _cleanup_(cdi_specs_freep) cdi_specs *s = NULL;
-        _cleanup_free_ char *error = NULL;
+        _cleanup_free_ char *error = NULL, *line = NULL;
         if (!d->node || !cdi_strategy(c)) {
                 (void)plugin_set_cdi_error(d->plugin, NULL);
                 return;
@@ -137,14 +165,24 @@ static void cdi_spec_sync(struct daemon *d, const config *c)
         if (r < 0) {
                 if (!error && !(error = strdup(strerror(-r))))
                         return;
-                if (!d->cdi_error || !streq(d->cdi_error, error))
-                        log_error("CDI spec not written: %s; Allocate leaves the CDI device-list strategies "
-                                  "out "
-                                  "until it is",
-                                  error);
+                int k = p ? cdi_names_resolve(p, c, dir) : 0;
+                if (k > 0)
+                        r = asprintf(&line,
+                                     "CDI spec not written: %s; the CDI names Allocate returns resolve "
+                                     "in the specs already in %s: Allocate keeps them",
+                                     error, dir);
+                else
+                        r = asprintf(&line,
+                                     "CDI spec not written: %s; Allocate leaves the CDI device-list "
+                                     "strategies out until it is",
+                                     error);
+                if (r < 0)
+                        return;
+                if (!d->cdi_error || !streq(d->cdi_error, line))
+                        log_error("%s", line);
                 free(d->cdi_error);
-                d->cdi_error = TAKE_PTR(error);
-                (void)plugin_set_cdi_error(d->plugin, d->cdi_error);
+                d->cdi_error = TAKE_PTR(line);
+                (void)plugin_set_cdi_error(d->plugin, k > 0 ? NULL : error);
                 return;
         }
         if (d->cdi_error)
@@ -354,7 +392,7 @@ static void on_plan_changed(const plan *old_plan, const plan *new_plan, void *us
 {
         struct daemon *d = userdata;
         log_debug("Plan changed: %zu resources", new_plan ? new_plan->n_resources : 0);
-        cdi_spec_sync(d, plugin_config(d->plugin));
+        cdi_spec_sync(d, plugin_config(d->plugin), new_plan);
 }
 
 static int new_plugin(struct daemon *d)

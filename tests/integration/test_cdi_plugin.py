@@ -213,3 +213,36 @@ def test_a_required_imex_channel_without_its_node_fails_the_start(start_plugin, 
     assert plugin.proc.wait(10) == 1
     assert ("requested IMEX channel 0 does not exist (looked at "
             f"{root}/dev/nvidia-caps-imex-channels/channel0) and --imex-required is set") in plugin.output()
+
+
+def test_names_that_resolve_in_a_spec_already_there_are_kept(kubelet, start_plugin, workdir):
+    # No driver files on this node (the plain dgx-h100 fixture): the plugin cannot write its spec. A spec
+    # someone else wrote under the plugin's kind (nvidia-ctk cdi generate --vendor
+    # k8s.device-plugin.nvidia.com --class gpu; the e2e's hand-written one) is used while it names every
+    # device Allocate can return.
+    spec_dir = os.path.join(workdir, "cdi")
+    os.mkdir(spec_dir)
+    other = os.path.join(spec_dir, "other.json")
+
+    def write_other(uuids):
+        write(other, json.dumps({"cdiVersion": "0.5.0", "kind": KIND, "devices": [
+            {"name": u, "containerEdits": {"deviceNodes": [{"path": "/dev/null"}]}} for u in uuids]}))
+
+    write_other(H100[:7])                       # GPU 7 missing
+    plugin, client = registered(kubelet, start_plugin,
+                                args=["--device-list-strategy", "cdi-cri", "--cdi-spec-dir", spec_dir])
+    with pytest.raises(grpc.RpcError) as e:
+        client.allocate([H100[0]])
+    assert e.value.details().startswith(
+        'cannot allocate "nvidia.com/gpu": its devices are passed by CDI and the CDI spec is not written: no '
+        "/dev/nvidiactl under the dev root /")
+    write_other(H100)
+    plugin.proc.send_signal(signal.SIGHUP)
+    wait_output(plugin, "resolve in the specs already in")
+    names = [d.name for d in client.allocate([H100[7]]).container_responses[0].cdi_devices]
+    assert names == [f"{KIND}={H100[7]}"]
+    lines = [line for line in plugin.output().splitlines() if "CDI spec not written" in line]
+    assert len(lines) == 2
+    assert lines[1].endswith(f"; the CDI names Allocate returns resolve in the specs already in {spec_dir}: "
+                             "Allocate keeps them")
+    assert os.listdir(spec_dir) == ["other.json"]          # never touched
