@@ -54,6 +54,19 @@ static const char *env_or(const char *name, const char *fallback)
         return isempty(v) ? fallback : v;
 }
 
+/* This program's real path (the default hook); NULL, said on stderr, when it cannot be found. */
+static char *self_path(const char *verb, const char *flag)
+{
+        char buf[PATH_MAX];
+        ssize_t k = readlink("/proc/self/exe", buf, sizeof buf - 1);
+        if (k <= 0) {
+                fprintf(stderr, "nvdp cdi %s: cannot find this program's path: %m; give %s.\n", verb, flag);
+                return NULL;
+        }
+        buf[k] = '\0';
+        return strdup(buf);
+}
+
 static int write_output(const char *path, const char *data, size_t size)
 {
         if (!path) {
@@ -188,15 +201,7 @@ static int cdi_generate(int argc, char **argv)
         }
         /* The default hook is this binary, by its real path on this host. */
         if (!hook) {
-                char buf[PATH_MAX];
-                ssize_t k = readlink("/proc/self/exe", buf, sizeof buf - 1);
-                if (k <= 0) {
-                        fprintf(stderr, "nvdp cdi generate: cannot find this program's path: %m; give "
-                                        "--nvidia-cdi-hook-path.\n");
-                        return 1;
-                }
-                buf[k] = '\0';
-                if (!(self = strdup(buf)))
+                if (!(self = self_path("generate", "--nvidia-cdi-hook-path")))
                         return 1;
                 hook = self;
         }
@@ -263,30 +268,40 @@ static int cdi_generate(int argc, char **argv)
         return write_output(output, data, size);
 }
 
-static int cdi_list(int argc, char **argv)
+/* The verbs with one option NAME VALUE besides --help (list, remove, install-hook): every value in
+ * *values, in order. Returns -1 to go on, else the exit code. */
+static int parse_one_option(int argc, char **argv, const char *verb, const char *name, char ***values)
 {
-        static const struct option options[] = {
-                { "spec-dir", required_argument, NULL, 'd' },
+        const struct option options[] = {
+                { name, required_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        _cleanup_strv_free_ char **dirs = NULL;
         int c;
         optind = 1;
         opterr = 0;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
-                case 'd':
-                        if (strv_extend(&dirs, optarg) < 0)
+                case 'v':
+                        if (strv_extend(values, optarg) < 0)
                                 return 1;
                         break;
                 case 'h': help(stdout); return 0;
                 default:
-                        fprintf(stderr, "nvdp cdi list: unknown option or missing value: '%s'.\n",
+                        fprintf(stderr, "nvdp cdi %s: unknown option or missing value: '%s'.\n", verb,
                                 argv[optind - 1]);
                         return 2;
                 }
         }
+        return -1;
+}
+
+static int cdi_list(int argc, char **argv)
+{
+        _cleanup_strv_free_ char **dirs = NULL;
+        int k = parse_one_option(argc, argv, "list", "spec-dir", &dirs);
+        if (k >= 0)
+                return k;
         if (!dirs && (strv_extend(&dirs, "/etc/cdi") < 0 || strv_extend(&dirs, "/var/run/cdi") < 0))
                 return 1;
         struct cdi_spec_file *files = NULL;
@@ -317,25 +332,11 @@ static int cdi_list(int argc, char **argv)
 /* Uninstall: nvdp's own spec files go, nvidia-ctk's and other vendors' stay. */
 static int cdi_remove(int argc, char **argv)
 {
-        static const struct option options[] = {
-                { "spec-dir", required_argument, NULL, 'd' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        const char *dir = CDI_SPEC_DIR_DEFAULT;
-        int c;
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                switch (c) {
-                case 'd': dir = optarg; break;
-                case 'h': help(stdout); return 0;
-                default:
-                        fprintf(stderr, "nvdp cdi remove: unknown option or missing value: '%s'.\n",
-                                argv[optind - 1]);
-                        return 2;
-                }
-        }
+        _cleanup_strv_free_ char **dirs = NULL;
+        int k = parse_one_option(argc, argv, "remove", "spec-dir", &dirs);
+        if (k >= 0)
+                return k;
+        const char *dir = dirs ? dirs[strv_length(dirs) - 1] : CDI_SPEC_DIR_DEFAULT;
         _cleanup_free_ char *error = NULL;
         int r = cdi_spec_dir_remove_own(dir, &error);
         if (r < 0) {
@@ -350,41 +351,20 @@ static int cdi_remove(int argc, char **argv)
 /* The chart's init container (cdi.installHook): the image has no shell and no cp. */
 static int cdi_install_hook(int argc, char **argv)
 {
-        static const struct option options[] = {
-                { "from", required_argument, NULL, 'f' },
-                { "help", no_argument, NULL, 'h' },
-                {},
-        };
-        _cleanup_free_ char *self = NULL, *from_default = NULL, *data = NULL, *to = NULL;
-        const char *from = NULL;
-        int c;
-        optind = 1;
-        opterr = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                switch (c) {
-                case 'f': from = optarg; break;
-                case 'h': help(stdout); return 0;
-                default:
-                        fprintf(stderr, "nvdp cdi install-hook: unknown option or missing value: '%s'.\n",
-                                argv[optind - 1]);
-                        return 2;
-                }
-        }
+        _cleanup_free_ char *self = NULL, *dir_self = NULL, *from_default = NULL, *data = NULL, *to = NULL;
+        _cleanup_strv_free_ char **froms = NULL;
+        int k = parse_one_option(argc, argv, "install-hook", "from", &froms);
+        if (k >= 0)
+                return k;
+        const char *from = froms ? froms[strv_length(froms) - 1] : NULL;
         if (optind != argc - 1 || isempty(argv[optind])) {
                 fprintf(stderr, "nvdp cdi install-hook: give the directory to install into.\n");
                 return 2;
         }
         const char *dir = argv[optind];
         if (!from) {
-                char buf[PATH_MAX];
-                ssize_t k = readlink("/proc/self/exe", buf, sizeof buf - 1);
-                if (k <= 0) {
-                        fprintf(stderr, "nvdp cdi install-hook: cannot find this program's path: %m; give "
-                                        "--from.\n");
-                        return 1;
-                }
-                buf[k] = '\0';
-                if (!(self = path_dir_name(buf)) || asprintf(&from_default, "%s/nvdp-cdi-hook", self) < 0)
+                if (!(self = self_path("install-hook", "--from")) || !(dir_self = path_dir_name(self)) ||
+                    asprintf(&from_default, "%s/nvdp-cdi-hook", dir_self) < 0)
                         return 1;
                 from = from_default;
         }
