@@ -146,6 +146,7 @@ static void cdi_spec_sync(struct daemon *d, const config *c, const plan *p)
         _cleanup_(cdi_specs_freep) cdi_specs *s = NULL;
         _cleanup_free_ char *error = NULL, *line = NULL;
         if (!d->node || !cdi_strategy(c)) {
+                d->cdi_error = mfree(d->cdi_error);
                 (void)plugin_set_cdi_error(d->plugin, NULL);
                 return;
         }
