@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import BUILD, FIXTURES, MOCK_DIR, NVDP, REPO, fixture_env
+from conftest import BUILD, MOCK_DIR, NVDP, REPO, fixture_env
 
 GPU = os.path.join(REPO, "tests", "gpu")
 DATA = os.path.join(GPU, "testdata")
@@ -216,6 +216,25 @@ def test_gpuallocator_scores():
     sw = gpuallocator.pair_scores({(0, 1): 40, (1, 0): 40}, {0: ["FFFFFFFF:FF:FF.0"] * 18, 1: ["FFFFFFFF:FF:FF.0"] * 18},
                                   ["00000000:1B:00.0", "00000000:43:00.0"])
     assert sw[(0, 1)] == 20
+
+
+@needs_ctypes_mock
+@pytest.mark.parametrize("fixture,pairs", [
+    ("dgx-h100", {"0,1": 20, "0,4": 10, "6,7": 20}),   # NVSwitch links name no GPU: NUMA node only
+    ("a100-mig", {"0,1": 50 + 12 * 100}),              # one PCIe switch and 12 direct NVLinks
+])
+def test_node_pair_scores_from_nvml(fixture, pairs):
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import gpuallocator, nvml; "
+            "s = gpuallocator.node_pair_scores(nvml.read_node(sys.argv[2])); "
+            "print(json.dumps({f'{a},{b}': v for (a, b), v in s.items()}))")
+    p = subprocess.run([sys.executable, "-c", code, os.path.join(REPO, "tests", "lib"),
+                        os.path.join(MOCK_DIR, "libnvidia-ml.so.1")], env=fixture_env(fixture), capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    scores = json.loads(p.stdout)
+    for pair, want in pairs.items():
+        assert scores[pair] == want
+        assert scores[",".join(reversed(pair.split(",")))] == want
 
 
 def nvidia_binary():

@@ -9,7 +9,8 @@ PCI address is the second GPU's (at most 18). A link into an NVSwitch names the 
 NVSwitch machine (HGX H100/H200) the measure sees PCIe only.
 
 Written from that behaviour; tests/gpu/prefer-compare scores both plugins' answers with it, and the
-parity tests (tests/compat) are meant to import it too: one implementation of the metric.
+parity tests (tests/compat) are meant to import it too: one implementation of the metric. The pair scores
+of a node: node_pair_scores(nvml.read_node(LIB)), on the real driver or on the mock (MOCK_NVML_FIXTURE set).
 """
 import itertools
 
@@ -42,6 +43,12 @@ def pair_scores(levels, remotes, bus_ids):
                 direct = sum(1 for r in remotes.get(a, []) if r is not None and bus_id(r) == own[b])
                 scores[(a, b)] = pair_score(levels.get((a, b)), direct)
     return scores
+
+
+def node_pair_scores(node):
+    """pair_scores() of a node as tests/lib/nvml.py's read_node() reads it (the real driver or the mock)."""
+    remotes = {a: [lk["remote"] for lk in links] for a, links in node["nvlinks"].items()}
+    return pair_scores(node["levels"], remotes, [g["bus_id"] for g in node["gpus"]])
 
 
 def set_score(scores, gpus):
