@@ -104,7 +104,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libnvdp.a
 # ---- tests ---------------------------------------------------------------------------------------
 # Everything CI runs (.ci/run calls this): style, the test layers, the end-to-end cluster, the
 # sanitizer build with failure injection, and every fuzz target for FUZZ_SECONDS.
-check: lint unit integration valgrind kubelet deploy e2e asan fuzz
+check: lint unit integration valgrind kubelet deploy e2e asan fuzz bench-smoke
 
 unit: $(UNIT_BIN) all
 	@tests/run-unit $(BUILD) $(UNIT_BIN)

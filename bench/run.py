@@ -500,13 +500,17 @@ class Harness:
             pts.append((112, "16x7 MIG", MIG_FIXTURE, ["--mig-strategy", "mixed"], None, MIG_RESOURCE))
         return pts
 
-    def scale_calls(self, sock, kind, ids, size):
-        """Per-call seconds: as many calls as fit the mode's time budget per cell (at least 20, at most
-        scale_max), so a plugin that takes milliseconds a call does not hold the run up."""
+    def scale_calls(self, run, sock, kind, ids, size):
+        """(per-call seconds, the plugin's CPU seconds per call): as many calls as fit the mode's time budget
+        per cell (at least 20, at most scale_max), so a plugin that takes milliseconds a call does not hold
+        the run up."""
         a = self.a
+        before = proc_cpu(run.proc.pid)[1]
         probe = self.calls(sock, kind, 3, ids, size)
         n = int(max(min(20, a.scale_max), min(a.scale_max, a.scale_budget / max(statistics.median(probe), 1e-6))))
-        return self.calls(sock, kind, n, ids, size)
+        lat = self.calls(sock, kind, n, ids, size)
+        cpu = (proc_cpu(run.proc.pid)[1] - before) / 1e9 / (len(probe) + len(lat) + 2)  # +1 uncounted call each
+        return lat, cpu
 
     def run_scale(self, impl, point):
         a = self.a
@@ -523,12 +527,14 @@ class Harness:
             sock = r.socket(res)
             for k in SCALE_ALLOCATE:
                 if k <= len(ids):
-                    self.add_scale(f"Allocate {k} p99", devices, impl, pct(self.scale_calls(sock, "allocate",
-                                                                                        ids[:k], 0), 99))
+                    lat, _ = self.scale_calls(r, sock, "allocate", ids[:k], 0)
+                    self.add_scale(f"Allocate {k} p99", devices, impl, pct(lat, 99))
             for k in SCALE_PREFERRED:
                 if k <= len(ids):
-                    self.add_scale(f"GetPreferredAllocation {k} of all p99", devices, impl,
-                                   pct(self.scale_calls(sock, "preferred", ids, k), 99))
+                    lat, cpu = self.scale_calls(r, sock, "preferred", ids, k)
+                    self.add_scale(f"GetPreferredAllocation {k} of all p99", devices, impl, pct(lat, 99))
+                    self.add_scale(f"GetPreferredAllocation {k} of all p50", devices, impl, pct(lat, 50))
+                    self.add_scale(f"GetPreferredAllocation {k} of all, plugin CPU per call", devices, impl, cpu)
             if not self.real:
                 self.xid(r, impl, res, ids[-1], "XID 79 to Unhealthy on the stream", devices)
         finally:
@@ -665,6 +671,8 @@ def summary(values, scale):
 
 
 OVERHEAD_TARGET_US = 5.0  # nvdp's p50 over its own stack's floor
+# (figure, devices, nvdp's target in the figure's unit)
+SCALE_TARGETS = [("RSS after start", 1024, 4.0), ("GetPreferredAllocation 16 of all p99", 1024, 1000.0)]
 
 
 class Report:
@@ -790,6 +798,11 @@ class Report:
                      "us", 1e6))
         figs.append(("GetPreferredAllocation p99, k of all devices", "preferred",
                      [(f"{k} of all", f"GetPreferredAllocation {k} of all p99") for k in SCALE_PREFERRED], "us", 1e6))
+        figs.append(("GetPreferredAllocation p50, k of all devices", "preferred-p50",
+                     [(f"{k} of all", f"GetPreferredAllocation {k} of all p50") for k in SCALE_PREFERRED], "us", 1e6))
+        figs.append(("GetPreferredAllocation, the plugin's CPU time per call (schedstat), k of all devices",
+                     "preferred-cpu", [(f"{k} of all", f"GetPreferredAllocation {k} of all, plugin CPU per call")
+                                       for k in SCALE_PREFERRED], "us", 1e6))
         return figs
 
     def growth(self, key, impl, devs):
@@ -808,6 +821,8 @@ class Report:
         out = []
         superlinear = []
         for title, fstem, series, unit, scale in self.scale_figures():
+            if not any(f == key for f, _, _ in self.scale for _, key in series):
+                continue
             lines = [f"#### {title} ({unit})", "",
                      "| devices | " + " | ".join(f"nvdp{(' ' + s) if s else ''} | NVIDIA{(' ' + s) if s else ''}"
                                                 for s, _ in series) + " |",
@@ -819,6 +834,14 @@ class Report:
                         cells.append(summary(self.scale.get((key, d, impl), []), scale)[1]
                                      if self.scale.get((key, d, impl)) else "–")
                 lines.append(f"| {d} ({labels.get(str(d), '')}) | " + " | ".join(cells) + " |")
+            for key, d, target in SCALE_TARGETS:
+                if key in [k for _, k in series]:
+                    v, _ = summary(self.scale.get((key, d, NVDP), []), scale)
+                    verdict = "not measured" if v is None else ("met" if v <= target else "MISSED")
+                    lines += ["", f"nvdp's target: {key} at {d} devices ≤ {fmt(target)} {unit}: {verdict}"
+                              f"{'' if v is None else f' ({fmt(v)} {unit})'}."]
+                    if v is not None and v > target:
+                        self.missed.append(f"{key} at {d} devices ({fmt(v)} {unit}, target {fmt(target)})")
             exps = []
             for s, key in series:
                 for impl in (NVDP, NVIDIA):
@@ -836,6 +859,9 @@ class Report:
                 lines += ["", f"![{title}]({png})"]
             out.append("\n".join(lines))
         text = "\n\n".join(out)
+        if superlinear:
+            self.missed.append("every scale curve at most linear in devices (" + "; ".join(
+                x for x in superlinear if x.endswith(")") and f": {NVDP} (" in x) + ")")
         text += ("\n\nEvery curve at most linear in devices: " +
                  ("yes (no growth exponent above 1.15)." if not superlinear else
                   "no, above 1.15: " + "; ".join(superlinear) + " (docs/bench.md says why)."))
@@ -858,18 +884,21 @@ class Report:
         mig = [d for d in devs if "MIG" in labels.get(str(d), "")]
         line_devs = [d for d in devs if d not in mig]
         for si, (s, key) in enumerate(series):
+            color = f"C{si}"
             for impl in (NVDP, NVIDIA):
                 pts = [(d, summary(self.scale.get((key, d, impl), []), scale)[0]) for d in line_devs]
                 pts = [(d, v) for d, v in pts if v is not None]
                 if pts:
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], styles[impl], marker=markers[si % 3],
-                            label=f"{impl}{(' ' + s) if s else ''}")
+                            color=color, label=f"{impl}{(' ' + s) if s else ''}")
                 for d in mig:
                     v = summary(self.scale.get((key, d, impl), []), scale)[0]
                     if v is not None:
-                        ax.plot([d], [v], marker="*", markersize=11, linestyle="none",
-                                color=ax.lines[-1].get_color() if pts else None,
-                                label=f"{impl}{(' ' + s) if s else ''}, {labels.get(str(d))}")
+                        ax.plot([d], [v], marker="*", markersize=12, linestyle="none", color=color,
+                                markerfacecolor=color if impl == NVDP else "none")
+        if mig:
+            ax.plot([], [], marker="*", markersize=10, linestyle="none", color="gray",
+                    label=f"{labels.get(str(mig[0]))} (filled: nvdp)")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xticks(devs)

@@ -36,6 +36,7 @@ struct health_monitor {
         void *userdata;
         unsigned wait_ms;
         bool upstream; /* upstream policy: a failed wait condemns every GPU, as upstream does */
+        bool recovers; /* re-probes run (a recovery interval is set): a GPU may be registered again */
         size_t n_units;
 
         /* What NVML watches, under set_lock: the watch thread rebuilds the set, the probe thread
@@ -409,8 +410,8 @@ static bool end_wait(health_monitor *m)
 
 /* Nothing depends on a wait ending: an event ends it, shutdown leaves the thread in it. Its timeout is an
  * hour (one wake-up nobody will notice) and shorter in two cases:
- * - while a GPU that lost its registration waits for a re-probe to register it again: a wait may not
- *   watch a GPU registered after it began, so the thread comes back every SHORT_WAIT_MS to pick it up;
+ * - while a GPU that lost its registration may get it back from a re-probe: a wait may not watch a GPU
+ *   registered after it began, so the thread comes back every SHORT_WAIT_MS to pick it up;
  * - an NVML that ends a long wait early (a timeout it cannot represent) would turn long waits into a busy
  *   loop: after one such return the thread waits SHORT_WAIT_MS at a time, as NVIDIA's plugin does. */
 static void *watch_thread(void *userdata)
@@ -428,7 +429,7 @@ static void *watch_thread(void *userdata)
                 pthread_mutex_lock(&m->set_lock);
                 nvmlEventSet_t set = m->set;
                 size_t watched = m->n_registered;
-                bool unwatched = watched + m->n_unsupported < m->inv->n_gpus;
+                bool unwatched = m->recovers && watched + m->n_unsupported < m->inv->n_gpus;
                 pthread_mutex_unlock(&m->set_lock);
                 if (watched == 0) {
                         /* Nothing to wait on until a re-probe registers a GPU again. */
@@ -805,6 +806,8 @@ int health_monitor_start(loop *l, const nvml *n, const inventory *inv,
                 return r;
         m->tracker->report = report;
         m->tracker->userdata = m;
+        m->recovers = m->tracker->rules.policy != HEALTH_POLICY_UPSTREAM &&
+                      m->tracker->rules.recovery_interval != DURATION_INFINITE;
         r = monitor_setup(m);
         if (r < 0)
                 return r;
