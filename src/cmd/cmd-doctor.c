@@ -159,6 +159,7 @@ int cmd_doctor(int argc, char **argv)
                 .kubectl_userdata = &kc,
                 .node_name = node,
                 .cdi_expected = strategy_uses_cdi(strategy),
+                .mps_root = getenv("MPS_ROOT"),
         };
         _cleanup_(doctor_report_freep) doctor_report *r = NULL;
         int k = doctor_run(&o, &r);

@@ -33,7 +33,8 @@ enum value_type {
 
 #define P_PLUGIN (1u << PROGRAM_PLUGIN)
 #define P_GFD    (1u << PROGRAM_GFD)
-#define P_BOTH   (P_PLUGIN | P_GFD)
+#define P_MPS    (1u << PROGRAM_MPS)
+#define P_BOTH   (P_PLUGIN | P_GFD | P_MPS)
 
 struct flag {
         unsigned programs;
@@ -50,7 +51,7 @@ struct flag {
 
 static const struct flag flags[] = {
         /* The plugin (reference 1.1). */
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "mig-strategy",
           {},
           { "MIG_STRATEGY" },
@@ -155,7 +156,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.container_driver_root),
           "/driver-root",
           "where the host driver root is mounted in this container" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "mps-root",
           {},
           { "MPS_ROOT" },
@@ -203,7 +204,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.kubelet_socket),
           "/var/lib/kubelet/device-plugins/kubelet.sock",
           "the kubelet registration socket; empty: do not register" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "config-file",
           {},
           { "CONFIG_FILE" },
@@ -244,7 +245,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.health_recovery_interval),
           "5m",
           "quiet time after which an unhealthy device is re-probed and may return to Healthy" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "metrics-address",
           {},
           { "METRICS_ADDRESS" },
@@ -433,7 +434,9 @@ static const struct flag *flag_find(enum nvdp_program p, const char *name)
 
 static const char *program_name(enum nvdp_program p)
 {
-        return p == PROGRAM_GFD ? "gpu-feature-discovery" : "nvidia-device-plugin";
+        return p == PROGRAM_GFD   ? "gpu-feature-discovery"
+               : p == PROGRAM_MPS ? "mps-control-daemon"
+                                  : "nvidia-device-plugin";
 }
 
 int config_help(enum nvdp_program p, const char *argv0, FILE *f)
@@ -621,14 +624,14 @@ static int error_msg(char **ret_error, const char *fmt, ...)
 /* Upstream's validateFlags, less the NVML check for CDI strategies (the plugin does that). */
 static int config_validate(const config *c, enum nvdp_program p, char **ret_error)
 {
-        if (p != PROGRAM_PLUGIN)
+        if (p == PROGRAM_GFD)
                 return 0;
         if (c->sharing.strategy == SHARING_MPS && c->flags.mig_strategy == MIG_STRATEGY_MIXED)
                 return error_msg(ret_error,
                                  "invalid --mig-strategy=mixed: MPS sharing (sharing.mps in %s) "
                                  "does not support the mixed MIG strategy",
                                  strna(c->config_file));
-        if (c->sharing.strategy == SHARING_MPS && isempty(c->flags.mps_root))
+        if (p == PROGRAM_PLUGIN && c->sharing.strategy == SHARING_MPS && isempty(c->flags.mps_root))
                 return error_msg(ret_error, "MPS sharing (sharing.mps in %s) requires --mps-root (MPS_ROOT)",
                                  strna(c->config_file));
         return 0;

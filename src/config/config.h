@@ -22,7 +22,7 @@ enum sharing_strategy { SHARING_NONE, SHARING_TIME_SLICING, SHARING_MPS };
 enum allocation_policy { ALLOCATION_DISTRIBUTED, ALLOCATION_PACKED };
 enum health_policy { HEALTH_POLICY_CATALOG, HEALTH_POLICY_UPSTREAM };
 /* Which upstream program's flag set config_from_args() speaks. */
-enum nvdp_program { PROGRAM_PLUGIN, PROGRAM_GFD };
+enum nvdp_program { PROGRAM_PLUGIN, PROGRAM_GFD, PROGRAM_MPS };
 
 /* One entry of sharing.timeSlicing.resources / sharing.mps.resources. */
 struct replicated_resource {
