@@ -374,3 +374,33 @@ def test_mount_shm(workdir):
             assert len([l for l in f if l.split()[4] == shm]) == 1
     finally:
         subprocess.run(["umount", os.path.join(root, "shm")], stderr=subprocess.DEVNULL)
+
+
+# ---- the plugin's side (issue 18 item 2) ---------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="the plugin advertises an MPS resource only once mps_resource_ready() says "
+                   "so: wired after the daemon/ refactor; remove this mark then")
+def test_plugin_advertises_the_mps_resource_only_once_its_daemon_is_ready(kubelet, start_plugin, start_mps,
+                                                                          workdir):
+    root = os.path.join(workdir, "mps")
+    os.makedirs(root, exist_ok=True)
+    cfg = os.path.join(workdir, "plugin-config.yaml")
+    write(cfg, MPS_2X4)
+    start_plugin(args=["--config-file", cfg, "--mps-root", root])
+    # the six whole GPUs serve at once; the MPS resource waits for its daemon
+    kubelet.wait_registrations(1)
+    time.sleep(2)
+    assert [r.resource_name for r, _ in kubelet.registrations] == ["nvidia.com/gpu"]
+    d = start_mps()
+    d.wait_ready()
+    kubelet.wait_registrations(2, timeout=10)
+    assert kubelet.registrations[1][0].resource_name == "nvidia.com/gpu.mps"
+    client = kubelet.client("nvidia.com/gpu.mps")
+    c = client.allocate(["%s::2" % GPU1]).container_responses[0]
+    assert c.envs["CUDA_MPS_PIPE_DIRECTORY"] == "/mps/nvidia.com/gpu.mps/pipe"
+    assert {m.container_path: m.host_path for m in c.mounts} == {
+        "/mps/nvidia.com/gpu.mps/pipe": root + "/nvidia.com/gpu.mps/pipe", "/dev/shm": root + "/shm"}
+    # its daemon gone: the MPS devices turn Unhealthy until it is back
+    os.kill(d.pid(), signal.SIGKILL)
+    client.wait_list(lambda m: all(x.health == "Unhealthy" for x in m.devices), timeout=5)
+    client.wait_list(lambda m: all(x.health == "Healthy" for x in m.devices), timeout=15)
