@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* nvdp mps-control-daemon (also argv[0] mps-control-daemon): upstream's MPS control daemon, with its
  * flags (--config-file/CONFIG_FILE, --mig-strategy/MIG_STRATEGY) and its `mount-shm` subcommand. One
- * nvidia-cuda-mps-control per resource shared with MPS (src/mps/mps-supervisor.h); SIGHUP or a changed
- * config file applies the new config (unchanged daemons keep running); SIGTERM, SIGINT and SIGQUIT
- * stop every daemon with `quit` and exit 0. docs/mps.md. */
+ * nvidia-cuda-mps-control per resource shared with MPS (src/mps/mps-supervisor.h); SIGHUP, a changed
+ * config file or (the chart's per-node mode) a changed node label applies the new config (unchanged
+ * daemons keep running); SIGTERM, SIGINT and SIGQUIT stop every daemon with `quit` and exit 0.
+ * docs/mps.md. */
 #include <inttypes.h>
 #include <signal.h>
 
@@ -15,6 +16,7 @@
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "gpu/inventory.h"
+#include "kube/kube.h"
 #include "mps/mps-control.h"
 #include "mps/mps-metrics.h"
 #include "mps/mps-root.h"
@@ -38,7 +40,12 @@ struct mpsd {
         file_watch *config_watch;
         loop_source *exit_timer;
         bool exiting;
+        char *node_config; /* value of the node label nvidia.com/device-plugin.config, NULL unknown */
+        kube_client *kube;
+        kube_node_watch *node_watch;
 };
+
+#define NODE_CONFIG_LABEL "nvidia.com/device-plugin.config"
 
 static const char *program(char **argv)
 {
@@ -93,7 +100,7 @@ static void reload(struct mpsd *m, const char *why)
         _cleanup_(mps_specs_freep) mps_specs *specs = NULL;
         _cleanup_free_ char *error = NULL;
         log_info("%s, reloading the configuration", why);
-        int r = config_from_env_and_args(PROGRAM_MPS, m->argc, m->argv, NULL, &c, &error);
+        int r = config_from_env_and_args(PROGRAM_MPS, m->argc, m->argv, m->node_config, &c, &error);
         if (r == 0)
                 r = build_specs(m, c, &specs, &error);
         if (r != 0) {
@@ -121,6 +128,52 @@ static void on_config_changed(file_watch *w, void *userdata)
         _cleanup_free_ char *why = NULL;
         if (asprintf(&why, "%s changed", m->config->config_file) >= 0)
                 reload(m, why);
+}
+
+/* The node's labels changed: a new value of nvidia.com/device-plugin.config selects another config,
+ * as it does for the plugin (the two must agree on which resources are shared with MPS). */
+static void on_node_labels(char *const *labels, void *userdata)
+{
+        struct mpsd *m = userdata;
+        const char *value = NULL;
+        STRV_FOREACH (kv, labels)
+                if (startswith(*kv, NODE_CONFIG_LABEL "="))
+                        value = *kv + strlen(NODE_CONFIG_LABEL "=");
+        if (streq(strempty(value), strempty(m->node_config)))
+                return;
+        char *copy = value ? strdup(value) : NULL;
+        if (value && !copy)
+                return;
+        free(m->node_config);
+        m->node_config = copy;
+        _cleanup_free_ char *why = NULL;
+        if (asprintf(&why, "Node label %s is now \"%s\"", NODE_CONFIG_LABEL, strempty(value)) >= 0)
+                reload(m, why);
+}
+
+static void on_node_watch_error(const char *error, void *userdata)
+{
+        log_warning("Watching this node's labels: %s (retrying)", error);
+}
+
+/* In the chart's per-node mode (CONFIG_FILE_SRCDIR, NODE_NAME), follow the label that selects the
+ * config. Without API access the default config stays selected. */
+static void watch_node_config(struct mpsd *m)
+{
+        const char *node = getenv("NODE_NAME");
+        if (isempty(getenv("CONFIG_FILE_SRCDIR")) || isempty(node))
+                return;
+        _cleanup_free_ char *error = NULL;
+        int r = kube_client_new_from_env(m->loop, getenv("KUBECONFIG"), &m->kube, &error);
+        if (r < 0) {
+                log_warning("Cannot reach the API server (%s): the node label %s is not followed",
+                            error ? error : strerror(-r), NODE_CONFIG_LABEL);
+                return;
+        }
+        static const struct kube_node_watch_handler h = { on_node_labels, on_node_watch_error };
+        r = kube_node_watch_new(m->kube, node, &h, m, &m->node_watch);
+        if (r < 0)
+                log_warning_errno(r, "Cannot watch node %s: %m", node);
 }
 
 static void on_exit_deadline(loop_source *s, void *userdata)
@@ -287,6 +340,7 @@ static int run(struct mpsd *m)
 
         if ((r = apply(m, specs)) < 0)
                 return log_error_errno(r, "Cannot start the MPS control daemons: %m");
+        watch_node_config(m);
         r = loop_run(m->loop);
         return r < 0 ? log_error_errno(r, "Event loop failed: %m") : r;
 }
@@ -344,6 +398,9 @@ int cmd_mps_control_daemon(int argc, char **argv)
         r = run(&m);
 
         /* Sources of the loop go before the loop. */
+        kube_node_watch_free(m.node_watch);
+        kube_client_free(m.kube);
+        free(m.node_config);
         file_watch_free(m.config_watch);
         loop_source_free(m.exit_timer);
         mps_metrics_free(m.metrics);

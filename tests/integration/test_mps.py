@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 
 from conftest import NVDP, REPO, fixture_env
+from test_kube import api, apiserver, standin_bin  # noqa: F401  (pytest fixtures)
 
 STANDIN = os.path.join(REPO, "tests", "integration", "mps-standin")
 # dgx-h100 fixture, GPUs 0 and 1 (81559 MiB each)
@@ -70,14 +71,17 @@ class MpsDaemon:
         self.root = os.path.join(workdir, "mps")
         os.makedirs(self.root, exist_ok=True)
         self.config = os.path.join(workdir, "mps-config.yaml")
-        write(self.config, config_text)
+        if config_text is not None:
+            write(self.config, config_text)
         self.log_path = os.path.join(workdir, "mps-daemon.log")
         e = fixture_env(fixture)
         e["PATH"] = (STANDIN + ":" if standin else "") + "/usr/local/bin:/usr/bin:/bin"
         if env:
             e.update(env)
         self.log = open(self.log_path, "w")
-        argv = [NVDP, "mps-control-daemon", "--config-file", self.config, "--mps-root", self.root] + list(args)
+        argv = [NVDP, "mps-control-daemon", "--mps-root", self.root] + list(args)
+        if config_text is not None:
+            argv += ["--config-file", self.config]
         self.proc = subprocess.Popen(argv, env=e, stdout=self.log, stderr=subprocess.STDOUT)
 
     def path(self, *parts):
@@ -404,3 +408,19 @@ def test_plugin_advertises_the_mps_resource_only_once_its_daemon_is_ready(kubele
     os.kill(d.pid(), signal.SIGKILL)
     client.wait_list(lambda m: all(x.health == "Unhealthy" for x in m.devices), timeout=5)
     client.wait_list(lambda m: all(x.health == "Healthy" for x in m.devices), timeout=15)
+
+
+def test_node_label_selects_the_mps_config(api, start_mps, workdir):
+    """In the chart's per-node mode the daemon follows nvidia.com/device-plugin.config as the plugin does."""
+    src = os.path.join(workdir, "available-configs")
+    os.mkdir(src)
+    write(os.path.join(src, "default"), "version: v1\n")
+    write(os.path.join(src, "mps-4"), MPS_2X4)
+    env = {"CONFIG_FILE_SRCDIR": src, "DEFAULT_CONFIG": "default", "NODE_NAME": "gpu-1", "KUBECONFIG": api.kubeconfig}
+    d = start_mps(env=env, config_text=None)
+    wait_for(lambda: "No devices are configured for MPS sharing" in d.output(), 10, lambda: d.output())
+    api.control("label?node=gpu-1&key=nvidia.com/device-plugin.config&value=mps-4")
+    pid = d.wait_ready()
+    api.control("label?node=gpu-1&key=nvidia.com/device-plugin.config")
+    wait_for(lambda: not alive(pid), 15, lambda: "the daemon to quit; log:\n" + d.output())
+    assert d.state() == "stopped"
