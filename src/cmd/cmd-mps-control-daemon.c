@@ -82,7 +82,6 @@ static int apply(struct mpsd *m, const mps_specs *specs)
                 const struct mps_spec *s = &specs->specs[i];
                 if (s->error)
                         continue;
-                _cleanup_free_ char *devices = mps_spec_visible_devices(s);
                 for (size_t g = 0; g < s->n_gpus; g++)
                         log_info("MPS resource %s: GPU %u (%s): %u replicas, pinned device memory %" PRIu64
                                  " MiB and %u%% of the threads per client",

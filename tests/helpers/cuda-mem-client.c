@@ -105,7 +105,7 @@ int main(int argc, char **argv)
         size_t step = 1024, max = (size_t)1 << 20, extra = 0;
         const char *ready = NULL, *wait = NULL, *hold = NULL;
         double timeout = 120;
-        for (int i = 1; i < argc; i++) {
+        for (int i = 1; i < argc; i += 2) {
                 const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
                 if (!v)
                         goto usage;
@@ -127,7 +127,6 @@ int main(int argc, char **argv)
                         timeout = strtod(v, NULL);
                 else
                         goto usage;
-                i++;
         }
         if (step == 0 || max == 0 || timeout <= 0)
                 goto usage;
