@@ -136,9 +136,33 @@ int mps_output_read(int fd, size_t max, char **ret)
         return 0;
 }
 
-static bool pid_alive(pid_t pid)
+/* The state letter and parent pid from /proc/<pid>/stat (after the parenthesised command name). */
+static int proc_stat(pid_t pid, char *ret_state, pid_t *ret_ppid)
 {
-        return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+        char path[64];
+        _cleanup_free_ char *stat = NULL;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        int r = read_one_line_file(path, &stat);
+        if (r < 0)
+                return r;
+        const char *p = strrchr(stat, ')');
+        int ppid;
+        char state;
+        if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
+                return -EINVAL;
+        *ret_state = state;
+        *ret_ppid = (pid_t)ppid;
+        return 0;
+}
+
+bool mps_pid_alive(pid_t pid)
+{
+        if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+                return false;
+        /* A zombie is dead: an orphan whose new parent does not reap it stays one. */
+        char state;
+        pid_t ppid;
+        return proc_stat(pid, &state, &ppid) < 0 || (state != 'Z' && state != 'X');
 }
 
 int mps_control_read_pid(const char *pipe_dir, pid_t *ret)
@@ -152,26 +176,17 @@ int mps_control_read_pid(const char *pipe_dir, pid_t *ret)
         int64_t v;
         if (parse_int64(line, &v) < 0 || v <= 1 || v > INT32_MAX)
                 return -EINVAL;
-        if (!pid_alive((pid_t)v))
+        if (!mps_pid_alive((pid_t)v))
                 return -ESRCH;
         *ret = (pid_t)v;
         return 0;
 }
 
-/* The parent pid from /proc/<pid>/stat (the field after the parenthesised command name). */
 static pid_t parent_of(pid_t pid)
 {
-        char path[64];
-        _cleanup_free_ char *stat = NULL;
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        if (read_one_line_file(path, &stat) < 0)
-                return -1;
-        const char *p = strrchr(stat, ')');
-        int ppid;
         char state;
-        if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
-                return -1;
-        return (pid_t)ppid;
+        pid_t ppid;
+        return proc_stat(pid, &state, &ppid) < 0 ? -1 : ppid;
 }
 
 bool mps_pid_is_child(pid_t pid)

@@ -35,5 +35,7 @@ int mps_control_read_pid(const char *pipe_dir, pid_t *ret);
 /* A child of this process whose environment has CUDA_MPS_PIPE_DIRECTORY=pipe_dir (the daemon, once
  * its launcher exited and it was handed to us as the subreaper), for when there is no pid file. */
 int mps_control_find_child(const char *pipe_dir, pid_t *ret);
+/* Whether the process exists and is not a zombie. */
+bool mps_pid_alive(pid_t pid);
 /* Whether the process's parent is this process (then its death arrives as SIGCHLD). */
 bool mps_pid_is_child(pid_t pid);

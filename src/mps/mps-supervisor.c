@@ -122,11 +122,6 @@ static char *daemon_file(const struct daemon *d, const char *leaf)
         return mps_path(d->sup->root, d->spec.resource, leaf);
 }
 
-static bool pid_alive(pid_t pid)
-{
-        return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
-
 /* <root>/.ready exists exactly while every wanted daemon is ready. */
 static void update_ready_file(mps_supervisor *s)
 {
@@ -531,7 +526,7 @@ static void on_timer(loop_source *src, void *userdata)
                 return;
         case WAIT_RETRY: daemon_command(d); return;
         case WAIT_STALE_EXIT:
-                if (pid_alive(d->stale_pid) && now_nsec() < d->deadline) {
+                if (mps_pid_alive(d->stale_pid) && now_nsec() < d->deadline) {
                         daemon_wait(d, WAIT_STALE_EXIT, POLL_INTERVAL);
                         return;
                 }
@@ -539,7 +534,7 @@ static void on_timer(loop_source *src, void *userdata)
                 daemon_launch(d);
                 return;
         case WAIT_EXIT:
-                if (!pid_alive(d->pid)) {
+                if (!mps_pid_alive(d->pid)) {
                         daemon_down(d);
                         return;
                 }
@@ -549,7 +544,7 @@ static void on_timer(loop_source *src, void *userdata)
                 return;
         case WAIT_RESTART: daemon_start(d); return;
         case WAIT_ALIVE:
-                if (pid_alive(d->pid)) {
+                if (mps_pid_alive(d->pid)) {
                         daemon_wait(d, WAIT_ALIVE, d->sup->restart_min);
                         return;
                 }
