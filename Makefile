@@ -145,6 +145,7 @@ $(BUILD)/bin/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz-common.h $(BUILD)/libnv
 		$(LDFLAGS) $(LIBS)
 
 lint: | $(DEPS_STAMP)
+	scripts/check-layers src
 	clang-format --dry-run -Werror $(shell find src mock tests/unit -name '*.[ch]')
 	@# memleak is off: cppcheck does not understand __attribute__((cleanup)), our ownership idiom
 	@# (ASan/LeakSanitizer and valgrind check leaks instead).

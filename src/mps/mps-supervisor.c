@@ -87,6 +87,7 @@ struct mps_supervisor {
         char **env;
         uint64_t step_timeout, restart_min, restart_max;
         mps_state_handler on_state;
+        void (*on_idle)(void *userdata);
         void *userdata;
         loop_source *sigchld;
         struct daemon **daemons;
@@ -437,6 +438,8 @@ static void supervisor_remove(mps_supervisor *s, struct daemon *d)
                 }
         daemon_free(d);
         update_ready_file(s);
+        if (s->n_daemons == 0 && s->on_idle)
+                s->on_idle(s->userdata);
 }
 
 /* The daemon is gone (or never ran). */
@@ -594,6 +597,7 @@ int mps_supervisor_new(loop *l, const struct mps_supervisor_options *o, mps_supe
         s->restart_min = o->restart_min ? o->restart_min : NSEC_PER_SEC;
         s->restart_max = o->restart_max ? o->restart_max : 30 * NSEC_PER_SEC;
         s->on_state = o->on_state;
+        s->on_idle = o->on_idle;
         s->userdata = o->userdata;
         /* The daemon `-d` forks off outlives its launcher: as the subreaper we inherit it, and with it
          * the SIGCHLD of its death. */

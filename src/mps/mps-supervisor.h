@@ -52,6 +52,8 @@ struct mps_supervisor_options {
         uint64_t restart_min;     /* first delay before starting a failed daemon again; 0: 1 s */
         uint64_t restart_max;     /* the delay doubles up to this; 0: 30 s */
         mps_state_handler on_state;
+        /* No daemon is left (the last one stopped and was removed): the moment to exit after a stop. */
+        void (*on_idle)(void *userdata);
         void *userdata;
 };
 

@@ -66,12 +66,8 @@ static mps_specs *specs_of(const inventory *inv, const char *yaml)
                 fail_msg("config: %s", strna(err));
         if (strstr(yaml, "migStrategy: single"))
                 c->flags.mig_strategy = MIG_STRATEGY_SINGLE;
-        /* MIG devices need the node's mig-minors: the A100 fixture root of the plan tests. */
-        const char *src = getenv("NVDP_SRC");
-        _cleanup_free_ char *root = NULL;
-        assert_true(asprintf(&root, "%s/tests/unit/fixtures/config/a100-root", src ? src : ".") > 0);
         _cleanup_(plan_freep) plan *p = NULL;
-        if (plan_build(inv, c, root, &p, &err) < 0)
+        if (plan_build(inv, c, &p, &err) < 0)
                 fail_msg("plan: %s", strna(err));
         mps_specs *s = NULL;
         assert_int_equal(mps_specs_build(inv, p, &s), 0);

@@ -135,7 +135,7 @@ static void test_init_fails(void **state)
 
         /* The mock without a fixture behaves like a library whose driver is not loaded. */
         unsetenv("MOCK_NVML_FIXTURE");
-        assert_int_equal(nvml_load_library(NULL, mock_lib, &n, &error), -EIO);
+        assert_int_equal(nvml_load_library(NULL, mock_lib, &n, &error), -ENODEV);
         assert_null(n);
         assert_string_equal(error, "nvmlInit_v2 failed: Driver Not Loaded.");
 }

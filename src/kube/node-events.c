@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "metrics/node-events.h"
+#include "kube/node-events.h"
 
 struct slot {
         char *device;

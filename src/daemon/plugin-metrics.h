@@ -2,17 +2,20 @@
 /* The device plugin's metrics (docs/metrics.md lists them) and the /metrics and /healthz server.
  *
  * Gauges that describe state (devices by health, each device's health and reason, registration) and
- * the health monitor's counters are read from the plugin when scraped; the request counters and
- * latency histograms are counted by the hooks below. Every hook accepts a NULL plugin_metrics (metrics
- * off) and does nothing then. Loop thread only. */
+ * the health tracker's counters are read from the plugin and the tracker when scraped; the request
+ * counters and latency histograms are counted by the hooks below, which the daemon calls from the
+ * plugin's observer. Every function accepts a NULL plugin_metrics (metrics off) and does nothing then.
+ * Loop thread only. */
 #pragma once
 
 #include <stdint.h>
 
-#include "metrics/http-server.h"
+#include "gpu/inventory.h"
+#include "health/health.h"
 #include "metrics/metrics.h"
+#include "net/http-server.h"
+#include "plugin/plugin.h"
 
-typedef struct plugin plugin;
 typedef struct plugin_metrics plugin_metrics;
 
 /* Latency buckets of Allocate and GetPreferredAllocation, in seconds: 5 us to 100 ms. */
@@ -22,11 +25,13 @@ typedef struct plugin_metrics plugin_metrics;
                         0.025, 0.05, 0.1                                                                    \
         }
 
-/* The registry with every family; p is read at each scrape (it must outlive the metrics). */
-int plugin_metrics_new(plugin *p, plugin_metrics **ret);
+/* The registry with every family; p and inv (may be NULL) are read at each scrape (they must outlive the
+ * metrics). */
+int plugin_metrics_new(loop *l, const plugin *p, const inventory *inv, plugin_metrics **ret);
 plugin_metrics *plugin_metrics_free(plugin_metrics *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(plugin_metrics *, plugin_metrics_free);
-metrics_registry *plugin_metrics_registry(plugin_metrics *m);
+/* The health tracker whose counters and reasons are reported (NULL: health checks off). */
+void plugin_metrics_set_health(plugin_metrics *m, const health_tracker *t);
 
 /* Serves GET /metrics and GET /healthz on address (":2112", "127.0.0.1:2112", "[::1]:2112"). /healthz
  * answers 200 "ok" while every endpoint is registered with the kubelet, 503 otherwise. On failure

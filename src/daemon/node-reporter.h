@@ -6,7 +6,7 @@
 
 #include "gpu/inventory.h"
 #include "kube/kube.h"
-#include "metrics/node-events.h"
+#include "kube/node-events.h"
 
 typedef struct node_reporter node_reporter;
 typedef struct health_tracker health_tracker;

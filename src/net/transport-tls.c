@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "transport-tls.h"
+#include "net/transport-tls.h"
 
+#include "base/error.h"
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -9,7 +10,7 @@
 #include <sys/socket.h>
 
 struct tls_transport {
-        rpc_transport base; /* first: the rpc_transport pointer is this struct's */
+        net_transport base; /* first: the net_transport pointer is this struct's */
         SSL *ssl;
         bool handshake_done;
 };
@@ -26,7 +27,7 @@ static ssize_t tls_result(struct tls_transport *t, int n)
         }
 }
 
-static ssize_t tls_read(rpc_transport *b, void *buf, size_t n)
+static ssize_t tls_read(net_transport *b, void *buf, size_t n)
 {
         struct tls_transport *t = (struct tls_transport *)b;
         if (n > INT32_MAX)
@@ -37,7 +38,7 @@ static ssize_t tls_read(rpc_transport *b, void *buf, size_t n)
         return k > 0 ? k : tls_result(t, k);
 }
 
-static ssize_t tls_write(rpc_transport *b, const void *buf, size_t n)
+static ssize_t tls_write(net_transport *b, const void *buf, size_t n)
 {
         struct tls_transport *t = (struct tls_transport *)b;
         if (n == 0)
@@ -50,7 +51,7 @@ static ssize_t tls_write(rpc_transport *b, const void *buf, size_t n)
         return k > 0 ? k : tls_result(t, k);
 }
 
-static void tls_free(rpc_transport *b)
+static void tls_free(net_transport *b)
 {
         struct tls_transport *t = (struct tls_transport *)b;
         if (t->ssl) {
@@ -66,7 +67,7 @@ static void tls_free(rpc_transport *b)
         free(t);
 }
 
-static const struct rpc_transport_ops tls_ops = {
+static const struct net_transport_ops tls_ops = {
         .read = tls_read,
         .write = tls_write,
         .free = tls_free,
@@ -136,7 +137,7 @@ static bool is_ip_literal(const char *host)
         return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
-int rpc_transport_tls_new(int fd, SSL_CTX *ctx, const char *host, rpc_transport **ret)
+int net_transport_tls_new(int fd, SSL_CTX *ctx, const char *host, net_transport **ret)
 {
         struct tls_transport *t = new0(struct tls_transport, 1);
         if (!t) {
@@ -186,7 +187,7 @@ static char *openssl_error(const char *what)
         return s;
 }
 
-int rpc_transport_tls_handshake(rpc_transport *b, uint32_t *ret_events, char **ret_error)
+int net_transport_tls_handshake(net_transport *b, uint32_t *ret_events, char **ret_error)
 {
         struct tls_transport *t = (struct tls_transport *)b;
         if (t->handshake_done)
@@ -198,11 +199,9 @@ int rpc_transport_tls_handshake(rpc_transport *b, uint32_t *ret_events, char **r
                 const unsigned char *proto = NULL;
                 unsigned len = 0;
                 SSL_get0_alpn_selected(t->ssl, &proto, &len);
-                if (len != 2 || memcmp(proto, "h2", 2) != 0) {
-                        if (ret_error)
-                                *ret_error = strdup("the server did not agree to HTTP/2 (ALPN \"h2\")");
-                        return -EPROTONOSUPPORT;
-                }
+                if (len != 2 || memcmp(proto, "h2", 2) != 0)
+                        return error_set(ret_error, -EPROTONOSUPPORT,
+                                         "the server did not agree to HTTP/2 (ALPN \"h2\")");
                 t->handshake_done = true;
                 return 0;
         }
@@ -212,29 +211,18 @@ int rpc_transport_tls_handshake(rpc_transport *b, uint32_t *ret_events, char **r
                 return -EAGAIN;
         }
         long v = SSL_get_verify_result(t->ssl);
-        if (v != X509_V_OK) {
-                if (ret_error && asprintf(ret_error, "TLS certificate verification failed: %s",
-                                          X509_verify_cert_error_string(v)) < 0)
-                        *ret_error = NULL;
-                return -EKEYREJECTED;
-        }
+        if (v != X509_V_OK)
+                return error_set(ret_error, -EKEYREJECTED, "TLS certificate verification failed: %s",
+                                 X509_verify_cert_error_string(v));
         int r;
-        char *msg = NULL;
-        if (e == SSL_ERROR_SYSCALL && errno > 0) {
-                r = -errno;
-                if (asprintf(&msg, "TLS handshake failed: %s", strerror(errno)) < 0)
-                        msg = NULL;
-        } else if (e == SSL_ERROR_SYSCALL || ERR_peek_last_error() == 0) {
-                r = -ECONNRESET;
-                msg = strdup("the connection closed during the TLS handshake");
-        } else {
-                r = -EPROTO;
-                msg = openssl_error("TLS handshake failed");
+        if (e == SSL_ERROR_SYSCALL && errno > 0)
+                r = error_set(ret_error, -errno, "TLS handshake failed: %s", strerror(errno));
+        else if (e == SSL_ERROR_SYSCALL || ERR_peek_last_error() == 0)
+                r = error_set(ret_error, -ECONNRESET, "the connection closed during the TLS handshake");
+        else {
+                _cleanup_free_ char *msg = openssl_error("TLS handshake failed");
+                r = error_set(ret_error, -EPROTO, "%s", strna(msg));
         }
-        if (ret_error)
-                *ret_error = msg;
-        else
-                free(msg);
         ERR_clear_error();
         return r;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "h2conn.h"
+#include "net/h2conn.h"
 
 #include "base/loop.h"
 
@@ -10,7 +10,7 @@
 struct h2conn {
         unsigned n_ref;
         loop *loop;
-        rpc_transport *transport;
+        net_transport *transport;
         loop_source *io;
         nghttp2_session *session;
         h2conn_closed_fn closed_cb;
@@ -26,13 +26,13 @@ struct h2conn {
 
 static void on_io(loop_source *s, int fd, uint32_t revents, void *userdata);
 
-int h2conn_new(loop *l, rpc_transport *t, bool server, const nghttp2_session_callbacks *cbs,
+int h2conn_new(loop *l, net_transport *t, bool server, const nghttp2_session_callbacks *cbs,
                const nghttp2_option *opt, const nghttp2_settings_entry *settings, size_t n_settings,
                h2conn_closed_fn closed, void *owner, h2conn **ret)
 {
         h2conn *c = new0(h2conn, 1);
         if (!c) {
-                rpc_transport_free(t);
+                net_transport_free(t);
                 return -ENOMEM;
         }
         c->n_ref = 1;
@@ -43,7 +43,7 @@ int h2conn_new(loop *l, rpc_transport *t, bool server, const nghttp2_session_cal
         int rv = server ? nghttp2_session_server_new2(&c->session, cbs, owner, opt)
                         : nghttp2_session_client_new2(&c->session, cbs, owner, opt);
         if (rv != 0) {
-                rpc_transport_free(t);
+                net_transport_free(t);
                 free(c);
                 return -ENOMEM;
         }
@@ -55,7 +55,7 @@ int h2conn_new(loop *l, rpc_transport *t, bool server, const nghttp2_session_cal
         return 0;
 fail:
         nghttp2_session_del(c->session);
-        rpc_transport_free(t);
+        net_transport_free(t);
         free(c);
         return -ENOMEM;
 }
@@ -73,7 +73,7 @@ h2conn *h2conn_unref(h2conn *c)
         /* The last reference can only go away outside of session calls: every caller of
          * nghttp2_session_mem_* holds a reference. */
         loop_source_free(c->io);
-        rpc_transport_free(c->transport);
+        net_transport_free(c->transport);
         nghttp2_session_del(c->session);
         free(c->out);
         free(c);
@@ -97,7 +97,7 @@ static void finish_close(h2conn *c)
         c->closed = true;
         c->close_pending = false;
         c->io = loop_source_free(c->io);
-        c->transport = rpc_transport_free(c->transport);
+        c->transport = net_transport_free(c->transport);
         if (c->closed_cb)
                 c->closed_cb(c, c->close_errno, c->owner);
 }

@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "metrics/plugin-metrics.h"
+#include "daemon/plugin-metrics.h"
 
 #include <inttypes.h>
 
 #include "base/parse.h"
 #include "base/strv.h"
-#include "health/health.h"
-#include "plugin/plugin.h"
 
 #define V(...) ((const char *const[]){ __VA_ARGS__ })
 
 struct plugin_metrics {
-        plugin *plugin;
+        loop *loop;
+        const plugin *plugin;
+        const inventory *inventory;
+        const health_tracker *health;
         metrics_registry *registry;
         http_server *server;
         struct http_route routes[2];
@@ -30,18 +31,20 @@ struct plugin_metrics {
 /* ---- scrape-time state ------------------------------------------------------------------------- */
 
 /* The health entry that decides a device: its GPU's when the GPU is down or it is a whole GPU. */
-static const struct unit_health *device_unit(const plugin *p, const struct plan_device *d)
+static const struct health_unit *device_unit(const plugin_metrics *m, const struct plan_device *d)
 {
-        if (!p->gpu_health || !p->inventory || d->gpu >= p->inventory->n_gpus)
+        if (!m->health)
                 return NULL;
-        if (d->mig < 0 || !p->gpu_health[d->gpu].healthy || !p->mig_health || !p->mig_health[d->gpu])
-                return &p->gpu_health[d->gpu];
-        return &p->mig_health[d->gpu][d->mig];
+        const struct health_unit *g = health_tracker_unit(m->health, d->gpu, -1);
+        if (d->mig < 0 || !g || !g->healthy)
+                return g;
+        return health_tracker_unit(m->health, d->gpu, d->mig);
 }
 
 static void collect_resource(plugin_metrics *m, const struct plan_resource *r)
 {
         const plugin *p = m->plugin;
+        const inventory *inv = m->inventory;
         size_t healthy = 0;
         for (size_t i = 0; i < r->n_devices; i++) {
                 const struct plan_device *d = &r->devices[i];
@@ -50,11 +53,11 @@ static void collect_resource(plugin_metrics *m, const struct plan_resource *r)
                 /* One series per physical unit: replicas of a shared GPU are consecutive. */
                 if (i > 0 && r->devices[i - 1].gpu == d->gpu && r->devices[i - 1].mig == d->mig)
                         continue;
-                if (!p->inventory || d->gpu >= p->inventory->n_gpus)
+                if (!inv || d->gpu >= inv->n_gpus)
                         continue;
-                const struct gpu *g = &p->inventory->gpus[d->gpu];
+                const struct gpu *g = &inv->gpus[d->gpu];
                 const char *uuid = d->mig >= 0 && (size_t)d->mig < g->n_mig ? g->mig[d->mig].uuid : g->uuid;
-                const struct unit_health *u = device_unit(p, d);
+                const struct health_unit *u = device_unit(m, d);
                 char index[16];
                 snprintf(index, sizeof index, "%u", g->index);
                 (void)metric_set(m->device_healthy, V(r->name, uuid, index, ok || !u ? "" : u->reason), ok);
@@ -74,12 +77,12 @@ static void collect_resource(plugin_metrics *m, const struct plan_resource *r)
 /* The health monitor's counters, per unit (GPU or MIG device); none while health checks are off. */
 static void collect_health(plugin_metrics *m)
 {
-        const plugin *p = m->plugin;
-        if (!p->health || !p->inventory)
+        const health_tracker *t = m->health;
+        const inventory *inv = m->inventory;
+        if (!t || !inv)
                 return;
-        const health_tracker *t = health_monitor_tracker(p->health);
-        for (unsigned g = 0; g < p->inventory->n_gpus; g++) {
-                const struct gpu *gpu = &p->inventory->gpus[g];
+        for (unsigned g = 0; g < inv->n_gpus; g++) {
+                const struct gpu *gpu = &inv->gpus[g];
                 char index[16];
                 snprintf(index, sizeof index, "%u", gpu->index);
                 for (int mig = -1; mig < (int)gpu->n_mig; mig++) {
@@ -107,27 +110,29 @@ static void collect_health(plugin_metrics *m)
 static void collect(metrics_registry *reg, void *userdata)
 {
         plugin_metrics *m = userdata;
-        const plugin *p = m->plugin;
+        const plan *pl = plugin_plan(m->plugin);
         metric_clear(m->devices);
         metric_clear(m->device_healthy);
         metric_clear(m->registered);
-        for (size_t i = 0; p->plan && i < p->plan->n_resources; i++)
-                collect_resource(m, &p->plan->resources[i]);
-        for (size_t i = 0; i < p->n_endpoints; i++)
-                (void)metric_set(m->registered, V(endpoint_resource(p->endpoints[i])->name),
-                                 endpoint_registered(p->endpoints[i]));
+        for (size_t i = 0; pl && i < pl->n_resources; i++) {
+                collect_resource(m, &pl->resources[i]);
+                (void)metric_set(m->registered, V(pl->resources[i].name),
+                                 plugin_resource_registered(m->plugin, i));
+        }
         collect_health(m);
 }
 
 /* ---- the registry ------------------------------------------------------------------------------ */
 
-int plugin_metrics_new(plugin *p, plugin_metrics **ret)
+int plugin_metrics_new(loop *l, const plugin *p, const inventory *inv, plugin_metrics **ret)
 {
         static const double latency[] = PLUGIN_METRICS_LATENCY_BUCKETS;
         _cleanup_(plugin_metrics_freep) plugin_metrics *m = new0(plugin_metrics, 1);
         if (!m)
                 return -ENOMEM;
+        m->loop = l;
         m->plugin = p;
+        m->inventory = inv;
         int r = metrics_registry_new(&m->registry);
         if (r < 0)
                 return r;
@@ -195,9 +200,10 @@ plugin_metrics *plugin_metrics_free(plugin_metrics *m)
         return NULL;
 }
 
-metrics_registry *plugin_metrics_registry(plugin_metrics *m)
+void plugin_metrics_set_health(plugin_metrics *m, const health_tracker *t)
 {
-        return m->registry;
+        if (m)
+                m->health = t;
 }
 
 /* ---- HTTP -------------------------------------------------------------------------------------- */
@@ -217,13 +223,13 @@ static int serve_metrics(struct http_reply *reply, void *userdata)
 static int serve_healthz(struct http_reply *reply, void *userdata)
 {
         plugin_metrics *m = userdata;
-        const plugin *p = m->plugin;
+        const plan *pl = plugin_plan(m->plugin);
         _cleanup_strv_free_ char **missing = new0(char *, 1);
         if (!missing)
                 return -ENOMEM;
-        for (size_t i = 0; p->kubelet_socket && i < p->n_endpoints; i++)
-                if (!endpoint_registered(p->endpoints[i]) &&
-                    strv_extend(&missing, endpoint_resource(p->endpoints[i])->name) < 0)
+        for (size_t i = 0; plugin_registers(m->plugin) && pl && i < pl->n_resources; i++)
+                if (!plugin_resource_registered(m->plugin, i) &&
+                    strv_extend(&missing, pl->resources[i].name) < 0)
                         return -ENOMEM;
         if (!missing[0]) {
                 reply->body = strdup("ok\n");
@@ -246,7 +252,7 @@ int plugin_metrics_serve(plugin_metrics *m, const char *address, char **ret_erro
         m->routes[0] = (struct http_route){ "/metrics", serve_metrics, m };
         m->routes[1] = (struct http_route){ "/healthz", serve_healthz, m };
         _cleanup_(http_server_freep) http_server *s = NULL;
-        int r = http_server_new(m->plugin->loop, m->routes, ELEMENTSOF(m->routes), &s);
+        int r = http_server_new(m->loop, m->routes, ELEMENTSOF(m->routes), &s);
         if (r < 0)
                 return r;
         r = http_server_listen(s, address, ret_error);

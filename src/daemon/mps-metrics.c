@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "mps/mps-metrics.h"
+#include "daemon/mps-metrics.h"
 
-#include "metrics/http-server.h"
 #include "metrics/metrics.h"
+#include "net/http-server.h"
 
 #define V(...) ((const char *const[]){ __VA_ARGS__ })
 

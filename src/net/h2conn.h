@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* One HTTP/2 connection in the loop: an nghttp2 session fed from and flushed to an rpc_transport.
+/* One HTTP/2 connection in the loop: an nghttp2 session fed from and flushed to an net_transport.
  * Shared by the gRPC server and client; knows nothing about gRPC.
  *
  * Re-entrancy: nghttp2 forbids driving a session from inside its own callbacks, and our callbacks run user
@@ -11,7 +11,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "base/loop.h"
-#include "transport.h"
+#include "net/transport.h"
 
 typedef struct h2conn h2conn;
 
@@ -22,7 +22,7 @@ typedef void (*h2conn_closed_fn)(h2conn *c, int error, void *owner);
 
 /* Takes the transport (also on failure). owner is the nghttp2 user_data. settings are submitted at once, so
  * they are the first frame we send (after the client preface, which nghttp2 adds for clients). */
-int h2conn_new(loop *l, rpc_transport *t, bool server, const nghttp2_session_callbacks *cbs,
+int h2conn_new(loop *l, net_transport *t, bool server, const nghttp2_session_callbacks *cbs,
                const nghttp2_option *opt, const nghttp2_settings_entry *settings, size_t n_settings,
                h2conn_closed_fn closed, void *owner, h2conn **ret);
 h2conn *h2conn_ref(h2conn *c);

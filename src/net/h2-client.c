@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "h2-client.h"
+#include "net/h2-client.h"
 
-#include "h2conn.h"
+#include "net/h2conn.h"
 
 struct h2_request {
         h2_client *client;
@@ -13,7 +13,8 @@ struct h2_request {
         size_t body_len, body_off;
         size_t header_bytes;
         int status;
-        int error; /* decided by us before the stream closed (-ECANCELED, -EPROTO) */
+        int error;          /* decided by us before the stream closed (-ECANCELED, -EPROTO) */
+        int64_t close_code; /* the stream's HTTP/2 error code once closed; -1 before */
         bool got_response, ended;
 };
 
@@ -107,11 +108,6 @@ bool h2_client_usable(const h2_client *c)
         return c && !c->closed && !c->freed && !c->goaway && !h2conn_is_closing(c->h2);
 }
 
-size_t h2_client_open_requests(const h2_client *c)
-{
-        return c ? c->n_requests : 0;
-}
-
 static void on_flush_timer(loop_source *s, void *userdata)
 {
         h2_client *c = userdata;
@@ -158,6 +154,8 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
                         s = s * 10 + (value[i] - '0');
                 r->status = s;
         }
+        if (r->h && r->h->on_header)
+                r->h->on_header(r, name, namelen, value, valuelen, r->userdata);
         return 0;
 }
 
@@ -202,6 +200,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
         if (!r)
                 return 0;
         int error = r->error;
+        r->close_code = error_code;
         if (error == 0 && !(r->ended && r->got_response))
                 error = -ECONNRESET;
         request_finish(r, error);
@@ -246,7 +245,7 @@ static void callbacks_freep(nghttp2_session_callbacks **p)
         nghttp2_session_callbacks_del(*p);
 }
 
-int h2_client_new(loop *l, rpc_transport *t, const char *scheme, const char *authority,
+int h2_client_new(loop *l, net_transport *t, const char *scheme, const char *authority,
                   size_t max_header_list, h2_client_closed_fn closed, void *userdata, h2_client **ret)
 {
         _cleanup_(callbacks_freep) nghttp2_session_callbacks *cbs = NULL;
@@ -283,7 +282,7 @@ int h2_client_new(loop *l, rpc_transport *t, const char *scheme, const char *aut
         *ret = c;
         return 0;
 oom:
-        rpc_transport_free(t);
+        net_transport_free(t);
         if (c) {
                 c->closed = true;
                 client_really_free(c);
@@ -308,6 +307,7 @@ int h2_client_request(h2_client *c, const char *method, const char *path, const 
         if (body && body_len > 0)
                 memcpy(r->body, body, body_len);
         r->body_len = body_len;
+        r->close_code = -1;
         r->client = c;
         r->h = h;
         r->userdata = userdata;
@@ -337,6 +337,11 @@ int h2_client_request(h2_client *c, const char *method, const char *path, const 
         if (ret)
                 *ret = r;
         return 0;
+}
+
+int64_t h2_request_close_code(const h2_request *r)
+{
+        return r->close_code;
 }
 
 void h2_request_cancel(h2_request *r)

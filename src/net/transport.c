@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "transport.h"
+#include "net/transport.h"
 
 #include <sys/socket.h>
 
-static ssize_t fd_read(rpc_transport *t, void *buf, size_t n)
+static ssize_t fd_read(net_transport *t, void *buf, size_t n)
 {
         for (;;) {
                 ssize_t k = recv(t->fd, buf, n, 0);
@@ -15,7 +15,7 @@ static ssize_t fd_read(rpc_transport *t, void *buf, size_t n)
         }
 }
 
-static ssize_t fd_write(rpc_transport *t, const void *buf, size_t n)
+static ssize_t fd_write(net_transport *t, const void *buf, size_t n)
 {
         for (;;) {
                 /* MSG_NOSIGNAL: a peer that went away is an error here, not a SIGPIPE. */
@@ -28,21 +28,21 @@ static ssize_t fd_write(rpc_transport *t, const void *buf, size_t n)
         }
 }
 
-static void fd_free(rpc_transport *t)
+static void fd_free(net_transport *t)
 {
         safe_close(t->fd);
         free(t);
 }
 
-static const struct rpc_transport_ops fd_ops = {
+static const struct net_transport_ops fd_ops = {
         .read = fd_read,
         .write = fd_write,
         .free = fd_free,
 };
 
-int rpc_transport_new_fd(int fd, rpc_transport **ret)
+int net_transport_new_fd(int fd, net_transport **ret)
 {
-        rpc_transport *t = new0(rpc_transport, 1);
+        net_transport *t = new0(net_transport, 1);
         if (!t) {
                 safe_close(fd);
                 return -ENOMEM;
@@ -53,7 +53,7 @@ int rpc_transport_new_fd(int fd, rpc_transport **ret)
         return 0;
 }
 
-rpc_transport *rpc_transport_free(rpc_transport *t)
+net_transport *net_transport_free(net_transport *t)
 {
         if (t)
                 t->ops->free(t);

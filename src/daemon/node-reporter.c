@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "metrics/node-reporter.h"
+#include "daemon/node-reporter.h"
 
 #include <time.h>
 
+#include "base/error.h"
 #include "base/parse.h"
 #include "health/health.h"
 
@@ -64,11 +65,8 @@ static void on_timer(loop_source *s, void *userdata)
 int node_reporter_new(kube_client *client, const char *node, const struct node_reporter_options *o,
                       node_reporter **ret, char **ret_error)
 {
-        if (!node || !kube_name_valid(node)) {
-                if (ret_error && asprintf(ret_error, "\"%s\" is not a valid node name", strempty(node)) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+        if (!node || !kube_name_valid(node))
+                return error_set(ret_error, -EINVAL, "\"%s\" is not a valid node name", strempty(node));
         _cleanup_free_ char *name = strdup(node);
         _cleanup_(node_reporter_freep) node_reporter *r = new0(node_reporter, 1);
         if (!name || !r)

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "metrics/http-server.h"
+#include "net/http-server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "base/error.h"
 #include "base/parse.h"
 
 /* After the answer, the peer gets this long to close its side before we close ours (a close with
@@ -44,13 +45,11 @@ struct http_server {
 
 static int address_error(char **ret_error, const char *address, const char *why)
 {
-        if (ret_error &&
-            asprintf(ret_error,
-                     "invalid listen address \"%s\": %s (expected [host]:port, e.g. :2112, 127.0.0.1:2112 "
-                     "or [::1]:2112)",
-                     address, why) < 0)
-                *ret_error = NULL;
-        return -EINVAL;
+        return error_set(
+                ret_error, -EINVAL,
+                "invalid listen address \"%s\": %s (expected [host]:port, e.g. :2112, 127.0.0.1:2112 "
+                "or [::1]:2112)",
+                address, why);
 }
 
 int http_address_parse(const char *address, struct sockaddr_storage *ret, socklen_t *ret_len,
@@ -538,9 +537,7 @@ size_t http_server_connections(const http_server *s)
 
 static int listen_error(char **ret_error, const char *address, int r)
 {
-        if (ret_error && asprintf(ret_error, "cannot listen on %s: %s", address, strerror(-r)) < 0)
-                *ret_error = NULL;
-        return r;
+        return error_set(ret_error, r, "cannot listen on %s: %s", address, strerror(-r));
 }
 
 int http_server_listen(http_server *s, const char *address, char **ret_error)
