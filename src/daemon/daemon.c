@@ -7,6 +7,7 @@
 #include "base/filewatch.h"
 #include "base/log.h"
 #include "base/strv.h"
+#include "daemon/mps-gate.h"
 #include "daemon/node-config.h"
 #include "daemon/node-reporter.h"
 #include "daemon/plugin-metrics.h"
@@ -23,6 +24,7 @@ struct daemon {
         struct node *node;      /* NULL when NVML could not be loaded and failOnInitError is false */
         char **control_devices; /* existing /dev/nvidiactl, ... (checked once) */
         plugin *plugin;
+        mps_gate *mps_gate;      /* holds MPS resources back while their control daemon is not ready */
         plugin_metrics *metrics; /* NULL: --metrics-address is empty */
         health_monitor *health;  /* NULL: health checks off */
         file_watch *config_watch;
@@ -77,12 +79,16 @@ static void reload(struct daemon *d, const char *why)
         }
         STRV_FOREACH (w, c->warnings)
                 log_warning("%s", *w);
+        /* The new config is the daemon's while the plugin applies it: on_plan_changed reads it. */
+        config *old = d->config;
+        d->config = c;
         r = plugin_reload(d->plugin, c);
-        if (r >= 0) {
-                config_free(d->config);
-                d->config = c;
-        } else
+        if (r >= 0)
+                config_free(old);
+        else {
+                d->config = old;
                 config_free(c);
+        }
         plugin_metrics_reload(d->metrics, r >= 0);
 }
 
@@ -199,11 +205,59 @@ static void on_kubelet_restart(void *userdata)
         plugin_metrics_kubelet_restart(d->metrics);
 }
 
-/* Every consumer of the plan (metrics read it at scrape time; a CDI spec writer, an MPS readiness gate)
- * hangs off this one place. */
+/* Every consumer of the plan (metrics read it at scrape time; the MPS readiness gate) hangs off this one
+ * place. */
 static void on_plan_changed(const plan *old_plan, const plan *new_plan, void *userdata)
 {
+        struct daemon *d = userdata;
         log_debug("Plan changed: %zu resources", new_plan ? new_plan->n_resources : 0);
+        _cleanup_free_ char *error = NULL;
+        int r = mps_gate_set_plan(d->mps_gate, d->config->flags.mps_root, new_plan, &error);
+        if (r < 0)
+                log_error_errno(r, "Resources shared with MPS are not advertised: %s",
+                                error ? error : strerror(-r));
+}
+
+/* ---- the MPS readiness gate ---------------------------------------------------------------------- */
+
+static bool gate_ready(const struct plan_resource *r, void *userdata)
+{
+        struct daemon *d = userdata;
+        return mps_gate_ready(d->mps_gate, r);
+}
+
+/* Whether the plugin serves resource already, and its device count. */
+static bool resource_served(const struct daemon *d, const char *resource, size_t *ret_devices)
+{
+        const plan *p = plugin_plan(d->plugin);
+        for (size_t i = 0; p && i < p->n_resources; i++)
+                if (streq(p->resources[i].name, resource)) {
+                        *ret_devices = p->resources[i].n_devices;
+                        return plugin_resource_serving(d->plugin, i);
+                }
+        *ret_devices = 0;
+        return false;
+}
+
+static void on_mps_gate(const char *resource, bool ready, const char *why, void *userdata)
+{
+        struct daemon *d = userdata;
+        size_t n;
+        bool served = resource_served(d, resource, &n);
+        if (ready && !served)
+                log_info("The MPS control daemon of %s is ready: advertising %s", resource, resource);
+        else if (ready)
+                log_info("The MPS control daemon of %s is ready: its %zu devices are Healthy again",
+                         resource, n);
+        else if (!served)
+                log_info("%s waits for its MPS control daemon (%s): it is advertised once the daemon is "
+                         "ready",
+                         resource, why);
+        else
+                log_warning("The MPS control daemon of %s is not ready (%s): its %zu devices are Unhealthy "
+                            "until it is",
+                            resource, why, n);
+        plugin_gate_changed(d->plugin);
 }
 
 static int new_plugin(struct daemon *d)
@@ -218,10 +272,12 @@ static int new_plugin(struct daemon *d)
         struct plugin_observer o = observer;
         o.userdata = d;
         const char *kubelet_socket = d->config->flags.plugin.kubelet_socket;
+        const struct plugin_gate gate = { gate_ready, d };
         struct plugin_options po = {
                 .kubelet_socket = isempty(kubelet_socket) ? NULL : kubelet_socket,
                 .control_devices = d->control_devices,
                 .observer = &o,
+                .gate = &gate,
         };
         return plugin_new(d->loop, d->config, daemon_inventory(d), &po, &d->plugin);
 }
@@ -283,8 +339,8 @@ static int daemon_start(struct daemon *d)
         /* Signals are blocked before NVML starts any thread (see signals_block). */
         if ((r = signals_block(handled)) < 0 || (r = loop_new(&d->loop)) < 0 ||
             (r = find_control_devices(&d->control_devices)) < 0 || (r = open_node(d)) < 0 ||
-            (r = add_signals(d)) < 0 || (r = new_plugin(d)) < 0 || (r = start_metrics(d)) < 0 ||
-            (r = plugin_start(d->plugin)) < 0)
+            (r = add_signals(d)) < 0 || (r = mps_gate_new(d->loop, on_mps_gate, d, &d->mps_gate)) < 0 ||
+            (r = new_plugin(d)) < 0 || (r = start_metrics(d)) < 0 || (r = plugin_start(d->plugin)) < 0)
                 return r;
         if (d->node)
                 start_events(d);
@@ -303,6 +359,7 @@ static void daemon_stop(struct daemon *d)
 {
         /* The plugin reads the tracker and the inventory: it goes before them. */
         d->plugin = plugin_free(d->plugin);
+        d->mps_gate = mps_gate_free(d->mps_gate);
         d->health = health_monitor_free(d->health);
         file_watch_free(d->config_watch);
         d->reporter = node_reporter_free(d->reporter);

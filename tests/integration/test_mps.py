@@ -383,8 +383,6 @@ def test_mount_shm(workdir):
 
 # ---- the plugin's side (issue 18 item 2) ---------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="the plugin advertises an MPS resource only once mps_resource_ready() says "
-                   "so: wired after the daemon/ refactor; remove this mark then")
 def test_plugin_advertises_the_mps_resource_only_once_its_daemon_is_ready(kubelet, start_plugin, start_mps,
                                                                           workdir):
     root = os.path.join(workdir, "mps")
@@ -409,6 +407,66 @@ def test_plugin_advertises_the_mps_resource_only_once_its_daemon_is_ready(kubele
     os.kill(d.pid(), signal.SIGKILL)
     client.wait_list(lambda m: all(x.health == "Unhealthy" for x in m.devices), timeout=5)
     client.wait_list(lambda m: all(x.health == "Healthy" for x in m.devices), timeout=15)
+
+
+def metrics_port(plugin):
+    m = wait_for(lambda: re.search(r"Serving /metrics and /healthz on \S+ \(port (\d+)\)", plugin.output()), 10,
+                 lambda: "the metrics server; log:\n" + plugin.output())
+    return int(m.group(1))
+
+
+def healthz(port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_other_resources_serve_at_once_and_the_mps_one_follows_its_daemon(kubelet, start_plugin, start_mps,
+                                                                          workdir):
+    root = os.path.join(workdir, "mps")
+    os.makedirs(root)
+    cfg = os.path.join(workdir, "plugin-config.yaml")
+    write(cfg, MPS_2X4)
+    plugin = start_plugin(args=["--config-file", cfg, "--mps-root", root, "--metrics-address", "127.0.0.1:0"])
+    started = os.path.join(root, "nvidia.com", "gpu.mps", ".started")
+
+    # the six whole GPUs are served and healthy at once; the MPS resource has no socket yet
+    kubelet.wait_registrations(1)
+    gpu = kubelet.client("nvidia.com/gpu")
+    assert len(gpu.wait_lists(1).devices) == 6
+    assert all(x.health == "Healthy" for x in gpu.lists[-1].devices)
+    wait_for(lambda: "nvidia.com/gpu.mps waits for its MPS control daemon" in plugin.output(), 5, plugin.output)
+    assert ("] nvidia.com/gpu.mps waits for its MPS control daemon (%s is missing): it is advertised once the "
+            "daemon is ready\n" % started) in plugin.output()
+    assert not os.path.exists(os.path.join(workdir, "nvidia-gpu.mps.sock"))
+    # waiting on purpose is not a failure: /healthz stays 200 (the chart's liveness probe)
+    assert healthz(metrics_port(plugin)) == (200, "ok\n")
+
+    d = start_mps()
+    d.wait_ready()
+    kubelet.wait_registrations(2, timeout=10)
+    assert kubelet.registrations[1][0].resource_name == "nvidia.com/gpu.mps"
+    mps = kubelet.client("nvidia.com/gpu.mps")
+    listed = mps.wait_list(lambda m: len(m.devices) == 8 and all(x.health == "Healthy" for x in m.devices))
+    assert sorted(x.ID for x in listed.devices) == sorted("%s::%d" % (g, i) for g in (GPU0, GPU1) for i in range(4))
+    assert "] The MPS control daemon of nvidia.com/gpu.mps is ready: advertising nvidia.com/gpu.mps\n" in \
+        plugin.output()
+
+    # the daemon stopped: every MPS device Unhealthy, still registered; the whole GPUs untouched
+    assert d.stop() == 0
+    mps.wait_list(lambda m: len(m.devices) == 8 and all(x.health == "Unhealthy" for x in m.devices), timeout=5)
+    assert ("] The MPS control daemon of nvidia.com/gpu.mps is not ready (%s is missing): its 8 devices are "
+            "Unhealthy until it is\n" % started) in plugin.output()
+    # back: Healthy again, without registering anew
+    d = start_mps()
+    d.wait_ready()
+    mps.wait_list(lambda m: len(m.devices) == 8 and all(x.health == "Healthy" for x in m.devices), timeout=5)
+    assert "] The MPS control daemon of nvidia.com/gpu.mps is ready: its 8 devices are Healthy again\n" in \
+        plugin.output()
+    assert len(kubelet.registrations) == 2
+    assert len(gpu.lists) == 1 and gpu.stream_error is None
 
 
 def test_node_label_selects_the_mps_config(api, start_mps, workdir):
