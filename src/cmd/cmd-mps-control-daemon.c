@@ -36,6 +36,7 @@ static int mount_shm(int argc, char **argv)
         if (r > 0)
                 return 0;
         if (r < 0) {
+                log_set_format(config_log_format(argc, argv));
                 log_error("%s mount-shm: %s", program(argv), error ? error : strerror(-r));
                 return 1;
         }
@@ -102,7 +103,8 @@ int cmd_mps_control_daemon(int argc, char **argv)
         if (r > 0)
                 return 0;
         if (r < 0) {
-                /* As upstream (klog.Error, exit 1); the line is a klog line like every other. */
+                /* As upstream (klog.Error, exit 1); a klog (or JSON) line like every other. */
+                log_set_format(config_log_format(argc, argv));
                 log_error("%s: %s", program(argv), error ? error : strerror(-r));
                 return 1;
         }

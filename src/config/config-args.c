@@ -440,6 +440,23 @@ static const char *program_name(enum nvdp_program p)
                                   : "nvidia-device-plugin";
 }
 
+enum log_format config_log_format(int argc, char **argv)
+{
+        const char *value = getenv("LOG_FORMAT");
+        for (int i = 1; i < argc && !streq(argv[i], "--"); i++) {
+                const char *a = argv[i];
+                const char *name = a[0] == '-' ? a + (a[1] == '-' ? 2 : 1) : NULL;
+                const char *v =
+                        name && startswith(name, "log-format=") ? name + strlen("log-format=") : NULL;
+                if (v)
+                        value = v;
+                else if (name && streq(name, "log-format") && i + 1 < argc)
+                        value = argv[++i];
+        }
+        enum log_format f;
+        return value && log_format_from_string(value, &f) >= 0 ? f : LOG_FORMAT_KLOG;
+}
+
 int config_help(enum nvdp_program p, const char *argv0, FILE *f)
 {
         fprintf(f, "Usage: %s [OPTIONS]\n\n", argv0 ? argv0 : program_name(p));
@@ -719,6 +736,13 @@ static int load_config_file(config *c, enum nvdp_program p, char **cli[], const 
                         int r = config_load_file(c, path, ret_error);
                         if (r < 0)
                                 return r;
+                        free(c->config_source);
+                        if ((cli[i] ? asprintf(&c->config_source, "config file %s (--%s)", path, f->name)
+                             : env  ? asprintf(&c->config_source, "config file %s (%s)", path, env)
+                                    : asprintf(&c->config_source, "config file %s", path)) < 0) {
+                                c->config_source = NULL;
+                                return -ENOMEM;
+                        }
                 }
         }
         return 0;
@@ -778,6 +802,8 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
                 r = set_string(&c->flags.nvidia_dev_root, c->flags.nvidia_driver_root);
         if (r == 0)
                 r = config_validate(c, p, &err);
+        if (r == 0 && !c->config_source)
+                r = set_string(&c->config_source, "no config file (defaults)");
         cli_values_free(cli);
         if (r < 0 && ret_error)
                 *ret_error = TAKE_PTR(err);

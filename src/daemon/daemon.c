@@ -205,12 +205,31 @@ static void on_kubelet_restart(void *userdata)
         plugin_metrics_kubelet_restart(d->metrics);
 }
 
+static bool plans_equal(const plan *a, const plan *b)
+{
+        if (!a || !b || a->n_resources != b->n_resources)
+                return false;
+        for (size_t i = 0; i < a->n_resources; i++)
+                if (!plan_resource_equal(&a->resources[i], &b->resources[i]))
+                        return false;
+        return true;
+}
+
+/* One line at start and after every reload that took effect, for whoever reads the log: which config,
+ * why it was chosen, what is advertised. */
+static void log_plan(const struct daemon *d, const plan *old_plan, const plan *new_plan)
+{
+        _cleanup_free_ char *what = plan_describe(new_plan);
+        log_info("Using %s; advertising %s%s", d->config->config_source, strna(what),
+                 plans_equal(old_plan, new_plan) ? " (unchanged)" : "");
+}
+
 /* Every consumer of the plan (metrics read it at scrape time; the MPS readiness gate) hangs off this one
  * place. */
 static void on_plan_changed(const plan *old_plan, const plan *new_plan, void *userdata)
 {
         struct daemon *d = userdata;
-        log_debug("Plan changed: %zu resources", new_plan ? new_plan->n_resources : 0);
+        log_plan(d, old_plan, new_plan);
         _cleanup_free_ char *error = NULL;
         int r = mps_gate_set_plan(d->mps_gate, d->config->flags.mps_root, new_plan, &error);
         if (r < 0)
@@ -314,9 +333,11 @@ static int open_node(struct daemon *d)
         }
         if (c->flags.fail_on_init_error ||
             (c->flags.plugin.device_list_strategy & (DEVICE_LIST_CDI_ANNOTATIONS | DEVICE_LIST_CDI_CRI)))
-                return log_error_errno(r, "could not load NVML library: %s", error ? error : strerror(-r));
-        log_warning("could not load NVML library: %s", error ? error : strerror(-r));
+                return log_error_errno(r, "could not load NVML library: %s%s", error ? error : strerror(-r),
+                                       node_nvml_hint(r));
+        log_warning("could not load NVML library: %s%s", error ? error : strerror(-r), node_nvml_hint(r));
         log_warning("failOnInitError is false: running without devices");
+        log_info("Using %s; advertising nothing (no GPUs: NVML could not be loaded)", c->config_source);
         return 0;
 }
 

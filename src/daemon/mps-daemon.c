@@ -70,8 +70,35 @@ static int build_specs(struct mpsd *m, const config *c, mps_specs **ret, char **
         return mps_specs_build(inv, p, ret);
 }
 
+/* One line at start and after every reload, for whoever reads the log: which config, why it was chosen,
+ * which daemons it runs. */
+static void log_specs(const struct mpsd *m, const mps_specs *specs)
+{
+        _cleanup_free_ char *what = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&what, &size);
+        if (!f)
+                return;
+        for (size_t i = 0; i < specs->n; i++) {
+                const struct mps_spec *s = &specs->specs[i];
+                fprintf(f, "%s%s", i ? ", " : "", s->resource);
+                if (s->error)
+                        fputs(" (none: see below)", f);
+                else
+                        fprintf(f, " (%zu GPU%s x %u replicas)", s->n_gpus, s->n_gpus == 1 ? "" : "s",
+                                s->n_gpus ? s->gpus[0].replicas : 0);
+        }
+        if (fclose(f) != 0)
+                return;
+        if (specs->n == 0)
+                log_info("Using %s; no resource is shared with MPS", m->config->config_source);
+        else
+                log_info("Using %s; sharing with MPS: %s", m->config->config_source, what);
+}
+
 static int apply(struct mpsd *m, const mps_specs *specs)
 {
+        log_specs(m, specs);
         for (size_t i = 0; i < specs->n; i++) {
                 const struct mps_spec *s = &specs->specs[i];
                 if (s->error)
@@ -163,9 +190,10 @@ static int open_node(struct mpsd *m)
                 return 0;
         }
         if (c->flags.fail_on_init_error)
-                return log_error_errno(r, "could not load NVML library: %s", error ? error : strerror(-r));
-        log_warning("could not load NVML library: %s; failOnInitError is false: running without GPUs",
-                    error ? error : strerror(-r));
+                return log_error_errno(r, "could not load NVML library: %s%s", error ? error : strerror(-r),
+                                       node_nvml_hint(r));
+        log_warning("could not load NVML library: %s%s", error ? error : strerror(-r), node_nvml_hint(r));
+        log_warning("failOnInitError is false: running without GPUs");
         return 0;
 }
 

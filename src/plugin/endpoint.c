@@ -28,6 +28,7 @@ struct endpoint {
         loop_source *retry_timer;
         uint64_t backoff;
         bool registered;
+        bool closing; /* we close the streams ourselves (stop, reload): not worth a line each */
 };
 
 static void observe_allocate(endpoint *e, bool ok, uint64_t nsec)
@@ -124,7 +125,9 @@ int endpoint_new(plugin *p, const struct plan_resource *r, endpoint **ret)
 static void endpoint_close_streams(endpoint *e)
 {
         /* The server shutdown runs each stream's close handler, which removes it from the list. */
+        e->closing = true;
         rpc_server_free(e->server);
+        e->closing = false;
         e->server = NULL;
         e->n_streams = 0;
         e->sent_health = mfree(e->sent_health);
@@ -245,7 +248,8 @@ static void stream_closed(rpc_call *call, void *userdata)
                         e->streams[i] = e->streams[--e->n_streams];
                         break;
                 }
-        log_info("ListAndWatch stream of %s closed (%zu open)", e->resource->name, e->n_streams);
+        if (!e->closing)
+                log_info("ListAndWatch stream of %s closed (%zu open)", e->resource->name, e->n_streams);
 }
 
 static void endpoint_handle_list_and_watch(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)

@@ -218,8 +218,14 @@ static int plugin_apply(plugin *p, plan *new_plan)
         /* Whatever is left of the old set is gone from the new plan. */
         for (size_t j = 0; j < p->n_endpoints; j++)
                 if (p->endpoints[j]) {
-                        log_info("Resource %s is no longer advertised",
-                                 endpoint_resource(p->endpoints[j])->name);
+                        const struct plan_resource *res = endpoint_resource(p->endpoints[j]);
+                        const struct plan_resource *next = plan_find_resource(new_plan, res->name);
+                        /* A resource whose devices changed is served again at once: not an outage. */
+                        if (next)
+                                log_info("Resource %s changed from %zu to %zu devices: serving the new list",
+                                         res->name, res->n_devices, next->n_devices);
+                        else
+                                log_info("Resource %s is no longer advertised", res->name);
                         endpoint_retire(p->endpoints[j]);
                         endpoint_free(p->endpoints[j]);
                 }

@@ -441,8 +441,12 @@ def test_other_resources_serve_at_once_and_the_mps_one_follows_its_daemon(kubele
     assert ("] nvidia.com/gpu.mps waits for its MPS control daemon (%s is missing): it is advertised once the "
             "daemon is ready\n" % started) in plugin.output()
     assert not os.path.exists(os.path.join(workdir, "nvidia-gpu.mps.sock"))
-    # waiting on purpose is not a failure: /healthz stays 200 (the chart's liveness probe)
-    assert healthz(metrics_port(plugin)) == (200, "ok\n")
+    assert ("] Using config file %s (--config-file); advertising nvidia.com/gpu: 6 GPUs, nvidia.com/gpu.mps: 2 GPUs "
+            "x 4 replicas (MPS)\n" % cfg) in plugin.output()
+    # waiting on purpose is not a failure: /healthz is 200 once nvidia.com/gpu registered (the chart's liveness
+    # probe); it would stay 503 if the held resource counted
+    port = metrics_port(plugin)
+    wait_for(lambda: healthz(port) == (200, "ok\n"), 5, lambda: "/healthz 200; got %r" % (healthz(port),))
 
     d = start_mps()
     d.wait_ready()
@@ -485,8 +489,6 @@ def test_node_label_selects_the_mps_config(api, start_mps, workdir):
     assert not alive(pid)
 
 
-@pytest.mark.xfail(strict=True, reason="the plugin prints errors before start as plain stderr lines; a klog line "
-                   "once cmd-plugin moves to daemon/ (issue 18); remove this mark then")
 def test_plugin_without_mps_root_is_a_klog_error(workdir):
     cfg = os.path.join(workdir, "c.yaml")
     write(cfg, MPS_2X4)
