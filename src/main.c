@@ -13,6 +13,8 @@ static const struct {
 } verbs[] = {
         { "plugin", cmd_plugin, "run the device plugin daemon (kubelet gRPC API)" },
         { "gfd", cmd_gfd, "write GPU feature discovery node labels" },
+        { "mps-control-daemon", cmd_mps_control_daemon,
+          "run one NVIDIA MPS control daemon per MPS-shared resource" },
         { "doctor", cmd_doctor, "check this node's GPU setup and say what to fix" },
         { "info", cmd_info, "show the GPUs and the resources this node would advertise" },
         { "cdi", cmd_cdi, "generate or list CDI specs (nvidia-ctk cdi generate/list)" },
@@ -40,6 +42,8 @@ int main(int argc, char **argv)
          * main-cdi-hook.c): the hook name comes first, as for nvidia-cdi-hook. */
         if (streq(self, "nvdp-cdi-hook"))
                 return cmd_cdi_hook(argc, argv);
+        if (streq(self, "mps-control-daemon"))
+                return cmd_mps_control_daemon(argc, argv);
 
         if (argc < 2) {
                 usage(stderr);

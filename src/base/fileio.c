@@ -120,6 +120,12 @@ fail:
         return r;
 }
 
+bool is_dir(const char *path)
+{
+        struct stat st;
+        return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int mkdir_p(const char *dir, mode_t mode)
 {
         if (isempty(dir))
@@ -136,8 +142,10 @@ int mkdir_p(const char *dir, mode_t mode)
                         return negative_errno();
                 *s = c;
                 if (!c)
-                        return 0;
+                        break;
         }
+        /* EEXIST above is also a file of that name. */
+        return is_dir(dir) ? 0 : -ENOTDIR;
 }
 
 int dir_list(const char *path, bool (*keep)(const char *name), size_t max_entries, char ***ret)

@@ -20,7 +20,11 @@ int read_one_line_file(const char *path, char **ret);
  * (so mtime stays: readers watching it see no change); 1 when the file was (re)written. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 
-/* mkdir -p: dir and its missing parents (mode for each made); an existing directory is fine. */
+/* Whether path names a directory (following symlinks); NULL: false. */
+bool is_dir(const char *path);
+
+/* mkdir -p: dir and its missing parents (mode for each made); an existing directory is fine, an existing
+ * file of that name is -ENOTDIR. */
 int mkdir_p(const char *dir, mode_t mode);
 
 /* The names in directory path (not "." and ".."), sorted (strcmp), those for which keep(name) is true

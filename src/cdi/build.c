@@ -38,12 +38,6 @@ static int specs_add(cdi_specs *s, cdi_spec *spec)
         return 0;
 }
 
-static bool is_dir(const char *p)
-{
-        struct stat st;
-        return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 void cdi_options_from_config(const config *c, struct cdi_options *ret)
 {
         const char *ctr = c->flags.plugin.container_driver_root;

@@ -209,6 +209,7 @@ int cmd_doctor(int argc, char **argv)
                 .cdi_expected = strategy_uses_cdi(a.strategy),
                 .cdi_spec_dir = a.cdi_spec_dir,
                 .cdi_names = cdi_names,
+                .mps_root = getenv("MPS_ROOT"),
         };
         _cleanup_(doctor_report_freep) doctor_report *r = NULL;
         k = doctor_run(&o, &r);

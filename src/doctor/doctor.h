@@ -76,9 +76,10 @@ struct doctor_options {
         bool cdi_expected;        /* a CDI device-list strategy is configured */
         const char *cdi_spec_dir; /* NULL: /var/run/cdi */
         char *const *cdi_names;   /* the CDI names Allocate returns here; NULL: unknown */
+        const char *mps_root;     /* the MPS root on the node; NULL: /run/nvidia/mps (the chart's) */
 };
 
-/* Runs every check in order: driver, toolkit, containerd/k3s, kubelet, CDI, cluster. */
+/* Runs every check in order: driver, toolkit, containerd/k3s, kubelet, CDI, MPS, cluster. */
 int doctor_run(const struct doctor_options *o, doctor_report **ret);
 
 /* The groups, callable one by one (tests). Each appends its results to r. */
@@ -86,8 +87,9 @@ int doctor_check_driver(const struct doctor_options *o, doctor_report *r);
 int doctor_check_toolkit(const struct doctor_options *o, doctor_report *r);
 int doctor_check_containerd(const struct doctor_options *o, doctor_report *r);
 int doctor_check_kubelet(const struct doctor_options *o, doctor_report *r);
-int doctor_check_cluster(const struct doctor_options *o, doctor_report *r);
 int doctor_check_cdi(const struct doctor_options *o, doctor_report *r);
+int doctor_check_mps(const struct doctor_options *o, doctor_report *r);
+int doctor_check_cluster(const struct doctor_options *o, doctor_report *r);
 
 /* The real runner (a doctor_kubectl_fn; userdata is a struct doctor_kubectl_exec_config *, or NULL
  * for the defaults): fork/exec of kubectl, no shell, stdout and stderr captured up to 32 MiB each,

@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include "base/fileio.h"
 #include "nvml/nvml-loader.h"
 
 static bool is_root(const char *p)
@@ -12,9 +13,7 @@ static bool is_root(const char *p)
 
 const char *node_driver_search_root(const struct node_roots *r)
 {
-        struct stat st;
-        if (!is_root(r->container_driver_root) && stat(r->container_driver_root, &st) == 0 &&
-            S_ISDIR(st.st_mode))
+        if (!is_root(r->container_driver_root) && is_dir(r->container_driver_root))
                 return r->container_driver_root;
         if (!is_root(r->driver_root))
                 return r->driver_root;
@@ -41,6 +40,20 @@ int node_open(const struct node_roots *r, struct node **ret, char **ret_error)
 bool node_error_is_nvml_load(int error)
 {
         return error == -EOPNOTSUPP || error == -ELIBBAD || error == -ENODEV;
+}
+
+const char *node_nvml_hint(int error)
+{
+        if (error != -EOPNOTSUPP || isempty(getenv("KUBERNETES_SERVICE_HOST")))
+                return "";
+        /* What `nvdp doctor` says of a plugin pod that logs "could not load NVML" (doctor/check-cluster.c).
+         */
+        return " In a pod this usually means the pod does not run under the NVIDIA container runtime: give "
+               "it "
+               "runtimeClassName: nvidia (Helm: --set runtimeClassName=nvidia) or start k3s with "
+               "--default-runtime nvidia, and check that the NVIDIA container toolkit is installed on the "
+               "node "
+               "(nvdp doctor says which).";
 }
 
 struct node *node_close(struct node *n)

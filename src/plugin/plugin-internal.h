@@ -17,6 +17,7 @@ struct plugin {
         const health_tracker *health; /* NULL: health checks off */
         char *cdi_error;              /* why the CDI spec is not written; NULL: it is */
         struct plugin_observer observer;
+        struct plugin_gate gate;
         endpoint **endpoints; /* endpoints[i] serves plan->resources[i] */
         size_t n_endpoints;
         int inotify_fd;
@@ -25,6 +26,10 @@ struct plugin {
         bool kubelet_restarted;
         unsigned registrations; /* successful Register calls, for logs */
 };
+
+/* plugin.c */
+/* The gate's answer for r (true without a gate). */
+bool plugin_resource_ready(const plugin *p, const struct plan_resource *r);
 
 /* endpoint.c */
 int endpoint_new(plugin *p, const struct plan_resource *r, endpoint **ret);
@@ -40,4 +45,6 @@ void endpoint_send_list_if_changed(endpoint *e);
 void endpoint_retire(endpoint *e);
 bool endpoint_socket_missing(const endpoint *e);
 bool endpoint_registered(const endpoint *e);
+/* Whether it listens on its socket (started, not stopped). */
+bool endpoint_serving(const endpoint *e);
 size_t endpoint_streams(const endpoint *e);

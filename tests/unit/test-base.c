@@ -184,6 +184,27 @@ static void test_dir_list(void **state)
         rmdir(dir);
 }
 
+/* mkdir -p: parents made, an existing directory fine, a file in the way an error. */
+static void test_mkdir_p(void **state)
+{
+        char dir[] = "/tmp/nvdp-test-mkdir-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *deep = NULL, *file = NULL, *under_file = NULL;
+        assert_true(asprintf(&deep, "%s/a/b/c", dir) > 0);
+        assert_true(asprintf(&file, "%s/f", dir) > 0);
+        assert_true(asprintf(&under_file, "%s/f/x", dir) > 0);
+        assert_int_equal(mkdir_p(deep, 0750), 0);
+        struct stat st;
+        assert_int_equal(stat(deep, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 0777 & ~(mode_t)022, 0750 & ~(mode_t)022);
+        assert_int_equal(mkdir_p(deep, 0750), 0); /* already there */
+        assert_int_equal(write_file_atomic(file, "", 0, 0644), 1);
+        assert_int_equal(mkdir_p(file, 0755), -ENOTDIR);
+        assert_int_equal(mkdir_p(under_file, 0755), -ENOTDIR);
+        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* YAML into the JSON trees: block and flow style, every scalar a string; aliases, keys that are not
  * scalars, too deep, too large and broken documents refused. */
 static void test_json_parse_yaml(void **state)
@@ -260,7 +281,7 @@ int main(void)
                 cmocka_unit_test(test_parse_bool_int),  cmocka_unit_test(test_write_file_atomic),
                 cmocka_unit_test(test_path_join_root),  cmocka_unit_test(test_loop_timer),
                 cmocka_unit_test(test_root_realpath),   cmocka_unit_test(test_dir_list),
-                cmocka_unit_test(test_json_parse_yaml),
+                cmocka_unit_test(test_json_parse_yaml), cmocka_unit_test(test_mkdir_p),
         };
         return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

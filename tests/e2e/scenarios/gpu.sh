@@ -11,6 +11,8 @@
 #   cuda        a pod with 1 GPU runs cuda-check (driver API: PTX kernel, checked): PASS on a host UUID
 #   no-gpu      a pod asking for no GPU: no /dev/nvidia* and no working nvidia-smi in it
 #   gpu-info    `::gpu-info`: capacity, allocatable and GFD's labels from the real driver
+#   multi       with 4 or more GPUs, two pods of N/2 GPUs at once: disjoint, NVLink-connected sets and a
+#               CUDA peer-to-peer copy in each (tests/e2e/scenarios/gpu-multi.sh); else one SKIP line
 #   timeslice   the chart again with time-slicing replicas 2: allocatable 2N; two pods hold a CUDA
 #               context on the same GPU at the same time
 #   mps         the MPS step of tests/e2e/scenarios/gpu-mps.sh when present (branch mps); else PENDING
@@ -246,6 +248,11 @@ g_report_add "just nvidia-device-plugin::gpu-info" "$out"
 grep -qx "nvidia.com/gpu.product=${g_name// /-}" <<<"$out" ||
         die "gpu: gpu-info lacks nvidia.com/gpu.product=${g_name// /-}"
 grep -qx "nvidia.com/gpu.count=$g_count" <<<"$out" || die "gpu: gpu-info lacks nvidia.com/gpu.count=$g_count"
+
+# ---- multi-GPU ----------------------------------------------------------------------------------
+step gpu:multi
+# shellcheck source=tests/e2e/scenarios/gpu-multi.sh
+source "$E2E_SRC/scenarios/gpu-multi.sh"
 
 # ---- time-slicing -------------------------------------------------------------------------------
 step gpu:timeslice
