@@ -633,6 +633,20 @@ static int env_values(const struct flag *f, char ***ret, const char **ret_env)
 /* Upstream's validateFlags, less the NVML check for CDI strategies (the plugin does that). */
 static int config_validate(const config *c, enum nvdp_program p, char **ret_error)
 {
+        /* Accepted as upstream's values, but nvdp finds devices through NVML only: running with them would
+         * advertise or label what NVML sees instead of what was asked for. */
+        const char *discovery = c->flags.device_discovery_strategy;
+        if (streq(strempty(discovery), "tegra"))
+                return error_set(ret_error, -EOPNOTSUPP,
+                                 "--device-discovery-strategy=tegra (DEVICE_DISCOVERY_STRATEGY, "
+                                 "flags.deviceDiscoveryStrategy) is not implemented by nvdp yet: Jetson and "
+                                 "other Tegra systems without NVML need NVIDIA's %s; use auto or nvml",
+                                 p == PROGRAM_GFD ? "gpu-feature-discovery" : "device plugin");
+        if (streq(strempty(discovery), "vfio"))
+                return error_set(ret_error, -EOPNOTSUPP,
+                                 "--device-discovery-strategy=vfio (DEVICE_DISCOVERY_STRATEGY, "
+                                 "flags.deviceDiscoveryStrategy) is not implemented by nvdp yet: GPUs bound "
+                                 "to vfio-pci need NVIDIA's gpu-feature-discovery; use auto or nvml");
         if (p == PROGRAM_GFD)
                 return 0;
         if (c->sharing.strategy == SHARING_MPS && c->flags.mig_strategy == MIG_STRATEGY_MIXED)

@@ -71,6 +71,19 @@ def test_a_bad_config_file_is_one_klog_error_line(verb, name, status, workdir):
     assert messages(p.stdout) == [("E", '%s: %s:1: version: unknown version "v2" (only v1 is supported)' % (name, cfg))]
 
 
+@pytest.mark.parametrize("verb,name,status,program", [("plugin", "nvdp plugin", 2, "device plugin"),
+                                                       ("gfd", "nvdp gfd", 2, "gpu-feature-discovery")])
+def test_tegra_discovery_is_refused_by_name(verb, name, status, program):
+    # Upstream's value for Jetson: nvdp finds devices through NVML only, so it must not start as if asked for
+    # NVML (it would advertise or label something else than what was asked for).
+    p = run(verb, "--device-discovery-strategy=tegra", env=fixture_env("dgx-h100"))
+    assert p.returncode == status
+    assert messages(p.stdout) == [("E", "%s: --device-discovery-strategy=tegra (DEVICE_DISCOVERY_STRATEGY, "
+                                        "flags.deviceDiscoveryStrategy) is not implemented by nvdp yet: Jetson and "
+                                        "other Tegra systems without NVML need NVIDIA's %s; use auto or nvml"
+                                   % (name, program))]
+
+
 @pytest.mark.parametrize("verb,name,status", VERBS)
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_start_errors_follow_the_json_log_format(verb, name, status, how):

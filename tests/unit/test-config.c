@@ -522,6 +522,38 @@ static void test_args_errors(void **state)
                          "invalid value for --device-discovery-strategy: must be one of auto, nvml, "
                          "tegra, got \"vfio\"",
                          "--device-discovery-strategy=vfio", NULL);
+        /* upstream's values nvdp does not implement: refused by name, from a flag, the env or the file */
+        check_args_error(
+                PROGRAM_PLUGIN,
+                "--device-discovery-strategy=tegra (DEVICE_DISCOVERY_STRATEGY, "
+                "flags.deviceDiscoveryStrategy) is not implemented by nvdp yet: Jetson and other Tegra "
+                "systems without NVML need NVIDIA's device plugin; use auto or nvml",
+                "--device-discovery-strategy=tegra", NULL);
+        check_args_error(
+                PROGRAM_GFD,
+                "--device-discovery-strategy=vfio (DEVICE_DISCOVERY_STRATEGY, "
+                "flags.deviceDiscoveryStrategy) is not implemented by nvdp yet: GPUs bound to vfio-pci "
+                "need NVIDIA's gpu-feature-discovery; use auto or nvml",
+                "--device-discovery-strategy", "vfio");
+        setenv("DEVICE_DISCOVERY_STRATEGY", "tegra", 1);
+        check_args_error(
+                PROGRAM_GFD,
+                "--device-discovery-strategy=tegra (DEVICE_DISCOVERY_STRATEGY, "
+                "flags.deviceDiscoveryStrategy) is not implemented by nvdp yet: Jetson and other Tegra "
+                "systems without NVML need NVIDIA's gpu-feature-discovery; use auto or nvml",
+                NULL, NULL);
+        unsetenv("DEVICE_DISCOVERY_STRATEGY");
+        _cleanup_free_ char *tegra = NULL;
+        char tegra_file[] = "/tmp/nvdp-test-tegra-XXXXXX";
+        int tfd = mkstemp(tegra_file);
+        assert_true(tfd >= 0);
+        static const char tegra_yaml[] = "version: v1\nflags:\n  deviceDiscoveryStrategy: tegra\n";
+        assert_int_equal(write(tfd, tegra_yaml, sizeof tegra_yaml - 1), (ssize_t)(sizeof tegra_yaml - 1));
+        close(tfd);
+        _cleanup_(config_freep) config *tc = NULL;
+        assert_true(args(PROGRAM_PLUGIN, &tc, &tegra, "--config-file", tegra_file, NULL) == -EOPNOTSUPP);
+        assert_non_null(strstr(tegra, "tegra"));
+        unlink(tegra_file);
         check_args_error(PROGRAM_GFD,
                          "invalid value for --sleep-interval: must be a duration such as 60s, 5m or "
                          "infinite, got \"soon\"",
