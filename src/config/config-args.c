@@ -68,7 +68,9 @@ static const struct flag flags[] = {
           OFF(flags.fail_on_init_error),
           "true",
           "fail the plugin if an error is encountered during initialization, otherwise block forever" },
-        { P_PLUGIN,
+        /* The MPS daemon too (ours): without the NVIDIA runtime it runs the driver's MPS binaries from the
+         * driver root (docs/mps.md). */
+        { P_PLUGIN | P_MPS,
           "driver-root",
           { "nvidia-driver-root" },
           { "NVIDIA_DRIVER_ROOT" },
@@ -149,7 +151,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.nvidia_ctk_path),
           "/usr/bin/nvidia-ctk",
           "the path of the nvidia-cdi-hook written into the CDI spec" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "driver-root-ctr-path",
           { "container-driver-root" },
           { "DRIVER_ROOT_CTR_PATH", "CONTAINER_DRIVER_ROOT" },
@@ -262,6 +264,14 @@ static const struct flag flags[] = {
           OFF(flags.plugin.cdi_spec_dir),
           "/var/run/cdi",
           "where the CDI spec is written with a cdi-annotations or cdi-cri strategy" },
+        { P_PLUGIN,
+          "node-events",
+          {},
+          { "NODE_EVENTS" },
+          T_BOOL,
+          OFF(flags.plugin.node_events),
+          "true",
+          "post a Kubernetes Event on the Node (NODE_NAME) for each device health change" },
 
         /* GFD (reference 1.2). */
         { P_GFD,

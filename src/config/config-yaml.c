@@ -136,6 +136,7 @@ int config_format_yaml(const config *c, char **ret)
                 allocation_policy_to_string(c->flags.plugin.shared_devices_allocation_policy));
         put_key_string(f, i2, "kubeletSocket", c->flags.plugin.kubelet_socket);
         put_key_string(f, i2, "cdiSpecDir", c->flags.plugin.cdi_spec_dir);
+        put_bool(f, i2, "nodeEvents", c->flags.plugin.node_events);
         fprintf(f, "%shealthPolicy: %s\n", i2, health_policy_to_string(c->flags.plugin.health_policy));
         put_duration(f, i2, "healthRecoveryInterval", c->flags.plugin.health_recovery_interval);
         if (c->flags.plugin.metrics_address)

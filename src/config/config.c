@@ -178,6 +178,7 @@ int config_new_default(config **ret)
         c->flags.plugin.shared_devices_allocation_policy = ALLOCATION_DISTRIBUTED;
         c->flags.plugin.health_policy = HEALTH_POLICY_CATALOG;
         c->flags.plugin.health_recovery_interval = 5 * 60 * NSEC_PER_SEC;
+        c->flags.plugin.node_events = true;
         c->flags.log_format = LOG_FORMAT_KLOG;
         c->flags.gfd.sleep_interval = 60 * NSEC_PER_SEC;
         c->flags.gfd.kube_api_qps = 5;
@@ -550,6 +551,8 @@ static int plugin_key(struct walk *w, const char *key, const char *name, yaml_no
         }
         if (streq(name, "cdiSpecDir"))
                 return get_string(w, v, key, &c->flags.plugin.cdi_spec_dir);
+        if (streq(name, "nodeEvents"))
+                return get_bool(w, v, key, &c->flags.plugin.node_events);
         if (streq(name, "healthRecoveryInterval"))
                 return sleep_interval_from(w, key, v, &c->flags.plugin.health_recovery_interval);
         if (streq(name, "metricsAddress")) {

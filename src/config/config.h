@@ -63,6 +63,7 @@ typedef struct config {
                         char **cdi_feature_flags;          /* passed to CDI spec generation */
                         char **cdi_disable_hooks;          /* OCI hooks to omit; "all" = none */
                         char *cdi_spec_dir;                /* ours: where the CDI spec is written */
+                        bool node_events; /* ours: Events on the Node for health changes (with NODE_NAME) */
                 } plugin;
                 struct {
                         bool oneshot, no_timestamp;

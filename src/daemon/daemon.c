@@ -279,12 +279,18 @@ static void on_event_error(const char *error, void *userdata)
         log_warning("Node event not posted: %s", error);
 }
 
-/* Events on our Node for device health changes, when NODE_NAME is set and the API server configured. */
+/* Events on our Node for device health changes, when NODE_NAME is set, the API server configured and
+ * --node-events is not false (the chart's events.enabled=false: NODE_NAME may be there for the config
+ * label, and the service account may not create events). */
 static void start_events(struct daemon *d)
 {
         const char *node = getenv("NODE_NAME");
         _cleanup_free_ char *error = NULL;
         static const struct node_reporter_options o = { .on_error = on_event_error };
+        if (!d->config->flags.plugin.node_events) {
+                log_info("No Node events for device health changes: --node-events=false (NODE_EVENTS)");
+                return;
+        }
         int r = isempty(node) ? -ENOENT : daemon_kube(d, &error);
         if (r >= 0)
                 r = node_reporter_new(d->kube, node, &o, &d->reporter, &error);

@@ -361,3 +361,20 @@ def test_no_node_events_without_api_configuration(kubelet, start_plugin):
     kubelet.wait_registrations(1)
     assert ("No Node events for device health changes: No Kubernetes API configuration: not in a pod "
             "(KUBERNETES_SERVICE_HOST unset) and no kubeconfig given (--kubeconfig or KUBECONFIG)") in plugin.output()
+
+
+def test_node_events_false_posts_none(kubelet, start_plugin, workdir, apiserver, tmp_path):
+    # The chart's events.enabled=false: NODE_NAME and the API token are still there for the config label
+    # (and the service account may not create events), so NODE_EVENTS=false is what keeps the plugin quiet.
+    api = apiserver()
+    kc = kubeconfig(tmp_path / "kc.yaml", "https://" + api.addr, api.ca)
+    fifo = EventFifo(workdir)
+    plugin, port = with_metrics(start_plugin, env={"MOCK_NVML_EVENTS": fifo.path, "KUBECONFIG": kc,
+                                                   "NODE_NAME": "gpu-1", "NODE_EVENTS": "false"})
+    kubelet.wait_registrations(1)
+    assert "No Node events for device health changes: --node-events=false (NODE_EVENTS)" in plugin.output()
+    fifo.send(f"xid {H100[3]} 79")
+    settled(port, "nvdp_health_fatal_events_total", 1, device=H100[3], gpu_index="3")
+    time.sleep(0.5)
+    assert (api.control("events", "GET") or []) == []
+    assert plugin.stop() == 0

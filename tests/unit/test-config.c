@@ -98,6 +98,7 @@ static void test_defaults(void **state)
         assert_int_equal(c->flags.plugin.health_policy, HEALTH_POLICY_CATALOG);
         assert_true(c->flags.plugin.health_recovery_interval == 300 * NSEC_PER_SEC);
         assert_null(c->flags.plugin.metrics_address);
+        assert_true(c->flags.plugin.node_events);
         assert_string_equal(c->flags.root, "/");
         assert_int_equal(c->flags.log_format, LOG_FORMAT_KLOG);
         assert_true(c->flags.use_node_feature_api);
@@ -110,6 +111,13 @@ static void test_defaults(void **state)
         assert_int_equal(c->imex.n_channel_ids, 0);
         assert_null(c->config_file);
         assert_false(c->print_config);
+        c = config_free(c);
+
+        /* the chart's events.enabled=false */
+        setenv("NODE_EVENTS", "false", 1);
+        assert_int_equal(args(PROGRAM_PLUGIN, &c, NULL, NULL), 0);
+        assert_false(c->flags.plugin.node_events);
+        unsetenv("NODE_EVENTS");
 }
 
 static void test_time_slicing(void **state)
