@@ -2,7 +2,11 @@
 /* nvdp gfd (also argv[0] "gpu-feature-discovery"): label the node with its GPUs' features.
  * Each round loads NVML and the inventory, builds the labels and writes them; then it sleeps
  * --sleep-interval in the event loop. SIGHUP reloads the config (new timestamp), SIGTERM/SIGINT exit 0
- * and leave the file in place: removing it would make the node's labels flap (upstream #796). */
+ * and leave the file in place: removing it would make the node's labels flap (upstream #796).
+ * In the chart's per-node mode (CONFIG_FILE_SRCDIR, NODE_NAME) GFD follows the node label
+ * nvidia.com/device-plugin.config as the plugin and the MPS daemon do (upstream's config-manager sidecar
+ * does it for upstream's GFD), so that nvidia.com/mps.capable and the sharing labels describe the
+ * config the node really uses; the first round waits for the label. */
 #include <signal.h>
 #include <time.h>
 
@@ -12,6 +16,7 @@
 #include "base/parse.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
+#include "daemon/node-config.h"
 #include "gpu/node.h"
 #include "kube/kube.h"
 #include "labels/labels.h"
@@ -23,9 +28,13 @@ struct gfd {
         int64_t timestamp; /* taken once per start or SIGHUP, as upstream */
         loop *loop;
         loop_source *timer;
-        kube_client *kube; /* --output=node */
-        bool started;      /* a round succeeded since the start */
+        kube_client *kube;              /* --output=node, the node label */
+        node_config_watch *node_config; /* NULL: not in the per-node mode */
+        bool started;                   /* a round succeeded since the start */
 };
+
+/* How long the first round waits for the node's labels before it uses the default config. */
+#define FIRST_ANSWER_TIMEOUT (10 * NSEC_PER_SEC)
 
 static void arm_timer(struct gfd *g);
 
@@ -130,27 +139,51 @@ static void arm_timer(struct gfd *g)
 static void on_timer(loop_source *s, void *userdata)
 {
         struct gfd *g = userdata;
+        if (g->node_config && !g->started && !node_config_watch_answered(g->node_config))
+                log_warning("No answer about node %s from the API server yet: labelling from %s until the "
+                            "node label %s is known",
+                            strna(getenv("NODE_NAME")), g->config->config_source, NODE_CONFIG_LABEL);
         int r = gfd_round(g);
         if (r <= 0)
                 round_done(g, r);
 }
 
-static void on_hup(loop_source *s, int signo, void *userdata)
+/* The config again (flags and env as given, the file the node label selects as it is now), with a new
+ * timestamp, and a round at once. */
+static void reload(struct gfd *g, const char *why)
 {
-        struct gfd *g = userdata;
         _cleanup_(config_freep) config *c = NULL;
         _cleanup_free_ char *err = NULL;
-        int r = config_from_env_and_args(PROGRAM_GFD, g->argc, g->argv, NULL, &c, &err);
+        int r = config_from_env_and_args(PROGRAM_GFD, g->argc, g->argv,
+                                         node_config_watch_value(g->node_config), &c, &err);
         if (r != 0) {
-                log_error_errno(r < 0 ? r : -EINVAL, "SIGHUP: %s Keeping the previous configuration.",
+                log_error_errno(r < 0 ? r : -EINVAL, "%s: %s Keeping the previous configuration.", why,
                                 err ? err : "The configuration did not load.");
                 return;
         }
-        log_info("SIGHUP: configuration reloaded");
+        log_info("%s: configuration reloaded, using %s", why, c->config_source);
         config_free(g->config);
         g->config = TAKE_PTR(c);
         g->timestamp = (int64_t)time(NULL);
         g->started = false;
+        loop_timer_arm(g->timer, 0);
+}
+
+static void on_hup(loop_source *s, int signo, void *userdata)
+{
+        reload(userdata, "SIGHUP");
+}
+
+static void on_node_config(const char *why, void *userdata)
+{
+        reload(userdata, why);
+}
+
+/* The node's labels are known: the first round, with the config the label selects (on_node_config
+ * already loaded it when the label is set). */
+static void on_first_answer(void *userdata)
+{
+        struct gfd *g = userdata;
         loop_timer_arm(g->timer, 0);
 }
 
@@ -163,6 +196,7 @@ static void on_term(loop_source *s, int signo, void *userdata)
 
 static void gfd_done(struct gfd *g)
 {
+        g->node_config = node_config_watch_free(g->node_config);
         g->kube = kube_client_free(g->kube);
         g->config = config_free(g->config);
 }
@@ -217,9 +251,16 @@ int cmd_gfd(int argc, char **argv)
                         return 1;
                 }
         }
+        /* The node label selects the config: the first round waits for it (or FIRST_ANSWER_TIMEOUT). */
+        node_config_watch_start(l, &g.kube, on_node_config, &g, &g.node_config);
+        if (g.node_config) {
+                node_config_watch_on_first_answer(g.node_config, on_first_answer);
+                loop_timer_arm(g.timer, FIRST_ANSWER_TIMEOUT);
+        }
         r = loop_run(l);
-        /* The client's connection holds sources of l, which is freed before g: free it first (ASan found
+        /* The client's connection holds sources of l, which is freed before g: free them first (ASan found
          * the use after free under `make asan`, tests/integration/test_gfd_node.py). */
+        g.node_config = node_config_watch_free(g.node_config);
         g.kube = kube_client_free(g.kube);
         return r < 0 ? 1 : r;
 }

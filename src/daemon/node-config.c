@@ -9,7 +9,19 @@ struct node_config_watch {
         char *value;
         node_config_handler cb;
         void *userdata;
+        void (*on_first_answer)(void *userdata);
+        bool answered;
 };
+
+/* After the change callback, the first answer's (once). */
+static void answered(node_config_watch *w)
+{
+        if (w->answered)
+                return;
+        w->answered = true;
+        if (w->on_first_answer)
+                w->on_first_answer(w->userdata);
+}
 
 static void on_node_labels(char *const *labels, void *userdata)
 {
@@ -18,8 +30,10 @@ static void on_node_labels(char *const *labels, void *userdata)
         STRV_FOREACH (kv, labels)
                 if (startswith(*kv, NODE_CONFIG_LABEL "="))
                         value = *kv + strlen(NODE_CONFIG_LABEL "=");
-        if (streq(strempty(value), strempty(w->value)))
+        if (streq(strempty(value), strempty(w->value))) {
+                answered(w);
                 return;
+        }
         char *copy = value ? strdup(value) : NULL;
         if (value && !copy)
                 return;
@@ -28,6 +42,7 @@ static void on_node_labels(char *const *labels, void *userdata)
         _cleanup_free_ char *why = NULL;
         if (asprintf(&why, "Node label %s is now \"%s\"", NODE_CONFIG_LABEL, strempty(value)) >= 0)
                 w->cb(why, w->userdata);
+        answered(w);
 }
 
 static void on_node_watch_error(const char *error, void *userdata)
@@ -79,4 +94,14 @@ node_config_watch *node_config_watch_free(node_config_watch *w)
 const char *node_config_watch_value(const node_config_watch *w)
 {
         return w ? w->value : NULL;
+}
+
+void node_config_watch_on_first_answer(node_config_watch *w, void (*cb)(void *userdata))
+{
+        w->on_first_answer = cb;
+}
+
+bool node_config_watch_answered(const node_config_watch *w)
+{
+        return w && w->answered;
 }

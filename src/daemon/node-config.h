@@ -21,3 +21,9 @@ void node_config_watch_start(loop *l, kube_client **kube, node_config_handler cb
 node_config_watch *node_config_watch_free(node_config_watch *w);
 /* The label's value, NULL while unknown or unset (also for a NULL watch). */
 const char *node_config_watch_value(const node_config_watch *w);
+/* cb runs once, at the first answer about the Node (its labels listed, whatever the label says; after the
+ * change callback when the label is set). GFD waits for it, so that its first labels come from the config
+ * the label selects, not from the default config for a moment (labels that flap). */
+void node_config_watch_on_first_answer(node_config_watch *w, void (*cb)(void *userdata));
+/* Whether the first answer came. */
+bool node_config_watch_answered(const node_config_watch *w);

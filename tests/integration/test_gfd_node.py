@@ -73,3 +73,70 @@ def test_errors_are_one_clear_line(api):
     r = gfd(api, node="gpu-404")
     assert r.returncode == 1
     assert 'Failed to label node gpu-404' in r.stderr and 'nodes "gpu-404" not found' in r.stderr
+
+
+MPS_2 = """version: v1
+sharing:
+  mps:
+    resources:
+    - name: nvidia.com/gpu
+      replicas: 2
+"""
+
+
+def labels_of(path):
+    with open(path) as f:
+        return dict(line.split("=", 1) for line in f.read().splitlines())
+
+
+def wait_until(cond, what, timeout=15):
+    import time
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what())
+        time.sleep(0.05)
+
+
+def test_gfd_follows_the_node_config_label(api, tmp_path):
+    # The chart's per-node mode: GFD labels the node from the config its label selects, as the plugin and
+    # the MPS daemon use it; nvidia.com/mps.capable places the MPS control daemon's DaemonSet.
+    src = tmp_path / "available-configs"
+    src.mkdir()
+    (src / "default").write_text("version: v1\n")
+    (src / "mps-2").write_text(MPS_2)
+    api.control("label?node=gpu-1&key=nvidia.com/device-plugin.config&value=mps-2")
+    out = tmp_path / "gfd"
+    env = fixture_env("dgx-h100")
+    env.update({"CONFIG_FILE_SRCDIR": str(src), "DEFAULT_CONFIG": "default", "NODE_NAME": "gpu-1",
+                "KUBECONFIG": api.kubeconfig})
+    logfile = tmp_path / "gfd.log"
+    with open(logfile, "w") as f:
+        p = subprocess.Popen([NVDP, "gfd", "--output-file", str(out), "--no-timestamp", "--sleep-interval",
+                              "infinite"], env=env, stdout=f, stderr=subprocess.STDOUT)
+
+    def output():
+        return logfile.read_text()
+    try:
+        wait_until(lambda: "wrote " in output(), output)
+        # the first labels are the labelled config's: never mps.capable=false for a moment
+        labels = labels_of(out)
+        assert labels["nvidia.com/mps.capable"] == "true"
+        assert labels["nvidia.com/gpu.sharing-strategy"] == "mps"
+        assert labels["nvidia.com/gpu.replicas"] == "2"
+        assert output().count("wrote ") == 1
+        assert ('Node label nvidia.com/device-plugin.config is now "mps-2": configuration reloaded, using '
+                'config "mps-2" (node label nvidia.com/device-plugin.config=mps-2)') in output()
+        # the label changes: the labels follow
+        api.control("label?node=gpu-1&key=nvidia.com/device-plugin.config&value=default")
+        wait_until(lambda: labels_of(out).get("nvidia.com/mps.capable") == "false", output)
+        assert labels_of(out)["nvidia.com/gpu.sharing-strategy"] == "none"
+        # a label naming no config: the previous config stays, said in one line
+        api.control("label?node=gpu-1&key=nvidia.com/device-plugin.config&value=nope")
+        wait_until(lambda: "names no config" in output(), output)
+        assert labels_of(out)["nvidia.com/mps.capable"] == "false"
+        p.terminate()
+        assert p.wait(timeout=10) == 0
+    finally:
+        p.kill()
+        p.wait()
