@@ -16,6 +16,7 @@
 #include "mps/mps-root.h"
 #include "mps/mps-spec.h"
 #include "mps/mps-supervisor.h"
+#include "nvml/nvml-loader.h"
 #include "resource/plan.h"
 
 /* How long SIGTERM waits for the daemons to quit (each step has 10 s) before killing what is left. */
@@ -197,15 +198,26 @@ static int open_node(struct mpsd *m)
         return 0;
 }
 
-/* Where children find the control binary (and it the server): our PATH, or a default one. */
-static int child_env(char ***ret)
+/* Where children find the control binary (and it the server): our PATH, or a default one. When NVML came
+ * from the driver root (no NVIDIA runtime put the driver's libraries on the loader's path: the CDI path,
+ * the chart mounting the driver root at /driver-root), NVML's folder goes first in LD_LIBRARY_PATH, so that
+ * nvidia-cuda-mps-control and -server find libcuda.so.1 and the rest of that driver. */
+static int child_env(const struct mpsd *m, const char *driver_search_root, char ***ret)
 {
         _cleanup_strv_free_ char **env = new0(char *, 1);
+        _cleanup_free_ char *lib_dir = NULL, *ld_path = NULL;
         if (!env)
                 return -ENOMEM;
         const char *path = getenv("PATH");
         int r = strv_extendf(&env, "PATH=%s", isempty(path) ? MPS_DEFAULT_PATH : path);
         const char *ld = getenv("LD_LIBRARY_PATH");
+        if (r >= 0 && m->node && driver_search_root && nvml_library_dir(m->node->nvml, &lib_dir) >= 0) {
+                if (asprintf(&ld_path, "%s%s%s", lib_dir, isempty(ld) ? "" : ":", strempty(ld)) < 0)
+                        return -ENOMEM;
+                log_info("The MPS control daemons get the driver's libraries from %s (LD_LIBRARY_PATH)",
+                         lib_dir);
+                ld = ld_path;
+        }
         if (r >= 0 && !isempty(ld))
                 r = strv_extendf(&env, "LD_LIBRARY_PATH=%s", ld);
         if (r < 0)
@@ -261,9 +273,10 @@ static int mps_daemon_start(struct mpsd *m)
                 return log_error_errno(r, "%s",
                                        error ? error : "Cannot build the resources of this node: %m");
 
-        if ((r = mps_control_search_path(c->flags.nvidia_driver_root, c->flags.plugin.container_driver_root,
-                                         getenv("PATH"), &search)) < 0 ||
-            (r = child_env(&env)) < 0 || (r = loop_new(&m->loop)) < 0)
+        struct node_roots roots = config_node_roots(c);
+        const char *driver_search_root = node_driver_search_root(&roots);
+        if ((r = mps_control_search_path(driver_search_root, getenv("PATH"), &search)) < 0 ||
+            (r = child_env(m, driver_search_root, &env)) < 0 || (r = loop_new(&m->loop)) < 0)
                 return log_error_errno(r, "Failed to set up: %m");
         struct mps_supervisor_options o = {
                 .root = m->root,

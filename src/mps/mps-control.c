@@ -15,8 +15,7 @@
 
 #define ENVIRON_MAX (256 * 1024)
 
-int mps_control_search_path(const char *driver_root, const char *container_driver_root, const char *path_env,
-                            char ***ret)
+int mps_control_search_path(const char *driver_search_root, const char *path_env, char ***ret)
 {
         _cleanup_strv_free_ char **l = new0(char *, 1), **path = NULL;
         if (!l)
@@ -27,10 +26,10 @@ int mps_control_search_path(const char *driver_root, const char *container_drive
         STRV_FOREACH (d, path)
                 if (!strv_contains(l, *d) && strv_extend(&l, *d) < 0)
                         return -ENOMEM;
-        if (!isempty(driver_root) && !streq(driver_root, "/") && !isempty(container_driver_root)) {
+        if (!isempty(driver_search_root) && !streq(driver_search_root, "/")) {
                 static const char *const sub[] = { "/usr/bin", "/bin" };
                 for (size_t i = 0; i < ELEMENTSOF(sub); i++) {
-                        _cleanup_free_ char *d = path_join_root(container_driver_root, sub[i]);
+                        _cleanup_free_ char *d = path_join_root(driver_search_root, sub[i]);
                         if (!d || (!strv_contains(l, d) && strv_extend(&l, d) < 0))
                                 return -ENOMEM;
                 }

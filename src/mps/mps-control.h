@@ -13,10 +13,10 @@
 
 /* Where the binary is looked for, in order: every directory of path_env ($PATH, MPS_DEFAULT_PATH when
  * empty: the NVIDIA container runtime puts the driver's binaries in /usr/bin, which upstream's image
- * relies on), then, with a driver root other than "/", usr/bin and bin under the path where that root
- * is mounted in this container (container_driver_root). */
-int mps_control_search_path(const char *driver_root, const char *container_driver_root, const char *path_env,
-                            char ***ret);
+ * relies on), then usr/bin and bin under driver_search_root: the driver root as this process sees it,
+ * node_driver_search_root()'s answer (NULL or "/": none; without the NVIDIA runtime the chart mounts
+ * the host's driver root at /driver-root). */
+int mps_control_search_path(const char *driver_search_root, const char *path_env, char ***ret);
 /* The first executable regular file MPS_CONTROL_BINARY in dirs: -ENOENT when there is none. */
 int mps_control_find(char *const *dirs, char **ret);
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdarg.h>
 
 #include "base/error.h"
@@ -145,6 +146,20 @@ int nvml_load_library(const char *driver_root, const char *library, nvml **ret, 
 int nvml_load(const char *driver_root, nvml **ret, char **ret_error)
 {
         return nvml_load_library(driver_root, NVML_SONAME, ret, ret_error);
+}
+
+int nvml_library_dir(const nvml *n, char **ret)
+{
+        char origin[PATH_MAX + 1] = {};
+        if (!n || !n->dl)
+                return -EINVAL;
+        if (dlinfo(n->dl, RTLD_DI_ORIGIN, origin) != 0)
+                return -EIO;
+        char *copy = strdup(origin);
+        if (!copy)
+                return -ENOMEM;
+        *ret = copy;
+        return 0;
 }
 
 nvml *nvml_unload(nvml *n)

@@ -18,6 +18,8 @@ int nvml_load(const char *driver_root, nvml **ret, char **ret_error);
 /* As nvml_load, with another library: a file name is searched as above, a path (with '/') is opened
  * as is (tests point it at the simulated NVML or at a deliberately broken library). */
 int nvml_load_library(const char *driver_root, const char *library, nvml **ret, char **ret_error);
+/* The directory the library was loaded from (its real folder, as the dynamic loader records it). */
+int nvml_library_dir(const nvml *n, char **ret);
 /* Calls nvmlShutdown and dlcloses. Accepts NULL. */
 nvml *nvml_unload(nvml *n);
 DEFINE_TRIVIAL_CLEANUP_FUNC(nvml *, nvml_unload);

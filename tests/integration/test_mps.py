@@ -3,6 +3,7 @@
 (tests/integration/mps-standin) that records the commands it receives in its control.log."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -10,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import NVDP, REPO, fixture_env
+from conftest import MOCK_DIR, NVDP, REPO, fixture_env
 from test_kube import api, apiserver, standin_bin  # noqa: F401  (pytest fixtures)
 
 STANDIN = os.path.join(REPO, "tests", "integration", "mps-standin")
@@ -498,3 +499,21 @@ def test_plugin_without_mps_root_is_a_klog_error(workdir):
     lines = p.stdout.strip().splitlines()
     assert len(lines) == 1 and KLOG.match(lines[0]) and lines[0].startswith("E"), lines
     assert lines[0].endswith("MPS sharing (sharing.mps in %s) requires --mps-root (MPS_ROOT)" % cfg)
+
+
+def test_driver_root_without_the_nvidia_runtime(start_mps, workdir):
+    # The toolkit-free (CDI) node: no runtime puts the driver's binaries on PATH or its libraries on the
+    # loader's path. The chart mounts the driver root (NVIDIA_DRIVER_ROOT=/usr/local/nvidia at /driver-root);
+    # the daemon finds nvidia-cuda-mps-control under it and runs it with the folder NVML came from first in
+    # LD_LIBRARY_PATH, where libcuda.so.1 of the same driver is.
+    driver = os.path.join(workdir, "driver")
+    os.makedirs(os.path.join(driver, "bin"))
+    os.makedirs(os.path.join(driver, "lib64"))
+    shutil.copy(os.path.join(MOCK_DIR, "libnvidia-ml.so.1"), os.path.join(driver, "lib64"))
+    shutil.copy(os.path.join(STANDIN, "nvidia-cuda-mps-control"), os.path.join(driver, "bin"))
+    d = start_mps(standin=False, env={"NVIDIA_DRIVER_ROOT": "/usr/local/nvidia", "DRIVER_ROOT_CTR_PATH": driver,
+                                      "LD_LIBRARY_PATH": ""})
+    d.wait_ready()
+    assert "Invoked: -d CUDA_VISIBLE_DEVICES=%s,%s LD_LIBRARY_PATH=%s/lib64" % (GPU0, GPU1, driver) in d.control_log()
+    assert ("The MPS control daemons get the driver's libraries from %s/lib64 (LD_LIBRARY_PATH)" % driver) in d.output()
+    assert d.stop() == 0
