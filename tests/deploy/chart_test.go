@@ -541,8 +541,9 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("probes: liveness %+v readiness %+v, want GET /healthz on port metrics", c.LivenessProbe, c.ReadinessProbe)
 	}
 	if m := mounts(c); len(m) != 1 || m["/var/lib/kubelet/device-plugins"] != "device-plugin" {
-		t.Errorf("mounts = %v, want only /var/lib/kubelet/device-plugins", m)
+		t.Errorf("mounts = %v, want only /var/lib/kubelet/device-plugins (no MPS root, no CDI directory)", m)
 	}
+	expectEnv(t, c, nil, "MPS_ROOT", "CDI_SPEC_DIR", "NODE_EVENTS")
 	if pod.AutomountServiceAccountToken == nil || !*pod.AutomountServiceAccountToken {
 		t.Errorf("automountServiceAccountToken = %s, want true (the plugin posts Node events)", boolp(pod.AutomountServiceAccountToken))
 	}
@@ -560,19 +561,79 @@ func TestDefaults(t *testing.T) {
 
 // ---- Least privilege (issue 20): one test per finding ------------------------------------------
 
-// Nothing in nvdp writes CDI specs yet, and write access to the host's CDI directory is root on the
-// node through its hooks: the CDI strategies must not mount it.
-func TestCDIDirNotMountedWhileNothingWritesIt(t *testing.T) {
-	r := render(t, "--set", "deviceListStrategy={cdi-annotations,cdi-cri}")
-	pod := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec
-	expectEnv(t, pod.Containers[0], map[string]string{"DEVICE_LIST_STRATEGY": "cdi-annotations,cdi-cri"})
-	for _, v := range pod.Volumes {
-		if v.HostPath != nil && strings.Contains(v.HostPath.Path, "cdi") {
-			t.Errorf("volume %s mounts host %s though nothing writes CDI specs", v.Name, v.HostPath.Path)
+// The plugin writes its CDI spec only with a CDI strategy, and write access to the node's CDI directory
+// is root on the node (a spec names hooks the runtime runs): the directory is mounted, read-write, then
+// only, and it is the one the plugin is told to write (--cdi-spec-dir).
+func TestCDISpecDirOnlyWithACDIStrategy(t *testing.T) {
+	c := render(t).daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]
+	expectEnv(t, c, nil, "CDI_SPEC_DIR", "NVIDIA_CDI_HOOK_PATH")
+	for path := range mounts(c) {
+		if strings.Contains(path, "cdi") {
+			t.Errorf("%s mounted without a CDI strategy", path)
 		}
 	}
-	if _, ok := mounts(pod.Containers[0])["/var/run/cdi"]; ok {
-		t.Error("/var/run/cdi mounted into the plugin")
+	r := render(t, "--set", "deviceListStrategy={cdi-annotations,cdi-cri}", "--set", "cdi.specDir=/etc/cdi")
+	pod := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec
+	c = pod.Containers[0]
+	expectEnv(t, c, map[string]string{"DEVICE_LIST_STRATEGY": "cdi-annotations,cdi-cri", "CDI_SPEC_DIR": "/etc/cdi"},
+		"NVIDIA_CDI_HOOK_PATH")
+	var mount *corev1.VolumeMount
+	for i := range c.VolumeMounts {
+		if c.VolumeMounts[i].MountPath == "/etc/cdi" {
+			mount = &c.VolumeMounts[i]
+		}
+	}
+	if mount == nil || mount.Name != "cdi-spec-dir" || mount.ReadOnly {
+		t.Fatalf("spec dir mount = %+v, want cdi-spec-dir at /etc/cdi, read-write", mount)
+	}
+	for _, v := range pod.Volumes {
+		if v.Name == "cdi-spec-dir" && (v.HostPath == nil || v.HostPath.Path != "/etc/cdi" ||
+			v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectoryOrCreate) {
+			t.Errorf("volume cdi-spec-dir = %+v, want hostPath /etc/cdi DirectoryOrCreate", v.VolumeSource)
+		}
+	}
+	if len(pod.InitContainers) != 0 {
+		t.Errorf("init containers %v without cdi.installHook", pod.InitContainers)
+	}
+	// NVIDIA's image writes its spec to /var/run/cdi whatever it is told.
+	c = render(t, "--set", "deviceListStrategy=cdi-cri", "--set", "image.repository=nvcr.io/nvidia/k8s-device-plugin").
+		daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]
+	expectEnv(t, c, nil, "CDI_SPEC_DIR")
+	if mounts(c)["/var/run/cdi"] != "cdi-spec-dir" {
+		t.Errorf("NVIDIA's image: mounts %v, want cdi-spec-dir at /var/run/cdi", mounts(c))
+	}
+}
+
+// The toolkit-free path: an init container copies the static hook from the image to the node (with
+// nothing but owner access to the directory it creates), and the spec names that copy.
+func TestCDIInstallHook(t *testing.T) {
+	r := render(t, "--set", "deviceListStrategy=cdi-cri", "--set", "cdi.installHook=true", "--set", "cdi.hookDir=/opt/nvdp/bin/")
+	pod := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec
+	expectEnv(t, pod.Containers[0], map[string]string{"NVIDIA_CDI_HOOK_PATH": "/opt/nvdp/bin/nvdp-cdi-hook",
+		"CDI_SPEC_DIR": "/var/run/cdi"})
+	if len(pod.InitContainers) != 1 {
+		t.Fatalf("init containers = %d, want install-cdi-hook", len(pod.InitContainers))
+	}
+	ic := pod.InitContainers[0]
+	if ic.Name != "install-cdi-hook" || ic.Image != "nvdp:"+version(t) ||
+		strings.Join(ic.Command, " ") != "/usr/bin/nvdp cdi install-hook /cdi-hook" {
+		t.Errorf("init container %s image %s command %v", ic.Name, ic.Image, ic.Command)
+	}
+	sc := ic.SecurityContext
+	if got := fmt.Sprintf("priv=%s ape=%s ro=%s uid=%s %s", boolp(sc.Privileged), boolp(sc.AllowPrivilegeEscalation),
+		boolp(sc.ReadOnlyRootFilesystem), int64p(sc.RunAsUser), capsString(sc)); got != "priv=nil ape=false ro=true uid=0 drop=[ALL] add=[]" {
+		t.Errorf("init container securityContext: %s", got)
+	}
+	if m := mounts(ic); len(m) != 1 || m["/cdi-hook"] != "cdi-hook" {
+		t.Errorf("init container mounts %v", m)
+	}
+	for _, v := range pod.Volumes {
+		if v.Name == "cdi-hook" && (v.HostPath == nil || v.HostPath.Path != "/opt/nvdp/bin/") {
+			t.Errorf("volume cdi-hook = %+v", v.VolumeSource)
+		}
+	}
+	if _, ok := mounts(pod.Containers[0])["/cdi-hook"]; ok {
+		t.Error("the plugin container mounts the hook directory")
 	}
 }
 
@@ -587,8 +648,15 @@ func TestRBACVerbsAreTheCallsTheCodeMakes(t *testing.T) {
 		t.Errorf("plugin ClusterRole = %s, want /nodes:list,watch", got)
 	}
 	gfd := get[*rbacv1.ClusterRole](t, r, "ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery")
-	if got := rules(gfd.Rules); got != "/nodes:get,patch" {
-		t.Errorf("GFD ClusterRole = %s, want /nodes:get,patch", got)
+	if got := rules(gfd.Rules); got != "/nodes:list,watch | /nodes:get,patch" {
+		t.Errorf("GFD ClusterRole = %s, want /nodes:list,watch (the config label) | /nodes:get,patch (--output=node)", got)
+	}
+	// GFD with configs follows the node's config label too (so that nvidia.com/mps.capable is the selected
+	// config's), writing the features.d file: LIST and WATCH only.
+	r = render(t, "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true", "--set", "nfd.enabled=false")
+	gfd = get[*rbacv1.ClusterRole](t, r, "ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery")
+	if got := rules(gfd.Rules); got != "/nodes:list,watch" {
+		t.Errorf("GFD with configs, file output: ClusterRole = %s, want /nodes:list,watch", got)
 	}
 	// GFD in file mode (NFD's features.d) calls nothing: no ClusterRole at all.
 	r = render(t, "--set", "gfd.enabled=true", "--set", "nfd.enabled=false")
@@ -688,7 +756,7 @@ func TestTokenOnlyWhenAFeatureNeedsIt(t *testing.T) {
 	}{
 		{[]string{"--set", "events.enabled=false", "--set", "gfd.enabled=true"}, "false", "false"},
 		{[]string{"--set", "gfd.enabled=true"}, "true", "false"},
-		{[]string{"--set", "events.enabled=false", "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true"}, "true", "false"},
+		{[]string{"--set", "events.enabled=false", "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true"}, "true", "true"},
 		{[]string{"--set", "events.enabled=false", "--set", "gfd.enabled=true", "--set", "gfd.outputNode=true"}, "false", "true"},
 	}
 	for _, tc := range cases {
@@ -701,9 +769,146 @@ func TestTokenOnlyWhenAFeatureNeedsIt(t *testing.T) {
 		}
 	}
 	r := render(t, "--set", "events.enabled=false")
-	expectEnv(t, r.daemonSet(t, plugin).Spec.Template.Spec.Containers[0], nil, "NODE_NAME")
+	expectEnv(t, r.daemonSet(t, plugin).Spec.Template.Spec.Containers[0], map[string]string{"NODE_EVENTS": "false"}, "NODE_NAME")
+	// With configs NODE_NAME is there (the config label) and the token too, but no events Role: the plugin
+	// is told not to post events.
+	r = render(t, "--set", "events.enabled=false", "--set-string", "config.map.default=version: v1")
+	expectEnv(t, r.daemonSet(t, plugin).Spec.Template.Spec.Containers[0],
+		map[string]string{"NODE_EVENTS": "false", "NODE_NAME": "fieldRef:spec.nodeName"})
+	if r.has("Role/default/nvdp-nvidia-device-plugin-events") {
+		t.Error("events.enabled=false with configs renders the events Role")
+	}
+	r = render(t, "--set", "events.enabled=false")
 	if strings.Join(r.kinds, " ") != "DaemonSet/nvdp-nvidia-device-plugin ServiceAccount/nvdp-nvidia-device-plugin-service-account" {
 		t.Errorf("events.enabled=false: objects = %v (want no RBAC at all)", r.kinds)
+	}
+}
+
+// Only a config file shares GPUs with MPS: without configs the plugin gets no MPS root and no MPS
+// DaemonSet is rendered. With configs nvdp's plugin reads the root (read-only; NVIDIA's plugin also
+// runs nvidia-cuda-mps-control against it, with the MPS /dev/shm, as upstream's chart mounts them).
+func TestMPSOnlyWithConfigs(t *testing.T) {
+	const mpsDS = "DaemonSet/nvdp-nvidia-device-plugin-mps-control-daemon"
+	r := render(t)
+	if r.has(mpsDS) {
+		t.Errorf("%s rendered without configs", mpsDS)
+	}
+	r = render(t, "--set-string", "config.map.default=version: v1", "--set", "mps.root=/var/run/mps")
+	if !r.has(mpsDS) {
+		t.Fatalf("%s not rendered with a config: %v", mpsDS, r.ours())
+	}
+	pod := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec
+	c := pod.Containers[0]
+	expectEnv(t, c, map[string]string{"MPS_ROOT": "/var/run/mps"})
+	var root *corev1.VolumeMount
+	for i := range c.VolumeMounts {
+		if c.VolumeMounts[i].MountPath == "/mps" {
+			root = &c.VolumeMounts[i]
+		}
+	}
+	if root == nil || root.Name != "mps-root" || !root.ReadOnly {
+		t.Errorf("MPS root mount = %+v, want mps-root at /mps, read-only", root)
+	}
+	if _, ok := mounts(c)["/dev/shm"]; ok {
+		t.Error("nvdp's plugin mounts the MPS /dev/shm: it only probes the daemons' sockets")
+	}
+	for _, v := range pod.Volumes {
+		if v.Name == "mps-root" && (v.HostPath == nil || v.HostPath.Path != "/var/run/mps" ||
+			v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectoryOrCreate) {
+			t.Errorf("volume mps-root = %+v", v.VolumeSource)
+		}
+		if v.Name == "mps-shm" {
+			t.Error("volume mps-shm in nvdp's plugin pod")
+		}
+	}
+	// NVIDIA's image: upstream's mounts, read-write, and the shared /dev/shm.
+	r = render(t, "--set-string", "config.map.default=version: v1", "--set", "image.repository=nvcr.io/nvidia/k8s-device-plugin")
+	c = r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]
+	if m := mounts(c); m["/mps"] != "mps-root" || m["/dev/shm"] != "mps-shm" {
+		t.Errorf("NVIDIA's image: mounts %v, want mps-root at /mps and mps-shm at /dev/shm", m)
+	}
+	expectEnv(t, c, map[string]string{"MPS_ROOT": "/run/nvidia/mps"})
+}
+
+// The MPS control daemon's DaemonSet as upstream's (name, selector, node selector nvidia.com/mps.capable,
+// host PID, mount-shm in a privileged init container with Bidirectional propagation, mps.root at /mps and
+// its shm at /dev/shm), following the node's config label itself instead of a config-manager sidecar.
+func TestMPSDaemonSet(t *testing.T) {
+	r := render(t, "--set-string", "config.map.default=version: v1", "--set", "mps.root=/var/run/mps/",
+		"--set", "nodeSelector.pool=gpu", "--set", "devicePlugin.logFormat=json")
+	ds := r.daemonSet(t, "nvdp-nvidia-device-plugin-mps-control-daemon")
+	if got := fmt.Sprint(ds.Spec.Selector.MatchLabels); got != "map[app.kubernetes.io/instance:nvdp app.kubernetes.io/name:nvidia-device-plugin]" {
+		t.Errorf("selector = %s, want upstream's", got)
+	}
+	if got := ds.Spec.Template.Labels["app.kubernetes.io/component"]; got != "mps-control-daemon" {
+		t.Errorf("component label = %q", got)
+	}
+	pod := ds.Spec.Template.Spec
+	if fmt.Sprint(pod.NodeSelector) != "map[nvidia.com/mps.capable:true pool:gpu]" {
+		t.Errorf("nodeSelector = %v", pod.NodeSelector)
+	}
+	if !pod.HostPID || pod.ShareProcessNamespace != nil {
+		t.Errorf("hostPID = %v, shareProcessNamespace = %s, want host PID (mps.enableHostPID)", pod.HostPID, boolp(pod.ShareProcessNamespace))
+	}
+	if pod.ServiceAccountName != "nvdp-nvidia-device-plugin-service-account" || boolp(pod.AutomountServiceAccountToken) != "true" {
+		t.Errorf("service account %s, token %s: want the plugin's, mounted (it watches its Node's config label)",
+			pod.ServiceAccountName, boolp(pod.AutomountServiceAccountToken))
+	}
+	if len(pod.InitContainers) != 1 || len(pod.Containers) != 1 {
+		t.Fatalf("want one init container and one container, got %d/%d", len(pod.InitContainers), len(pod.Containers))
+	}
+	init := pod.InitContainers[0]
+	if strings.Join(init.Command, " ") != "/usr/bin/mps-control-daemon mount-shm" || boolp(init.SecurityContext.Privileged) != "true" ||
+		len(init.VolumeMounts) != 1 || init.VolumeMounts[0].MountPath != "/mps" || init.VolumeMounts[0].MountPropagation == nil ||
+		*init.VolumeMounts[0].MountPropagation != corev1.MountPropagationBidirectional {
+		t.Errorf("init container = %+v", init)
+	}
+	c := pod.Containers[0]
+	if strings.Join(c.Command, " ") != "/usr/bin/mps-control-daemon" || strings.Join(c.Args, " ") != "--log-format=json" ||
+		boolp(c.SecurityContext.Privileged) != "true" {
+		t.Errorf("container %v %v, privileged %s", c.Command, c.Args, boolp(c.SecurityContext.Privileged))
+	}
+	// The node's config, selected by its label as the plugin does; no config-manager. The daemon finds
+	// the root at /mps (no MPS_ROOT: the host path is not seen in its container).
+	expectEnv(t, c, map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "NODE_NAME": "fieldRef:spec.nodeName",
+		"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility", "METRICS_ADDRESS": ":2112"},
+		"MPS_ROOT", "NVIDIA_DRIVER_ROOT")
+	if m := mounts(c); len(m) != 3 || m["/mps"] != "mps-root" || m["/dev/shm"] != "mps-shm" || m["/available-configs"] != "available-configs" {
+		t.Errorf("mounts = %v", m)
+	}
+	paths := map[string]string{}
+	for _, v := range pod.Volumes {
+		if v.HostPath != nil {
+			paths[v.Name] = v.HostPath.Path
+		}
+	}
+	if len(paths) != 2 || paths["mps-root"] != "/var/run/mps/" || paths["mps-shm"] != "/var/run/mps/shm" {
+		t.Errorf("host paths = %v", paths)
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz" || c.LivenessProbe != nil {
+		t.Errorf("probes: readiness %+v, liveness %+v: want readiness on /healthz only", c.ReadinessProbe, c.LivenessProbe)
+	}
+	// Without host PID a shared process namespace, as upstream; component selectors as the other DaemonSets.
+	np := render(t, "--set-string", "config.map.default=version: v1", "--set", "mps.enableHostPID=false",
+		"--set", "componentSelectorLabels.enabled=true").daemonSet(t, "nvdp-nvidia-device-plugin-mps-control-daemon")
+	if np.Spec.Template.Spec.HostPID || boolp(np.Spec.Template.Spec.ShareProcessNamespace) != "true" {
+		t.Errorf("enableHostPID=false: hostPID %v, shareProcessNamespace %s", np.Spec.Template.Spec.HostPID,
+			boolp(np.Spec.Template.Spec.ShareProcessNamespace))
+	}
+	if np.Spec.Selector.MatchLabels["app.kubernetes.io/component"] != "mps-control-daemon" {
+		t.Errorf("componentSelectorLabels: selector %v", np.Spec.Selector.MatchLabels)
+	}
+	// Toolkit-free (CDI) nodes: nvidia-cuda-mps-control and the driver's libraries from the driver root.
+	dr := render(t, "--set-string", "config.map.default=version: v1", "--set", "nvidiaDriverRoot=/usr/local/nvidia").
+		daemonSet(t, "nvdp-nvidia-device-plugin-mps-control-daemon").Spec.Template.Spec.Containers[0]
+	expectEnv(t, dr, map[string]string{"NVIDIA_DRIVER_ROOT": "/usr/local/nvidia", "DRIVER_ROOT_CTR_PATH": "/driver-root"})
+	if m := mounts(dr); m["/driver-root"] != "driver-root" {
+		t.Errorf("nvidiaDriverRoot: mounts %v", m)
+	}
+	// The plugin's DaemonSet disabled: nothing of MPS either.
+	if render(t, "--set-string", "config.map.default=version: v1", "--set", "devicePlugin.enabled=false",
+		"--set", "gfd.enabled=true", "--set", "nfd.enabled=false").has("DaemonSet/nvdp-nvidia-device-plugin-mps-control-daemon") {
+		t.Error("devicePlugin.enabled=false renders the MPS DaemonSet")
 	}
 }
 
@@ -845,6 +1050,15 @@ func TestRefusedValues(t *testing.T) {
 		{[]string{"--set", "deviceDiscoveryStrategy=tegra"}, "deviceDiscoveryStrategy: tegra (Jetson and other Tegra systems without NVML) is not implemented by nvdp yet"},
 		{[]string{"--set", "deviceDiscoveryStrategy=vfio"}, `deviceDiscoveryStrategy: unknown strategy "vfio"`},
 		{[]string{"--set", "runtimeClass.create=maybe"}, `runtimeClass.create: "maybe" is not true, false or always.`},
+		{[]string{"--set", "cdi.installHook=true"}, "cdi.installHook needs a CDI deviceListStrategy"},
+		{[]string{"--set", "cdi.installHook=true", "--set", "deviceListStrategy=cdi-cri", "--set", "image.repository=nvcr.io/nvidia/k8s-device-plugin"},
+			"cdi.installHook copies nvdp's hook from nvdp's image"},
+		{[]string{"--set", "cdi.installHook=true", "--set", "deviceListStrategy=cdi-cri", "--set", "cdi.nvidiaHookPath=/usr/bin/nvidia-cdi-hook"},
+			"cdi.installHook and cdi.nvidiaHookPath both name the hook"},
+		{[]string{"--set", "cdi.installHook=true", "--set", "deviceListStrategy=cdi-cri", "--set", "cdi.hookDir=bin"},
+			`cdi.hookDir: "bin" is not an absolute path on the node.`},
+		{[]string{"--set", "cdi.specDir=cdi"}, `cdi.specDir: "cdi" is not an absolute path on the node.`},
+		{[]string{"--set", "mps.root=mps"}, `mps.root: "mps" is not an absolute path on the node.`},
 	}
 	for _, tc := range cases {
 		args := append([]string{"template", "nvdp", chartSrc, "--namespace", namespace}, tc.args...)

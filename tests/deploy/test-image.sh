@@ -130,6 +130,11 @@ if [ "$out" = "nvdp $version" ]; then ok "nvdp version runs under runc: $out"; e
 out=$(c run --rm --snapshotter "$snap" "$ref" nvdp-hook /usr/bin/nvdp-cdi-hook --help 2>&1)
 if [[ "$out" == "Usage: nvdp cdi-hook"* ]]; then ok "nvdp-cdi-hook runs under runc"; else not_ok "nvdp-cdi-hook --help printed '$out'"; fi
 
+# Upstream's program names are symlinks to nvdp; the MPS DaemonSet runs mps-control-daemon by name
+# (upstream's chart: command [mps-control-daemon, mount-shm]).
+out=$(c run --rm --snapshotter "$snap" "$ref" nvdp-mps mps-control-daemon --help 2>&1)
+if [[ "$out" == "Usage: mps-control-daemon "* && "$out" == *mount-shm* ]]; then ok "mps-control-daemon (argv[0]) is nvdp's MPS control daemon"; else not_ok "mps-control-daemon --help printed '${out:0:200}'"; fi
+
 # The default user is nobody; no shell in the image.
 out=$(c run --rm --snapshotter "$snap" "$ref" nvdp-sh /bin/sh -c true 2>&1)
 if [[ "$out" == *"no such file"* ]]; then ok "no /bin/sh in the image"; else not_ok "/bin/sh in the image: '$out'"; fi

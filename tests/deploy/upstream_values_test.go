@@ -181,6 +181,7 @@ func dsSummary(ds *appsv1.DaemonSet) (map[string]string, map[string]string) {
 const (
 	pluginDS = "nvdp-nvidia-device-plugin"
 	gfdDS    = "nvdp-nvidia-device-plugin-gpu-feature-discovery"
+	mpsDS    = "nvdp-nvidia-device-plugin-mps-control-daemon"
 	sysAdmin = "priv=nil ape=false ro=true uid=0 gid=0 nonroot=nil drop=[ALL] add=[SYS_ADMIN]"
 	privOnly = "priv=true ape=nil ro=nil uid=nil gid=nil nonroot=nil drop=[] add=[]"
 	nvImage  = "nvcr.io/nvidia/k8s-device-plugin:v0.20.0"
@@ -238,6 +239,30 @@ func gfdBase(v string) map[string]string {
 	return b
 }
 
+// The MPS control daemon's DaemonSet, rendered with configs only (a config shares with MPS), here with
+// the chart's own ConfigMap.
+func mpsBase(v string) map[string]string {
+	b := pluginBase(v)
+	for k, val := range map[string]string{
+		"podLabels":       "app.kubernetes.io/component=mps-control-daemon,app.kubernetes.io/instance=nvdp,app.kubernetes.io/name=nvidia-device-plugin",
+		"containers":      "1+1",
+		"command":         "/usr/bin/mps-control-daemon",
+		"probes":          "readiness=/healthz",
+		"securityContext": privOnly,
+		"mounts":          "/available-configs=available-configs:ro,/dev/shm=mps-shm,/mps=mps-root",
+		"volumes":         "available-configs=configMap:nvdp-nvidia-device-plugin-configs,mps-root=hostPath:/run/nvidia/mps,mps-shm=hostPath:/run/nvidia/mps/shm",
+		"nodeSelector":    "nvidia.com/mps.capable=true",
+		"annotations":     "checksum/config=<sha256>",
+	} {
+		b[k] = val
+	}
+	return b
+}
+
+var mpsEnvBase = map[string]string{"METRICS_ADDRESS": ":2112", "NODE_NAME": "fieldRef:spec.nodeName",
+	"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
+	"CONFIG_FILE_SRCDIR": "/available-configs", "NVIDIA_MIG_MONITOR_DEVICES": "all"}
+
 var gfdEnvBase = map[string]string{"NODE_NAME": "fieldRef:spec.nodeName", "NAMESPACE": "fieldRef:metadata.namespace",
 	"POD_NAME": "fieldRef:metadata.name", "NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
 
@@ -257,10 +282,23 @@ type valuesCase struct {
 	selectorDiffers bool
 }
 
+// The plugin with configs: a config may share with MPS, so it reads the MPS root (read-only, MPS_ROOT).
+func pluginConfigFields(cm string, checksum bool, base map[string]string) map[string]string {
+	f := configFields(cm, checksum, base)
+	f["mounts"] = plus(f["mounts"], "/mps=mps-root:ro")
+	f["volumes"] = plus(f["volumes"], "mps-root=hostPath:/run/nvidia/mps")
+	f["securityContext"] = sysAdmin
+	return f
+}
+
 var (
+	objMPS    = []string{"DaemonSet/" + mpsDS}
 	objPlugin = []string{"DaemonSet/" + pluginDS, "Role/default/nvdp-nvidia-device-plugin-events",
 		"RoleBinding/default/nvdp-nvidia-device-plugin-events", "ServiceAccount/nvdp-nvidia-device-plugin-service-account"}
-	objGFD    = []string{"DaemonSet/" + gfdDS, "ServiceAccount/nvdp-nvidia-device-plugin-gpu-feature-discovery"}
+	objGFD = []string{"DaemonSet/" + gfdDS, "ServiceAccount/nvdp-nvidia-device-plugin-gpu-feature-discovery"}
+	// GFD with configs follows the node's config label: its ClusterRole (nodes list, watch) and token.
+	objGFDConfig = []string{"ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery",
+		"ClusterRoleBinding/nvdp-nvidia-device-plugin-gpu-feature-discovery"}
 	objConfig = []string{"ClusterRole/nvdp-nvidia-device-plugin-role", "ClusterRoleBinding/nvdp-nvidia-device-plugin-role-binding"}
 )
 
@@ -350,13 +388,15 @@ func valuesCases(v string) []valuesCase {
 			gfdDS:    {fields: map[string]string{"hostNetwork": "true"}},
 		}},
 		{file: "07-namespace-key.yaml"},
-		{file: "08-time-slicing.yaml", objects: join(objPlugin, objGFD, objConfig, []string{"ConfigMap/nvdp-nvidia-device-plugin-configs"}), nfd: true,
+		{file: "08-time-slicing.yaml", objects: join(objPlugin, objGFD, objConfig, objGFDConfig, objMPS, []string{"ConfigMap/nvdp-nvidia-device-plugin-configs"}), nfd: true,
 			ds: map[string]dsWant{
-				pluginDS: {fields: merge(configFields("nvdp-nvidia-device-plugin-configs", true, pb), map[string]string{"securityContext": sysAdmin}),
+				pluginDS: {fields: pluginConfigFields("nvdp-nvidia-device-plugin-configs", true, pb),
 					env: map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "DEFAULT_CONFIG": "default",
 						"FALLBACK_STRATEGIES": "named,single", "FAIL_ON_INIT_ERROR": "false", "DEVICE_ID_STRATEGY": "index",
-						"NVIDIA_MIG_MONITOR_DEVICES": "all"}},
-				gfdDS: {fields: configFields("nvdp-nvidia-device-plugin-configs", true, gb),
+						"NVIDIA_MIG_MONITOR_DEVICES": "all", "MPS_ROOT": "/run/nvidia/mps"}},
+				mpsDS: {env: map[string]string{"DEFAULT_CONFIG": "default", "FALLBACK_STRATEGIES": "named,single",
+					"FAIL_ON_INIT_ERROR": "false"}},
+				gfdDS: {fields: merge(configFields("nvdp-nvidia-device-plugin-configs", true, gb), map[string]string{"token": "true"}),
 					env: map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "DEFAULT_CONFIG": "default",
 						"FALLBACK_STRATEGIES": "named,single", "FAIL_ON_INIT_ERROR": "false", "NVIDIA_MIG_MONITOR_DEVICES": "all"}},
 			},
@@ -367,19 +407,24 @@ func valuesCases(v string) []valuesCase {
 					t.Errorf("ConfigMap data = %q", cm.Data)
 				}
 				rulesOf(t, r, "ClusterRole/nvdp-nvidia-device-plugin-role", "/nodes:list,watch")
+				rulesOf(t, r, "ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery", "/nodes:list,watch")
 			}},
 		{file: "09-mig-mixed-gfd.yaml", objects: join(objPlugin, objGFD), nfd: true, ds: map[string]dsWant{
 			pluginDS: {fields: map[string]string{"securityContext": sysAdmin},
 				env: map[string]string{"MIG_STRATEGY": "mixed", "DEVICE_LIST_STRATEGY": "envvar", "NVIDIA_MIG_MONITOR_DEVICES": "all"}},
 			gfdDS: {env: map[string]string{"MIG_STRATEGY": "mixed", "NVIDIA_MIG_MONITOR_DEVICES": "all"}},
 		}},
-		{file: "10-several-configs-empty-fallback.yaml", objects: join(objPlugin, objConfig, []string{"ConfigMap/nvdp-nvidia-device-plugin-configs"}),
-			ds: map[string]dsWant{pluginDS: {fields: merge(configFields("nvdp-nvidia-device-plugin-configs", true, pb), map[string]string{"securityContext": sysAdmin}),
+		{file: "10-several-configs-empty-fallback.yaml", objects: join(objPlugin, objConfig, objMPS, []string{"ConfigMap/nvdp-nvidia-device-plugin-configs"}),
+			ds: map[string]dsWant{pluginDS: {fields: pluginConfigFields("nvdp-nvidia-device-plugin-configs", true, pb),
 				env: map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "DEFAULT_CONFIG": "",
-					"FALLBACK_STRATEGIES": "named,single,empty", "NVIDIA_MIG_MONITOR_DEVICES": "all"}}}},
-		{file: "11-cdi.yaml", objects: objPlugin, ds: map[string]dsWant{pluginDS: {env: map[string]string{
-			"DEVICE_LIST_STRATEGY": "cdi-annotations,cdi-cri", "NVIDIA_CDI_HOOK_PATH": "/usr/local/nvidia/toolkit/nvidia-cdi-hook",
-			"CDI_FEATURE_FLAGS": "disable-multiple-csv-devices"}}}},
+					"FALLBACK_STRATEGIES": "named,single,empty", "NVIDIA_MIG_MONITOR_DEVICES": "all", "MPS_ROOT": "/run/nvidia/mps"}},
+				mpsDS: {env: map[string]string{"DEFAULT_CONFIG": "", "FALLBACK_STRATEGIES": "named,single,empty"}}}},
+		{file: "11-cdi.yaml", objects: objPlugin, ds: map[string]dsWant{pluginDS: {
+			fields: map[string]string{"mounts": plus(pb["mounts"], "/var/run/cdi=cdi-spec-dir"),
+				"volumes": plus(pb["volumes"], "cdi-spec-dir=hostPath:/var/run/cdi")},
+			env: map[string]string{"DEVICE_LIST_STRATEGY": "cdi-annotations,cdi-cri",
+				"NVIDIA_CDI_HOOK_PATH": "/usr/local/nvidia/toolkit/nvidia-cdi-hook",
+				"CDI_FEATURE_FLAGS":    "disable-multiple-csv-devices", "CDI_SPEC_DIR": "/var/run/cdi"}}}},
 		{file: "12-cpumanager.yaml", objects: objPlugin, ds: map[string]dsWant{pluginDS: {
 			fields: map[string]string{"securityContext": "priv=true ape=nil ro=nil uid=0 gid=nil nonroot=nil drop=[] add=[]"},
 			env:    map[string]string{"PASS_DEVICE_SPECS": "true"}}}},
@@ -398,10 +443,13 @@ func valuesCases(v string) []valuesCase {
 			pluginDS: {fields: map[string]string{"selector": "app.kubernetes.io/component=k8s-device-plugin,app.kubernetes.io/instance=nvdp,app.kubernetes.io/name=nvidia-device-plugin"}},
 			gfdDS:    {fields: map[string]string{"selector": "app.kubernetes.io/component=gpu-feature-discovery,app.kubernetes.io/instance=nvdp,app.kubernetes.io/name=nvidia-device-plugin"}},
 		}},
-		{file: "16-external-configmap.yaml", objects: join(objPlugin, objConfig), ds: map[string]dsWant{pluginDS: {
-			fields: merge(configFields("nvidia-plugin-configs", false, pb), map[string]string{"securityContext": sysAdmin}),
+		{file: "16-external-configmap.yaml", objects: join(objPlugin, objConfig, objMPS), ds: map[string]dsWant{pluginDS: {
+			fields: pluginConfigFields("nvidia-plugin-configs", false, pb),
 			env: map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "DEFAULT_CONFIG": "any",
-				"FALLBACK_STRATEGIES": "named,single", "NVIDIA_MIG_MONITOR_DEVICES": "all"}}}},
+				"FALLBACK_STRATEGIES": "named,single", "NVIDIA_MIG_MONITOR_DEVICES": "all", "MPS_ROOT": "/run/nvidia/mps"}},
+			mpsDS: {fields: map[string]string{"annotations": "",
+				"volumes": "available-configs=configMap:nvidia-plugin-configs,mps-root=hostPath:/run/nvidia/mps,mps-shm=hostPath:/run/nvidia/mps/shm"},
+				env: map[string]string{"DEFAULT_CONFIG": "any", "FALLBACK_STRATEGIES": "named,single"}}}},
 		{file: "17-gfd-only.yaml", objects: objGFD, ds: map[string]dsWant{gfdDS: {}}},
 		{file: "18-name-overrides.yaml", objects: []string{"DaemonSet/gpu-plugin", "Role/default/gpu-plugin-events",
 			"RoleBinding/default/gpu-plugin-events", "ServiceAccount/gpu-plugin-service-account"},
@@ -438,6 +486,25 @@ func valuesCases(v string) []valuesCase {
 			env: map[string]string{"MIG_STRATEGY": "none", "FAIL_ON_INIT_ERROR": "false", "DEVICE_LIST_STRATEGY": "envvar",
 				"DEVICE_ID_STRATEGY": "index", "GDRCOPY_ENABLED": "true", "GDS_ENABLED": "true", "MOFED_ENABLED": "true",
 				"DEVICE_DISCOVERY_STRATEGY": "nvml"}}}},
+		{file: "26-mps.yaml", objects: join(objPlugin, objGFD, objConfig, objGFDConfig, objMPS, []string{"ConfigMap/nvdp-nvidia-device-plugin-configs"}), nfd: true,
+			ds: map[string]dsWant{
+				pluginDS: {fields: merge(pluginConfigFields("nvdp-nvidia-device-plugin-configs", true, pb),
+					map[string]string{"volumes": plus(configFields("nvdp-nvidia-device-plugin-configs", true, pb)["volumes"], "mps-root=hostPath:/var/lib/nvidia/mps")}),
+					env: map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "DEFAULT_CONFIG": "",
+						"FALLBACK_STRATEGIES": "named,single", "NVIDIA_MIG_MONITOR_DEVICES": "all", "MPS_ROOT": "/var/lib/nvidia/mps"}},
+				gfdDS: {fields: merge(configFields("nvdp-nvidia-device-plugin-configs", true, gb), map[string]string{"token": "true"}),
+					env: map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "DEFAULT_CONFIG": "",
+						"FALLBACK_STRATEGIES": "named,single", "NVIDIA_MIG_MONITOR_DEVICES": "all"}},
+				mpsDS: {fields: map[string]string{
+					"volumes": "available-configs=configMap:nvdp-nvidia-device-plugin-configs,mps-root=hostPath:/var/lib/nvidia/mps,mps-shm=hostPath:/var/lib/nvidia/mps/shm"},
+					env: map[string]string{"DEFAULT_CONFIG": "", "FALLBACK_STRATEGIES": "named,single"}},
+			},
+			check: func(t *testing.T, r *rendered) {
+				pod := r.daemonSet(t, mpsDS).Spec.Template.Spec
+				if pod.HostPID || boolp(pod.ShareProcessNamespace) != "true" {
+					t.Errorf("enableHostPID false: hostPID %v, shareProcessNamespace %s", pod.HostPID, boolp(pod.ShareProcessNamespace))
+				}
+			}},
 	}
 }
 
@@ -445,8 +512,8 @@ func TestUpstreamStyleValuesFiles(t *testing.T) {
 	v := version(t)
 	files, _ := filepath.Glob("testdata/upstream/*.yaml")
 	cases := valuesCases(v)
-	if len(files) != 25 || len(cases) != 25 {
-		t.Fatalf("%d values files, %d cases: want 25 of each", len(files), len(cases))
+	if len(files) != 26 || len(cases) != 26 {
+		t.Fatalf("%d values files, %d cases: want 26 of each", len(files), len(cases))
 	}
 	for i, tc := range cases {
 		if filepath.Base(files[i]) != tc.file {
@@ -481,6 +548,9 @@ func TestUpstreamStyleValuesFiles(t *testing.T) {
 				if strings.HasSuffix(name, "gpu-feature-discovery") {
 					base, envBase = gfdBase(v), gfdEnvBase
 				}
+				if strings.HasSuffix(name, "mps-control-daemon") {
+					base, envBase = mpsBase(v), mpsEnvBase
+				}
 				got, env := dsSummary(ds)
 				wantFields := merge(base, w.fields)
 				for k := range merge(got, wantFields) {
@@ -514,7 +584,8 @@ func TestUpstreamStyleValuesFiles(t *testing.T) {
 }
 
 // compareWithNVIDIAChart renders NVIDIA's chart with the same file: each DaemonSet both render must
-// have the same name and the same selector (the MPS control daemon is upstream's alone so far).
+// have the same name and the same selector. NVIDIA's chart always renders the MPS control daemon; ours
+// only with configs (nothing else shares with MPS), and Helm removing upstream's then is no obstacle.
 func compareWithNVIDIAChart(t *testing.T, h header, values string, ours *rendered, differs bool) {
 	t.Helper()
 	out, err := helm(t, "template", "nvdp", nvidiaChart, "--namespace", h.namespace, "-f", values)
@@ -528,7 +599,7 @@ func compareWithNVIDIAChart(t *testing.T, h header, values string, ours *rendere
 			continue
 		}
 		name := strings.TrimPrefix(k, "DaemonSet/")
-		if strings.HasSuffix(name, "-mps-control-daemon") {
+		if strings.HasSuffix(name, "-mps-control-daemon") && !ours.has(k) {
 			continue
 		}
 		if !ours.has(k) {

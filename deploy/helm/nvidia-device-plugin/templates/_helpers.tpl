@@ -139,6 +139,20 @@ config file when migStrategy is not pinned (as upstream's chart assumes). */}}
 {{- if or (has "cdi-annotations" $l) (has "cdi-cri" $l) }}true{{ end }}
 {{- end }}
 
+{{/* "true" when a config may share GPUs with MPS: sharing comes only from a config file, so with
+configs (config.map or config.name). The MPS root is mounted and the MPS control daemon's DaemonSet
+rendered then only. */}}
+{{- define "nvidia-device-plugin.mpsPossible" -}}
+{{- if and .Values.devicePlugin.enabled (include "nvidia-device-plugin.hasConfig" .) }}true{{ end }}
+{{- end }}
+
+{{/* The hook path the plugin's CDI spec names: cdi.nvidiaHookPath, or the copy cdi.installHook makes;
+empty for the plugin's default. */}}
+{{- define "nvidia-device-plugin.cdiHookPath" -}}
+{{- if .Values.cdi.installHook }}{{ printf "%s/nvdp-cdi-hook" (trimSuffix "/" .Values.cdi.hookDir) }}
+{{- else if .Values.cdi.nvidiaHookPath }}{{ .Values.cdi.nvidiaHookPath }}{{ end }}
+{{- end }}
+
 {{/* ---- API access: one place per pod says what it calls, so the token, the ClusterRole and the
 Roles follow from it. A feature that calls the API server adds its rules here (with the call site in
 docs/deploy.md, "RBAC"). */}}
@@ -147,7 +161,8 @@ docs/deploy.md, "RBAC"). */}}
 {{- define "nvidia-device-plugin.pluginClusterRules" -}}
 {{- if include "nvidia-device-plugin.hasConfig" . }}
 # It follows its Node's nvidia.com/device-plugin.config label: LIST, then WATCH, of
-# /api/v1/nodes?fieldSelector=metadata.name=<node> (kube_node_watch_new).
+# /api/v1/nodes?fieldSelector=metadata.name=<node> (node_config_watch_start, src/daemon/node-config.c).
+# So does the MPS control daemon, under the same service account.
 - apiGroups: [""]
   resources: ["nodes"]
   verbs: ["list", "watch"]
@@ -161,6 +176,13 @@ docs/deploy.md, "RBAC"). */}}
 
 {{/* GFD's cluster-wide rules. */}}
 {{- define "nvidia-device-plugin.gfdClusterRules" -}}
+{{- if include "nvidia-device-plugin.hasConfig" . }}
+# It follows its Node's nvidia.com/device-plugin.config label, as the plugin: LIST, then WATCH, of
+# /api/v1/nodes?fieldSelector=metadata.name=<node> (node_config_watch_start in src/cmd/cmd-gfd.c).
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["list", "watch"]
+{{- end }}
 {{- if .Values.gfd.outputNode }}
 # --output=node: GET its Node, then a merge PATCH of the labels that differ (labels_node_apply).
 - apiGroups: [""]
