@@ -292,9 +292,28 @@ if echo "$pod" | grep -q '^  name: gpu-test$' && echo "$pod" | grep -q '^  runti
 else not_ok "applied pod: $pod"; fi
 
 run test-reject "$tmp/bin-full" FAKE_APPLY_FAIL=1 -- nvidia-device-plugin::test
-if [ "$(cat "$tmp/test-reject.rc")" = 1 ] && [ "$(cat "$tmp/test-reject.out")" = 'error: could not create pod gpu-test in namespace default: Error from server (Forbidden): pod rejected: RuntimeClass "nvidia" not found' ]; then
-        ok "test: a rejected pod gives one line with the API server's reason"
+want_reject="error: could not create pod gpu-test in namespace default: Error from server (Forbidden): pod rejected: RuntimeClass \"nvidia\" not found (no RuntimeClass nvidia: on a node without NVIDIA's container toolkit, where containerd applies the plugin's CDI spec, set NVIDIA_RUNTIME_CLASS= (empty); with the toolkit, install the chart with runtimeClass.create or let k3s create it)"
+if [ "$(cat "$tmp/test-reject.rc")" = 1 ] && [ "$(cat "$tmp/test-reject.out")" = "$want_reject" ]; then
+        ok "test: a pod rejected for its RuntimeClass gives one line with the API server's reason and the setting to change"
 else not_ok "test with rejected pod: rc $(cat "$tmp/test-reject.rc"): $(cat "$tmp/test-reject.out")"; fi
+
+# NVIDIA_RUNTIME_CLASS: empty on a toolkit-free (CDI) node, where no nvidia RuntimeClass exists.
+run test-cdi "$tmp/bin-full" NVIDIA_RUNTIME_CLASS= -- nvidia-device-plugin::test
+if [ "$(cat "$tmp/test-cdi.rc")" = 0 ] && ! grep -q runtimeClassName "$tmp/test-cdi.log.stdin" &&
+        grep -q '^        nvidia.com/gpu: 1$' "$tmp/test-cdi.log.stdin" && grep -q '^  restartPolicy: Never$' "$tmp/test-cdi.log.stdin"; then
+        ok "test with NVIDIA_RUNTIME_CLASS= (toolkit-free): the pod has no runtimeClassName"
+else not_ok "NVIDIA_RUNTIME_CLASS=: rc $(cat "$tmp/test-cdi.rc"), pod: $(cat "$tmp/test-cdi.log.stdin")"; fi
+run test-class "$tmp/bin-full" NVIDIA_RUNTIME_CLASS=nvidia-cdi -- nvidia-device-plugin::test
+if grep -q '^  runtimeClassName: nvidia-cdi$' "$tmp/test-class.log.stdin"; then
+        ok "test with NVIDIA_RUNTIME_CLASS=nvidia-cdi: runtimeClassName nvidia-cdi"
+else not_ok "NVIDIA_RUNTIME_CLASS=nvidia-cdi: $(grep runtimeClassName "$tmp/test-class.log.stdin")"; fi
+run test-bad-class "$tmp/bin-full" 'NVIDIA_RUNTIME_CLASS=Nvidia|x' -- nvidia-device-plugin::test
+expect_log test-bad-class 1 "test with a bad NVIDIA_RUNTIME_CLASS (nothing created)" <<EOF
+$readyz
+EOF
+expect_out test-bad-class "test with a bad NVIDIA_RUNTIME_CLASS" <<'EOF'
+error: NVIDIA_RUNTIME_CLASS=Nvidia|x is not a RuntimeClass name (lower-case letters, digits, '-' and '.'); use nvidia with NVIDIA's container toolkit, empty on a toolkit-free (CDI) node.
+EOF
 
 run test-image "$tmp/bin-full" GPU_TEST_IMAGE=registry.example/cuda:12.4.1-base GPU_TEST_NAMESPACE=gpu-test-ns -- nvidia-device-plugin::test
 if grep -q '^    image: registry.example/cuda:12.4.1-base$' "$tmp/test-image.log.stdin" &&
