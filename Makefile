@@ -40,13 +40,14 @@ HELPER_SRC:= $(wildcard tests/helpers/*.c)
 HELPER_BIN:= $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRC))
 MOCK_SRC  := $(wildcard mock/nvml/*.c)
 MOCK_LIB  := $(BUILD)/mock-nvml/libnvidia-ml.so.1
+MOCK_MPS  := $(BUILD)/mock-mps/nvidia-cuda-mps-control
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps check unit unit-arm64 arm64 chart push integration valgrind kubelet cdi deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
 	failinject gpu-e2e-bundle gpu-e2e-bundle-check bench-smoke
-all: $(BUILD)/nvdp $(BUILD)/nvdp-cdi-hook $(MOCK_LIB) $(HELPER_BIN)
+all: $(BUILD)/nvdp $(BUILD)/nvdp-cdi-hook $(MOCK_LIB) $(MOCK_MPS) $(HELPER_BIN)
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): scripts/install-deps
@@ -97,6 +98,11 @@ $(MOCK_LIB): $(MOCK_SRC) $(wildcard mock/nvml/*.h) | $(DEPS_STAMP)
 	$(CC) -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -Isrc -fPIC -shared -Wl,-soname,libnvidia-ml.so.1 \
 		$(filter -fsanitize=% -fno-omit-frame-pointer -fno-sanitize-recover=%,$(CFLAGS)) -o $@ $(MOCK_SRC) -Wl,-Bstatic -lyaml -Wl,-Bdynamic -lpthread
 	ln -sf libnvidia-ml.so.1 $(@D)/libnvidia-ml.so
+
+# A stand-in for NVIDIA's nvidia-cuda-mps-control (the MPS tests, the MOCK=1 image).
+$(MOCK_MPS): mock/mps/nvidia-cuda-mps-control.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE $(LDFLAGS) -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libnvdp.a
 	@mkdir -p $(@D)

@@ -158,10 +158,12 @@ if [ -z "${1:-}" ] && [ -f build/mock-nvml/libnvidia-ml.so.1 ]; then
                 config=$(blob "$manifest" | jq -r .config.digest)
                 files=$(for l in $(blob "$manifest" | jq -r '.layers[].digest'); do blob "$l" | tar -tzf -; done)
                 if echo "$files" | grep -qx 'usr/lib/nvdp-mock/libnvidia-ml.so.1' &&
+                        echo "$files" | grep -qx 'usr/lib/nvdp-mock/bin/nvidia-cuda-mps-control' &&
+                        blob "$config" | jq -e '.config.Env | index("PATH=/usr/lib/nvdp-mock/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")' >/dev/null &&
                         blob "$config" | jq -e '.config.Env | index("LD_LIBRARY_PATH=/usr/lib/nvdp-mock")' >/dev/null &&
                         blob "$config" | jq -e '.config.Env | index("MOCK_NVML_FIXTURE=/usr/share/nvdp/fixtures/dgx-h100.yaml")' >/dev/null &&
                         echo "$files" | grep -qx 'usr/share/nvdp/fixtures/dgx-h100.yaml'; then
-                        ok "MOCK=1 image has usr/lib/nvdp-mock/libnvidia-ml.so.1, LD_LIBRARY_PATH=/usr/lib/nvdp-mock and the dgx-h100 fixture by default"
+                        ok "MOCK=1 image has usr/lib/nvdp-mock/libnvidia-ml.so.1, LD_LIBRARY_PATH=/usr/lib/nvdp-mock, the stand-in nvidia-cuda-mps-control first in PATH and the dgx-h100 fixture by default"
                 else
                         not_ok "MOCK=1 image lacks the mock NVML or its LD_LIBRARY_PATH"
                 fi

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """nvdp mps-control-daemon on the simulated node, with a stand-in nvidia-cuda-mps-control
-(tests/integration/mps-standin) that records the commands it receives in its control.log."""
+(mock/mps/nvidia-cuda-mps-control.c, built into build/mock-mps) that records the commands it receives in
+its control.log."""
 import os
 import re
 import shutil
@@ -11,10 +12,10 @@ import urllib.request
 
 import pytest
 
-from conftest import MOCK_DIR, NVDP, REPO, fixture_env
+from conftest import BUILD, MOCK_DIR, NVDP, fixture_env
 from test_kube import api, apiserver, standin_bin  # noqa: F401  (pytest fixtures)
 
-STANDIN = os.path.join(REPO, "tests", "integration", "mps-standin")
+STANDIN = os.path.join(BUILD, "mock-mps")
 # dgx-h100 fixture, GPUs 0 and 1 (81559 MiB each)
 GPU0 = "GPU-6a3f5c1e-2b7d-4e90-8c11-0f2a9b3d4e01"
 GPU1 = "GPU-1c8e7a42-93d5-4f6b-a0e2-5d7c6b8a9f12"
