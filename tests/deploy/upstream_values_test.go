@@ -248,7 +248,7 @@ func mpsBase(v string) map[string]string {
 		"containers":      "1+1",
 		"command":         "/usr/bin/mps-control-daemon",
 		"probes":          "readiness=/healthz",
-		"securityContext": privOnly,
+		"securityContext": "priv=true ape=nil ro=nil uid=0 gid=0 nonroot=nil drop=[] add=[]",
 		"mounts":          "/available-configs=available-configs:ro,/dev/shm=mps-shm,/mps=mps-root",
 		"volumes":         "available-configs=configMap:nvdp-nvidia-device-plugin-configs,mps-root=hostPath:/run/nvidia/mps,mps-shm=hostPath:/run/nvidia/mps/shm",
 		"nodeSelector":    "nvidia.com/mps.capable=true",

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* What a pod sees of the GPUs, for the e2e checks: its NVIDIA_VISIBLE_DEVICES and NVDP_E2E_* variables
- * ("env NAME=value"; the latter are what a test CDI spec injects), one line per NVIDIA device node in
- * /dev ("dev /dev/nvidia0", or "dev none"), then the output and exit status of `nvidia-smi -L` found
- * through PATH ("nvidia-smi: exit 0", or "nvidia-smi: not found" when the runtime put none in the
- * container). Always exits 0: the test judges the lines. */
+/* What a pod sees of the GPUs, for the e2e checks: its NVIDIA_VISIBLE_DEVICES, CUDA_MPS_PIPE_DIRECTORY
+ * and NVDP_E2E_* variables ("env NAME=value"; the last are what a test CDI spec injects), one line per
+ * NVIDIA device node in /dev ("dev /dev/nvidia0", or "dev none"), one line per PATH argument saying what
+ * is there ("file /dev/shm/x: regular", "socket", "symlink", "char device", "directory", "missing"),
+ * then the output and exit status of `nvidia-smi -L` found through PATH ("nvidia-smi: exit 0", or
+ * "nvidia-smi: not found" when the runtime put none in the container). Always exits 0: the test judges
+ * the lines.
+ *   gpu-probe [PATH...] */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,7 +28,22 @@ static int nvidia_node(const struct dirent *d)
         return strncmp(d->d_name, "nvidia", 6) == 0;
 }
 
-int main(void)
+static const char *file_type(const char *path)
+{
+        struct stat st;
+        if (lstat(path, &st) < 0)
+                return "missing";
+        switch (st.st_mode & S_IFMT) {
+        case S_IFREG: return "regular";
+        case S_IFDIR: return "directory";
+        case S_IFLNK: return "symlink";
+        case S_IFSOCK: return "socket";
+        case S_IFCHR: return "char device";
+        default: return "other";
+        }
+}
+
+int main(int argc, char **argv)
 {
         struct dirent **list;
         int n, status;
@@ -32,7 +51,8 @@ int main(void)
 
         setvbuf(stdout, NULL, _IOLBF, 0);
         for (char **e = environ; *e; e++)
-                if (strncmp(*e, "NVIDIA_VISIBLE_DEVICES=", 23) == 0 || strncmp(*e, "NVDP_E2E_", 9) == 0)
+                if (strncmp(*e, "NVIDIA_VISIBLE_DEVICES=", 23) == 0 || strncmp(*e, "NVDP_E2E_", 9) == 0 ||
+                    strncmp(*e, "CUDA_MPS_PIPE_DIRECTORY=", 24) == 0)
                         printf("env %s\n", *e);
         n = scandir("/dev", &list, nvidia_node, by_name);
         if (n <= 0)
@@ -43,6 +63,8 @@ int main(void)
         }
         if (n > 0)
                 free(list);
+        for (int i = 1; i < argc; i++)
+                printf("file %s: %s\n", argv[i], file_type(argv[i]));
 
         pid = fork();
         if (pid < 0) {

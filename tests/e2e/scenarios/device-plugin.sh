@@ -20,6 +20,16 @@
 #   pending       a pod holding 1 GPU runs; a pod asking for 8 stays Pending (Insufficient nvidia.com/gpu)
 #   doctor        `::doctor` (nvdp doctor with this cluster's kubeconfig): cluster checks ran, RuntimeClass ok;
 #                 `::doctor nvdp-e2e` runs it in a privileged pod on the node with the host's / at /host
+#   cdi           `::install` again, toolkit-free (docs/k3s.md) and with an MPS config: deviceListStrategy
+#                 cdi-cri, nvidiaDriverRoot a node filesystem with a driver (tests/helpers/cdi-fixture-root,
+#                 the mock NVML as its libnvidia-ml), cdi.installHook; the plugin writes its spec into the
+#                 node's /var/run/cdi through the chart's mount, naming the hook the init container
+#                 installed; a pod without runtimeClassName gets its GPU's device node, the driver's files
+#                 and the hooks' work (containerd 2 applying the spec)
+#   mps           the same install: GFD labels the node nvidia.com/mps.capable=true, the MPS control daemon
+#                 DaemonSet (mount-shm, the MOCK image's stand-in nvidia-cuda-mps-control) becomes Ready
+#                 with each GPU's limit set, the plugin advertises 16 replicas; the pod above got the MPS
+#                 pipe directory and the shared /dev/shm
 #   uninstall     `::uninstall`: namespace and RuntimeClass gone, allocatable 0; doctor now fails the
 #                 RuntimeClass check
 # Needs build/nvdp (doctor) and the MOCK=1 image archive (NVDP_BUILD points elsewhere).
@@ -319,15 +329,131 @@ grep -Eq '^ok +kubelet\.plugin-sockets +nvidia-gpu\.sock ' <<<"$out" || die "dev
         die "device-plugin: the doctor pod was not removed"
 grep -Eq '^[0-9]+ ok, [0-9]+ warn, [0-9]+ fail, [0-9]+ skip$' <<<"$out" || die "device-plugin: doctor in its pod printed no summary"
 
+# ---- toolkit-free (CDI) and MPS through the chart -------------------------------------------------
+step dp:cdi
+kubectl delete pod gpu-holder eight-gpus --wait=true >/dev/null
+# The node's driver: a filesystem as the driver packages lay it out (real character devices, ELF
+# libraries of the mock's driver version), whose libnvidia-ml is the mock NVML itself, so that the pods
+# load NVML from the driver root the chart mounts, as on a node without the toolkit.
+dp_node=$D/cdi-node
+rm -rf "$dp_node"
+"$dp_build/tests/helpers/cdi-fixture-root" fhs "$dp_node" --mknod --version 580.105.08 --gpus 8 ||
+        die "device-plugin: cdi-fixture-root failed"
+cp "$dp_build/mock-nvml/libnvidia-ml.so.1" "$dp_node/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.580.105.08"
+# containerd gives mount-shm's init container Bidirectional propagation only from a shared mount: the
+# MPS root becomes one (this namespace is a slave of the host's; on a systemd host / is shared).
+dp_mps=$D/mps
+mkdir -p "$dp_mps"
+mountpoint -q "$dp_mps" || mount --bind "$dp_mps" "$dp_mps"
+mount --make-rshared "$dp_mps"
+cat >"$D/device-plugin-cdi-mps.yaml" <<YAML
+deviceListStrategy: cdi-cri
+nvidiaDriverRoot: $dp_node
+cdi:
+  installHook: true
+  hookDir: $D/cdi-hook
+mps:
+  root: $dp_mps
+config:
+  map:
+    default: |-
+      version: v1
+      sharing:
+        mps:
+          resources:
+          - name: nvidia.com/gpu
+            replicas: 2
+YAML
+if ! out=$(dp_just nvidia-device-plugin::install -f "$D/device-plugin-values.yaml" -f "$D/device-plugin-cdi-mps.yaml" 2>&1); then
+        dp_show "$out"
+        kubectl -n "$dp_ns" describe pods >&3 2>&1 || true
+        for p in $(kubectl -n "$dp_ns" get pods -o name 2>/dev/null); do
+                echo "---- logs of $p" >&3
+                kubectl -n "$dp_ns" logs "$p" --all-containers >&3 2>&1 || true
+        done
+        die "device-plugin: install with cdi-cri and MPS failed"
+fi
+dp_spec=/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json
+wait_for 60 "the plugin's CDI spec $dp_spec" test -s "$dp_spec"
+[ -x "$D/cdi-hook/nvdp-cdi-hook" ] || die "device-plugin: cdi.installHook put no nvdp-cdi-hook into $D/cdi-hook"
+dp_spec_hooks=$(jq -r '[.containerEdits.hooks[].path] | unique | join(" ")' "$dp_spec")
+[ "$dp_spec_hooks" = "$D/cdi-hook/nvdp-cdi-hook" ] || die "device-plugin: the spec's hooks run '$dp_spec_hooks', want $D/cdi-hook/nvdp-cdi-hook"
+jq -e --arg p "$dp_node/dev/nvidia3" '[.devices[].containerEdits.deviceNodes[]?.hostPath] | index($p)' "$dp_spec" >/dev/null ||
+        die "device-plugin: the spec does not take /dev/nvidia3 from the node's driver root $dp_node"
+log "device-plugin: the plugin wrote $dp_spec ($(jq '.devices | length' "$dp_spec") devices) through the chart's mount; hooks: $dp_spec_hooks"
+
+step dp:mps
+dp_capable() { [ "$(kubectl get node "$NODE_NAME" -o jsonpath='{.metadata.labels.nvidia\.com/mps\.capable}')" = true ]; }
+wait_for 60 "GFD's nvidia.com/mps.capable=true (the node's config shares with MPS)" dp_capable
+dp_mps_ready() {
+        check_alive
+        [ "$(kubectl -n "$dp_ns" get daemonset nvidia-device-plugin-mps-control-daemon \
+                -o jsonpath='{.status.desiredNumberScheduled}/{.status.numberReady}')" = 1/1 ]
+}
+dp_deadline=$((SECONDS + 90))
+until dp_mps_ready >/dev/null 2>&1; do
+        if [ $SECONDS -ge $dp_deadline ]; then
+                kubectl -n "$dp_ns" describe pods -l app.kubernetes.io/component=mps-control-daemon >&3 2>&1 || true
+                kubectl -n "$dp_ns" logs -l app.kubernetes.io/component=mps-control-daemon --all-containers >&3 2>&1 || true
+                die "device-plugin: the MPS control daemon DaemonSet did not become Ready within 90 s"
+        fi
+        sleep 1
+done
+wait_for 60 "allocatable nvidia.com/gpu 16 (MPS replicas 2 on 8 GPUs)" dp_gpus_are 16 16
+mountpoint -q "$dp_mps/shm" || die "device-plugin: $dp_mps/shm is no mount point: mount-shm's tmpfs did not reach the node"
+dp_control_log=$dp_mps/nvidia.com/gpu/log/control.log
+for want in "set_default_device_pinned_mem_limit ${dp_uuids[0]} 40779M" "set_default_active_thread_percentage 50"; do
+        grep -q "Cmd:$want" "$dp_control_log" || die "device-plugin: the MPS control daemon did not get '$want' ($dp_control_log)"
+done
+echo nvdp-e2e >"$dp_mps/shm/nvdp-e2e-marker"
+# One replica, no runtimeClassName: containerd applies the CDI spec, the kubelet the MPS mounts.
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: cdi-mps}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: probe
+    image: localhost/nvdp-e2e/gpu-test:1
+    imagePullPolicy: Never
+    command: [/usr/bin/gpu-probe, /usr/lib/x86_64-linux-gnu/libcuda.so.580.105.08, /usr/lib/x86_64-linux-gnu/libcuda.so.1,
+      /etc/ld.so.conf.d/00-nvdp-cdi.conf, /mps/nvidia.com/gpu/pipe/control, /dev/shm/nvdp-e2e-marker]
+    resources: {limits: {nvidia.com/gpu: 1}}
+YAML
+dp_done() {
+        check_alive
+        case $(kubectl get pod cdi-mps -o jsonpath='{.status.phase}') in
+        Succeeded) return 0 ;;
+        Failed) kubectl describe pod cdi-mps >&3; die "device-plugin: pod cdi-mps failed" ;;
+        *) return 1 ;;
+        esac
+}
+wait_for 90 "pod cdi-mps Succeeded" dp_done
+out=$(kubectl logs cdi-mps)
+dp_show "$out"
+for want in "env NVIDIA_VISIBLE_DEVICES=void" "env CUDA_MPS_PIPE_DIRECTORY=/mps/nvidia.com/gpu/pipe" "dev /dev/nvidiactl" \
+        "file /usr/lib/x86_64-linux-gnu/libcuda.so.580.105.08: regular" "file /usr/lib/x86_64-linux-gnu/libcuda.so.1: symlink" \
+        "file /etc/ld.so.conf.d/00-nvdp-cdi.conf: regular" "file /mps/nvidia.com/gpu/pipe/control: socket" \
+        "file /dev/shm/nvdp-e2e-marker: regular"; do
+        grep -qx "$want" <<<"$out" || die "device-plugin: pod cdi-mps lacks '$want'"
+done
+[ "$(grep -cE '^dev /dev/nvidia[0-9]+$' <<<"$out")" = 1 ] || die "device-plugin: pod cdi-mps has $(grep -cE '^dev /dev/nvidia[0-9]+$' <<<"$out") GPU device nodes, want 1"
+kubectl delete pod cdi-mps --wait=false >/dev/null
+log "device-plugin: cdi-cri through the chart: the pod got 1 GPU node, the driver's files and the hooks' work (installed nvdp-cdi-hook); MPS: daemon Ready with its limits, the pod got the pipe directory and the shared /dev/shm"
+
 # ---- uninstall ----------------------------------------------------------------------------------
 step dp:uninstall
-kubectl delete pod gpu-holder eight-gpus --wait=true >/dev/null
 out=$(dp_just nvidia-device-plugin::uninstall 2>&1) || { dp_show "$out"; die "device-plugin: uninstall failed"; }
 dp_show "$out"
 [ -z "$(kubectl get namespace "$dp_ns" --ignore-not-found -o name)" ] || die "device-plugin: namespace $dp_ns still exists after uninstall"
 [ -z "$(kubectl get runtimeclass nvidia --ignore-not-found -o name)" ] || die "device-plugin: RuntimeClass nvidia still exists after uninstall"
 [ -z "$(kubectl get clusterrole nvidia-device-plugin-role --ignore-not-found -o name)" ] || die "device-plugin: ClusterRole nvidia-device-plugin-role still exists after uninstall"
-wait_for 30 "allocatable nvidia.com/gpu 0 after uninstall" dp_gpus_are 8 0
+wait_for 30 "allocatable nvidia.com/gpu 0 after uninstall" dp_gpus_are 16 0
+# The plugin leaves its CDI spec on exit (containers created in a rolling update still resolve their
+# names); uninstalling takes it away on the node, nvdp's own files only (docs/k3s.md).
+"$dp_build/nvdp" cdi remove --spec-dir /var/run/cdi >/dev/null || die "device-plugin: nvdp cdi remove failed"
+[ ! -e "$dp_spec" ] || die "device-plugin: $dp_spec is still there after nvdp cdi remove"
 out=$(dp_doctor)
 grep -Eq '^fail +cluster\.runtimeclass +no RuntimeClass nvidia' <<<"$out" ||
         die "device-plugin: after uninstall doctor should fail the RuntimeClass check: $(grep 'cluster\.runtimeclass' <<<"$out")"

@@ -6,7 +6,8 @@
 #               NFD dependency, the values on top of the module's own (nvidia-device-plugin/values.yaml)
 #   install     `just nvidia-device-plugin::install`: both DaemonSets Ready on the real driver
 #   verify      `::verify` prints "<node>: N GPUs", N = what nvidia-smi on the host counts
-#   test        `::test`: the pod's real nvidia-smi table shows the host's driver version and GPU name
+#   test        `::test` (NVIDIA_RUNTIME_CLASS nvidia, or empty without the toolkit): the pod's real
+#               nvidia-smi table shows the host's driver version and GPU name
 #   uuid        a pod with 1 GPU: `nvidia-smi -L` in it names a GPU UUID of the host, /dev/nvidia<minor>
 #   cuda        a pod with 1 GPU runs cuda-check (driver API: PTX kernel, checked): PASS on a host UUID
 #   no-gpu      a pod asking for no GPU: no /dev/nvidia* and no working nvidia-smi in it
@@ -15,13 +16,16 @@
 #               CUDA peer-to-peer copy in each (tests/e2e/scenarios/gpu-multi.sh); else one SKIP line
 #   timeslice   the chart again with time-slicing replicas 2: allocatable 2N; two pods hold a CUDA
 #               context on the same GPU at the same time
-#   mps         the MPS step of tests/e2e/scenarios/gpu-mps.sh when present (branch mps); else PENDING
+#   mps         the chart with an MPS config (tests/e2e/scenarios/gpu-mps.sh): the MPS control daemon's
+#               DaemonSet Ready, two pods share a GPU through MPS at once, one is refused memory past its
+#               pinned limit
 #   uninstall   `::uninstall`: namespace gone, allocatable 0
 # The two ways:
 #   toolkit  runtimeClassName nvidia everywhere (the module's values and test pod): NVIDIA's
 #            nvidia-container-runtime gives the pods the devices and driver files
 #   cdi      no runtimeClassName anywhere: deviceListStrategy cdi-cri, the plugin writes its CDI spec
-#            into /var/run/cdi and containerd injects it (needs branch cdi)
+#            into /var/run/cdi through the chart's mount, cdi.installHook copies nvdp-cdi-hook to the
+#            node and the spec names it, containerd injects the spec
 # XID health events cannot be injected into a real GPU: that step stays on the simulated node
 # (device-plugin scenario). NVDP_E2E_REPORT names a directory for the outputs docs/testing-gpu.md quotes.
 
@@ -59,7 +63,7 @@ g_just() {
         env NVIDIA_DEVICE_PLUGIN_CHART="$D/chart/nvidia-device-plugin" \
                 NVIDIA_DEVICE_PLUGIN_IMAGE_TAG="$g_version" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE="$g_archive" \
                 NVIDIA_DEVICE_PLUGIN_WAIT=90s CONTAINERD_ADDRESS="$CTR_ADDRESS" NVDP_TOOLS_BIN="$TOOLS_BIN" \
-                GPU_TEST_IMAGE=localhost/nvdp-e2e/gpu-test:1 GPU_TEST_TIMEOUT=120 \
+                GPU_TEST_IMAGE=localhost/nvdp-e2e/gpu-test:1 GPU_TEST_TIMEOUT=120 NVIDIA_RUNTIME_CLASS="$g_class" \
                 HELM_CACHE_HOME="$D/helm/cache" HELM_CONFIG_HOME="$D/helm/config" HELM_DATA_HOME="$D/helm/data" \
                 "$TOOLS_BIN/just" --justfile "$REPO/justfile" "$@"
 }
@@ -131,11 +135,14 @@ gfd:
   outputNode: true
 YAML
 else
-        # No toolkit: no RuntimeClass, the plugin passes CDI device names to the kubelet (cdi-cri) and
-        # writes the spec into /var/run/cdi; the plugin and GFD load NVML from the driver root the
-        # chart mounts at /driver-root and open the device nodes as privileged containers (uid 0, as
-        # the chart's own default: the socket directory belongs to root).
-        cat >"$D/gpu-values.yaml" <<'YAML'
+        # No toolkit (docs/k3s.md, the toolkit-free path): no RuntimeClass, the plugin passes CDI
+        # device names to the kubelet (cdi-cri) and writes the spec into the node's /var/run/cdi through
+        # the chart's mount (cdi.specDir); cdi.installHook copies the static nvdp-cdi-hook to the node
+        # (here under the scratch directory, not the host's /var/lib) and the spec names it; the plugin
+        # and GFD load NVML from the driver root the chart mounts at /driver-root and open the device
+        # nodes as privileged containers (uid 0, as the chart's own default: the socket directory
+        # belongs to root).
+        cat >"$D/gpu-values.yaml" <<YAML
 nfd:
   enabled: false
 runtimeClassName: null
@@ -143,6 +150,9 @@ runtimeClass:
   create: false
 deviceListStrategy: cdi-cri
 nvidiaDriverRoot: /usr/local/nvidia
+cdi:
+  installHook: true
+  hookDir: $D/cdi-hook
 securityContext:
   privileged: true
   runAsUser: 0
@@ -179,6 +189,10 @@ if [ "$g_way" = cdi ]; then
         g_spec=/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json
         wait_for 30 "the plugin's CDI spec $g_spec" test -s "$g_spec"
         g_report_add "the plugin's CDI spec (head)" "$(head -c 3000 "$g_spec")"
+        [ -x "$D/cdi-hook/nvdp-cdi-hook" ] || die "gpu: cdi.installHook did not put nvdp-cdi-hook into $D/cdi-hook"
+        grep -q "\"$D/cdi-hook/nvdp-cdi-hook\"" "$g_spec" || die "gpu: the CDI spec does not name the installed hook $D/cdi-hook/nvdp-cdi-hook"
+        ! grep -q nvidia-ctk "$g_spec" || die "gpu: the CDI spec names NVIDIA's nvidia-ctk, which this node does not have"
+        log "gpu: the plugin wrote $g_spec through the chart's mount; its hook is $D/cdi-hook/nvdp-cdi-hook"
 fi
 
 # ---- verify -------------------------------------------------------------------------------------
@@ -191,23 +205,15 @@ grep -qx "$NODE_NAME: $g_count GPUs" <<<"$out" || die "gpu: verify did not print
 
 # ---- test ---------------------------------------------------------------------------------------
 step gpu:test
-if [ -n "$g_class" ]; then
-        out=$(g_just nvidia-device-plugin::test 2>&1) || { g_show "$out"; die "gpu: just nvidia-device-plugin::test failed"; }
-        g_show "$out"
-        g_report_add "just nvidia-device-plugin::test" "$out"
-        grep -qx '=== GPU Test Output ===' <<<"$out" || die "gpu: test printed no '=== GPU Test Output ==='"
-        grep -q "NVIDIA-SMI .*Driver Version: $g_driver" <<<"$out" ||
-                die "gpu: the test pod's nvidia-smi does not show the host's driver $g_driver"
-        grep -q "${g_name#NVIDIA }" <<<"$out" || die "gpu: the test pod's nvidia-smi does not show the host's $g_name"
-        log "gpu: ::test ran the real nvidia-smi in a pod: $g_name, driver $g_driver"
-else
-        # The module's test pod asks for runtimeClassName nvidia, which a node without the toolkit does
-        # not have: the same nvidia-smi table from a pod without it.
-        out=$(g_run gpu-test-cdi 1 nvidia-smi)
-        g_show "$out"
-        g_report_add "nvidia-smi in a pod without runtimeClassName (cdi-cri)" "$out"
-        grep -q "Driver Version: $g_driver" <<<"$out" || die "gpu: nvidia-smi in the pod does not show driver $g_driver"
-fi
+# The module's test pod: runtimeClassName nvidia with the toolkit, none without (NVIDIA_RUNTIME_CLASS=).
+out=$(g_just nvidia-device-plugin::test 2>&1) || { g_show "$out"; die "gpu: just nvidia-device-plugin::test failed"; }
+g_show "$out"
+g_report_add "just nvidia-device-plugin::test (NVIDIA_RUNTIME_CLASS=$g_class)" "$out"
+grep -qx '=== GPU Test Output ===' <<<"$out" || die "gpu: test printed no '=== GPU Test Output ==='"
+grep -q "NVIDIA-SMI .*Driver Version: $g_driver" <<<"$out" ||
+        die "gpu: the test pod's nvidia-smi does not show the host's driver $g_driver"
+grep -q "${g_name#NVIDIA }" <<<"$out" || die "gpu: the test pod's nvidia-smi does not show the host's $g_name"
+log "gpu: ::test ran the real nvidia-smi in a pod (runtime class '${g_class:-none}'): $g_name, driver $g_driver"
 
 # ---- uuid ---------------------------------------------------------------------------------------
 step gpu:uuid
@@ -299,12 +305,8 @@ g_report_add "just nvidia-device-plugin::gpu-info with time-slicing" "$out"
 
 # ---- MPS ----------------------------------------------------------------------------------------
 step gpu:mps
-if [ -f "$E2E_SRC/scenarios/gpu-mps.sh" ]; then
-        # shellcheck disable=SC1091
-        source "$E2E_SRC/scenarios/gpu-mps.sh"
-else
-        log "gpu: PENDING MPS (tests/e2e/scenarios/gpu-mps.sh, branch mps)"
-fi
+# shellcheck source=tests/e2e/scenarios/gpu-mps.sh
+source "$E2E_SRC/scenarios/gpu-mps.sh"
 
 # ---- uninstall ----------------------------------------------------------------------------------
 step gpu:uninstall
