@@ -14,9 +14,9 @@
  *             set_default_device_pinned_mem_limit DEV NNN[MG], get_default_device_pinned_mem_limit DEV,
  *             quit (the daemon removes its socket and pid file and exits).
  * What it records for the tests, beyond the real one: every start of the binary with its arguments,
- * CUDA_VISIBLE_DEVICES and LD_LIBRARY_PATH ("Invoked:" lines), and with every set_* command whether the
- * daemon's readiness files already existed then ("(started=no ready=no)"). Each set_* command takes
- * 0.2 s, so that a readiness file written too early would be seen. */
+ * CUDA_VISIBLE_DEVICES, LD_LIBRARY_PATH and PATH ("Invoked:" lines), and with every set_* command whether
+ * the daemon's readiness files already existed then ("(started=no ready=no)"). Each set_* command takes 0.2
+ * s, so that a readiness file written too early would be seen. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -370,8 +370,9 @@ int main(int argc, char **argv)
         for (int i = 1; i < argc; i++)
                 snprintf(args + strlen(args), sizeof args - strlen(args), "%s%s", i > 1 ? " " : "", argv[i]);
         const char *visible = getenv("CUDA_VISIBLE_DEVICES"), *ld = getenv("LD_LIBRARY_PATH");
-        logf_("Invoked: %s CUDA_VISIBLE_DEVICES=%s LD_LIBRARY_PATH=%s", argc > 1 ? args : "(client)",
-              visible ? visible : "(unset)", ld ? ld : "(unset)");
+        const char *path = getenv("PATH");
+        logf_("Invoked: %s CUDA_VISIBLE_DEVICES=%s LD_LIBRARY_PATH=%s PATH=%s", argc > 1 ? args : "(client)",
+              visible ? visible : "(unset)", ld ? ld : "(unset)", path ? path : "(unset)");
         if (argc == 2 && strcmp(argv[1], "-d") == 0)
                 return start_daemon();
         if (argc == 1)

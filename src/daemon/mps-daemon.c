@@ -198,18 +198,18 @@ static int open_node(struct mpsd *m)
         return 0;
 }
 
-/* Where children find the control binary (and it the server): our PATH, or a default one. When NVML came
- * from the driver root (no NVIDIA runtime put the driver's libraries on the loader's path: the CDI path,
- * the chart mounting the driver root at /driver-root), NVML's folder goes first in LD_LIBRARY_PATH, so that
- * nvidia-cuda-mps-control and -server find libcuda.so.1 and the rest of that driver. */
-static int child_env(const struct mpsd *m, const char *driver_search_root, char ***ret)
+/* The children's PATH is where the control binary is looked for (our PATH, or a default one, then the
+ * driver root's bin folders): nvidia-cuda-mps-control finds nvidia-cuda-mps-server through it. When NVML
+ * came from the driver root (no NVIDIA runtime put the driver's files on the paths: the CDI path, the chart
+ * mounting the driver root at /driver-root), NVML's folder goes first in LD_LIBRARY_PATH, so that both find
+ * libcuda.so.1 and the rest of that driver. */
+static int child_env(const struct mpsd *m, char *const *search, const char *driver_search_root, char ***ret)
 {
         _cleanup_strv_free_ char **env = new0(char *, 1);
-        _cleanup_free_ char *lib_dir = NULL, *ld_path = NULL;
-        if (!env)
+        _cleanup_free_ char *lib_dir = NULL, *ld_path = NULL, *path = strv_join(search, ":");
+        if (!env || !path)
                 return -ENOMEM;
-        const char *path = getenv("PATH");
-        int r = strv_extendf(&env, "PATH=%s", isempty(path) ? MPS_DEFAULT_PATH : path);
+        int r = strv_extendf(&env, "PATH=%s", path);
         const char *ld = getenv("LD_LIBRARY_PATH");
         if (r >= 0 && m->node && driver_search_root && nvml_library_dir(m->node->nvml, &lib_dir) >= 0) {
                 if (asprintf(&ld_path, "%s%s%s", lib_dir, isempty(ld) ? "" : ":", strempty(ld)) < 0)
@@ -276,7 +276,7 @@ static int mps_daemon_start(struct mpsd *m)
         struct node_roots roots = config_node_roots(c);
         const char *driver_search_root = node_driver_search_root(&roots);
         if ((r = mps_control_search_path(driver_search_root, getenv("PATH"), &search)) < 0 ||
-            (r = child_env(m, driver_search_root, &env)) < 0 || (r = loop_new(&m->loop)) < 0)
+            (r = child_env(m, search, driver_search_root, &env)) < 0 || (r = loop_new(&m->loop)) < 0)
                 return log_error_errno(r, "Failed to set up: %m");
         struct mps_supervisor_options o = {
                 .root = m->root,

@@ -515,6 +515,8 @@ def test_driver_root_without_the_nvidia_runtime(start_mps, workdir):
     d = start_mps(standin=False, env={"NVIDIA_DRIVER_ROOT": "/usr/local/nvidia", "DRIVER_ROOT_CTR_PATH": driver,
                                       "LD_LIBRARY_PATH": ""})
     d.wait_ready()
-    assert "Invoked: -d CUDA_VISIBLE_DEVICES=%s,%s LD_LIBRARY_PATH=%s/lib64" % (GPU0, GPU1, driver) in d.control_log()
+    # ... and with the driver root's bin folders on its PATH, where the control daemon finds the server
+    assert ("Invoked: -d CUDA_VISIBLE_DEVICES=%s,%s LD_LIBRARY_PATH=%s/lib64 PATH=/usr/local/bin:/usr/bin:/bin:"
+            "%s/usr/bin:%s/bin" % (GPU0, GPU1, driver, driver, driver)) in d.control_log()
     assert ("The MPS control daemons get the driver's libraries from %s/lib64 (LD_LIBRARY_PATH)" % driver) in d.output()
     assert d.stop() == 0
