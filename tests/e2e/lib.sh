@@ -73,6 +73,44 @@ one_of() {
         return 1
 }
 
+# pod_phase NAME: the pod's phase. pod_done NAME (for wait_for): true once the pod Succeeded; a Failed
+# pod fails the test, its description on the real stderr.
+pod_phase() { kubectl get pod "$1" -o jsonpath='{.status.phase}'; }
+pod_done() {
+        check_alive
+        case $(pod_phase "$1") in
+        Succeeded) return 0 ;;
+        Failed) kubectl describe pod "$1" >&3; die "pod $1 failed" ;;
+        *) return 1 ;;
+        esac
+}
+
+# shared_mount DIR: DIR as a shared mount of its own. containerd gives a container Bidirectional mount
+# propagation (the MPS DaemonSet's mount-shm) only from a shared mount, and this test's mount namespace
+# is a slave of the host's (on a systemd host / is shared).
+shared_mount() {
+        mkdir -p "$1"
+        mountpoint -q "$1" || mount --bind "$1" "$1"
+        mount --make-rshared "$1"
+}
+
+# mps_values ROOT: chart values sharing every GPU with MPS (replicas 2), the MPS root at ROOT.
+mps_values() {
+        cat <<YAML
+mps:
+  root: $1
+config:
+  map:
+    default: |-
+      version: v1
+      sharing:
+        mps:
+          resources:
+          - name: nvidia.com/gpu
+            replicas: 2
+YAML
+}
+
 # wait_for SECONDS WHAT CMD...: run CMD every 0.5 s until it succeeds; fail naming WHAT after SECONDS.
 wait_for() {
         local secs=$1 what=$2 deadline

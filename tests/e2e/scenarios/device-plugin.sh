@@ -340,31 +340,18 @@ rm -rf "$dp_node"
 "$dp_build/tests/helpers/cdi-fixture-root" fhs "$dp_node" --mknod --version 580.105.08 --gpus 8 ||
         die "device-plugin: cdi-fixture-root failed"
 cp "$dp_build/mock-nvml/libnvidia-ml.so.1" "$dp_node/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.580.105.08"
-# containerd gives mount-shm's init container Bidirectional propagation only from a shared mount: the
-# MPS root becomes one (this namespace is a slave of the host's; on a systemd host / is shared).
 dp_mps=$D/mps
-mkdir -p "$dp_mps"
-mountpoint -q "$dp_mps" || mount --bind "$dp_mps" "$dp_mps"
-mount --make-rshared "$dp_mps"
-cat >"$D/device-plugin-cdi-mps.yaml" <<YAML
+shared_mount "$dp_mps"
+cat >"$D/device-plugin-cdi.yaml" <<YAML
 deviceListStrategy: cdi-cri
 nvidiaDriverRoot: $dp_node
 cdi:
   installHook: true
   hookDir: $D/cdi-hook
-mps:
-  root: $dp_mps
-config:
-  map:
-    default: |-
-      version: v1
-      sharing:
-        mps:
-          resources:
-          - name: nvidia.com/gpu
-            replicas: 2
 YAML
-if ! out=$(dp_just nvidia-device-plugin::install -f "$D/device-plugin-values.yaml" -f "$D/device-plugin-cdi-mps.yaml" 2>&1); then
+mps_values "$dp_mps" >"$D/device-plugin-mps.yaml"
+if ! out=$(dp_just nvidia-device-plugin::install -f "$D/device-plugin-values.yaml" -f "$D/device-plugin-cdi.yaml" \
+        -f "$D/device-plugin-mps.yaml" 2>&1); then
         dp_show "$out"
         kubectl -n "$dp_ns" describe pods >&3 2>&1 || true
         for p in $(kubectl -n "$dp_ns" get pods -o name 2>/dev/null); do
@@ -421,15 +408,7 @@ spec:
       /etc/ld.so.conf.d/00-nvdp-cdi.conf, /mps/nvidia.com/gpu/pipe/control, /dev/shm/nvdp-e2e-marker]
     resources: {limits: {nvidia.com/gpu: 1}}
 YAML
-dp_done() {
-        check_alive
-        case $(kubectl get pod cdi-mps -o jsonpath='{.status.phase}') in
-        Succeeded) return 0 ;;
-        Failed) kubectl describe pod cdi-mps >&3; die "device-plugin: pod cdi-mps failed" ;;
-        *) return 1 ;;
-        esac
-}
-wait_for 90 "pod cdi-mps Succeeded" dp_done
+wait_for 90 "pod cdi-mps Succeeded" pod_done cdi-mps
 out=$(kubectl logs cdi-mps)
 dp_show "$out"
 for want in "env NVIDIA_VISIBLE_DEVICES=void" "env CUDA_MPS_PIPE_DIRECTORY=/mps/nvidia.com/gpu/pipe" "dev /dev/nvidiactl" \

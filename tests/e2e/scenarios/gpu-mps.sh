@@ -13,25 +13,9 @@
 
 gmps_root=$D/mps
 gmps_pipe=$gmps_root/nvidia.com/gpu/pipe
-# containerd gives a container Bidirectional propagation (mount-shm's tmpfs must reach the node) only
-# from a shared mount; this test's mount namespace is a slave of the host's, so the MPS root becomes a
-# shared mount of its own, as everything is on a systemd host.
-mkdir -p "$gmps_root"
-mountpoint -q "$gmps_root" || mount --bind "$gmps_root" "$gmps_root"
-mount --make-rshared "$gmps_root"
-cat >"$D/gpu-mps.yaml" <<YAML
-mps:
-  root: $gmps_root
-config:
-  map:
-    default: |-
-      version: v1
-      sharing:
-        mps:
-          resources:
-          - name: nvidia.com/gpu
-            replicas: 2
-YAML
+# mount-shm's tmpfs must reach the node (Bidirectional): the MPS root as a shared mount (lib.sh).
+shared_mount "$gmps_root"
+mps_values "$gmps_root" >"$D/gpu-mps.yaml"
 g_report_add "MPS values" "$(cat "$D/gpu-mps.yaml")"
 out=$(g_just nvidia-device-plugin::install -f "$D/gpu-values.yaml" -f "$D/gpu-mps.yaml" 2>&1) ||
         { g_show "$out"; die "gpu: install with MPS failed"; }

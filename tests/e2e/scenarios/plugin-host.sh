@@ -45,15 +45,6 @@ spec:
     resources: {limits: {nvidia.com/gpu: $2}}
 YAML
 }
-pod_phase() { kubectl get pod "$1" -o jsonpath='{.status.phase}'; }
-pod_done() {
-        check_alive
-        case $(pod_phase "$1") in
-        Succeeded) return 0 ;;
-        Failed) kubectl describe pod "$1" >&3; die "pod $1 failed" ;;
-        *) return 1 ;;
-        esac
-}
 
 gpu_pod two-gpus 2
 wait_for 90 "pod two-gpus Succeeded" pod_done two-gpus
