@@ -44,6 +44,10 @@ if [ ! -f "$up_archive" ]; then
 fi
 "${CTR[@]}" images import "$up_archive" >/dev/null || die "upgrade-from-nvidia: cannot import $up_archive"
 kubectl label node "$NODE_NAME" nvidia.com/gpu.present=true --overwrite >/dev/null
+# GFD leaves its labels when it stops (they never flap): an earlier scenario's MPS config left
+# nvidia.com/mps.capable=true, which would place NVIDIA's MPS DaemonSet here. An admin's node with
+# NVIDIA's release and no MPS config has none.
+kubectl label node "$NODE_NAME" nvidia.com/mps.capable- >/dev/null 2>&1 || true
 kubectl delete runtimeclass nvidia --ignore-not-found >/dev/null
 # NVIDIA's chart mounts the host's /var/run/cdi (DirectoryOrCreate): removed again at the end if it
 # creates it.
