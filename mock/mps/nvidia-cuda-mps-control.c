@@ -82,7 +82,8 @@ static void logf_(const char *fmt, ...)
 static bool exists(const char *dir, const char *name)
 {
         char p[4096];
-        snprintf(p, sizeof p, "%s/%s", dir, name);
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, name) >= sizeof p)
+                return false;
         return access(p, F_OK) == 0;
 }
 
