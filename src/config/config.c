@@ -1027,13 +1027,21 @@ int config_load_file(config *c, const char *path, char **ret_error)
         size_t size = 0;
         int r;
 
+        /* Never blocking on what is at the path (a FIFO would stall the loop in open()), regular files
+         * only; /dev/null, config-manager's "empty" fallback, reads as the empty file it is. */
         r = read_full_file(path, CONFIG_FILE_MAX, &data, &size);
+        if (r == -EBADFD && path_is_dev_null(path)) {
+                data = strdup("");
+                size = 0;
+                r = data ? 0 : -ENOMEM;
+        }
         if (r == -EFBIG) {
                 return error_set(ret_error, r, "%s: config file is larger than %d bytes", path,
                                  CONFIG_FILE_MAX);
         }
         if (r < 0) {
-                return error_set(ret_error, r, "%s: cannot read config file: %s", path, strerror(-r));
+                return error_set(ret_error, r, "%s: cannot read config file: %s", path,
+                                 file_error_string(r));
         }
 
         size_t deep_line = 0;

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -15,8 +16,104 @@ static bool root_is_host(const char *root)
         return isempty(root) || streq(root, "/");
 }
 
-/* Opens path inside root. Where openat2 is missing (old kernel, seccomp) falls back to joining the
- * paths, which is right for everything but absolute symlinks. */
+/* Symlinks followed while resolving one path, as the kernel's own limit. */
+#define MAX_SYMLINKS 40
+
+static bool same_inode(int a, int b)
+{
+        struct stat sa, sb;
+        return fstat(a, &sa) >= 0 && fstat(b, &sb) >= 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* What openat2(RESOLVE_IN_ROOT) does, by hand, for kernels without it (before 5.6) and seccomp profiles
+ * that refuse it: one component at a time, each opened with O_NOFOLLOW; a symlink is read and its target
+ * resolved in its place, an absolute target starting again at root; ".." at root stays at root. So no
+ * symlink in the node's filesystem, absolute or climbing, reaches the host running the doctor. */
+static int open_in_root_by_hand(int root_fd, const char *path, int flags)
+{
+        _cleanup_free_ char *todo = strdup(path);
+        if (!todo)
+                return -ENOMEM;
+        _cleanup_close_ int cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0)
+                return negative_errno();
+        unsigned links = 0;
+        char *p = todo;
+        for (;;) {
+                while (*p == '/')
+                        p++;
+                if (!*p) {
+                        /* The path named a directory (root itself, or a trailing slash). */
+                        int fd = openat(cur, ".", flags | O_CLOEXEC);
+                        return fd < 0 ? negative_errno() : fd;
+                }
+                char *end = strchrnul(p, '/');
+                bool last = !end[strspn(end, "/")];
+                char saved = *end;
+                *end = '\0';
+                if (streq(p, ".")) {
+                        *end = saved;
+                        p = end;
+                        continue;
+                }
+                if (streq(p, "..")) {
+                        *end = saved;
+                        p = end;
+                        if (same_inode(cur, root_fd))
+                                continue; /* never above root */
+                        int up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        if (up < 0)
+                                return negative_errno();
+                        safe_close(cur);
+                        cur = up;
+                        continue;
+                }
+                _cleanup_close_ int fd = openat(cur, p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return negative_errno();
+                struct stat st;
+                if (fstat(fd, &st) < 0)
+                        return negative_errno();
+                *end = saved;
+                if (S_ISLNK(st.st_mode)) {
+                        if (++links > MAX_SYMLINKS)
+                                return -ELOOP;
+                        char target[PATH_MAX];
+                        ssize_t n = readlinkat(fd, "", target, sizeof target - 1);
+                        if (n < 0)
+                                return negative_errno();
+                        target[n] = '\0';
+                        /* The rest of the path now follows the link's target. */
+                        char *next = NULL;
+                        if (asprintf(&next, "%s/%s", target, end) < 0)
+                                return -ENOMEM;
+                        free(todo);
+                        todo = p = next;
+                        if (target[0] == '/') {
+                                int top = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+                                if (top < 0)
+                                        return negative_errno();
+                                safe_close(cur);
+                                cur = top;
+                        }
+                        continue;
+                }
+                if (last) {
+                        /* Opened again with the caller's flags; O_NOFOLLOW: if it became a symlink since,
+                         * it fails instead of following it. */
+                        *end = '\0';
+                        int r = openat(cur, p, flags | O_NOFOLLOW | O_CLOEXEC);
+                        return r < 0 ? negative_errno() : r;
+                }
+                if (!S_ISDIR(st.st_mode))
+                        return -ENOTDIR;
+                safe_close(cur);
+                cur = TAKE_FD(fd);
+                p = end;
+        }
+}
+
+/* Opens path inside root: openat2(RESOLVE_IN_ROOT) where the kernel has it, else resolved by hand. */
 static int rootfs_open(const char *root, const char *path, int flags)
 {
         if (!path || path[0] != '/')
@@ -33,17 +130,13 @@ static int rootfs_open(const char *root, const char *path, int flags)
                 .flags = (uint64_t)(flags | O_CLOEXEC),
                 .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
         };
-        long fd = syscall(SYS_openat2, dfd, path + 1, &how, sizeof(how));
+        const char *rel = path + strspn(path, "/");
+        long fd = syscall(SYS_openat2, dfd, *rel ? rel : ".", &how, sizeof(how));
         if (fd >= 0)
                 return (int)fd;
         if (errno != ENOSYS && errno != EPERM)
                 return negative_errno();
-
-        _cleanup_free_ char *joined = path_join_root(root, path);
-        if (!joined)
-                return -ENOMEM;
-        int fd2 = open(joined, flags | O_CLOEXEC);
-        return fd2 < 0 ? negative_errno() : fd2;
+        return open_in_root_by_hand(dfd, path, flags);
 }
 
 int rootfs_stat(const char *root, const char *path, struct stat *ret)
@@ -85,10 +178,7 @@ int rootfs_read(const char *root, const char *path, size_t max_size, char **ret,
         _cleanup_close_ int fd = open_regular(root, path, &st);
         if (fd < 0)
                 return fd;
-        /* /proc/self/fd lets read_full_file (the one reader) read what we opened inside root. */
-        char p[64];
-        snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-        return read_full_file(p, max_size, ret, ret_size);
+        return read_full_fd(fd, max_size, ret, ret_size);
 }
 
 int rootfs_read_tail(const char *root, const char *path, size_t max_size, char **ret)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Reading a node filesystem mounted at a root directory. Paths are resolved inside the root
- * (openat2 RESOLVE_IN_ROOT), so an absolute symlink such as /var/run -> /run stays inside it
- * instead of escaping to the host running the doctor. */
+ * (openat2 RESOLVE_IN_ROOT, or the same rules by hand where openat2 is missing or refused), so an
+ * absolute symlink such as /var/run -> /run stays inside it instead of escaping to the host running
+ * the doctor. */
 #pragma once
 
 #include <sys/stat.h>

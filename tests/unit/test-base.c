@@ -7,6 +7,7 @@
 /* cmocka needs the headers above first */
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "base/fileio.h"
@@ -88,6 +89,58 @@ static void test_write_file_atomic(void **state)
         rmdir(dir);
 }
 
+/* What readers of config, label and spec files meet at the path: never a block, regular files only. The
+ * FIFO cases hung for ever before (open() waits for a writer). */
+static void test_open_regular_file(void **state)
+{
+        char dir[] = "/tmp/nvdp-test-regular-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *file = NULL, *fifo = NULL, *link = NULL, *out = NULL;
+        assert_true(asprintf(&file, "%s/config.yaml", dir) > 0);
+        assert_true(asprintf(&fifo, "%s/fifo", dir) > 0);
+        assert_true(asprintf(&link, "%s/link", dir) > 0);
+        assert_true(asprintf(&out, "%s/features.d", dir) > 0);
+        assert_int_equal(write_file_atomic(file, "a: 1\n", 5, 0644), 1);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        assert_int_equal(symlink(file, link), 0);
+
+        char *text = NULL;
+        assert_int_equal(read_full_file(fifo, 1024, &text, NULL), -EBADFD);
+        assert_int_equal(read_full_file(dir, 1024, &text, NULL), -EISDIR);
+        assert_int_equal(read_full_file("/dev/null", 1024, &text, NULL), -EBADFD);
+        assert_null(text);
+        assert_string_equal(file_error_string(-EBADFD), "not a regular file (a FIFO, socket or device)");
+        assert_true(path_is_dev_null("/dev/null"));
+        assert_false(path_is_dev_null(file));
+        assert_false(path_is_dev_null(fifo));
+        /* A symlink is followed unless O_NOFOLLOW says it never belongs there. */
+        assert_int_equal(read_full_file(link, 1024, &text, NULL), 0);
+        assert_string_equal(text, "a: 1\n");
+        text = mfree(text);
+        assert_int_equal(open_regular_file(link, O_NOFOLLOW), -ELOOP);
+        int fd = open_regular_file(file, O_NOFOLLOW);
+        assert_true(fd >= 0);
+        safe_close(fd);
+
+        /* Our own output file: a FIFO or a symlink swapped in is replaced, neither read nor followed. */
+        assert_int_equal(rename(fifo, out), 0);
+        assert_int_equal(write_file_atomic(out, "x=1\n", 4, 0644), 1);
+        assert_int_equal(read_full_file(out, 1024, &text, NULL), 0);
+        assert_string_equal(text, "x=1\n");
+        text = mfree(text);
+        assert_int_equal(unlink(out), 0);
+        assert_int_equal(symlink(file, out), 0);
+        assert_int_equal(write_file_atomic(out, "a: 1\n", 5, 0644), 1); /* same bytes, but a link: written */
+        struct stat st;
+        assert_int_equal(lstat(out, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(write_file_atomic(out, "a: 1\n", 5, 0644), 0);
+
+        _cleanup_free_ char *cmd = NULL;
+        assert_true(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
+        assert_int_equal(system(cmd), 0);
+}
+
 static void test_path_join_root(void **state)
 {
         _cleanup_free_ char *a = path_join_root("/", "/sys/x");
@@ -120,9 +173,10 @@ static void test_loop_timer(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_strv_split_join), cmocka_unit_test(test_parse_duration),
-                cmocka_unit_test(test_parse_bool_int),  cmocka_unit_test(test_write_file_atomic),
-                cmocka_unit_test(test_path_join_root),  cmocka_unit_test(test_loop_timer),
+                cmocka_unit_test(test_strv_split_join),   cmocka_unit_test(test_parse_duration),
+                cmocka_unit_test(test_parse_bool_int),    cmocka_unit_test(test_write_file_atomic),
+                cmocka_unit_test(test_path_join_root),    cmocka_unit_test(test_loop_timer),
+                cmocka_unit_test(test_open_regular_file),
         };
         return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }
