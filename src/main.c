@@ -15,6 +15,7 @@ static const struct {
         { "gfd", cmd_gfd, "write GPU feature discovery node labels" },
         { "doctor", cmd_doctor, "check this node's GPU setup and say what to fix" },
         { "info", cmd_info, "show the GPUs and the resources this node would advertise" },
+        { "healthz", cmd_healthz, "ask the device plugin's /healthz (an exec probe)" },
         { "version", cmd_version, "print the version" },
 };
 

@@ -253,6 +253,15 @@ static const struct flag flags[] = {
           OFF(flags.plugin.metrics_address),
           "off",
           "host:port to serve Prometheus /metrics on" },
+        { P_PLUGIN,
+          "health-address",
+          {},
+          { "HEALTH_ADDRESS" },
+          T_OPTSTRING,
+          OFF(flags.plugin.health_address),
+          "off",
+          "host:port (loopback) to serve /healthz on for probes, apart from the metrics port; "
+          "`nvdp healthz` asks it" },
 
         /* GFD (reference 1.2). */
         { P_GFD,

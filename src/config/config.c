@@ -134,6 +134,7 @@ config *config_free(config *c)
         free(c->flags.plugin.container_driver_root);
         free(c->flags.plugin.kubelet_socket);
         free(c->flags.plugin.metrics_address);
+        free(c->flags.plugin.health_address);
         strv_free(c->flags.plugin.cdi_feature_flags);
         strv_free(c->flags.plugin.cdi_disable_hooks);
         free(c->flags.gfd.output_file);
@@ -551,6 +552,12 @@ static int plugin_key(struct walk *w, const char *key, const char *name, yaml_no
                 r = get_string(w, v, key, &c->flags.plugin.metrics_address);
                 if (r >= 0 && c->flags.plugin.metrics_address && isempty(c->flags.plugin.metrics_address))
                         c->flags.plugin.metrics_address = mfree(c->flags.plugin.metrics_address);
+                return r;
+        }
+        if (streq(name, "healthAddress")) {
+                r = get_string(w, v, key, &c->flags.plugin.health_address);
+                if (r >= 0 && c->flags.plugin.health_address && isempty(c->flags.plugin.health_address))
+                        c->flags.plugin.health_address = mfree(c->flags.plugin.health_address);
                 return r;
         }
         return -ENOENT;

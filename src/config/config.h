@@ -60,6 +60,7 @@ typedef struct config {
                         enum health_policy health_policy;  /* ours */
                         uint64_t health_recovery_interval; /* ours, nsec; default 5m */
                         char *metrics_address;             /* ours; NULL = off */
+                        char *health_address;              /* ours; NULL = off */
                         char **cdi_feature_flags;          /* passed to CDI spec generation */
                         char **cdi_disable_hooks;          /* OCI hooks to omit; "all" = none */
                 } plugin;

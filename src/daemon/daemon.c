@@ -7,6 +7,7 @@
 #include "base/filewatch.h"
 #include "base/log.h"
 #include "base/strv.h"
+#include "daemon/healthz.h"
 #include "daemon/node-reporter.h"
 #include "daemon/plugin-metrics.h"
 #include "gpu/node.h"
@@ -25,6 +26,7 @@ struct daemon {
         char **control_devices; /* existing /dev/nvidiactl, ... (checked once) */
         plugin *plugin;
         plugin_metrics *metrics; /* NULL: --metrics-address is empty */
+        healthz_server *healthz; /* NULL: --health-address is empty */
         health_monitor *health;  /* NULL: health checks off */
         file_watch *config_watch;
         char *node_config; /* value of the node label nvidia.com/device-plugin.config, NULL unknown */
@@ -283,6 +285,20 @@ static int start_metrics(struct daemon *d)
         return 0;
 }
 
+/* --health-address: /healthz alone, for the pod's probes (off when empty). */
+static int start_healthz(struct daemon *d)
+{
+        const char *address = d->config->flags.plugin.health_address;
+        if (isempty(address))
+                return 0;
+        _cleanup_free_ char *error = NULL;
+        int r = healthz_server_new(d->loop, d->plugin, address, &d->healthz, &error);
+        if (r < 0)
+                return log_error_errno(r, "--health-address: %s", error ? error : strerror(-r));
+        log_info("Serving /healthz on %s (port %d) for probes", address, healthz_server_port(d->healthz));
+        return 0;
+}
+
 /* ---- start, run, stop ---------------------------------------------------------------------------- */
 
 static int open_node(struct daemon *d)
@@ -325,7 +341,7 @@ static int daemon_start(struct daemon *d)
         if ((r = signals_block(handled)) < 0 || (r = loop_new(&d->loop)) < 0 ||
             (r = find_control_devices(&d->control_devices)) < 0 || (r = open_node(d)) < 0 ||
             (r = add_signals(d)) < 0 || (r = new_plugin(d)) < 0 || (r = start_metrics(d)) < 0 ||
-            (r = plugin_start(d->plugin)) < 0)
+            (r = start_healthz(d)) < 0 || (r = plugin_start(d->plugin)) < 0)
                 return r;
         if (d->node)
                 start_events(d);
@@ -351,6 +367,7 @@ static void daemon_stop(struct daemon *d)
         kube_client_free(d->kube);
         free(d->node_config);
         d->metrics = plugin_metrics_free(d->metrics);
+        d->healthz = healthz_server_free(d->healthz);
         d->node = node_close(d->node);
         strv_free(d->control_devices);
         config_free(d->config);
