@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "daemon/daemon.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -333,10 +334,23 @@ static int add_signals(struct daemon *d)
         return 0;
 }
 
+/* The daemon lives for months: memory an unusually large request took must go back to the kernel, not
+ * stay in the heap. Blocks from 128 KiB up are mmapped and unmapped when freed (glibc would otherwise
+ * raise that threshold to 32 MiB after the first such free, and serve the next ones from the heap), free
+ * heap top beyond 128 KiB is trimmed, and threads share two arenas (the rpc layer trims after big
+ * requests, see RPC_REQUEST_BUDGET). */
+static void memory_policy(void)
+{
+        (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        (void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+        (void)mallopt(M_ARENA_MAX, 2);
+}
+
 static int daemon_start(struct daemon *d)
 {
         static const int handled[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, 0 };
         int r;
+        memory_policy();
         /* Signals are blocked before NVML starts any thread (see signals_block). */
         if ((r = signals_block(handled)) < 0 || (r = loop_new(&d->loop)) < 0 ||
             (r = find_control_devices(&d->control_devices)) < 0 || (r = open_node(d)) < 0 ||
