@@ -261,32 +261,41 @@ static int on_response(h2_request *r, int status, void *userdata)
         return 0;
 }
 
-/* Hands every complete line to on_line, keeps the rest. */
-static int feed_lines(kube_call *k)
+int kube_lines_split(char *buf, size_t *len, kube_split_fn on_line, void *userdata)
 {
         size_t start = 0;
+        int r = 0;
         for (;;) {
-                char *nl = memchr(k->buf + start, '\n', k->len - start);
+                char *nl = memchr(buf + start, '\n', *len - start);
                 if (!nl)
                         break;
                 *nl = '\0';
-                size_t n = (size_t)(nl - (k->buf + start));
-                if (n > 0) {
-                        k->in_line = true;
-                        int r = k->on_line(k->buf + start, n, k->userdata);
-                        k->in_line = false;
-                        if (k->cancelled)
-                                return -ECANCELED;
-                        if (r < 0)
-                                return r;
-                }
+                size_t n = (size_t)(nl - (buf + start));
+                if (n > 0 && (r = on_line(buf + start, n, userdata)) < 0)
+                        break;
                 start += n + 1;
         }
-        memmove(k->buf, k->buf + start, k->len - start);
-        k->len -= start;
-        if (k->buf)
-                k->buf[k->len] = '\0';
+        if (r < 0)
+                return r;
+        memmove(buf, buf + start, *len - start);
+        *len -= start;
+        buf[*len] = '\0';
         return 0;
+}
+
+static int call_line(char *line, size_t size, void *userdata)
+{
+        kube_call *k = userdata;
+        k->in_line = true;
+        int r = k->on_line(line, size, k->userdata);
+        k->in_line = false;
+        return k->cancelled ? -ECANCELED : r;
+}
+
+/* Hands every complete line to on_line, keeps the rest. */
+static int feed_lines(kube_call *k)
+{
+        return k->buf ? kube_lines_split(k->buf, &k->len, call_line, k) : 0;
 }
 
 static int on_data(h2_request *r, const uint8_t *data, size_t len, void *userdata)

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 
+#include "base/error.h"
 #include "base/json.h"
 #include "base/strv.h"
 #include "kube.h"
@@ -151,24 +152,120 @@ int kube_object_labels(json_object *obj, char ***ret)
 {
         json_object *meta = json_object_object_get(obj, "metadata");
         json_object *labels = json_object_object_get(meta, "labels");
-        _cleanup_strv_free_ char **l = new0(char *, 1);
+        size_t n = json_object_is_type(labels, json_type_object) ? (size_t)json_object_object_length(labels)
+                                                                 : 0;
+        /* One array for all of them: a Node may carry 100,000 labels, and this runs at every watch event. */
+        _cleanup_strv_free_ char **l = new0(char *, n + 1);
         if (!l)
                 return -ENOMEM;
-        if (json_object_is_type(labels, json_type_object)) {
+        size_t i = 0;
+        if (n > 0) {
                 json_object_object_foreach(labels, key, val)
                 {
+                        if (i >= n)
+                                break;
                         if (!json_object_is_type(val, json_type_string))
                                 continue;
-                        char *kv = NULL;
-                        if (asprintf(&kv, "%s=%s", key, json_object_get_string(val)) < 0)
-                                return -ENOMEM;
-                        if (strv_push(&l, kv) < 0) {
-                                free(kv);
+                        if (asprintf(&l[i], "%s=%s", key, json_object_get_string(val)) < 0) {
+                                l[i] = NULL;
                                 return -ENOMEM;
                         }
+                        i++;
                 }
         }
         strv_sort(l);
         *ret = TAKE_PTR(l);
         return 0;
+}
+
+/* resourceVersions go into URLs: only what they are made of (decimal in etcd, opaque elsewhere). */
+static char *rv_of(json_object *obj, bool *ret_oom)
+{
+        static const char *const path[] = { "metadata", "resourceVersion", NULL };
+        const char *rv = json_get_path(obj, path) ? json_object_get_string(json_get_path(obj, path)) : NULL;
+        *ret_oom = false;
+        if (!json_object_is_type(json_get_path(obj, path), json_type_string) || isempty(rv) ||
+            strspn(rv, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.") != strlen(rv))
+                return NULL;
+        char *s = strdup(rv);
+        *ret_oom = !s;
+        return s;
+}
+
+int kube_node_list_parse(const char *body, size_t size, const char *name, char **ret_rv, char ***ret_labels,
+                         char **ret_error)
+{
+        _cleanup_json_ json_object *o = NULL;
+        int r = kube_json_parse(body, size, &o);
+        if (r == -ENOMEM)
+                return r;
+        json_object *items = json_get(o, "items");
+        if (r < 0 || !json_object_is_type(items, json_type_array))
+                return error_set(ret_error, -EPROTO, "the node list from the API server is not a NodeList");
+        bool oom;
+        _cleanup_free_ char *rv = rv_of(o, &oom);
+        if (oom)
+                return -ENOMEM;
+        _cleanup_strv_free_ char **labels = NULL;
+        static const char *const name_path[] = { "metadata", "name", NULL };
+        for (size_t i = 0; i < json_array_size(items); i++) {
+                json_object *n = json_array_at(items, i);
+                json_object *nm = json_get_path(n, name_path);
+                if (json_object_is_type(nm, json_type_string) && streq(json_object_get_string(nm), name)) {
+                        if ((r = kube_object_labels(n, &labels)) < 0)
+                                return r;
+                        break;
+                }
+        }
+        *ret_rv = TAKE_PTR(rv);
+        *ret_labels = TAKE_PTR(labels);
+        return 0;
+}
+
+int kube_watch_event_parse(const char *line, size_t size, struct kube_watch_event *ret, char **ret_error)
+{
+        static const char *const types[] = {
+                [KUBE_WATCH_ADDED] = "ADDED",     [KUBE_WATCH_MODIFIED] = "MODIFIED",
+                [KUBE_WATCH_DELETED] = "DELETED", [KUBE_WATCH_BOOKMARK] = "BOOKMARK",
+                [KUBE_WATCH_ERROR] = "ERROR",
+        };
+        _cleanup_json_ json_object *o = NULL;
+        int r = kube_json_parse(line, size, &o);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return error_set(ret_error, -EPROTO, "the API server sent a watch event that is not JSON");
+        json_object *type = json_get(o, "type"), *obj = json_get(o, "object");
+        if (!json_object_is_type(type, json_type_string) || !json_object_is_type(obj, json_type_object))
+                return error_set(ret_error, -EPROTO,
+                                 "the API server sent a watch event without type or object");
+        struct kube_watch_event e = { .type = ELEMENTSOF(types) };
+        for (size_t i = 0; i < ELEMENTSOF(types); i++)
+                if (streq(json_object_get_string(type), types[i]))
+                        e.type = (enum kube_watch_type)i;
+        if (e.type == ELEMENTSOF(types))
+                return error_set(ret_error, -EPROTO, "the API server sent a watch event of unknown type");
+        bool oom;
+        e.resource_version = rv_of(obj, &oom);
+        const char *msg = json_object_is_type(json_get(obj, "message"), json_type_string)
+                                  ? json_object_get_string(json_get(obj, "message"))
+                                  : NULL;
+        if (!oom && e.type == KUBE_WATCH_ERROR && msg && !(e.message = strdup(msg)))
+                oom = true;
+        if (!oom && (e.type == KUBE_WATCH_ADDED || e.type == KUBE_WATCH_MODIFIED) &&
+            kube_object_labels(obj, &e.labels) < 0)
+                oom = true;
+        if (oom) {
+                kube_watch_event_done(&e);
+                return -ENOMEM;
+        }
+        *ret = e;
+        return 0;
+}
+
+void kube_watch_event_done(struct kube_watch_event *e)
+{
+        e->resource_version = mfree(e->resource_version);
+        e->labels = strv_free(e->labels);
+        e->message = mfree(e->message);
 }

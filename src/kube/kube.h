@@ -117,6 +117,38 @@ int kube_object_labels(struct json_object *obj, char ***ret);
 /* Parses JSON with the depth and size limits above. -EINVAL for bad JSON. */
 int kube_json_parse(const char *text, size_t size, struct json_object **ret);
 
+/* ---- what a list and a watch of one Node say (pure; kube-json.c) ------------------------------------- */
+
+/* A NodeList body: its resourceVersion (NULL when absent, or not made of what resourceVersions are made
+ * of: it goes into a URL) and the labels of the node called name (sorted "key=value"; NULL when the list
+ * does not hold it). -EPROTO with a sentence for a body that is not a NodeList. */
+int kube_node_list_parse(const char *body, size_t size, const char *name, char **ret_rv, char ***ret_labels,
+                         char **ret_error);
+
+enum kube_watch_type {
+        KUBE_WATCH_ADDED,
+        KUBE_WATCH_MODIFIED,
+        KUBE_WATCH_DELETED,
+        KUBE_WATCH_BOOKMARK,
+        KUBE_WATCH_ERROR
+};
+struct kube_watch_event {
+        enum kube_watch_type type;
+        char *resource_version; /* of the object; NULL as for kube_node_list_parse */
+        char **labels;          /* ADDED and MODIFIED: the object's labels, sorted "key=value" */
+        char *message;          /* ERROR: the Status message, NULL when it has none */
+};
+/* One line of a watch stream, {"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{...}}. -EPROTO
+ * with a sentence when it is not one (an unknown type included). */
+int kube_watch_event_parse(const char *line, size_t size, struct kube_watch_event *ret, char **ret_error);
+void kube_watch_event_done(struct kube_watch_event *e);
+
+/* The line splitting of a streamed body: every complete line of buf[0, *len) goes to on_line (in place,
+ * NUL-terminated, without its newline; empty lines skipped), and what follows the last newline moves to
+ * the front (*len becomes its length). Stops at the first on_line that returns < 0, which it returns. */
+typedef int (*kube_split_fn)(char *line, size_t size, void *userdata);
+int kube_lines_split(char *buf, size_t *len, kube_split_fn on_line, void *userdata);
+
 /* ---- node watch ------------------------------------------------------------------------------------- */
 
 typedef struct kube_node_watch kube_node_watch;
