@@ -82,9 +82,10 @@ $(MOCK_LIB): $(MOCK_SRC) $(wildcard mock/nvml/*.h) | $(DEPS_STAMP)
 		$(filter -fsanitize=% -fno-omit-frame-pointer -fno-sanitize-recover=%,$(CFLAGS)) -o $@ $(MOCK_SRC) -Wl,-Bstatic -lyaml -Wl,-Bdynamic -lpthread
 	ln -sf libnvidia-ml.so.1 $(@D)/libnvidia-ml.so
 
+# -rdynamic: backtraces name functions (failmalloc.h's FAILMALLOC_DEBUG, and its exemptions by function).
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libnvdp.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -o $@ $< $(BUILD)/libnvdp.a $(LDFLAGS) -lcmocka $(LIBS)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -o $@ $< $(BUILD)/libnvdp.a $(LDFLAGS) -rdynamic -lcmocka $(LIBS)
 
 # Small programs the tests drive (e.g. a gRPC server over the rpc layer for grpcio to talk to).
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libnvdp.a

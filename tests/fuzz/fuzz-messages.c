@@ -82,9 +82,9 @@ static void do_allocate(const struct scenario *s, const struct plan_resource *re
                         size_t size)
 {
         _cleanup_(kubelet_request_freep) struct kubelet_request *req = NULL;
-        int k = kubelet_wire_unpack_allocate(msg, size, &req);
-        if (k < 0) {
-                if (k != -EBADMSG && k != -E2BIG && k != -ENOMEM)
+        int u = kubelet_wire_unpack_allocate(msg, size, &req);
+        if (u < 0) {
+                if (u != -EBADMSG && u != -E2BIG && u != -ENOMEM)
                         abort();
                 return;
         }
@@ -107,8 +107,7 @@ static void do_allocate(const struct scenario *s, const struct plan_resource *re
                         abort(); /* a refusal says why, in one line */
                 /* a container asking for nothing gets nothing visible */
                 const char *vis = r >= 0 ? allocate_response_env(resps[i], "NVIDIA_VISIBLE_DEVICES") : NULL;
-                if (vis && c->n_ids == 0 && *vis &&
-                    !streq(vis, "/var/run/nvidia-container-devices")) {
+                if (vis && c->n_ids == 0 && *vis && !streq(vis, "/var/run/nvidia-container-devices")) {
                         fprintf(stderr, "no IDs asked for, NVIDIA_VISIBLE_DEVICES=%s\n", vis);
                         abort();
                 }
@@ -132,9 +131,9 @@ static void do_preferred(const struct scenario *s, const struct plan_resource *r
                          const uint8_t *msg, size_t size)
 {
         _cleanup_(kubelet_request_freep) struct kubelet_request *req = NULL;
-        int k = kubelet_wire_unpack_preferred(msg, size, &req);
-        if (k < 0) {
-                if (k != -EBADMSG && k != -E2BIG && k != -ENOMEM)
+        int u = kubelet_wire_unpack_preferred(msg, size, &req);
+        if (u < 0) {
+                if (u != -EBADMSG && u != -E2BIG && u != -ENOMEM)
                         abort();
                 return;
         }
@@ -145,9 +144,9 @@ static void do_preferred(const struct scenario *s, const struct plan_resource *r
                 const struct container_request *c = &req->containers[i];
                 size_t want = c->size;
                 _cleanup_strv_free_ char **ids = NULL;
-                int r = preferred_allocation(s->inv, res, healthy,
-                                             s->config->flags.plugin.shared_devices_allocation_policy, c->ids,
-                                             c->n_ids, c->must_include, c->n_must_include, want, &ids);
+                int r = preferred_allocation(
+                        s->inv, res, healthy, s->config->flags.plugin.shared_devices_allocation_policy,
+                        c->ids, c->n_ids, c->must_include, c->n_must_include, want, &ids);
                 if (r < 0) {
                         if (r != -ENOMEM && r != -EINVAL)
                                 abort();
