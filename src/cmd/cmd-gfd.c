@@ -25,12 +25,17 @@ struct gfd {
         loop_source *timer;
         kube_client *kube; /* --output=node */
         bool started;      /* a round succeeded since the start */
+        uint64_t backoff;  /* after a failed round: the wait before the next try */
 };
 
-static void arm_timer(struct gfd *g);
+/* After a failed round (the API server down, say), the next comes after RETRY_FIRST, doubling up to the
+ * sleep interval, rather than a whole interval later. */
+#define RETRY_FIRST (1 * NSEC_PER_SEC)
+
+static void arm_timer(struct gfd *g, bool failed);
 
 /* After each round: the first failure after a start ends the program (the pod restarts and says why);
- * a later one keeps the labels as they are and tries again next interval. */
+ * a later one keeps the labels as they are and tries again, sooner than the interval, with backoff. */
 static void round_done(struct gfd *g, int r)
 {
         if (r < 0 && !g->started) {
@@ -41,7 +46,7 @@ static void round_done(struct gfd *g, int r)
         if (g->config->flags.gfd.oneshot)
                 loop_exit(g->loop, r < 0 ? 1 : 0);
         else
-                arm_timer(g);
+                arm_timer(g, r < 0);
 }
 
 static void node_applied(int r, const char *error, bool changed, void *userdata)
@@ -118,10 +123,16 @@ static int gfd_round(struct gfd *g)
         return 0;
 }
 
-static void arm_timer(struct gfd *g)
+static void arm_timer(struct gfd *g, bool failed)
 {
         uint64_t interval = g->config->flags.gfd.sleep_interval;
-        if (interval == DURATION_INFINITE)
+        if (!failed)
+                g->backoff = RETRY_FIRST;
+        if (failed && g->backoff < interval) {
+                log_info("trying again in %.0f s", (double)g->backoff / NSEC_PER_SEC);
+                loop_timer_arm(g->timer, g->backoff);
+                g->backoff *= 2;
+        } else if (interval == DURATION_INFINITE)
                 loop_timer_disarm(g->timer);
         else
                 loop_timer_arm(g->timer, interval);
@@ -169,7 +180,7 @@ static void gfd_done(struct gfd *g)
 
 int cmd_gfd(int argc, char **argv)
 {
-        _cleanup_(gfd_done) struct gfd g = { .argc = argc, .argv = argv };
+        _cleanup_(gfd_done) struct gfd g = { .argc = argc, .argv = argv, .backoff = RETRY_FIRST };
         _cleanup_free_ char *err = NULL;
         int r = config_from_env_and_args(PROGRAM_GFD, argc, argv, NULL, &g.config, &err);
         if (r < 0) {

@@ -40,7 +40,7 @@ int kube_patch_node(kube_client *c, const char *name, char *const *labels_set, c
 }
 
 int kube_create_event(kube_client *c, const struct kube_event *e, uint64_t timeout_nsec, kube_response_fn cb,
-                      void *userdata)
+                      void *userdata, kube_call **ret)
 {
         if (!e || !kube_name_valid(e->node))
                 return -EINVAL;
@@ -54,5 +54,5 @@ int kube_create_event(kube_client *c, const struct kube_event *e, uint64_t timeo
                 return r;
         if (asprintf(&path, "/api/v1/namespaces/%s/events", ns) < 0)
                 return -ENOMEM;
-        return kube_request(c, "POST", path, "application/json", body, timeout_nsec, cb, userdata, NULL);
+        return kube_request(c, "POST", path, "application/json", body, timeout_nsec, cb, userdata, ret);
 }

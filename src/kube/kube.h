@@ -105,9 +105,9 @@ struct kube_event {
 };
 /* The core/v1 Event as JSON; the name is "<node>.<time in ns, hex>" as client-go's recorder makes it. */
 int kube_event_body(const struct kube_event *e, const char *default_namespace, char **ret);
-/* POST /api/v1/namespaces/<ns>/events. */
+/* POST /api/v1/namespaces/<ns>/events. *ret (may be NULL) is for kube_call_cancel. */
 int kube_create_event(kube_client *c, const struct kube_event *e, uint64_t timeout_nsec, kube_response_fn cb,
-                      void *userdata);
+                      void *userdata, kube_call **ret);
 
 /* The "message" of a Kubernetes Status object, NULL when body is not one. */
 char *kube_status_message(const char *body, size_t size);

@@ -48,16 +48,17 @@ type watcher struct {
 }
 
 type server struct {
-	mu        sync.Mutex
-	token     string
-	rv        int
-	compacted int
-	nodes     map[string]object
-	history   []event
-	watchers  map[*watcher]bool
-	events    []object
-	counts    map[string]int
-	conns     map[net.Conn]bool
+	mu         sync.Mutex
+	token      string
+	rv         int
+	compacted  int
+	nodes      map[string]object
+	history    []event
+	watchers   map[*watcher]bool
+	events     []object
+	counts     map[string]int
+	conns      map[net.Conn]bool
+	failEvents int // the next event posts answered 503 (the API server overloaded or restarting)
 }
 
 func status(w http.ResponseWriter, code int, reason, msg string) {
@@ -215,6 +216,13 @@ func (s *server) serveEvents(w http.ResponseWriter, r *http.Request, ns string) 
 		return
 	}
 	s.mu.Lock()
+	if s.failEvents > 0 {
+		s.failEvents--
+		s.counts["event-failed"]++
+		s.mu.Unlock()
+		status(w, 503, "ServiceUnavailable", "the server is currently unable to handle the request")
+		return
+	}
 	s.events = append(s.events, ev)
 	s.counts["event"]++
 	s.mu.Unlock()
@@ -358,6 +366,11 @@ func (s *server) serveTest(w http.ResponseWriter, r *http.Request) {
 	case "/_test/compact":
 		s.mu.Lock()
 		s.compacted = s.rv
+		s.mu.Unlock()
+		writeJSON(w, 200, object{})
+	case "/_test/fail-events": // the next n event posts get 503
+		s.mu.Lock()
+		fmt.Sscanf(q.Get("n"), "%d", &s.failEvents)
 		s.mu.Unlock()
 		writeJSON(w, 200, object{})
 	case "/_test/stats":
