@@ -182,8 +182,12 @@ static void on_watch_end_inner(kube_node_watch *w, int status, const char *body,
         bool healthy = w->got_event || now_nsec() - w->watch_started >= WATCH_HEALTHY;
         if (healthy)
                 w->backoff = w->backoff_initial;
-        if (status == -ESTALE || status == 410)
-                return retry_later(w, true); /* re-list (after a short pause: never a tight loop) */
+        if (status == -ESTALE || status == 410) {
+                /* The server answered: it is up (a restarted API server answers every old resourceVersion
+                 * so). Re-list after the first, short pause (never a tight loop), not the outage's backoff. */
+                w->backoff = w->backoff_initial;
+                return retry_later(w, true);
+        }
         if (error)
                 report_error(w, error);
         if (!error && healthy) {
