@@ -184,7 +184,8 @@ static void on_watch_end_inner(kube_node_watch *w, int status, const char *body,
                 w->backoff = w->backoff_initial;
         if (status == -ESTALE || status == 410) {
                 /* The server answered: it is up (a restarted API server answers every old resourceVersion
-                 * so). Re-list after the first, short pause (never a tight loop), not the outage's backoff. */
+                 * so). Re-list after the first, short pause (never a tight loop), not the outage's backoff.
+                 */
                 w->backoff = w->backoff_initial;
                 return retry_later(w, true);
         }
