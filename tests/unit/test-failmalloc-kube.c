@@ -564,7 +564,8 @@ static void test_failures_in_the_kube_client(void **state)
 
         long counts[5] = { 0 }, read_counts[5] = { 0 };
         n_exempt = 0;
-        /* FAILKUBE_FIRST=N starts at allocation N (1-based), to look into one with FAILMALLOC_DEBUG=1. */
+        /* FAILKUBE_FIRST=N starts at allocation N (1-based), to look into one with FAILMALLOC_DEBUG=1;
+         * FAILKUBE_VERBOSE=1 prints each run's outcome and time. */
         long first = getenv("FAILKUBE_FIRST") ? strtol(getenv("FAILKUBE_FIRST"), NULL, 10) - 1 : 0;
         for (long i = MAX(first, 0L); i < total; i++) {
                 n_allocs = live = 0;
