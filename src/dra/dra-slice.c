@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The node's GPUs as resource.k8s.io/v1 ResourceSlice objects (docs/dra.md lists every field). */
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+
+#include "base/error.h"
+#include "base/strv.h"
+#include "dra.h"
+#include "kube/kube.h"
+
+/* A string or version attribute value is at most 64 bytes (DeviceAttributeMaxValueLength). */
+#define ATTRIBUTE_MAX_VALUE 64
+
+static void json_putp(json_object **o)
+{
+        json_object_put(*o);
+}
+#define _cleanup_json_ _cleanup_(json_putp)
+
+/* Adds v under key; v belongs to o afterwards, also on failure (then freed). NULL v: -ENOMEM. */
+static int add(json_object *o, const char *key, json_object *v)
+{
+        if (!v)
+                return -ENOMEM;
+        if (json_object_object_add(o, key, v) == 0)
+                return 0;
+        json_object_put(v);
+        return -ENOMEM;
+}
+
+static int append(json_object *array, json_object *v)
+{
+        if (!v)
+                return -ENOMEM;
+        if (json_object_array_add(array, v) == 0)
+                return 0;
+        json_object_put(v);
+        return -ENOMEM;
+}
+
+static json_object *add_object(json_object *o, const char *key)
+{
+        json_object *v = json_object_new_object();
+        return add(o, key, v) == 0 ? v : NULL;
+}
+
+static json_object *add_array(json_object *o, const char *key)
+{
+        json_object *v = json_object_new_array();
+        return add(o, key, v) == 0 ? v : NULL;
+}
+
+static int add_str(json_object *o, const char *key, const char *value)
+{
+        return add(o, key, json_object_new_string(value));
+}
+
+/* {"string": value} (or "version"), cut to the API's limit: product names are ASCII. */
+static int attr_text(json_object *attrs, const char *name, const char *kind, const char *value)
+{
+        json_object *a = add_object(attrs, name);
+        if (!a)
+                return -ENOMEM;
+        return add(a, kind, json_object_new_string_len(value, (int)MIN(strlen(value), ATTRIBUTE_MAX_VALUE)));
+}
+
+static int attr_int(json_object *attrs, const char *name, int64_t value)
+{
+        json_object *a = add_object(attrs, name);
+        return a ? add(a, "int", json_object_new_int64(value)) : -ENOMEM;
+}
+
+static int capacity(json_object *caps, const char *name, const char *quantity)
+{
+        json_object *c = add_object(caps, name);
+        return c ? add_str(c, "value", quantity) : -ENOMEM;
+}
+
+static int capacity_count(json_object *caps, const char *name, uint64_t n)
+{
+        char q[32];
+        snprintf(q, sizeof q, "%" PRIu64, n);
+        return capacity(caps, name, q);
+}
+
+static int capacity_mib(json_object *caps, const char *name, uint64_t mib)
+{
+        char q[32];
+        snprintf(q, sizeof q, "%" PRIu64 "Mi", mib);
+        return capacity(caps, name, q);
+}
+
+/* The attributes a GPU and its MIG devices share: what the GPU is and which driver runs it. */
+static int attrs_common(json_object *attrs, const inventory *inv, const struct gpu *g, char **ret_error)
+{
+        char cc[32], driver[32], cuda[32];
+        if (dra_version_compute_capability(g->cc_major, g->cc_minor, cc, sizeof cc) < 0)
+                return error_set(ret_error, -EINVAL, "GPU %u (%s) has no CUDA compute capability", g->index,
+                                 g->uuid);
+        if (dra_version_driver(inv->driver_version, driver, sizeof driver) < 0)
+                return error_set(ret_error, -EINVAL, "driver version \"%s\" is not a version number",
+                                 inv->driver_version);
+        if (dra_version_cuda(inv->cuda_driver_version, cuda, sizeof cuda) < 0)
+                return error_set(ret_error, -EINVAL, "CUDA driver version %d is not a version number",
+                                 inv->cuda_driver_version);
+        int r = 0;
+        if (r == 0)
+                r = attr_text(attrs, "productName", "string", g->name);
+        if (r == 0)
+                r = attr_text(attrs, "brand", "string", dra_brand_name(g->brand));
+        if (r == 0)
+                r = attr_text(attrs, "architecture", "string", dra_architecture_name(g->architecture));
+        if (r == 0)
+                r = attr_text(attrs, "cudaComputeCapability", "version", cc);
+        if (r == 0)
+                r = attr_text(attrs, "driverVersion", "version", driver);
+        if (r == 0)
+                r = attr_text(attrs, "cudaDriverVersion", "version", cuda);
+        if (r == 0)
+                r = attr_text(attrs, "pcieBusID", "string", g->bus_id);
+        /* Kubernetes' standard attributes (k8s.io/dynamic-resource-allocation/deviceattribute), so claims
+         * can align GPUs with NICs and CPUs of other drivers. */
+        if (r == 0)
+                r = attr_text(attrs, "resource.kubernetes.io/pciBusID", "string", g->bus_id);
+        if (r == 0 && g->numa_node >= 0)
+                r = attr_int(attrs, "resource.kubernetes.io/numaNode", g->numa_node);
+        return r;
+}
+
+static int device_gpu(json_object *dev, const inventory *inv, const struct gpu *g, char **ret_error)
+{
+        json_object *attrs = add_object(dev, "attributes"),
+                    *caps = attrs ? add_object(dev, "capacity") : NULL;
+        if (!caps)
+                return -ENOMEM;
+        int r = attr_text(attrs, "type", "string", "gpu");
+        if (r == 0)
+                r = attr_text(attrs, "uuid", "string", g->uuid);
+        if (r == 0)
+                r = attr_int(attrs, "index", g->index);
+        if (r == 0)
+                r = attr_int(attrs, "minor", g->minor);
+        if (r == 0)
+                r = attrs_common(attrs, inv, g, ret_error);
+        if (r == 0)
+                r = capacity_mib(caps, "memory", g->memory_mib);
+        return r;
+}
+
+static int device_mig(json_object *dev, const inventory *inv, const struct gpu *g,
+                      const struct mig_device *m, char **ret_error)
+{
+        json_object *attrs = add_object(dev, "attributes"),
+                    *caps = attrs ? add_object(dev, "capacity") : NULL;
+        if (!caps)
+                return -ENOMEM;
+        int r = attr_text(attrs, "type", "string", "mig");
+        if (r == 0)
+                r = attr_text(attrs, "uuid", "string", m->uuid);
+        if (r == 0)
+                r = attr_int(attrs, "index", m->index);
+        if (r == 0)
+                r = attr_int(attrs, "parentIndex", g->index);
+        if (r == 0)
+                r = attr_text(attrs, "parentUUID", "string", g->uuid);
+        if (r == 0)
+                r = attr_text(attrs, "profile", "string", m->profile);
+        if (r == 0)
+                r = attrs_common(attrs, inv, g, ret_error);
+        if (r == 0)
+                r = capacity_count(caps, "multiprocessors", m->multiprocessors);
+        if (r == 0)
+                r = capacity_count(caps, "copyEngines", m->engines_copy);
+        if (r == 0)
+                r = capacity_count(caps, "decoders", m->engines_decoder);
+        if (r == 0)
+                r = capacity_count(caps, "encoders", m->engines_encoder);
+        if (r == 0)
+                r = capacity_count(caps, "jpegEngines", m->engines_jpeg);
+        if (r == 0)
+                r = capacity_count(caps, "ofaEngines", m->engines_ofa);
+        if (r == 0)
+                r = capacity_mib(caps, "memory", m->memory_mib);
+        return r;
+}
+
+/* The taint that says why a device is out of service: the XID, a lost GPU, or another cause. */
+static int device_taint(json_object *dev, const struct health_unit *u)
+{
+        json_object *taints = add_array(dev, "taints");
+        json_object *t = json_object_new_object();
+        if (!taints || append(taints, t) < 0)
+                return -ENOMEM;
+        char xid[32];
+        int r;
+        if (u->lost)
+                r = add_str(t, "key", DRA_TAINT_GPU_LOST);
+        else if (u->xid != 0) {
+                snprintf(xid, sizeof xid, "%" PRIu64, u->xid);
+                r = add_str(t, "key", DRA_TAINT_XID);
+                if (r == 0)
+                        r = add_str(t, "value", xid);
+        } else
+                r = add_str(t, "key", DRA_TAINT_UNHEALTHY);
+        if (r == 0)
+                r = add_str(t, "effect", "NoSchedule");
+        return r;
+}
+
+int dra_slice_name(const char *node, size_t i, char **ret)
+{
+        char *name = NULL;
+        if (asprintf(&name, "%s-%s-%zu", node, DRA_DRIVER, i) < 0)
+                return -ENOMEM;
+        if (strlen(name) > 253) {
+                free(name);
+                return -ENAMETOOLONG;
+        }
+        *ret = name;
+        return 0;
+}
+
+static int slice_new(const struct dra_slice_params *p, size_t index, size_t count, json_object **ret,
+                     json_object **ret_devices, char **ret_error)
+{
+        _cleanup_free_ char *name = NULL;
+        if (dra_slice_name(p->node, index, &name) < 0)
+                return error_set(ret_error, -ENAMETOOLONG,
+                                 "node name \"%s\" is too long for a ResourceSlice name (253 characters)",
+                                 p->node);
+        _cleanup_json_ json_object *s = json_object_new_object();
+        if (!s)
+                return -ENOMEM;
+        json_object *meta, *spec, *pool;
+        int r = add_str(s, "apiVersion", "resource.k8s.io/v1");
+        if (r == 0)
+                r = add_str(s, "kind", "ResourceSlice");
+        if (r < 0 || !(meta = add_object(s, "metadata")) || add_str(meta, "name", name) < 0)
+                return -ENOMEM;
+        if (p->node_uid) {
+                /* Owned by the Node: the slices go with it when it is deleted. */
+                json_object *owners = add_array(meta, "ownerReferences"), *o = json_object_new_object();
+                if (!owners || append(owners, o) < 0 || add_str(o, "apiVersion", "v1") < 0 ||
+                    add_str(o, "kind", "Node") < 0 || add_str(o, "name", p->node) < 0 ||
+                    add_str(o, "uid", p->node_uid) < 0 ||
+                    add(o, "controller", json_object_new_boolean(1)) < 0)
+                        return -ENOMEM;
+        }
+        if (!(spec = add_object(s, "spec")) || add_str(spec, "driver", DRA_DRIVER) < 0 ||
+            add_str(spec, "nodeName", p->node) < 0 || !(pool = add_object(spec, "pool")) ||
+            add_str(pool, "name", p->node) < 0 ||
+            add(pool, "generation", json_object_new_int64(p->generation)) < 0 ||
+            add(pool, "resourceSliceCount", json_object_new_int64((int64_t)count)) < 0)
+                return -ENOMEM;
+        json_object *devices = add_array(spec, "devices");
+        if (!devices)
+                return -ENOMEM;
+        *ret_devices = devices;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+int dra_slices_build(const inventory *inv, const health_tracker *health, const struct dra_slice_params *p,
+                     char ***ret, char **ret_error)
+{
+        if (!p || isempty(p->node) || !kube_name_valid(p->node))
+                return error_set(ret_error, -EINVAL, "\"%s\" is not a node name",
+                                 p ? strna(p->node) : "(null)");
+        if (p->generation <= 0)
+                return error_set(ret_error, -EINVAL, "pool generation %" PRId64 " is not positive",
+                                 p->generation);
+
+        _cleanup_free_ struct dra_device *devs = NULL;
+        size_t n_devs = 0;
+        int r = dra_devices_list(inv, &devs, &n_devs);
+        if (r < 0)
+                return r;
+
+        /* Which devices go into the slices, and why the others are tainted (or left out). */
+        _cleanup_free_ const struct health_unit **why = new0(const struct health_unit *, n_devs + 1);
+        _cleanup_free_ size_t *take = new0(size_t, n_devs + 1);
+        if (!why || !take)
+                return -ENOMEM;
+        size_t n_take = 0;
+        for (size_t i = 0; i < n_devs; i++) {
+                if (!dra_device_healthy(health, &devs[i], &why[i]) && p->unhealthy == DRA_UNHEALTHY_REMOVE)
+                        continue;
+                take[n_take++] = i;
+        }
+
+        size_t n_slices = n_take == 0 ? 1 : (n_take + DRA_SLICE_MAX_DEVICES - 1) / DRA_SLICE_MAX_DEVICES;
+        _cleanup_strv_free_ char **out = new0(char *, n_slices + 1);
+        if (!out)
+                return -ENOMEM;
+        for (size_t s = 0; s < n_slices; s++) {
+                _cleanup_json_ json_object *slice = NULL;
+                json_object *devices = NULL;
+                r = slice_new(p, s, n_slices, &slice, &devices, ret_error);
+                if (r < 0)
+                        return r;
+                for (size_t k = s * DRA_SLICE_MAX_DEVICES; k < n_take && k < (s + 1) * DRA_SLICE_MAX_DEVICES;
+                     k++) {
+                        const struct dra_device *d = &devs[take[k]];
+                        const struct gpu *g = &inv->gpus[d->gpu];
+                        json_object *dev = json_object_new_object();
+                        if (append(devices, dev) < 0 || add_str(dev, "name", d->name) < 0)
+                                return -ENOMEM;
+                        r = d->mig < 0 ? device_gpu(dev, inv, g, ret_error)
+                                       : device_mig(dev, inv, g, &g->mig[d->mig], ret_error);
+                        if (r == 0 && why[take[k]])
+                                r = device_taint(dev, why[take[k]]);
+                        if (r < 0)
+                                return r;
+                }
+                /* An empty pool is a slice without devices (no empty list). */
+                if (json_object_array_length(devices) == 0)
+                        json_object_object_del(json_object_object_get(slice, "spec"), "devices");
+                const char *text = json_object_to_json_string_ext(
+                        slice, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+                out[s] = text ? strdup(text) : NULL;
+                if (!out[s])
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(out);
+        return 0;
+}

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The pure parts of nvdp as a Kubernetes DRA driver (docs/dra.md): the devices a node offers and their
+ * names, the ResourceSlice objects that publish them, what a ResourceClaim's allocation means for this
+ * node, and the record of prepared claims (the checkpoint). No I/O here except the checkpoint file. */
+#pragma once
+
+#include <stdint.h>
+
+#include "gpu/inventory.h"
+#include "health/health.h"
+
+/* The driver name, as NVIDIA's DRA driver registers it (DeviceClasses select on it). */
+#define DRA_DRIVER "gpu.nvidia.com"
+/* CDI devices of prepared claims: "k8s.gpu.nvidia.com/claim=<claim UID>-<device>", as NVIDIA's driver names
+ * its claim-specific CDI devices. */
+#define DRA_CDI_VENDOR "k8s.gpu.nvidia.com"
+#define DRA_CDI_CLASS  "claim"
+
+/* A ResourceSlice holds at most 128 devices, 64 when any of them has a taint (resource.k8s.io/v1
+ * ResourceSliceMaxDevicesWithAdvancedFeatures). We always split at 64 so a taint never makes a slice
+ * invalid. */
+#define DRA_SLICE_MAX_DEVICES 64u
+/* Prepared claims kept at once (a node runs at most a few hundred pods) and the checkpoint's size. */
+#define DRA_MAX_CLAIMS          4096u
+#define DRA_MAX_CHECKPOINT_SIZE (8u * 1024 * 1024)
+/* allocation.devices.results holds at most 32 entries (AllocationResultsMaxSize). */
+#define DRA_MAX_CLAIM_DEVICES 32u
+
+/* ---- devices (dra-devices.c) ------------------------------------------------------------------------ */
+
+/* One device of the pool: a whole GPU, or one MIG device of a GPU with MIG on (such a GPU is not offered
+ * whole: its memory and SMs belong to its MIG devices, as with the plugin's MIG strategies). */
+struct dra_device {
+        char name[64]; /* DNS label: "gpu-<minor>", "gpu-<minor>-mig-<gi>-<ci>" */
+        unsigned gpu;  /* index in inventory->gpus */
+        int mig;       /* index in gpus[gpu].mig; -1: the whole GPU */
+};
+
+/* Every device of the node in inventory order. An empty inventory gives an empty list (*ret_n = 0). */
+int dra_devices_list(const inventory *inv, struct dra_device **ret, size_t *ret_n);
+const struct dra_device *dra_devices_find(const struct dra_device *d, size_t n, const char *name);
+
+/* Health of one device: a MIG device is unhealthy when its own unit or its GPU's is. NULL tracker: healthy.
+ * ret_unit (may be NULL) gets the unit that decided it (the GPU's first), NULL when healthy. */
+bool dra_device_healthy(const health_tracker *t, const struct dra_device *d,
+                        const struct health_unit **ret_unit);
+
+/* Values as NVIDIA's DRA driver publishes them (go-nvlib's spellings and Kubernetes' semver rules):
+ * "9.0.0" from 9.0; "580.105.8" from "580.105.08" (no leading zeros in semver); "13.0.0" from 13000;
+ * brand "Nvidia" from "nvidia"; architecture "Hopper" from "hopper", "Ada Lovelace" from "ada".
+ * -EINVAL when the value has no semver form. */
+int dra_version_compute_capability(unsigned major, unsigned minor, char *out, size_t size);
+int dra_version_driver(const char *driver_version, char *out, size_t size);
+int dra_version_cuda(int cuda_driver_version, char *out, size_t size);
+const char *dra_brand_name(const char *brand);
+const char *dra_architecture_name(const char *architecture);
+
+/* ---- ResourceSlices (dra-slice.c) ------------------------------------------------------------------- */
+
+/* What happens to an unhealthy device in the slice. */
+enum dra_unhealthy {
+        /* It stays, with a NoSchedule taint (DRADeviceTaints: GA and on by default in 1.37): the scheduler
+         * allocates it to no new claim, running pods keep it, the reason is visible in the slice. */
+        DRA_UNHEALTHY_TAINT,
+        /* It leaves the slice (clusters where the API server drops device taints). */
+        DRA_UNHEALTHY_REMOVE,
+};
+
+/* Taint keys, as NVIDIA's DRA driver sets them. */
+#define DRA_TAINT_XID       DRA_DRIVER "/xid"       /* value: the XID number */
+#define DRA_TAINT_GPU_LOST  DRA_DRIVER "/gpu-lost"  /* fell off the bus, NVML lost it */
+#define DRA_TAINT_UNHEALTHY DRA_DRIVER "/unhealthy" /* ours: another cause (ECC error, failed re-probe) */
+
+struct dra_slice_params {
+        const char *node;     /* the node name: spec.nodeName and the pool name */
+        const char *node_uid; /* the Node's UID, for the ownerReference; NULL: none */
+        int64_t generation;   /* pool generation (> 0) */
+        enum dra_unhealthy unhealthy;
+};
+
+/* The ResourceSlice name for part i of the node's pool: "<node>-gpu.nvidia.com-<i>". -ENAMETOOLONG when
+ * it would not be a valid object name (over 253 characters). */
+int dra_slice_name(const char *node, size_t i, char **ret);
+
+/* The node's pool as ResourceSlice objects (resource.k8s.io/v1 JSON, for server-side apply), in order,
+ * at most DRA_SLICE_MAX_DEVICES devices each; always at least one (an empty pool is one slice without
+ * devices). health may be NULL (all healthy). *ret is a strv. */
+int dra_slices_build(const inventory *inv, const health_tracker *health, const struct dra_slice_params *p,
+                     char ***ret, char **ret_error);
+
+/* ---- claims (dra-claim.c) --------------------------------------------------------------------------- */
+
+/* The kubelet names a claim by these three (NodePrepareResources / NodeUnprepareResources). */
+struct dra_claim_ref {
+        const char *namespace;
+        const char *uid;
+        const char *name;
+};
+
+/* How the pods of a claim share its devices (opaque config GpuConfig/MigDeviceConfig "sharing"). */
+enum dra_sharing {
+        DRA_SHARING_NONE,         /* no config: the claim's pods share the devices as they are */
+        DRA_SHARING_TIME_SLICING, /* strategy TimeSlicing, interval Default */
+};
+
+struct dra_prepared_device {
+        char *request; /* the claim's request it was allocated for (a subrequest's main request) */
+        char *pool;
+        char *device;
+        char *cdi_id; /* "k8s.gpu.nvidia.com/claim=<uid>-<device>" */
+        enum dra_sharing sharing;
+};
+
+/* One prepared claim: what NodePrepareResources answered, kept until NodeUnprepareResources. */
+struct dra_claim {
+        char *uid, *namespace, *name;
+        struct dra_prepared_device *devices;
+        size_t n_devices;
+};
+
+struct dra_claim *dra_claim_free(struct dra_claim *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct dra_claim *, dra_claim_free);
+
+/* A claim UID we put in file names and CDI names: 1-128 characters of [A-Za-z0-9-]. */
+bool dra_claim_uid_valid(const char *uid);
+/* Checks the three names the kubelet sent (non-empty, UID as above); the error names the bad one. */
+int dra_claim_ref_check(const struct dra_claim_ref *ref, char **ret_error);
+
+/* What this node must prepare for a claim, from the ResourceClaim object (JSON as the API server returns
+ * it) the kubelet named by ref. Checks: the object is that claim (same UID) and is allocated; every result
+ * of driver gpu.nvidia.com is in pool `node` and names one of devs, healthy under health (NULL: healthy);
+ * the opaque configs for gpu.nvidia.com are ones nvdp understands and can honour. Results of other drivers
+ * are not ours and are skipped. Each failure is -EINVAL (-ENODEV for a device that is not on this node,
+ * -EBUSY for an unhealthy one, -EOPNOTSUPP for a config nvdp cannot honour) with a sentence for the pod's
+ * events naming the claim, the device or the config. */
+int dra_claim_resolve(const char *json, size_t size, const struct dra_claim_ref *ref, const char *node,
+                      const struct dra_device *devs, size_t n_devs, const health_tracker *health,
+                      struct dra_claim **ret, char **ret_error);
+
+/* ---- the checkpoint (dra-checkpoint.c) -------------------------------------------------------------- */
+
+/* The prepared claims, keyed by UID. */
+struct dra_state {
+        struct dra_claim **claims;
+        size_t n_claims;
+};
+
+void dra_state_done(struct dra_state *s);
+struct dra_claim *dra_state_find(const struct dra_state *s, const char *uid);
+/* Takes c (also on failure); replaces a claim with the same UID. -ENOSPC beyond DRA_MAX_CLAIMS. */
+int dra_state_put(struct dra_state *s, struct dra_claim *c);
+/* Returns the claim with that UID, removed (the caller frees it), or NULL. */
+struct dra_claim *dra_state_take(struct dra_state *s, const char *uid);
+
+/* The state as the checkpoint's JSON, and back. Parsing checks every field (types, UIDs, CDI names) and
+ * the limits; errors name the field. */
+int dra_state_format(const struct dra_state *s, const char *node, char **ret);
+int dra_state_parse(const char *json, size_t size, const char *node, struct dra_state *ret,
+                    char **ret_error);
+
+/* Reads the checkpoint (a missing file is an empty state). The checkpoint must be for this node: one
+ * written on another node (a copied disk) is refused. Errors name the file. */
+int dra_checkpoint_read(const char *path, const char *node, struct dra_state *ret, char **ret_error);
+/* Replaces the checkpoint atomically (temporary file, fsync, rename). Errors name the file. */
+int dra_checkpoint_write(const char *path, const char *node, const struct dra_state *s, char **ret_error);
+
+/* The claim's CDI spec file name in the CDI directory: "k8s.gpu.nvidia.com-claim_<uid>.json". */
+int dra_claim_spec_filename(const char *uid, char **ret);
+/* Whether name is a claim spec file name of ours; *ret_uid (may be NULL) gets the UID in it. */
+bool dra_claim_spec_filename_parse(const char *name, char **ret_uid);
