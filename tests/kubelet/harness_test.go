@@ -132,13 +132,19 @@ type plugin struct {
 
 func startPlugin(t *testing.T, e env, dir string) *plugin {
 	t.Helper()
+	// The plugin serves its own socket next to kubelet.sock (nvdp takes the directory of --kubelet-socket).
+	return startProcess(t, e, dir, "plugin", "--kubelet-socket", filepath.Join(dir, "kubelet.sock"))
+}
+
+// startProcess runs e.nvdp with args on the simulated node, its output in a log file in dir.
+func startProcess(t *testing.T, e env, dir string, args ...string) *plugin {
+	t.Helper()
 	logf, err := os.CreateTemp(dir, "nvdp-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	// The plugin serves its own socket next to kubelet.sock (nvdp takes the directory of --kubelet-socket).
-	cmd := exec.Command(e.nvdp, "plugin", "--kubelet-socket", filepath.Join(dir, "kubelet.sock"))
+	cmd := exec.Command(e.nvdp, args...)
 	cmd.Env = append(os.Environ(),
 		"LD_LIBRARY_PATH="+e.mockLib,
 		"MOCK_NVML_FIXTURE="+e.fixture,
