@@ -168,3 +168,65 @@ int dra_checkpoint_write(const char *path, const char *node, const struct dra_st
 int dra_claim_spec_filename(const char *uid, char **ret);
 /* Whether name is a claim spec file name of ours; *ret_uid (may be NULL) gets the UID in it. */
 bool dra_claim_spec_filename_parse(const char *name, char **ret_uid);
+
+/* ---- the kubelet's wire (dra-wire.c): the only file that packs and unpacks the DRA and plugin
+ * registration protobufs ----------------------------------------------------------------------------- */
+
+/* The gRPC services nvdp offers, as listed in PluginInfo.supported_versions, newest first (the kubelet
+ * takes the first it supports). */
+#define DRA_SERVICE_V1       "v1.DRAPlugin"
+#define DRA_SERVICE_V1BETA1  "v1beta1.DRAPlugin"
+#define DRA_PATH_V1          "/k8s.io.kubelet.pkg.apis.dra.v1.DRAPlugin/"
+#define DRA_PATH_V1BETA1     "/k8s.io.kubelet.pkg.apis.dra.v1beta1.DRAPlugin/"
+#define DRA_METHOD_PREPARE   "NodePrepareResources"
+#define DRA_METHOD_UNPREPARE "NodeUnprepareResources"
+/* The plugin watcher's registration service (package "pluginregistration", no version in the path). */
+#define REGISTRATION_PATH_GET_INFO "/pluginregistration.Registration/GetInfo"
+#define REGISTRATION_PATH_NOTIFY   "/pluginregistration.Registration/NotifyRegistrationStatus"
+#define REGISTRATION_TYPE_DRA      "DRAPlugin"
+
+/* Claims in one NodePrepareResources/NodeUnprepareResources call (the kubelet sends a pod's claims of one
+ * driver; a pod has at most 32). */
+#define DRA_MAX_REQUEST_CLAIMS 256u
+/* An error string sent back is cut to this many bytes. */
+#define DRA_MAX_ERROR 1024u
+
+/* The claims of a NodePrepareResourcesRequest or NodeUnprepareResourcesRequest (the same message shape). */
+struct dra_claim_list {
+        struct dra_claim_ref *refs;
+        size_t n;
+        void *message; /* owns the strings refs point into */
+};
+void dra_claim_list_done(struct dra_claim_list *l);
+/* -EBADMSG when it does not parse, -EINVAL (with a sentence) for more than DRA_MAX_REQUEST_CLAIMS claims or
+ * a claim whose namespace, name or UID is not valid; the caller fails the call then. */
+int dra_wire_claims_unpack(const uint8_t *msg, size_t size, struct dra_claim_list *ret, char **ret_error);
+
+/* One claim's answer: its prepared record, or an error (exactly one is set). */
+struct dra_prepare_result {
+        const char *uid;
+        const struct dra_claim *claim;
+        const char *error;
+};
+int dra_wire_prepare_response_pack(const struct dra_prepare_result *r, size_t n, uint8_t **ret,
+                                   size_t *ret_size);
+struct dra_unprepare_result {
+        const char *uid;
+        const char *error; /* NULL: unprepared */
+};
+int dra_wire_unprepare_response_pack(const struct dra_unprepare_result *r, size_t n, uint8_t **ret,
+                                     size_t *ret_size);
+
+/* PluginInfo for GetInfo; versions is a strv. */
+int dra_wire_plugin_info_pack(const char *type, const char *name, const char *endpoint,
+                              char *const *versions, uint8_t **ret, size_t *ret_size);
+/* RegistrationStatus from NotifyRegistrationStatus; *ret_error gets the kubelet's error text ("" when none),
+ * made printable. */
+int dra_wire_registration_status_unpack(const uint8_t *msg, size_t size, bool *ret_registered,
+                                        char **ret_error);
+/* The empty RegistrationStatusResponse. */
+int dra_wire_registration_status_response_pack(uint8_t **ret, size_t *ret_size);
+
+/* A copy of s for a peer or a log: bytes outside printable ASCII become '?', cut to DRA_MAX_ERROR bytes
+ * (the kubelet's protobuf decoder refuses strings that are not UTF-8). */
+char *dra_printable(const char *s);

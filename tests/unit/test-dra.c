@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 
 #include "base/strv.h"
+#include "dra.pb-c.h"
 #include "dra/dra.h"
+#include "pluginregistration.pb-c.h"
 #include "test-plan-inventories.h"
 
 #define SEC (1000ULL * 1000 * 1000)
@@ -897,6 +899,196 @@ static void test_spec_filename(void **state)
         assert_false(dra_claim_spec_filename_parse(".k8s.gpu.nvidia.com-claim_abc.json.tmp123", NULL));
 }
 
+/* ---- the wire --------------------------------------------------------------------------------------- */
+
+/* A NodePrepareResourcesRequest as the kubelet packs it. */
+static uint8_t *claims_request(const char *const (*claims)[3], size_t n, size_t *ret_size)
+{
+        Dra__V1__NodePrepareResourcesRequest req = DRA__V1__NODE_PREPARE_RESOURCES_REQUEST__INIT;
+        Dra__V1__Claim *c = new0(Dra__V1__Claim, n + 1);
+        Dra__V1__Claim **p = new0(Dra__V1__Claim *, n + 1);
+        assert_non_null(c);
+        assert_non_null(p);
+        for (size_t i = 0; i < n; i++) {
+                dra__v1__claim__init(&c[i]);
+                c[i].namespace_ = (char *)claims[i][0];
+                c[i].uid = (char *)claims[i][1];
+                c[i].name = (char *)claims[i][2];
+                p[i] = &c[i];
+        }
+        req.n_claims = n;
+        req.claims = p;
+        size_t size = dra__v1__node_prepare_resources_request__get_packed_size(&req);
+        uint8_t *buf = malloc(size + 1);
+        assert_non_null(buf);
+        assert_int_equal(dra__v1__node_prepare_resources_request__pack(&req, buf), size);
+        free(c);
+        free(p);
+        *ret_size = size;
+        return buf;
+}
+
+static void test_wire_claims(void **state)
+{
+        static const char *const claims[][3] = { { "team-a", UID, "two-gpus" },
+                                                 { "default", "0a0b", "one" } };
+        size_t size;
+        _cleanup_free_ uint8_t *buf = claims_request(claims, 2, &size);
+        _cleanup_(dra_claim_list_done) struct dra_claim_list l = {};
+        assert_int_equal(dra_wire_claims_unpack(buf, size, &l, NULL), 0);
+        assert_int_equal(l.n, 2);
+        assert_string_equal(l.refs[0].namespace, "team-a");
+        assert_string_equal(l.refs[0].uid, UID);
+        assert_string_equal(l.refs[0].name, "two-gpus");
+        assert_string_equal(l.refs[1].uid, "0a0b");
+
+        /* An empty request (no claims) is valid: nothing to do. */
+        _cleanup_(dra_claim_list_done) struct dra_claim_list empty = {};
+        assert_int_equal(dra_wire_claims_unpack((const uint8_t *)"", 0, &empty, NULL), 0);
+        assert_int_equal(empty.n, 0);
+}
+
+static void test_wire_claims_bad(void **state)
+{
+        static const char *const claims[][3] = { { "team-a", UID, "two-gpus" },
+                                                 { "default", "a/b", "one" } };
+        size_t size;
+        _cleanup_free_ uint8_t *buf = claims_request(claims, 2, &size);
+        _cleanup_free_ char *error = NULL;
+        struct dra_claim_list l = {};
+        assert_int_equal(dra_wire_claims_unpack(buf, size, &l, &error), -EINVAL);
+        assert_string_equal(
+                error,
+                "claim 1 of the request: claim UID \"a/b\" is not a UID (1-128 letters, digits and '-')");
+        assert_null(l.refs);
+
+        static const uint8_t garbage[] = { 0x0a, 0x05, 0x01 };
+        assert_int_equal(dra_wire_claims_unpack(garbage, sizeof garbage, &l, &error), -EBADMSG);
+        assert_string_equal(error, "the request is not a DRA claims message");
+
+        const char *(*many)[3] = calloc(DRA_MAX_REQUEST_CLAIMS + 1, sizeof *many);
+        assert_non_null(many);
+        for (size_t i = 0; i <= DRA_MAX_REQUEST_CLAIMS; i++) {
+                many[i][0] = "ns";
+                many[i][1] = "u";
+                many[i][2] = "n";
+        }
+        _cleanup_free_ uint8_t *big =
+                claims_request((const char *const(*)[3])many, DRA_MAX_REQUEST_CLAIMS + 1, &size);
+        free(many);
+        assert_int_equal(dra_wire_claims_unpack(big, size, &l, &error), -EINVAL);
+        assert_string_equal(error, "the request names 257 claims (at most 256)");
+}
+
+static void test_wire_prepare_response(void **state)
+{
+        _cleanup_(dra_claim_freep) struct dra_claim *c = claim_new(UID, "two-gpus", 2);
+        struct dra_prepare_result r[] = {
+                { .uid = UID, .claim = c },
+                { .uid = "0a0b", .error = "device gpu-9 is not one of the 8 devices of node node-a\x01" },
+        };
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size = 0;
+        assert_int_equal(dra_wire_prepare_response_pack(r, 2, &buf, &size), 0);
+        Dra__V1__NodePrepareResourcesResponse *resp =
+                dra__v1__node_prepare_resources_response__unpack(NULL, size, buf);
+        assert_non_null(resp);
+        assert_int_equal(resp->n_claims, 2);
+        assert_string_equal(resp->claims[0]->key, UID);
+        Dra__V1__NodePrepareResourceResponse *v = resp->claims[0]->value;
+        assert_string_equal(v->error, "");
+        assert_int_equal(v->n_devices, 2);
+        assert_int_equal(v->devices[1]->n_request_names, 1);
+        assert_string_equal(v->devices[1]->request_names[0], "gpus");
+        assert_string_equal(v->devices[1]->pool_name, "node-a");
+        assert_string_equal(v->devices[1]->device_name, "gpu-1");
+        assert_int_equal(v->devices[1]->n_cdi_device_ids, 1);
+        assert_string_equal(v->devices[1]->cdi_device_ids[0], "k8s.gpu.nvidia.com/claim=" UID "-gpu-1");
+        assert_string_equal(v->devices[1]->share_id, "");
+        assert_string_equal(resp->claims[1]->key, "0a0b");
+        /* Control bytes do not reach the kubelet (its decoder refuses strings that are not UTF-8). */
+        assert_string_equal(resp->claims[1]->value->error,
+                            "device gpu-9 is not one of the 8 devices of node node-a?");
+        assert_int_equal(resp->claims[1]->value->n_devices, 0);
+        dra__v1__node_prepare_resources_response__free_unpacked(resp, NULL);
+}
+
+static void test_wire_unprepare_response(void **state)
+{
+        struct dra_unprepare_result r[] = { { .uid = "a" } };
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size = 0;
+        assert_int_equal(dra_wire_unprepare_response_pack(r, 1, &buf, &size), 0);
+        /* claims (1, LEN 5) { key (1, LEN 1) "a", value (2, LEN 0) {} }: an entry per claim, even without
+         * error. */
+        static const uint8_t want[] = { 0x0a, 0x05, 0x0a, 0x01, 'a', 0x12, 0x00 };
+        assert_int_equal(size, sizeof want);
+        assert_memory_equal(buf, want, sizeof want);
+
+        struct dra_unprepare_result r2[] = { { .uid = "a" }, { .uid = "b", .error = "cannot remove \xff" } };
+        _cleanup_free_ uint8_t *buf2 = NULL;
+        assert_int_equal(dra_wire_unprepare_response_pack(r2, 2, &buf2, &size), 0);
+        Dra__V1__NodeUnprepareResourcesResponse *resp =
+                dra__v1__node_unprepare_resources_response__unpack(NULL, size, buf2);
+        assert_non_null(resp);
+        assert_int_equal(resp->n_claims, 2);
+        assert_string_equal(resp->claims[1]->key, "b");
+        assert_string_equal(resp->claims[1]->value->error, "cannot remove ?");
+        dra__v1__node_unprepare_resources_response__free_unpacked(resp, NULL);
+}
+
+static void test_wire_registration(void **state)
+{
+        char *versions[] = { (char *)DRA_SERVICE_V1, (char *)DRA_SERVICE_V1BETA1, NULL };
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t size = 0;
+        assert_int_equal(dra_wire_plugin_info_pack(REGISTRATION_TYPE_DRA, DRA_DRIVER,
+                                                   "/var/lib/kubelet/plugins/gpu.nvidia.com/dra.sock",
+                                                   versions, &buf, &size),
+                         0);
+        Pluginregistration__PluginInfo *info = pluginregistration__plugin_info__unpack(NULL, size, buf);
+        assert_non_null(info);
+        assert_string_equal(info->type, "DRAPlugin");
+        assert_string_equal(info->name, "gpu.nvidia.com");
+        assert_string_equal(info->endpoint, "/var/lib/kubelet/plugins/gpu.nvidia.com/dra.sock");
+        assert_int_equal(info->n_supported_versions, 2);
+        assert_string_equal(info->supported_versions[0], "v1.DRAPlugin");
+        assert_string_equal(info->supported_versions[1], "v1beta1.DRAPlugin");
+        pluginregistration__plugin_info__free_unpacked(info, NULL);
+
+        /* RegistrationStatus{plugin_registered=false (left out), error="no\nway"} */
+        static const uint8_t status[] = { 0x12, 0x06, 'n', 'o', '\n', 'w', 'a', 'y' };
+        bool registered = true;
+        _cleanup_free_ char *error = NULL;
+        assert_int_equal(dra_wire_registration_status_unpack(status, sizeof status, &registered, &error), 0);
+        assert_false(registered);
+        assert_string_equal(error, "no?way");
+        static const uint8_t ok[] = { 0x08, 0x01 };
+        _cleanup_free_ char *none = NULL;
+        assert_int_equal(dra_wire_registration_status_unpack(ok, sizeof ok, &registered, &none), 0);
+        assert_true(registered);
+        assert_string_equal(none, "");
+        static const uint8_t bad[] = { 0x12, 0x09, 'x' };
+        assert_int_equal(dra_wire_registration_status_unpack(bad, sizeof bad, &registered, &error),
+                         -EBADMSG);
+
+        _cleanup_free_ uint8_t *empty = NULL;
+        assert_int_equal(dra_wire_registration_status_response_pack(&empty, &size), 0);
+        assert_int_equal(size, 0);
+}
+
+static void test_printable(void **state)
+{
+        _cleanup_free_ char *a = dra_printable("caf\xc3\xa9\ttab"), *b = dra_printable(NULL);
+        assert_string_equal(a, "caf???tab");
+        assert_string_equal(b, "");
+        char long_text[3000];
+        memset(long_text, 'x', sizeof long_text - 1);
+        long_text[sizeof long_text - 1] = '\0';
+        _cleanup_free_ char *c = dra_printable(long_text);
+        assert_int_equal(strlen(c), 1024);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -930,6 +1122,12 @@ int main(void)
                 cmocka_unit_test(test_checkpoint_too_large),
                 cmocka_unit_test(test_checkpoint_unwritable),
                 cmocka_unit_test(test_spec_filename),
+                cmocka_unit_test(test_wire_claims),
+                cmocka_unit_test(test_wire_claims_bad),
+                cmocka_unit_test(test_wire_prepare_response),
+                cmocka_unit_test(test_wire_unprepare_response),
+                cmocka_unit_test(test_wire_registration),
+                cmocka_unit_test(test_printable),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
