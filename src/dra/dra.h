@@ -230,3 +230,66 @@ int dra_wire_registration_status_response_pack(uint8_t **ret, size_t *ret_size);
 /* A copy of s for a peer or a log: bytes outside printable ASCII become '?', cut to DRA_MAX_ERROR bytes
  * (the kubelet's protobuf decoder refuses strings that are not UTF-8). */
 char *dra_printable(const char *s);
+
+/* ---- prepared claims (dra-claims.c): NodePrepareResources / NodeUnprepareResources ------------------ */
+
+/* What dra_claims needs done outside it: reading a ResourceClaim from the API server and writing or removing
+ * a claim's CDI spec. The daemon provides these (the kube client, the CDI writer); tests provide fakes. */
+struct dra_claims_ops {
+        /* Starts reading the ResourceClaim ref names; the answer goes to dra_claims_fetched() with token,
+         * now or later from the loop. <0: it could not start (the claim fails with *ret_error). */
+        int (*fetch)(void *userdata, const struct dra_claim_ref *ref, uint64_t token, char **ret_error);
+        /* Writes the claim's CDI spec (atomically; replacing one already there). */
+        int (*write_spec)(void *userdata, const struct dra_claim *c, char **ret_error);
+        /* Removes the claim's CDI spec; one that is not there is not an error. */
+        int (*remove_spec)(void *userdata, const char *uid, char **ret_error);
+};
+
+struct dra_claims_params {
+        const char *node;             /* this node: the pool */
+        const char *checkpoint;       /* the checkpoint file */
+        const inventory *inventory;   /* the node's GPUs (NULL: none) */
+        const health_tracker *health; /* NULL: every device healthy */
+};
+
+/* At most this many NodePrepareResources calls wait for the API server at once; more fail at once. */
+#define DRA_MAX_PENDING_PREPARES 64u
+
+typedef struct dra_claims dra_claims;
+
+/* Reads the checkpoint (errors name the file; a damaged one is refused). p and ops are copied; the
+ * strings and objects p points to must outlive the dra_claims. */
+int dra_claims_new(const struct dra_claims_params *p, const struct dra_claims_ops *ops, void *userdata,
+                   dra_claims **ret, char **ret_error);
+/* Drops pending prepares without answering them. Accepts NULL. */
+dra_claims *dra_claims_free(dra_claims *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(dra_claims *, dra_claims_free);
+const struct dra_state *dra_claims_state(const dra_claims *c);
+
+/* After a restart (of nvdp, or of the node: /var/run/cdi is a tmpfs): writes the CDI spec of every
+ * checkpointed claim again, and removes the claim specs in spec_files (names in the CDI directory, a strv)
+ * that no checkpointed claim owns (left by a crash between writing a spec and recording it). Every spec is
+ * tried; the first error is returned. *ret_removed (may be NULL) gets how many orphans went. */
+int dra_claims_recover(dra_claims *c, char *const *spec_files, size_t *ret_removed, char **ret_error);
+
+/* Called once per dra_claims_prepare with one result per claim, in the request's order. The results and
+ * the claims they point to are valid during the call only. */
+typedef void (*dra_prepare_done_fn)(void *userdata, const struct dra_prepare_result *r, size_t n);
+/* Prepares the claims: those already prepared are answered from their record; the others are read from the
+ * API server (ops->fetch), resolved (dra_claim_resolve), their CDI specs written, and recorded in the
+ * checkpoint, all of one call together. done runs once: inside this call when nothing had to be read, else
+ * from the last dra_claims_fetched. -EBUSY (done not called) when DRA_MAX_PENDING_PREPARES calls wait. */
+int dra_claims_prepare(dra_claims *c, const struct dra_claim_ref *refs, size_t n, dra_prepare_done_fn done,
+                       void *userdata);
+/* The answer to ops->fetch: status is the HTTP status (2xx: body is the ResourceClaim), or a -errno with
+ * error saying why no answer came. Unknown tokens (a freed or finished call) are ignored. */
+void dra_claims_fetched(dra_claims *c, uint64_t token, int status, const char *body, size_t size,
+                        const char *error);
+
+/* Called with one result per claim, in the request's order, valid during the call only. */
+typedef void (*dra_unprepare_done_fn)(void *userdata, const struct dra_unprepare_result *r, size_t n);
+/* Unprepares the claims: removes each recorded claim's CDI spec and its record, then writes the
+ * checkpoint; a claim without a record is already unprepared. A claim being prepared at the moment is
+ * not recorded when its read returns. done runs inside this call (only -ENOMEM fails before it). */
+int dra_claims_unprepare(dra_claims *c, const struct dra_claim_ref *refs, size_t n,
+                         dra_unprepare_done_fn done, void *userdata);
