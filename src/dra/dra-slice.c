@@ -325,3 +325,40 @@ int dra_slices_build(const inventory *inv, const health_tracker *health, const s
         *ret = TAKE_PTR(out);
         return 0;
 }
+
+int dra_slice_list_parse(const char *json, size_t size, const char *node, char ***ret_names,
+                         int64_t *ret_generation, char **ret_error)
+{
+        _cleanup_json_ json_object *root = NULL;
+        if (kube_json_parse(json, size, &root) < 0 || !json_object_is_type(root, json_type_object))
+                return error_set(ret_error, -EINVAL,
+                                 "the ResourceSlice list from the API server is not a JSON object");
+        json_object *items = json_object_object_get(root, "items");
+        if (items && !json_object_is_type(items, json_type_array))
+                return error_set(ret_error, -EINVAL, "the ResourceSlice list's items are not a list");
+        _cleanup_strv_free_ char **names = new0(char *, 1);
+        if (!names)
+                return -ENOMEM;
+        int64_t generation = 0;
+        size_t n = items ? json_object_array_length(items) : 0;
+        for (size_t i = 0; i < n; i++) {
+                json_object *it = json_object_array_get_idx(items, i), *meta, *spec, *pool;
+                if (!json_object_object_get_ex(it, "metadata", &meta) ||
+                    !json_object_object_get_ex(it, "spec", &spec))
+                        continue;
+                const char *name = json_object_get_string(json_object_object_get(meta, "name"));
+                const char *driver = json_object_get_string(json_object_object_get(spec, "driver"));
+                const char *owner = json_object_get_string(json_object_object_get(spec, "nodeName"));
+                if (!name || !driver || !owner || !streq(driver, DRA_DRIVER) || !streq(owner, node))
+                        continue;
+                if (strv_extend(&names, name) < 0)
+                        return -ENOMEM;
+                if (json_object_object_get_ex(spec, "pool", &pool))
+                        generation = MAX(generation,
+                                         json_object_get_int64(json_object_object_get(pool, "generation")));
+        }
+        strv_sort(names);
+        *ret_names = TAKE_PTR(names);
+        *ret_generation = generation;
+        return 0;
+}

@@ -88,6 +88,13 @@ int dra_slice_name(const char *node, size_t i, char **ret);
 int dra_slices_build(const inventory *inv, const health_tracker *health, const struct dra_slice_params *p,
                      char ***ret, char **ret_error);
 
+/* The node's slices in a ResourceSliceList (GET /apis/resource.k8s.io/v1/resourceslices with the field
+ * selector spec.nodeName=<node>,spec.driver=gpu.nvidia.com; items of other nodes or drivers are skipped as
+ * well): their names (a strv, sorted) and the highest pool generation among them (0: none). A publisher
+ * starting up continues above that generation and deletes the names it does not publish. */
+int dra_slice_list_parse(const char *json, size_t size, const char *node, char ***ret_names,
+                         int64_t *ret_generation, char **ret_error);
+
 /* ---- claims (dra-claim.c) --------------------------------------------------------------------------- */
 
 /* The kubelet names a claim by these three (NodePrepareResources / NodeUnprepareResources). */

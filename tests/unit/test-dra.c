@@ -422,6 +422,42 @@ static void test_slice_bad_params(void **state)
         assert_string_equal(error, "driver version \"unknown\" is not a version number");
 }
 
+static void test_slice_list(void **state)
+{
+        static const char list[] =
+                "{\"kind\":\"ResourceSliceList\",\"apiVersion\":\"resource.k8s.io/v1\",\"items\":["
+                "{\"metadata\":{\"name\":\"node-a-gpu.nvidia.com-1\"},\"spec\":{\"driver\":\"gpu.nvidia."
+                "com\","
+                "\"nodeName\":\"node-a\",\"pool\":{\"name\":\"node-a\",\"generation\":7}}},"
+                "{\"metadata\":{\"name\":\"node-a-gpu.nvidia.com-0\"},\"spec\":{\"driver\":\"gpu.nvidia."
+                "com\","
+                "\"nodeName\":\"node-a\",\"pool\":{\"name\":\"node-a\",\"generation\":9}}},"
+                "{\"metadata\":{\"name\":\"node-b-gpu.nvidia.com-0\"},\"spec\":{\"driver\":\"gpu.nvidia."
+                "com\","
+                "\"nodeName\":\"node-b\",\"pool\":{\"name\":\"node-b\",\"generation\":40}}},"
+                "{\"metadata\":{\"name\":\"node-a-dra.net\"},\"spec\":{\"driver\":\"dra.net\","
+                "\"nodeName\":\"node-a\",\"pool\":{\"name\":\"node-a\",\"generation\":50}}}]}";
+        _cleanup_strv_free_ char **names = NULL;
+        int64_t gen = -1;
+        assert_int_equal(dra_slice_list_parse(list, strlen(list), "node-a", &names, &gen, NULL), 0);
+        assert_int_equal(strv_length(names), 2);
+        assert_string_equal(names[0], "node-a-gpu.nvidia.com-0");
+        assert_string_equal(names[1], "node-a-gpu.nvidia.com-1");
+        assert_int_equal(gen, 9);
+
+        static const char empty[] = "{\"kind\":\"ResourceSliceList\",\"items\":[]}";
+        _cleanup_strv_free_ char **none = NULL;
+        assert_int_equal(dra_slice_list_parse(empty, strlen(empty), "node-a", &none, &gen, NULL), 0);
+        assert_int_equal(strv_length(none), 0);
+        assert_int_equal(gen, 0);
+
+        _cleanup_free_ char *error = NULL;
+        char **bad = NULL;
+        assert_int_equal(dra_slice_list_parse("{\"items\":{}}", 12, "node-a", &bad, &gen, &error), -EINVAL);
+        assert_string_equal(error, "the ResourceSlice list's items are not a list");
+        assert_null(bad);
+}
+
 /* ---- claims ------------------------------------------------------------------------------------------ */
 
 #define UID "6b1e3a8c-2d4f-4e5a-9b7c-0d1e2f3a4b5c"
@@ -1107,6 +1143,7 @@ int main(void)
                 cmocka_unit_test(test_slice_split),
                 cmocka_unit_test(test_slice_empty_pool),
                 cmocka_unit_test(test_slice_bad_params),
+                cmocka_unit_test(test_slice_list),
                 cmocka_unit_test(test_claim_two_gpus),
                 cmocka_unit_test(test_claim_subrequest),
                 cmocka_unit_test(test_claim_mig),
