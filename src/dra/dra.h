@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The pure parts of nvdp as a Kubernetes DRA driver (docs/dra.md): the devices a node offers and their
- * names, the ResourceSlice objects that publish them, what a ResourceClaim's allocation means for this
- * node, and the record of prepared claims (the checkpoint). No I/O here except the checkpoint file. */
+/* nvdp as a Kubernetes DRA driver, the parts below the daemon (docs/dra.md): the devices a node offers and
+ * their names, the ResourceSlice objects that publish them, what a ResourceClaim's allocation means for
+ * this node, the record of prepared claims (the checkpoint), preparing and unpreparing claims, and the
+ * kubelet's protobufs. The only I/O here is the checkpoint file; reading claims from the API server and
+ * writing CDI specs are the caller's (struct dra_claims_ops). Nothing here logs. */
 #pragma once
 
 #include <stdint.h>
