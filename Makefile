@@ -42,7 +42,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps check unit integration valgrind kubelet deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
+.PHONY: all deps check unit unit-arm64 arm64 chart push integration valgrind kubelet deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
 	failinject
 all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
 
@@ -96,10 +96,19 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libnvdp.a
 # ---- tests ---------------------------------------------------------------------------------------
 # Everything CI runs (.ci/run calls this): style, the test layers, the end-to-end cluster, the
 # sanitizer build with failure injection, and every fuzz target for FUZZ_SECONDS.
-check: lint unit integration valgrind kubelet deploy e2e asan fuzz
+check: lint unit unit-arm64 integration valgrind kubelet deploy e2e asan fuzz
 
 unit: $(UNIT_BIN) all
-	@tests/run-unit $(BUILD) $(UNIT_BIN)
+	@CC=$(CC) tests/run-unit $(BUILD) $(UNIT_BIN)
+
+# The arm64 build (GH200/GB200 and Jetson nodes), cross-compiled with Debian's multiarch packages
+# into $(BUILD)/arm64; its unit tests run under qemu-user.
+ARM64_MAKE := $(MAKE) BUILD=$(BUILD)/arm64 CC=aarch64-linux-gnu-gcc
+arm64: | $(DEPS_STAMP)
+	@$(ARM64_MAKE) $(BUILD)/arm64/nvdp
+
+unit-arm64: | $(DEPS_STAMP)
+	@$(ARM64_MAKE) UNIT_EXEC=qemu-aarch64 unit
 
 integration: all
 	@if ls tests/integration/test_*.py >/dev/null 2>&1; then \
@@ -111,7 +120,7 @@ kubelet: all
 		cd tests/kubelet && NVDP_BUILD=$(abspath $(BUILD)) go test -count=1 ./...; \
 	else echo "kubelet: no tests yet"; fi
 
-deploy: all
+deploy: all arm64
 	@tests/deploy/run
 
 # nvdp info on every fixture and error path under valgrind: no leak, no memory error.
@@ -145,14 +154,23 @@ $(BUILD)/bin/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz-common.h $(BUILD)/libnv
 		$(LDFLAGS) $(LIBS)
 
 lint: | $(DEPS_STAMP)
+	scripts/check-layers src
 	clang-format --dry-run -Werror $(shell find src mock tests/unit -name '*.[ch]')
 	@# memleak is off: cppcheck does not understand __attribute__((cleanup)), our ownership idiom
 	@# (ASan/LeakSanitizer and valgrind check leaks instead).
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem --suppress=memleak -D__GNUC__ -Isrc $(shell find src mock -name '*.c')
 
-image: all
+image: all arm64
 	@BUILD=$(BUILD) scripts/make-image
+
+# Release artefacts (.github/workflows/release.yml runs these on a tag): the chart package, and the
+# image index and chart pushed to REGISTRY (scripts/release says how).
+chart: | $(DEPS_STAMP)
+	@BUILD=$(BUILD) scripts/release chart
+
+push: image
+	@BUILD=$(BUILD) scripts/release push
 
 demo: all
 	@scripts/demo $(BUILD)

@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "base/macro.h"
+#include "gpu/node.h"
 
 enum mig_strategy { MIG_STRATEGY_NONE, MIG_STRATEGY_SINGLE, MIG_STRATEGY_MIXED };
 enum device_id_strategy { DEVICE_ID_UUID, DEVICE_ID_INDEX };
@@ -97,6 +98,8 @@ typedef struct config {
 /* Defaults exactly as upstream. */
 int config_new_default(config **ret);
 config *config_free(config *c);
+/* What node_open() needs: --root, --driver-root and --driver-root-ctr-path (borrowed from c). */
+struct node_roots config_node_roots(const config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(config *, config_free);
 
 /* Parses a config file (YAML or JSON) over c. On error, *ret_error says "<file>:<line>: <key>: <why>". */

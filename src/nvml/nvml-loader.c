@@ -133,7 +133,7 @@ int nvml_load_library(const char *driver_root, const char *library, nvml **ret, 
         if (nr != NVML_SUCCESS) {
                 (void)error_set(ret_error, 0, "nvmlInit_v2 failed: %s.", nvml_strerror(n, nr));
                 dlclose(dl);
-                return -EIO;
+                return -ENODEV;
         }
         *ret = TAKE_PTR(n);
         return 0;

@@ -111,6 +111,92 @@ static void choose_aligned(const inventory *inv, const unsigned *must, size_t n_
         }
 }
 
+/* Whole GPUs: the best-connected set of want candidates, with the must-include devices. */
+static int choose_whole(const inventory *inv, const struct plan_resource *r, const bool *is_must,
+                        struct candidate *cand, size_t n_cand, size_t n_must, size_t want, char ***result)
+{
+        _cleanup_free_ unsigned *must_gpus = new0(unsigned, n_must + 1);
+        _cleanup_free_ unsigned *cand_gpus = new0(unsigned, n_cand + 1);
+        _cleanup_free_ unsigned *chosen = new0(unsigned, want + 1);
+        if (!must_gpus || !cand_gpus || !chosen)
+                return -ENOMEM;
+        size_t m = 0;
+        for (size_t d = 0; d < r->n_devices; d++)
+                if (is_must[d])
+                        must_gpus[m++] = r->devices[d].gpu;
+        /* candidates in GPU order, so ties go to lower indexes */
+        for (size_t i = 0; i < n_cand; i++)
+                for (size_t j = i + 1; j < n_cand; j++)
+                        if (cand[j].gpu < cand[i].gpu) {
+                                struct candidate t = cand[i];
+                                cand[i] = cand[j];
+                                cand[j] = t;
+                        }
+        for (size_t i = 0; i < n_cand; i++)
+                cand_gpus[i] = cand[i].gpu;
+        choose_aligned(inv, must_gpus, m, cand_gpus, n_cand, want, chosen);
+        for (size_t i = 0; i < want; i++)
+                for (size_t j = 0; j < n_cand; j++)
+                        if (cand[j].gpu == chosen[i]) {
+                                int k = strv_extend(result, r->devices[cand[j].dev].id);
+                                if (k < 0)
+                                        return k;
+                                break;
+                        }
+        return 0;
+}
+
+/* Replicas and MIG devices, one at a time: "distributed" takes the physical GPU with the fewest in use,
+ * "packed" the one with the most; among equals the GPU picked least often for this request. */
+static int choose_spread(const inventory *inv, const struct plan_resource *r, const bool *is_must,
+                         enum allocation_policy policy, const struct candidate *cand, size_t n_cand,
+                         size_t want, char ***result)
+{
+        /* Per physical GPU: devices of the resource on it, and how many of those are available (the
+         * kubelet's view: the rest are allocated). */
+        size_t n_gpus = inv->n_gpus;
+        _cleanup_free_ unsigned *total = new0(unsigned, n_gpus + 1);
+        _cleanup_free_ unsigned *avail = new0(unsigned, n_gpus + 1);
+        _cleanup_free_ unsigned *picked = new0(unsigned, n_gpus + 1);
+        _cleanup_free_ bool *taken = new0(bool, n_cand + 1);
+        if (!total || !avail || !picked || !taken)
+                return -ENOMEM;
+        for (size_t d = 0; d < r->n_devices; d++)
+                if (r->devices[d].gpu < n_gpus) {
+                        total[r->devices[d].gpu]++;
+                        picked[r->devices[d].gpu] += is_must[d];
+                }
+        for (size_t i = 0; i < n_cand; i++)
+                avail[cand[i].gpu]++;
+        for (size_t n = 0; n < want; n++) {
+                size_t best = SIZE_MAX;
+                for (size_t i = 0; i < n_cand; i++) {
+                        if (taken[i])
+                                continue;
+                        if (best == SIZE_MAX) {
+                                best = i;
+                                continue;
+                        }
+                        unsigned g = cand[i].gpu, b = cand[best].gpu;
+                        unsigned used_g = total[g] - avail[g], used_b = total[b] - avail[b];
+                        bool better;
+                        if (used_g != used_b)
+                                better = policy == ALLOCATION_PACKED ? used_g > used_b : used_g < used_b;
+                        else
+                                better = picked[g] < picked[b];
+                        if (better)
+                                best = i;
+                }
+                taken[best] = true;
+                avail[cand[best].gpu]--;
+                picked[cand[best].gpu]++;
+                int k = strv_extend(result, r->devices[cand[best].dev].id);
+                if (k < 0)
+                        return k;
+        }
+        return 0;
+}
+
 int preferred_allocation(const inventory *inv, const struct plan_resource *r, const bool *healthy,
                          enum allocation_policy policy, char *const *available, size_t n_available,
                          char *const *must_include, size_t n_must_include, size_t size, char ***ret)
@@ -148,79 +234,11 @@ int preferred_allocation(const inventory *inv, const struct plan_resource *r, co
         bool whole_gpus = r->replicas <= 1;
         for (size_t i = 0; i < r->n_devices && whole_gpus; i++)
                 whole_gpus = r->devices[i].mig < 0;
-
-        if (whole_gpus && want > 0) {
-                _cleanup_free_ unsigned *must_gpus = new0(unsigned, n_result + 1);
-                _cleanup_free_ unsigned *cand_gpus = new0(unsigned, n_cand + 1);
-                _cleanup_free_ unsigned *chosen = new0(unsigned, want + 1);
-                if (!must_gpus || !cand_gpus || !chosen)
-                        return -ENOMEM;
-                size_t m = 0;
-                for (size_t d = 0; d < r->n_devices; d++)
-                        if (is_must[d])
-                                must_gpus[m++] = r->devices[d].gpu;
-                /* candidates in GPU order, so ties go to lower indexes */
-                for (size_t i = 0; i < n_cand; i++)
-                        for (size_t j = i + 1; j < n_cand; j++)
-                                if (cand[j].gpu < cand[i].gpu) {
-                                        struct candidate t = cand[i];
-                                        cand[i] = cand[j];
-                                        cand[j] = t;
-                                }
-                for (size_t i = 0; i < n_cand; i++)
-                        cand_gpus[i] = cand[i].gpu;
-                choose_aligned(inv, must_gpus, m, cand_gpus, n_cand, want, chosen);
-                for (size_t i = 0; i < want; i++)
-                        for (size_t j = 0; j < n_cand; j++)
-                                if (cand[j].gpu == chosen[i]) {
-                                        if ((k = strv_extend(&result, r->devices[cand[j].dev].id)) < 0)
-                                                return k;
-                                        break;
-                                }
-        } else if (want > 0) {
-                /* Per physical GPU: devices of the resource on it, and how many of those are available
-                 * (the kubelet's view: the rest are allocated). */
-                size_t n_gpus = inv->n_gpus;
-                _cleanup_free_ unsigned *total = new0(unsigned, n_gpus + 1);
-                _cleanup_free_ unsigned *avail = new0(unsigned, n_gpus + 1);
-                _cleanup_free_ unsigned *picked = new0(unsigned, n_gpus + 1);
-                _cleanup_free_ bool *taken = new0(bool, n_cand + 1);
-                if (!total || !avail || !picked || !taken)
-                        return -ENOMEM;
-                for (size_t d = 0; d < r->n_devices; d++)
-                        if (r->devices[d].gpu < n_gpus)
-                                total[r->devices[d].gpu]++;
-                for (size_t i = 0; i < n_cand; i++)
-                        avail[cand[i].gpu]++;
-                for (size_t d = 0; d < r->n_devices; d++)
-                        if (is_must[d] && r->devices[d].gpu < n_gpus)
-                                picked[r->devices[d].gpu]++;
-                for (size_t n = 0; n < want; n++) {
-                        size_t best = SIZE_MAX;
-                        for (size_t i = 0; i < n_cand; i++) {
-                                if (taken[i])
-                                        continue;
-                                if (best == SIZE_MAX) {
-                                        best = i;
-                                        continue;
-                                }
-                                unsigned g = cand[i].gpu, b = cand[best].gpu;
-                                unsigned used_g = total[g] - avail[g], used_b = total[b] - avail[b];
-                                bool better;
-                                if (used_g != used_b)
-                                        better = policy == ALLOCATION_PACKED ? used_g > used_b
-                                                                             : used_g < used_b;
-                                else
-                                        better = picked[g] < picked[b];
-                                if (better)
-                                        best = i;
-                        }
-                        taken[best] = true;
-                        avail[cand[best].gpu]--;
-                        picked[cand[best].gpu]++;
-                        if ((k = strv_extend(&result, r->devices[cand[best].dev].id)) < 0)
-                                return k;
-                }
+        if (want > 0) {
+                k = whole_gpus ? choose_whole(inv, r, is_must, cand, n_cand, n_result, want, &result)
+                               : choose_spread(inv, r, is_must, policy, cand, n_cand, want, &result);
+                if (k < 0)
+                        return k;
         }
         *ret = TAKE_PTR(result);
         return 0;

@@ -36,7 +36,8 @@ static plan *build(const inventory *inv, const config *c, const char *root)
 {
         plan *p = NULL;
         _cleanup_free_ char *err = NULL;
-        int r = plan_build(inv, c, root, &p, &err);
+        assert_int_equal(inventory_read_mig_minors((inventory *)inv, root), 0);
+        int r = plan_build(inv, c, &p, &err);
         if (r < 0)
                 fail_msg("plan_build: %s", strna(err));
         return p;
@@ -46,7 +47,8 @@ static char *build_error(const inventory *inv, const config *c, const char *root
 {
         plan *p = NULL;
         char *err = NULL;
-        assert_int_equal(plan_build(inv, c, root, &p, &err), -EINVAL);
+        assert_int_equal(inventory_read_mig_minors((inventory *)inv, root), 0);
+        assert_int_equal(plan_build(inv, c, &p, &err), -EINVAL);
         assert_null(p);
         assert_non_null(err);
         return err;
