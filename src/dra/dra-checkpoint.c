@@ -6,19 +6,15 @@
 
 #include "base/error.h"
 #include "base/fileio.h"
+#include "base/json.h"
 #include "dra.h"
-#include "kube/kube.h"
 
 #define CHECKPOINT_KIND    "nvdp-dra-checkpoint"
 #define CHECKPOINT_VERSION 1
 #define SPEC_PREFIX        DRA_CDI_VENDOR "-" DRA_CDI_CLASS "_"
 #define SPEC_SUFFIX        ".json"
-
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
+/* root, claims, a claim, devices, a device: 5 deep; anything deeper is not a checkpoint. */
+#define CHECKPOINT_MAX_DEPTH 8
 
 void dra_state_done(struct dra_state *s)
 {
@@ -80,45 +76,21 @@ static const char *sharing_to_string(enum dra_sharing s)
         return s == DRA_SHARING_TIME_SLICING ? "TimeSlicing" : "None";
 }
 
-static int add(json_object *o, const char *key, json_object *v)
-{
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) == 0)
-                return 0;
-        json_object_put(v);
-        return -ENOMEM;
-}
-
-static int append(json_object *a, json_object *v)
-{
-        if (!v)
-                return -ENOMEM;
-        if (json_object_array_add(a, v) == 0)
-                return 0;
-        json_object_put(v);
-        return -ENOMEM;
-}
-
-static int add_str(json_object *o, const char *key, const char *value)
-{
-        return add(o, key, json_object_new_string(value));
-}
-
 static int claim_format(json_object *claims, const struct dra_claim *c)
 {
         json_object *o = json_object_new_object(), *devices;
-        if (append(claims, o) < 0 || add_str(o, "uid", c->uid) < 0 ||
-            add_str(o, "namespace", c->namespace) < 0 || add_str(o, "name", c->name) < 0 ||
-            add(o, "devices", devices = json_object_new_array()) < 0)
+        if (json_append(claims, o) < 0 || json_add_string(o, "uid", c->uid) < 0 ||
+            json_add_string(o, "namespace", c->namespace) < 0 || json_add_string(o, "name", c->name) < 0 ||
+            !(devices = json_add_array(o, "devices")))
                 return -ENOMEM;
         for (size_t i = 0; i < c->n_devices; i++) {
                 const struct dra_prepared_device *d = &c->devices[i];
                 json_object *dev = json_object_new_object();
-                if (append(devices, dev) < 0 || add_str(dev, "request", d->request) < 0 ||
-                    add_str(dev, "pool", d->pool) < 0 || add_str(dev, "device", d->device) < 0 ||
-                    add_str(dev, "cdiID", d->cdi_id) < 0 ||
-                    add_str(dev, "sharing", sharing_to_string(d->sharing)) < 0)
+                if (json_append(devices, dev) < 0 || json_add_string(dev, "request", d->request) < 0 ||
+                    json_add_string(dev, "pool", d->pool) < 0 ||
+                    json_add_string(dev, "device", d->device) < 0 ||
+                    json_add_string(dev, "cdiID", d->cdi_id) < 0 ||
+                    json_add_string(dev, "sharing", sharing_to_string(d->sharing)) < 0)
                         return -ENOMEM;
         }
         return 0;
@@ -127,22 +99,16 @@ static int claim_format(json_object *claims, const struct dra_claim *c)
 int dra_state_format(const struct dra_state *s, const char *node, char **ret)
 {
         _cleanup_json_ json_object *root = json_object_new_object();
-        json_object *claims;
-        if (!root || add_str(root, "kind", CHECKPOINT_KIND) < 0 ||
-            add(root, "version", json_object_new_int(CHECKPOINT_VERSION)) < 0 ||
-            add_str(root, "node", node) < 0 || add(root, "claims", claims = json_object_new_array()) < 0)
+        json_object *claims = NULL;
+        if (!root || json_add_string(root, "kind", CHECKPOINT_KIND) < 0 ||
+            json_add_int(root, "version", CHECKPOINT_VERSION) < 0 ||
+            json_add_string(root, "node", node) < 0 || !(claims = json_add_array(root, "claims")))
                 return -ENOMEM;
         for (size_t i = 0; i < s->n_claims; i++)
                 if (claim_format(claims, s->claims[i]) < 0)
                         return -ENOMEM;
-        /* One claim per line keeps the file readable for a person debugging a node. */
-        const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-                                                                        JSON_C_TO_STRING_NOSLASHESCAPE);
-        char *out = text ? strdup(text) : NULL;
-        if (!out)
-                return -ENOMEM;
-        *ret = out;
-        return 0;
+        /* Indented: the file stays readable for a person debugging a node. */
+        return json_format(root, true, ret);
 }
 
 /* A string member that must be there; NULL (with the error naming where) otherwise. */
@@ -150,7 +116,7 @@ static const char *need_string(json_object *o, const char *key, char **ret_error
         _printf_(4, 5);
 static const char *need_string(json_object *o, const char *key, char **ret_error, const char *where_fmt, ...)
 {
-        json_object *v = json_object_object_get(o, key);
+        json_object *v = json_get(o, key);
         if (json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 0)
                 return json_object_get_string(v);
         va_list ap;
@@ -210,7 +176,7 @@ static int claim_parse(json_object *o, size_t ci, struct dra_claim **ret, char *
         _cleanup_free_ char *why = NULL;
         if (dra_claim_ref_check(&ref, &why) < 0)
                 return error_set(ret_error, -EINVAL, "claims[%zu]: %s", ci, why);
-        json_object *devices = json_object_object_get(o, "devices");
+        json_object *devices = json_get(o, "devices");
         size_t n = json_object_is_type(devices, json_type_array) ? json_object_array_length(devices) : 0;
         if (n == 0 || n > DRA_MAX_CLAIM_DEVICES)
                 return error_set(ret_error, -EINVAL, "claims[%zu].devices must list 1 to %u devices", ci,
@@ -233,22 +199,23 @@ static int claim_parse(json_object *o, size_t ci, struct dra_claim **ret, char *
 int dra_state_parse(const char *json, size_t size, const char *node, struct dra_state *ret, char **ret_error)
 {
         _cleanup_json_ json_object *root = NULL;
-        if (kube_json_parse(json, size, &root) < 0 || !json_object_is_type(root, json_type_object))
+        if (json_parse(json, size, DRA_MAX_CHECKPOINT_SIZE, CHECKPOINT_MAX_DEPTH, &root) < 0 ||
+            !json_object_is_type(root, json_type_object))
                 return error_set(ret_error, -EINVAL, "not a JSON object");
-        const char *kind = json_object_get_string(json_object_object_get(root, "kind"));
+        const char *kind = json_object_get_string(json_get(root, "kind"));
         if (!kind || !streq(kind, CHECKPOINT_KIND))
                 return error_set(ret_error, -EINVAL, "kind is \"%s\", not \"" CHECKPOINT_KIND "\"",
                                  strna(kind));
-        json_object *version = json_object_object_get(root, "version");
+        json_object *version = json_get(root, "version");
         if (!json_object_is_type(version, json_type_int) ||
             json_object_get_int(version) != CHECKPOINT_VERSION)
                 return error_set(ret_error, -EINVAL, "version is %s; this nvdp reads version %d",
                                  json_object_to_json_string(version), CHECKPOINT_VERSION);
-        const char *owner = json_object_get_string(json_object_object_get(root, "node"));
+        const char *owner = json_object_get_string(json_get(root, "node"));
         if (!owner || !streq(owner, node))
                 return error_set(ret_error, -EINVAL, "it was written on node \"%s\", this is node \"%s\"",
                                  strna(owner), node);
-        json_object *claims = json_object_object_get(root, "claims");
+        json_object *claims = json_get(root, "claims");
         if (!json_object_is_type(claims, json_type_array))
                 return error_set(ret_error, -EINVAL, "claims is missing or not a list");
         size_t n = json_object_array_length(claims);

@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 
 #include "base/error.h"
+#include "base/json.h"
 #include "dra.h"
 #include "kube/kube.h"
 
@@ -12,23 +13,17 @@
 #define CONFIG_KIND_GPU    "GpuConfig"
 #define CONFIG_KIND_MIG    "MigDeviceConfig"
 
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
-
-/* The member key of o when it is a string, else NULL. */
-static const char *get_string(json_object *o, const char *key)
-{
-        json_object *v = json_object_object_get(o, key);
-        return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
+/* The member key of o when it has that type, else NULL. */
 static json_object *get_typed(json_object *o, const char *key, json_type type)
 {
-        json_object *v = json_object_object_get(o, key);
+        json_object *v = json_get(o, key);
         return json_object_is_type(v, type) ? v : NULL;
+}
+
+/* A string member's text, NULL for anything else. */
+static const char *get_string(json_object *o, const char *key)
+{
+        return json_object_get_string(get_typed(o, key, json_type_string));
 }
 
 struct dra_claim *dra_claim_free(struct dra_claim *c)
@@ -81,12 +76,12 @@ static char *base_request(const char *request)
 static bool config_applies(json_object *cfg, const char *request)
 {
         json_object *requests = get_typed(cfg, "requests", json_type_array);
-        size_t n = requests ? json_object_array_length(requests) : 0;
+        size_t n = requests ? json_array_size(requests) : 0;
         if (n == 0)
                 return true;
         _cleanup_free_ char *base = base_request(request);
         for (size_t i = 0; base && i < n; i++) {
-                const char *r = json_object_get_string(json_object_array_get_idx(requests, i));
+                const char *r = json_object_get_string(json_array_at(requests, i));
                 /* "gpu" covers "gpu/big"; "gpu/big" covers only itself. */
                 if (r && (streq(r, request) || streq(r, base)))
                         return true;
@@ -118,7 +113,7 @@ static int config_sharing(json_object *params, const struct dra_device *d, enum 
                 if (!streq(key, "apiVersion") && !streq(key, "kind") && !streq(key, "sharing"))
                         return error_set(ret_error, -EINVAL, "%s: unknown field \"%s\"", kind, key);
         }
-        json_object *sharing = json_object_object_get(params, "sharing");
+        json_object *sharing = json_get(params, "sharing");
         if (!sharing) {
                 *ret = DRA_SHARING_NONE;
                 return 0;
@@ -134,10 +129,10 @@ static int config_sharing(json_object *params, const struct dra_device *d, enum 
                         return error_set(ret_error, -EINVAL, "%s: unknown field \"sharing.%s\"", kind, skey);
         }
         if (strategy && streq(strategy, "TimeSlicing")) {
-                if (json_object_object_get(sharing, "mpsConfig"))
+                if (json_get(sharing, "mpsConfig"))
                         return error_set(ret_error, -EINVAL,
                                          "%s: mpsConfig is set with strategy TimeSlicing", kind);
-                json_object *ts = json_object_object_get(sharing, "timeSlicingConfig");
+                json_object *ts = json_get(sharing, "timeSlicingConfig");
                 const char *interval = ts ? get_string(ts, "interval") : NULL;
                 if (ts && !json_object_is_type(ts, json_type_object))
                         return error_set(ret_error, -EINVAL,
@@ -177,11 +172,11 @@ static int config_sharing(json_object *params, const struct dra_device *d, enum 
 static int device_sharing(json_object *configs, const char *request, const struct dra_device *d,
                           enum dra_sharing *ret, char **ret_error)
 {
-        size_t n = configs ? json_object_array_length(configs) : 0;
+        size_t n = configs ? json_array_size(configs) : 0;
         enum dra_sharing sharing = DRA_SHARING_NONE;
         for (int pass = 0; pass < 2; pass++)
                 for (size_t i = 0; i < n; i++) {
-                        json_object *cfg = json_object_array_get_idx(configs, i);
+                        json_object *cfg = json_array_at(configs, i);
                         const char *source = get_string(cfg, "source");
                         bool from_class = source && streq(source, "FromClass");
                         if (from_class != (pass == 0))
@@ -191,7 +186,7 @@ static int device_sharing(json_object *configs, const char *request, const struc
                         /* Configs for other drivers are theirs; "parameters" may be anything they define. */
                         if (!driver || !streq(driver, DRA_DRIVER) || !config_applies(cfg, request))
                                 continue;
-                        json_object *params = json_object_object_get(opaque, "parameters");
+                        json_object *params = json_get(opaque, "parameters");
                         if (!json_object_is_type(params, json_type_object))
                                 return error_set(ret_error, -EINVAL,
                                                  "opaque config for driver " DRA_DRIVER
@@ -233,7 +228,7 @@ int dra_claim_resolve(const char *json, size_t size, const struct dra_claim_ref 
         json_object *devices = get_typed(alloc, "devices", json_type_object);
         json_object *results = devices ? get_typed(devices, "results", json_type_array) : NULL;
         json_object *configs = devices ? get_typed(devices, "config", json_type_array) : NULL;
-        size_t n_results = results ? json_object_array_length(results) : 0;
+        size_t n_results = results ? json_array_size(results) : 0;
         if (n_results > DRA_MAX_CLAIM_DEVICES)
                 return error_set(ret_error, -EINVAL,
                                  "the ResourceClaim has %zu allocated devices (at most %u)", n_results,
@@ -245,7 +240,7 @@ int dra_claim_resolve(const char *json, size_t size, const struct dra_claim_ref 
             !(c->name = strdup(ref->name)))
                 return -ENOMEM;
         for (size_t i = 0; i < n_results; i++) {
-                json_object *res = json_object_array_get_idx(results, i);
+                json_object *res = json_array_at(results, i);
                 const char *driver = get_string(res, "driver"), *pool = get_string(res, "pool"),
                            *device = get_string(res, "device"), *request = get_string(res, "request");
                 if (!driver || !streq(driver, DRA_DRIVER))

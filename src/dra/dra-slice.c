@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "base/error.h"
+#include "base/json.h"
 #include "base/strv.h"
 #include "dra.h"
 #include "kube/kube.h"
@@ -12,69 +13,26 @@
 /* A string or version attribute value is at most 64 bytes (DeviceAttributeMaxValueLength). */
 #define ATTRIBUTE_MAX_VALUE 64
 
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
-
-/* Adds v under key; v belongs to o afterwards, also on failure (then freed). NULL v: -ENOMEM. */
-static int add(json_object *o, const char *key, json_object *v)
-{
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) == 0)
-                return 0;
-        json_object_put(v);
-        return -ENOMEM;
-}
-
-static int append(json_object *array, json_object *v)
-{
-        if (!v)
-                return -ENOMEM;
-        if (json_object_array_add(array, v) == 0)
-                return 0;
-        json_object_put(v);
-        return -ENOMEM;
-}
-
-static json_object *add_object(json_object *o, const char *key)
-{
-        json_object *v = json_object_new_object();
-        return add(o, key, v) == 0 ? v : NULL;
-}
-
-static json_object *add_array(json_object *o, const char *key)
-{
-        json_object *v = json_object_new_array();
-        return add(o, key, v) == 0 ? v : NULL;
-}
-
-static int add_str(json_object *o, const char *key, const char *value)
-{
-        return add(o, key, json_object_new_string(value));
-}
-
 /* {"string": value} (or "version"), cut to the API's limit: product names are ASCII. */
 static int attr_text(json_object *attrs, const char *name, const char *kind, const char *value)
 {
-        json_object *a = add_object(attrs, name);
+        json_object *a = json_add_object(attrs, name);
         if (!a)
                 return -ENOMEM;
-        return add(a, kind, json_object_new_string_len(value, (int)MIN(strlen(value), ATTRIBUTE_MAX_VALUE)));
+        json_object *v = json_object_new_string_len(value, (int)MIN(strlen(value), ATTRIBUTE_MAX_VALUE));
+        return v ? json_add(a, kind, v) : -ENOMEM;
 }
 
 static int attr_int(json_object *attrs, const char *name, int64_t value)
 {
-        json_object *a = add_object(attrs, name);
-        return a ? add(a, "int", json_object_new_int64(value)) : -ENOMEM;
+        json_object *a = json_add_object(attrs, name);
+        return a ? json_add_int(a, "int", value) : -ENOMEM;
 }
 
 static int capacity(json_object *caps, const char *name, const char *quantity)
 {
-        json_object *c = add_object(caps, name);
-        return c ? add_str(c, "value", quantity) : -ENOMEM;
+        json_object *c = json_add_object(caps, name);
+        return c ? json_add_string(c, "value", quantity) : -ENOMEM;
 }
 
 static int capacity_count(json_object *caps, const char *name, uint64_t n)
@@ -130,8 +88,8 @@ static int attrs_common(json_object *attrs, const inventory *inv, const struct g
 
 static int device_gpu(json_object *dev, const inventory *inv, const struct gpu *g, char **ret_error)
 {
-        json_object *attrs = add_object(dev, "attributes"),
-                    *caps = attrs ? add_object(dev, "capacity") : NULL;
+        json_object *attrs = json_add_object(dev, "attributes"),
+                    *caps = attrs ? json_add_object(dev, "capacity") : NULL;
         if (!caps)
                 return -ENOMEM;
         int r = attr_text(attrs, "type", "string", "gpu");
@@ -151,8 +109,8 @@ static int device_gpu(json_object *dev, const inventory *inv, const struct gpu *
 static int device_mig(json_object *dev, const inventory *inv, const struct gpu *g,
                       const struct mig_device *m, char **ret_error)
 {
-        json_object *attrs = add_object(dev, "attributes"),
-                    *caps = attrs ? add_object(dev, "capacity") : NULL;
+        json_object *attrs = json_add_object(dev, "attributes"),
+                    *caps = attrs ? json_add_object(dev, "capacity") : NULL;
         if (!caps)
                 return -ENOMEM;
         int r = attr_text(attrs, "type", "string", "mig");
@@ -188,23 +146,23 @@ static int device_mig(json_object *dev, const inventory *inv, const struct gpu *
 /* The taint that says why a device is out of service: the XID, a lost GPU, or another cause. */
 static int device_taint(json_object *dev, const struct health_unit *u)
 {
-        json_object *taints = add_array(dev, "taints");
+        json_object *taints = json_add_array(dev, "taints");
         json_object *t = json_object_new_object();
-        if (!taints || append(taints, t) < 0)
+        if (!taints || json_append(taints, t) < 0)
                 return -ENOMEM;
         char xid[32];
         int r;
         if (u->lost)
-                r = add_str(t, "key", DRA_TAINT_GPU_LOST);
+                r = json_add_string(t, "key", DRA_TAINT_GPU_LOST);
         else if (u->xid != 0) {
                 snprintf(xid, sizeof xid, "%" PRIu64, u->xid);
-                r = add_str(t, "key", DRA_TAINT_XID);
+                r = json_add_string(t, "key", DRA_TAINT_XID);
                 if (r == 0)
-                        r = add_str(t, "value", xid);
+                        r = json_add_string(t, "value", xid);
         } else
-                r = add_str(t, "key", DRA_TAINT_UNHEALTHY);
+                r = json_add_string(t, "key", DRA_TAINT_UNHEALTHY);
         if (r == 0)
-                r = add_str(t, "effect", "NoSchedule");
+                r = json_add_string(t, "effect", "NoSchedule");
         return r;
 }
 
@@ -233,27 +191,26 @@ static int slice_new(const struct dra_slice_params *p, size_t index, size_t coun
         if (!s)
                 return -ENOMEM;
         json_object *meta, *spec, *pool;
-        int r = add_str(s, "apiVersion", "resource.k8s.io/v1");
+        int r = json_add_string(s, "apiVersion", "resource.k8s.io/v1");
         if (r == 0)
-                r = add_str(s, "kind", "ResourceSlice");
-        if (r < 0 || !(meta = add_object(s, "metadata")) || add_str(meta, "name", name) < 0)
+                r = json_add_string(s, "kind", "ResourceSlice");
+        if (r < 0 || !(meta = json_add_object(s, "metadata")) || json_add_string(meta, "name", name) < 0)
                 return -ENOMEM;
         if (p->node_uid) {
                 /* Owned by the Node: the slices go with it when it is deleted. */
-                json_object *owners = add_array(meta, "ownerReferences"), *o = json_object_new_object();
-                if (!owners || append(owners, o) < 0 || add_str(o, "apiVersion", "v1") < 0 ||
-                    add_str(o, "kind", "Node") < 0 || add_str(o, "name", p->node) < 0 ||
-                    add_str(o, "uid", p->node_uid) < 0 ||
-                    add(o, "controller", json_object_new_boolean(1)) < 0)
+                json_object *owners = json_add_array(meta, "ownerReferences"), *o = json_object_new_object();
+                if (!owners || json_append(owners, o) < 0 || json_add_string(o, "apiVersion", "v1") < 0 ||
+                    json_add_string(o, "kind", "Node") < 0 || json_add_string(o, "name", p->node) < 0 ||
+                    json_add_string(o, "uid", p->node_uid) < 0 || json_add_bool(o, "controller", true) < 0)
                         return -ENOMEM;
         }
-        if (!(spec = add_object(s, "spec")) || add_str(spec, "driver", DRA_DRIVER) < 0 ||
-            add_str(spec, "nodeName", p->node) < 0 || !(pool = add_object(spec, "pool")) ||
-            add_str(pool, "name", p->node) < 0 ||
-            add(pool, "generation", json_object_new_int64(p->generation)) < 0 ||
-            add(pool, "resourceSliceCount", json_object_new_int64((int64_t)count)) < 0)
+        if (!(spec = json_add_object(s, "spec")) || json_add_string(spec, "driver", DRA_DRIVER) < 0 ||
+            json_add_string(spec, "nodeName", p->node) < 0 || !(pool = json_add_object(spec, "pool")) ||
+            json_add_string(pool, "name", p->node) < 0 ||
+            json_add_int(pool, "generation", p->generation) < 0 ||
+            json_add_int(pool, "resourceSliceCount", (int64_t)count) < 0)
                 return -ENOMEM;
-        json_object *devices = add_array(spec, "devices");
+        json_object *devices = json_add_array(spec, "devices");
         if (!devices)
                 return -ENOMEM;
         *ret_devices = devices;
@@ -304,7 +261,7 @@ int dra_slices_build(const inventory *inv, const health_tracker *health, const s
                         const struct dra_device *d = &devs[take[k]];
                         const struct gpu *g = &inv->gpus[d->gpu];
                         json_object *dev = json_object_new_object();
-                        if (append(devices, dev) < 0 || add_str(dev, "name", d->name) < 0)
+                        if (json_append(devices, dev) < 0 || json_add_string(dev, "name", d->name) < 0)
                                 return -ENOMEM;
                         r = d->mig < 0 ? device_gpu(dev, inv, g, ret_error)
                                        : device_mig(dev, inv, g, &g->mig[d->mig], ret_error);
@@ -316,11 +273,9 @@ int dra_slices_build(const inventory *inv, const health_tracker *health, const s
                 /* An empty pool is a slice without devices (no empty list). */
                 if (json_object_array_length(devices) == 0)
                         json_object_object_del(json_object_object_get(slice, "spec"), "devices");
-                const char *text = json_object_to_json_string_ext(
-                        slice, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-                out[s] = text ? strdup(text) : NULL;
-                if (!out[s])
-                        return -ENOMEM;
+                r = json_format(slice, false, &out[s]);
+                if (r < 0)
+                        return r;
         }
         *ret = TAKE_PTR(out);
         return 0;
@@ -333,29 +288,26 @@ int dra_slice_list_parse(const char *json, size_t size, const char *node, char *
         if (kube_json_parse(json, size, &root) < 0 || !json_object_is_type(root, json_type_object))
                 return error_set(ret_error, -EINVAL,
                                  "the ResourceSlice list from the API server is not a JSON object");
-        json_object *items = json_object_object_get(root, "items");
+        json_object *items = json_get(root, "items");
         if (items && !json_object_is_type(items, json_type_array))
                 return error_set(ret_error, -EINVAL, "the ResourceSlice list's items are not a list");
         _cleanup_strv_free_ char **names = new0(char *, 1);
         if (!names)
                 return -ENOMEM;
         int64_t generation = 0;
-        size_t n = items ? json_object_array_length(items) : 0;
-        for (size_t i = 0; i < n; i++) {
-                json_object *it = json_object_array_get_idx(items, i), *meta, *spec, *pool;
-                if (!json_object_object_get_ex(it, "metadata", &meta) ||
-                    !json_object_object_get_ex(it, "spec", &spec))
-                        continue;
-                const char *name = json_object_get_string(json_object_object_get(meta, "name"));
-                const char *driver = json_object_get_string(json_object_object_get(spec, "driver"));
-                const char *owner = json_object_get_string(json_object_object_get(spec, "nodeName"));
+        for (size_t i = 0; i < json_array_size(items); i++) {
+                json_object *it = json_array_at(items, i), *spec = json_get(it, "spec");
+                const char *name =
+                        json_text(json_get_path(it, (const char *const[]){ "metadata", "name", NULL }));
+                const char *driver = json_text(json_get(spec, "driver"));
+                const char *owner = json_text(json_get(spec, "nodeName"));
                 if (!name || !driver || !owner || !streq(driver, DRA_DRIVER) || !streq(owner, node))
                         continue;
                 if (strv_extend(&names, name) < 0)
                         return -ENOMEM;
-                if (json_object_object_get_ex(spec, "pool", &pool))
-                        generation = MAX(generation,
-                                         json_object_get_int64(json_object_object_get(pool, "generation")));
+                json_object *gen = json_get_path(spec, (const char *const[]){ "pool", "generation", NULL });
+                if (json_object_is_type(gen, json_type_int))
+                        generation = MAX(generation, json_object_get_int64(gen));
         }
         strv_sort(names);
         *ret_names = TAKE_PTR(names);
