@@ -13,6 +13,7 @@ static const struct {
 } verbs[] = {
         { "plugin", cmd_plugin, "run the device plugin daemon (kubelet gRPC API)" },
         { "gfd", cmd_gfd, "write GPU feature discovery node labels" },
+        { "dra", cmd_dra, "run as the DRA driver gpu.nvidia.com (kubelet DRA API, ResourceSlices)" },
         { "doctor", cmd_doctor, "check this node's GPU setup and say what to fix" },
         { "info", cmd_info, "show the GPUs and the resources this node would advertise" },
         { "version", cmd_version, "print the version" },

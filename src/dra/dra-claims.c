@@ -203,16 +203,8 @@ static void pending_finish(dra_claims *c, struct pending *p)
                 pp = &(*pp)->next;
         *pp = p->next;
         c->n_pending--;
-        if (results)
-                p->done(p->userdata, results, p->n);
-        else {
-                /* Out of memory for the results: each claim still gets an answer, one by one. */
-                for (size_t i = 0; i < p->n; i++) {
-                        struct dra_prepare_result one = { .uid = p->entries[i].uid,
-                                                          .error = "out of memory" };
-                        p->done(p->userdata, &one, 1);
-                }
-        }
+        /* Out of memory for the results: the caller still hears, with none (and fails the call). */
+        p->done(p->userdata, results, results ? p->n : 0);
         free(results);
         pending_free(p);
 }

@@ -281,8 +281,8 @@ const struct dra_state *dra_claims_state(const dra_claims *c);
  * tried; the first error is returned. *ret_removed (may be NULL) gets how many orphans went. */
 int dra_claims_recover(dra_claims *c, char *const *spec_files, size_t *ret_removed, char **ret_error);
 
-/* Called once per dra_claims_prepare with one result per claim, in the request's order. The results and
- * the claims they point to are valid during the call only. */
+/* Called once per dra_claims_prepare with one result per claim, in the request's order (NULL and 0 when
+ * out of memory). The results and the claims they point to are valid during the call only. */
 typedef void (*dra_prepare_done_fn)(void *userdata, const struct dra_prepare_result *r, size_t n);
 /* Prepares the claims: those already prepared are answered from their record; the others are read from the
  * API server (ops->fetch), resolved (dra_claim_resolve), their CDI specs written, and recorded in the

@@ -31,9 +31,11 @@ import (
 	resourceapi "k8s.io/api/resource/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sfields "k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 )
 
 const fakeAPIToken = "dra-test-token"
@@ -51,6 +53,8 @@ type fakeAPI struct {
 func startFakeAPI(t *testing.T, objects ...runtime.Object) *fakeAPI {
 	t.Helper()
 	a := &fakeAPI{client: fake.NewClientset(objects...)}
+	// The fake clientset's DeleteCollection deletes nothing; the kubelet wipes a node's slices with it.
+	a.client.PrependReactor("delete-collection", "resourceslices", a.wipeSlices)
 	a.srv = httptest.NewUnstartedServer(http.HandlerFunc(a.serve))
 	a.srv.EnableHTTP2 = true
 	a.srv.StartTLS()
@@ -87,6 +91,29 @@ current-context: test
 		t.Fatal(err)
 	}
 	return path
+}
+
+// wipeSlices deletes the ResourceSlices matching the action's field selector (spec.nodeName, spec.driver).
+// It runs inside the fake clientset's lock: it uses the object tracker, not the clientset.
+func (a *fakeAPI) wipeSlices(action clienttesting.Action) (bool, runtime.Object, error) {
+	fields := action.(clienttesting.DeleteCollectionAction).GetListRestrictions().Fields
+	gvr := resourceapi.SchemeGroupVersion.WithResource("resourceslices")
+	list, err := a.client.Tracker().List(gvr, resourceapi.SchemeGroupVersion.WithKind("ResourceSlice"), "")
+	if err != nil {
+		return true, nil, err
+	}
+	for _, s := range list.(*resourceapi.ResourceSliceList).Items {
+		set := map[string]string{"spec.driver": s.Spec.Driver}
+		if s.Spec.NodeName != nil {
+			set["spec.nodeName"] = *s.Spec.NodeName
+		}
+		if fields.Matches(k8sfields.Set(set)) {
+			if err := a.client.Tracker().Delete(gvr, "", s.Name); err != nil {
+				return true, nil, err
+			}
+		}
+	}
+	return true, nil, nil
 }
 
 func (a *fakeAPI) refuseNextSliceWrites(n int) {

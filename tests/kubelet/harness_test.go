@@ -32,10 +32,11 @@ func newManagerImpl(logger klog.Logger, socketPath string, topology []cadvisorap
 
 // env is where the build and the simulated node are.
 type env struct {
-	nvdp    string // the binary under test
-	mockLib string // directory holding the mock libnvidia-ml.so.1
-	fixture string // MOCK_NVML_FIXTURE
-	root    string // NVDP_ROOT: the node's /dev, /proc/driver/nvidia, sysfs as files
+	nvdp    string   // the binary under test
+	mockLib string   // directory holding the mock libnvidia-ml.so.1
+	fixture string   // MOCK_NVML_FIXTURE
+	root    string   // NVDP_ROOT: the node's /dev, /proc/driver/nvidia, sysfs as files
+	extra   []string // more environment for the process, "NAME=value"
 }
 
 func loadEnv(t *testing.T) env {
@@ -150,6 +151,7 @@ func startProcess(t *testing.T, e env, dir string, args ...string) *plugin {
 		"MOCK_NVML_FIXTURE="+e.fixture,
 		"NVDP_ROOT="+e.root,
 	)
+	cmd.Env = append(cmd.Env, e.extra...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
