@@ -478,7 +478,9 @@ static const struct flag *flag_find(enum nvdp_program p, const char *name)
 
 static const char *program_name(enum nvdp_program p)
 {
-        return p == PROGRAM_GFD ? "gpu-feature-discovery" : p == PROGRAM_DRA ? "nvdp dra" : "nvidia-device-plugin";
+        return p == PROGRAM_GFD   ? "gpu-feature-discovery"
+               : p == PROGRAM_DRA ? "nvdp dra"
+                                  : "nvidia-device-plugin";
 }
 
 int config_help(enum nvdp_program p, const char *argv0, FILE *f)
@@ -650,8 +652,9 @@ static int env_values(const struct flag *f, char ***ret, const char **ret_env)
 static int config_validate(const config *c, enum nvdp_program p, char **ret_error)
 {
         if (p == PROGRAM_DRA && isempty(c->flags.dra.node_name))
-                return error_set(ret_error, -EINVAL,
-                                 "--node-name (NODE_NAME) is required: the node whose GPUs this driver publishes");
+                return error_set(
+                        ret_error, -EINVAL,
+                        "--node-name (NODE_NAME) is required: the node whose GPUs this driver publishes");
         if (p != PROGRAM_PLUGIN)
                 return 0;
         if (c->sharing.strategy == SHARING_MPS && c->flags.mig_strategy == MIG_STRATEGY_MIXED)
