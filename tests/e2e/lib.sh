@@ -11,7 +11,7 @@ CGROUP_ROOT=nvdp-e2e # kubelet's --cgroup-root, one directory per cgroup v1 hier
 # directories over them, visible to its mount namespace only (run creates missing mount points).
 # /etc/kubernetes: GFD's features.d hostPath (file output mode) lands there.
 PRIVATE_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /var/lib/cni /run/containerd /etc/kubernetes)
-E2E_DEFAULT_SCENARIOS="smoke dra-host plugin-host device-plugin upgrade-from-nvidia" # NVDP_E2E_SCENARIOS overrides
+E2E_DEFAULT_SCENARIOS="smoke dra-host dra-chart plugin-host device-plugin upgrade-from-nvidia" # NVDP_E2E_SCENARIOS overrides
 
 # fd 3: the real stderr, also inside wait_for (which silences the command it polls).
 exec 3>&2

@@ -202,4 +202,5 @@ log "dra-host: an unknown opaque config: the pod's event names it"
 
 kubectl delete pod pick-5 not-here foo-config --wait=false >/dev/null
 kubectl delete resourceclaim pick-5 shared not-here foo-config --wait=false >/dev/null
+kubectl delete deviceclass gpu.nvidia.com >/dev/null # the chart (dra-chart) brings its own
 stop_component nvdp-dra TERM
