@@ -99,11 +99,10 @@ func draScenario(t *testing.T, e env, nvdp bool) {
 	}
 	if nvdp {
 		checkAttributes(t, devs["gpu-5"])
+		// The slices are in the API server before the driver logs that they are.
+		waitOutput(t, p, "after failed attempts", "the driver logs that publishing worked after the refusals")
 		if n := strings.Count(p.output(), "Cannot publish this node's ResourceSlices"); n != 1 {
 			t.Errorf("two refused slice writes were logged %d times, want once:\n%s", n, p.output())
-		}
-		if !strings.Contains(p.output(), "after failed attempts") {
-			t.Errorf("the driver did not log that publishing worked after the refusals:\n%s", p.output())
 		}
 	}
 
@@ -171,11 +170,37 @@ func draScenario(t *testing.T, e env, nvdp bool) {
 		waitRegistered(t, k, p, "after restarting the kubelet (driver kept running)")
 		waitDevices(t, api, p, gpuNames(fixtureGPUs), "after the kubelet restart wiped the slices")
 	}
-	if strings.Contains(p.output(), "panic") {
-		t.Errorf("the driver panicked:\n%s", p.output())
+	if nvdp {
+		// SIGTERM: a clean exit (status 0; under a sanitizer build, no leak report) that removes both
+		// sockets, so the kubelet deregisters the driver.
+		p.stop(t)
+		if err := p.exitErr(); err != nil && !strings.Contains(err.Error(), "exit status 0") {
+			t.Errorf("the driver exited with %v after SIGTERM\n--- driver output ---\n%s", err, p.output())
+		}
+		for _, sock := range []string{filepath.Join(d.registry, draDriver+"-reg.sock"),
+			filepath.Join(d.plugins, draDriver, "dra.sock")} {
+			if _, err := os.Stat(sock); err == nil {
+				t.Errorf("%s is still there after the driver stopped", sock)
+			}
+		}
+	}
+	if strings.Contains(p.output(), "panic") || strings.Contains(p.output(), "Sanitizer") {
+		t.Errorf("the driver crashed or leaked:\n%s", p.output())
 	}
 	if testing.Verbose() {
 		t.Logf("--- driver output (its last run) ---\n%s", p.output())
+	}
+}
+
+// waitOutput waits until the driver's output holds s.
+func waitOutput(t *testing.T, p *plugin, s, what string) {
+	t.Helper()
+	deadline := time.Now().Add(draTimeout)
+	for !strings.Contains(p.output(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v\n--- driver output ---\n%s", what, draTimeout, p.output())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
