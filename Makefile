@@ -43,7 +43,7 @@ FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps check unit unit-arm64 arm64 chart push integration valgrind kubelet deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
-	failinject
+	failinject gpu-e2e-bundle gpu-e2e-bundle-check
 all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
 
 deps: $(DEPS_STAMP)
@@ -96,7 +96,7 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libnvdp.a
 # ---- tests ---------------------------------------------------------------------------------------
 # Everything CI runs (.ci/run calls this): style, the test layers, the end-to-end cluster, the
 # sanitizer build with failure injection, and every fuzz target for FUZZ_SECONDS.
-check: lint unit unit-arm64 integration valgrind kubelet deploy e2e asan fuzz
+check: lint unit unit-arm64 integration valgrind kubelet deploy e2e gpu-e2e-bundle-check asan fuzz
 
 unit: $(UNIT_BIN) all
 	@CC=$(CC) tests/run-unit $(BUILD) $(UNIT_BIN)
@@ -129,6 +129,15 @@ valgrind: all
 
 e2e: all
 	@if [ -x tests/e2e/run ]; then tests/e2e/run; else echo "e2e: not present"; fi
+
+# The bundle the real-GPU e2e runs from on the GPU host (docs/testing-gpu.md): build/gpu-e2e/part{1,2}.
+gpu-e2e-bundle: all
+	@BUILD=$(BUILD) tests/gpu/make-bundle $(BUILD)/gpu-e2e
+
+# What CI can check of it without a GPU: it assembles, every file the e2e needs is there and its
+# MANIFEST lists exactly what it holds (no compression: that is the slow part and changes nothing).
+gpu-e2e-bundle-check: all
+	@BUILD=$(BUILD) tests/gpu/make-bundle --check $(BUILD)/gpu-e2e
 
 asan:
 	$(MAKE) BUILD=build/asan SANITIZE=1 OPT="-O1 -g" unit integration failinject
