@@ -45,6 +45,7 @@ type fakeAPI struct {
 	client *fake.Clientset
 
 	mu                sync.Mutex
+	dropTaints        bool // as an API server without DRADeviceTaints: taints are not stored
 	refuseSliceWrites int
 	sliceWrites       int // successful ones
 	claimGets         int
@@ -122,6 +123,12 @@ func (a *fakeAPI) refuseNextSliceWrites(n int) {
 	a.mu.Unlock()
 }
 
+func (a *fakeAPI) dropDeviceTaints(drop bool) {
+	a.mu.Lock()
+	a.dropTaints = drop
+	a.mu.Unlock()
+}
+
 func (a *fakeAPI) counts() (sliceWrites, claimGets int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -194,7 +201,8 @@ func (a *fakeAPI) writeAllowed(w http.ResponseWriter, name string) bool {
 	return true
 }
 
-func readSlice(r *http.Request) (*resourceapi.ResourceSlice, error) {
+// readSlice decodes a written slice; without DRADeviceTaints the API server drops the taints.
+func (a *fakeAPI) readSlice(r *http.Request) (*resourceapi.ResourceSlice, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 	if err != nil {
 		return nil, err
@@ -202,6 +210,13 @@ func readSlice(r *http.Request) (*resourceapi.ResourceSlice, error) {
 	var s resourceapi.ResourceSlice
 	if err := json.Unmarshal(body, &s); err != nil {
 		return nil, apierrors.NewBadRequest("the body is not a ResourceSlice: " + err.Error())
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.dropTaints {
+		for i := range s.Spec.Devices {
+			s.Spec.Devices[i].Taints = nil
+		}
 	}
 	return &s, nil
 }
@@ -237,7 +252,7 @@ func (a *fakeAPI) slices(ctx context.Context, w http.ResponseWriter, r *http.Req
 		out.APIVersion, out.Kind = "resource.k8s.io/v1", "ResourceSliceList"
 		writeObject(w, http.StatusOK, out)
 	case http.MethodPost:
-		s, err := readSlice(r)
+		s, err := a.readSlice(r)
 		if err != nil {
 			writeStatus(w, err)
 			return
@@ -271,7 +286,7 @@ func (a *fakeAPI) slice(ctx context.Context, w http.ResponseWriter, r *http.Requ
 				resourceapi.Resource("resourceslices"), name, "only server-side apply is served", 0, false))
 			return
 		}
-		s, err := readSlice(r)
+		s, err := a.readSlice(r)
 		if err != nil {
 			writeStatus(w, err)
 			return

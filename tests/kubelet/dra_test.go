@@ -140,6 +140,7 @@ func draScenario(t *testing.T, e env, nvdp bool) {
 	if nvdp {
 		badClaims(t, k, api, active, p)
 		xidTaints(t, k, api, active, p, events)
+		taintsDropped(t, api, p, events)
 	}
 
 	// The driver dies between prepare and unprepare, and comes back.
@@ -201,6 +202,30 @@ func waitOutput(t *testing.T, p *plugin, s, what string) {
 			t.Fatalf("%s: not within %v\n--- driver output ---\n%s", what, draTimeout, p.output())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// taintsDropped: where the API server drops device taints (DRADeviceTaints off), nvdp says so once and
+// unhealthy devices leave the slice instead (gpu-2, lost before, and gpu-4 after a double-bit ECC error).
+func taintsDropped(t *testing.T, api *fakeAPI, p *plugin, events *os.File) {
+	t.Helper()
+	api.dropDeviceTaints(true)
+	defer api.dropDeviceTaints(false)
+	uuid := ""
+	for _, s := range nodeSlices(t, api) {
+		for _, dev := range s.Spec.Devices {
+			if dev.Name == "gpu-4" && dev.Attributes["uuid"].StringValue != nil {
+				uuid = *dev.Attributes["uuid"].StringValue
+			}
+		}
+	}
+	if _, err := fmt.Fprintf(events, "dbe %s\n", uuid); err != nil {
+		t.Fatal(err)
+	}
+	waitDevices(t, api, p, []string{"gpu-0", "gpu-1", "gpu-3", "gpu-5", "gpu-6", "gpu-7"},
+		"unhealthy devices left out where the API server drops taints")
+	if n := strings.Count(p.output(), "dropped the device taints"); n != 1 {
+		t.Errorf("the dropped taints were logged %d times, want once:\n%s", n, p.output())
 	}
 }
 
