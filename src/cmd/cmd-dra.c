@@ -14,7 +14,9 @@ int cmd_dra(int argc, char **argv)
         if (r > 0) /* --help, --version */
                 return 0;
         if (r < 0) {
-                fprintf(stderr, "nvdp dra: %s\n", error ? error : strerror(-r));
+                /* A klog (or JSON) line like every other, in the format asked for. */
+                log_set_format(config_log_format(argc, argv));
+                log_error("nvdp dra: %s", error ? error : strerror(-r));
                 return 2;
         }
         log_set_format(c->flags.log_format);

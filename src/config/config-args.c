@@ -34,9 +34,10 @@ enum value_type {
 
 #define P_PLUGIN (1u << PROGRAM_PLUGIN)
 #define P_GFD    (1u << PROGRAM_GFD)
+#define P_MPS    (1u << PROGRAM_MPS)
 #define P_DRA    (1u << PROGRAM_DRA)
-#define P_BOTH   (P_PLUGIN | P_GFD)
-#define P_ALL    (P_PLUGIN | P_GFD | P_DRA)
+#define P_BOTH   (P_PLUGIN | P_GFD | P_MPS)
+#define P_ALL    (P_BOTH | P_DRA)
 
 struct flag {
         unsigned programs;
@@ -53,7 +54,7 @@ struct flag {
 
 static const struct flag flags[] = {
         /* The plugin (reference 1.1). */
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "mig-strategy",
           {},
           { "MIG_STRATEGY" },
@@ -158,7 +159,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.container_driver_root),
           "/driver-root",
           "where the host driver root is mounted in this container" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "mps-root",
           {},
           { "MPS_ROOT" },
@@ -206,7 +207,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.kubelet_socket),
           "/var/lib/kubelet/device-plugins/kubelet.sock",
           "the kubelet registration socket; empty: do not register" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "config-file",
           {},
           { "CONFIG_FILE" },
@@ -247,7 +248,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.health_recovery_interval),
           "5m",
           "quiet time after which an unhealthy device is re-probed and may return to Healthy" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "metrics-address",
           {},
           { "METRICS_ADDRESS" },
@@ -479,8 +480,26 @@ static const struct flag *flag_find(enum nvdp_program p, const char *name)
 static const char *program_name(enum nvdp_program p)
 {
         return p == PROGRAM_GFD   ? "gpu-feature-discovery"
+               : p == PROGRAM_MPS ? "mps-control-daemon"
                : p == PROGRAM_DRA ? "nvdp dra"
                                   : "nvidia-device-plugin";
+}
+
+enum log_format config_log_format(int argc, char **argv)
+{
+        const char *value = getenv("LOG_FORMAT");
+        for (int i = 1; i < argc && !streq(argv[i], "--"); i++) {
+                const char *a = argv[i];
+                const char *name = a[0] == '-' ? a + (a[1] == '-' ? 2 : 1) : NULL;
+                const char *v =
+                        name && startswith(name, "log-format=") ? name + strlen("log-format=") : NULL;
+                if (v)
+                        value = v;
+                else if (name && streq(name, "log-format") && i + 1 < argc)
+                        value = argv[++i];
+        }
+        enum log_format f;
+        return value && log_format_from_string(value, &f) >= 0 ? f : LOG_FORMAT_KLOG;
 }
 
 int config_help(enum nvdp_program p, const char *argv0, FILE *f)
@@ -655,14 +674,14 @@ static int config_validate(const config *c, enum nvdp_program p, char **ret_erro
                 return error_set(
                         ret_error, -EINVAL,
                         "--node-name (NODE_NAME) is required: the node whose GPUs this driver publishes");
-        if (p != PROGRAM_PLUGIN)
+        if (p == PROGRAM_GFD || p == PROGRAM_DRA)
                 return 0;
         if (c->sharing.strategy == SHARING_MPS && c->flags.mig_strategy == MIG_STRATEGY_MIXED)
                 return error_set(ret_error, -EINVAL,
                                  "invalid --mig-strategy=mixed: MPS sharing (sharing.mps in %s) "
                                  "does not support the mixed MIG strategy",
                                  strna(c->config_file));
-        if (c->sharing.strategy == SHARING_MPS && isempty(c->flags.mps_root))
+        if (p == PROGRAM_PLUGIN && c->sharing.strategy == SHARING_MPS && isempty(c->flags.mps_root))
                 return error_set(ret_error, -EINVAL,
                                  "MPS sharing (sharing.mps in %s) requires --mps-root (MPS_ROOT)",
                                  strna(c->config_file));
@@ -766,6 +785,13 @@ static int load_config_file(config *c, enum nvdp_program p, char **cli[], const 
                         int r = config_load_file(c, path, ret_error);
                         if (r < 0)
                                 return r;
+                        free(c->config_source);
+                        if ((cli[i] ? asprintf(&c->config_source, "config file %s (--%s)", path, f->name)
+                             : env  ? asprintf(&c->config_source, "config file %s (%s)", path, env)
+                                    : asprintf(&c->config_source, "config file %s", path)) < 0) {
+                                c->config_source = NULL;
+                                return -ENOMEM;
+                        }
                 }
         }
         return 0;
@@ -825,6 +851,8 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
                 r = set_string(&c->flags.nvidia_dev_root, c->flags.nvidia_driver_root);
         if (r == 0)
                 r = config_validate(c, p, &err);
+        if (r == 0 && !c->config_source)
+                r = set_string(&c->config_source, "no config file (defaults)");
         cli_values_free(cli);
         if (r < 0 && ret_error)
                 *ret_error = TAKE_PTR(err);

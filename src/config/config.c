@@ -150,6 +150,7 @@ config *config_free(config *c)
         sharing_resources_free(c->sharing.resources, c->sharing.n_resources);
         free(c->imex.channel_ids);
         free(c->config_file);
+        free(c->config_source);
         strv_free(c->warnings);
         return mfree(c);
 }

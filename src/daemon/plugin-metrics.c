@@ -219,7 +219,8 @@ static int serve_metrics(struct http_reply *reply, void *userdata)
 }
 
 /* 200 "ok" while every endpoint is registered (none, or registration off: nothing to register, also
- * ok); 503 naming the resources that are not. */
+ * ok); 503 naming the resources that are not. A resource the gate holds back (an MPS resource whose
+ * daemon is not ready) is waiting on purpose, not failing: it does not count. */
 static int serve_healthz(struct http_reply *reply, void *userdata)
 {
         plugin_metrics *m = userdata;
@@ -228,7 +229,7 @@ static int serve_healthz(struct http_reply *reply, void *userdata)
         if (!missing)
                 return -ENOMEM;
         for (size_t i = 0; plugin_registers(m->plugin) && pl && i < pl->n_resources; i++)
-                if (!plugin_resource_registered(m->plugin, i) &&
+                if (!plugin_resource_registered(m->plugin, i) && !plugin_resource_held(m->plugin, i) &&
                     strv_extend(&missing, pl->resources[i].name) < 0)
                         return -ENOMEM;
         if (!missing[0]) {

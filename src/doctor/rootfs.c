@@ -17,7 +17,7 @@ static bool root_is_host(const char *root)
 
 /* Opens path inside root. Where openat2 is missing (old kernel, seccomp) falls back to joining the
  * paths, which is right for everything but absolute symlinks. */
-static int rootfs_open(const char *root, const char *path, int flags)
+int rootfs_open(const char *root, const char *path, int flags)
 {
         if (!path || path[0] != '/')
                 return -EINVAL;
