@@ -183,6 +183,7 @@ int cmd_doctor(int argc, char **argv)
                 .kubectl_userdata = &a.kubectl,
                 .node_name = a.node,
                 .cdi_expected = strategy_uses_cdi(a.strategy),
+                .mps_root = getenv("MPS_ROOT"),
         };
         _cleanup_(doctor_report_freep) doctor_report *r = NULL;
         k = doctor_run(&o, &r);

@@ -72,9 +72,9 @@ static int load_node(const config *c, struct node **ret)
         if (r >= 0)
                 return 0;
         if (c->flags.fail_on_init_error)
-                return log_error_errno(r, "%s", err ? err : "Failed to read the GPUs.");
-        log_warning("%s Labelling the node as one without GPUs (failOnInitError is false).",
-                    err ? err : "Failed to read the GPUs.");
+                return log_error_errno(r, "%s%s", err ? err : "Failed to read the GPUs.", node_nvml_hint(r));
+        log_warning("%s%s Labelling the node as one without GPUs (failOnInitError is false).",
+                    err ? err : "Failed to read the GPUs.", node_nvml_hint(r));
         *ret = NULL;
         return 0;
 }
@@ -184,7 +184,10 @@ int cmd_gfd(int argc, char **argv)
         _cleanup_free_ char *err = NULL;
         int r = config_from_env_and_args(PROGRAM_GFD, argc, argv, NULL, &g.config, &err);
         if (r < 0) {
-                fprintf(stderr, "%s\n", err ? err : "Invalid arguments.");
+                /* A klog (or JSON) line like every other, in the format asked for. */
+                log_set_format(config_log_format(argc, argv));
+                log_error("%s: %s", streq(argv[0], "gfd") ? "nvdp gfd" : argv[0],
+                          err ? err : "Invalid arguments.");
                 return 2;
         }
         if (r > 0) /* --help */

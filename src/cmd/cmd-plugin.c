@@ -28,8 +28,10 @@ int cmd_plugin(int argc, char **argv)
         if (r > 0) /* --help, --version */
                 return 0;
         if (r < 0) {
-                fprintf(stderr, "%s: %s\n", streq(argv[0], "plugin") ? "nvdp plugin" : argv[0],
-                        error ? error : strerror(-r));
+                /* A klog (or JSON) line like every other, in the format asked for. */
+                log_set_format(config_log_format(argc, argv));
+                log_error("%s: %s", streq(argv[0], "plugin") ? "nvdp plugin" : argv[0],
+                          error ? error : strerror(-r));
                 return 2;
         }
         if (c->print_config) {

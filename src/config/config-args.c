@@ -34,7 +34,10 @@ enum value_type {
 
 #define P_PLUGIN (1u << PROGRAM_PLUGIN)
 #define P_GFD    (1u << PROGRAM_GFD)
-#define P_BOTH   (P_PLUGIN | P_GFD)
+#define P_MPS    (1u << PROGRAM_MPS)
+#define P_DRA    (1u << PROGRAM_DRA)
+#define P_BOTH   (P_PLUGIN | P_GFD | P_MPS)
+#define P_ALL    (P_BOTH | P_DRA)
 
 struct flag {
         unsigned programs;
@@ -51,7 +54,7 @@ struct flag {
 
 static const struct flag flags[] = {
         /* The plugin (reference 1.1). */
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "mig-strategy",
           {},
           { "MIG_STRATEGY" },
@@ -59,7 +62,7 @@ static const struct flag flags[] = {
           0,
           "none",
           "the desired strategy for exposing MIG devices: none, single or mixed" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_DRA,
           "fail-on-init-error",
           {},
           { "FAIL_ON_INIT_ERROR" },
@@ -67,7 +70,7 @@ static const struct flag flags[] = {
           OFF(flags.fail_on_init_error),
           "true",
           "fail the plugin if an error is encountered during initialization, otherwise block forever" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_DRA,
           "driver-root",
           { "nvidia-driver-root" },
           { "NVIDIA_DRIVER_ROOT" },
@@ -148,7 +151,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.nvidia_ctk_path),
           "/usr/bin/nvidia-ctk",
           "the path of the nvidia-cdi-hook written into the CDI spec" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_DRA,
           "driver-root-ctr-path",
           { "container-driver-root" },
           { "DRIVER_ROOT_CTR_PATH", "CONTAINER_DRIVER_ROOT" },
@@ -156,7 +159,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.container_driver_root),
           "/driver-root",
           "where the host driver root is mounted in this container" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "mps-root",
           {},
           { "MPS_ROOT" },
@@ -204,7 +207,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.kubelet_socket),
           "/var/lib/kubelet/device-plugins/kubelet.sock",
           "the kubelet registration socket; empty: do not register" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "config-file",
           {},
           { "CONFIG_FILE" },
@@ -229,7 +232,7 @@ static const struct flag flags[] = {
           "",
           "OCI hooks left out of the CDI spec; all: no hooks" },
         /* Ours (plugin). */
-        { P_PLUGIN,
+        { P_PLUGIN | P_DRA,
           "health-policy",
           {},
           { "HEALTH_POLICY" },
@@ -237,7 +240,7 @@ static const struct flag flags[] = {
           0,
           "catalog",
           "XID handling: catalog (by class, with recovery) or upstream (upstream's list, no recovery)" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_DRA,
           "health-recovery-interval",
           {},
           { "HEALTH_RECOVERY_INTERVAL" },
@@ -245,7 +248,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.health_recovery_interval),
           "5m",
           "quiet time after which an unhealthy device is re-probed and may return to Healthy" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "metrics-address",
           {},
           { "METRICS_ADDRESS" },
@@ -262,6 +265,48 @@ static const struct flag flags[] = {
           "off",
           "host:port (loopback) to serve /healthz on for probes, apart from the metrics port; "
           "`nvdp healthz` asks it" },
+
+        /* nvdp dra (NVIDIA's DRA driver's names). */
+        { P_DRA,
+          "node-name",
+          {},
+          { "NODE_NAME" },
+          T_STRING,
+          OFF(flags.dra.node_name),
+          "",
+          "the node whose GPUs this driver publishes (required)" },
+        { P_DRA,
+          "kubeconfig",
+          {},
+          { "KUBECONFIG" },
+          T_STRING,
+          OFF(flags.dra.kubeconfig),
+          "",
+          "kubeconfig file for the API server; empty: the pod's service account" },
+        { P_DRA,
+          "kubelet-registrar-directory-path",
+          {},
+          { "KUBELET_REGISTRAR_DIRECTORY_PATH" },
+          T_STRING,
+          OFF(flags.dra.registrar_dir),
+          "/var/lib/kubelet/plugins_registry",
+          "where the kubelet watches for plugin registration sockets" },
+        { P_DRA,
+          "kubelet-plugins-directory-path",
+          {},
+          { "KUBELET_PLUGINS_DIRECTORY_PATH" },
+          T_STRING,
+          OFF(flags.dra.plugins_dir),
+          "/var/lib/kubelet/plugins",
+          "the kubelet's plugins directory: the driver's socket and checkpoint go in <it>/gpu.nvidia.com" },
+        { P_DRA,
+          "cdi-root",
+          {},
+          { "CDI_ROOT" },
+          T_STRING,
+          OFF(flags.dra.cdi_root),
+          "/var/run/cdi",
+          "where the CDI specs of prepared claims are written" },
 
         /* GFD (reference 1.2). */
         { P_GFD,
@@ -402,7 +447,7 @@ static const struct flag flags[] = {
           "this pod's name (for ownerReferences)" },
 
         /* Ours (both). */
-        { P_BOTH, "log-format", {}, { "LOG_FORMAT" }, T_LOG_FORMAT, 0, "klog", "log lines as klog or json" },
+        { P_ALL, "log-format", {}, { "LOG_FORMAT" }, T_LOG_FORMAT, 0, "klog", "log lines as klog or json" },
         { P_BOTH,
           "print-config",
           {},
@@ -411,7 +456,7 @@ static const struct flag flags[] = {
           OFF(print_config),
           "false",
           "print the effective config as YAML and exit" },
-        { P_BOTH,
+        { P_ALL,
           "root",
           {},
           { "NVDP_ROOT" },
@@ -443,12 +488,32 @@ static const struct flag *flag_find(enum nvdp_program p, const char *name)
 
 static const char *program_name(enum nvdp_program p)
 {
-        return p == PROGRAM_GFD ? "gpu-feature-discovery" : "nvidia-device-plugin";
+        return p == PROGRAM_GFD   ? "gpu-feature-discovery"
+               : p == PROGRAM_MPS ? "mps-control-daemon"
+               : p == PROGRAM_DRA ? "nvdp dra"
+                                  : "nvidia-device-plugin";
+}
+
+enum log_format config_log_format(int argc, char **argv)
+{
+        const char *value = getenv("LOG_FORMAT");
+        for (int i = 1; i < argc && !streq(argv[i], "--"); i++) {
+                const char *a = argv[i];
+                const char *name = a[0] == '-' ? a + (a[1] == '-' ? 2 : 1) : NULL;
+                const char *v =
+                        name && startswith(name, "log-format=") ? name + strlen("log-format=") : NULL;
+                if (v)
+                        value = v;
+                else if (name && streq(name, "log-format") && i + 1 < argc)
+                        value = argv[++i];
+        }
+        enum log_format f;
+        return value && log_format_from_string(value, &f) >= 0 ? f : LOG_FORMAT_KLOG;
 }
 
 int config_help(enum nvdp_program p, const char *argv0, FILE *f)
 {
-        fprintf(f, "Usage: %s [OPTIONS]\n\n", argv0 ? argv0 : program_name(p));
+        fprintf(f, "Usage: %s [OPTIONS]\n\n", argv0 && p != PROGRAM_DRA ? argv0 : program_name(p));
         fprintf(f, "Options (flag > env var > config file > default):\n");
         for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
                 const struct flag *fl = &flags[i];
@@ -614,14 +679,18 @@ static int env_values(const struct flag *f, char ***ret, const char **ret_env)
 /* Upstream's validateFlags, less the NVML check for CDI strategies (the plugin does that). */
 static int config_validate(const config *c, enum nvdp_program p, char **ret_error)
 {
-        if (p != PROGRAM_PLUGIN)
+        if (p == PROGRAM_DRA && isempty(c->flags.dra.node_name))
+                return error_set(
+                        ret_error, -EINVAL,
+                        "--node-name (NODE_NAME) is required: the node whose GPUs this driver publishes");
+        if (p == PROGRAM_GFD || p == PROGRAM_DRA)
                 return 0;
         if (c->sharing.strategy == SHARING_MPS && c->flags.mig_strategy == MIG_STRATEGY_MIXED)
                 return error_set(ret_error, -EINVAL,
                                  "invalid --mig-strategy=mixed: MPS sharing (sharing.mps in %s) "
                                  "does not support the mixed MIG strategy",
                                  strna(c->config_file));
-        if (c->sharing.strategy == SHARING_MPS && isempty(c->flags.mps_root))
+        if (p == PROGRAM_PLUGIN && c->sharing.strategy == SHARING_MPS && isempty(c->flags.mps_root))
                 return error_set(ret_error, -EINVAL,
                                  "MPS sharing (sharing.mps in %s) requires --mps-root (MPS_ROOT)",
                                  strna(c->config_file));
@@ -725,6 +794,13 @@ static int load_config_file(config *c, enum nvdp_program p, char **cli[], const 
                         int r = config_load_file(c, path, ret_error);
                         if (r < 0)
                                 return r;
+                        free(c->config_source);
+                        if ((cli[i] ? asprintf(&c->config_source, "config file %s (--%s)", path, f->name)
+                             : env  ? asprintf(&c->config_source, "config file %s (%s)", path, env)
+                                    : asprintf(&c->config_source, "config file %s", path)) < 0) {
+                                c->config_source = NULL;
+                                return -ENOMEM;
+                        }
                 }
         }
         return 0;
@@ -784,6 +860,8 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
                 r = set_string(&c->flags.nvidia_dev_root, c->flags.nvidia_driver_root);
         if (r == 0)
                 r = config_validate(c, p, &err);
+        if (r == 0 && !c->config_source)
+                r = set_string(&c->config_source, "no config file (defaults)");
         cli_values_free(cli);
         if (r < 0 && ret_error)
                 *ret_error = TAKE_PTR(err);

@@ -23,7 +23,7 @@ enum sharing_strategy { SHARING_NONE, SHARING_TIME_SLICING, SHARING_MPS };
 enum allocation_policy { ALLOCATION_DISTRIBUTED, ALLOCATION_PACKED };
 enum health_policy { HEALTH_POLICY_CATALOG, HEALTH_POLICY_UPSTREAM };
 /* Which upstream program's flag set config_from_args() speaks. */
-enum nvdp_program { PROGRAM_PLUGIN, PROGRAM_GFD };
+enum nvdp_program { PROGRAM_PLUGIN, PROGRAM_GFD, PROGRAM_MPS, PROGRAM_DRA };
 
 /* One entry of sharing.timeSlicing.resources / sharing.mps.resources. */
 struct replicated_resource {
@@ -75,6 +75,13 @@ typedef struct config {
                         char *namespace; /* "default" */
                         char *node_name, *pod_name;
                 } gfd;
+                struct {
+                        char *node_name;     /* required: the node whose GPUs are published */
+                        char *kubeconfig;    /* NULL: in-cluster, else $KUBECONFIG */
+                        char *registrar_dir; /* the kubelet's plugins_registry */
+                        char *plugins_dir;   /* the kubelet's plugins dir; ours is <it>/gpu.nvidia.com */
+                        char *cdi_root;      /* where claim CDI specs go */
+                } dra;
         } flags;
         struct {
                 /* mps if sharing.mps has resources, else time-slicing, else none */
@@ -90,6 +97,10 @@ typedef struct config {
                 bool required;
         } imex;
         char *config_file; /* the file this came from, or NULL */
+        /* ours, for the log: which config and why it was chosen, "config file /etc/c.yaml (--config-file)",
+         * "config \"mps-4\" (node label nvidia.com/device-plugin.config=mps-4)", "no config file (defaults)"
+         */
+        char *config_source;
         bool print_config; /* ours: --print-config; the caller prints config_format_yaml() and exits 0 */
         /* Things a person should know that are not errors (e.g. "resources.gpus is ignored");
          * library code does not log, so the caller logs these at warning level. */
@@ -122,9 +133,10 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
  * ConfigMap; names starting with ".." are the volume's own), the one named by the node label's value,
  * else default_name, else the fallbacks in order ("named": a config called "default"; "single": the
  * only config; "empty": no config, i.e. /dev/null). A label value naming no file is an error (the
- * caller keeps its running config). Returns the path in *ret. */
+ * caller keeps its running config). Returns the path in *ret and, in *ret_why (optional), why it was
+ * chosen: "node label nvidia.com/device-plugin.config=x", "DEFAULT_CONFIG=x", "fallback \"named\"". */
 int config_select_file(const char *srcdir, const char *label_value, const char *default_name,
-                       const char *fallbacks, char **ret, char **ret_error);
+                       const char *fallbacks, char **ret, char **ret_why, char **ret_error);
 
 /* What the daemons call: config_from_args, and in the chart's per-node mode (env CONFIG_FILE_SRCDIR,
  * DEFAULT_CONFIG, FALLBACK_STRATEGIES) the config file chosen by config_select_file for node_label
@@ -132,6 +144,10 @@ int config_select_file(const char *srcdir, const char *label_value, const char *
 int config_from_env_and_args(enum nvdp_program p, int argc, char **argv, const char *node_label,
                              config **ret, char **ret_error);
 
+/* The log format that --log-format / LOG_FORMAT ask for, read from the command line and the environment
+ * alone (klog when absent or not understood): the format of an error about the rest of the command line
+ * or the config, before they could be read. */
+enum log_format config_log_format(int argc, char **argv);
 int config_help(enum nvdp_program p, const char *argv0, FILE *f);
 
 /* The effective config as YAML in upstream's v1 layout plus our keys (what --print-config shows).

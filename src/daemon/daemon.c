@@ -9,14 +9,14 @@
 #include "base/log.h"
 #include "base/strv.h"
 #include "daemon/healthz.h"
+#include "daemon/mps-gate.h"
+#include "daemon/node-config.h"
 #include "daemon/node-reporter.h"
 #include "daemon/plugin-metrics.h"
 #include "gpu/node.h"
 #include "health/health.h"
 #include "kube/kube.h"
 #include "plugin/plugin.h"
-
-#define NODE_CONFIG_LABEL "nvidia.com/device-plugin.config"
 
 struct daemon {
         loop *loop;
@@ -26,13 +26,13 @@ struct daemon {
         struct node *node;      /* NULL when NVML could not be loaded and failOnInitError is false */
         char **control_devices; /* existing /dev/nvidiactl, ... (checked once) */
         plugin *plugin;
+        mps_gate *mps_gate;      /* holds MPS resources back while their control daemon is not ready */
         plugin_metrics *metrics; /* NULL: --metrics-address is empty */
         healthz_server *healthz; /* NULL: --health-address is empty */
         health_monitor *health;  /* NULL: health checks off */
         file_watch *config_watch;
-        char *node_config; /* value of the node label nvidia.com/device-plugin.config, NULL unknown */
         kube_client *kube; /* made on first use: the node label watch, Node events */
-        kube_node_watch *node_watch;
+        node_config_watch *node_config;
         node_reporter *reporter; /* NULL: no Node events */
 };
 
@@ -73,7 +73,7 @@ static void reload(struct daemon *d, const char *why)
         config *c = NULL;
         _cleanup_free_ char *error = NULL;
         log_info("%s, reloading the configuration", why);
-        int r = d->load_config(d->node_config, &c, &error, d->userdata);
+        int r = d->load_config(node_config_watch_value(d->node_config), &c, &error, d->userdata);
         if (r < 0 || !c) {
                 log_error("Configuration reload failed, keeping the running one: %s",
                           error ? error : strerror(r < 0 ? -r : EINVAL));
@@ -82,12 +82,16 @@ static void reload(struct daemon *d, const char *why)
         }
         STRV_FOREACH (w, c->warnings)
                 log_warning("%s", *w);
+        /* The new config is the daemon's while the plugin applies it: on_plan_changed reads it. */
+        config *old = d->config;
+        d->config = c;
         r = plugin_reload(d->plugin, c);
-        if (r >= 0) {
-                config_free(d->config);
-                d->config = c;
-        } else
+        if (r >= 0)
+                config_free(old);
+        else {
+                d->config = old;
                 config_free(c);
+        }
         plugin_metrics_reload(d->metrics, r >= 0);
 }
 
@@ -113,31 +117,6 @@ static void on_exit_signal(loop_source *s, int signo, void *userdata)
 
 /* ---- the Node: its config label, its events ------------------------------------------------------ */
 
-/* The node's labels changed: a new value of nvidia.com/device-plugin.config selects another config. */
-static void on_node_labels(char *const *labels, void *userdata)
-{
-        struct daemon *d = userdata;
-        const char *value = NULL;
-        STRV_FOREACH (kv, labels)
-                if (startswith(*kv, NODE_CONFIG_LABEL "="))
-                        value = *kv + strlen(NODE_CONFIG_LABEL "=");
-        if (streq(strempty(value), strempty(d->node_config)))
-                return;
-        char *copy = value ? strdup(value) : NULL;
-        if (value && !copy)
-                return;
-        free(d->node_config);
-        d->node_config = copy;
-        _cleanup_free_ char *why = NULL;
-        if (asprintf(&why, "Node label %s is now \"%s\"", NODE_CONFIG_LABEL, strempty(value)) >= 0)
-                reload(d, why);
-}
-
-static void on_node_watch_error(const char *error, void *userdata)
-{
-        log_warning("Watching this node's labels: %s (retrying)", error);
-}
-
 /* The daemon's one API client (one connection), made on first use. */
 static int daemon_kube(struct daemon *d, char **ret_error)
 {
@@ -146,24 +125,10 @@ static int daemon_kube(struct daemon *d, char **ret_error)
         return kube_client_new_from_env(d->loop, getenv("KUBECONFIG"), &d->kube, ret_error);
 }
 
-/* In the chart's per-node mode, follow the node label that selects the config. Without API access
- * the default config stays selected, as upstream's config-manager would fail instead. */
-static void watch_node_config(struct daemon *d)
+/* A new value of the node label selects another config. */
+static void on_node_config(const char *why, void *userdata)
 {
-        const char *node = getenv("NODE_NAME");
-        if (isempty(getenv("CONFIG_FILE_SRCDIR")) || isempty(node))
-                return;
-        _cleanup_free_ char *error = NULL;
-        int r = daemon_kube(d, &error);
-        if (r < 0) {
-                log_warning("Cannot reach the API server (%s): the node label %s is not followed",
-                            error ? error : strerror(-r), NODE_CONFIG_LABEL);
-                return;
-        }
-        static const struct kube_node_watch_handler h = { on_node_labels, on_node_watch_error };
-        r = kube_node_watch_new(d->kube, node, &h, d, &d->node_watch);
-        if (r < 0)
-                log_warning_errno(r, "Cannot watch node %s: %m", node);
+        reload(userdata, why);
 }
 
 static void on_event_error(const char *error, void *userdata)
@@ -243,11 +208,78 @@ static void on_kubelet_restart(void *userdata)
         plugin_metrics_kubelet_restart(d->metrics);
 }
 
-/* Every consumer of the plan (metrics read it at scrape time; a CDI spec writer, an MPS readiness gate)
- * hangs off this one place. */
+static bool plans_equal(const plan *a, const plan *b)
+{
+        if (!a || !b || a->n_resources != b->n_resources)
+                return false;
+        for (size_t i = 0; i < a->n_resources; i++)
+                if (!plan_resource_equal(&a->resources[i], &b->resources[i]))
+                        return false;
+        return true;
+}
+
+/* One line at start and after every reload that took effect, for whoever reads the log: which config,
+ * why it was chosen, what is advertised. */
+static void log_plan(const struct daemon *d, const plan *old_plan, const plan *new_plan)
+{
+        _cleanup_free_ char *what = plan_describe(new_plan);
+        log_info("Using %s; advertising %s%s", d->config->config_source, strna(what),
+                 plans_equal(old_plan, new_plan) ? " (unchanged)" : "");
+}
+
+/* Every consumer of the plan (metrics read it at scrape time; the MPS readiness gate) hangs off this one
+ * place. */
 static void on_plan_changed(const plan *old_plan, const plan *new_plan, void *userdata)
 {
-        log_debug("Plan changed: %zu resources", new_plan ? new_plan->n_resources : 0);
+        struct daemon *d = userdata;
+        log_plan(d, old_plan, new_plan);
+        _cleanup_free_ char *error = NULL;
+        int r = mps_gate_set_plan(d->mps_gate, d->config->flags.mps_root, new_plan, &error);
+        if (r < 0)
+                log_error_errno(r, "Resources shared with MPS are not advertised: %s",
+                                error ? error : strerror(-r));
+}
+
+/* ---- the MPS readiness gate ---------------------------------------------------------------------- */
+
+static bool gate_ready(const struct plan_resource *r, void *userdata)
+{
+        struct daemon *d = userdata;
+        return mps_gate_ready(d->mps_gate, r);
+}
+
+/* Whether the plugin serves resource already, and its device count. */
+static bool resource_served(const struct daemon *d, const char *resource, size_t *ret_devices)
+{
+        const plan *p = plugin_plan(d->plugin);
+        for (size_t i = 0; p && i < p->n_resources; i++)
+                if (streq(p->resources[i].name, resource)) {
+                        *ret_devices = p->resources[i].n_devices;
+                        return plugin_resource_serving(d->plugin, i);
+                }
+        *ret_devices = 0;
+        return false;
+}
+
+static void on_mps_gate(const char *resource, bool ready, const char *why, void *userdata)
+{
+        struct daemon *d = userdata;
+        size_t n;
+        bool served = resource_served(d, resource, &n);
+        if (ready && !served)
+                log_info("The MPS control daemon of %s is ready: advertising %s", resource, resource);
+        else if (ready)
+                log_info("The MPS control daemon of %s is ready: its %zu devices are Healthy again",
+                         resource, n);
+        else if (!served)
+                log_info("%s waits for its MPS control daemon (%s): it is advertised once the daemon is "
+                         "ready",
+                         resource, why);
+        else
+                log_warning("The MPS control daemon of %s is not ready (%s): its %zu devices are Unhealthy "
+                            "until it is",
+                            resource, why, n);
+        plugin_gate_changed(d->plugin);
 }
 
 static int new_plugin(struct daemon *d)
@@ -262,10 +294,12 @@ static int new_plugin(struct daemon *d)
         struct plugin_observer o = observer;
         o.userdata = d;
         const char *kubelet_socket = d->config->flags.plugin.kubelet_socket;
+        const struct plugin_gate gate = { gate_ready, d };
         struct plugin_options po = {
                 .kubelet_socket = isempty(kubelet_socket) ? NULL : kubelet_socket,
                 .control_devices = d->control_devices,
                 .observer = &o,
+                .gate = &gate,
         };
         return plugin_new(d->loop, d->config, daemon_inventory(d), &po, &d->plugin);
 }
@@ -316,9 +350,11 @@ static int open_node(struct daemon *d)
         }
         if (c->flags.fail_on_init_error ||
             (c->flags.plugin.device_list_strategy & (DEVICE_LIST_CDI_ANNOTATIONS | DEVICE_LIST_CDI_CRI)))
-                return log_error_errno(r, "could not load NVML library: %s", error ? error : strerror(-r));
-        log_warning("could not load NVML library: %s", error ? error : strerror(-r));
+                return log_error_errno(r, "could not load NVML library: %s%s", error ? error : strerror(-r),
+                                       node_nvml_hint(r));
+        log_warning("could not load NVML library: %s%s", error ? error : strerror(-r), node_nvml_hint(r));
         log_warning("failOnInitError is false: running without devices");
+        log_info("Using %s; advertising nothing (no GPUs: NVML could not be loaded)", c->config_source);
         return 0;
 }
 
@@ -354,14 +390,15 @@ static int daemon_start(struct daemon *d)
         /* Signals are blocked before NVML starts any thread (see signals_block). */
         if ((r = signals_block(handled)) < 0 || (r = loop_new(&d->loop)) < 0 ||
             (r = find_control_devices(&d->control_devices)) < 0 || (r = open_node(d)) < 0 ||
-            (r = add_signals(d)) < 0 || (r = new_plugin(d)) < 0 || (r = start_metrics(d)) < 0 ||
-            (r = start_healthz(d)) < 0 || (r = plugin_start(d->plugin)) < 0)
+            (r = add_signals(d)) < 0 || (r = mps_gate_new(d->loop, on_mps_gate, d, &d->mps_gate)) < 0 ||
+            (r = new_plugin(d)) < 0 || (r = start_metrics(d)) < 0 || (r = start_healthz(d)) < 0 ||
+            (r = plugin_start(d->plugin)) < 0)
                 return r;
         if (d->node)
                 start_events(d);
         if ((r = start_health(d)) < 0)
                 return r;
-        watch_node_config(d);
+        node_config_watch_start(d->loop, &d->kube, on_node_config, d, &d->node_config);
         /* The config file is watched as named at start (a ConfigMap updates it by a symlink swap). */
         const char *file = d->config->config_file;
         if (!isempty(file) &&
@@ -374,12 +411,12 @@ static void daemon_stop(struct daemon *d)
 {
         /* The plugin reads the tracker and the inventory: it goes before them. */
         d->plugin = plugin_free(d->plugin);
+        d->mps_gate = mps_gate_free(d->mps_gate);
         d->health = health_monitor_free(d->health);
         file_watch_free(d->config_watch);
         d->reporter = node_reporter_free(d->reporter);
-        kube_node_watch_free(d->node_watch);
+        d->node_config = node_config_watch_free(d->node_config);
         kube_client_free(d->kube);
-        free(d->node_config);
         d->metrics = plugin_metrics_free(d->metrics);
         d->healthz = healthz_server_free(d->healthz);
         d->node = node_close(d->node);

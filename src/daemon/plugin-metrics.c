@@ -218,6 +218,7 @@ static int serve_metrics(struct http_reply *reply, void *userdata)
         return 0;
 }
 
+/* /healthz: daemon/healthz.c says what it answers, for this port and the loopback listener alike. */
 static int serve_healthz(struct http_reply *reply, void *userdata)
 {
         plugin_metrics *m = userdata;

@@ -114,7 +114,7 @@ static int open_in_root_by_hand(int root_fd, const char *path, int flags)
 }
 
 /* Opens path inside root: openat2(RESOLVE_IN_ROOT) where the kernel has it, else resolved by hand. */
-static int rootfs_open(const char *root, const char *path, int flags)
+int rootfs_open(const char *root, const char *path, int flags)
 {
         if (!path || path[0] != '/')
                 return -EINVAL;

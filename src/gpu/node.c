@@ -43,6 +43,20 @@ bool node_error_is_nvml_load(int error)
         return error == -EOPNOTSUPP || error == -ELIBBAD || error == -ENODEV;
 }
 
+const char *node_nvml_hint(int error)
+{
+        if (error != -EOPNOTSUPP || isempty(getenv("KUBERNETES_SERVICE_HOST")))
+                return "";
+        /* What `nvdp doctor` says of a plugin pod that logs "could not load NVML" (doctor/check-cluster.c).
+         */
+        return " In a pod this usually means the pod does not run under the NVIDIA container runtime: give "
+               "it "
+               "runtimeClassName: nvidia (Helm: --set runtimeClassName=nvidia) or start k3s with "
+               "--default-runtime nvidia, and check that the NVIDIA container toolkit is installed on the "
+               "node "
+               "(nvdp doctor says which).";
+}
+
 struct node *node_close(struct node *n)
 {
         if (!n)

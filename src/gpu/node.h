@@ -36,6 +36,9 @@ const char *node_driver_search_root(const struct node_roots *r);
 int node_open(const struct node_roots *r, struct node **ret, char **ret_error);
 /* Whether a node_open() error means NVML itself could not be loaded or initialised. */
 bool node_error_is_nvml_load(int error);
+/* For a node_open() error that says NVML was not found, inside a Kubernetes pod (KUBERNETES_SERVICE_HOST
+ * is set): the usual cause on k3s, as a sentence to append (it starts with a space); "" otherwise. */
+const char *node_nvml_hint(int error);
 /* Frees the inventory, shuts NVML down. Accepts NULL. */
 struct node *node_close(struct node *n);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct node *, node_close);

@@ -9,39 +9,6 @@
 #include "base/strv.h"
 #include "kube.h"
 
-static int to_string(json_object *o, char **ret)
-{
-        const char *s =
-                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        char *d = s ? strdup(s) : NULL;
-        if (!d)
-                return -ENOMEM;
-        *ret = d;
-        return 0;
-}
-
-/* Adds value (NULL: JSON null) under key; the value belongs to o afterwards, also on failure. */
-static int add(json_object *o, const char *key, json_object *v)
-{
-        if (json_object_object_add(o, key, v) == 0)
-                return 0;
-        json_object_put(v);
-        return -ENOMEM;
-}
-
-static int add_str(json_object *o, const char *key, const char *value)
-{
-        json_object *v = json_object_new_string(value);
-        return v ? add(o, key, v) : -ENOMEM;
-}
-
-/* A new object under key, owned by o. */
-static json_object *add_object(json_object *o, const char *key)
-{
-        json_object *v = json_object_new_object();
-        return v && add(o, key, v) == 0 ? v : NULL;
-}
-
 /* "key=value" entries into o; keys in remove as null (a merge patch removes those). */
 static int add_pairs(json_object *o, char *const *set, char *const *remove)
 {
@@ -50,13 +17,13 @@ static int add_pairs(json_object *o, char *const *set, char *const *remove)
                 if (!eq || eq == *kv)
                         return -EINVAL;
                 _cleanup_free_ char *k = strndup(*kv, (size_t)(eq - *kv));
-                if (!k || add_str(o, k, eq + 1) < 0)
+                if (!k || json_add_string(o, k, eq + 1) < 0)
                         return -ENOMEM;
         }
         STRV_FOREACH (k, remove) {
                 if (isempty(*k))
                         return -EINVAL;
-                if (add(o, *k, NULL) < 0)
+                if (json_add(o, *k, NULL) < 0)
                         return -ENOMEM;
         }
         return 0;
@@ -66,21 +33,21 @@ int kube_node_patch_body(char *const *labels_set, char *const *labels_remove, ch
                          char **ret)
 {
         _cleanup_json_ json_object *root = json_object_new_object();
-        json_object *meta = root ? add_object(root, "metadata") : NULL;
-        json_object *labels = meta ? add_object(meta, "labels") : NULL;
+        json_object *meta = root ? json_add_object(root, "metadata") : NULL;
+        json_object *labels = meta ? json_add_object(meta, "labels") : NULL;
         if (!labels)
                 return -ENOMEM;
         int r = add_pairs(labels, labels_set, labels_remove);
         if (r < 0)
                 return r;
         if (annotations_set) {
-                json_object *annotations = add_object(meta, "annotations");
+                json_object *annotations = json_add_object(meta, "annotations");
                 if (!annotations)
                         return -ENOMEM;
                 if ((r = add_pairs(annotations, annotations_set, NULL)) < 0)
                         return r;
         }
-        return to_string(root, ret);
+        return json_format(root, false, ret);
 }
 
 static int rfc3339(time_t t, char buf[static 32])
@@ -110,25 +77,29 @@ int kube_event_body(const struct kube_event *e, const char *default_namespace, c
         _cleanup_json_ json_object *root = json_object_new_object();
         if (!root)
                 return -ENOMEM;
-        bool ok = add_str(root, "apiVersion", "v1") == 0 && add_str(root, "kind", "Event") == 0;
-        json_object *meta = ok ? add_object(root, "metadata") : NULL;
-        ok = meta && add_str(meta, "name", name) == 0 && add_str(meta, "namespace", ns) == 0;
-        json_object *io = ok ? add_object(root, "involvedObject") : NULL;
+        bool ok = json_add_string(root, "apiVersion", "v1") == 0 &&
+                  json_add_string(root, "kind", "Event") == 0;
+        json_object *meta = ok ? json_add_object(root, "metadata") : NULL;
+        ok = meta && json_add_string(meta, "name", name) == 0 && json_add_string(meta, "namespace", ns) == 0;
+        json_object *io = ok ? json_add_object(root, "involvedObject") : NULL;
         /* The kubelet refers to its Node by name as UID too. */
-        ok = io && add_str(io, "apiVersion", "v1") == 0 && add_str(io, "kind", "Node") == 0 &&
-             add_str(io, "name", e->node) == 0 && add_str(io, "uid", e->node) == 0;
-        ok = ok && add_str(root, "reason", e->reason) == 0 && add_str(root, "message", e->message) == 0 &&
-             add_str(root, "type", e->type) == 0;
-        json_object *source = ok ? add_object(root, "source") : NULL;
-        ok = source && add_str(source, "component", component) == 0 && add_str(source, "host", e->node) == 0;
-        ok = ok && add_str(root, "firstTimestamp", ts) == 0 && add_str(root, "lastTimestamp", ts) == 0;
-        json_object *count = ok ? json_object_new_int64(e->count ? e->count : 1) : NULL;
-        ok = count && add(root, "count", count) == 0;
-        ok = ok && add_str(root, "reportingComponent", component) == 0 &&
-             add_str(root, "reportingInstance", e->node) == 0;
+        ok = io && json_add_string(io, "apiVersion", "v1") == 0 &&
+             json_add_string(io, "kind", "Node") == 0 && json_add_string(io, "name", e->node) == 0 &&
+             json_add_string(io, "uid", e->node) == 0;
+        ok = ok && json_add_string(root, "reason", e->reason) == 0 &&
+             json_add_string(root, "message", e->message) == 0 &&
+             json_add_string(root, "type", e->type) == 0;
+        json_object *source = ok ? json_add_object(root, "source") : NULL;
+        ok = source && json_add_string(source, "component", component) == 0 &&
+             json_add_string(source, "host", e->node) == 0;
+        ok = ok && json_add_string(root, "firstTimestamp", ts) == 0 &&
+             json_add_string(root, "lastTimestamp", ts) == 0;
+        ok = ok && json_add_int(root, "count", e->count ? e->count : 1) == 0;
+        ok = ok && json_add_string(root, "reportingComponent", component) == 0 &&
+             json_add_string(root, "reportingInstance", e->node) == 0;
         if (!ok)
                 return -ENOMEM;
-        return to_string(root, ret);
+        return json_format(root, false, ret);
 }
 
 int kube_json_parse(const char *text, size_t size, json_object **ret)

@@ -29,6 +29,7 @@ struct endpoint {
         loop_source *retry_timer;
         uint64_t backoff;
         bool registered;
+        bool closing; /* we close the streams ourselves (stop, reload): not worth a line each */
 };
 
 static void observe_allocate(endpoint *e, bool ok, uint64_t nsec)
@@ -94,6 +95,18 @@ size_t endpoint_streams(const endpoint *e)
         return e->n_streams;
 }
 
+bool endpoint_serving(const endpoint *e)
+{
+        return e->server;
+}
+
+/* What the kubelet is told: the device's health, and Unhealthy for every device while the gate holds
+ * the resource back. */
+static bool device_healthy(const endpoint *e, const struct plan_device *d)
+{
+        return plugin_resource_ready(e->plugin, e->resource) && plugin_device_healthy(e->plugin, d);
+}
+
 int endpoint_new(plugin *p, const struct plan_resource *r, endpoint **ret)
 {
         endpoint *e = new0(endpoint, 1);
@@ -113,7 +126,9 @@ int endpoint_new(plugin *p, const struct plan_resource *r, endpoint **ret)
 static void endpoint_close_streams(endpoint *e)
 {
         /* The server shutdown runs each stream's close handler, which removes it from the list. */
+        e->closing = true;
         rpc_server_free(e->server);
+        e->closing = false;
         e->server = NULL;
         e->n_streams = 0;
         e->sent_health = mfree(e->sent_health);
@@ -159,7 +174,7 @@ static int list_pack(endpoint *e, bool empty, uint8_t **ret, size_t *ret_size)
         if (!healthy)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
-                healthy[i] = plugin_device_healthy(e->plugin, &r->devices[i]);
+                healthy[i] = device_healthy(e, &r->devices[i]);
         return kubelet_wire_pack_list(r->devices, healthy, n, ret, ret_size);
 }
 
@@ -186,7 +201,7 @@ static void record_sent(endpoint *e)
         if (!e->sent_health)
                 e->sent_health = new0(bool, e->resource->n_devices + 1);
         for (size_t i = 0; e->sent_health && i < e->resource->n_devices; i++)
-                e->sent_health[i] = plugin_device_healthy(e->plugin, &e->resource->devices[i]);
+                e->sent_health[i] = device_healthy(e, &e->resource->devices[i]);
 }
 
 static void endpoint_send_list(endpoint *e, bool empty)
@@ -214,7 +229,7 @@ void endpoint_send_list_if_changed(endpoint *e)
 {
         bool changed = !e->sent_health;
         for (size_t i = 0; !changed && i < e->resource->n_devices; i++)
-                changed = e->sent_health[i] != plugin_device_healthy(e->plugin, &e->resource->devices[i]);
+                changed = e->sent_health[i] != device_healthy(e, &e->resource->devices[i]);
         if (changed && e->n_streams > 0)
                 endpoint_send_list(e, false);
 }
@@ -234,7 +249,8 @@ static void stream_closed(rpc_call *call, void *userdata)
                         e->streams[i] = e->streams[--e->n_streams];
                         break;
                 }
-        log_info("ListAndWatch stream of %s closed (%zu open)", e->resource->name, e->n_streams);
+        if (!e->closing)
+                log_info("ListAndWatch stream of %s closed (%zu open)", e->resource->name, e->n_streams);
 }
 
 static void endpoint_handle_list_and_watch(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
@@ -362,7 +378,7 @@ static void endpoint_handle_preferred(rpc_call *call, const uint8_t *msg, size_t
         size_t out_size = 0;
         r = healthy && ids ? 0 : -ENOMEM;
         for (size_t i = 0; r >= 0 && i < res->n_devices; i++)
-                healthy[i] = plugin_device_healthy(e->plugin, &res->devices[i]);
+                healthy[i] = device_healthy(e, &res->devices[i]);
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 const struct container_request *c = &req->containers[i];
                 r = preferred_allocation(e->plugin->inventory, res, healthy,

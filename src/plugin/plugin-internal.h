@@ -16,6 +16,7 @@ struct plugin {
         char *kubelet_socket;         /* NULL: serve without registering */
         const health_tracker *health; /* NULL: health checks off */
         struct plugin_observer observer;
+        struct plugin_gate gate;
         endpoint **endpoints; /* endpoints[i] serves plan->resources[i] */
         size_t n_endpoints;
         int inotify_fd;
@@ -24,6 +25,10 @@ struct plugin {
         bool kubelet_restarted;
         unsigned registrations; /* successful Register calls, for logs */
 };
+
+/* plugin.c */
+/* The gate's answer for r (true without a gate). */
+bool plugin_resource_ready(const plugin *p, const struct plan_resource *r);
 
 /* endpoint.c */
 int endpoint_new(plugin *p, const struct plan_resource *r, endpoint **ret);
@@ -39,4 +44,6 @@ void endpoint_send_list_if_changed(endpoint *e);
 void endpoint_retire(endpoint *e);
 bool endpoint_socket_missing(const endpoint *e);
 bool endpoint_registered(const endpoint *e);
+/* Whether it listens on its socket (started, not stopped). */
+bool endpoint_serving(const endpoint *e);
 size_t endpoint_streams(const endpoint *e);

@@ -30,6 +30,29 @@ void plugin_health_changed(plugin *p)
                 endpoint_send_list_if_changed(p->endpoints[i]);
 }
 
+bool plugin_resource_ready(const plugin *p, const struct plan_resource *r)
+{
+        return !p->gate.ready || p->gate.ready(r, p->gate.userdata);
+}
+
+/* A resource held back by the gate is not started; one already served restarts as usual (its devices
+ * stay Unhealthy while it is not ready). */
+static bool endpoint_may_start(const plugin *p, const endpoint *e)
+{
+        return endpoint_serving(e) || plugin_resource_ready(p, endpoint_resource(e));
+}
+
+void plugin_gate_changed(plugin *p)
+{
+        for (size_t i = 0; i < p->n_endpoints; i++) {
+                endpoint *e = p->endpoints[i];
+                if (!endpoint_serving(e) && plugin_resource_ready(p, endpoint_resource(e)))
+                        (void)endpoint_start(e);
+                else
+                        endpoint_send_list_if_changed(e);
+        }
+}
+
 void plugin_set_health(plugin *p, const health_tracker *t)
 {
         p->health = t;
@@ -44,6 +67,17 @@ const plan *plugin_plan(const plugin *p)
 bool plugin_resource_registered(const plugin *p, size_t i)
 {
         return i < p->n_endpoints && endpoint_registered(p->endpoints[i]);
+}
+
+bool plugin_resource_serving(const plugin *p, size_t i)
+{
+        return i < p->n_endpoints && endpoint_serving(p->endpoints[i]);
+}
+
+bool plugin_resource_held(const plugin *p, size_t i)
+{
+        return i < p->n_endpoints && !endpoint_serving(p->endpoints[i]) &&
+               !plugin_resource_ready(p, endpoint_resource(p->endpoints[i]));
 }
 
 bool plugin_registers(const plugin *p)
@@ -65,7 +99,7 @@ static void resync(loop_source *s, void *userdata)
         }
         for (size_t i = 0; i < p->n_endpoints; i++) {
                 endpoint *e = p->endpoints[i];
-                if (!all && !endpoint_socket_missing(e))
+                if ((!all && !endpoint_socket_missing(e)) || !endpoint_may_start(p, e))
                         continue;
                 if (!all)
                         log_info("inotify: socket of %s removed, serving it again",
@@ -184,8 +218,14 @@ static int plugin_apply(plugin *p, plan *new_plan)
         /* Whatever is left of the old set is gone from the new plan. */
         for (size_t j = 0; j < p->n_endpoints; j++)
                 if (p->endpoints[j]) {
-                        log_info("Resource %s is no longer advertised",
-                                 endpoint_resource(p->endpoints[j])->name);
+                        const struct plan_resource *res = endpoint_resource(p->endpoints[j]);
+                        const struct plan_resource *next = plan_find_resource(new_plan, res->name);
+                        /* A resource whose devices changed is served again at once: not an outage. */
+                        if (next)
+                                log_info("Resource %s changed from %zu to %zu devices: serving the new list",
+                                         res->name, res->n_devices, next->n_devices);
+                        else
+                                log_info("Resource %s is no longer advertised", res->name);
                         endpoint_retire(p->endpoints[j]);
                         endpoint_free(p->endpoints[j]);
                 }
@@ -194,12 +234,14 @@ static int plugin_apply(plugin *p, plan *new_plan)
         p->n_endpoints = n;
         _cleanup_(plan_freep) plan *old_plan = p->plan;
         p->plan = new_plan;
-        /* New endpoints start; a kept one only if it is not serving at all. One that is registering (after
-         * a kubelet restart) or waiting to retry is left to finish: starting it again re-created its socket
-         * and registered twice (found by the soak, tests/failinject/test_reload_races.py). */
+        /* New endpoints start, unless the gate holds them back; a kept one only if it is not serving at all.
+         * One that is registering (after a kubelet restart) or waiting to retry is left to finish: starting
+         * it again re-created its socket and registered twice (found by the soak,
+         * tests/failinject/test_reload_races.py). */
         for (size_t i = 0; i < n; i++)
-                if (fresh[i] || (!endpoint_registered(eps[i]) && endpoint_streams(eps[i]) == 0 &&
-                                 endpoint_socket_missing(eps[i])))
+                if ((fresh[i] || (!endpoint_registered(eps[i]) && endpoint_streams(eps[i]) == 0 &&
+                                  endpoint_socket_missing(eps[i]))) &&
+                    endpoint_may_start(p, eps[i]))
                         (void)endpoint_start(eps[i]);
         if (p->observer.on_plan_changed)
                 p->observer.on_plan_changed(old_plan, new_plan, p->observer.userdata);
@@ -250,6 +292,8 @@ int plugin_new(loop *l, const config *c, const inventory *inv, const struct plug
         p->health = o->health;
         if (o->observer)
                 p->observer = *o->observer;
+        if (o->gate)
+                p->gate = *o->gate;
         p->control_devices = strv_copy(o->control_devices);
         if (!p->control_devices)
                 return -ENOMEM;

@@ -33,6 +33,15 @@ struct plugin_observer {
         void *userdata;
 };
 
+/* Whether a resource may be advertised now, asked before a resource is served and for every device list
+ * sent. A resource that is not ready is neither served nor registered until it is; one that stops being
+ * ready once served stays registered, every device Unhealthy, until it is ready again (an MPS resource
+ * and its control daemon: docs/mps.md). Call plugin_gate_changed() when an answer may have changed. */
+struct plugin_gate {
+        bool (*ready)(const struct plan_resource *r, void *userdata);
+        void *userdata;
+};
+
 struct plugin_options {
         /* The kubelet's registration socket; its directory holds ours. NULL: serve in socket_dir without
          * registering. */
@@ -44,6 +53,7 @@ struct plugin_options {
         /* Device health; NULL: health checks off (every device healthy). See plugin_set_health(). */
         const health_tracker *health;
         const struct plugin_observer *observer; /* copied; NULL: nobody listens */
+        const struct plugin_gate *gate;         /* copied; NULL: every resource is ready */
 };
 
 /* c and inv are borrowed: both must outlive the plugin (c until plugin_reload replaces it). inv may be
@@ -66,10 +76,17 @@ void plugin_set_health(plugin *p, const health_tracker *t);
 /* Health changed somewhere: every endpoint whose list changed sends it again. */
 void plugin_health_changed(plugin *p);
 bool plugin_device_healthy(const plugin *p, const struct plan_device *d);
+/* The gate's answer may have changed: resources now ready that were held back start (serve, register);
+ * every served resource whose list changed sends it again. */
+void plugin_gate_changed(plugin *p);
 
 /* The plan served (NULL before start or without devices). */
 const plan *plugin_plan(const plugin *p);
 /* Whether resource i of plugin_plan() is registered with the kubelet now. */
 bool plugin_resource_registered(const plugin *p, size_t i);
+/* Whether resource i of plugin_plan() is served (listens on its socket). */
+bool plugin_resource_serving(const plugin *p, size_t i);
+/* Whether resource i of plugin_plan() is held back by the gate (not ready, not served yet). */
+bool plugin_resource_held(const plugin *p, size_t i);
 /* Whether the plugin registers with a kubelet at all (a kubelet socket was given). */
 bool plugin_registers(const plugin *p);

@@ -462,6 +462,42 @@ finish:
         return r;
 }
 
+char *plan_describe(const plan *p)
+{
+        if (!p || p->n_resources == 0)
+                return strdup("nothing");
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < p->n_resources; i++) {
+                const struct plan_resource *r = &p->resources[i];
+                /* Devices are sorted by GPU, MIG device, replica: a unit's replicas are consecutive. */
+                size_t units = 0;
+                bool mig = false;
+                for (size_t k = 0; k < r->n_devices; k++) {
+                        const struct plan_device *d = &r->devices[k];
+                        mig = mig || d->mig >= 0;
+                        units +=
+                                k == 0 || r->devices[k - 1].gpu != d->gpu || r->devices[k - 1].mig != d->mig;
+                }
+                fprintf(f, "%s%s: %zu %s%s", i ? ", " : "", r->name, units, mig ? "MIG device" : "GPU",
+                        units == 1 ? "" : "s");
+                if (r->replicas > 1)
+                        fprintf(f, " x %u replicas", r->replicas);
+                if (r->sharing == SHARING_TIME_SLICING)
+                        fputs(" (time-slicing)", f);
+                else if (r->sharing == SHARING_MPS)
+                        fputs(" (MPS)", f);
+        }
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
 const struct plan_resource *plan_find_resource(const plan *p, const char *name)
 {
         for (size_t i = 0; p && i < p->n_resources; i++)

@@ -46,6 +46,10 @@ plan *plan_free(plan *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(plan *, plan_free);
 
 const struct plan_resource *plan_find_resource(const plan *p, const char *name);
+/* What the plan advertises, for the log: "nvidia.com/gpu: 8 GPUs x 4 replicas (time-slicing),
+ * nvidia.com/mig-1g.10gb: 7 MIG devices"; "nothing" for a plan without resources (or NULL). NULL when
+ * out of memory. */
+char *plan_describe(const plan *p);
 /* Index of the device with this kubelet-facing ID in r->devices, or -1. */
 ssize_t plan_resource_find_device(const struct plan_resource *r, const char *id);
 /* Whether two resources advertise the same devices (reload keeps the endpoint when true). */

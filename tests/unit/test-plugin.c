@@ -129,12 +129,93 @@ static void test_health_view(void **state)
         assert_true(plugin_device_healthy(p, &d));
 }
 
+static bool mps_ready_flag;
+
+static bool gate_ready(const struct plan_resource *r, void *userdata)
+{
+        return r->sharing != SHARING_MPS || mps_ready_flag;
+}
+
+static bool is_socket(const char *dir, const char *name)
+{
+        _cleanup_free_ char *path = NULL;
+        assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+        struct stat st;
+        return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* GPUs 0 and 1 shared with MPS as nvidia.com/gpu.mps, the other six whole. */
+static config *mps_config(void)
+{
+        config *c = shared_config(4);
+        c->sharing.strategy = SHARING_MPS;
+        c->sharing.resources[0].devices_all = false;
+        assert_int_equal(strv_extend(&c->sharing.resources[0].devices_list, "0"), 0);
+        assert_int_equal(strv_extend(&c->sharing.resources[0].devices_list, "1"), 0);
+        free(c->sharing.resources[0].rename);
+        c->sharing.resources[0].rename = strdup("nvidia.com/gpu.mps");
+        return c;
+}
+
+static void test_gate_holds_a_resource_back_until_ready(void **state)
+{
+        char dir[] = "/tmp/nvdp-test-plugin-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_(fixture_inventory_freep) inventory *inv = fixture_h100x8();
+        _cleanup_(config_freep) config *c = mps_config();
+        _cleanup_(loop_freep) loop *l = NULL;
+        assert_int_equal(loop_new(&l), 0);
+        char *none[] = { NULL };
+        struct plugin_gate gate = { gate_ready, NULL };
+        struct plugin_options po = { .socket_dir = dir, .control_devices = none, .gate = &gate };
+        _cleanup_(plugin_freep) plugin *p = NULL;
+        assert_int_equal(plugin_new(l, c, inv, &po, &p), 0);
+
+        /* not ready: the whole GPUs are served, the MPS resource is held back (no socket) */
+        mps_ready_flag = false;
+        assert_int_equal(plugin_start(p), 0);
+        const plan *pl = plugin_plan(p);
+        assert_int_equal(pl->n_resources, 2);
+        assert_string_equal(pl->resources[0].name, "nvidia.com/gpu");
+        assert_int_equal(pl->resources[0].n_devices, 6);
+        assert_string_equal(pl->resources[1].name, "nvidia.com/gpu.mps");
+        assert_int_equal(pl->resources[1].n_devices, 8);
+        assert_true(is_socket(dir, "nvidia-gpu.sock"));
+        assert_false(is_socket(dir, "nvidia-gpu.mps.sock"));
+        assert_false(plugin_resource_held(p, 0));
+        assert_true(plugin_resource_held(p, 1));
+        assert_false(plugin_resource_serving(p, 1));
+
+        /* nothing changed: asking again starts nothing */
+        plugin_gate_changed(p);
+        assert_false(is_socket(dir, "nvidia-gpu.mps.sock"));
+
+        /* ready: it starts */
+        mps_ready_flag = true;
+        plugin_gate_changed(p);
+        assert_true(is_socket(dir, "nvidia-gpu.mps.sock"));
+        assert_false(plugin_resource_held(p, 1));
+        assert_true(plugin_resource_serving(p, 1));
+
+        /* not ready again: it stays served (its devices are listed Unhealthy), not held back */
+        mps_ready_flag = false;
+        plugin_gate_changed(p);
+        assert_true(is_socket(dir, "nvidia-gpu.mps.sock"));
+        assert_false(plugin_resource_held(p, 1));
+
+        p = plugin_free(p);
+        assert_false(is_socket(dir, "nvidia-gpu.sock"));
+        assert_false(is_socket(dir, "nvidia-gpu.mps.sock"));
+        rmdir(dir);
+}
+
 int main(void)
 {
         log_set_max_level(LOG_ERR - 1); /* the failed reload is logged on purpose */
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_observer_sees_every_plan),
                 cmocka_unit_test(test_health_view),
+                cmocka_unit_test(test_gate_holds_a_resource_back_until_ready),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
