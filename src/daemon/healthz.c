@@ -16,7 +16,8 @@ int healthz_reply(const plugin *p, struct http_reply *reply)
         if (!missing)
                 return -ENOMEM;
         for (size_t i = 0; plugin_registers(p) && pl && i < pl->n_resources; i++)
-                if (!plugin_resource_registered(p, i) && strv_extend(&missing, pl->resources[i].name) < 0)
+                if (!plugin_resource_registered(p, i) && !plugin_resource_held(p, i) &&
+                    strv_extend(&missing, pl->resources[i].name) < 0)
                         return -ENOMEM;
         if (!missing[0]) {
                 reply->body = strdup("ok\n");

@@ -8,7 +8,8 @@
 #include "plugin/plugin.h"
 
 /* 200 "ok" while every endpoint is registered with the kubelet (none, or registration off: also ok); 503
- * naming the resources that are not. */
+ * naming the resources that are not. A resource the gate holds back (an MPS resource whose daemon is not
+ * ready) is waiting on purpose, not failing: it does not count. */
 int healthz_reply(const plugin *p, struct http_reply *reply);
 
 typedef struct healthz_server healthz_server;
