@@ -52,6 +52,46 @@ struct mock_nvlink {
         nvmlIntNvLinkDeviceType_t type;
 };
 
+/* NVML's GPU fabric information (nvml.h: nvmlGpuFabricInfo_t and the versioned
+ * nvmlGpuFabricInfo_v2_t / _v3_t that nvmlDeviceGetGpuFabricInfoV takes); src/nvml does not declare
+ * them, the mock needs them to answer. */
+#define MOCK_FABRIC_UUID_LEN 16
+typedef struct {
+        unsigned char clusterUuid[MOCK_FABRIC_UUID_LEN];
+        nvmlReturn_t status;
+        unsigned int cliqueId;
+        unsigned char state;
+} mock_fabric_info_v1_t;
+typedef struct {
+        unsigned int version;
+        unsigned char clusterUuid[MOCK_FABRIC_UUID_LEN];
+        nvmlReturn_t status;
+        unsigned int cliqueId;
+        unsigned char state;
+        unsigned int healthMask;
+} mock_fabric_info_v2_t;
+typedef struct {
+        unsigned int version;
+        unsigned char clusterUuid[MOCK_FABRIC_UUID_LEN];
+        nvmlReturn_t status;
+        unsigned int cliqueId;
+        unsigned char state;
+        unsigned int healthMask;
+        unsigned char healthSummary;
+} mock_fabric_info_v3_t;
+#define MOCK_FABRIC_INFO_V2         ((unsigned)sizeof(mock_fabric_info_v2_t) | (2u << 24))
+#define MOCK_FABRIC_INFO_V3         ((unsigned)sizeof(mock_fabric_info_v3_t) | (3u << 24))
+#define MOCK_FABRIC_STATE_COMPLETED 3 /* NVML_GPU_FABRIC_STATE_COMPLETED */
+
+/* A GPU's place in a multi-node NVLink fabric (GB200 NVL72 and the like). */
+struct mock_fabric {
+        bool present; /* false: nvmlDeviceGetGpuFabricInfo(V) answers NOT_SUPPORTED */
+        unsigned char cluster_uuid[MOCK_FABRIC_UUID_LEN];
+        unsigned clique_id;
+        unsigned state;  /* NVML_GPU_FABRIC_STATE_*: 0 not supported .. 3 completed */
+        unsigned status; /* an nvmlReturn_t, meaningful once completed */
+};
+
 struct mock_gpu {
         struct nvmlDevice_st dev;
         unsigned index, minor;
@@ -72,6 +112,7 @@ struct mock_gpu {
         unsigned n_profiles;
         struct mock_mig mig[MOCK_MAX_MIG];
         unsigned n_mig;
+        struct mock_fabric fabric;
         int lost; /* set by a "lost" event line; read with __atomic */
 };
 

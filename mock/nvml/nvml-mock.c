@@ -26,12 +26,16 @@ nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index);
 nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *version);
 nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo(nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci);
 nvmlReturn_t nvmlEventSetWait(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeout_ms);
-nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, void *info);
-nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, void *info);
+nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, mock_fabric_info_v1_t *info);
+nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, mock_fabric_info_v3_t *info);
 nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profile,
                                        nvmlGpuInstance_t *instances, unsigned int *count);
 nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gi, unsigned int profile,
                                                 nvmlComputeInstance_t *instances, unsigned int *count);
+
+#ifndef NVML_ERROR_ARGUMENT_VERSION_MISMATCH
+#define NVML_ERROR_ARGUMENT_VERSION_MISMATCH 25
+#endif
 
 #define EVENT_QUEUE_MAX 256 /* events not yet waited for; more are dropped */
 #define EVENT_LINE_MAX  256
@@ -539,7 +543,9 @@ nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int *c
                 return NVML_ERROR_INVALID_ARGUMENT;
         if (device->mig || !device->gpu->mig_capable)
                 return NVML_ERROR_NOT_SUPPORTED;
-        *count = MOCK_MAX_MIG;
+        /* NVML: "Returns zero if MIG is not supported or enabled". Clients that walk MIG devices by
+         * this count (go-nvlib's VisitMigDevices) must find none on a GPU with MIG disabled. */
+        *count = device->gpu->mig_enabled ? MOCK_MAX_MIG : 0;
         return NVML_SUCCESS;
 }
 
@@ -1004,19 +1010,58 @@ nvmlReturn_t nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t device, nvmlEna
         return NVML_SUCCESS;
 }
 
-/* Fabric (NVLink domain / clique) information is not simulated. */
-nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, void *info)
+/* Fabric (multi-node NVLink domain) membership from the fixture's 'fabric' key; GPUs without one
+ * answer NOT_SUPPORTED, as GPUs outside such a fabric do. */
+static nvmlReturn_t fabric_of(nvmlDevice_t device, const void *info, const struct mock_fabric **ret)
 {
-        MOCK_FAIL_POINT();
         CHECK(device);
-        return NVML_ERROR_NOT_SUPPORTED;
+        if (!info || device->mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!device->gpu->fabric.present)
+                return NVML_ERROR_NOT_SUPPORTED;
+        *ret = &device->gpu->fabric;
+        return NVML_SUCCESS;
 }
 
-nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, void *info)
+nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, mock_fabric_info_v1_t *info)
 {
         MOCK_FAIL_POINT();
-        CHECK(device);
-        return NVML_ERROR_NOT_SUPPORTED;
+        const struct mock_fabric *f;
+        nvmlReturn_t r = fabric_of(device, info, &f);
+        if (r != NVML_SUCCESS)
+                return r;
+        *info = (mock_fabric_info_v1_t){ .status = (nvmlReturn_t)f->status,
+                                         .cliqueId = f->clique_id,
+                                         .state = (unsigned char)f->state };
+        memcpy(info->clusterUuid, f->cluster_uuid, sizeof(info->clusterUuid));
+        return NVML_SUCCESS;
+}
+
+/* nvml.h's health mask of a healthy fabric GPU: bandwidth not degraded, no route recovery, routes
+ * healthy, no access timeout recovery (each "FALSE" = 2), configuration correct ("NONE" = 1). */
+#define MOCK_FABRIC_HEALTHY_MASK (2u << 0 | 2u << 2 | 2u << 4 | 2u << 6 | 1u << 8)
+
+/* The versioned call: the caller sets version to nvmlGpuFabricInfo_v2 or _v3; fields follow it. */
+nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, mock_fabric_info_v3_t *info)
+{
+        MOCK_FAIL_POINT();
+        const struct mock_fabric *f;
+        nvmlReturn_t r = fabric_of(device, info, &f);
+        if (r != NVML_SUCCESS)
+                return r;
+        unsigned version = info->version;
+        if (version != MOCK_FABRIC_INFO_V2 && version != MOCK_FABRIC_INFO_V3)
+                return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+        /* v2 is a prefix of v3 up to healthMask; write only what the caller's version holds. */
+        mock_fabric_info_v3_t v = { .version = version,
+                                    .status = (nvmlReturn_t)f->status,
+                                    .cliqueId = f->clique_id,
+                                    .state = (unsigned char)f->state,
+                                    .healthMask = MOCK_FABRIC_HEALTHY_MASK,
+                                    .healthSummary = 1 /* NVML_GPU_FABRIC_HEALTH_SUMMARY_HEALTHY */ };
+        memcpy(v.clusterUuid, f->cluster_uuid, sizeof(v.clusterUuid));
+        memcpy(info, &v, version == MOCK_FABRIC_INFO_V3 ? sizeof(v) : sizeof(mock_fabric_info_v2_t));
+        return NVML_SUCCESS;
 }
 
 /* Enumeration of GPU instances of one profile, as mig-parted and go-nvlib walk them. The caller's
@@ -1073,8 +1118,7 @@ typedef struct {
         unsigned int version;
         unsigned long long total, reserved, free, used;
 } mock_memory_v2_t;
-#define MOCK_MEMORY_V2_VERSION               ((unsigned)sizeof(mock_memory_v2_t) | (2u << 24))
-#define NVML_ERROR_ARGUMENT_VERSION_MISMATCH 25
+#define MOCK_MEMORY_V2_VERSION ((unsigned)sizeof(mock_memory_v2_t) | (2u << 24))
 
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, mock_memory_v2_t *memory);
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, mock_memory_v2_t *memory)

@@ -307,6 +307,92 @@ static void test_bad_calls(void **state)
         assert_int_equal(n->DeviceGetUUID(d, uuid, sizeof(uuid)), NVML_SUCCESS);
 }
 
+/* What go-nvlib's VisitMigDevices walks: MIG capable but disabled means no MIG devices (NVML's
+ * "returns zero if MIG is not supported or enabled"); with MIG on, up to 7. */
+static void test_mig_count_follows_mig_mode(void **state)
+{
+        nvmlDevice_t d;
+        unsigned count = 99;
+        {
+                _cleanup_(nvml_unloadp) nvml *n = load("dgx-h100");
+                assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &d), NVML_SUCCESS);
+                assert_int_equal(n->DeviceGetMaxMigDeviceCount(d, &count), NVML_SUCCESS);
+                assert_int_equal(count, 0);
+        }
+        _cleanup_(nvml_unloadp) nvml *n = load("a100-mig");
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &d), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetMaxMigDeviceCount(d, &count), NVML_SUCCESS);
+        assert_int_equal(count, 7);
+}
+
+/* nvml.h's nvmlGpuFabricInfo_t and nvmlGpuFabricInfo_v3_t, written out here as a client has them. */
+typedef struct {
+        unsigned char clusterUuid[16];
+        nvmlReturn_t status;
+        unsigned int cliqueId;
+        unsigned char state;
+} fabric_v1;
+typedef struct {
+        unsigned int version;
+        unsigned char clusterUuid[16];
+        nvmlReturn_t status;
+        unsigned int cliqueId;
+        unsigned char state;
+        unsigned int healthMask;
+        unsigned char healthSummary;
+} fabric_v3;
+
+/* The GB200 fixture's GPUs are in one fabric clique; a GPU outside a fabric says NOT_SUPPORTED. */
+static void test_fabric_info(void **state)
+{
+        static const unsigned char cluster[16] = { 0x4c, 0x1f, 0x2a, 0x3b, 0x5d, 0x6e, 0x4f, 0x70,
+                                                   0x8a, 0x9b, 0x0c, 0x1d, 0x2e, 0x3f, 0x4a, 0x5b };
+        nvmlDevice_t d;
+        _cleanup_(nvml_unloadp) nvml *n = load("gb200-nvl");
+        nvmlReturn_t (*v1)(nvmlDevice_t, fabric_v1 *) =
+                (nvmlReturn_t(*)(nvmlDevice_t, fabric_v1 *))dlsym(n->dl, "nvmlDeviceGetGpuFabricInfo");
+        nvmlReturn_t (*vv)(nvmlDevice_t, fabric_v3 *) =
+                (nvmlReturn_t(*)(nvmlDevice_t, fabric_v3 *))dlsym(n->dl, "nvmlDeviceGetGpuFabricInfoV");
+        assert_non_null(v1);
+        assert_non_null(vv);
+        for (unsigned i = 0; i < 4; i++) {
+                fabric_v1 a;
+                memset(&a, 0xee, sizeof(a));
+                assert_int_equal(n->DeviceGetHandleByIndex_v2(i, &d), NVML_SUCCESS);
+                assert_int_equal(v1(d, &a), NVML_SUCCESS);
+                assert_memory_equal(a.clusterUuid, cluster, 16);
+                assert_int_equal(a.cliqueId, 32766);
+                assert_int_equal(a.state, 3); /* NVML_GPU_FABRIC_STATE_COMPLETED */
+                assert_int_equal(a.status, NVML_SUCCESS);
+        }
+        /* The versioned call: v3 gets the health summary, v2 stops before it, others are refused. */
+        fabric_v3 b = { .version = (unsigned)sizeof(fabric_v3) | 3u << 24 };
+        assert_int_equal(vv(d, &b), NVML_SUCCESS);
+        assert_memory_equal(b.clusterUuid, cluster, 16);
+        assert_int_equal(b.cliqueId, 32766);
+        assert_int_equal(b.state, 3);
+        assert_int_equal(b.healthSummary, 1); /* NVML_GPU_FABRIC_HEALTH_SUMMARY_HEALTHY */
+        assert_int_equal(b.healthMask, 0x1aa);
+        fabric_v3 c;
+        memset(&c, 0xee, sizeof(c));
+        c.version = (unsigned)offsetof(fabric_v3, healthSummary) | 2u << 24; /* sizeof v2: 36 */
+        assert_int_equal(vv(d, &c), NVML_SUCCESS);
+        assert_int_equal(c.cliqueId, 32766);
+        assert_int_equal(c.healthSummary, 0xee);
+        c.version = 40 | 1u << 24;       /* v1 has no versioned form */
+        assert_int_equal(vv(d, &c), 25); /* NVML_ERROR_ARGUMENT_VERSION_MISMATCH */
+        assert_int_equal(v1(d, NULL), NVML_ERROR_INVALID_ARGUMENT);
+
+        _cleanup_(nvml_unloadp) nvml *h = NULL;
+        n = nvml_unload(n);
+        h = load("dgx-h100");
+        nvmlReturn_t (*h1)(nvmlDevice_t, fabric_v1 *) =
+                (nvmlReturn_t(*)(nvmlDevice_t, fabric_v1 *))dlsym(h->dl, "nvmlDeviceGetGpuFabricInfo");
+        fabric_v1 e;
+        assert_int_equal(h->DeviceGetHandleByIndex_v2(0, &d), NVML_SUCCESS);
+        assert_int_equal(h1(d, &e), NVML_ERROR_NOT_SUPPORTED);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -317,6 +403,8 @@ int main(void)
                 cmocka_unit_test(test_lost_gpu),
                 cmocka_unit_test(test_instance_enumeration),
                 cmocka_unit_test(test_bad_calls),
+                cmocka_unit_test(test_mig_count_follows_mig_mode),
+                cmocka_unit_test(test_fabric_info),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
