@@ -9,6 +9,7 @@
 #include "base/parse.h"
 #include "base/strv.h"
 #include "cmd/cmd.h"
+#include "config/config.h"
 #include "doctor/doctor.h"
 #include "gpu/inventory.h"
 #include "nvml/nvml-loader.h"
@@ -31,6 +32,8 @@ static void help(FILE *f)
                 "  --timeout SECONDS           limit for each kubectl call (default 10)\n"
                 "  --device-list-strategy LIST the plugin's strategy (default $DEVICE_LIST_STRATEGY);\n"
                 "                              a cdi-* strategy makes the CDI checks required\n"
+                "  --config-file FILE          also check the plugin's config file (default $CONFIG_FILE):\n"
+                "                              keys the plugin does not know or reads another way\n"
                 "  -h, --help                  show this help\n\n"
                 "Exit status: 0 all ok, 1 warnings, 2 failures.\n");
 }
@@ -56,6 +59,32 @@ static void doctor_probe_nvml(const char *root, struct doctor_nvml_probe *p)
         p->cuda_driver_version = inv->cuda_driver_version;
 }
 
+/* The plugin's config file read as the plugin reads it: what the plugin would only warn about (unknown
+ * keys, a key spelled with other case, ignored sections) is listed; a file it refuses is a failure. */
+static int check_config_file(doctor_report *r, const char *path)
+{
+        _cleanup_(config_freep) config *c = NULL;
+        _cleanup_free_ char *err = NULL, *all = NULL;
+        int k = config_new_default(&c);
+        if (k >= 0)
+                k = config_load_file(c, path, &err);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0)
+                return doctor_report_addf(r, "config.keys", DOCTOR_FAIL,
+                                          "correct the key on the line named; the plugin exits on this file",
+                                          "%s", err ? err : strerror(-k));
+        if (strv_length(c->warnings) == 0)
+                return doctor_report_addf(r, "config.keys", DOCTOR_OK, NULL, "%s: every key is known", path);
+        all = strv_join(c->warnings, "; ");
+        if (!all)
+                return -ENOMEM;
+        return doctor_report_addf(
+                r, "config.keys", DOCTOR_WARN,
+                "correct or remove those keys (nvdp plugin --strict-config refuses such a file)",
+                "%zu warning(s): %s", strv_length(c->warnings), all);
+}
+
 static bool strategy_uses_cdi(const char *list)
 {
         _cleanup_strv_free_ char **l = NULL;
@@ -79,6 +108,7 @@ int cmd_doctor(int argc, char **argv)
                 ARG_TIMEOUT,
                 ARG_STRATEGY,
                 ARG_NO_NVML,
+                ARG_CONFIG_FILE,
         };
         static const struct option options[] = {
                 { "root", required_argument, NULL, ARG_ROOT },
@@ -90,10 +120,12 @@ int cmd_doctor(int argc, char **argv)
                 { "kubeconfig", required_argument, NULL, ARG_KUBECONFIG },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "device-list-strategy", required_argument, NULL, ARG_STRATEGY },
+                { "config-file", required_argument, NULL, ARG_CONFIG_FILE },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        const char *root = "/", *node = NULL, *strategy = getenv("DEVICE_LIST_STRATEGY");
+        const char *root = "/", *node = NULL, *strategy = getenv("DEVICE_LIST_STRATEGY"),
+                   *config_file = getenv("CONFIG_FILE");
         bool json = false, cluster = true, probe_nvml = true;
         struct doctor_kubectl_exec_config kc = { .kubeconfig = getenv("KUBECONFIG") };
         _cleanup_free_ char *k3s_kubeconfig = NULL;
@@ -111,6 +143,7 @@ int cmd_doctor(int argc, char **argv)
                 case ARG_KUBECTL: kc.kubectl = optarg; break;
                 case ARG_KUBECONFIG: kc.kubeconfig = optarg; break;
                 case ARG_STRATEGY: strategy = optarg; break;
+                case ARG_CONFIG_FILE: config_file = optarg; break;
                 case ARG_TIMEOUT: {
                         uint64_t t;
                         if (parse_uint64(optarg, &t) < 0 || t == 0 || t > 3600) {
@@ -162,6 +195,8 @@ int cmd_doctor(int argc, char **argv)
         };
         _cleanup_(doctor_report_freep) doctor_report *r = NULL;
         int k = doctor_run(&o, &r);
+        if (k >= 0 && !isempty(config_file))
+                k = check_config_file(r, config_file);
         if (k < 0) {
                 log_error_errno(k, "Doctor checks failed to run: %m");
                 return 2;

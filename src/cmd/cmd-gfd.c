@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "base/parse.h"
+#include "base/strv.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "gpu/inventory.h"
@@ -149,6 +150,8 @@ static void on_hup(loop_source *s, int signo, void *userdata)
                 return;
         }
         log_info("SIGHUP: configuration reloaded");
+        STRV_FOREACH (w, c->warnings)
+                log_warning("%s", *w);
         config_free(g->config);
         g->config = TAKE_PTR(c);
         g->timestamp = (int64_t)time(NULL);
@@ -182,6 +185,8 @@ int cmd_gfd(int argc, char **argv)
                 return 0;
 
         log_set_format(g.config->flags.log_format);
+        STRV_FOREACH (w, g.config->warnings)
+                log_warning("%s", *w);
 
         static const int handled[] = { SIGTERM, SIGINT, SIGHUP, 0 };
         if ((r = signals_block(handled)) < 0) {

@@ -249,6 +249,8 @@ int cmd_info(int argc, char **argv)
                 fprintf(stderr, "nvdp info: %s\n", error ? error : strerror(-r));
                 return 2;
         }
+        STRV_FOREACH (w, c->warnings)
+                fprintf(stderr, "nvdp info: warning: %s\n", *w);
 
         _cleanup_(nvml_unloadp) nvml *n = NULL;
         r = nvml_load(c->flags.nvidia_driver_root, &n, &error);

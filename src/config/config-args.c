@@ -402,6 +402,15 @@ static const struct flag flags[] = {
           "false",
           "print the effective config as YAML and exit" },
         { P_BOTH,
+          "strict-config",
+          {},
+          { "STRICT_CONFIG" },
+          T_BOOL,
+          OFF(strict_config),
+          "false",
+          "refuse a config file with a key nvdp does not know (default: warn and ignore it, as upstream "
+          "ignores it)" },
+        { P_BOTH,
           "root",
           {},
           { "NVDP_ROOT" },
@@ -720,6 +729,24 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
         r = config_new_default(&c);
         if (r < 0)
                 goto finish;
+
+        /* --strict-config says how the config file is read, so it applies before the file. */
+        for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
+                const struct flag *f = &flags[i];
+                if (f->offset != OFF(strict_config) || f->type != T_BOOL || !(f->programs & (1u << p)))
+                        continue;
+                struct origin o = { .flag = f };
+                _cleanup_strv_free_ char **ev = NULL;
+                char **values = cli[i];
+                if (!values) {
+                        r = env_values(f, &ev, &o.env);
+                        if (r < 0)
+                                goto finish;
+                        values = ev;
+                }
+                if (values && strv_length(values) > 0 && (r = flag_apply(c, p, &o, values, &err)) < 0)
+                        goto finish;
+        }
 
         /* The config file first: flags and env vars apply over it. */
         for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
