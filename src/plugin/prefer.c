@@ -24,15 +24,24 @@ static uint64_t binomial(size_t n, size_t k)
         return b;
 }
 
-/* Sum of upstream's pair scores, times two, plus one per pair on the same NUMA node: link quality
- * decides, and among equally linked GPUs (all pairs through NVSwitch) CPU locality does. */
+/* Upstream's pair score as go-gpuallocator adds it up: the PCIe level's score plus 100 per NVLink
+ * (ours also counts NVLinks through NVSwitch, the same for every pair of a switched node). */
+static uint64_t pair_score(const struct gpu_link *l)
+{
+        struct gpu_link pcie = { .pcie_level = l->pcie_level };
+        return (uint64_t)gpu_link_score(l) + (l->nvlinks > 0 ? gpu_link_score(&pcie) : 0);
+}
+
+/* Sum of the pair scores, times two, plus one per pair on the same NUMA node: link quality decides
+ * (so a set never scores lower than upstream's choice by upstream's own metric), and among equally
+ * linked GPUs CPU locality does. */
 static uint64_t set_score(const inventory *inv, const unsigned *gpus, size_t n)
 {
         uint64_t s = 0;
         for (size_t i = 0; i < n; i++)
                 for (size_t j = i + 1; j < n; j++) {
                         int a = inv->gpus[gpus[i]].numa_node, b = inv->gpus[gpus[j]].numa_node;
-                        s += 2 * (uint64_t)gpu_link_score(inventory_link(inv, gpus[i], gpus[j]));
+                        s += 2 * pair_score(inventory_link(inv, gpus[i], gpus[j]));
                         s += a >= 0 && a == b;
                 }
         return s;
@@ -111,6 +120,76 @@ static void choose_aligned(const inventory *inv, const unsigned *must, size_t n_
         }
 }
 
+/* Replicas and MIG devices, greedily, one pick at a time, as upstream's "distributed" policy: the
+ * candidate whose shared device (the GPU or MIG device it is a replica of) has the fewest replicas in
+ * use, counting the must-include ones and the picks so far; so the replicas of one request land on
+ * distinct shared devices where possible (upstream's own metric, which this greedy order minimises).
+ * Among equals, the one whose physical GPU has the fewest devices of the resource in use: MIG devices
+ * and their replicas spread over GPUs too. "packed" prefers the most used instead. Last, plan order. */
+static int choose_shared(const inventory *inv, const struct plan_resource *r, enum allocation_policy policy,
+                         const struct candidate *cand, size_t n_cand, size_t want, char ***result)
+{
+        size_t n_gpus = inv->n_gpus, n_dev = r->n_devices;
+        /* per shared device and per GPU: devices of the resource, and how many of them are available */
+        _cleanup_free_ unsigned *sd_total = new0(unsigned, n_dev + 1), *sd_avail = new0(unsigned, n_dev + 1);
+        _cleanup_free_ unsigned *gpu_total = new0(unsigned, n_gpus + 1),
+                                *gpu_avail = new0(unsigned, n_gpus + 1);
+        _cleanup_free_ size_t *sd_of = new0(size_t, n_dev + 1), *slot = new0(size_t, n_cand + 1);
+        _cleanup_free_ bool *taken = new0(bool, n_cand + 1);
+        if (!sd_total || !sd_avail || !gpu_total || !gpu_avail || !sd_of || !slot || !taken)
+                return -ENOMEM;
+        /* A shared device is known by its first replica's index: replicas of one GPU or MIG device are
+         * adjacent in the plan. A device that is not shared is its own. */
+        for (size_t d = 0; d < n_dev; d++) {
+                bool same = d > 0 && r->devices[d - 1].gpu == r->devices[d].gpu &&
+                            r->devices[d - 1].mig == r->devices[d].mig;
+                sd_of[d] = same ? sd_of[d - 1] : d;
+                sd_total[sd_of[d]]++;
+                if (r->devices[d].gpu < n_gpus)
+                        gpu_total[r->devices[d].gpu]++;
+        }
+        for (size_t i = 0; i < n_cand; i++) {
+                slot[i] = sd_of[cand[i].dev];
+                sd_avail[slot[i]]++;
+                if (cand[i].gpu < n_gpus)
+                        gpu_avail[cand[i].gpu]++;
+        }
+        for (size_t n = 0; n < want; n++) {
+                size_t best = SIZE_MAX;
+                for (size_t i = 0; i < n_cand; i++) {
+                        if (taken[i])
+                                continue;
+                        if (best == SIZE_MAX) {
+                                best = i;
+                                continue;
+                        }
+                        unsigned gi = cand[i].gpu, gb = cand[best].gpu;
+                        /* in use = not available (allocated elsewhere, must-include, or picked now) */
+                        unsigned sd_i = sd_total[slot[i]] - sd_avail[slot[i]];
+                        unsigned sd_b = sd_total[slot[best]] - sd_avail[slot[best]];
+                        unsigned g_i = gi < n_gpus ? gpu_total[gi] - gpu_avail[gi] : 0;
+                        unsigned g_b = gb < n_gpus ? gpu_total[gb] - gpu_avail[gb] : 0;
+                        bool better;
+                        if (sd_i != sd_b)
+                                better = policy == ALLOCATION_PACKED ? sd_i > sd_b : sd_i < sd_b;
+                        else if (g_i != g_b)
+                                better = policy == ALLOCATION_PACKED ? g_i > g_b : g_i < g_b;
+                        else
+                                better = cand[i].dev < cand[best].dev;
+                        if (better)
+                                best = i;
+                }
+                taken[best] = true;
+                sd_avail[slot[best]]--;
+                if (cand[best].gpu < n_gpus)
+                        gpu_avail[cand[best].gpu]--;
+                int k = strv_extend(result, r->devices[cand[best].dev].id);
+                if (k < 0)
+                        return k;
+        }
+        return 0;
+}
+
 int preferred_allocation(const inventory *inv, const struct plan_resource *r, const bool *healthy,
                          enum allocation_policy policy, char *const *available, size_t n_available,
                          char *const *must_include, size_t n_must_include, size_t size, char ***ret)
@@ -178,49 +257,9 @@ int preferred_allocation(const inventory *inv, const struct plan_resource *r, co
                                         break;
                                 }
         } else if (want > 0) {
-                /* Per physical GPU: devices of the resource on it, and how many of those are available
-                 * (the kubelet's view: the rest are allocated). */
-                size_t n_gpus = inv->n_gpus;
-                _cleanup_free_ unsigned *total = new0(unsigned, n_gpus + 1);
-                _cleanup_free_ unsigned *avail = new0(unsigned, n_gpus + 1);
-                _cleanup_free_ unsigned *picked = new0(unsigned, n_gpus + 1);
-                _cleanup_free_ bool *taken = new0(bool, n_cand + 1);
-                if (!total || !avail || !picked || !taken)
-                        return -ENOMEM;
-                for (size_t d = 0; d < r->n_devices; d++)
-                        if (r->devices[d].gpu < n_gpus)
-                                total[r->devices[d].gpu]++;
-                for (size_t i = 0; i < n_cand; i++)
-                        avail[cand[i].gpu]++;
-                for (size_t d = 0; d < r->n_devices; d++)
-                        if (is_must[d] && r->devices[d].gpu < n_gpus)
-                                picked[r->devices[d].gpu]++;
-                for (size_t n = 0; n < want; n++) {
-                        size_t best = SIZE_MAX;
-                        for (size_t i = 0; i < n_cand; i++) {
-                                if (taken[i])
-                                        continue;
-                                if (best == SIZE_MAX) {
-                                        best = i;
-                                        continue;
-                                }
-                                unsigned g = cand[i].gpu, b = cand[best].gpu;
-                                unsigned used_g = total[g] - avail[g], used_b = total[b] - avail[b];
-                                bool better;
-                                if (used_g != used_b)
-                                        better = policy == ALLOCATION_PACKED ? used_g > used_b
-                                                                             : used_g < used_b;
-                                else
-                                        better = picked[g] < picked[b];
-                                if (better)
-                                        best = i;
-                        }
-                        taken[best] = true;
-                        avail[cand[best].gpu]--;
-                        picked[cand[best].gpu]++;
-                        if ((k = strv_extend(&result, r->devices[cand[best].dev].id)) < 0)
-                                return k;
-                }
+                int k2 = choose_shared(inv, r, policy, cand, n_cand, want, &result);
+                if (k2 < 0)
+                        return k2;
         }
         *ret = TAKE_PTR(result);
         return 0;
