@@ -42,8 +42,8 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps check unit integration valgrind kubelet deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
-	failinject
+.PHONY: all deps check unit integration valgrind kubelet compat deploy e2e asan lint demo clean bench image fuzz soak \
+	fuzz-build failinject
 all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
 
 deps: $(DEPS_STAMP)
@@ -96,7 +96,7 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(BUILD)/libnvdp.a
 # ---- tests ---------------------------------------------------------------------------------------
 # Everything CI runs (.ci/run calls this): style, the test layers, the end-to-end cluster, the
 # sanitizer build with failure injection, and every fuzz target for FUZZ_SECONDS.
-check: lint unit integration valgrind kubelet deploy e2e asan fuzz
+check: lint unit integration valgrind kubelet compat deploy e2e asan fuzz
 
 unit: $(UNIT_BIN) all
 	@tests/run-unit $(BUILD) $(UNIT_BIN)
@@ -110,6 +110,11 @@ kubelet: all
 	@if [ -f tests/kubelet/go.mod ]; then \
 		cd tests/kubelet && NVDP_BUILD=$(abspath $(BUILD)) go test -count=1 ./...; \
 	else echo "kubelet: no tests yet"; fi
+
+# nvdp next to NVIDIA's plugin and GFD (built once from the Go module proxy) on every fixture; every
+# difference must be an intended one (tests/compat/intended-differences.yaml, docs/compat.md).
+compat: all
+	@BUILD=$(BUILD) tests/compat/run
 
 deploy: all
 	@tests/deploy/run
