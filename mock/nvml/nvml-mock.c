@@ -40,14 +40,22 @@ nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gi, unsigned i
 #define EVENT_QUEUE_MAX 256 /* events not yet waited for; more are dropped */
 #define EVENT_LINE_MAX  256
 
+#define EVENT_SETS_MAX 64 /* live event sets; an event keeps a bit per set still to receive it */
+
 struct nvmlEventSet_st {
+        unsigned slot;    /* index in sets[] */
         uint64_t devices; /* bit i: GPU i registered */
         unsigned long long types;
 };
 
+/* As NVML: an event goes to every event set registered for its device and type when it happens (here:
+ * when its line is read), each set receiving its own copy. One that happens before any set is
+ * registered for it waits for the first that is, and then goes to every set registered at that point. */
 struct mock_event {
         unsigned gpu, gi, ci;
         unsigned long long type, xid;
+        bool open;        /* no recipient yet */
+        uint64_t pending; /* bit s: sets[s] has still to take it */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -59,7 +67,38 @@ static size_t events_len;
 static bool events_skip; /* discarding an over-long line */
 static struct mock_event queue[EVENT_QUEUE_MAX];
 static size_t queue_len;
+static struct nvmlEventSet_st *sets[EVENT_SETS_MAX];
+/* Waiters: one of them (the reader) sleeps in poll() on the FIFO, the others on `queued`, which is
+ * broadcast whenever lines were read, so every set hears of its copy at once. */
+static pthread_cond_t queued;
+static pthread_once_t queued_once = PTHREAD_ONCE_INIT;
+static bool reader_active;
+
+static void queued_init(void)
+{
+        pthread_condattr_t a;
+        pthread_condattr_init(&a);
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        pthread_cond_init(&queued, &a);
+        pthread_condattr_destroy(&a);
+}
 static nvmlReturn_t wait_error; /* a "wait-error" line: the next nvmlEventSetWait answers this */
+
+/* The live event sets registered for this GPU and event type. Called with lock held. */
+static uint64_t recipients(unsigned gpu, unsigned long long type)
+{
+        uint64_t mask = 0;
+        for (unsigned s = 0; s < EVENT_SETS_MAX; s++)
+                if (sets[s] && (sets[s]->devices & (1ULL << gpu)) && (sets[s]->types & type))
+                        mask |= 1ULL << s;
+        return mask;
+}
+
+static void queue_remove(size_t i)
+{
+        memmove(&queue[i], &queue[i + 1], (queue_len - i - 1) * sizeof(queue[0]));
+        queue_len--;
+}
 
 static struct mock_gpu *find_uuid(const char *uuid, struct mock_mig **ret_mig)
 {
@@ -121,12 +160,16 @@ static void event_line(char *line)
                 fprintf(stderr, "mock-nvml: event queue full, dropping '%s'\n", line);
                 return;
         }
+        unsigned long long type = is_xid ? nvmlEventTypeXidCriticalError : nvmlEventTypeDoubleBitEccError;
+        uint64_t to = recipients(g->index, type);
         queue[queue_len++] = (struct mock_event){
                 .gpu = g->index,
                 .gi = mig ? mig->gi_id : NVML_EVENT_INSTANCE_ID_NONE,
                 .ci = mig ? mig->ci_id : NVML_EVENT_INSTANCE_ID_NONE,
-                .type = is_xid ? nvmlEventTypeXidCriticalError : nvmlEventTypeDoubleBitEccError,
+                .type = type,
                 .xid = is_xid ? xid : 0,
+                .open = to == 0,
+                .pending = to,
         };
 }
 
@@ -135,10 +178,12 @@ static void events_pump_locked(void)
 {
         char buf[512];
         ssize_t n;
+        bool any = false;
 
         if (events_fd < 0)
                 return;
-        while ((n = read(events_fd, buf, sizeof(buf))) > 0)
+        while ((n = read(events_fd, buf, sizeof(buf))) > 0) {
+                any = true;
                 for (ssize_t i = 0; i < n; i++) {
                         if (buf[i] == '\n') {
                                 events_buf[events_len] = '\0';
@@ -151,6 +196,11 @@ static void events_pump_locked(void)
                         else
                                 events_skip = true;
                 }
+        }
+        if (any) {
+                pthread_once(&queued_once, queued_init);
+                pthread_cond_broadcast(&queued);
+        }
 }
 
 static void events_pump(void)
@@ -874,8 +924,24 @@ nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
                 return NVML_ERROR_INVALID_ARGUMENT;
         if (!initialized())
                 return NVML_ERROR_UNINITIALIZED;
-        *set = calloc(1, sizeof(**set));
-        return *set ? NVML_SUCCESS : NVML_ERROR_MEMORY;
+        nvmlEventSet_t n = calloc(1, sizeof(*n));
+        if (!n)
+                return NVML_ERROR_MEMORY;
+        pthread_mutex_lock(&lock);
+        unsigned s = 0;
+        while (s < EVENT_SETS_MAX && sets[s])
+                s++;
+        if (s < EVENT_SETS_MAX) {
+                n->slot = s;
+                sets[s] = n;
+        }
+        pthread_mutex_unlock(&lock);
+        if (s == EVENT_SETS_MAX) {
+                free(n);
+                return NVML_ERROR_MEMORY;
+        }
+        *set = n;
+        return NVML_SUCCESS;
 }
 
 nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
@@ -883,6 +949,17 @@ nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
         MOCK_FAIL_POINT();
         if (!set)
                 return NVML_ERROR_INVALID_ARGUMENT;
+        pthread_mutex_lock(&lock);
+        if (set->slot < EVENT_SETS_MAX && sets[set->slot] == set) {
+                sets[set->slot] = NULL;
+                /* what it had still to take goes to no one now */
+                for (size_t i = queue_len; i-- > 0;) {
+                        queue[i].pending &= ~(1ULL << set->slot);
+                        if (!queue[i].open && queue[i].pending == 0)
+                                queue_remove(i);
+                }
+        }
+        pthread_mutex_unlock(&lock);
         free(set);
         return NVML_SUCCESS;
 }
@@ -915,9 +992,18 @@ nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long ty
 /* Takes the first queued event for this set. Called with lock held. */
 static bool take_event(nvmlEventSet_t set, nvmlEventData_t *data)
 {
+        uint64_t me = 1ULL << set->slot;
         for (size_t i = 0; i < queue_len; i++) {
-                const struct mock_event *e = &queue[i];
-                if (!(set->devices & (1ULL << e->gpu)) || !(set->types & e->type))
+                struct mock_event *e = &queue[i];
+                if (e->open) {
+                        /* happened before anyone listened: goes to every set listening now */
+                        uint64_t to = recipients(e->gpu, e->type);
+                        if (!(to & me))
+                                continue;
+                        e->open = false;
+                        e->pending = to;
+                }
+                if (!(e->pending & me))
                         continue;
                 *data = (nvmlEventData_t){
                         .device = &node->gpus[e->gpu].dev,
@@ -926,8 +1012,9 @@ static bool take_event(nvmlEventSet_t set, nvmlEventData_t *data)
                         .gpuInstanceId = e->gi,
                         .computeInstanceId = e->ci,
                 };
-                memmove(&queue[i], &queue[i + 1], (queue_len - i - 1) * sizeof(queue[0]));
-                queue_len--;
+                e->pending &= ~me;
+                if (e->pending == 0)
+                        queue_remove(i);
                 return true;
         }
         return false;
@@ -948,37 +1035,52 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
         if (!initialized())
                 return NVML_ERROR_UNINITIALIZED;
 
+        pthread_once(&queued_once, queued_init);
         uint64_t deadline = now_ms() + timeout_ms;
+        nvmlReturn_t ret = NVML_ERROR_TIMEOUT;
+        pthread_mutex_lock(&lock);
         for (;;) {
-                pthread_mutex_lock(&lock);
                 if (!node) {
                         /* nvmlShutdown ran while we waited. */
-                        pthread_mutex_unlock(&lock);
-                        return NVML_ERROR_UNINITIALIZED;
+                        ret = NVML_ERROR_UNINITIALIZED;
+                        break;
                 }
                 events_pump_locked();
-                nvmlReturn_t err = wait_error;
-                wait_error = NVML_SUCCESS;
-                if (err != NVML_SUCCESS) {
-                        pthread_mutex_unlock(&lock);
-                        return err;
+                if (wait_error != NVML_SUCCESS) {
+                        ret = wait_error;
+                        wait_error = NVML_SUCCESS;
+                        break;
                 }
-                bool got = take_event(set, data);
-                int fd = events_fd;
-                pthread_mutex_unlock(&lock);
-                if (got)
-                        return NVML_SUCCESS;
-
+                if (take_event(set, data)) {
+                        ret = NVML_SUCCESS;
+                        break;
+                }
                 uint64_t now = now_ms();
                 if (now >= deadline)
-                        return NVML_ERROR_TIMEOUT;
-                /* Sleep until the FIFO has data or the time is up; no FIFO: just the timeout. */
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                if (poll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0,
-                         (int)MIN(deadline - now, (uint64_t)INT32_MAX)) < 0 &&
-                    errno != EINTR)
-                        return NVML_ERROR_UNKNOWN;
+                        break;
+                if (events_fd >= 0 && !reader_active) {
+                        /* The reader: sleep in poll() until the FIFO has data or the time is up. */
+                        struct pollfd p = { .fd = events_fd, .events = POLLIN };
+                        reader_active = true;
+                        pthread_mutex_unlock(&lock);
+                        int k = poll(&p, 1, (int)MIN(deadline - now, (uint64_t)INT32_MAX));
+                        int e = errno;
+                        pthread_mutex_lock(&lock);
+                        reader_active = false;
+                        pthread_cond_broadcast(&queued); /* another waiter may read now */
+                        if (k < 0 && e != EINTR) {
+                                ret = NVML_ERROR_UNKNOWN;
+                                break;
+                        }
+                } else {
+                        /* Another waiter reads the FIFO and wakes us when lines came (or no FIFO). */
+                        struct timespec until = { .tv_sec = (time_t)(deadline / 1000),
+                                                  .tv_nsec = (long)(deadline % 1000) * 1000000 };
+                        pthread_cond_timedwait(&queued, &lock, &until);
+                }
         }
+        pthread_mutex_unlock(&lock);
+        return ret;
 }
 
 nvmlReturn_t nvmlEventSetWait(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeout_ms)

@@ -307,6 +307,89 @@ static void test_bad_calls(void **state)
         assert_int_equal(n->DeviceGetUUID(d, uuid, sizeof(uuid)), NVML_SUCCESS);
 }
 
+/* NVIDIA's plugin has one event set per resource, several registered for the same GPU: each gets its
+ * own copy of an event, as from NVML. A set registered after an event happened does not get it. */
+static void test_event_reaches_every_set(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = load("a100-mig");
+        nvmlDevice_t d0;
+        nvmlEventSet_t a, b, late;
+        nvmlEventData_t e = {};
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &d0), NVML_SUCCESS);
+        assert_int_equal(n->EventSetCreate(&a), NVML_SUCCESS);
+        assert_int_equal(n->EventSetCreate(&b), NVML_SUCCESS);
+        assert_int_equal(n->DeviceRegisterEvents(d0, nvmlEventTypeXidCriticalError, a), NVML_SUCCESS);
+        assert_int_equal(n->DeviceRegisterEvents(d0, nvmlEventTypeXidCriticalError, b), NVML_SUCCESS);
+        inject("xid GPU-4e1f7a2b-8c3d-4e5f-9a0b-1c2d3e4f5a60 79");
+        assert_int_equal(n->EventSetWait_v2(a, &e, 1000), NVML_SUCCESS);
+        assert_true(e.eventData == 79);
+        assert_int_equal(n->EventSetCreate(&late), NVML_SUCCESS);
+        assert_int_equal(n->DeviceRegisterEvents(d0, nvmlEventTypeXidCriticalError, late), NVML_SUCCESS);
+        e = (nvmlEventData_t){};
+        assert_int_equal(n->EventSetWait_v2(b, &e, 1000), NVML_SUCCESS);
+        assert_ptr_equal(e.device, d0);
+        assert_true(e.eventData == 79);
+        /* each copy once */
+        assert_int_equal(n->EventSetWait_v2(a, &e, 50), NVML_ERROR_TIMEOUT);
+        assert_int_equal(n->EventSetWait_v2(b, &e, 50), NVML_ERROR_TIMEOUT);
+        assert_int_equal(n->EventSetWait_v2(late, &e, 50), NVML_ERROR_TIMEOUT);
+        /* a set freed before it took its copy: the others still get theirs */
+        inject("xid GPU-4e1f7a2b-8c3d-4e5f-9a0b-1c2d3e4f5a60 48");
+        assert_int_equal(n->EventSetWait_v2(late, &e, 1000), NVML_SUCCESS);
+        assert_true(e.eventData == 48);
+        assert_int_equal(n->EventSetFree(a), NVML_SUCCESS);
+        assert_int_equal(n->EventSetWait_v2(b, &e, 1000), NVML_SUCCESS);
+        assert_true(e.eventData == 48);
+        assert_int_equal(n->EventSetFree(b), NVML_SUCCESS);
+        assert_int_equal(n->EventSetFree(late), NVML_SUCCESS);
+}
+
+struct waiter {
+        nvml *n;
+        nvmlEventSet_t set;
+        nvmlReturn_t r;
+        unsigned long long xid;
+        uint64_t took;
+};
+
+static void *wait_thread(void *arg)
+{
+        struct waiter *w = arg;
+        nvmlEventData_t e = {};
+        uint64_t t0 = now_nsec();
+        w->r = w->n->EventSetWait_v2(w->set, &e, 5000);
+        w->took = now_nsec() - t0;
+        w->xid = e.eventData;
+        return NULL;
+}
+
+/* Two threads waiting at once on two sets (one reads the FIFO, the other sleeps): both wake with their
+ * copy when the line arrives, not when their timeout ends. */
+static void test_concurrent_waiters_both_wake(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = load("rtx4070ti");
+        nvmlDevice_t d;
+        struct waiter w[2] = { { .n = n }, { .n = n } };
+        pthread_t t[2];
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &d), NVML_SUCCESS);
+        for (int i = 0; i < 2; i++) {
+                assert_int_equal(n->EventSetCreate(&w[i].set), NVML_SUCCESS);
+                assert_int_equal(n->DeviceRegisterEvents(d, nvmlEventTypeXidCriticalError, w[i].set),
+                                 NVML_SUCCESS);
+                assert_int_equal(pthread_create(&t[i], NULL, wait_thread, &w[i]), 0);
+        }
+        struct timespec ts = { .tv_nsec = 200 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        inject("xid GPU-d3c2b1a0-7f6e-4d5c-8b4a-392817263544 31");
+        for (int i = 0; i < 2; i++) {
+                pthread_join(t[i], NULL);
+                assert_int_equal(w[i].r, NVML_SUCCESS);
+                assert_true(w[i].xid == 31);
+                assert_true(w[i].took < 2 * NSEC_PER_SEC);
+                assert_int_equal(n->EventSetFree(w[i].set), NVML_SUCCESS);
+        }
+}
+
 /* What go-nvlib's VisitMigDevices walks: MIG capable but disabled means no MIG devices (NVML's
  * "returns zero if MIG is not supported or enabled"); with MIG on, up to 7. */
 static void test_mig_count_follows_mig_mode(void **state)
@@ -403,6 +486,8 @@ int main(void)
                 cmocka_unit_test(test_lost_gpu),
                 cmocka_unit_test(test_instance_enumeration),
                 cmocka_unit_test(test_bad_calls),
+                cmocka_unit_test(test_event_reaches_every_set),
+                cmocka_unit_test(test_concurrent_waiters_both_wake),
                 cmocka_unit_test(test_mig_count_follows_mig_mode),
                 cmocka_unit_test(test_fabric_info),
         };
