@@ -152,10 +152,17 @@ def observe_health(run, obs, gpu_uuid):
     clients = {n: run.kubelet.client(n) for n in obs["resources"]}
     counts = {n: len(c.lists) for n, c in clients.items()}
     run.inject(f"xid {gpu_uuid} 79")
-    deadline = time.monotonic() + 12
-    while time.monotonic() < deadline and not any(len(c.lists) > counts[n] for n, c in clients.items()):
+    # until the updates stop: 1.5 s without a new list on any resource after the first (NVIDIA's plugin
+    # sends one per device), or 12 s without any
+    start = last = time.monotonic()
+    seen = dict(counts)
+    while time.monotonic() - start < 12:
+        now = {n: len(c.lists) for n, c in clients.items()}
+        if now != seen:
+            seen, last = now, time.monotonic()
+        elif seen != counts and time.monotonic() - last > 1.5:
+            break
         time.sleep(0.05)
-    time.sleep(1.0)  # one update per device: let the rest arrive
     for n, c in clients.items():
         with c.cond:
             obs["resources"][n]["after-xid"] = h.norm_list(c.lists[-1])
