@@ -7,7 +7,9 @@
  *
  * Usage: h2call allocate SOCKET N ID[,ID...]
  *        h2call preferred SOCKET N SIZE ID[,ID...]
- * H2CALL_PATH, if set, replaces the method path (the same bytes to another unary method, e.g. an echo). */
+ * H2CALL_PATH, if set, replaces the method path (the same bytes to another unary method, e.g. an echo).
+ * H2CALL_DUMP, if set, names a file that gets the last reply's message (protobuf bytes, no gRPC prefix):
+ * what the bench's floor servers answer with. */
 #include <errno.h>
 #include <inttypes.h>
 #include <nghttp2/nghttp2.h>
@@ -61,7 +63,7 @@ struct call {
         size_t req_len, req_off;
         bool done;
         int grpc_status;
-        size_t resp_bytes;
+        struct buf *resp; /* the reply's DATA bytes (prefixed message), or NULL */
 };
 
 static int fd = -1;
@@ -101,8 +103,8 @@ static int data_cb(nghttp2_session *s, uint8_t flags, int32_t stream_id, const u
                    void *u)
 {
         struct call *c = nghttp2_session_get_stream_user_data(s, stream_id);
-        if (c)
-                c->resp_bytes += len;
+        if (c && c->resp)
+                put(c->resp, data, len);
         return 0;
 }
 
@@ -126,9 +128,9 @@ static uint64_t now_ns(void)
                 (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, NGHTTP2_NV_FLAG_NONE          \
         }
 
-static int one_call(nghttp2_session *s, const char *path, const struct buf *msg)
+static int one_call(nghttp2_session *s, const char *path, const struct buf *msg, struct buf *resp)
 {
-        struct call c = { .req = msg->p, .req_len = msg->n, .grpc_status = -1 };
+        struct call c = { .req = msg->p, .req_len = msg->n, .grpc_status = -1, .resp = resp };
         nghttp2_nv nva[] = {
                 NV(":method", "POST"),
                 NV(":scheme", "http"),
@@ -214,12 +216,22 @@ int main(int argc, char **argv)
         nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, settings, 1);
         nghttp2_session_set_local_window_size(s, NGHTTP2_FLAG_NONE, 0, 1 << 24);
 
-        if (one_call(s, path, &msg) < 0)
+        struct buf resp = { 0 };
+        if (one_call(s, path, &msg, &resp) < 0)
                 return 1;
+        const char *dump = getenv("H2CALL_DUMP");
+        if (dump) {
+                FILE *f = fopen(dump, "we");
+                if (!f || resp.n < 5 || fwrite(resp.p + 5, 1, resp.n - 5, f) != resp.n - 5 ||
+                    fclose(f) != 0) {
+                        fprintf(stderr, "h2call: cannot write the reply to %s\n", dump);
+                        return 1;
+                }
+        }
         uint64_t *t = calloc((size_t)n, sizeof *t);
         for (long i = 0; i < n; i++) {
                 uint64_t t0 = now_ns();
-                if (one_call(s, path, &msg) < 0)
+                if (one_call(s, path, &msg, NULL) < 0)
                         return 1;
                 t[i] = now_ns() - t0;
         }

@@ -13,6 +13,8 @@ static const struct {
 } verbs[] = {
         { "plugin", cmd_plugin, "run the device plugin daemon (kubelet gRPC API)" },
         { "gfd", cmd_gfd, "write GPU feature discovery node labels" },
+        { "mps-control-daemon", cmd_mps_control_daemon,
+          "run one NVIDIA MPS control daemon per MPS-shared resource" },
         { "doctor", cmd_doctor, "check this node's GPU setup and say what to fix" },
         { "info", cmd_info, "show the GPUs and the resources this node would advertise" },
         { "version", cmd_version, "print the version" },
@@ -34,6 +36,8 @@ int main(int argc, char **argv)
                 return cmd_plugin(argc, argv);
         if (streq(self, "gpu-feature-discovery"))
                 return cmd_gfd(argc, argv);
+        if (streq(self, "mps-control-daemon"))
+                return cmd_mps_control_daemon(argc, argv);
 
         if (argc < 2) {
                 usage(stderr);

@@ -6,6 +6,7 @@ require (
 	github.com/NVIDIA/k8s-device-plugin v0.19.3
 	golang.org/x/sys v0.46.0
 	google.golang.org/grpc v1.81.0
+	google.golang.org/protobuf v1.36.11
 	k8s.io/kubelet v0.35.5
 )
 
@@ -55,7 +56,6 @@ require (
 	golang.org/x/text v0.38.0 // indirect
 	golang.org/x/time v0.13.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260226221140-a57be14db171 // indirect
-	google.golang.org/protobuf v1.36.11 // indirect
 	gopkg.in/evanphx/json-patch.v4 v4.13.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect

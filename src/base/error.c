@@ -7,12 +7,7 @@ int error_set(char **ret_error, int r, const char *fmt, ...)
 {
         if (!ret_error)
                 return r;
-        char *s = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
+        char *s = format_va(fmt);
         free(*ret_error);
         *ret_error = s;
         return r;

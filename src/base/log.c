@@ -5,17 +5,14 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "base/json.h"
+
 static enum log_level max_level = LOG_INFO;
 static enum log_format format = LOG_FORMAT_KLOG;
 
 void log_set_max_level(enum log_level level)
 {
         max_level = level;
-}
-
-enum log_level log_get_max_level(void)
-{
-        return max_level;
 }
 
 void log_set_format(enum log_format f)
@@ -52,24 +49,6 @@ static const char *level_name(enum log_level level)
         case LOG_INFO: return "info";
         default: return "debug";
         }
-}
-
-/* JSON string body: quotes, backslashes and control characters escaped. */
-static size_t json_escape(char *out, size_t size, const char *s)
-{
-        size_t n = 0;
-        for (; *s && n + 7 < size; s++) {
-                unsigned char c = (unsigned char)*s;
-                if (c == '"' || c == '\\') {
-                        out[n++] = '\\';
-                        out[n++] = (char)c;
-                } else if (c < 0x20)
-                        n += (size_t)snprintf(out + n, size - n, "\\u%04x", c);
-                else
-                        out[n++] = (char)c;
-        }
-        out[n] = '\0';
-        return n;
 }
 
 int log_internal(enum log_level level, int error, const char *file, int line, const char *fmt, ...)

@@ -10,7 +10,6 @@ enum log_level { LOG_ERR = 3, LOG_WARNING = 4, LOG_INFO = 6, LOG_DEBUG = 7 };
 enum log_format { LOG_FORMAT_KLOG, LOG_FORMAT_JSON };
 
 void log_set_max_level(enum log_level level);
-enum log_level log_get_max_level(void);
 void log_set_format(enum log_format format);
 /* Parse "klog"/"text" or "json"; -EINVAL otherwise. */
 int log_format_from_string(const char *s, enum log_format *ret);
@@ -26,6 +25,5 @@ int log_internal(enum log_level level, int error, const char *file, int line, co
 #define log_warning(...)                  log_full_errno(LOG_WARNING, 0, __VA_ARGS__)
 #define log_error(...)                    log_full_errno(LOG_ERR, 0, __VA_ARGS__)
 #define log_debug_errno(e, ...)           log_full_errno(LOG_DEBUG, (e), __VA_ARGS__)
-#define log_info_errno(e, ...)            log_full_errno(LOG_INFO, (e), __VA_ARGS__)
 #define log_warning_errno(e, ...)         log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
 #define log_error_errno(e, ...)           log_full_errno(LOG_ERR, (e), __VA_ARGS__)

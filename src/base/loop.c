@@ -33,17 +33,10 @@ struct loop_source {
         };
 };
 
-struct hook {
-        loop_hook cb;
-        void *userdata;
-};
-
 struct loop {
         int epoll_fd;
         loop_source *sources;
         loop_source *garbage;
-        struct hook *hooks;
-        size_t n_hooks;
         bool exiting;
         int exit_code;
 };
@@ -87,7 +80,6 @@ loop *loop_free(loop *l)
                 loop_source_free(l->sources);
         collect_garbage(l);
         safe_close(l->epoll_fd);
-        free(l->hooks);
         free(l);
         return NULL;
 }
@@ -217,16 +209,6 @@ int loop_add_signal(loop *l, int signo, loop_signal_handler cb, void *userdata, 
         return 0;
 }
 
-int loop_add_before_sleep(loop *l, loop_hook cb, void *userdata)
-{
-        struct hook *h = realloc(l->hooks, sizeof(struct hook) * (l->n_hooks + 1));
-        if (!h)
-                return -ENOMEM;
-        l->hooks = h;
-        l->hooks[l->n_hooks++] = (struct hook){ cb, userdata };
-        return 0;
-}
-
 loop *loop_source_get_loop(loop_source *s)
 {
         return s->loop;
@@ -266,8 +248,6 @@ static void dispatch_timers(loop *l)
 
 int loop_run_once(loop *l, uint64_t timeout_nsec)
 {
-        for (size_t i = 0; i < l->n_hooks && !l->exiting; i++)
-                l->hooks[i].cb(l, l->hooks[i].userdata);
         if (l->exiting)
                 return 1;
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The one event loop (epoll): fd events, one-shot timers, signals via signalfd, and before-sleep
- * hooks (where HTTP/2 sessions flush their output). Single-threaded: other threads talk to the
- * loop only through an eventfd they write to. Sources may be freed from inside any callback. */
+/* The one event loop (epoll): fd events, one-shot timers and signals via signalfd. Single-threaded:
+ * other threads talk to the loop only through an eventfd they write to. Sources may be freed from
+ * inside any callback. HTTP/2 output is flushed by its connection (net/h2conn.h), not by the loop. */
 #pragma once
 
 #include <stdint.h>
@@ -15,7 +15,6 @@ typedef struct loop_source loop_source;
 typedef void (*loop_io_handler)(loop_source *s, int fd, uint32_t revents, void *userdata);
 typedef void (*loop_timer_handler)(loop_source *s, void *userdata);
 typedef void (*loop_signal_handler)(loop_source *s, int signo, void *userdata);
-typedef void (*loop_hook)(loop *l, void *userdata);
 
 int loop_new(loop **ret);
 loop *loop_free(loop *l);
@@ -38,9 +37,6 @@ int signals_block(const int *signals);
 
 /* Blocks signo for the process and delivers it through a signalfd. */
 int loop_add_signal(loop *l, int signo, loop_signal_handler cb, void *userdata, loop_source **ret);
-
-/* Runs before every epoll_wait, in the order added. */
-int loop_add_before_sleep(loop *l, loop_hook cb, void *userdata);
 
 loop *loop_source_get_loop(loop_source *s);
 /* Detaches and frees (deferred to the end of the current iteration). Accepts NULL. */

@@ -2,6 +2,8 @@
 /* Small macros used everywhere: cleanup attributes, ownership transfer, array sizes. */
 #pragma once
 
+#include <stdarg.h>
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,9 +16,6 @@
 #define _unused_       __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 #define _noreturn_     __attribute__((noreturn))
-#define _likely_(x)    (__builtin_expect(!!(x), 1))
-#define _unlikely_(x)  (__builtin_expect(!!(x), 0))
-#define _warn_unused_  __attribute__((warn_unused_result))
 
 #define ELEMENTSOF(x)   (sizeof(x) / sizeof((x)[0]))
 #define MIN(a, b)       ((a) < (b) ? (a) : (b))
@@ -72,14 +71,6 @@ static inline void closep(int *fd)
 }
 #define _cleanup_close_ _cleanup_(closep)
 
-static inline void fclosep(FILE **f)
-{
-        if (*f)
-                fclose(*f);
-        *f = NULL;
-}
-#define _cleanup_fclose_ _cleanup_(fclosep)
-
 /* -errno from a libc call that returned -1; never 0, so callers can `return negative_errno();`. */
 static inline int negative_errno(void)
 {
@@ -105,3 +96,16 @@ static inline bool endswith(const char *s, const char *suffix)
         size_t l = strlen(s), k = strlen(suffix);
         return l >= k && memcmp(s + l - k, suffix, k) == 0;
 }
+
+/* Inside a function declared (..., const char *fmt, ...): its arguments after fmt formatted by fmt into a
+ * new string; NULL when out of memory. The one way we format variadic arguments. */
+#define format_va(fmt)                                                                                      \
+        ({                                                                                                  \
+                va_list _ap;                                                                                \
+                char *_s = NULL;                                                                            \
+                va_start(_ap, fmt);                                                                         \
+                if (vasprintf(&_s, fmt, _ap) < 0)                                                           \
+                        _s = NULL;                                                                          \
+                va_end(_ap);                                                                                \
+                _s;                                                                                         \
+        })

@@ -18,7 +18,6 @@ int parse_duration(const char *s, uint64_t *ret_nsec);
 #define NSEC_PER_USEC     1000ULL
 #define NSEC_PER_MSEC     1000000ULL
 #define NSEC_PER_SEC      1000000000ULL
-#define USEC_PER_SEC      1000000ULL
 #define DURATION_INFINITE UINT64_MAX
 
 /* The value of one hex digit, -1 for anything else. */

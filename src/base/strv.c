@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "strv.h"
 
+#include <stdarg.h>
+
 #include <ctype.h>
 
 char **strv_free(char **l)
@@ -41,15 +43,20 @@ int strv_push(char ***l, char *s)
         return 0;
 }
 
+int strv_extendf(char ***l, const char *fmt, ...)
+{
+        char *s = format_va(fmt);
+        if (!s)
+                return -ENOMEM;
+        int r = strv_push(l, s);
+        if (r < 0)
+                free(s);
+        return r;
+}
+
 int strv_extend(char ***l, const char *s)
 {
-        char *c = strdup(s);
-        if (!c)
-                return -ENOMEM;
-        int r = strv_push(l, c);
-        if (r < 0)
-                free(c);
-        return r;
+        return strv_extendf(l, "%s", s);
 }
 
 int strv_split(const char *s, const char *separators, char ***ret)

@@ -12,6 +12,8 @@ size_t strv_length(char *const *l);
 bool strv_contains(char *const *l, const char *s);
 /* Appends a copy of s. */
 int strv_extend(char ***l, const char *s);
+/* Appends a formatted string. */
+int strv_extendf(char ***l, const char *fmt, ...) _printf_(2, 3);
 /* Appends s itself; on success the list owns it. */
 int strv_push(char ***l, char *s);
 /* Splits s at any of the separator characters; empty fields are dropped, fields are trimmed of blanks. */

@@ -11,8 +11,7 @@
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "doctor/doctor.h"
-#include "gpu/inventory.h"
-#include "nvml/nvml-loader.h"
+#include "gpu/node.h"
 
 static void help(FILE *f)
 {
@@ -38,25 +37,31 @@ static void help(FILE *f)
                 "Exit status: 0 all ok, 1 warnings, 2 failures.\n");
 }
 
-/* Loads NVML (from the lib dirs under root first, when checking a mounted node filesystem) and reads
- * the inventory, so the driver checks can report what the plugin itself would see. */
+/* Loads NVML and reads the inventory the way the plugin does (node_open: the driver root, then the
+ * container's driver root mount), so the driver checks report what the plugin itself would see. A node
+ * filesystem checked under --root is its own driver root. */
 static void doctor_probe_nvml(const char *root, struct doctor_nvml_probe *p)
 {
         *p = (struct doctor_nvml_probe){ .attempted = true };
-        _cleanup_(nvml_unloadp) nvml *n = NULL;
-        _cleanup_(inventory_freep) inventory *inv = NULL;
+        _cleanup_(node_closep) struct node *n = NULL;
         _cleanup_free_ char *error = NULL;
-        int r = nvml_load(root && !streq(root, "/") ? root : NULL, &n, &error);
-        if (r >= 0)
-                r = inventory_load(n, root, &inv, &error);
+        const char *env_ctr = getenv("DRIVER_ROOT_CTR_PATH");
+        struct node_roots roots = {
+                .root = root,
+                .driver_root = streq(root, "/") ? getenv("NVIDIA_DRIVER_ROOT") : root,
+                .container_driver_root = !streq(root, "/") ? NULL
+                                         : env_ctr         ? env_ctr
+                                                           : "/driver-root",
+        };
+        int r = node_open(&roots, &n, &error);
         if (r < 0) {
                 snprintf(p->error, sizeof p->error, "%s", error ? error : strerror(-r));
                 return;
         }
         p->loaded = true;
-        p->gpu_count = (unsigned)inv->n_gpus;
-        snprintf(p->driver_version, sizeof p->driver_version, "%s", inv->driver_version);
-        p->cuda_driver_version = inv->cuda_driver_version;
+        p->gpu_count = (unsigned)n->inventory->n_gpus;
+        snprintf(p->driver_version, sizeof p->driver_version, "%s", n->inventory->driver_version);
+        p->cuda_driver_version = n->inventory->cuda_driver_version;
 }
 
 /* The plugin's config file read as the plugin reads it: what the plugin would only warn about (unknown
@@ -96,7 +101,14 @@ static bool strategy_uses_cdi(const char *list)
         return false;
 }
 
-int cmd_doctor(int argc, char **argv)
+struct args {
+        const char *root, *node, *strategy, *config_file;
+        bool json, cluster, probe_nvml;
+        struct doctor_kubectl_exec_config kubectl;
+};
+
+/* Returns -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, struct args *a)
 {
         enum {
                 ARG_ROOT = 0x100,
@@ -124,26 +136,20 @@ int cmd_doctor(int argc, char **argv)
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        const char *root = "/", *node = NULL, *strategy = getenv("DEVICE_LIST_STRATEGY"),
-                   *config_file = getenv("CONFIG_FILE");
-        bool json = false, cluster = true, probe_nvml = true;
-        struct doctor_kubectl_exec_config kc = { .kubeconfig = getenv("KUBECONFIG") };
-        _cleanup_free_ char *k3s_kubeconfig = NULL;
         int c;
-
         optind = 1;
         opterr = 0;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {
-                case ARG_ROOT: root = optarg; break;
-                case ARG_JSON: json = true; break;
-                case ARG_NO_CLUSTER: cluster = false; break;
-                case ARG_NO_NVML: probe_nvml = false; break;
-                case ARG_NODE: node = optarg; break;
-                case ARG_KUBECTL: kc.kubectl = optarg; break;
-                case ARG_KUBECONFIG: kc.kubeconfig = optarg; break;
-                case ARG_STRATEGY: strategy = optarg; break;
-                case ARG_CONFIG_FILE: config_file = optarg; break;
+                case ARG_ROOT: a->root = optarg; break;
+                case ARG_JSON: a->json = true; break;
+                case ARG_NO_CLUSTER: a->cluster = false; break;
+                case ARG_NO_NVML: a->probe_nvml = false; break;
+                case ARG_NODE: a->node = optarg; break;
+                case ARG_KUBECTL: a->kubectl.kubectl = optarg; break;
+                case ARG_KUBECONFIG: a->kubectl.kubeconfig = optarg; break;
+                case ARG_STRATEGY: a->strategy = optarg; break;
+                case ARG_CONFIG_FILE: a->config_file = optarg; break;
                 case ARG_TIMEOUT: {
                         uint64_t t;
                         if (parse_uint64(optarg, &t) < 0 || t == 0 || t > 3600) {
@@ -152,7 +158,7 @@ int cmd_doctor(int argc, char **argv)
                                         optarg);
                                 return 2;
                         }
-                        kc.timeout_sec = (unsigned)t;
+                        a->kubectl.timeout_sec = (unsigned)t;
                         break;
                 }
                 case 'h': help(stdout); return 0;
@@ -167,41 +173,60 @@ int cmd_doctor(int argc, char **argv)
                 fprintf(stderr, "nvdp doctor: unexpected argument '%s'.\n", argv[optind]);
                 return 2;
         }
-        if (access(root, R_OK | X_OK) < 0) {
-                fprintf(stderr, "nvdp doctor: --root '%s' cannot be read: %m.\n", root);
+        if (access(a->root, R_OK | X_OK) < 0) {
+                fprintf(stderr, "nvdp doctor: --root '%s' cannot be read: %m.\n", a->root);
                 return 2;
         }
+        return -1;
+}
+
+int cmd_doctor(int argc, char **argv)
+{
+        struct args a = {
+                .root = "/",
+                .strategy = getenv("DEVICE_LIST_STRATEGY"),
+                .config_file = getenv("CONFIG_FILE"),
+                .cluster = true,
+                .probe_nvml = true,
+                .kubectl = { .kubeconfig = getenv("KUBECONFIG") },
+        };
+        _cleanup_free_ char *k3s_kubeconfig = NULL;
+        int k = parse_args(argc, argv, &a);
+        if (k >= 0)
+                return k;
 
         /* k3s's admin kubeconfig, when nothing else is set (k3s does not write ~/.kube/config). */
-        if (!kc.kubeconfig) {
-                k3s_kubeconfig = path_join_root(streq(root, "/") ? NULL : root, "/etc/rancher/k3s/k3s.yaml");
+        if (!a.kubectl.kubeconfig) {
+                k3s_kubeconfig =
+                        path_join_root(streq(a.root, "/") ? NULL : a.root, "/etc/rancher/k3s/k3s.yaml");
                 if (!k3s_kubeconfig)
                         return log_error_errno(-ENOMEM, "Out of memory."), 2;
                 if (access(k3s_kubeconfig, R_OK) == 0)
-                        kc.kubeconfig = k3s_kubeconfig;
+                        a.kubectl.kubeconfig = k3s_kubeconfig;
         }
 
         struct doctor_nvml_probe probe = {};
-        if (probe_nvml)
-                doctor_probe_nvml(root, &probe);
+        if (a.probe_nvml)
+                doctor_probe_nvml(a.root, &probe);
 
         struct doctor_options o = {
-                .root = root,
+                .root = a.root,
                 .nvml = &probe,
-                .kubectl = cluster ? doctor_kubectl_exec : NULL,
-                .kubectl_userdata = &kc,
-                .node_name = node,
-                .cdi_expected = strategy_uses_cdi(strategy),
+                .kubectl = a.cluster ? doctor_kubectl_exec : NULL,
+                .kubectl_userdata = &a.kubectl,
+                .node_name = a.node,
+                .cdi_expected = strategy_uses_cdi(a.strategy),
+                .mps_root = getenv("MPS_ROOT"),
         };
         _cleanup_(doctor_report_freep) doctor_report *r = NULL;
-        int k = doctor_run(&o, &r);
-        if (k >= 0 && !isempty(config_file))
-                k = check_config_file(r, config_file);
+        k = doctor_run(&o, &r);
+        if (k >= 0 && !isempty(a.config_file))
+                k = check_config_file(r, a.config_file);
         if (k < 0) {
                 log_error_errno(k, "Doctor checks failed to run: %m");
                 return 2;
         }
-        k = json ? doctor_report_print_json(r, stdout) : doctor_report_print_text(r, stdout);
+        k = a.json ? doctor_report_print_json(r, stdout) : doctor_report_print_text(r, stdout);
         if (fflush(stdout) != 0 || k < 0) {
                 log_error_errno(k < 0 ? k : -EIO, "Cannot write the report: %m");
                 return 2;

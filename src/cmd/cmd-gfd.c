@@ -13,10 +13,9 @@
 #include "base/strv.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
-#include "gpu/inventory.h"
+#include "gpu/node.h"
 #include "kube/kube.h"
 #include "labels/labels.h"
-#include "nvml/nvml-loader.h"
 
 struct gfd {
         int argc;
@@ -61,19 +60,17 @@ static void node_applied(int r, const char *error, bool changed, void *userdata)
 
 /* Loads NVML and the inventory. *ret stays NULL (a node without GPUs) when that fails and
  * failOnInitError is false, as upstream. */
-static int load_inventory(const config *c, inventory **ret)
+static int load_node(const config *c, struct node **ret)
 {
-        _cleanup_(nvml_unloadp) nvml *n = NULL;
         _cleanup_free_ char *err = NULL;
-        int r = nvml_load(c->flags.nvidia_driver_root, &n, &err);
-        if (r >= 0)
-                r = inventory_load(n, c->flags.root, ret, &err);
+        struct node_roots roots = config_node_roots(c);
+        int r = node_open(&roots, ret, &err);
         if (r >= 0)
                 return 0;
         if (c->flags.fail_on_init_error)
-                return log_error_errno(r, "%s", err ? err : "Failed to read the GPUs.");
-        log_warning("%s Labelling the node as one without GPUs (failOnInitError is false).",
-                    err ? err : "Failed to read the GPUs.");
+                return log_error_errno(r, "%s%s", err ? err : "Failed to read the GPUs.", node_nvml_hint(r));
+        log_warning("%s%s Labelling the node as one without GPUs (failOnInitError is false).",
+                    err ? err : "Failed to read the GPUs.", node_nvml_hint(r));
         *ret = NULL;
         return 0;
 }
@@ -81,10 +78,11 @@ static int load_inventory(const config *c, inventory **ret)
 static int gfd_round(struct gfd *g)
 {
         const config *c = g->config;
-        _cleanup_(inventory_freep) inventory *inv = NULL;
-        int r = load_inventory(c, &inv);
+        _cleanup_(node_closep) struct node *n = NULL;
+        int r = load_node(c, &n);
         if (r < 0)
                 return r;
+        const inventory *inv = n ? n->inventory : NULL;
 
         /* A missing or unreadable DMI file is not an error: gpu.machine says "unknown". */
         _cleanup_free_ char *machine = NULL;
@@ -178,7 +176,10 @@ int cmd_gfd(int argc, char **argv)
         _cleanup_free_ char *err = NULL;
         int r = config_from_env_and_args(PROGRAM_GFD, argc, argv, NULL, &g.config, &err);
         if (r < 0) {
-                fprintf(stderr, "%s\n", err ? err : "Invalid arguments.");
+                /* A klog (or JSON) line like every other, in the format asked for. */
+                log_set_format(config_log_format(argc, argv));
+                log_error("%s: %s", streq(argv[0], "gfd") ? "nvdp gfd" : argv[0],
+                          err ? err : "Invalid arguments.");
                 return 2;
         }
         if (r > 0) /* --help */

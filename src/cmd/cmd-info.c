@@ -5,12 +5,12 @@
 #include <stdio.h>
 
 #include "base/fileio.h"
+#include "base/json.h"
 #include "base/strv.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
-#include "gpu/inventory.h"
+#include "gpu/node.h"
 #include "labels/labels.h"
-#include "nvml/nvml-loader.h"
 #include "resource/plan.h"
 
 static void help(FILE *f)
@@ -39,42 +39,28 @@ static const char *pcie_level_name(enum pcie_level l)
         }
 }
 
-static void json_string(FILE *f, const char *s)
-{
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        fprintf(f, "\\%c", *p);
-                else if (*p < 0x20)
-                        fprintf(f, "\\u%04x", *p);
-                else
-                        fputc(*p, f);
-        }
-        fputc('"', f);
-}
-
 static void print_json(FILE *f, const inventory *inv, const plan *pl)
 {
         fprintf(f, "{\n  \"driver_version\": ");
-        json_string(f, inv->driver_version);
+        json_write_string(f, inv->driver_version);
         fprintf(f, ",\n  \"cuda_driver_version\": %d,\n  \"cuda_version\": \"%d.%d\",\n  \"nvml_version\": ",
                 inv->cuda_driver_version, inv->cuda_driver_version / 1000,
                 inv->cuda_driver_version % 1000 / 10);
-        json_string(f, inv->nvml_version);
+        json_write_string(f, inv->nvml_version);
         fprintf(f, ",\n  \"gpus\": [");
         for (size_t i = 0; i < inv->n_gpus; i++) {
                 const struct gpu *g = &inv->gpus[i];
                 fprintf(f, "%s\n    {\"index\": %u, \"minor\": %u, \"uuid\": ", i ? "," : "", g->index,
                         g->minor);
-                json_string(f, g->uuid);
+                json_write_string(f, g->uuid);
                 fprintf(f, ", \"name\": ");
-                json_string(f, g->name);
+                json_write_string(f, g->name);
                 fprintf(f, ", \"brand\": ");
-                json_string(f, g->brand);
+                json_write_string(f, g->brand);
                 fprintf(f, ", \"architecture\": ");
-                json_string(f, g->architecture);
+                json_write_string(f, g->architecture);
                 fprintf(f, ",\n     \"memory_mib\": %llu, \"bus_id\": ", (unsigned long long)g->memory_mib);
-                json_string(f, g->bus_id);
+                json_write_string(f, g->bus_id);
                 fprintf(f, ", \"pci_class\": \"0x%06x\", \"numa_node\": ", g->pci_class);
                 if (g->numa_node >= 0)
                         fprintf(f, "%d", g->numa_node);
@@ -89,9 +75,9 @@ static void print_json(FILE *f, const inventory *inv, const plan *pl)
                 for (size_t j = 0; j < g->n_mig; j++) {
                         const struct mig_device *m = &g->mig[j];
                         fprintf(f, "%s\n       {\"index\": %u, \"uuid\": ", j ? "," : "", m->index);
-                        json_string(f, m->uuid);
+                        json_write_string(f, m->uuid);
                         fprintf(f, ", \"gi\": %u, \"ci\": %u, \"profile\": ", m->gi_id, m->ci_id);
-                        json_string(f, m->profile);
+                        json_write_string(f, m->profile);
                         fprintf(f,
                                 ", \"memory_mib\": %llu, \"multiprocessors\": %u,\n"
                                 "        \"slices\": {\"gi\": %u, \"ci\": %u}, \"engines\": {\"copy\": %u, "
@@ -252,23 +238,22 @@ int cmd_info(int argc, char **argv)
         STRV_FOREACH (w, c->warnings)
                 fprintf(stderr, "nvdp info: warning: %s\n", *w);
 
-        _cleanup_(nvml_unloadp) nvml *n = NULL;
-        r = nvml_load(c->flags.nvidia_driver_root, &n, &error);
-        if (r < 0) {
+        _cleanup_(node_closep) struct node *n = NULL;
+        struct node_roots roots = config_node_roots(c);
+        r = node_open(&roots, &n, &error);
+        if (r < 0 && node_error_is_nvml_load(r)) {
                 fprintf(stderr, "nvdp info: %s\n", error ? error : strerror(-r));
                 return 2;
         }
-
-        _cleanup_(inventory_freep) inventory *inv = NULL;
-        r = inventory_load(n, c->flags.root, &inv, &error);
         if (r < 0) {
                 fprintf(stderr, "nvdp info: reading the GPU inventory failed: %s\n",
                         error ? error : strerror(-r));
                 return 1;
         }
+        const inventory *inv = n->inventory;
 
         _cleanup_(plan_freep) plan *pl = NULL;
-        r = plan_build(inv, c, c->flags.root, &pl, &error);
+        r = plan_build(inv, c, &pl, &error);
         if (r < 0) {
                 fprintf(stderr, "nvdp info: the device plugin would not start: %s\n",
                         error ? error : strerror(-r));

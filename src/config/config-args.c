@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "base/error.h"
 #include "base/parse.h"
 #include "base/strv.h"
 #include "config/config-internal.h"
@@ -33,7 +34,8 @@ enum value_type {
 
 #define P_PLUGIN (1u << PROGRAM_PLUGIN)
 #define P_GFD    (1u << PROGRAM_GFD)
-#define P_BOTH   (P_PLUGIN | P_GFD)
+#define P_MPS    (1u << PROGRAM_MPS)
+#define P_BOTH   (P_PLUGIN | P_GFD | P_MPS)
 
 struct flag {
         unsigned programs;
@@ -50,7 +52,7 @@ struct flag {
 
 static const struct flag flags[] = {
         /* The plugin (reference 1.1). */
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "mig-strategy",
           {},
           { "MIG_STRATEGY" },
@@ -155,7 +157,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.container_driver_root),
           "/driver-root",
           "where the host driver root is mounted in this container" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "mps-root",
           {},
           { "MPS_ROOT" },
@@ -203,7 +205,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.kubelet_socket),
           "/var/lib/kubelet/device-plugins/kubelet.sock",
           "the kubelet registration socket; empty: do not register" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "config-file",
           {},
           { "CONFIG_FILE" },
@@ -244,7 +246,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.health_recovery_interval),
           "5m",
           "quiet time after which an unhealthy device is re-probed and may return to Healthy" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "metrics-address",
           {},
           { "METRICS_ADDRESS" },
@@ -442,7 +444,26 @@ static const struct flag *flag_find(enum nvdp_program p, const char *name)
 
 static const char *program_name(enum nvdp_program p)
 {
-        return p == PROGRAM_GFD ? "gpu-feature-discovery" : "nvidia-device-plugin";
+        return p == PROGRAM_GFD   ? "gpu-feature-discovery"
+               : p == PROGRAM_MPS ? "mps-control-daemon"
+                                  : "nvidia-device-plugin";
+}
+
+enum log_format config_log_format(int argc, char **argv)
+{
+        const char *value = getenv("LOG_FORMAT");
+        for (int i = 1; i < argc && !streq(argv[i], "--"); i++) {
+                const char *a = argv[i];
+                const char *name = a[0] == '-' ? a + (a[1] == '-' ? 2 : 1) : NULL;
+                const char *v =
+                        name && startswith(name, "log-format=") ? name + strlen("log-format=") : NULL;
+                if (v)
+                        value = v;
+                else if (name && streq(name, "log-format") && i + 1 < argc)
+                        value = argv[++i];
+        }
+        enum log_format f;
+        return value && log_format_from_string(value, &f) >= 0 ? f : LOG_FORMAT_KLOG;
 }
 
 int config_help(enum nvdp_program p, const char *argv0, FILE *f)
@@ -477,20 +498,13 @@ struct origin {
 
 _printf_(3, 4) static int bad_value(char **ret_error, const struct origin *o, const char *fmt, ...)
 {
-        _cleanup_free_ char *why = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(&why, fmt, ap);
-        va_end(ap);
-        if (r < 0)
+        _cleanup_free_ char *why = format_va(fmt);
+        if (!why)
                 return -ENOMEM;
         if (o->env)
-                r = asprintf(ret_error, "invalid value for $%s (--%s): %s", o->env, o->flag->name, why);
-        else
-                r = asprintf(ret_error, "invalid value for --%s: %s", o->flag->name, why);
-        if (r < 0)
-                return -ENOMEM;
-        return -EINVAL;
+                return error_set(ret_error, -EINVAL, "invalid value for $%s (--%s): %s", o->env,
+                                 o->flag->name, why);
+        return error_set(ret_error, -EINVAL, "invalid value for --%s: %s", o->flag->name, why);
 }
 
 static void *field(config *c, const struct flag *f)
@@ -617,28 +631,19 @@ static int env_values(const struct flag *f, char ***ret, const char **ret_env)
         return 0;
 }
 
-static int error_msg(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int error_msg(char **ret_error, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(ret_error, fmt, ap);
-        va_end(ap);
-        return r < 0 ? -ENOMEM : -EINVAL;
-}
-
 /* Upstream's validateFlags, less the NVML check for CDI strategies (the plugin does that). */
 static int config_validate(const config *c, enum nvdp_program p, char **ret_error)
 {
-        if (p != PROGRAM_PLUGIN)
+        if (p == PROGRAM_GFD)
                 return 0;
         if (c->sharing.strategy == SHARING_MPS && c->flags.mig_strategy == MIG_STRATEGY_MIXED)
-                return error_msg(ret_error,
+                return error_set(ret_error, -EINVAL,
                                  "invalid --mig-strategy=mixed: MPS sharing (sharing.mps in %s) "
                                  "does not support the mixed MIG strategy",
                                  strna(c->config_file));
-        if (c->sharing.strategy == SHARING_MPS && isempty(c->flags.mps_root))
-                return error_msg(ret_error, "MPS sharing (sharing.mps in %s) requires --mps-root (MPS_ROOT)",
+        if (p == PROGRAM_PLUGIN && c->sharing.strategy == SHARING_MPS && isempty(c->flags.mps_root))
+                return error_set(ret_error, -EINVAL,
+                                 "MPS sharing (sharing.mps in %s) requires --mps-root (MPS_ROOT)",
                                  strna(c->config_file));
         return 0;
 }
@@ -654,49 +659,36 @@ int config_from_args(enum nvdp_program p, int argc, char **argv, config **ret, c
         return config_from_args_selected(p, argc, argv, NULL, ret, ret_error);
 }
 
-int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const char *selected_file,
-                              config **ret, char **ret_error)
+/* The command line into cli[i] (the values of flags[i], NULL when not given). Returns 1 after --help or
+ * --version (printed). */
+static int parse_command_line(enum nvdp_program p, int argc, char **argv, char **cli[], char **ret_error)
 {
-        char **cli[ELEMENTSOF(flags)] = {};
-        _cleanup_(config_freep) config *c = NULL;
-        _cleanup_free_ char *err = NULL;
-        int r;
-
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i];
                 if (streq(a, "--")) {
-                        if (i + 1 < argc) {
-                                r = error_msg(&err, "unexpected argument \"%s\"", argv[i + 1]);
-                                goto finish;
-                        }
+                        if (i + 1 < argc)
+                                return error_set(ret_error, -EINVAL, "unexpected argument \"%s\"",
+                                                 argv[i + 1]);
                         break;
                 }
-                if (a[0] != '-' || a[1] == '\0') {
-                        r = error_msg(&err, "unexpected argument \"%s\"", a);
-                        goto finish;
-                }
+                if (a[0] != '-' || a[1] == '\0')
+                        return error_set(ret_error, -EINVAL, "unexpected argument \"%s\"", a);
                 const char *name = a + (a[1] == '-' ? 2 : 1);
                 const char *eq = strchr(name, '=');
                 _cleanup_free_ char *n = eq ? strndup(name, (size_t)(eq - name)) : strdup(name);
-                if (!n) {
-                        r = -ENOMEM;
-                        goto finish;
-                }
+                if (!n)
+                        return -ENOMEM;
                 if (streq(n, "help") || streq(n, "h")) {
                         config_help(p, argv[0], stdout);
-                        r = 1;
-                        goto finish;
+                        return 1;
                 }
                 if (streq(n, "version") || streq(n, "v")) {
                         printf("%s version %s\n", program_name(p), NVDP_VERSION);
-                        r = 1;
-                        goto finish;
+                        return 1;
                 }
                 const struct flag *f = flag_find(p, n);
-                if (!f) {
-                        r = error_msg(&err, "unknown flag %s", a);
-                        goto finish;
-                }
+                if (!f)
+                        return error_set(ret_error, -EINVAL, "unknown flag %s", a);
                 const char *value;
                 if (eq)
                         value = eq + 1;
@@ -704,11 +696,10 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
                         value = "true";
                 else if (i + 1 < argc)
                         value = argv[++i];
-                else {
-                        r = error_msg(&err, "flag --%s needs a value", f->name);
-                        goto finish;
-                }
+                else
+                        return error_set(ret_error, -EINVAL, "flag --%s needs a value", f->name);
                 size_t idx = (size_t)(f - flags);
+                int r;
                 if (flag_is_slice(f)) {
                         _cleanup_strv_free_ char **parts = NULL;
                         r = strv_split(value, ",", &parts);
@@ -723,14 +714,14 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
                         r = strv_extend(&cli[idx], value);
                 }
                 if (r < 0)
-                        goto finish;
+                        return r;
         }
+        return 0;
+}
 
-        r = config_new_default(&c);
-        if (r < 0)
-                goto finish;
-
-        /* --strict-config says how the config file is read, so it applies before the file. */
+/* --strict-config says how the config file is read, so it applies before the file. */
+static int apply_strict_config(config *c, enum nvdp_program p, char **cli[], char **ret_error)
+{
         for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
                 const struct flag *f = &flags[i];
                 if (f->offset != OFF(strict_config) || f->type != T_BOOL || !(f->programs & (1u << p)))
@@ -739,16 +730,22 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
                 _cleanup_strv_free_ char **ev = NULL;
                 char **values = cli[i];
                 if (!values) {
-                        r = env_values(f, &ev, &o.env);
+                        int r = env_values(f, &ev, &o.env);
                         if (r < 0)
-                                goto finish;
+                                return r;
                         values = ev;
                 }
-                if (values && strv_length(values) > 0 && (r = flag_apply(c, p, &o, values, &err)) < 0)
-                        goto finish;
+                if (strv_length(values) > 0)
+                        return flag_apply(c, p, &o, values, ret_error);
         }
+        return 0;
+}
 
-        /* The config file first: flags and env vars apply over it. */
+/* The config file first (flags and env vars apply over it): the flag, its env var, else the file the
+ * node label selected. */
+static int load_config_file(config *c, enum nvdp_program p, char **cli[], const char *selected_file,
+                            char **ret_error)
+{
         for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
                 const struct flag *f = &flags[i];
                 if (f->type != T_CONFIG_FILE || !(f->programs & (1u << p)))
@@ -758,21 +755,33 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
                 if (cli[i])
                         path = cli[i][0];
                 else {
-                        r = env_values(f, &ev, &env);
+                        int r = env_values(f, &ev, &env);
                         if (r < 0)
-                                goto finish;
+                                return r;
                         if (r > 0)
                                 path = ev[0];
                 }
                 if (!path)
                         path = selected_file;
                 if (!isempty(path)) {
-                        r = config_load_file(c, path, &err);
+                        int r = config_load_file(c, path, ret_error);
                         if (r < 0)
-                                goto finish;
+                                return r;
+                        free(c->config_source);
+                        if ((cli[i] ? asprintf(&c->config_source, "config file %s (--%s)", path, f->name)
+                             : env  ? asprintf(&c->config_source, "config file %s (%s)", path, env)
+                                    : asprintf(&c->config_source, "config file %s", path)) < 0) {
+                                c->config_source = NULL;
+                                return -ENOMEM;
+                        }
                 }
         }
+        return 0;
+}
 
+/* Every flag given on the command line, else by its env var. */
+static int apply_flags(config *c, enum nvdp_program p, char **cli[], char **ret_error)
+{
         for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
                 const struct flag *f = &flags[i];
                 if (!(f->programs & (1u << p)) || f->type == T_CONFIG_FILE)
@@ -780,10 +789,11 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
                 struct origin o = { .flag = f };
                 _cleanup_strv_free_ char **ev = NULL;
                 char **values = cli[i];
+                int r;
                 if (!values) {
                         r = env_values(f, &ev, &o.env);
                         if (r < 0)
-                                goto finish;
+                                return r;
                         values = ev;
                 }
                 if (!values)
@@ -795,31 +805,42 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
                                 c->imex.n_channel_ids = 0;
                         } else if (f->type == T_STRV)
                                 *(char ***)field(c, f) = strv_free(*(char ***)field(c, f));
-                        else {
-                                r = bad_value(&err, &o, "must name at least one value");
-                                goto finish;
-                        }
+                        else
+                                return bad_value(ret_error, &o, "must name at least one value");
                         continue;
                 }
-                r = flag_apply(c, p, &o, values, &err);
+                r = flag_apply(c, p, &o, values, ret_error);
                 if (r < 0)
-                        goto finish;
+                        return r;
         }
+        return 0;
+}
 
-        if (!c->flags.nvidia_dev_root) {
+int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const char *selected_file,
+                              config **ret, char **ret_error)
+{
+        char **cli[ELEMENTSOF(flags)] = {};
+        _cleanup_(config_freep) config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        int r = parse_command_line(p, argc, argv, cli, &err);
+        if (r == 0)
+                r = config_new_default(&c);
+        if (r == 0)
+                r = apply_strict_config(c, p, cli, &err);
+        if (r == 0)
+                r = load_config_file(c, p, cli, selected_file, &err);
+        if (r == 0)
+                r = apply_flags(c, p, cli, &err);
+        if (r == 0 && !c->flags.nvidia_dev_root)
                 r = set_string(&c->flags.nvidia_dev_root, c->flags.nvidia_driver_root);
-                if (r < 0)
-                        goto finish;
-        }
-        r = config_validate(c, p, &err);
-        if (r < 0)
-                goto finish;
-
-        *ret = TAKE_PTR(c);
-        r = 0;
-finish:
+        if (r == 0)
+                r = config_validate(c, p, &err);
+        if (r == 0 && !c->config_source)
+                r = set_string(&c->config_source, "no config file (defaults)");
         cli_values_free(cli);
         if (r < 0 && ret_error)
                 *ret_error = TAKE_PTR(err);
+        if (r == 0)
+                *ret = TAKE_PTR(c);
         return r;
 }

@@ -62,6 +62,37 @@ static void put_duration(FILE *f, const char *indent, const char *key, uint64_t 
                 fprintf(f, "%s%s: %lluns\n", indent, key, (unsigned long long)ns);
 }
 
+static void put_sharing(FILE *f, const config *c)
+{
+        const char *i1 = "  ", *i2 = "    ", *i3 = "      ";
+        if (c->sharing.strategy == SHARING_NONE || c->sharing.n_resources == 0)
+                return;
+        fprintf(f, "sharing:\n%s%s:\n", i1, c->sharing.strategy == SHARING_MPS ? "mps" : "timeSlicing");
+        put_bool(f, i2, "renameByDefault", c->sharing.rename_by_default);
+        put_bool(f, i2, "failRequestsGreaterThanOne", c->sharing.fail_requests_greater_than_one);
+        fprintf(f, "%sresources:\n", i2);
+        for (size_t i = 0; i < c->sharing.n_resources; i++) {
+                const struct replicated_resource *rr = &c->sharing.resources[i];
+                fprintf(f, "%s- name: ", i2);
+                put_string(f, rr->name);
+                fprintf(f, "\n%sreplicas: %u\n", i3, rr->replicas);
+                if (rr->rename)
+                        put_key_string(f, i3, "rename", rr->rename);
+                if (rr->devices_list) {
+                        fprintf(f, "%sdevices: [", i3);
+                        STRV_FOREACH (d, rr->devices_list) {
+                                if (d != rr->devices_list)
+                                        fputs(", ", f);
+                                put_string(f, *d);
+                        }
+                        fprintf(f, "]\n");
+                } else if (!rr->devices_all && rr->devices_count > 0)
+                        fprintf(f, "%sdevices: %u\n", i3, rr->devices_count);
+                else
+                        fprintf(f, "%sdevices: all\n", i3);
+        }
+}
+
 int config_format_yaml(const config *c, char **ret)
 {
         _cleanup_free_ char *buf = NULL;
@@ -71,7 +102,7 @@ int config_format_yaml(const config *c, char **ret)
                 return -ENOMEM;
 
         fprintf(f, "version: v1\nflags:\n");
-        const char *i1 = "  ", *i2 = "    ", *i3 = "      ";
+        const char *i1 = "  ", *i2 = "    ";
         fprintf(f, "%smigStrategy: %s\n", i1, mig_strategy_to_string(c->flags.mig_strategy));
         put_bool(f, i1, "failOnInitError", c->flags.fail_on_init_error);
         put_key_string(f, i1, "mpsRoot", c->flags.mps_root);
@@ -126,33 +157,7 @@ int config_format_yaml(const config *c, char **ret)
         if (c->flags.gfd.pod_name)
                 put_key_string(f, i2, "podName", c->flags.gfd.pod_name);
 
-        if (c->sharing.strategy != SHARING_NONE && c->sharing.n_resources > 0) {
-                fprintf(f, "sharing:\n%s%s:\n", i1,
-                        c->sharing.strategy == SHARING_MPS ? "mps" : "timeSlicing");
-                put_bool(f, i2, "renameByDefault", c->sharing.rename_by_default);
-                put_bool(f, i2, "failRequestsGreaterThanOne", c->sharing.fail_requests_greater_than_one);
-                fprintf(f, "%sresources:\n", i2);
-                for (size_t i = 0; i < c->sharing.n_resources; i++) {
-                        const struct replicated_resource *rr = &c->sharing.resources[i];
-                        fprintf(f, "%s- name: ", i2);
-                        put_string(f, rr->name);
-                        fprintf(f, "\n%sreplicas: %u\n", i3, rr->replicas);
-                        if (rr->rename)
-                                put_key_string(f, i3, "rename", rr->rename);
-                        if (rr->devices_list) {
-                                fprintf(f, "%sdevices: [", i3);
-                                STRV_FOREACH (d, rr->devices_list) {
-                                        if (d != rr->devices_list)
-                                                fputs(", ", f);
-                                        put_string(f, *d);
-                                }
-                                fprintf(f, "]\n");
-                        } else if (!rr->devices_all && rr->devices_count > 0)
-                                fprintf(f, "%sdevices: %u\n", i3, rr->devices_count);
-                        else
-                                fprintf(f, "%sdevices: all\n", i3);
-                }
-        }
+        put_sharing(f, c);
 
         fprintf(f, "imex:\n%schannelIDs: [%s]\n", i1, c->imex.n_channel_ids ? "0" : "");
         put_bool(f, i1, "required", c->imex.required);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <yaml.h>
 
+#include "base/error.h"
 #include "base/fileio.h"
 #include "base/parse.h"
 #include "base/strv.h"
@@ -110,6 +111,15 @@ void sharing_resources_free(struct replicated_resource *r, size_t n)
         free(r);
 }
 
+struct node_roots config_node_roots(const config *c)
+{
+        return (struct node_roots){
+                .root = c->flags.root,
+                .driver_root = c->flags.nvidia_driver_root,
+                .container_driver_root = c->flags.plugin.container_driver_root,
+        };
+}
+
 config *config_free(config *c)
 {
         if (!c)
@@ -135,6 +145,7 @@ config *config_free(config *c)
         sharing_resources_free(c->sharing.resources, c->sharing.n_resources);
         free(c->imex.channel_ids);
         free(c->config_file);
+        free(c->config_source);
         strv_free(c->warnings);
         return mfree(c);
 }
@@ -283,12 +294,8 @@ struct walk {
 
 _printf_(4, 5) static int fail(struct walk *w, const yaml_node_t *n, const char *key, const char *fmt, ...)
 {
-        _cleanup_free_ char *why = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(&why, fmt, ap);
-        va_end(ap);
-        if (r < 0)
+        _cleanup_free_ char *why = format_va(fmt);
+        if (!why)
                 return -ENOMEM;
         free(w->error);
         w->error = NULL;
@@ -1069,25 +1076,18 @@ int config_load_file(config *c, const char *path, char **ret_error)
 
         r = read_full_file(path, CONFIG_FILE_MAX, &data, &size);
         if (r == -EFBIG) {
-                if (ret_error && asprintf(ret_error, "%s: config file is larger than %d bytes", path,
-                                          CONFIG_FILE_MAX) < 0)
-                        *ret_error = NULL;
-                return r;
+                return error_set(ret_error, r, "%s: config file is larger than %d bytes", path,
+                                 CONFIG_FILE_MAX);
         }
         if (r < 0) {
-                if (ret_error &&
-                    asprintf(ret_error, "%s: cannot read config file: %s", path, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
+                return error_set(ret_error, r, "%s: cannot read config file: %s", path, strerror(-r));
         }
 
         size_t deep_line = 0;
         r = check_depth(data, size, &deep_line);
         if (r == -EINVAL) {
-                if (ret_error && asprintf(ret_error, "%s:%zu: nested more than %d levels deep", path,
-                                          deep_line, CONFIG_DEPTH_MAX) < 0)
-                        *ret_error = NULL;
-                return r;
+                return error_set(ret_error, r, "%s:%zu: nested more than %d levels deep", path, deep_line,
+                                 CONFIG_DEPTH_MAX);
         }
         if (r < 0)
                 return r;
@@ -1102,12 +1102,11 @@ int config_load_file(config *c, const char *path, char **ret_error)
                         yaml_parser_delete(&parser);
                         return -ENOMEM;
                 }
-                if (ret_error && asprintf(ret_error, "%s:%zu: not valid YAML or JSON: %s%s%s", path,
-                                          (size_t)parser.problem_mark.line + 1, strna(parser.problem),
-                                          parser.context ? " " : "", strempty(parser.context)) < 0)
-                        *ret_error = NULL;
+                r = error_set(ret_error, -EINVAL, "%s:%zu: not valid YAML or JSON: %s%s%s", path,
+                              (size_t)parser.problem_mark.line + 1, strna(parser.problem),
+                              parser.context ? " " : "", strempty(parser.context));
                 yaml_parser_delete(&parser);
-                return -EINVAL;
+                return r;
         }
         yaml_parser_delete(&parser);
 

@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "base/macro.h"
+#include "gpu/node.h"
 
 enum mig_strategy { MIG_STRATEGY_NONE, MIG_STRATEGY_SINGLE, MIG_STRATEGY_MIXED };
 enum device_id_strategy { DEVICE_ID_UUID, DEVICE_ID_INDEX };
@@ -22,7 +23,7 @@ enum sharing_strategy { SHARING_NONE, SHARING_TIME_SLICING, SHARING_MPS };
 enum allocation_policy { ALLOCATION_DISTRIBUTED, ALLOCATION_PACKED };
 enum health_policy { HEALTH_POLICY_CATALOG, HEALTH_POLICY_UPSTREAM };
 /* Which upstream program's flag set config_from_args() speaks. */
-enum nvdp_program { PROGRAM_PLUGIN, PROGRAM_GFD };
+enum nvdp_program { PROGRAM_PLUGIN, PROGRAM_GFD, PROGRAM_MPS };
 
 /* One entry of sharing.timeSlicing.resources / sharing.mps.resources. */
 struct replicated_resource {
@@ -88,6 +89,10 @@ typedef struct config {
                 bool required;
         } imex;
         char *config_file; /* the file this came from, or NULL */
+        /* ours, for the log: which config and why it was chosen, "config file /etc/c.yaml (--config-file)",
+         * "config \"mps-4\" (node label nvidia.com/device-plugin.config=mps-4)", "no config file (defaults)"
+         */
+        char *config_source;
         bool print_config; /* ours: --print-config; the caller prints config_format_yaml() and exits 0 */
         /* ours: --strict-config. Set before config_load_file(): an unknown key in the file is an error.
          * Otherwise it is ignored, as upstream ignores it, with a warning naming it (in warnings). */
@@ -100,6 +105,8 @@ typedef struct config {
 /* Defaults exactly as upstream. */
 int config_new_default(config **ret);
 config *config_free(config *c);
+/* What node_open() needs: --root, --driver-root and --driver-root-ctr-path (borrowed from c). */
+struct node_roots config_node_roots(const config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(config *, config_free);
 
 /* Parses a config file (YAML or JSON) over c. On error, *ret_error says "<file>:<line>: <key>: <why>".
@@ -123,9 +130,10 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
  * ConfigMap; names starting with ".." are the volume's own), the one named by the node label's value,
  * else default_name, else the fallbacks in order ("named": a config called "default"; "single": the
  * only config; "empty": no config, i.e. /dev/null). A label value naming no file is an error (the
- * caller keeps its running config). Returns the path in *ret. */
+ * caller keeps its running config). Returns the path in *ret and, in *ret_why (optional), why it was
+ * chosen: "node label nvidia.com/device-plugin.config=x", "DEFAULT_CONFIG=x", "fallback \"named\"". */
 int config_select_file(const char *srcdir, const char *label_value, const char *default_name,
-                       const char *fallbacks, char **ret, char **ret_error);
+                       const char *fallbacks, char **ret, char **ret_why, char **ret_error);
 
 /* What the daemons call: config_from_args, and in the chart's per-node mode (env CONFIG_FILE_SRCDIR,
  * DEFAULT_CONFIG, FALLBACK_STRATEGIES) the config file chosen by config_select_file for node_label
@@ -133,6 +141,10 @@ int config_select_file(const char *srcdir, const char *label_value, const char *
 int config_from_env_and_args(enum nvdp_program p, int argc, char **argv, const char *node_label,
                              config **ret, char **ret_error);
 
+/* The log format that --log-format / LOG_FORMAT ask for, read from the command line and the environment
+ * alone (klog when absent or not understood): the format of an error about the rest of the command line
+ * or the config, before they could be read. */
+enum log_format config_log_format(int argc, char **argv);
 int config_help(enum nvdp_program p, const char *argv0, FILE *f);
 
 /* The effective config as YAML in upstream's v1 layout plus our keys (what --print-config shows).

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Cluster: asked through kubectl (a function the caller gives, so tests feed canned JSON). */
 #include <ctype.h>
+#include <json-c/json.h>
 
+#include "base/json.h"
 #include "base/strv.h"
 #include "doctor/doctor.h"
-#include "doctor/json.h"
 #include "doctor/node.h"
 
 #define LOG_TAIL_LINES "200"
 #define MAX_LISTED     10
+/* kubectl output accepted as JSON: the size doctor_kubectl_exec captures, and a generous nesting. */
+#define KUBECTL_MAX_OUTPUT (32U * 1024 * 1024)
+#define KUBECTL_MAX_DEPTH  128
 
 struct ctx {
         const struct doctor_options *o;
@@ -18,7 +22,7 @@ struct ctx {
 
 /* Runs kubectl and parses its JSON. On failure appends nothing and returns the reason in *ret_why
  * (a sentence), with <0. */
-static int kubectl_json(struct ctx *x, char *const *args, json_doc **ret, char **ret_why)
+static int kubectl_json(struct ctx *x, char *const *args, json_object **ret, char **ret_why)
 {
         _cleanup_free_ char *out = NULL, *err = NULL;
         int status = 0;
@@ -42,7 +46,7 @@ static int kubectl_json(struct ctx *x, char *const *args, json_doc **ret, char *
                         return -ENOMEM;
                 return -EIO;
         }
-        k = json_doc_parse(strempty(out), strlen(strempty(out)), ret);
+        k = json_parse(strempty(out), strlen(strempty(out)), KUBECTL_MAX_OUTPUT, KUBECTL_MAX_DEPTH, ret);
         if (k < 0) {
                 if (asprintf(ret_why, "kubectl %s did not print JSON", cmd) < 0)
                         return -ENOMEM;
@@ -51,16 +55,16 @@ static int kubectl_json(struct ctx *x, char *const *args, json_doc **ret, char *
         return 0;
 }
 
-static const char *name_of(const json_doc *d, json_node obj)
+static const char *name_of(json_object *obj)
 {
         static const char *const p[] = { "metadata", "name", NULL };
-        return json_string(d, json_get_path(d, obj, p));
+        return json_text(json_get_path(obj, p));
 }
 
-static const char *namespace_of(const json_doc *d, json_node obj)
+static const char *namespace_of(json_object *obj)
 {
         static const char *const p[] = { "metadata", "namespace", NULL };
-        const char *s = json_string(d, json_get_path(d, obj, p));
+        const char *s = json_text(json_get_path(obj, p));
         return s ? s : "default";
 }
 
@@ -69,17 +73,17 @@ static const char *const runtimeclass_fix =
         "nvidia\\n' "
         "| kubectl apply -f -";
 
-static int check_runtimeclass(struct ctx *x, const json_doc *d)
+static int check_runtimeclass(struct ctx *x, json_object *d)
 {
-        json_node items = json_get(d, json_root(d), "items");
+        json_object *items = json_get(d, "items");
         _cleanup_strv_free_ char **names = NULL;
-        for (size_t i = 0; i < json_array_length(d, items); i++) {
-                json_node rc = json_array_item(d, items, i);
-                const char *name = name_of(d, rc);
+        for (size_t i = 0; i < json_array_size(items); i++) {
+                json_object *rc = json_array_at(items, i);
+                const char *name = name_of(rc);
                 if (!name)
                         continue;
                 if (streq(name, "nvidia")) {
-                        const char *handler = json_string(d, json_get(d, rc, "handler"));
+                        const char *handler = json_text(json_get(rc, "handler"));
                         if (handler && (streq(handler, "nvidia") || streq(handler, "nvidia-cdi")))
                                 return doctor_report_addf(x->r, "cluster.runtimeclass", DOCTOR_OK, NULL,
                                                           "RuntimeClass nvidia, handler %s", handler);
@@ -112,7 +116,7 @@ static int check_allocatable(struct ctx *x)
                 return doctor_report_add(x->r, "cluster.allocatable", DOCTOR_SKIP,
                                          "node name unknown (give --node NAME or set NODE_NAME)", NULL);
         char *args[] = { "get", "node", x->node, "-o", "json", NULL };
-        _cleanup_(json_doc_freep) json_doc *d = NULL;
+        _cleanup_json_ json_object *d = NULL;
         _cleanup_free_ char *why = NULL;
         int k = kubectl_json(x, args, &d, &why);
         if (k == -ENOMEM)
@@ -122,13 +126,15 @@ static int check_allocatable(struct ctx *x)
                                           "%s (is the node name right? give --node NAME)", why);
 
         static const char *const alloc_path[] = { "status", "allocatable", NULL };
-        json_node alloc = json_get_path(d, json_root(d), alloc_path);
+        json_object *alloc = json_get_path(d, alloc_path);
         _cleanup_strv_free_ char **seen = NULL;
         unsigned long long total = 0;
-        for (size_t i = 0; i < json_object_length(d, alloc); i++) {
-                const char *key = json_object_key(d, alloc, i);
-                const char *val = json_string(d, json_object_value(d, alloc, i));
-                if (!key || !val || !startswith(key, "nvidia.com/"))
+        if (!json_object_is_type(alloc, json_type_object))
+                alloc = NULL;
+        json_object_object_foreach(alloc, key, value)
+        {
+                const char *val = json_text(value);
+                if (!val || !startswith(key, "nvidia.com/"))
                         continue;
                 total += strtoull(val, NULL, 10);
                 _cleanup_free_ char *s = NULL;
@@ -152,11 +158,11 @@ static int check_allocatable(struct ctx *x)
                                   x->node, j);
 }
 
-static bool is_plugin_pod(const json_doc *d, json_node pod)
+static bool is_plugin_pod(json_object *pod)
 {
         static const char *const label_path[] = { "metadata", "labels", "app.kubernetes.io/name", NULL };
-        const char *name = name_of(d, pod);
-        const char *label = json_string(d, json_get_path(d, pod, label_path));
+        const char *name = name_of(pod);
+        const char *label = json_text(json_get_path(pod, label_path));
         if (!name)
                 return false;
         if (strstr(name, "feature-discovery") || strstr(name, "mps-control"))
@@ -166,33 +172,33 @@ static bool is_plugin_pod(const json_doc *d, json_node pod)
         return startswith(name, "nvidia-device-plugin") || startswith(name, "nvdp-");
 }
 
-static const char *pod_node(const json_doc *d, json_node pod)
+static const char *pod_node(json_object *pod)
 {
         static const char *const p[] = { "spec", "nodeName", NULL };
-        return json_string(d, json_get_path(d, pod, p));
+        return json_text(json_get_path(pod, p));
 }
 
 /* Why a pod is not running well: a waiting/terminated reason of a container, or NULL. */
-static const char *pod_trouble(const json_doc *d, json_node pod)
+static const char *pod_trouble(json_object *pod)
 {
         static const char *const phase_path[] = { "status", "phase", NULL };
         static const char *const statuses_path[] = { "status", "containerStatuses", NULL };
         static const char *const waiting[] = { "state", "waiting", "reason", NULL };
         static const char *const terminated[] = { "state", "terminated", "reason", NULL };
-        json_node st = json_get_path(d, pod, statuses_path);
-        for (size_t i = 0; i < json_array_length(d, st); i++) {
-                json_node c = json_array_item(d, st, i);
-                const char *w = json_string(d, json_get_path(d, c, waiting));
+        json_object *st = json_get_path(pod, statuses_path);
+        for (size_t i = 0; i < json_array_size(st); i++) {
+                json_object *c = json_array_at(st, i);
+                const char *w = json_text(json_get_path(c, waiting));
                 if (w)
                         return w;
-                const char *t = json_string(d, json_get_path(d, c, terminated));
+                const char *t = json_text(json_get_path(c, terminated));
                 if (t)
                         return t;
-                const char *ready = json_string(d, json_get(d, c, "ready"));
+                const char *ready = json_text(json_get(c, "ready"));
                 if (ready && streq(ready, "false"))
                         return "not ready";
         }
-        const char *phase = json_string(d, json_get_path(d, pod, phase_path));
+        const char *phase = json_text(json_get_path(pod, phase_path));
         if (!phase || !streq(phase, "Running"))
                 return phase ? phase : "no phase";
         return NULL;
@@ -232,18 +238,18 @@ static const struct known_error known_errors[] = {
 
 /* The pod's DaemonSet: its owner reference, else the pod name without the hash suffix
  * ("nvdp-abcde" -> "nvdp"). */
-static char *daemonset_of(const json_doc *d, json_node pod)
+static char *daemonset_of(json_object *pod)
 {
         static const char *const owners_path[] = { "metadata", "ownerReferences", NULL };
-        json_node owners = json_get_path(d, pod, owners_path);
-        for (size_t i = 0; i < json_array_length(d, owners); i++) {
-                json_node o = json_array_item(d, owners, i);
-                const char *kind = json_string(d, json_get(d, o, "kind"));
-                const char *name = json_string(d, json_get(d, o, "name"));
+        json_object *owners = json_get_path(pod, owners_path);
+        for (size_t i = 0; i < json_array_size(owners); i++) {
+                json_object *o = json_array_at(owners, i);
+                const char *kind = json_text(json_get(o, "kind"));
+                const char *name = json_text(json_get(o, "name"));
                 if (kind && name && streq(kind, "DaemonSet"))
                         return strdup(name);
         }
-        char *ds = strdup(strempty(name_of(d, pod)));
+        char *ds = strdup(strempty(name_of(pod)));
         if (!ds)
                 return NULL;
         char *dash = strrchr(ds, '-');
@@ -295,10 +301,10 @@ static int scan_text(struct ctx *x, const char *text, const char *ns, const char
         return 0;
 }
 
-static int scan_pod(struct ctx *x, const json_doc *d, json_node pod)
+static int scan_pod(struct ctx *x, json_object *pod)
 {
-        const char *ns = namespace_of(d, pod), *name = name_of(d, pod);
-        _cleanup_free_ char *ds = daemonset_of(d, pod);
+        const char *ns = namespace_of(pod), *name = name_of(pod);
+        _cleanup_free_ char *ds = daemonset_of(pod);
         bool found = false;
         int k;
 
@@ -311,11 +317,10 @@ static int scan_pod(struct ctx *x, const json_doc *d, json_node pod)
                 { "state", "terminated", "message", NULL },
                 { "lastState", "terminated", "message", NULL },
         };
-        json_node st = json_get_path(d, pod, statuses_path);
-        for (size_t i = 0; i < json_array_length(d, st) && !found; i++)
+        json_object *st = json_get_path(pod, statuses_path);
+        for (size_t i = 0; i < json_array_size(st) && !found; i++)
                 for (size_t m = 0; m < ELEMENTSOF(msgs) && !found; m++) {
-                        const char *msg =
-                                json_string(d, json_get_path(d, json_array_item(d, st, i), msgs[m]));
+                        const char *msg = json_text(json_get_path(json_array_at(st, i), msgs[m]));
                         if (msg && (k = scan_text(x, msg, ns, ds, name, &found)) < 0)
                                 return k;
                 }
@@ -340,20 +345,23 @@ static int scan_pod(struct ctx *x, const json_doc *d, json_node pod)
                                   name);
 }
 
-static bool requests_gpu(const json_doc *d, json_node pod)
+static bool requests_gpu(json_object *pod)
 {
         static const char *const lists[] = { "containers", "initContainers" };
         static const char *const kinds[] = { "limits", "requests" };
-        json_node spec = json_get(d, pod, "spec");
+        json_object *spec = json_get(pod, "spec");
         for (size_t l = 0; l < ELEMENTSOF(lists); l++) {
-                json_node cs = json_get(d, spec, lists[l]);
-                for (size_t i = 0; i < json_array_length(d, cs); i++) {
-                        json_node res = json_get(d, json_array_item(d, cs, i), "resources");
+                json_object *cs = json_get(spec, lists[l]);
+                for (size_t i = 0; i < json_array_size(cs); i++) {
+                        json_object *res = json_get(json_array_at(cs, i), "resources");
                         for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
-                                json_node m = json_get(d, res, kinds[k]);
-                                for (size_t j = 0; j < json_object_length(d, m); j++) {
-                                        const char *key = json_object_key(d, m, j);
-                                        if (key && startswith(key, "nvidia.com/"))
+                                json_object *m = json_get(res, kinds[k]);
+                                if (!json_object_is_type(m, json_type_object))
+                                        continue;
+                                json_object_object_foreach(m, key, value)
+                                {
+                                        (void)value;
+                                        if (startswith(key, "nvidia.com/"))
                                                 return true;
                                 }
                         }
@@ -362,10 +370,101 @@ static bool requests_gpu(const json_doc *d, json_node pod)
         return false;
 }
 
+/* Plugin pods on this node (all of them when the node is unknown): up to ELEMENTSOF(mine) in *mine. */
+static int check_plugin_pods(struct ctx *x, json_object *items, json_object **mine, size_t max,
+                             size_t *ret_n)
+{
+        size_t n_elsewhere = 0, n_mine = 0;
+        json_object *bad = NULL;
+        const char *bad_why = NULL;
+        for (size_t i = 0; i < json_array_size(items); i++) {
+                json_object *pod = json_array_at(items, i);
+                if (!is_plugin_pod(pod))
+                        continue;
+                const char *on = pod_node(pod);
+                if (x->node && (!on || !streq(on, x->node))) {
+                        n_elsewhere++;
+                        continue;
+                }
+                if (n_mine < max)
+                        mine[n_mine++] = pod;
+                const char *t = pod_trouble(pod);
+                if (t && !bad) {
+                        bad = pod;
+                        bad_why = t;
+                }
+        }
+        *ret_n = n_mine;
+        if (n_mine == 0)
+                return doctor_report_addf(
+                        x->r, "cluster.plugin-pods", DOCTOR_FAIL,
+                        "kubectl get daemonsets -A | grep -e nvdp -e nvidia-device-plugin   # installed? "
+                        "does its node selector match this node?",
+                        "no device plugin pod %s%s (%zu elsewhere)", x->node ? "on node " : "found",
+                        strempty(x->node), n_elsewhere);
+        if (bad) {
+                _cleanup_free_ char *fix = NULL;
+                if (asprintf(&fix, "kubectl -n %s describe pod %s", namespace_of(bad), name_of(bad)) < 0)
+                        return -ENOMEM;
+                return doctor_report_addf(x->r, "cluster.plugin-pods", DOCTOR_FAIL, fix,
+                                          "%s/%s is not running: %s", namespace_of(bad), name_of(bad),
+                                          bad_why);
+        }
+        _cleanup_strv_free_ char **l = NULL;
+        for (size_t i = 0; i < n_mine; i++)
+                if (strv_extendf(&l, "%s/%s", namespace_of(mine[i]), name_of(mine[i])) < 0)
+                        return -ENOMEM;
+        _cleanup_free_ char *j = strv_join(l, ", ");
+        if (!j)
+                return -ENOMEM;
+        return doctor_report_addf(x->r, "cluster.plugin-pods", DOCTOR_OK, NULL, "running%s%s: %s",
+                                  x->node ? " on node " : "", strempty(x->node), j);
+}
+
+/* Pods asking for GPUs without the nvidia runtime get no GPU libraries or devices. */
+static int check_gpu_pods(struct ctx *x, json_object *items)
+{
+        _cleanup_strv_free_ char **without = NULL;
+        size_t n_gpu = 0, n_without = 0;
+        static const char *const rc_path[] = { "spec", "runtimeClassName", NULL };
+        static const char *const phase_path[] = { "status", "phase", NULL };
+        for (size_t i = 0; i < json_array_size(items); i++) {
+                json_object *pod = json_array_at(items, i);
+                const char *phase = json_text(json_get_path(pod, phase_path));
+                if (phase && (streq(phase, "Succeeded") || streq(phase, "Failed")))
+                        continue;
+                if (!requests_gpu(pod))
+                        continue;
+                n_gpu++;
+                if (!isempty(json_text(json_get_path(pod, rc_path))))
+                        continue;
+                if (n_without++ < MAX_LISTED &&
+                    strv_extendf(&without, "%s/%s", namespace_of(pod), name_of(pod)) < 0)
+                        return -ENOMEM;
+        }
+        if (n_without == 0)
+                return doctor_report_addf(
+                        x->r, "cluster.gpu-pods", DOCTOR_OK, NULL,
+                        "%zu pod%s request%s nvidia.com/*, none without a runtimeClassName", n_gpu,
+                        n_gpu == 1 ? "" : "s", n_gpu == 1 ? "s" : "");
+        _cleanup_free_ char *j = strv_join(without, ", ");
+        if (!j)
+                return -ENOMEM;
+        char more[64] = "";
+        if (n_without > MAX_LISTED)
+                snprintf(more, sizeof(more), " and %zu more", n_without - MAX_LISTED);
+        return doctor_report_addf(x->r, "cluster.gpu-pods", DOCTOR_WARN,
+                                  "add 'runtimeClassName: nvidia' to their pod spec (or start k3s with "
+                                  "--default-runtime nvidia)",
+                                  "%zu pod%s request%s nvidia.com/* without a runtimeClassName, so they get "
+                                  "no GPU libraries unless nvidia is the default runtime: %s%s",
+                                  n_without, n_without == 1 ? "" : "s", n_without == 1 ? "s" : "", j, more);
+}
+
 static int check_pods(struct ctx *x)
 {
         char *args[] = { "get", "pods", "-A", "-o", "json", NULL };
-        _cleanup_(json_doc_freep) json_doc *d = NULL;
+        _cleanup_json_ json_object *d = NULL;
         _cleanup_free_ char *why = NULL;
         int k = kubectl_json(x, args, &d, &why);
         if (k == -ENOMEM)
@@ -375,116 +474,20 @@ static int check_pods(struct ctx *x)
                         return k;
                 return doctor_report_add(x->r, "cluster.gpu-pods", DOCTOR_SKIP, why, NULL);
         }
-        json_node items = json_get(d, json_root(d), "items");
-        size_t n = json_array_length(d, items);
-
-        /* Plugin pods on this node (all of them when the node is unknown). */
-        size_t n_plugin = 0, n_elsewhere = 0;
-        json_node mine[4];
+        json_object *items = json_get(d, "items");
+        json_object *mine[4];
         size_t n_mine = 0;
-        json_node bad = 0;
-        const char *bad_why = NULL;
-        for (size_t i = 0; i < n; i++) {
-                json_node pod = json_array_item(d, items, i);
-                if (!is_plugin_pod(d, pod))
-                        continue;
-                n_plugin++;
-                const char *on = pod_node(d, pod);
-                if (x->node && (!on || !streq(on, x->node))) {
-                        n_elsewhere++;
-                        continue;
-                }
-                if (n_mine < ELEMENTSOF(mine))
-                        mine[n_mine++] = pod;
-                const char *t = pod_trouble(d, pod);
-                if (t && !bad) {
-                        bad = pod;
-                        bad_why = t;
-                }
-        }
-        if (n_mine == 0)
-                k = doctor_report_addf(
-                        x->r, "cluster.plugin-pods", DOCTOR_FAIL,
-                        "kubectl get daemonsets -A | grep -e nvdp -e nvidia-device-plugin   # installed? "
-                        "does its node selector match this node?",
-                        "no device plugin pod %s%s (%zu elsewhere)", x->node ? "on node " : "found",
-                        strempty(x->node), n_elsewhere);
-        else if (bad) {
-                _cleanup_free_ char *fix = NULL;
-                if (asprintf(&fix, "kubectl -n %s describe pod %s", namespace_of(d, bad), name_of(d, bad)) <
-                    0)
-                        return -ENOMEM;
-                k = doctor_report_addf(x->r, "cluster.plugin-pods", DOCTOR_FAIL, fix,
-                                       "%s/%s is not running: %s", namespace_of(d, bad), name_of(d, bad),
-                                       bad_why);
-        } else {
-                _cleanup_strv_free_ char **l = NULL;
-                for (size_t i = 0; i < n_mine; i++) {
-                        _cleanup_free_ char *s = NULL;
-                        if (asprintf(&s, "%s/%s", namespace_of(d, mine[i]), name_of(d, mine[i])) < 0 ||
-                            strv_push(&l, s) < 0)
-                                return -ENOMEM;
-                        s = NULL;
-                }
-                _cleanup_free_ char *j = strv_join(l, ", ");
-                if (!j)
-                        return -ENOMEM;
-                k = doctor_report_addf(x->r, "cluster.plugin-pods", DOCTOR_OK, NULL, "running%s%s: %s",
-                                       x->node ? " on node " : "", strempty(x->node), j);
-        }
-        if (k < 0)
+        if ((k = check_plugin_pods(x, items, mine, ELEMENTSOF(mine), &n_mine)) < 0)
                 return k;
-
         /* Their logs. */
         if (n_mine == 0)
                 k = doctor_report_add(x->r, "cluster.plugin-logs", DOCTOR_SKIP, "no plugin pod to read",
                                       NULL);
         for (size_t i = 0; i < n_mine && k >= 0; i++)
-                k = scan_pod(x, d, mine[i]);
+                k = scan_pod(x, mine[i]);
         if (k < 0)
                 return k;
-
-        /* Pods asking for GPUs without the nvidia runtime get no GPU libraries or devices. */
-        _cleanup_strv_free_ char **without = NULL;
-        size_t n_gpu = 0, n_without = 0;
-        static const char *const rc_path[] = { "spec", "runtimeClassName", NULL };
-        static const char *const phase_path[] = { "status", "phase", NULL };
-        for (size_t i = 0; i < n; i++) {
-                json_node pod = json_array_item(d, items, i);
-                const char *phase = json_string(d, json_get_path(d, pod, phase_path));
-                if (phase && (streq(phase, "Succeeded") || streq(phase, "Failed")))
-                        continue;
-                if (!requests_gpu(d, pod))
-                        continue;
-                n_gpu++;
-                if (!isempty(json_string(d, json_get_path(d, pod, rc_path))))
-                        continue;
-                if (n_without++ < MAX_LISTED) {
-                        _cleanup_free_ char *s = NULL;
-                        if (asprintf(&s, "%s/%s", namespace_of(d, pod), name_of(d, pod)) < 0 ||
-                            strv_push(&without, s) < 0)
-                                return -ENOMEM;
-                        s = NULL;
-                }
-        }
-        if (n_without > 0) {
-                _cleanup_free_ char *j = strv_join(without, ", ");
-                if (!j)
-                        return -ENOMEM;
-                char more[64] = "";
-                if (n_without > MAX_LISTED)
-                        snprintf(more, sizeof(more), " and %zu more", n_without - MAX_LISTED);
-                return doctor_report_addf(
-                        x->r, "cluster.gpu-pods", DOCTOR_WARN,
-                        "add 'runtimeClassName: nvidia' to their pod spec (or start k3s with "
-                        "--default-runtime nvidia)",
-                        "%zu pod%s request%s nvidia.com/* without a runtimeClassName, so they get "
-                        "no GPU libraries unless nvidia is the default runtime: %s%s",
-                        n_without, n_without == 1 ? "" : "s", n_without == 1 ? "s" : "", j, more);
-        }
-        return doctor_report_addf(x->r, "cluster.gpu-pods", DOCTOR_OK, NULL,
-                                  "%zu pod%s request%s nvidia.com/*, none without a runtimeClassName", n_gpu,
-                                  n_gpu == 1 ? "" : "s", n_gpu == 1 ? "s" : "");
+        return check_gpu_pods(x, items);
 }
 
 int doctor_check_cluster(const struct doctor_options *o, doctor_report *r)
@@ -494,7 +497,7 @@ int doctor_check_cluster(const struct doctor_options *o, doctor_report *r)
                                          "cluster checks not run (--no-cluster)", NULL);
         struct ctx x = { .o = o, .r = r, .node = node_name(o->root, o->node_name) };
         char *args[] = { "get", "runtimeclasses", "-o", "json", NULL };
-        _cleanup_(json_doc_freep) json_doc *d = NULL;
+        _cleanup_json_ json_object *d = NULL;
         _cleanup_free_ char *why = NULL;
         int k = kubectl_json(&x, args, &d, &why);
         if (k == -ENOMEM)

@@ -373,6 +373,8 @@ static bool uses_v2_sections(const char *text)
         return false;
 }
 
+static int check_template_version(struct ctx *x, bool has_v2, bool has_v3, const char *v3);
+
 static int check_templates(struct ctx *x)
 {
         _cleanup_free_ char *v2 = NULL, *v3 = NULL;
@@ -427,8 +429,12 @@ static int check_templates(struct ctx *x)
                         active);
         if (k < 0)
                 return k;
+        return check_template_version(x, has_v2, has_v3, v3);
+}
 
-        /* Template version against the containerd in use. */
+/* Template version against the containerd in use. */
+static int check_template_version(struct ctx *x, bool has_v2, bool has_v3, const char *v3)
+{
         if (!has_v2 && !has_v3)
                 return doctor_report_add(x->r, "k3s.template-version", DOCTOR_SKIP, "no template", NULL);
         if (x->containerd_major == 0)

@@ -74,9 +74,10 @@ struct doctor_options {
         void *kubectl_userdata;
         const char *node_name; /* for the cluster checks; NULL: from root/etc/hostname */
         bool cdi_expected;     /* a CDI device-list strategy is configured */
+        const char *mps_root;  /* the MPS root on the node; NULL: /run/nvidia/mps (the chart's) */
 };
 
-/* Runs every check in order: driver, toolkit, containerd/k3s, kubelet, cluster. */
+/* Runs every check in order: driver, toolkit, containerd/k3s, kubelet, MPS, cluster. */
 int doctor_run(const struct doctor_options *o, doctor_report **ret);
 
 /* The groups, callable one by one (tests). Each appends its results to r. */
@@ -84,6 +85,7 @@ int doctor_check_driver(const struct doctor_options *o, doctor_report *r);
 int doctor_check_toolkit(const struct doctor_options *o, doctor_report *r);
 int doctor_check_containerd(const struct doctor_options *o, doctor_report *r);
 int doctor_check_kubelet(const struct doctor_options *o, doctor_report *r);
+int doctor_check_mps(const struct doctor_options *o, doctor_report *r);
 int doctor_check_cluster(const struct doctor_options *o, doctor_report *r);
 
 /* The real runner (a doctor_kubectl_fn; userdata is a struct doctor_kubectl_exec_config *, or NULL

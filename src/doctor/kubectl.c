@@ -56,6 +56,30 @@ fail:;
         _exit(127);
 }
 
+/* Reads both pipes until they close or the deadline (CLOCK_MONOTONIC nsec) passes (-ETIMEDOUT). */
+static int read_until(struct sink *so, struct sink *se, uint64_t deadline)
+{
+        while (so->fd >= 0 || se->fd >= 0) {
+                uint64_t now = now_nsec();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                struct pollfd p[2] = { { .fd = so->fd, .events = POLLIN },
+                                       { .fd = se->fd, .events = POLLIN } };
+                int n = poll(p, 2, (int)MIN((deadline - now) / NSEC_PER_MSEC + 1, (uint64_t)60000));
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                int k;
+                if (so->fd >= 0 && p[0].revents && (k = sink_read(so)) < 0)
+                        return k;
+                if (se->fd >= 0 && p[1].revents && (k = sink_read(se)) < 0)
+                        return k;
+        }
+        return 0;
+}
+
 int doctor_kubectl_exec(void *userdata, char *const *args, int *ret_status, char **ret_stdout,
                         char **ret_stderr)
 {
@@ -108,29 +132,7 @@ int doctor_kubectl_exec(void *userdata, char *const *args, int *ret_status, char
         }
 
         struct sink so = { .fd = TAKE_FD(out_r) }, se = { .fd = TAKE_FD(err_r) };
-        uint64_t deadline = now_nsec() + (uint64_t)timeout * NSEC_PER_SEC;
-        k = 0;
-        while (so.fd >= 0 || se.fd >= 0) {
-                uint64_t now = now_nsec();
-                if (now >= deadline) {
-                        k = -ETIMEDOUT;
-                        break;
-                }
-                struct pollfd p[2] = { { .fd = so.fd, .events = POLLIN },
-                                       { .fd = se.fd, .events = POLLIN } };
-                int n = poll(p, 2, (int)MIN((deadline - now) / NSEC_PER_MSEC + 1, (uint64_t)60000));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        k = negative_errno();
-                        break;
-                }
-                if (so.fd >= 0 && p[0].revents && (k = sink_read(&so)) < 0)
-                        break;
-                if (se.fd >= 0 && p[1].revents && (k = sink_read(&se)) < 0)
-                        break;
-                k = 0;
-        }
+        k = read_until(&so, &se, now_nsec() + (uint64_t)timeout * NSEC_PER_SEC);
         safe_close(so.fd);
         safe_close(se.fd);
         if (k < 0)

@@ -2,6 +2,7 @@
 /* The list of check results, and how it is shown: aligned text for a person, JSON for tools. */
 #include <stdarg.h>
 
+#include "base/json.h"
 #include "doctor.h"
 
 static const char *const verdict_names[] = {
@@ -65,12 +66,8 @@ int doctor_report_add(doctor_report *r, const char *id, enum doctor_verdict v, c
 int doctor_report_addf(doctor_report *r, const char *id, enum doctor_verdict v, const char *fix,
                        const char *evidence_fmt, ...)
 {
-        va_list ap;
-        va_start(ap, evidence_fmt);
-        _cleanup_free_ char *e = NULL;
-        int k = vasprintf(&e, evidence_fmt, ap);
-        va_end(ap);
-        if (k < 0)
+        _cleanup_free_ char *e = format_va(evidence_fmt);
+        if (!e)
                 return -ENOMEM;
         return doctor_report_add(r, id, v, e, fix);
 }
@@ -122,30 +119,6 @@ int doctor_report_print_text(const doctor_report *r, FILE *f)
         return ferror(f) ? -EIO : 0;
 }
 
-static void json_put_string(FILE *f, const char *s)
-{
-        if (!s) {
-                fputs("null", f);
-                return;
-        }
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                switch (*p) {
-                case '"': fputs("\\\"", f); break;
-                case '\\': fputs("\\\\", f); break;
-                case '\n': fputs("\\n", f); break;
-                case '\t': fputs("\\t", f); break;
-                case '\r': fputs("\\r", f); break;
-                default:
-                        if (*p < 0x20)
-                                fprintf(f, "\\u%04x", *p);
-                        else
-                                fputc(*p, f);
-                }
-        }
-        fputc('"', f);
-}
-
 int doctor_report_print_json(const doctor_report *r, FILE *f)
 {
         size_t c[4];
@@ -158,13 +131,13 @@ int doctor_report_print_json(const doctor_report *r, FILE *f)
         for (size_t i = 0; i < r->n_results; i++) {
                 const struct doctor_result *x = &r->results[i];
                 fputs(i ? ",{\"id\":" : "{\"id\":", f);
-                json_put_string(f, x->id);
+                json_write_string(f, x->id);
                 fputs(",\"verdict\":", f);
-                json_put_string(f, doctor_verdict_to_string(x->verdict));
+                json_write_string(f, doctor_verdict_to_string(x->verdict));
                 fputs(",\"evidence\":", f);
-                json_put_string(f, x->evidence);
+                json_write_string(f, x->evidence);
                 fputs(",\"fix\":", f);
-                json_put_string(f, x->fix);
+                json_write_string(f, x->fix);
                 fputc('}', f);
         }
         fputs("]}\n", f);

@@ -17,7 +17,7 @@ static bool root_is_host(const char *root)
 
 /* Opens path inside root. Where openat2 is missing (old kernel, seccomp) falls back to joining the
  * paths, which is right for everything but absolute symlinks. */
-static int rootfs_open(const char *root, const char *path, int flags)
+int rootfs_open(const char *root, const char *path, int flags)
 {
         if (!path || path[0] != '/')
                 return -EINVAL;
@@ -64,18 +64,27 @@ bool rootfs_exists(const char *root, const char *path)
         return rootfs_stat(root, path, &st) >= 0;
 }
 
-int rootfs_read(const char *root, const char *path, size_t max_size, char **ret, size_t *ret_size)
+/* A regular file under root, opened for reading (never blocking on a fifo or a device). */
+static int open_regular(const char *root, const char *path, struct stat *ret_st)
 {
         _cleanup_close_ int fd = rootfs_open(root, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return fd;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
+        if (fstat(fd, ret_st) < 0)
                 return negative_errno();
-        if (S_ISDIR(st.st_mode))
+        if (S_ISDIR(ret_st->st_mode))
                 return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD; /* never block on a fifo or a device */
+        if (!S_ISREG(ret_st->st_mode))
+                return -EBADFD;
+        return TAKE_FD(fd);
+}
+
+int rootfs_read(const char *root, const char *path, size_t max_size, char **ret, size_t *ret_size)
+{
+        struct stat st;
+        _cleanup_close_ int fd = open_regular(root, path, &st);
+        if (fd < 0)
+                return fd;
         /* /proc/self/fd lets read_full_file (the one reader) read what we opened inside root. */
         char p[64];
         snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
@@ -84,14 +93,12 @@ int rootfs_read(const char *root, const char *path, size_t max_size, char **ret,
 
 int rootfs_read_tail(const char *root, const char *path, size_t max_size, char **ret)
 {
-        _cleanup_close_ int fd = rootfs_open(root, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+        struct stat st;
+        _cleanup_close_ int fd = open_regular(root, path, &st);
+        if (fd == -EISDIR)
+                return -EBADFD;
         if (fd < 0)
                 return fd;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
         off_t start = st.st_size > (off_t)max_size ? st.st_size - (off_t)max_size : 0;
         size_t want = (size_t)(st.st_size - start);
         _cleanup_free_ char *buf = malloc(want + 1);

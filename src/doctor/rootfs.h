@@ -8,6 +8,8 @@
 
 #include "base/macro.h"
 
+/* open(2) of an absolute path inside root (O_CLOEXEC added). */
+int rootfs_open(const char *root, const char *path, int flags);
 /* stat (following symlinks inside root) of an absolute path. */
 int rootfs_stat(const char *root, const char *path, struct stat *ret);
 bool rootfs_exists(const char *root, const char *path);

@@ -34,6 +34,7 @@ inventory *inventory_free(inventory *inv)
                 free(inv->gpus[i].mig);
         free(inv->gpus);
         free(inv->links);
+        free(inv->mig_minors_path);
         free(inv);
         return NULL;
 }
@@ -369,6 +370,9 @@ int inventory_load(const nvml *n, const char *root, inventory **ret, char **ret_
                         return k;
         }
         load_links(n, inv, devs);
+        int k = inventory_read_mig_minors(inv, root);
+        if (k < 0)
+                return k;
 
         *ret = TAKE_PTR(inv);
         return 0;

@@ -35,6 +35,9 @@ struct mig_device {
         unsigned multiprocessors;
         unsigned slices_gi, slices_ci;
         unsigned engines_copy, engines_decoder, engines_encoder, engines_jpeg, engines_ofa;
+        /* Minors of /dev/nvidia-caps/nvidia-cap<N> for gpu<minor>/gi<gi>/access and
+         * gpu<minor>/gi<gi>/ci<ci>/access, from mig-minors; -1 when unknown. */
+        int gi_cap_minor, ci_cap_minor;
 };
 
 struct gpu {
@@ -61,13 +64,21 @@ typedef struct inventory {
         struct gpu *gpus;
         size_t n_gpus;
         struct gpu_link *links; /* n_gpus * n_gpus, links[a * n_gpus + b]; diagonal unused */
+        /* <root>/proc/driver/nvidia-caps/mig-minors, read when there are MIG devices (NULL otherwise), and
+         * why it could not be read (-errno; 0: read). */
+        char *mig_minors_path;
+        int mig_minors_error;
 } inventory;
 
 /* Reads everything from a loaded NVML. root is the host filesystem root whose sys/ is read for
- * NUMA node and PCI class: "/" normally, a fixture tree in tests.
+ * NUMA node and PCI class and proc/ for the MIG capability minors: "/" normally, a fixture tree in tests.
  * On failure returns <0 and, when ret_error is given, a sentence for a person. */
 int inventory_load(const nvml *n, const char *root, inventory **ret, char **ret_error);
 inventory *inventory_free(inventory *inv);
+/* Sets gi_cap_minor/ci_cap_minor of every MIG device from <root>/proc/driver/nvidia-caps/mig-minors (-1
+ * where it has no entry) and records the path and read error (an unreadable file is not a failure here:
+ * the plan names it when it needs a minor). Only -ENOMEM fails. Part of inventory_load. */
+int inventory_read_mig_minors(inventory *inv, const char *root);
 DEFINE_TRIVIAL_CLEANUP_FUNC(inventory *, inventory_free);
 
 static inline const struct gpu_link *inventory_link(const inventory *inv, size_t a, size_t b)

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The health thread and its hand-off to the loop. The thread does NVML I/O only: it blocks in
- * nvmlEventSetWait (a short timeout, so shutdown joins it quickly; NVML offers no way to wake a wait),
- * queues what it sees under a mutex and writes an eventfd; between waits it runs the re-probes the
- * loop asked for. The loop thread drains the queue, applies the policy to the tracker it alone owns,
- * logs one line per unit touched and tells the plugin. */
+/* The health threads and their hand-off to the loop. An idle plugin wakes neither of them:
+ * - the watch thread blocks in nvmlEventSetWait an hour at a time, queues what it sees under a mutex
+ *   and writes an eventfd. NVML offers no way to wake a wait, and nothing waits for one to end: at
+ *   shutdown the thread is left in its wait (health_monitor_free) and ends with the process;
+ * - the probe thread, started on the first re-probe the loop asks for, sleeps on a condition variable
+ *   until asked again.
+ * The loop thread drains the queue, applies the policy to the tracker it alone owns, logs one line per
+ * unit touched and tells the plugin. */
+#include <dlfcn.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,8 +20,10 @@
 #include "nvml/nvml-loader.h"
 #include "nvml/nvml.h"
 
-#define DEFAULT_WAIT_MS 500
-#define QUEUE_MAX       256 /* distinct undelivered events; identical ones are coalesced */
+#define DEFAULT_WAIT_MS 3600000u /* one nvmlEventSetWait: an hour (see watch_thread) */
+#define SHORT_WAIT_MS   5000u    /* NVIDIA's plugin's wait: see watch_thread */
+#define QUEUE_MAX       256      /* distinct undelivered events; identical ones are coalesced */
+#define BACKOFF_MIN_MS  500
 #define BACKOFF_MAX_MS  30000
 #define EVENT_TYPES     (nvmlEventTypeXidCriticalError | nvmlEventTypeDoubleBitEccError)
 
@@ -30,20 +36,29 @@ struct health_monitor {
         void *userdata;
         unsigned wait_ms;
         bool upstream; /* upstream policy: a failed wait condemns every GPU, as upstream does */
+        bool recovers; /* re-probes run (a recovery interval is set): a GPU may be registered again */
         size_t n_units;
 
-        /* Set up before the thread starts, then the thread's alone. */
+        /* What NVML watches, under set_lock: the watch thread rebuilds the set, the probe thread
+         * registers a GPU on it again. */
+        pthread_mutex_t set_lock;
         nvmlEventSet_t set;
         nvmlDevice_t *handles; /* [gpu] the handle its events carry */
         bool *registered;
-        size_t n_registered;
+        bool *unsupported; /* [gpu] too old for events: never watched */
+        size_t n_registered, n_unsupported;
 
-        pthread_t thread;
-        bool thread_started, sync_ready;
+        pthread_t watcher, prober;
+        bool watcher_started, prober_started, sync_ready;
+        void *dl_pin;  /* our own reference to the NVML library (pin_nvml) */
+        bool init_pin; /* ... and our own nvmlInit */
         pthread_mutex_t lock;
         pthread_cond_t cond;
         /* Under lock. */
+        unsigned refs; /* the owner, and the watch thread while it runs */
         bool stop;
+        bool waiting;   /* the watch thread is inside nvmlEventSetWait */
+        bool rewatched; /* the probe thread registered a GPU again since the watch thread last looked */
         struct health_event *queue, *spare;
         size_t n_queue;
         uint64_t dropped;
@@ -54,12 +69,27 @@ struct health_monitor {
         loop_source *efd_source;
         loop_source *probe_timer;
         struct health_ref *due;  /* scratch for the loop: n_units */
-        struct health_ref *todo; /* scratch for the thread: n_units */
+        struct health_ref *todo; /* scratch for the probe thread: n_units */
 };
 
 static const char *nvml_err(const health_monitor *m, nvmlReturn_t r)
 {
         return nvml_strerror(m->nvml, r);
+}
+
+/* The last reference frees the struct: the owner's (health_monitor_free) or, when the watch thread was
+ * left in its wait at shutdown, that thread's once the wait ends. */
+static void monitor_unref(health_monitor *m)
+{
+        pthread_mutex_lock(&m->lock);
+        bool last = --m->refs == 0;
+        pthread_mutex_unlock(&m->lock);
+        if (!last)
+                return;
+        pthread_mutex_destroy(&m->lock);
+        pthread_mutex_destroy(&m->set_lock);
+        pthread_cond_destroy(&m->cond);
+        free(m);
 }
 
 /* ---- thread side ---------------------------------------------------------------------------------- */
@@ -92,8 +122,9 @@ static void post(health_monitor *m, const struct health_event *e)
         (void)!write(m->efd, &one, sizeof(one));
 }
 
-/* Sleeps up to ms, or until stop or a probe request. Returns true when stopping. */
-static bool sleep_or_stop(health_monitor *m, unsigned ms)
+/* Sleeps up to ms (ms 0: until woken), or until stop, or (rewatch) until a GPU is registered again.
+ * Returns true when stopping. */
+static bool sleep_or_stop(health_monitor *m, unsigned ms, bool rewatch)
 {
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
@@ -104,15 +135,19 @@ static bool sleep_or_stop(health_monitor *m, unsigned ms)
                 until.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&m->lock);
-        while (!m->stop && m->n_requests == 0)
-                if (pthread_cond_timedwait(&m->cond, &m->lock, &until) != 0)
+        while (!m->stop && !(rewatch && m->rewatched)) {
+                if (ms == 0)
+                        pthread_cond_wait(&m->cond, &m->lock);
+                else if (pthread_cond_timedwait(&m->cond, &m->lock, &until) != 0)
                         break;
+        }
         bool stop = m->stop;
         pthread_mutex_unlock(&m->lock);
         return stop;
 }
 
-/* Watches the GPU's XID and double-bit ECC events, those it supports. *ret_what names the failed call. */
+/* Watches the GPU's XID and double-bit ECC events, those it supports. *ret_what names the failed call.
+ * Called with set_lock held (or before the threads start). */
 static nvmlReturn_t register_gpu(health_monitor *m, size_t g, nvmlDevice_t h, const char **ret_what)
 {
         const nvml *n = m->nvml;
@@ -123,8 +158,13 @@ static nvmlReturn_t register_gpu(health_monitor *m, size_t g, nvmlDevice_t h, co
                 return r;
         *ret_what = "nvmlDeviceRegisterEvents";
         if (!(supported & EVENT_TYPES))
-                return NVML_ERROR_NOT_SUPPORTED;
-        r = n->DeviceRegisterEvents(h, supported & EVENT_TYPES, m->set);
+                r = NVML_ERROR_NOT_SUPPORTED;
+        else
+                r = n->DeviceRegisterEvents(h, supported & EVENT_TYPES, m->set);
+        if (r == NVML_ERROR_NOT_SUPPORTED && !m->unsupported[g]) {
+                m->unsupported[g] = true;
+                m->n_unsupported++;
+        }
         if (r != NVML_SUCCESS)
                 return r;
         m->handles[g] = h;
@@ -178,11 +218,23 @@ static void probe(health_monitor *m, const struct health_ref *ref)
                                 what = "nvmlDeviceGetRetiredPagesPendingStatus";
                         }
                 }
-                if (!what && ref->mig < 0 && (!m->registered[ref->gpu] || m->handles[ref->gpu] != h)) {
-                        const char *call;
-                        r = register_gpu(m, ref->gpu, h, &call);
-                        if (r != NVML_SUCCESS && r != NVML_ERROR_NOT_SUPPORTED)
-                                what = call;
+                bool rewatched = false;
+                if (!what && ref->mig < 0) {
+                        pthread_mutex_lock(&m->set_lock);
+                        if (!m->registered[ref->gpu] || m->handles[ref->gpu] != h) {
+                                const char *call;
+                                r = register_gpu(m, ref->gpu, h, &call);
+                                if (r != NVML_SUCCESS && r != NVML_ERROR_NOT_SUPPORTED)
+                                        what = call;
+                                rewatched = r == NVML_SUCCESS;
+                        }
+                        pthread_mutex_unlock(&m->set_lock);
+                }
+                if (rewatched) {
+                        pthread_mutex_lock(&m->lock);
+                        m->rewatched = true;
+                        pthread_cond_broadcast(&m->cond);
+                        pthread_mutex_unlock(&m->lock);
                 }
                 if (!what)
                         e.kind = HEALTH_EVENT_PROBE_OK;
@@ -202,9 +254,11 @@ static void handle_event(health_monitor *m, const nvmlEventData_t *d)
         const inventory *inv = m->inv;
         int gpu = -1;
 
+        pthread_mutex_lock(&m->set_lock);
         for (size_t g = 0; g < inv->n_gpus && gpu < 0; g++)
                 if (m->handles[g] && m->handles[g] == d->device)
                         gpu = (int)g;
+        pthread_mutex_unlock(&m->set_lock);
         if (gpu < 0) {
                 /* Upstream: a device whose UUID cannot be read makes every device unhealthy. */
                 char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
@@ -265,8 +319,9 @@ static void handle_event(health_monitor *m, const nvmlEventData_t *d)
 /* A failed wait may come from one GPU that fell off the bus. When some watched GPUs answer
  * NVML_ERROR_GPU_IS_LOST, only they are blamed (as lost) and the event set is rebuilt without them, so
  * the others stay watched; a re-probe registers a GPU again when it is back. Returns false when no GPU
- * is lost (or under the upstream policy): then every GPU is marked, as upstream does. */
-static bool blame_lost_gpus(health_monitor *m, nvmlReturn_t wait_error)
+ * is lost (or under the upstream policy): then every GPU is marked, as upstream does. Called with
+ * set_lock held. */
+static bool blame_lost_gpus_locked(health_monitor *m, nvmlReturn_t wait_error)
 {
         const nvml *n = m->nvml;
         const inventory *inv = m->inv;
@@ -325,39 +380,71 @@ static bool blame_lost_gpus(health_monitor *m, nvmlReturn_t wait_error)
         return true;
 }
 
-static size_t take_requests(health_monitor *m, bool *ret_stop)
+static bool blame_lost_gpus(health_monitor *m, nvmlReturn_t wait_error)
 {
-        pthread_mutex_lock(&m->lock);
-        size_t n = m->n_requests;
-        memcpy(m->todo, m->requests, n * sizeof(*m->todo));
-        m->n_requests = 0;
-        *ret_stop = m->stop;
-        pthread_mutex_unlock(&m->lock);
-        return n;
+        pthread_mutex_lock(&m->set_lock);
+        bool r = blame_lost_gpus_locked(m, wait_error);
+        pthread_mutex_unlock(&m->set_lock);
+        return r;
 }
 
-static void *health_thread(void *userdata)
+static bool begin_wait(health_monitor *m)
+{
+        pthread_mutex_lock(&m->lock);
+        bool stop = m->stop;
+        m->waiting = !stop;
+        pthread_mutex_unlock(&m->lock);
+        return !stop;
+}
+
+/* True when stopping. Then health_monitor_free may have left this thread in its wait and freed all but
+ * the struct itself: nothing else may be touched. */
+static bool end_wait(health_monitor *m)
+{
+        pthread_mutex_lock(&m->lock);
+        m->waiting = false;
+        bool stop = m->stop;
+        pthread_mutex_unlock(&m->lock);
+        return stop;
+}
+
+/* Nothing depends on a wait ending: an event ends it, shutdown leaves the thread in it. Its timeout is an
+ * hour (one wake-up nobody will notice) and shorter in two cases:
+ * - while a GPU that lost its registration may get it back from a re-probe: a wait may not watch a GPU
+ *   registered after it began, so the thread comes back every SHORT_WAIT_MS to pick it up;
+ * - an NVML that ends a long wait early (a timeout it cannot represent) would turn long waits into a busy
+ *   loop: after one such return the thread waits SHORT_WAIT_MS at a time, as NVIDIA's plugin does. */
+static void *watch_thread(void *userdata)
 {
         health_monitor *m = userdata;
-        unsigned backoff = 0;
-        bool stop;
+        unsigned backoff = 0, wait_ms = m->wait_ms;
 
         for (;;) {
-                size_t n = take_requests(m, &stop);
-                if (stop)
+                if (backoff && sleep_or_stop(m, backoff, false))
                         break;
-                for (size_t i = 0; i < n; i++)
-                        probe(m, &m->todo[i]);
-                if (backoff && sleep_or_stop(m, backoff))
-                        break;
-                if (m->n_registered == 0) {
-                        /* Nothing to wait on: only probes can arrive. */
-                        if (sleep_or_stop(m, m->wait_ms))
+                /* Cleared before looking: a GPU registered again from here on sets it anew. */
+                pthread_mutex_lock(&m->lock);
+                m->rewatched = false;
+                pthread_mutex_unlock(&m->lock);
+                pthread_mutex_lock(&m->set_lock);
+                nvmlEventSet_t set = m->set;
+                size_t watched = m->n_registered;
+                bool unwatched = m->recovers && watched + m->n_unsupported < m->inv->n_gpus;
+                pthread_mutex_unlock(&m->set_lock);
+                if (watched == 0) {
+                        /* Nothing to wait on until a re-probe registers a GPU again. */
+                        if (sleep_or_stop(m, 0, true))
                                 break;
                         continue;
                 }
+                unsigned ms = unwatched ? MIN(wait_ms, SHORT_WAIT_MS) : wait_ms;
+                if (!begin_wait(m))
+                        break;
+                uint64_t start = now_nsec();
                 nvmlEventData_t d = { 0 };
-                nvmlReturn_t r = m->nvml->EventSetWait_v2(m->set, &d, m->wait_ms);
+                nvmlReturn_t r = m->nvml->EventSetWait_v2(set, &d, ms);
+                if (end_wait(m))
+                        break;
                 if (r == NVML_SUCCESS) {
                         backoff = 0;
                         handle_event(m, &d);
@@ -365,13 +452,15 @@ static void *health_thread(void *userdata)
                 }
                 if (r == NVML_ERROR_TIMEOUT) {
                         backoff = 0;
+                        if (ms > SHORT_WAIT_MS && now_nsec() - start < ms * NSEC_PER_MSEC / 2) {
+                                log_info(
+                                        "nvmlEventSetWait ended a %u ms wait early: waiting %u ms at a time "
+                                        "from now on",
+                                        ms, SHORT_WAIT_MS);
+                                wait_ms = SHORT_WAIT_MS;
+                        }
                         continue;
                 }
-                pthread_mutex_lock(&m->lock);
-                stop = m->stop;
-                pthread_mutex_unlock(&m->lock);
-                if (stop)
-                        break;
                 /* Upstream marks every device unhealthy on a failed wait; the catalog policy first looks
                  * for lost GPUs to blame. Back off so a wait that keeps failing at once does not spin. */
                 if (!blame_lost_gpus(m, r)) {
@@ -383,9 +472,62 @@ static void *health_thread(void *userdata)
                         snprintf(e.detail, sizeof(e.detail), "%s", nvml_err(m, r));
                         post(m, &e);
                 }
-                backoff = backoff ? MIN(backoff * 2, BACKOFF_MAX_MS) : m->wait_ms;
+                backoff = backoff ? MIN(backoff * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
+        }
+        monitor_unref(m);
+        return NULL;
+}
+
+/* Runs the re-probes the loop asks for; sleeps in between. */
+static void *probe_thread(void *userdata)
+{
+        health_monitor *m = userdata;
+
+        for (;;) {
+                pthread_mutex_lock(&m->lock);
+                while (!m->stop && m->n_requests == 0)
+                        pthread_cond_wait(&m->cond, &m->lock);
+                bool stop = m->stop;
+                size_t n = m->n_requests;
+                memcpy(m->todo, m->requests, n * sizeof(*m->todo));
+                m->n_requests = 0;
+                pthread_mutex_unlock(&m->lock);
+                if (stop)
+                        break;
+                for (size_t i = 0; i < n; i++)
+                        probe(m, &m->todo[i]);
         }
         return NULL;
+}
+
+/* The threads take no signals: the loop reads them from its signalfd. */
+static int start_thread(pthread_t *ret, void *(*fn)(void *), void *userdata)
+{
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int k = pthread_create(ret, NULL, fn, userdata);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return -k;
+}
+
+/* The watch thread may still be inside nvmlEventSetWait when the daemon unloads NVML (health_monitor_free
+ * leaves it there): an nvmlInit and a library reference of our own keep nvmlShutdown and dlclose from
+ * tearing NVML down under it. Both are dropped when the thread was joined. */
+static void pin_nvml(health_monitor *m)
+{
+        Dl_info info;
+        if (dladdr((void *)m->nvml->EventSetWait_v2, &info) && info.dli_fname)
+                m->dl_pin = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+        m->init_pin = m->nvml->Init_v2() == NVML_SUCCESS;
+}
+
+static void unpin_nvml(health_monitor *m)
+{
+        if (m->init_pin)
+                (void)m->nvml->Shutdown();
+        if (m->dl_pin)
+                dlclose(m->dl_pin);
 }
 
 /* ---- loop side ------------------------------------------------------------------------------------ */
@@ -470,11 +612,34 @@ static void schedule_probes(health_monitor *m)
                 loop_timer_arm(m->probe_timer, next > now ? next - now : 0);
 }
 
+/* The probe thread is started on the first re-probe: most nodes never need one. */
+static bool start_prober(health_monitor *m, size_t n)
+{
+        if (m->prober_started)
+                return true;
+        int k = start_thread(&m->prober, probe_thread, m);
+        if (k >= 0) {
+                m->prober_started = true;
+                return true;
+        }
+        /* The probes fail; the next ones come after another quiet period. */
+        for (size_t i = 0; i < n; i++) {
+                struct health_event e = { .kind = HEALTH_EVENT_PROBE_FAILED,
+                                          .gpu = (int)m->due[i].gpu,
+                                          .mig = m->due[i].mig,
+                                          .probe_seq = m->due[i].probe_seq,
+                                          .time = now_nsec() };
+                snprintf(e.detail, sizeof(e.detail), "cannot start the re-probe thread: %s", strerror(-k));
+                post(m, &e);
+        }
+        return false;
+}
+
 static void on_probe_timer(loop_source *s, void *userdata)
 {
         health_monitor *m = userdata;
         size_t n = health_tracker_take_due(m->tracker, now_nsec(), m->due, m->n_units);
-        if (n > 0) {
+        if (n > 0 && start_prober(m, n)) {
                 pthread_mutex_lock(&m->lock);
                 for (size_t i = 0; i < n && m->n_requests < m->n_units; i++)
                         m->requests[m->n_requests++] = m->due[i];
@@ -537,15 +702,21 @@ static int monitor_setup(health_monitor *m)
 
         if (pthread_mutex_init(&m->lock, NULL) != 0)
                 return -ENOMEM;
+        if (pthread_mutex_init(&m->set_lock, NULL) != 0) {
+                pthread_mutex_destroy(&m->lock);
+                return -ENOMEM;
+        }
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         int k = pthread_cond_init(&m->cond, &ca);
         pthread_condattr_destroy(&ca);
         if (k != 0) {
                 pthread_mutex_destroy(&m->lock);
+                pthread_mutex_destroy(&m->set_lock);
                 return -ENOMEM;
         }
         m->sync_ready = true;
+        m->refs = 1;
         for (size_t g = 0; g < inv->n_gpus; g++)
                 m->n_units += 1 + inv->gpus[g].n_mig;
         m->queue = new0(struct health_event, QUEUE_MAX);
@@ -555,7 +726,9 @@ static int monitor_setup(health_monitor *m)
         m->todo = new0(struct health_ref, m->n_units);
         m->handles = new0(nvmlDevice_t, inv->n_gpus);
         m->registered = new0(bool, inv->n_gpus);
-        if (!m->queue || !m->spare || !m->requests || !m->due || !m->todo || !m->handles || !m->registered)
+        m->unsupported = new0(bool, inv->n_gpus);
+        if (!m->queue || !m->spare || !m->requests || !m->due || !m->todo || !m->handles || !m->registered ||
+            !m->unsupported)
                 return -ENOMEM;
         m->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (m->efd < 0)
@@ -633,6 +806,8 @@ int health_monitor_start(loop *l, const nvml *n, const inventory *inv,
                 return r;
         m->tracker->report = report;
         m->tracker->userdata = m;
+        m->recovers = m->tracker->rules.policy != HEALTH_POLICY_UPSTREAM &&
+                      m->tracker->rules.recovery_interval != DURATION_INFINITE;
         r = monitor_setup(m);
         if (r < 0)
                 return r;
@@ -646,35 +821,48 @@ int health_monitor_start(loop *l, const nvml *n, const inventory *inv,
         loop_timer_disarm(m->probe_timer);
         log_rules(&m->tracker->rules);
 
-        /* The thread takes no signals: the loop reads them from its signalfd. */
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        int k = pthread_create(&m->thread, NULL, health_thread, m);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (k != 0)
-                return log_error_errno(-k, "Failed to start the health thread: %m");
-        m->thread_started = true;
+        pin_nvml(m);
+        m->refs++;
+        r = start_thread(&m->watcher, watch_thread, m);
+        if (r < 0) {
+                m->refs--;
+                return log_error_errno(r, "Failed to start the health thread: %m");
+        }
+        m->watcher_started = true;
         *ret = TAKE_PTR(m);
         return 0;
 }
 
+/* The probe thread is joined (it sleeps on the condition variable or runs a short probe). The watch
+ * thread is joined unless it is waiting in NVML, which nothing can end: then it is left there, holding
+ * the struct, its event set and the NVML pin, and the process exit ends it. */
 health_monitor *health_monitor_free(health_monitor *m)
 {
+        bool left = false;
+
         if (!m)
                 return NULL;
-        if (m->thread_started) {
+        if (m->sync_ready) {
                 pthread_mutex_lock(&m->lock);
                 m->stop = true;
+                left = m->waiting;
                 pthread_cond_broadcast(&m->cond);
                 pthread_mutex_unlock(&m->lock);
-                pthread_join(m->thread, NULL);
         }
+        if (m->prober_started)
+                pthread_join(m->prober, NULL);
+        if (m->watcher_started && left)
+                pthread_detach(m->watcher);
+        else if (m->watcher_started)
+                pthread_join(m->watcher, NULL);
         loop_source_free(m->efd_source);
         loop_source_free(m->probe_timer);
         safe_close(m->efd);
-        if (m->set)
-                m->nvml->EventSetFree(m->set);
+        if (!left) {
+                if (m->set)
+                        m->nvml->EventSetFree(m->set);
+                unpin_nvml(m);
+        }
         health_tracker_free(m->tracker);
         free(m->queue);
         free(m->spare);
@@ -683,11 +871,11 @@ health_monitor *health_monitor_free(health_monitor *m)
         free(m->todo);
         free(m->handles);
         free(m->registered);
-        if (m->sync_ready) {
-                pthread_mutex_destroy(&m->lock);
-                pthread_cond_destroy(&m->cond);
-        }
-        free(m);
+        free(m->unsupported);
+        if (m->sync_ready)
+                monitor_unref(m);
+        else
+                free(m);
         return NULL;
 }
 

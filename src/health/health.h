@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Device health: the XID policy (upstream's rules or NVIDIA's XID catalog), a per-unit state machine
- * with recovery, and the monitor: one NVML event thread that posts what it sees to the loop through an
- * eventfd. The loop thread applies the policy and owns every health_unit; the thread only does NVML I/O
- * (waiting for events, re-probing devices the loop asks about). docs/health.md explains the rules. */
+ * with recovery, and the monitor: an NVML event thread that posts what it sees to the loop through an
+ * eventfd, and a re-probe thread started on the first re-probe. The loop thread applies the policy and
+ * owns every health_unit; the threads only do NVML I/O (waiting for events, re-probing devices the loop
+ * asks about). docs/health.md explains the rules. */
 #pragma once
 
 #include <stdint.h>
@@ -193,7 +194,7 @@ struct health_monitor_options {
         uint64_t recovery_interval;
         const char *disable_env; /* DP_DISABLE_HEALTHCHECKS (NULL: unset) */
         const char *enable_env;  /* DP_ENABLE_HEALTHCHECKS */
-        unsigned wait_ms;        /* nvmlEventSetWait timeout; 0: 500 ms (bounds shutdown time) */
+        unsigned wait_ms;        /* nvmlEventSetWait timeout; 0: an hour (shutdown does not wait for it) */
 };
 
 /* Registers every GPU for the event types it supports and starts the thread. Sets *ret to NULL and
@@ -201,7 +202,8 @@ struct health_monitor_options {
 int health_monitor_start(loop *l, const nvml *n, const inventory *inv,
                          const struct health_monitor_options *o, health_changed_fn cb, void *userdata,
                          health_monitor **ret);
-/* Stops the thread (joined within one wait timeout) and frees. Accepts NULL. */
+/* Stops the threads and frees at once: a watch thread waiting in NVML is left there (NVML cannot wake
+ * it) with what it holds, and ends with the process. Accepts NULL. */
 health_monitor *health_monitor_free(health_monitor *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(health_monitor *, health_monitor_free);
 const health_tracker *health_monitor_tracker(const health_monitor *m);

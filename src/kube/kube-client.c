@@ -12,8 +12,8 @@
 #include "base/fileio.h"
 #include "base/parse.h"
 #include "kube.h"
-#include "rpc/h2-client.h"
-#include "rpc/transport-tls.h"
+#include "net/h2-client.h"
+#include "net/transport-tls.h"
 #include "token-bucket.h"
 
 /* client-go re-reads a token file at most once a minute (bound service account tokens rotate hourly). */
@@ -67,7 +67,7 @@ struct kube_client {
         struct conn *conns; /* every open HTTP/2 connection; the first usable one takes new requests */
         /* connecting: */
         int fd;
-        rpc_transport *tls;
+        net_transport *tls;
         loop_source *conn_io, *conn_timer; /* conn_timer exists while connecting */
         unsigned conn_gen;
         int conn_error; /* a failure found inside connect_start, reported from conn_timer */
@@ -85,8 +85,18 @@ static void connecting_stop(kube_client *c)
 {
         c->conn_io = loop_source_free(c->conn_io);
         c->conn_timer = loop_source_free(c->conn_timer);
-        c->tls = rpc_transport_free(c->tls);
+        c->tls = net_transport_free(c->tls);
         c->fd = safe_close(c->fd);
+}
+
+static void conns_free(kube_client *c)
+{
+        while (c->conns) {
+                struct conn *n = c->conns;
+                c->conns = n->next;
+                h2_client_free(n->h2);
+                free(n);
+        }
 }
 
 static kube_client *client_unref(kube_client *c)
@@ -94,12 +104,7 @@ static kube_client *client_unref(kube_client *c)
         if (!c || --c->n_ref > 0)
                 return NULL;
         connecting_stop(c);
-        while (c->conns) {
-                struct conn *n = c->conns;
-                c->conns = n->next;
-                h2_client_free(n->h2);
-                free(n);
-        }
+        conns_free(c);
         c->rate_timer = loop_source_free(c->rate_timer);
         SSL_CTX_free(c->ssl);
         free(c->server);
@@ -197,12 +202,7 @@ static void call_deliver(kube_call *k, int status, const char *error)
 
 static _printf_(3, 4) void call_fail(kube_call *k, int error, const char *fmt, ...)
 {
-        _cleanup_free_ char *what = NULL, *msg = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        if (vasprintf(&what, fmt, ap) < 0)
-                what = NULL;
-        va_end(ap);
+        _cleanup_free_ char *what = format_va(fmt), *msg = NULL;
         if (asprintf(&msg, "%s %s%s: %s", k->method, k->client ? k->client->server : "", k->path,
                      what ? what : strerror(-error)) < 0)
                 msg = NULL;
@@ -457,7 +457,7 @@ static void handshake(kube_client *c)
 {
         uint32_t events = 0;
         _cleanup_free_ char *err = NULL;
-        int r = rpc_transport_tls_handshake(c->tls, &events, &err);
+        int r = net_transport_tls_handshake(c->tls, &events, &err);
         if (r == -EAGAIN) {
                 (void)loop_source_set_io_events(c->conn_io, events);
                 return;
@@ -478,8 +478,8 @@ static void on_conn_io(loop_source *s, int fd, uint32_t revents, void *userdata)
                 err = errno;
         if (err != 0)
                 return connect_failed(c, -err, NULL);
-        int r = rpc_transport_tls_new(c->fd, c->ssl, c->verify_host, &c->tls);
-        c->fd = -EBADF; /* taken by rpc_transport_tls_new, also on failure */
+        int r = net_transport_tls_new(c->fd, c->ssl, c->verify_host, &c->tls);
+        c->fd = -EBADF; /* taken by net_transport_tls_new, also on failure */
         if (r < 0)
                 return connect_failed(c, r, NULL);
         handshake(c);
@@ -781,24 +781,9 @@ kube_client *kube_client_free(kube_client *c)
         while (c->calls)
                 call_free(c->calls);
         connecting_stop(c);
-        while (c->conns) {
-                struct conn *n = c->conns;
-                c->conns = n->next;
-                h2_client_free(n->h2);
-                free(n);
-        }
+        conns_free(c);
         client_unref(c);
         return NULL;
-}
-
-const char *kube_client_server(const kube_client *c)
-{
-        return c->server;
-}
-
-const char *kube_client_namespace(const kube_client *c)
-{
-        return c->namespace;
 }
 
 loop *kube_client_loop(const kube_client *c)

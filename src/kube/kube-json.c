@@ -4,14 +4,9 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 
+#include "base/json.h"
 #include "base/strv.h"
 #include "kube.h"
-
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
 
 static int to_string(json_object *o, char **ret)
 {
@@ -46,26 +41,43 @@ static json_object *add_object(json_object *o, const char *key)
         return v && add(o, key, v) == 0 ? v : NULL;
 }
 
-int kube_labels_patch_body(char *const *set, char *const *remove, char **ret)
+/* "key=value" entries into o; keys in remove as null (a merge patch removes those). */
+static int add_pairs(json_object *o, char *const *set, char *const *remove)
+{
+        STRV_FOREACH (kv, set) {
+                const char *eq = strchr(*kv, '=');
+                if (!eq || eq == *kv)
+                        return -EINVAL;
+                _cleanup_free_ char *k = strndup(*kv, (size_t)(eq - *kv));
+                if (!k || add_str(o, k, eq + 1) < 0)
+                        return -ENOMEM;
+        }
+        STRV_FOREACH (k, remove) {
+                if (isempty(*k))
+                        return -EINVAL;
+                if (add(o, *k, NULL) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int kube_node_patch_body(char *const *labels_set, char *const *labels_remove, char *const *annotations_set,
+                         char **ret)
 {
         _cleanup_json_ json_object *root = json_object_new_object();
         json_object *meta = root ? add_object(root, "metadata") : NULL;
         json_object *labels = meta ? add_object(meta, "labels") : NULL;
         if (!labels)
                 return -ENOMEM;
-        STRV_FOREACH (kv, set) {
-                const char *eq = strchr(*kv, '=');
-                if (!eq || eq == *kv)
-                        return -EINVAL;
-                _cleanup_free_ char *k = strndup(*kv, (size_t)(eq - *kv));
-                if (!k || add_str(labels, k, eq + 1) < 0)
+        int r = add_pairs(labels, labels_set, labels_remove);
+        if (r < 0)
+                return r;
+        if (annotations_set) {
+                json_object *annotations = add_object(meta, "annotations");
+                if (!annotations)
                         return -ENOMEM;
-        }
-        STRV_FOREACH (k, remove) {
-                if (isempty(*k))
-                        return -EINVAL;
-                if (add(labels, *k, NULL) < 0) /* null: merge patch removes the key */
-                        return -ENOMEM;
+                if ((r = add_pairs(annotations, annotations_set, NULL)) < 0)
+                        return r;
         }
         return to_string(root, ret);
 }
@@ -120,28 +132,7 @@ int kube_event_body(const struct kube_event *e, const char *default_namespace, c
 
 int kube_json_parse(const char *text, size_t size, json_object **ret)
 {
-        if (size > KUBE_MAX_RESPONSE || size > INT32_MAX)
-                return -EMSGSIZE;
-        json_tokener *tok = json_tokener_new_ex(KUBE_MAX_JSON_DEPTH);
-        if (!tok)
-                return -ENOMEM;
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        json_object *o = json_tokener_parse_ex(tok, text, (int)size);
-        enum json_tokener_error err = json_tokener_get_error(tok);
-        /* Nothing but blanks may follow the value. */
-        size_t off = json_tokener_get_parse_end(tok);
-        json_tokener_free(tok);
-        if (!o || err != json_tokener_success) {
-                json_object_put(o);
-                return -EINVAL;
-        }
-        for (; off < size; off++)
-                if (!strchr(" \t\r\n", text[off])) {
-                        json_object_put(o);
-                        return -EINVAL;
-                }
-        *ret = o;
-        return 0;
+        return json_parse(text, size, KUBE_MAX_RESPONSE, KUBE_MAX_JSON_DEPTH, ret);
 }
 
 char *kube_status_message(const char *body, size_t size)

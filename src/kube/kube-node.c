@@ -24,13 +24,13 @@ int kube_get_node(kube_client *c, const char *name, uint64_t timeout_nsec, kube_
         return kube_request(c, "GET", path, NULL, NULL, timeout_nsec, cb, userdata, NULL);
 }
 
-int kube_patch_node_labels(kube_client *c, const char *name, char *const *set, char *const *remove,
-                           uint64_t timeout_nsec, kube_response_fn cb, void *userdata)
+int kube_patch_node(kube_client *c, const char *name, char *const *labels_set, char *const *labels_remove,
+                    char *const *annotations_set, uint64_t timeout_nsec, kube_response_fn cb, void *userdata)
 {
         if (!kube_name_valid(name))
                 return -EINVAL;
         _cleanup_free_ char *path = NULL, *body = NULL;
-        int r = kube_labels_patch_body(set, remove, &body);
+        int r = kube_node_patch_body(labels_set, labels_remove, annotations_set, &body);
         if (r < 0)
                 return r;
         if (asprintf(&path, "/api/v1/nodes/%s", name) < 0)

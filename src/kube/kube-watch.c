@@ -3,6 +3,7 @@
  * of client-go reduced to one object). */
 #include <json-c/json.h>
 
+#include "base/json.h"
 #include "base/parse.h"
 #include "base/strv.h"
 #include "kube.h"
@@ -70,11 +71,6 @@ static bool leave(kube_node_watch *w)
         return true;
 }
 
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
-
 static void report_error(kube_node_watch *w, const char *msg)
 {
         if (w->h.on_error)
@@ -130,7 +126,7 @@ static void on_list_inner(kube_node_watch *w, int status, const char *body, size
                 report_error(w, error);
                 return retry_later(w, true);
         }
-        _cleanup_(json_putp) json_object *o = NULL;
+        _cleanup_json_ json_object *o = NULL;
         json_object *items;
         if (kube_json_parse(body, size, &o) < 0 ||
             !json_object_is_type(items = json_object_object_get(o, "items"), json_type_array)) {
@@ -165,7 +161,7 @@ static void on_list(int status, const char *body, size_t size, const char *error
 /* One watch event: {"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{...}}. */
 static int on_line_inner(kube_node_watch *w, const char *line, size_t size)
 {
-        _cleanup_(json_putp) json_object *o = NULL;
+        _cleanup_json_ json_object *o = NULL;
         if (kube_json_parse(line, size, &o) < 0) {
                 report_error(w, "the API server sent a watch event that is not JSON");
                 return -EPROTO;

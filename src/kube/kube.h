@@ -48,8 +48,6 @@ int kube_client_new(loop *l, const struct kube_config *c, const struct kube_clie
 /* Cancels every request and watch (no callbacks), closes the connection. Accepts NULL. */
 kube_client *kube_client_free(kube_client *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(kube_client *, kube_client_free);
-const char *kube_client_server(const kube_client *c);    /* "https://host:port" */
-const char *kube_client_namespace(const kube_client *c); /* the configuration's namespace */
 loop *kube_client_loop(const kube_client *c);
 
 /* status: the HTTP status (2xx success; error set otherwise), or a -errno when no response came
@@ -84,12 +82,16 @@ bool kube_name_valid(const char *name);
 int kube_get_node(kube_client *c, const char *name, uint64_t timeout_nsec, kube_response_fn cb,
                   void *userdata);
 
-/* The merge patch that sets labels `set` ("key=value" each) and removes `remove` (keys):
- * {"metadata":{"labels":{"key":"value","gone":null}}}. -EINVAL for an entry of set without '='. */
-int kube_labels_patch_body(char *const *set, char *const *remove, char **ret);
+/* The one Node merge patch: sets labels_set ("key=value" each), removes labels_remove (keys) and, when
+ * annotations_set is not NULL, sets those annotations:
+ * {"metadata":{"labels":{"key":"value","gone":null},"annotations":{"a":"b"}}}. -EINVAL for an entry
+ * without '=' or an empty key. */
+int kube_node_patch_body(char *const *labels_set, char *const *labels_remove, char *const *annotations_set,
+                         char **ret);
 /* PATCH /api/v1/nodes/<name> with application/merge-patch+json and the body above. */
-int kube_patch_node_labels(kube_client *c, const char *name, char *const *set, char *const *remove,
-                           uint64_t timeout_nsec, kube_response_fn cb, void *userdata);
+int kube_patch_node(kube_client *c, const char *name, char *const *labels_set, char *const *labels_remove,
+                    char *const *annotations_set, uint64_t timeout_nsec, kube_response_fn cb,
+                    void *userdata);
 
 struct kube_event {
         const char *namespace; /* NULL: "default", where the API server wants events about a Node */

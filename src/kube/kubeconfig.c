@@ -281,37 +281,12 @@ static int dup_or_null(const char *s, char **ret)
         return *ret ? 0 : -ENOMEM;
 }
 
-static int parse_kubeconfig(struct doc *d, struct kube_config *c)
+/* The server, its CA and TLS name. */
+static int parse_cluster(struct doc *d, yaml_node_t *cluster, const char *cluster_name,
+                         struct kube_config *c)
 {
-        yaml_node_t *root = yaml_document_get_root_node(&d->doc);
-        if (!root || root->type != YAML_MAPPING_NODE)
-                return error_set(d->ret_error, -EINVAL, "%s: not a kubeconfig (no top-level mapping)",
-                                 d->path);
-        const char *current, *cluster_name, *user_name, *ns, *s;
-        if (get_str(d, root, "kubeconfig", "current-context", &current) < 0)
-                return -EINVAL;
-        if (!current)
-                return error_set(d->ret_error, -EINVAL, "%s: current-context is not set", d->path);
-        yaml_node_t *ctx, *cluster, *user = NULL;
-        int r = find_named(d, root, "contexts", "context", current, &ctx);
-        if (r < 0)
-                return r;
-        if (get_str(d, ctx, "context", "cluster", &cluster_name) < 0 ||
-            get_str(d, ctx, "context", "user", &user_name) < 0 ||
-            get_str(d, ctx, "context", "namespace", &ns) < 0)
-                return -EINVAL;
-        if (!cluster_name)
-                return error_set(d->ret_error, -EINVAL, "%s: context \"%s\" names no cluster", d->path,
-                                 current);
-        r = find_named(d, root, "clusters", "cluster", cluster_name, &cluster);
-        if (r < 0)
-                return r;
-        if (user_name) {
-                r = find_named(d, root, "users", "user", user_name, &user);
-                if (r < 0)
-                        return r;
-        }
-
+        const char *s;
+        int r;
         if (get_str(d, cluster, "cluster", "server", &s) < 0)
                 return -EINVAL;
         if (!s)
@@ -348,38 +323,78 @@ static int parse_kubeconfig(struct doc *d, struct kube_config *c)
                                  "certificate-authority-data (the server's certificate must be verified)",
                                  d->path, cluster_name);
 
-        if (user) {
-                if (map_get(d, user, "exec") || map_get(d, user, "auth-provider"))
-                        return error_set(
-                                d->ret_error, -EOPNOTSUPP,
-                                "%s: user \"%s\" uses an exec or auth-provider plugin, which nvdp does not "
-                                "run: give a token, tokenFile or client certificate",
-                                d->path, user_name);
-                r = get_pem(d, user, "user", "client-certificate", "client-certificate-data",
-                            &c->client_cert_pem);
-                if (r < 0)
-                        return r;
-                r = get_pem(d, user, "user", "client-key", "client-key-data", &c->client_key_pem);
-                if (r < 0)
-                        return r;
-                if (!c->client_cert_pem != !c->client_key_pem)
-                        return error_set(d->ret_error, -EINVAL,
-                                         "%s: user \"%s\" has a client %s but no client %s", d->path,
-                                         user_name, c->client_cert_pem ? "certificate" : "key",
-                                         c->client_cert_pem ? "key" : "certificate");
-                if (get_str(d, user, "user", "token", &s) < 0 || dup_or_null(s, &c->token) < 0)
-                        return -EINVAL;
-                if (get_str(d, user, "user", "tokenFile", &s) < 0)
-                        return -EINVAL;
-                if (s && !c->token) {
-                        if (s[0] == '/')
-                                c->token_file = strdup(s);
-                        else if (asprintf(&c->token_file, "%s/%s", d->dir, s) < 0)
-                                c->token_file = NULL;
-                        if (!c->token_file)
-                                return -ENOMEM;
-                }
+        return 0;
+}
+
+/* Client certificate, token or token file; no exec or auth-provider plugins. */
+static int parse_user(struct doc *d, yaml_node_t *user, const char *user_name, struct kube_config *c)
+{
+        const char *s;
+        int r;
+        if (map_get(d, user, "exec") || map_get(d, user, "auth-provider"))
+                return error_set(d->ret_error, -EOPNOTSUPP,
+                                 "%s: user \"%s\" uses an exec or auth-provider plugin, which nvdp does not "
+                                 "run: give a token, tokenFile or client certificate",
+                                 d->path, user_name);
+        r = get_pem(d, user, "user", "client-certificate", "client-certificate-data", &c->client_cert_pem);
+        if (r < 0)
+                return r;
+        r = get_pem(d, user, "user", "client-key", "client-key-data", &c->client_key_pem);
+        if (r < 0)
+                return r;
+        if (!c->client_cert_pem != !c->client_key_pem)
+                return error_set(d->ret_error, -EINVAL, "%s: user \"%s\" has a client %s but no client %s",
+                                 d->path, user_name, c->client_cert_pem ? "certificate" : "key",
+                                 c->client_cert_pem ? "key" : "certificate");
+        if (get_str(d, user, "user", "token", &s) < 0 || dup_or_null(s, &c->token) < 0)
+                return -EINVAL;
+        if (get_str(d, user, "user", "tokenFile", &s) < 0)
+                return -EINVAL;
+        if (s && !c->token) {
+                if (s[0] == '/')
+                        c->token_file = strdup(s);
+                else if (asprintf(&c->token_file, "%s/%s", d->dir, s) < 0)
+                        c->token_file = NULL;
+                if (!c->token_file)
+                        return -ENOMEM;
         }
+        return 0;
+}
+
+static int parse_kubeconfig(struct doc *d, struct kube_config *c)
+{
+        yaml_node_t *root = yaml_document_get_root_node(&d->doc);
+        if (!root || root->type != YAML_MAPPING_NODE)
+                return error_set(d->ret_error, -EINVAL, "%s: not a kubeconfig (no top-level mapping)",
+                                 d->path);
+        const char *current, *cluster_name, *user_name, *ns;
+        if (get_str(d, root, "kubeconfig", "current-context", &current) < 0)
+                return -EINVAL;
+        if (!current)
+                return error_set(d->ret_error, -EINVAL, "%s: current-context is not set", d->path);
+        yaml_node_t *ctx, *cluster, *user = NULL;
+        int r = find_named(d, root, "contexts", "context", current, &ctx);
+        if (r < 0)
+                return r;
+        if (get_str(d, ctx, "context", "cluster", &cluster_name) < 0 ||
+            get_str(d, ctx, "context", "user", &user_name) < 0 ||
+            get_str(d, ctx, "context", "namespace", &ns) < 0)
+                return -EINVAL;
+        if (!cluster_name)
+                return error_set(d->ret_error, -EINVAL, "%s: context \"%s\" names no cluster", d->path,
+                                 current);
+        r = find_named(d, root, "clusters", "cluster", cluster_name, &cluster);
+        if (r < 0)
+                return r;
+        if (user_name) {
+                r = find_named(d, root, "users", "user", user_name, &user);
+                if (r < 0)
+                        return r;
+        }
+
+        if ((r = parse_cluster(d, cluster, cluster_name, c)) < 0 ||
+            (user && (r = parse_user(d, user, user_name, c)) < 0))
+                return r;
         c->namespace = strdup(ns ? ns : "default");
         c->source = strdup(d->path);
         if (!c->namespace || !c->source || !c->server)

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 
+#include "base/error.h"
 #include "base/strv.h"
 #include "labels.h"
 
@@ -142,14 +143,8 @@ static struct sharing group_sharing(const config *c, const inventory *inv, const
 static int set_key(labels *l, const char *prefix, const char *name, const char *fmt, ...) _printf_(4, 5);
 static int set_key(labels *l, const char *prefix, const char *name, const char *fmt, ...)
 {
-        _cleanup_free_ char *key = NULL, *v = NULL;
-        va_list ap;
-        if (asprintf(&key, "%s.%s", prefix, name) < 0)
-                return -ENOMEM;
-        va_start(ap, fmt);
-        int r = vasprintf(&v, fmt, ap);
-        va_end(ap);
-        if (r < 0)
+        _cleanup_free_ char *key = NULL, *v = format_va(fmt);
+        if (!v || asprintf(&key, "%s.%s", prefix, name) < 0)
                 return -ENOMEM;
         return labels_set(l, key, v);
 }
@@ -373,12 +368,9 @@ static int set_versions(labels *l, const inventory *inv, char **ret_error)
         /* "580.105.08" or "580.105": upstream keeps the parts as strings ("08" stays "08"). */
         char major[32], minor[32], rev[32] = "", extra;
         int n = sscanf(inv->driver_version, "%31[0-9].%31[0-9].%31[0-9]%c", major, minor, rev, &extra);
-        if (n != 2 && n != 3) {
-                if (ret_error && asprintf(ret_error, "The driver version \"%s\" is not of the form X.Y[.Z].",
-                                          inv->driver_version) < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+        if (n != 2 && n != 3)
+                return error_set(ret_error, -EINVAL, "The driver version \"%s\" is not of the form X.Y[.Z].",
+                                 inv->driver_version);
         int r;
         if ((r = labels_set(l, P "cuda.driver.major", major)) < 0 ||
             (r = labels_set(l, P "cuda.driver.minor", minor)) < 0 ||
@@ -434,13 +426,11 @@ int labels_build(const inventory *inv, const config *c, const char *machine_type
                 mig_capable = mig_capable || inv->gpus[i].mig_capable;
                 mig_enabled = mig_enabled || inv->gpus[i].mig_enabled;
         }
-        if (c->sharing.strategy == SHARING_MPS && mig_enabled) {
-                if (ret_error &&
-                    asprintf(ret_error, "MPS sharing is not supported on a node with "
-                                        "MIG-enabled GPUs; disable MIG or use time-slicing.") < 0)
-                        *ret_error = NULL;
-                return -EINVAL;
-        }
+        if (c->sharing.strategy == SHARING_MPS && mig_enabled)
+                return error_set(
+                        ret_error, -EINVAL,
+                        "MPS sharing is not supported on a node with MIG-enabled GPUs; disable MIG or use "
+                        "time-slicing.");
 
         char machine[VALUE_MAX + 1] = "";
         if (machine_type)

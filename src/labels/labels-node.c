@@ -4,79 +4,50 @@
  * keys even if the annotation was edited to name others. */
 #include <json-c/json.h>
 
+#include "base/json.h"
+#include "base/parse.h"
 #include "base/strv.h"
 #include "kube/kube.h"
 #include "labels.h"
 
-#define OUR_PREFIX "nvidia.com/"
+#define OUR_PREFIX    "nvidia.com/"
+#define PATCH_TIMEOUT (30 * NSEC_PER_SEC)
 
-static void json_putp(json_object **o)
+/* Our labels as "key=value", the ones we set before and no longer do as keys to remove, and the
+ * annotation that records what we set. */
+static int patch_parts(const labels *l, char *const *previous, char ***ret_set, char ***ret_remove,
+                       char ***ret_annotations)
 {
-        if (*o)
-                json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
-
-/* json-c takes the reference of val even when adding fails. */
-static int add(json_object *obj, const char *key, json_object *val)
-{
-        return json_object_object_add(obj, key, val) < 0 ? -ENOMEM : 0;
-}
-
-int labels_node_patch(const labels *l, char *const *previous, char **ret_json)
-{
-        _cleanup_json_ json_object *root = json_object_new_object();
-        json_object *metadata = json_object_new_object();
-        json_object *lab = json_object_new_object();
-        json_object *annotations = json_object_new_object();
-        if (!root || !metadata || !lab || !annotations) {
-                json_object_put(metadata);
-                json_object_put(lab);
-                json_object_put(annotations);
-                return -ENOMEM;
-        }
-        if (add(root, "metadata", metadata) < 0) {
-                json_object_put(lab);
-                json_object_put(annotations);
-                return -ENOMEM;
-        }
-        if (add(metadata, "labels", lab) < 0) {
-                json_object_put(annotations);
-                return -ENOMEM;
-        }
-        if (add(metadata, "annotations", annotations) < 0)
-                return -ENOMEM;
-
-        _cleanup_strv_free_ char **applied = new0(char *, 1);
-        if (!applied)
+        _cleanup_strv_free_ char **set = new0(char *, 1), **remove = new0(char *, 1),
+                                 **applied = new0(char *, 1), **annotations = new0(char *, 1);
+        if (!set || !remove || !applied || !annotations)
                 return -ENOMEM;
         for (size_t i = 0; i < l->n; i++) {
                 if (!startswith(l->items[i].key, OUR_PREFIX))
                         continue;
-                json_object *v = json_object_new_string(l->items[i].value);
-                if (!v || add(lab, l->items[i].key, v) < 0 || strv_extend(&applied, l->items[i].key) < 0)
+                if (strv_extendf(&set, "%s=%s", l->items[i].key, l->items[i].value) < 0 ||
+                    strv_extend(&applied, l->items[i].key) < 0)
                         return -ENOMEM;
         }
-        STRV_FOREACH (k, previous) {
-                /* A null member in a merge patch deletes the label. */
-                if (!startswith(*k, OUR_PREFIX) || labels_get(l, *k))
-                        continue;
-                if (add(lab, *k, NULL) < 0)
+        STRV_FOREACH (k, previous)
+                if (startswith(*k, OUR_PREFIX) && !labels_get(l, *k) && strv_extend(&remove, *k) < 0)
                         return -ENOMEM;
-        }
-
         _cleanup_free_ char *list = strv_join(applied, ",");
-        json_object *v = list ? json_object_new_string(list) : NULL;
-        if (!v || add(annotations, LABELS_NODE_ANNOTATION, v) < 0)
+        if (!list || strv_extendf(&annotations, "%s=%s", LABELS_NODE_ANNOTATION, list) < 0)
                 return -ENOMEM;
-
-        const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-                                                                     JSON_C_TO_STRING_NOSLASHESCAPE);
-        char *copy = s ? strdup(s) : NULL;
-        if (!copy)
-                return -ENOMEM;
-        *ret_json = copy;
+        *ret_set = TAKE_PTR(set);
+        *ret_remove = TAKE_PTR(remove);
+        *ret_annotations = TAKE_PTR(annotations);
         return 0;
+}
+
+int labels_node_patch(const labels *l, char *const *previous, char **ret_json)
+{
+        _cleanup_strv_free_ char **set = NULL, **remove = NULL, **annotations = NULL;
+        int r = patch_parts(l, previous, &set, &remove, &annotations);
+        if (r < 0)
+                return r;
+        return kube_node_patch_body(set, remove, annotations, ret_json);
 }
 
 int labels_node_previous(const char *annotation, char ***ret)
@@ -145,7 +116,6 @@ static void got_node(int status, const char *body, size_t size, const char *erro
         _cleanup_(apply_freep) struct apply *a = userdata;
         _cleanup_json_ json_object *node = NULL;
         _cleanup_strv_free_ char **previous = NULL, **node_labels = NULL;
-        _cleanup_free_ char *patch = NULL, *path = NULL;
         int r;
 
         if (status < 200 || status >= 300) {
@@ -156,12 +126,9 @@ static void got_node(int status, const char *body, size_t size, const char *erro
                 a->done(r, "the API server sent a Node that is not valid JSON", false, a->userdata);
                 return;
         }
-        json_object *metadata = NULL, *annotations = NULL, *annotation = NULL;
-        const char *recorded = NULL;
-        if (json_object_object_get_ex(node, "metadata", &metadata) &&
-            json_object_object_get_ex(metadata, "annotations", &annotations) &&
-            json_object_object_get_ex(annotations, LABELS_NODE_ANNOTATION, &annotation))
-                recorded = json_object_get_string(annotation);
+        static const char *const recorded_path[] = { "metadata", "annotations", LABELS_NODE_ANNOTATION,
+                                                     NULL };
+        const char *recorded = json_text(json_get_path(node, recorded_path));
         if ((r = labels_node_previous(recorded, &previous)) < 0 ||
             (r = kube_object_labels(node, &node_labels)) < 0) {
                 a->done(r, "out of memory", false, a->userdata);
@@ -171,13 +138,12 @@ static void got_node(int status, const char *body, size_t size, const char *erro
                 a->done(0, NULL, false, a->userdata);
                 return;
         }
-        if ((r = labels_node_patch(a->labels, previous, &patch)) < 0 ||
-            asprintf(&path, "/api/v1/nodes/%s", a->node) < 0) {
-                a->done(r < 0 ? r : -ENOMEM, "out of memory", false, a->userdata);
+        _cleanup_strv_free_ char **set = NULL, **remove = NULL, **annotations = NULL;
+        if ((r = patch_parts(a->labels, previous, &set, &remove, &annotations)) < 0) {
+                a->done(r, "out of memory", false, a->userdata);
                 return;
         }
-        r = kube_request(a->client, "PATCH", path, "application/merge-patch+json", patch, 30 * 1000000000ULL,
-                         patched, a, NULL);
+        r = kube_patch_node(a->client, a->node, set, remove, annotations, PATCH_TIMEOUT, patched, a);
         if (r < 0) {
                 a->done(r, "cannot send the PATCH request", false, a->userdata);
                 return;
@@ -199,7 +165,7 @@ int labels_node_apply(kube_client *c, const char *node, const labels *l, labels_
         a->client = c;
         a->done = done;
         a->userdata = userdata;
-        int r = kube_get_node(c, node, 30 * 1000000000ULL, got_node, a);
+        int r = kube_get_node(c, node, PATCH_TIMEOUT, got_node, a);
         if (r < 0)
                 return r;
         TAKE_PTR(a);

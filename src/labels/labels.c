@@ -85,12 +85,8 @@ int labels_set(labels *l, const char *key, const char *value)
 
 int labels_setf(labels *l, const char *key, const char *fmt, ...)
 {
-        _cleanup_free_ char *v = NULL;
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vasprintf(&v, fmt, ap);
-        va_end(ap);
-        if (r < 0)
+        _cleanup_free_ char *v = format_va(fmt);
+        if (!v)
                 return -ENOMEM;
         return labels_set(l, key, v);
 }
@@ -100,16 +96,6 @@ const char *labels_get(const labels *l, const char *key)
         bool found;
         size_t i = labels_find(l, key, &found);
         return found ? l->items[i].value : NULL;
-}
-
-bool labels_equal(const labels *a, const labels *b)
-{
-        if (a->n != b->n)
-                return false;
-        for (size_t i = 0; i < a->n; i++)
-                if (!streq(a->items[i].key, b->items[i].key) || !streq(a->items[i].value, b->items[i].value))
-                        return false;
-        return true;
 }
 
 int labels_format(const labels *l, char **ret)

@@ -31,7 +31,6 @@ int labels_set(labels *l, const char *key, const char *value);
 int labels_setf(labels *l, const char *key, const char *fmt, ...) _printf_(3, 4);
 /* The value, or NULL when the key is absent. */
 const char *labels_get(const labels *l, const char *key);
-bool labels_equal(const labels *a, const labels *b);
 
 /* "key=value\n" lines sorted by key: the features.d file format. An empty set gives "". */
 int labels_format(const labels *l, char **ret);

@@ -88,8 +88,11 @@ static int open_library(const char *driver_root, const char *library, void **ret
                 return 0;
         }
         const char *why = dlerror();
-        /* A library that exists but fails to load says so; "cannot open shared object file" means absent. */
-        if (why && !strstr(why, "cannot open shared object file")) {
+        /* "<library>: cannot open shared object file" means absent. Any other message (also that one
+         * about a library it needs, e.g. librt.so.1 missing from an image) is a library that exists
+         * but cannot load, and the message names what is wrong. */
+        if (why && !(startswith(why, library) && why[strlen(library)] == ':' &&
+                     strstr(why, "cannot open shared object file"))) {
                 (void)error_set(ret_error, 0, "Failed to load NVML library %s: %s.", library, why);
                 return -ELIBBAD;
         }
@@ -133,7 +136,7 @@ int nvml_load_library(const char *driver_root, const char *library, nvml **ret, 
         if (nr != NVML_SUCCESS) {
                 (void)error_set(ret_error, 0, "nvmlInit_v2 failed: %s.", nvml_strerror(n, nr));
                 dlclose(dl);
-                return -EIO;
+                return -ENODEV;
         }
         *ret = TAKE_PTR(n);
         return 0;

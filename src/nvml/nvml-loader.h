@@ -11,7 +11,8 @@ typedef struct nvml nvml;
  * (usr/lib64, usr/lib/x86_64-linux-gnu, usr/lib/aarch64-linux-gnu, lib64, lib/x86_64-linux-gnu,
  * lib/aarch64-linux-gnu); then the normal loader path (so LD_LIBRARY_PATH works).
  * Returns -EOPNOTSUPP when no library was found, -ELIBBAD when one lacks a required symbol,
- * -EIO when nvmlInit_v2 failed. ret_error (optional) gets a sentence naming what was looked for and
+ * -ENODEV when nvmlInit_v2 failed (no driver loaded, no permission). ret_error (optional) gets a
+ * sentence naming what was looked for and
  * where, or the missing symbol, or nvmlErrorString's text. On success nvmlInit_v2 has been called. */
 int nvml_load(const char *driver_root, nvml **ret, char **ret_error);
 /* As nvml_load, with another library: a file name is searched as above, a path (with '/') is opened

@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "allocate.h"
-#include "base/error.h"
+#include "plugin/allocate.h"
 
-#include <stdarg.h>
 #include <sys/random.h>
 
+#include "base/error.h"
 #include "base/fileio.h"
-#include "deviceplugin.pb-c.h"
 
 #define CDI_KIND                   "k8s.device-plugin.nvidia.com/gpu"
 #define CDI_IMEX_KIND              "k8s.device-plugin.nvidia.com/imex-channel"
@@ -120,19 +118,230 @@ static int random_uuid(char out[37])
         return 0;
 }
 
-int allocate_container(const struct allocate_context *ctx, char *const *ids, size_t n_ids,
-                       struct allocate_response **ret, char **ret_error)
-{
-        const config *c = ctx->config;
-        const struct plan_resource *res = ctx->resource;
-        unsigned strategies = c->flags.plugin.device_list_strategy;
-        int r;
+/* ---- the strategies --------------------------------------------------------------------------------- */
 
-        /* Validate first and collect the devices, each requested ID once. */
-        _cleanup_free_ const struct plan_device **devs = new0(const struct plan_device *, n_ids + 1);
-        if (!devs)
+/* What every strategy reads and writes for one container. */
+struct allocation {
+        const struct allocate_context *ctx;
+        const config *c;
+        const struct plan_device **devs; /* the requested devices, each once, in request order */
+        size_t n_devs;
+        char **runtime_ids; /* what the runtime names them by; replicas of one GPU once */
+        struct allocate_response *resp;
+};
+
+static unsigned list_strategies(const struct allocation *a)
+{
+        return a->c->flags.plugin.device_list_strategy;
+}
+
+/* CDI device names: the devices, then the IMEX channels. */
+static int cdi_names(const struct allocation *a, char ***ret)
+{
+        _cleanup_strv_free_ char **names = new0(char *, 1);
+        if (!names)
                 return -ENOMEM;
-        size_t n_devs = 0;
+        STRV_FOREACH (id, a->runtime_ids)
+                if (strv_extendf(&names, CDI_KIND "=%s", *id) < 0)
+                        return -ENOMEM;
+        for (size_t i = 0; i < a->c->imex.n_channel_ids; i++)
+                if (strv_extendf(&names, CDI_IMEX_KIND "=%u", a->c->imex.channel_ids[i]) < 0)
+                        return -ENOMEM;
+        *ret = TAKE_PTR(names);
+        return 0;
+}
+
+static bool want_cdi_annotations(const struct allocation *a)
+{
+        return list_strategies(a) & DEVICE_LIST_CDI_ANNOTATIONS;
+}
+
+/* "<prefix>nvidia-device-plugin_<uuid>": "<kind>=<id>,...". */
+static int apply_cdi_annotations(struct allocation *a)
+{
+        _cleanup_strv_free_ char **names = NULL;
+        int r = cdi_names(a, &names);
+        if (r < 0 || !names[0])
+                return r;
+        char uuid[37];
+        if (a->ctx->annotation_uuid)
+                snprintf(uuid, sizeof uuid, "%s", a->ctx->annotation_uuid);
+        else if ((r = random_uuid(uuid)) < 0)
+                return r;
+        _cleanup_free_ char *key = NULL, *value = strv_join(names, ",");
+        if (asprintf(&key, "%snvidia-device-plugin_%s", a->c->flags.plugin.cdi_annotation_prefix, uuid) <
+                    0 ||
+            !value)
+                return -ENOMEM;
+        return pairs_set(&a->resp->annotations, key, value);
+}
+
+static bool want_cdi_cri(const struct allocation *a)
+{
+        return list_strategies(a) & DEVICE_LIST_CDI_CRI;
+}
+
+static int apply_cdi_cri(struct allocation *a)
+{
+        _cleanup_strv_free_ char **names = NULL;
+        int r = cdi_names(a, &names);
+        if (r >= 0 && names[0])
+                a->resp->cdi_devices = TAKE_PTR(names);
+        return r;
+}
+
+static bool want_mps(const struct allocation *a)
+{
+        return a->ctx->resource->sharing == SHARING_MPS;
+}
+
+/* The resource's pipe directory under --mps-root, and its /dev/shm. */
+static int apply_mps(struct allocation *a)
+{
+        const char *name = a->ctx->resource->name, *root = strempty(a->c->flags.mps_root);
+        _cleanup_free_ char *pipe = NULL, *host_pipe = NULL, *host_shm = NULL;
+        int r;
+        if (asprintf(&pipe, "/mps/%s/pipe", name) < 0 ||
+            asprintf(&host_pipe, "%s/%s/pipe", root, name) < 0 || asprintf(&host_shm, "%s/shm", root) < 0)
+                return -ENOMEM;
+        if ((r = pairs_set(&a->resp->envs, "CUDA_MPS_PIPE_DIRECTORY", pipe)) < 0 ||
+            (r = add_mount(a->resp, pipe, host_pipe, false)) < 0)
+                return r;
+        return add_mount(a->resp, "/dev/shm", host_shm, false);
+}
+
+static bool want_features(const struct allocation *a)
+{
+        return a->c->flags.gdrcopy_enabled || a->c->flags.gds_enabled || a->c->flags.mofed_enabled;
+}
+
+static int apply_features(struct allocation *a)
+{
+        int r = 0;
+        if ((a->c->flags.gdrcopy_enabled &&
+             (r = pairs_set(&a->resp->envs, "NVIDIA_GDRCOPY", "enabled")) < 0) ||
+            (a->c->flags.gds_enabled && (r = pairs_set(&a->resp->envs, "NVIDIA_GDS", "enabled")) < 0) ||
+            (a->c->flags.mofed_enabled && (r = pairs_set(&a->resp->envs, "NVIDIA_MOFED", "enabled")) < 0))
+                return r;
+        return 0;
+}
+
+static bool want_envvar(const struct allocation *a)
+{
+        return list_strategies(a) & DEVICE_LIST_ENVVAR;
+}
+
+static int apply_envvar(struct allocation *a)
+{
+        _cleanup_free_ char *list = strv_join(a->runtime_ids, ",");
+        if (!list)
+                return -ENOMEM;
+        return pairs_set(&a->resp->envs, "NVIDIA_VISIBLE_DEVICES", list);
+}
+
+static bool want_volume_mounts(const struct allocation *a)
+{
+        return list_strategies(a) & DEVICE_LIST_VOLUME_MOUNTS;
+}
+
+/* The runtime reads the devices from the mount points under VOLUME_MOUNT_ROOT. */
+static int apply_volume_mounts(struct allocation *a)
+{
+        int r = pairs_set(&a->resp->envs, "NVIDIA_VISIBLE_DEVICES", VOLUME_MOUNT_ROOT);
+        if (r < 0)
+                return r;
+        STRV_FOREACH (id, a->runtime_ids) {
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, VOLUME_MOUNT_ROOT "/%s", *id) < 0)
+                        return -ENOMEM;
+                if ((r = add_mount(a->resp, p, "/dev/null", false)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static bool want_imex(const struct allocation *a)
+{
+        return a->c->imex.n_channel_ids > 0 &&
+               (list_strategies(a) & (DEVICE_LIST_ENVVAR | DEVICE_LIST_VOLUME_MOUNTS));
+}
+
+/* IMEX channels the way envvar and volume-mounts pass devices (the CDI strategies name them in their
+ * device lists, device specs add their nodes). */
+static int apply_imex(struct allocation *a)
+{
+        int r;
+        if ((list_strategies(a) & DEVICE_LIST_ENVVAR) &&
+            (r = pairs_set(&a->resp->envs, "NVIDIA_IMEX_CHANNELS", "0")) < 0)
+                return r;
+        for (size_t i = 0; (list_strategies(a) & DEVICE_LIST_VOLUME_MOUNTS) && i < a->c->imex.n_channel_ids;
+             i++) {
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, VOLUME_MOUNT_ROOT "/imex/%u", a->c->imex.channel_ids[i]) < 0)
+                        return -ENOMEM;
+                if ((r = add_mount(a->resp, p, "/dev/null", false)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Only with envvar or volume-mounts: with the CDI strategies alone the spec carries the nodes. */
+static bool want_device_specs(const struct allocation *a)
+{
+        return a->c->flags.plugin.pass_device_specs &&
+               (list_strategies(a) & (DEVICE_LIST_ENVVAR | DEVICE_LIST_VOLUME_MOUNTS));
+}
+
+/* The control devices, each device's nodes, the IMEX channel nodes; host paths under the dev root. */
+static int apply_device_specs(struct allocation *a)
+{
+        const config *c = a->c;
+        const char *dev_root =
+                c->flags.nvidia_dev_root ? c->flags.nvidia_dev_root : c->flags.nvidia_driver_root;
+        int r;
+        STRV_FOREACH (p, a->ctx->control_devices)
+                if ((r = add_device(a->resp, dev_root, *p)) < 0)
+                        return r;
+        for (size_t i = 0; i < a->n_devs; i++)
+                STRV_FOREACH (p, a->devs[i]->paths)
+                        if ((r = add_device(a->resp, dev_root, *p)) < 0)
+                                return r;
+        for (size_t i = 0; i < c->imex.n_channel_ids; i++) {
+                char p[64];
+                snprintf(p, sizeof p, IMEX_CHANNEL_DEVICE_FORMAT, c->imex.channel_ids[i]);
+                if ((r = add_device(a->resp, dev_root, p)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* In this order: a later strategy's env var replaces an earlier one's (as upstream), mounts and device
+ * nodes keep the first of a container path. A new strategy is one entry and its two functions. */
+static const struct strategy {
+        const char *name;
+        bool (*wanted)(const struct allocation *a);
+        int (*apply)(struct allocation *a);
+} strategies[] = {
+        { "cdi-annotations", want_cdi_annotations, apply_cdi_annotations },
+        { "cdi-cri", want_cdi_cri, apply_cdi_cri },
+        { "mps", want_mps, apply_mps },
+        { "gdrcopy/gds/mofed", want_features, apply_features },
+        { "envvar", want_envvar, apply_envvar },
+        { "volume-mounts", want_volume_mounts, apply_volume_mounts },
+        { "imex", want_imex, apply_imex },
+        { "device-specs", want_device_specs, apply_device_specs },
+};
+
+/* ---- the request ----------------------------------------------------------------------------------- */
+
+/* The requested devices, each ID once; -EINVAL with a sentence for an unknown ID or too many replicas. */
+static int collect_devices(const struct allocate_context *ctx, char *const *ids, size_t n_ids,
+                           struct allocation *a, char **ret_error)
+{
+        const struct plan_resource *res = ctx->resource;
+        a->devs = new0(const struct plan_device *, n_ids + 1);
+        if (!a->devs)
+                return -ENOMEM;
         for (size_t i = 0; i < n_ids; i++) {
                 ssize_t k = plan_resource_find_device(res, ids[i]);
                 char quoted[ID_IN_ERROR_MAX + 4];
@@ -142,282 +351,48 @@ int allocate_container(const struct allocate_context *ctx, char *const *ids, siz
                                 "invalid allocation request for \"%s\": invalid request: unknown device: %s",
                                 res->name, quote_id(ids[i], quoted));
                 bool seen = false;
-                for (size_t j = 0; j < n_devs; j++)
-                        seen = seen || devs[j] == &res->devices[k];
+                for (size_t j = 0; j < a->n_devs; j++)
+                        seen = seen || a->devs[j] == &res->devices[k];
                 if (!seen)
-                        devs[n_devs++] = &res->devices[k];
+                        a->devs[a->n_devs++] = &res->devices[k];
         }
-        if (res->replicas > 1 && res->fail_requests_greater_than_one && n_devs > 1)
+        if (res->replicas > 1 && res->fail_requests_greater_than_one && a->n_devs > 1)
                 return error_set(
                         ret_error, -EINVAL,
                         "invalid allocation request for \"%s\": invalid request: maximum request size for "
                         "shared resources is 1; found %zu",
-                        res->name, n_devs);
-
+                        res->name, a->n_devs);
         /* Runtime IDs in request order; replicas of one GPU name it once. */
-        _cleanup_strv_free_ char **runtime_ids = new0(char *, 1);
-        if (!runtime_ids)
+        a->runtime_ids = new0(char *, 1);
+        if (!a->runtime_ids)
                 return -ENOMEM;
-        for (size_t i = 0; i < n_devs; i++)
-                if (!strv_contains(runtime_ids, devs[i]->runtime_id)) {
-                        r = strv_extend(&runtime_ids, devs[i]->runtime_id);
+        for (size_t i = 0; i < a->n_devs; i++)
+                if (!strv_contains(a->runtime_ids, a->devs[i]->runtime_id)) {
+                        int r = strv_extend(&a->runtime_ids, a->devs[i]->runtime_id);
                         if (r < 0)
                                 return r;
                 }
-
-        _cleanup_(allocate_response_freep) struct allocate_response *resp =
-                new0(struct allocate_response, 1);
-        if (!resp)
-                return -ENOMEM;
-        resp->envs = new0(char *, 1);
-        if (!resp->envs)
-                return -ENOMEM;
-
-        /* CDI device names: the devices, then IMEX channels. */
-        if (strategies & (DEVICE_LIST_CDI_ANNOTATIONS | DEVICE_LIST_CDI_CRI)) {
-                _cleanup_strv_free_ char **names = new0(char *, 1);
-                if (!names)
-                        return -ENOMEM;
-                STRV_FOREACH (id, runtime_ids) {
-                        char *n;
-                        if (asprintf(&n, CDI_KIND "=%s", *id) < 0)
-                                return -ENOMEM;
-                        if ((r = strv_push(&names, n)) < 0) {
-                                free(n);
-                                return r;
-                        }
-                }
-                for (size_t i = 0; i < c->imex.n_channel_ids; i++) {
-                        char *n;
-                        if (asprintf(&n, CDI_IMEX_KIND "=%u", c->imex.channel_ids[i]) < 0)
-                                return -ENOMEM;
-                        if ((r = strv_push(&names, n)) < 0) {
-                                free(n);
-                                return r;
-                        }
-                }
-                if (strv_length(names) > 0) {
-                        if (strategies & DEVICE_LIST_CDI_ANNOTATIONS) {
-                                char uuid[37];
-                                if (ctx->annotation_uuid)
-                                        snprintf(uuid, sizeof uuid, "%s", ctx->annotation_uuid);
-                                else if ((r = random_uuid(uuid)) < 0)
-                                        return r;
-                                _cleanup_free_ char *key = NULL, *value = strv_join(names, ",");
-                                if (asprintf(&key, "%snvidia-device-plugin_%s",
-                                             c->flags.plugin.cdi_annotation_prefix, uuid) < 0 ||
-                                    !value)
-                                        return -ENOMEM;
-                                if ((r = pairs_set(&resp->annotations, key, value)) < 0)
-                                        return r;
-                        }
-                        if (strategies & DEVICE_LIST_CDI_CRI)
-                                resp->cdi_devices = TAKE_PTR(names);
-                }
-        }
-
-        if (res->sharing == SHARING_MPS) {
-                _cleanup_free_ char *pipe = NULL, *host_pipe = NULL, *host_shm = NULL;
-                if (asprintf(&pipe, "/mps/%s/pipe", res->name) < 0 ||
-                    asprintf(&host_pipe, "%s/%s/pipe", strempty(c->flags.mps_root), res->name) < 0 ||
-                    asprintf(&host_shm, "%s/shm", strempty(c->flags.mps_root)) < 0)
-                        return -ENOMEM;
-                if ((r = pairs_set(&resp->envs, "CUDA_MPS_PIPE_DIRECTORY", pipe)) < 0 ||
-                    (r = add_mount(resp, pipe, host_pipe, false)) < 0 ||
-                    (r = add_mount(resp, "/dev/shm", host_shm, false)) < 0)
-                        return r;
-        }
-        if ((c->flags.gdrcopy_enabled && (r = pairs_set(&resp->envs, "NVIDIA_GDRCOPY", "enabled")) < 0) ||
-            (c->flags.gds_enabled && (r = pairs_set(&resp->envs, "NVIDIA_GDS", "enabled")) < 0) ||
-            (c->flags.mofed_enabled && (r = pairs_set(&resp->envs, "NVIDIA_MOFED", "enabled")) < 0))
-                return r;
-
-        /* Only CDI strategies: the runtime gets everything from the CDI spec. */
-        if ((strategies & (DEVICE_LIST_ENVVAR | DEVICE_LIST_VOLUME_MOUNTS)) == 0)
-                goto done;
-
-        if (strategies & DEVICE_LIST_ENVVAR) {
-                _cleanup_free_ char *list = strv_join(runtime_ids, ",");
-                if (!list)
-                        return -ENOMEM;
-                if ((r = pairs_set(&resp->envs, "NVIDIA_VISIBLE_DEVICES", list)) < 0)
-                        return r;
-                if (c->imex.n_channel_ids > 0 &&
-                    (r = pairs_set(&resp->envs, "NVIDIA_IMEX_CHANNELS", "0")) < 0)
-                        return r;
-        }
-        if (strategies & DEVICE_LIST_VOLUME_MOUNTS) {
-                if ((r = pairs_set(&resp->envs, "NVIDIA_VISIBLE_DEVICES", VOLUME_MOUNT_ROOT)) < 0)
-                        return r;
-                STRV_FOREACH (id, runtime_ids) {
-                        _cleanup_free_ char *p = NULL;
-                        if (asprintf(&p, VOLUME_MOUNT_ROOT "/%s", *id) < 0)
-                                return -ENOMEM;
-                        if ((r = add_mount(resp, p, "/dev/null", false)) < 0)
-                                return r;
-                }
-                for (size_t i = 0; i < c->imex.n_channel_ids; i++) {
-                        _cleanup_free_ char *p = NULL;
-                        if (asprintf(&p, VOLUME_MOUNT_ROOT "/imex/%u", c->imex.channel_ids[i]) < 0)
-                                return -ENOMEM;
-                        if ((r = add_mount(resp, p, "/dev/null", false)) < 0)
-                                return r;
-                }
-        }
-        if (c->flags.plugin.pass_device_specs) {
-                const char *dev_root =
-                        c->flags.nvidia_dev_root ? c->flags.nvidia_dev_root : c->flags.nvidia_driver_root;
-                STRV_FOREACH (p, ctx->control_devices)
-                        if ((r = add_device(resp, dev_root, *p)) < 0)
-                                return r;
-                for (size_t i = 0; i < n_devs; i++)
-                        STRV_FOREACH (p, devs[i]->paths)
-                                if ((r = add_device(resp, dev_root, *p)) < 0)
-                                        return r;
-                for (size_t i = 0; i < c->imex.n_channel_ids; i++) {
-                        char p[64];
-                        snprintf(p, sizeof p, IMEX_CHANNEL_DEVICE_FORMAT, c->imex.channel_ids[i]);
-                        if ((r = add_device(resp, dev_root, p)) < 0)
-                                return r;
-                }
-        }
-done:
-        *ret = TAKE_PTR(resp);
         return 0;
 }
 
-static void *proto_pairs(char **pairs, size_t *ret_n, size_t entry_size, const ProtobufCMessageDescriptor *d)
+int allocate_container(const struct allocate_context *ctx, char *const *ids, size_t n_ids,
+                       struct allocate_response **ret, char **ret_error)
 {
-        size_t n = strv_length(pairs) / 2;
-        *ret_n = n;
-        if (n == 0)
-                return NULL;
-        /* Envs and annotations entries share one layout: base, key, value. */
-        V1beta1__ContainerAllocateResponse__EnvsEntry **v =
-                new0(V1beta1__ContainerAllocateResponse__EnvsEntry *, n);
-        uint8_t *storage = calloc(n, entry_size);
-        if (!v || !storage) {
-                free(v);
-                free(storage);
-                return NULL;
+        struct allocation a = { .ctx = ctx, .c = ctx->config };
+        int r = collect_devices(ctx, ids, n_ids, &a, ret_error);
+        if (r >= 0 && !(a.resp = new0(struct allocate_response, 1)))
+                r = -ENOMEM;
+        if (r >= 0 && !(a.resp->envs = new0(char *, 1)))
+                r = -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(strategies); i++)
+                if (strategies[i].wanted(&a))
+                        r = strategies[i].apply(&a);
+        free(a.devs);
+        strv_free(a.runtime_ids);
+        if (r < 0) {
+                allocate_response_free(a.resp);
+                return r;
         }
-        for (size_t i = 0; i < n; i++) {
-                V1beta1__ContainerAllocateResponse__EnvsEntry *e = (void *)(storage + i * entry_size);
-                protobuf_c_message_init(d, e);
-                e->key = pairs[2 * i];
-                e->value = pairs[2 * i + 1];
-                v[i] = e;
-        }
-        return v;
-}
-
-static void proto_pairs_free(void *v)
-{
-        V1beta1__ContainerAllocateResponse__EnvsEntry **e = v;
-        if (e)
-                free(e[0]);
-        free(e);
-}
-
-/* Builds protobuf-c views over our structs (borrowing the strings), packs, frees the views. */
-int allocate_response_pack(struct allocate_response *const *responses, size_t n, uint8_t **ret,
-                           size_t *ret_size)
-{
-        V1beta1__AllocateResponse out = V1BETA1__ALLOCATE_RESPONSE__INIT;
-        V1beta1__ContainerAllocateResponse *cr = new0(V1beta1__ContainerAllocateResponse, n + 1);
-        V1beta1__ContainerAllocateResponse **crp = new0(V1beta1__ContainerAllocateResponse *, n + 1);
-        int r = -ENOMEM;
-        if (!cr || !crp)
-                goto finish;
-        for (size_t i = 0; i < n; i++) {
-                struct allocate_response *a = responses[i];
-                V1beta1__ContainerAllocateResponse *c = &cr[i];
-                v1beta1__container_allocate_response__init(c);
-                crp[i] = c;
-                if (a->envs && a->envs[0] &&
-                    !(c->envs = proto_pairs(a->envs, &c->n_envs,
-                                            sizeof(V1beta1__ContainerAllocateResponse__EnvsEntry),
-                                            &v1beta1__container_allocate_response__envs_entry__descriptor)))
-                        goto finish;
-                if (a->annotations && a->annotations[0] &&
-                    !(c->annotations = (void *)proto_pairs(
-                              a->annotations, &c->n_annotations,
-                              sizeof(V1beta1__ContainerAllocateResponse__AnnotationsEntry),
-                              &v1beta1__container_allocate_response__annotations_entry__descriptor)))
-                        goto finish;
-                if (a->n_mounts) {
-                        c->mounts = new0(V1beta1__Mount *, a->n_mounts);
-                        V1beta1__Mount *m = new0(V1beta1__Mount, a->n_mounts);
-                        if (!c->mounts || !m) {
-                                free(m);
-                                goto finish;
-                        }
-                        for (size_t k = 0; k < a->n_mounts; k++) {
-                                v1beta1__mount__init(&m[k]);
-                                m[k].container_path = a->mounts[k].container_path;
-                                m[k].host_path = a->mounts[k].host_path;
-                                m[k].read_only = a->mounts[k].read_only;
-                                c->mounts[k] = &m[k];
-                        }
-                        c->n_mounts = a->n_mounts;
-                }
-                if (a->n_devices) {
-                        c->devices = new0(V1beta1__DeviceSpec *, a->n_devices);
-                        V1beta1__DeviceSpec *d = new0(V1beta1__DeviceSpec, a->n_devices);
-                        if (!c->devices || !d) {
-                                free(d);
-                                goto finish;
-                        }
-                        for (size_t k = 0; k < a->n_devices; k++) {
-                                v1beta1__device_spec__init(&d[k]);
-                                d[k].container_path = a->devices[k].container_path;
-                                d[k].host_path = a->devices[k].host_path;
-                                d[k].permissions = a->devices[k].permissions;
-                                c->devices[k] = &d[k];
-                        }
-                        c->n_devices = a->n_devices;
-                }
-                size_t nc = strv_length(a->cdi_devices);
-                if (nc) {
-                        c->cdi_devices = new0(V1beta1__CDIDevice *, nc);
-                        V1beta1__CDIDevice *d = new0(V1beta1__CDIDevice, nc);
-                        if (!c->cdi_devices || !d) {
-                                free(d);
-                                goto finish;
-                        }
-                        for (size_t k = 0; k < nc; k++) {
-                                v1beta1__cdidevice__init(&d[k]);
-                                d[k].name = a->cdi_devices[k];
-                                c->cdi_devices[k] = &d[k];
-                        }
-                        c->n_cdi_devices = nc;
-                }
-        }
-        out.container_responses = crp;
-        out.n_container_responses = n;
-        size_t size = v1beta1__allocate_response__get_packed_size(&out);
-        uint8_t *buf = malloc(size ? size : 1);
-        if (!buf)
-                goto finish;
-        v1beta1__allocate_response__pack(&out, buf);
-        *ret = buf;
-        *ret_size = size;
-        r = 0;
-finish:
-        for (size_t i = 0; cr && i < n; i++) {
-                proto_pairs_free(cr[i].envs);
-                proto_pairs_free(cr[i].annotations);
-                if (cr[i].mounts)
-                        free(cr[i].mounts[0]);
-                free(cr[i].mounts);
-                if (cr[i].devices)
-                        free(cr[i].devices[0]);
-                free(cr[i].devices);
-                if (cr[i].cdi_devices)
-                        free(cr[i].cdi_devices[0]);
-                free(cr[i].cdi_devices);
-        }
-        free(cr);
-        free(crp);
-        return r;
+        *ret = a.resp;
+        return 0;
 }

@@ -49,7 +49,3 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct allocate_response *, allocate_response_free);
 
 /* Value of an env var in the response, or NULL. */
 const char *allocate_response_env(const struct allocate_response *r, const char *key);
-
-/* Packs an AllocateResponse holding these container responses in order (protobuf bytes). */
-int allocate_response_pack(struct allocate_response *const *responses, size_t n, uint8_t **ret,
-                           size_t *ret_size);

@@ -6,16 +6,15 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/strv.h"
-#include "metrics/plugin-metrics.h"
 #include "plugin/allocate.h"
-#include "plugin/plugin.h"
+#include "plugin/kubelet-wire.h"
+#include "plugin/plugin-internal.h"
 #include "plugin/prefer.h"
-#include "rpc/deviceplugin.h"
+#include "rpc/rpc.h"
 
 #define REGISTER_TIMEOUT (15 * NSEC_PER_SEC)
 #define BACKOFF_FIRST    (500 * NSEC_PER_MSEC)
 #define BACKOFF_MAX      (30 * NSEC_PER_SEC)
-#define API_VERSION      "v1beta1"
 
 struct endpoint {
         plugin *plugin;
@@ -29,7 +28,22 @@ struct endpoint {
         loop_source *retry_timer;
         uint64_t backoff;
         bool registered;
+        bool closing; /* we close the streams ourselves (stop, reload): not worth a line each */
 };
+
+static void observe_allocate(endpoint *e, bool ok, uint64_t nsec)
+{
+        const struct plugin_observer *o = &e->plugin->observer;
+        if (o->on_allocate)
+                o->on_allocate(e->resource->name, ok, nsec, o->userdata);
+}
+
+static void observe_preferred(endpoint *e, bool ok, uint64_t nsec)
+{
+        const struct plugin_observer *o = &e->plugin->observer;
+        if (o->on_preferred)
+                o->on_preferred(e->resource->name, ok, nsec, o->userdata);
+}
 
 static void endpoint_handle_options(rpc_call *call, const uint8_t *msg, size_t size, void *userdata);
 static void endpoint_handle_list_and_watch(rpc_call *call, const uint8_t *msg, size_t size, void *userdata);
@@ -80,6 +94,18 @@ size_t endpoint_streams(const endpoint *e)
         return e->n_streams;
 }
 
+bool endpoint_serving(const endpoint *e)
+{
+        return e->server;
+}
+
+/* What the kubelet is told: the device's health, and Unhealthy for every device while the gate holds
+ * the resource back. */
+static bool device_healthy(const endpoint *e, const struct plan_device *d)
+{
+        return plugin_resource_ready(e->plugin, e->resource) && plugin_device_healthy(e->plugin, d);
+}
+
 int endpoint_new(plugin *p, const struct plan_resource *r, endpoint **ret)
 {
         endpoint *e = new0(endpoint, 1);
@@ -99,7 +125,9 @@ int endpoint_new(plugin *p, const struct plan_resource *r, endpoint **ret)
 static void endpoint_close_streams(endpoint *e)
 {
         /* The server shutdown runs each stream's close handler, which removes it from the list. */
+        e->closing = true;
         rpc_server_free(e->server);
+        e->closing = false;
         e->server = NULL;
         e->n_streams = 0;
         e->sent_health = mfree(e->sent_health);
@@ -141,41 +169,12 @@ static int list_pack(endpoint *e, bool empty, uint8_t **ret, size_t *ret_size)
 {
         const struct plan_resource *r = e->resource;
         size_t n = empty ? 0 : r->n_devices;
-        _cleanup_free_ V1beta1__Device *devs = new0(V1beta1__Device, n + 1);
-        _cleanup_free_ V1beta1__Device **devp = new0(V1beta1__Device *, n + 1);
-        _cleanup_free_ V1beta1__TopologyInfo *topo = new0(V1beta1__TopologyInfo, n + 1);
-        _cleanup_free_ V1beta1__NUMANode *numa = new0(V1beta1__NUMANode, n + 1);
-        _cleanup_free_ V1beta1__NUMANode **numap = new0(V1beta1__NUMANode *, n + 1);
-        if (!devs || !devp || !topo || !numa || !numap)
+        _cleanup_free_ bool *healthy = new0(bool, n + 1);
+        if (!healthy)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                const struct plan_device *d = &r->devices[i];
-                v1beta1__device__init(&devs[i]);
-                devs[i].id = d->id;
-                devs[i].health = plugin_device_healthy(e->plugin, d) ? DP_HEALTHY : DP_UNHEALTHY;
-                /* Never send NUMA node -1: the kubelet would match it to no node (reference 4). */
-                if (d->numa_node >= 0) {
-                        v1beta1__topology_info__init(&topo[i]);
-                        v1beta1__numanode__init(&numa[i]);
-                        numa[i].id = d->numa_node;
-                        numap[i] = &numa[i];
-                        topo[i].nodes = &numap[i];
-                        topo[i].n_nodes = 1;
-                        devs[i].topology = &topo[i];
-                }
-                devp[i] = &devs[i];
-        }
-        V1beta1__ListAndWatchResponse resp = V1BETA1__LIST_AND_WATCH_RESPONSE__INIT;
-        resp.devices = devp;
-        resp.n_devices = n;
-        size_t size = v1beta1__list_and_watch_response__get_packed_size(&resp);
-        uint8_t *buf = malloc(size ? size : 1);
-        if (!buf)
-                return -ENOMEM;
-        v1beta1__list_and_watch_response__pack(&resp, buf);
-        *ret = buf;
-        *ret_size = size;
-        return 0;
+        for (size_t i = 0; i < n; i++)
+                healthy[i] = device_healthy(e, &r->devices[i]);
+        return kubelet_wire_pack_list(r->devices, healthy, n, ret, ret_size);
 }
 
 /* A stream that missed a list must not stay open with stale devices: end it, so that the kubelet opens a
@@ -201,7 +200,7 @@ static void record_sent(endpoint *e)
         if (!e->sent_health)
                 e->sent_health = new0(bool, e->resource->n_devices + 1);
         for (size_t i = 0; e->sent_health && i < e->resource->n_devices; i++)
-                e->sent_health[i] = plugin_device_healthy(e->plugin, &e->resource->devices[i]);
+                e->sent_health[i] = device_healthy(e, &e->resource->devices[i]);
 }
 
 static void endpoint_send_list(endpoint *e, bool empty)
@@ -229,7 +228,7 @@ void endpoint_send_list_if_changed(endpoint *e)
 {
         bool changed = !e->sent_health;
         for (size_t i = 0; !changed && i < e->resource->n_devices; i++)
-                changed = e->sent_health[i] != plugin_device_healthy(e->plugin, &e->resource->devices[i]);
+                changed = e->sent_health[i] != device_healthy(e, &e->resource->devices[i]);
         if (changed && e->n_streams > 0)
                 endpoint_send_list(e, false);
 }
@@ -249,7 +248,8 @@ static void stream_closed(rpc_call *call, void *userdata)
                         e->streams[i] = e->streams[--e->n_streams];
                         break;
                 }
-        log_info("ListAndWatch stream of %s closed (%zu open)", e->resource->name, e->n_streams);
+        if (!e->closing)
+                log_info("ListAndWatch stream of %s closed (%zu open)", e->resource->name, e->n_streams);
 }
 
 static void endpoint_handle_list_and_watch(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
@@ -283,9 +283,10 @@ static void endpoint_handle_list_and_watch(rpc_call *call, const uint8_t *msg, s
 
 static void endpoint_handle_options(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
 {
-        V1beta1__DevicePluginOptions o = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
-        o.get_preferred_allocation_available = true;
-        reply_or_fail(call, rpc_call_reply_message(call, &o.base));
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t n;
+        int r = kubelet_wire_pack_options(&buf, &n);
+        reply_or_fail(call, r < 0 ? r : rpc_call_reply(call, buf, n));
 }
 
 static void endpoint_handle_prestart(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
@@ -293,17 +294,29 @@ static void endpoint_handle_prestart(rpc_call *call, const uint8_t *msg, size_t 
         reply_or_fail(call, rpc_call_reply(call, NULL, 0));
 }
 
+/* Logged at debug level: the IDs of every container. */
+static void log_allocated(const endpoint *e, const struct kubelet_request *req)
+{
+        for (size_t i = 0; i < req->n_containers; i++) {
+                const struct container_request *c = &req->containers[i];
+                _cleanup_free_ char *ids = join_ids(c->ids, c->n_ids);
+                log_debug("Allocate %s: %s", e->resource->name, strna(ids));
+        }
+}
+
 static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
 {
         endpoint *e = call_endpoint(call);
         uint64_t start = now_nsec();
-        V1beta1__AllocateRequest *req = v1beta1__allocate_request__unpack(NULL, size, msg);
-        if (!req) {
-                rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "cannot decode AllocateRequest");
-                plugin_metrics_allocate(e->plugin->metrics, e->resource->name, false, now_nsec() - start);
+        _cleanup_(kubelet_request_freep) struct kubelet_request *req = NULL;
+        int r = kubelet_wire_unpack_allocate(msg, size, &req);
+        if (r < 0) {
+                rpc_call_fail(call, r == -EBADMSG ? GRPC_INVALID_ARGUMENT : GRPC_RESOURCE_EXHAUSTED,
+                              r == -EBADMSG ? "cannot decode AllocateRequest" : "out of memory");
+                observe_allocate(e, false, now_nsec() - start);
                 return;
         }
-        size_t n = req->n_container_requests;
+        size_t n = req->n_containers;
         struct allocate_response **resps = new0(struct allocate_response *, n + 1);
         struct allocate_context ctx = {
                 .config = e->plugin->config,
@@ -313,30 +326,24 @@ static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t 
         _cleanup_free_ char *error = NULL;
         _cleanup_free_ uint8_t *out = NULL;
         size_t out_size = 0;
-        int r = resps ? 0 : -ENOMEM;
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                V1beta1__ContainerAllocateRequest *c = req->container_requests[i];
-                r = allocate_container(&ctx, c->devices_ids, c->n_devices_ids, &resps[i], &error);
-        }
+        r = resps ? 0 : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = allocate_container(&ctx, req->containers[i].ids, req->containers[i].n_ids, &resps[i],
+                                       &error);
         if (r >= 0)
-                r = allocate_response_pack(resps, n, &out, &out_size);
-        if (r >= 0) {
-                reply_or_fail(call, rpc_call_reply(call, out, out_size));
-                for (size_t i = 0; i < n; i++) {
-                        V1beta1__ContainerAllocateRequest *c = req->container_requests[i];
-                        _cleanup_free_ char *ids = join_ids(c->devices_ids, c->n_devices_ids);
-                        log_debug("Allocate %s: %s", e->resource->name, strna(ids));
-                }
+                r = kubelet_wire_pack_allocate(resps, n, &out, &out_size);
+        if (r >= 0 || r == -EMSGSIZE) {
+                reply_or_fail(call, r < 0 ? r : rpc_call_reply(call, out, out_size));
+                log_allocated(e, req);
         } else if (error) {
                 log_warning("Allocate failed: %s", error);
                 rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "%s", error);
         } else
                 rpc_call_fail(call, GRPC_INTERNAL, "allocate failed: %s", strerror(-r));
-        plugin_metrics_allocate(e->plugin->metrics, e->resource->name, r >= 0, now_nsec() - start);
+        observe_allocate(e, r >= 0, now_nsec() - start);
         for (size_t i = 0; resps && i < n; i++)
                 allocate_response_free(resps[i]);
         free(resps);
-        v1beta1__allocate_request__free_unpacked(req, NULL);
 }
 
 static void endpoint_handle_preferred(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
@@ -344,51 +351,39 @@ static void endpoint_handle_preferred(rpc_call *call, const uint8_t *msg, size_t
         endpoint *e = call_endpoint(call);
         const struct plan_resource *res = e->resource;
         uint64_t start = now_nsec();
-        V1beta1__PreferredAllocationRequest *req =
-                v1beta1__preferred_allocation_request__unpack(NULL, size, msg);
-        if (!req) {
-                rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "cannot decode PreferredAllocationRequest");
-                plugin_metrics_preferred(e->plugin->metrics, res->name, false, now_nsec() - start);
+        _cleanup_(kubelet_request_freep) struct kubelet_request *req = NULL;
+        int r = kubelet_wire_unpack_preferred(msg, size, &req);
+        if (r < 0) {
+                rpc_call_fail(call, r == -EBADMSG ? GRPC_INVALID_ARGUMENT : GRPC_RESOURCE_EXHAUSTED,
+                              r == -EBADMSG ? "cannot decode PreferredAllocationRequest" : "out of memory");
+                observe_preferred(e, false, now_nsec() - start);
                 return;
         }
-        size_t n = req->n_container_requests;
+        size_t n = req->n_containers;
         _cleanup_free_ bool *healthy = new0(bool, res->n_devices + 1);
-        _cleanup_free_ V1beta1__ContainerPreferredAllocationResponse *cr =
-                new0(V1beta1__ContainerPreferredAllocationResponse, n + 1);
-        _cleanup_free_ V1beta1__ContainerPreferredAllocationResponse **crp =
-                new0(V1beta1__ContainerPreferredAllocationResponse *, n + 1);
         char ***ids = new0(char **, n + 1);
-        int r = healthy && cr && crp && ids ? 0 : -ENOMEM;
+        _cleanup_free_ uint8_t *out = NULL;
+        size_t out_size = 0;
+        r = healthy && ids ? 0 : -ENOMEM;
         for (size_t i = 0; r >= 0 && i < res->n_devices; i++)
-                healthy[i] = plugin_device_healthy(e->plugin, &res->devices[i]);
+                healthy[i] = device_healthy(e, &res->devices[i]);
         for (size_t i = 0; r >= 0 && i < n; i++) {
-                V1beta1__ContainerPreferredAllocationRequest *c = req->container_requests[i];
-                size_t want = c->allocation_size > 0 ? (size_t)c->allocation_size : 0;
+                const struct container_request *c = &req->containers[i];
                 r = preferred_allocation(e->plugin->inventory, res, healthy,
                                          e->plugin->config->flags.plugin.shared_devices_allocation_policy,
-                                         c->available_deviceids, c->n_available_deviceids,
-                                         c->must_include_deviceids, c->n_must_include_deviceids, want,
+                                         c->ids, c->n_ids, c->must_include, c->n_must_include, c->size,
                                          &ids[i]);
-                if (r < 0)
-                        break;
-                v1beta1__container_preferred_allocation_response__init(&cr[i]);
-                cr[i].deviceids = ids[i];
-                cr[i].n_deviceids = strv_length(ids[i]);
-                crp[i] = &cr[i];
         }
-        if (r >= 0) {
-                V1beta1__PreferredAllocationResponse resp = V1BETA1__PREFERRED_ALLOCATION_RESPONSE__INIT;
-                resp.container_responses = crp;
-                resp.n_container_responses = n;
-                r = rpc_call_reply_message(call, &resp.base);
-        }
+        if (r >= 0)
+                r = kubelet_wire_pack_preferred(ids, n, &out, &out_size);
+        if (r >= 0)
+                r = rpc_call_reply(call, out, out_size);
         if (r < 0)
                 rpc_call_fail(call, GRPC_INTERNAL, "preferred allocation failed: %s", strerror(-r));
-        plugin_metrics_preferred(e->plugin->metrics, res->name, r >= 0, now_nsec() - start);
+        observe_preferred(e, r >= 0, now_nsec() - start);
         for (size_t i = 0; ids && i < n; i++)
                 strv_free(ids[i]);
         free(ids);
-        v1beta1__preferred_allocation_request__free_unpacked(req, NULL);
 }
 
 /* ---- registration ------------------------------------------------------------------------------ */
@@ -425,7 +420,8 @@ static void register_done(int status, const char *message, const uint8_t *resp, 
         e->registered = true;
         e->backoff = BACKOFF_FIRST;
         e->plugin->registrations++;
-        plugin_metrics_registered(e->plugin->metrics, e->resource->name);
+        if (e->plugin->observer.on_registered)
+                e->plugin->observer.on_registered(e->resource->name, e->plugin->observer.userdata);
         log_info("Registered %s with the kubelet: %zu devices on %s", e->resource->name,
                  e->resource->n_devices, e->socket_path);
 }
@@ -433,23 +429,16 @@ static void register_done(int status, const char *message, const uint8_t *resp, 
 static void endpoint_register(endpoint *e)
 {
         const char *endpoint_name = strrchr(e->socket_path, '/') + 1;
-        V1beta1__DevicePluginOptions o = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
-        o.get_preferred_allocation_available = true; /* identical to GetDevicePluginOptions */
-        V1beta1__RegisterRequest req = V1BETA1__REGISTER_REQUEST__INIT;
-        req.version = (char *)DP_VERSION;
-        req.endpoint = (char *)endpoint_name;
-        req.resource_name = e->resource->name;
-        req.options = &o;
-        uint8_t buf[512];
-        size_t n = v1beta1__register_request__get_packed_size(&req);
-        if (n > sizeof buf) {
-                log_error("Register request of %s too large", e->resource->name);
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t n;
+        int r = kubelet_wire_pack_register(endpoint_name, e->resource->name, &buf, &n);
+        if (r < 0) {
+                log_error_errno(r, "Cannot build the Register request of %s: %m", e->resource->name);
                 return;
         }
-        v1beta1__register_request__pack(&req, buf);
         e->register_call = rpc_client_call_cancel(e->register_call);
-        int r = rpc_client_call_start(e->plugin->loop, e->plugin->kubelet_socket, DP_PATH_REGISTER, buf, n,
-                                      REGISTER_TIMEOUT, register_done, e, &e->register_call);
+        r = rpc_client_call_start(e->plugin->loop, e->plugin->kubelet_socket, DP_PATH_REGISTER, buf, n,
+                                  REGISTER_TIMEOUT, register_done, e, &e->register_call);
         if (r < 0) {
                 log_warning_errno(r, "Cannot call the kubelet at %s: %m; retrying",
                                   e->plugin->kubelet_socket);

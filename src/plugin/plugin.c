@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "plugin/plugin.h"
+#include "plugin/plugin-internal.h"
 
-#include <limits.h>
 #include <sys/inotify.h>
 #include <sys/un.h>
 
@@ -9,22 +8,20 @@
 #include "base/parse.h"
 #include "base/strv.h"
 #include "health/health.h"
-#include "metrics/plugin-metrics.h"
 
 /* Socket-directory events are coalesced: a kubelet restart deletes every socket and creates its own,
  * which arrives as a burst; one resync after it settles re-creates and re-registers once. */
-#define RESYNC_DELAY            (20 * NSEC_PER_MSEC)
-#define KUBELET_SOCKET_NAME_MAX NAME_MAX
+#define RESYNC_DELAY (20 * NSEC_PER_MSEC)
 
 bool plugin_device_healthy(const plugin *p, const struct plan_device *d)
 {
-        if (!p->gpu_health || d->gpu >= p->inventory->n_gpus)
+        if (!p->health || !p->inventory || d->gpu >= p->inventory->n_gpus)
                 return true;
-        if (!p->gpu_health[d->gpu].healthy)
+        const struct health_unit *g = health_tracker_unit(p->health, d->gpu, -1);
+        if (g && !g->healthy)
                 return false;
-        if (d->mig >= 0 && p->mig_health && p->mig_health[d->gpu])
-                return p->mig_health[d->gpu][d->mig].healthy;
-        return true;
+        const struct health_unit *m = d->mig >= 0 ? health_tracker_unit(p->health, d->gpu, d->mig) : NULL;
+        return !m || m->healthy;
 }
 
 void plugin_health_changed(plugin *p)
@@ -33,47 +30,59 @@ void plugin_health_changed(plugin *p)
                 endpoint_send_list_if_changed(p->endpoints[i]);
 }
 
-void plugin_health_sync(plugin *p, const health_tracker *t)
+bool plugin_resource_ready(const plugin *p, const struct plan_resource *r)
 {
-        bool changed = false;
-        for (size_t g = 0; p->gpu_health && g < p->inventory->n_gpus; g++)
-                for (int m = -1; m < (int)p->inventory->gpus[g].n_mig; m++) {
-                        const struct health_unit *u = health_tracker_unit(t, g, m);
-                        struct unit_health *h = m < 0 ? &p->gpu_health[g] : &p->mig_health[g][m];
-                        changed = changed || h->healthy != u->healthy;
-                        h->healthy = u->healthy;
-                        snprintf(h->reason, sizeof(h->reason), "%s", u->reason);
-                }
-        if (changed)
-                plugin_health_changed(p);
+        return !p->gate.ready || p->gate.ready(r, p->gate.userdata);
 }
 
-static int health_init(plugin *p)
+/* A resource held back by the gate is not started; one already served restarts as usual (its devices
+ * stay Unhealthy while it is not ready). */
+static bool endpoint_may_start(const plugin *p, const endpoint *e)
 {
-        const inventory *inv = p->inventory;
-        if (!inv)
-                return 0;
-        p->gpu_health = new0(struct unit_health, inv->n_gpus + 1);
-        p->mig_health = new0(struct unit_health *, inv->n_gpus + 1);
-        if (!p->gpu_health || !p->mig_health)
-                return -ENOMEM;
-        for (size_t g = 0; g < inv->n_gpus; g++) {
-                p->gpu_health[g].healthy = true;
-                p->mig_health[g] = new0(struct unit_health, inv->gpus[g].n_mig + 1);
-                if (!p->mig_health[g])
-                        return -ENOMEM;
-                for (size_t m = 0; m < inv->gpus[g].n_mig; m++)
-                        p->mig_health[g][m].healthy = true;
+        return endpoint_serving(e) || plugin_resource_ready(p, endpoint_resource(e));
+}
+
+void plugin_gate_changed(plugin *p)
+{
+        for (size_t i = 0; i < p->n_endpoints; i++) {
+                endpoint *e = p->endpoints[i];
+                if (!endpoint_serving(e) && plugin_resource_ready(p, endpoint_resource(e)))
+                        (void)endpoint_start(e);
+                else
+                        endpoint_send_list_if_changed(e);
         }
-        return 0;
 }
 
-static void health_free(plugin *p)
+void plugin_set_health(plugin *p, const health_tracker *t)
 {
-        for (size_t g = 0; p->mig_health && p->inventory && g < p->inventory->n_gpus; g++)
-                free(p->mig_health[g]);
-        p->mig_health = mfree(p->mig_health);
-        p->gpu_health = mfree(p->gpu_health);
+        p->health = t;
+        plugin_health_changed(p);
+}
+
+const plan *plugin_plan(const plugin *p)
+{
+        return p->plan;
+}
+
+bool plugin_resource_registered(const plugin *p, size_t i)
+{
+        return i < p->n_endpoints && endpoint_registered(p->endpoints[i]);
+}
+
+bool plugin_resource_serving(const plugin *p, size_t i)
+{
+        return i < p->n_endpoints && endpoint_serving(p->endpoints[i]);
+}
+
+bool plugin_resource_held(const plugin *p, size_t i)
+{
+        return i < p->n_endpoints && !endpoint_serving(p->endpoints[i]) &&
+               !plugin_resource_ready(p, endpoint_resource(p->endpoints[i]));
+}
+
+bool plugin_registers(const plugin *p)
+{
+        return p->kubelet_socket;
 }
 
 /* ---- the socket directory watch ---------------------------------------------------------------- */
@@ -85,11 +94,12 @@ static void resync(loop_source *s, void *userdata)
         p->kubelet_restarted = false;
         if (all) {
                 log_info("inotify: %s created, re-registering every resource", p->kubelet_socket);
-                plugin_metrics_kubelet_restart(p->metrics);
+                if (p->observer.on_kubelet_restart)
+                        p->observer.on_kubelet_restart(p->observer.userdata);
         }
         for (size_t i = 0; i < p->n_endpoints; i++) {
                 endpoint *e = p->endpoints[i];
-                if (!all && !endpoint_socket_missing(e))
+                if ((!all && !endpoint_socket_missing(e)) || !endpoint_may_start(p, e))
                         continue;
                 if (!all)
                         log_info("inotify: socket of %s removed, serving it again",
@@ -194,41 +204,54 @@ static int endpoints_for_plan(plugin *p, plan *new_plan, endpoint ***ret, bool *
         return 0;
 }
 
+/* Takes new_plan, also on failure. */
 static int plugin_apply(plugin *p, plan *new_plan)
 {
         endpoint **eps;
         _cleanup_free_ bool *fresh = NULL;
         size_t n;
         int r = endpoints_for_plan(p, new_plan, &eps, &fresh, &n);
-        if (r < 0)
+        if (r < 0) {
+                plan_free(new_plan);
                 return r;
+        }
         /* Whatever is left of the old set is gone from the new plan. */
         for (size_t j = 0; j < p->n_endpoints; j++)
                 if (p->endpoints[j]) {
-                        log_info("Resource %s is no longer advertised",
-                                 endpoint_resource(p->endpoints[j])->name);
+                        const struct plan_resource *res = endpoint_resource(p->endpoints[j]);
+                        const struct plan_resource *next = plan_find_resource(new_plan, res->name);
+                        /* A resource whose devices changed is served again at once: not an outage. */
+                        if (next)
+                                log_info("Resource %s changed from %zu to %zu devices: serving the new list",
+                                         res->name, res->n_devices, next->n_devices);
+                        else
+                                log_info("Resource %s is no longer advertised", res->name);
                         endpoint_retire(p->endpoints[j]);
                         endpoint_free(p->endpoints[j]);
                 }
         free(p->endpoints);
         p->endpoints = eps;
         p->n_endpoints = n;
-        plan_free(p->plan);
+        _cleanup_(plan_freep) plan *old_plan = p->plan;
         p->plan = new_plan;
-        /* New endpoints start; a kept one only if it is not serving at all. One that is registering (after
-         * a kubelet restart) or waiting to retry is left to finish: starting it again re-created its socket
-         * and registered twice (found by the soak, tests/failinject/test_reload_races.py). */
+        /* New endpoints start, unless the gate holds them back; a kept one only if it is not serving at all.
+         * One that is registering (after a kubelet restart) or waiting to retry is left to finish: starting
+         * it again re-created its socket and registered twice (found by the soak,
+         * tests/failinject/test_reload_races.py). */
         for (size_t i = 0; i < n; i++)
-                if (fresh[i] || (!endpoint_registered(eps[i]) && endpoint_streams(eps[i]) == 0 &&
-                                 endpoint_socket_missing(eps[i])))
+                if ((fresh[i] || (!endpoint_registered(eps[i]) && endpoint_streams(eps[i]) == 0 &&
+                                  endpoint_socket_missing(eps[i]))) &&
+                    endpoint_may_start(p, eps[i]))
                         (void)endpoint_start(eps[i]);
+        if (p->observer.on_plan_changed)
+                p->observer.on_plan_changed(old_plan, new_plan, p->observer.userdata);
         return 0;
 }
 
 static int plan_for(plugin *p, const config *c, plan **ret)
 {
         _cleanup_free_ char *error = NULL;
-        int r = plan_build(p->inventory, c, p->root, ret, &error);
+        int r = plan_build(p->inventory, c, ret, &error);
         if (r < 0)
                 return log_error_errno(r, "Invalid device configuration: %s", error ? error : strerror(-r));
         return 0;
@@ -257,25 +280,43 @@ static int socket_paths_fit(plugin *p, const plan *pl)
         return 0;
 }
 
+int plugin_new(loop *l, const config *c, const inventory *inv, const struct plugin_options *o, plugin **ret)
+{
+        _cleanup_(plugin_freep) plugin *p = new0(plugin, 1);
+        if (!p)
+                return -ENOMEM;
+        p->loop = l;
+        p->config = c;
+        p->inventory = inv;
+        p->inotify_fd = -EBADF;
+        p->health = o->health;
+        if (o->observer)
+                p->observer = *o->observer;
+        if (o->gate)
+                p->gate = *o->gate;
+        p->control_devices = strv_copy(o->control_devices);
+        if (!p->control_devices)
+                return -ENOMEM;
+        if (o->kubelet_socket) {
+                p->kubelet_socket = strdup(o->kubelet_socket);
+                p->socket_dir = strdup(o->kubelet_socket);
+                if (!p->kubelet_socket || !p->socket_dir)
+                        return -ENOMEM;
+                char *slash = strrchr(p->socket_dir, '/');
+                if (!slash || slash == p->socket_dir)
+                        return log_error_errno(-EINVAL, "--kubelet-socket %s: needs a directory part",
+                                               o->kubelet_socket);
+                *slash = '\0';
+        } else if (!(p->socket_dir =
+                             strdup(o->socket_dir ? o->socket_dir : "/var/lib/kubelet/device-plugins")))
+                return -ENOMEM;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
 int plugin_start(plugin *p)
 {
         int r;
-        p->inotify_fd = -EBADF;
-        if (p->kubelet_socket) {
-                _cleanup_free_ char *dir = strdup(p->kubelet_socket);
-                if (!dir)
-                        return -ENOMEM;
-                char *slash = strrchr(dir, '/');
-                if (!slash || slash == dir)
-                        return log_error_errno(-EINVAL, "--kubelet-socket %s: needs a directory part",
-                                               p->kubelet_socket);
-                *slash = '\0';
-                p->socket_dir = TAKE_PTR(dir);
-        } else if (!p->socket_dir && !(p->socket_dir = strdup("/var/lib/kubelet/device-plugins")))
-                return -ENOMEM;
-
-        if ((r = health_init(p)) < 0)
-                return r;
         if (!p->inventory) {
                 log_warning("No devices found. Waiting indefinitely.");
                 return 0;
@@ -296,32 +337,40 @@ int plugin_start(plugin *p)
         return plugin_apply(p, new_plan);
 }
 
-int plugin_reload(plugin *p, config *new_config)
+int plugin_reload(plugin *p, const config *c)
 {
-        if (!p->inventory)
+        if (!p->inventory) {
+                p->config = c;
                 return 0;
+        }
         plan *new_plan;
-        int r = plan_for(p, new_config, &new_plan);
+        int r = plan_for(p, c, &new_plan);
         if (r < 0) {
                 log_warning("Keeping the running configuration");
-                config_free(new_config);
                 return r;
         }
-        config_free(p->config);
-        p->config = new_config;
-        return plugin_apply(p, new_plan);
+        const config *old = p->config;
+        p->config = c;
+        r = plugin_apply(p, new_plan);
+        if (r < 0)
+                p->config = old;
+        return r;
 }
 
-void plugin_stop(plugin *p)
+plugin *plugin_free(plugin *p)
 {
+        if (!p)
+                return NULL;
         for (size_t i = 0; i < p->n_endpoints; i++)
                 endpoint_free(p->endpoints[i]);
-        p->endpoints = mfree(p->endpoints);
-        p->n_endpoints = 0;
-        p->resync_timer = loop_source_free(p->resync_timer);
-        p->inotify_source = loop_source_free(p->inotify_source);
-        p->inotify_fd = safe_close(p->inotify_fd);
-        p->plan = plan_free(p->plan);
-        health_free(p);
-        p->socket_dir = mfree(p->socket_dir);
+        free(p->endpoints);
+        loop_source_free(p->resync_timer);
+        loop_source_free(p->inotify_source);
+        safe_close(p->inotify_fd);
+        plan_free(p->plan);
+        strv_free(p->control_devices);
+        free(p->socket_dir);
+        free(p->kubelet_socket);
+        free(p);
+        return NULL;
 }

@@ -1,72 +1,92 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The device plugin daemon: one endpoint (socket + DevicePlugin service + registration) per resource of
- * the plan, the kubelet-restart watch, signals and reload. Everything runs on one loop thread; the
- * health thread only posts to it. */
+/* The kubelet device-plugin API for one node: an endpoint (socket + DevicePlugin service + registration)
+ * per resource of the plan, the kubelet-restart watch and reload. A library: it knows neither metrics nor
+ * where health is stored. It reads device health through a const view of the health tracker and tells
+ * whoever wired it (the daemon) what happened through an observer. Loop thread only. */
 #pragma once
+
+#include <stdint.h>
 
 #include "base/loop.h"
 #include "config/config.h"
 #include "gpu/inventory.h"
+#include "health/health.h"
 #include "resource/plan.h"
 
-typedef struct endpoint endpoint;
 typedef struct plugin plugin;
-typedef struct health_monitor health_monitor;
-typedef struct health_tracker health_tracker;
-typedef struct plugin_metrics plugin_metrics;
 
-/* Health of one physical unit (a GPU, or one MIG device). Replicas and MIG devices follow their GPU. */
-struct unit_health {
-        bool healthy;
-        char reason[96]; /* why unhealthy, e.g. "XID 79 (GPU has fallen off the bus)" */
+/* What the plugin tells the daemon. Every member may be NULL. Called on the loop thread, never from
+ * inside plugin_new/plugin_free. */
+struct plugin_observer {
+        /* An Allocate / GetPreferredAllocation call was answered; ok: without an error status. */
+        void (*on_allocate)(const char *resource, bool ok, uint64_t nsec, void *userdata);
+        void (*on_preferred)(const char *resource, bool ok, uint64_t nsec, void *userdata);
+        /* A resource registered with the kubelet. */
+        void (*on_registered)(const char *resource, void *userdata);
+        /* The kubelet's socket was re-created: every resource registers again. */
+        void (*on_kubelet_restart)(void *userdata);
+        /* The plan served changed: at start (old_plan NULL) and after every reload that took effect.
+         * new_plan is served from now on and stays valid until the next call (or plugin_free); old_plan
+         * is freed right after this returns. Consumers of the plan (a CDI spec writer, an MPS readiness
+         * gate, a DRA slice publisher) hang off this. */
+        void (*on_plan_changed)(const plan *old_plan, const plan *new_plan, void *userdata);
+        void *userdata;
 };
 
-struct plugin {
-        loop *loop;
-        config *config;
-        inventory *inventory; /* NULL when NVML could not be loaded and failOnInitError is false */
-        plan *plan;
-        char *root;             /* host root for /proc reads */
-        char **control_devices; /* existing /dev/nvidiactl, ... (checked once) */
-        char *socket_dir;       /* directory of the kubelet socket: ours live there too */
-        char *kubelet_socket;   /* NULL: serve without registering */
-        endpoint **endpoints;
-        size_t n_endpoints;
-        struct unit_health *gpu_health;  /* inventory->n_gpus */
-        struct unit_health **mig_health; /* [gpu][mig] */
-        health_monitor *health;          /* NULL: health checks off */
-        int inotify_fd;
-        loop_source *inotify_source;
-        loop_source *resync_timer;
-        bool kubelet_restarted;
-        unsigned registrations;  /* successful Register calls, for logs and metrics */
-        plugin_metrics *metrics; /* NULL: metrics off (src/metrics/plugin-metrics.h) */
+/* Whether a resource may be advertised now, asked before a resource is served and for every device list
+ * sent. A resource that is not ready is neither served nor registered until it is; one that stops being
+ * ready once served stays registered, every device Unhealthy, until it is ready again (an MPS resource
+ * and its control daemon: docs/mps.md). Call plugin_gate_changed() when an answer may have changed. */
+struct plugin_gate {
+        bool (*ready)(const struct plan_resource *r, void *userdata);
+        void *userdata;
 };
 
-/* Builds the plan from p->inventory and p->config and starts an endpoint per resource. */
+struct plugin_options {
+        /* The kubelet's registration socket; its directory holds ours. NULL: serve in socket_dir without
+         * registering. */
+        const char *kubelet_socket;
+        /* Only without kubelet_socket: where the sockets go (NULL: /var/lib/kubelet/device-plugins). */
+        const char *socket_dir;
+        /* /dev/nvidiactl, /dev/nvidia-uvm, ...: those that exist, checked once at start. */
+        char *const *control_devices;
+        /* Device health; NULL: health checks off (every device healthy). See plugin_set_health(). */
+        const health_tracker *health;
+        const struct plugin_observer *observer; /* copied; NULL: nobody listens */
+        const struct plugin_gate *gate;         /* copied; NULL: every resource is ready */
+};
+
+/* c and inv are borrowed: both must outlive the plugin (c until plugin_reload replaces it). inv may be
+ * NULL (NVML could not be loaded and failOnInitError is false): then nothing is served. Strings and the
+ * control device list of o are copied. Starts nothing. */
+int plugin_new(loop *l, const config *c, const inventory *inv, const struct plugin_options *o, plugin **ret);
+/* Stops every endpoint (sockets removed) and the watch, then frees. Accepts NULL. */
+plugin *plugin_free(plugin *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(plugin *, plugin_free);
+
+/* Builds the plan from the inventory and config and starts an endpoint per resource. */
 int plugin_start(plugin *p);
-/* Stops every endpoint (sockets removed) and the watch. */
-void plugin_stop(plugin *p);
-/* Re-reads the config; resources whose devices did not change keep their endpoint and streams. */
-int plugin_reload(plugin *p, config *new_config);
+/* Builds the plan of c; resources whose devices did not change keep their endpoint and streams. On
+ * success the plugin uses c from now on (the caller frees the config it replaced); on failure it keeps the
+ * running one (the caller frees c). */
+int plugin_reload(plugin *p, const config *c);
+
+/* The health view (NULL: checks off). The tracker must outlive the plugin or be replaced first. */
+void plugin_set_health(plugin *p, const health_tracker *t);
 /* Health changed somewhere: every endpoint whose list changed sends it again. */
 void plugin_health_changed(plugin *p);
 bool plugin_device_healthy(const plugin *p, const struct plan_device *d);
-/* Copies the health monitor's verdicts into gpu_health/mig_health and resends changed lists. */
-void plugin_health_sync(plugin *p, const health_tracker *t);
+/* The gate's answer may have changed: resources now ready that were held back start (serve, register);
+ * every served resource whose list changed sends it again. */
+void plugin_gate_changed(plugin *p);
 
-/* endpoint.c */
-int endpoint_new(plugin *p, const struct plan_resource *r, endpoint **ret);
-endpoint *endpoint_free(endpoint *e); /* stops serving; removes the socket */
-const struct plan_resource *endpoint_resource(const endpoint *e);
-/* The endpoint now serves this (equal) resource of a newer plan. */
-void endpoint_rebind(endpoint *e, const struct plan_resource *r);
-/* Listens on the socket (re-created) and registers with the kubelet, retrying with backoff. */
-int endpoint_start(endpoint *e);
-/* Sends the device list to open ListAndWatch streams if it differs from the last one sent. */
-void endpoint_send_list_if_changed(endpoint *e);
-/* Sends an empty list to every stream (a resource going away), then stops serving. */
-void endpoint_retire(endpoint *e);
-bool endpoint_socket_missing(const endpoint *e);
-bool endpoint_registered(const endpoint *e);
-size_t endpoint_streams(const endpoint *e);
+/* The plan served (NULL before start or without devices). */
+const plan *plugin_plan(const plugin *p);
+/* Whether resource i of plugin_plan() is registered with the kubelet now. */
+bool plugin_resource_registered(const plugin *p, size_t i);
+/* Whether resource i of plugin_plan() is served (listens on its socket). */
+bool plugin_resource_serving(const plugin *p, size_t i);
+/* Whether resource i of plugin_plan() is held back by the gate (not ready, not served yet). */
+bool plugin_resource_held(const plugin *p, size_t i);
+/* Whether the plugin registers with a kubelet at all (a kubelet socket was given). */
+bool plugin_registers(const plugin *p);

@@ -120,74 +120,142 @@ static void choose_aligned(const inventory *inv, const unsigned *must, size_t n_
         }
 }
 
-/* Replicas and MIG devices, greedily, one pick at a time, as upstream's "distributed" policy: the
- * candidate whose shared device (the GPU or MIG device it is a replica of) has the fewest replicas in
- * use, counting the must-include ones and the picks so far; so the replicas of one request land on
- * distinct shared devices where possible (upstream's own metric, which this greedy order minimises).
- * Among equals, the one whose physical GPU has the fewest devices of the resource in use: MIG devices
- * and their replicas spread over GPUs too. "packed" prefers the most used instead. Last, plan order. */
-static int choose_shared(const inventory *inv, const struct plan_resource *r, enum allocation_policy policy,
-                         const struct candidate *cand, size_t n_cand, size_t want, char ***result)
+static int candidate_cmp(const void *a, const void *b)
 {
-        size_t n_gpus = inv->n_gpus, n_dev = r->n_devices;
-        /* per shared device and per GPU: devices of the resource, and how many of them are available */
-        _cleanup_free_ unsigned *sd_total = new0(unsigned, n_dev + 1), *sd_avail = new0(unsigned, n_dev + 1);
-        _cleanup_free_ unsigned *gpu_total = new0(unsigned, n_gpus + 1),
-                                *gpu_avail = new0(unsigned, n_gpus + 1);
-        _cleanup_free_ size_t *sd_of = new0(size_t, n_dev + 1), *slot = new0(size_t, n_cand + 1);
-        _cleanup_free_ bool *taken = new0(bool, n_cand + 1);
-        if (!sd_total || !sd_avail || !gpu_total || !gpu_avail || !sd_of || !slot || !taken)
+        const struct candidate *x = a, *y = b;
+        if (x->gpu != y->gpu)
+                return x->gpu < y->gpu ? -1 : 1;
+        return x->dev < y->dev ? -1 : x->dev > y->dev;
+}
+
+/* Whole GPUs: the best-connected set of want candidates, with the must-include devices. */
+static int choose_whole(const inventory *inv, const struct plan_resource *r, const bool *is_must,
+                        struct candidate *cand, size_t n_cand, size_t n_must, size_t want, char ***result)
+{
+        _cleanup_free_ unsigned *must_gpus = new0(unsigned, n_must + 1);
+        _cleanup_free_ unsigned *cand_gpus = new0(unsigned, n_cand + 1);
+        _cleanup_free_ unsigned *chosen = new0(unsigned, want + 1);
+        if (!must_gpus || !cand_gpus || !chosen)
                 return -ENOMEM;
-        /* A shared device is known by its first replica's index: replicas of one GPU or MIG device are
-         * adjacent in the plan. A device that is not shared is its own. */
+        size_t m = 0;
+        for (size_t d = 0; d < r->n_devices; d++)
+                if (is_must[d])
+                        must_gpus[m++] = r->devices[d].gpu;
+        /* candidates in GPU order, so ties go to lower indexes */
+        qsort(cand, n_cand, sizeof *cand, candidate_cmp);
+        for (size_t i = 0; i < n_cand; i++)
+                cand_gpus[i] = cand[i].gpu;
+        choose_aligned(inv, must_gpus, m, cand_gpus, n_cand, want, chosen);
+        for (size_t i = 0; i < want; i++)
+                for (size_t j = 0; j < n_cand; j++)
+                        if (cand[j].gpu == chosen[i]) {
+                                int k = strv_extend(result, r->devices[cand[j].dev].id);
+                                if (k < 0)
+                                        return k;
+                                break;
+                        }
+        return 0;
+}
+
+/* What the spread pick counts, per shared device (the GPU or MIG device a replica is of; a device that is
+ * not shared is its own) and per physical GPU: devices of the resource, and how many are available (the
+ * kubelet's view: the rest are in use, including the must-include ones and the picks so far). */
+struct spread_counts {
+        size_t n_gpus;
+        unsigned *sd_total, *sd_avail, *gpu_total, *gpu_avail;
+        size_t *sd_of; /* device -> its shared device, known by its first replica's index */
+        size_t *slot;  /* candidate -> its shared device */
+};
+
+static void spread_counts_done(struct spread_counts *s)
+{
+        free(s->sd_total);
+        free(s->sd_avail);
+        free(s->gpu_total);
+        free(s->gpu_avail);
+        free(s->sd_of);
+        free(s->slot);
+}
+
+static int spread_counts_init(struct spread_counts *s, const inventory *inv, const struct plan_resource *r,
+                              const struct candidate *cand, size_t n_cand)
+{
+        size_t n_dev = r->n_devices;
+        *s = (struct spread_counts){
+                .n_gpus = inv->n_gpus,
+                .sd_total = new0(unsigned, n_dev + 1),
+                .sd_avail = new0(unsigned, n_dev + 1),
+                .gpu_total = new0(unsigned, inv->n_gpus + 1),
+                .gpu_avail = new0(unsigned, inv->n_gpus + 1),
+                .sd_of = new0(size_t, n_dev + 1),
+                .slot = new0(size_t, n_cand + 1),
+        };
+        if (!s->sd_total || !s->sd_avail || !s->gpu_total || !s->gpu_avail || !s->sd_of || !s->slot)
+                return -ENOMEM;
+        /* Replicas of one GPU or MIG device are adjacent in the plan. */
         for (size_t d = 0; d < n_dev; d++) {
                 bool same = d > 0 && r->devices[d - 1].gpu == r->devices[d].gpu &&
                             r->devices[d - 1].mig == r->devices[d].mig;
-                sd_of[d] = same ? sd_of[d - 1] : d;
-                sd_total[sd_of[d]]++;
-                if (r->devices[d].gpu < n_gpus)
-                        gpu_total[r->devices[d].gpu]++;
+                s->sd_of[d] = same ? s->sd_of[d - 1] : d;
+                s->sd_total[s->sd_of[d]]++;
+                if (r->devices[d].gpu < s->n_gpus)
+                        s->gpu_total[r->devices[d].gpu]++;
         }
         for (size_t i = 0; i < n_cand; i++) {
-                slot[i] = sd_of[cand[i].dev];
-                sd_avail[slot[i]]++;
-                if (cand[i].gpu < n_gpus)
-                        gpu_avail[cand[i].gpu]++;
-        }
-        for (size_t n = 0; n < want; n++) {
-                size_t best = SIZE_MAX;
-                for (size_t i = 0; i < n_cand; i++) {
-                        if (taken[i])
-                                continue;
-                        if (best == SIZE_MAX) {
-                                best = i;
-                                continue;
-                        }
-                        unsigned gi = cand[i].gpu, gb = cand[best].gpu;
-                        /* in use = not available (allocated elsewhere, must-include, or picked now) */
-                        unsigned sd_i = sd_total[slot[i]] - sd_avail[slot[i]];
-                        unsigned sd_b = sd_total[slot[best]] - sd_avail[slot[best]];
-                        unsigned g_i = gi < n_gpus ? gpu_total[gi] - gpu_avail[gi] : 0;
-                        unsigned g_b = gb < n_gpus ? gpu_total[gb] - gpu_avail[gb] : 0;
-                        bool better;
-                        if (sd_i != sd_b)
-                                better = policy == ALLOCATION_PACKED ? sd_i > sd_b : sd_i < sd_b;
-                        else if (g_i != g_b)
-                                better = policy == ALLOCATION_PACKED ? g_i > g_b : g_i < g_b;
-                        else
-                                better = cand[i].dev < cand[best].dev;
-                        if (better)
-                                best = i;
-                }
-                taken[best] = true;
-                sd_avail[slot[best]]--;
-                if (cand[best].gpu < n_gpus)
-                        gpu_avail[cand[best].gpu]--;
-                int k = strv_extend(result, r->devices[cand[best].dev].id);
-                if (k < 0)
-                        return k;
+                s->slot[i] = s->sd_of[cand[i].dev];
+                s->sd_avail[s->slot[i]]++;
+                if (cand[i].gpu < s->n_gpus)
+                        s->gpu_avail[cand[i].gpu]++;
         }
         return 0;
+}
+
+static unsigned gpu_in_use(const struct spread_counts *s, unsigned gpu)
+{
+        return gpu < s->n_gpus ? s->gpu_total[gpu] - s->gpu_avail[gpu] : 0;
+}
+
+/* Whether candidate i is a better pick than candidate b. */
+static bool spread_better(const struct spread_counts *s, enum allocation_policy policy,
+                          const struct candidate *cand, size_t i, size_t b)
+{
+        unsigned sd_i = s->sd_total[s->slot[i]] - s->sd_avail[s->slot[i]];
+        unsigned sd_b = s->sd_total[s->slot[b]] - s->sd_avail[s->slot[b]];
+        unsigned g_i = gpu_in_use(s, cand[i].gpu), g_b = gpu_in_use(s, cand[b].gpu);
+        if (sd_i != sd_b)
+                return policy == ALLOCATION_PACKED ? sd_i > sd_b : sd_i < sd_b;
+        if (g_i != g_b)
+                return policy == ALLOCATION_PACKED ? g_i > g_b : g_i < g_b;
+        return cand[i].dev < cand[b].dev;
+}
+
+/* Replicas and MIG devices, greedily, one pick at a time, as upstream's "distributed" policy: the
+ * candidate whose shared device has the fewest replicas in use, counting the must-include ones and the
+ * picks so far; so the replicas of one request land on distinct shared devices where possible (upstream's
+ * own metric, which this greedy order minimises). Among equals, the one whose physical GPU has the fewest
+ * devices of the resource in use: MIG devices and their replicas spread over GPUs too. "packed" prefers
+ * the most used instead. Last, plan order. */
+static int choose_spread(const inventory *inv, const struct plan_resource *r, enum allocation_policy policy,
+                         const struct candidate *cand, size_t n_cand, size_t want, char ***result)
+{
+        _cleanup_free_ bool *taken = new0(bool, n_cand + 1);
+        struct spread_counts s;
+        int k = spread_counts_init(&s, inv, r, cand, n_cand);
+        if (k >= 0 && !taken)
+                k = -ENOMEM;
+        for (size_t n = 0; k >= 0 && n < want; n++) {
+                size_t best = SIZE_MAX;
+                for (size_t i = 0; i < n_cand; i++)
+                        if (!taken[i] && (best == SIZE_MAX || spread_better(&s, policy, cand, i, best)))
+                                best = i;
+                taken[best] = true;
+                s.sd_avail[s.slot[best]]--;
+                if (cand[best].gpu < s.n_gpus)
+                        s.gpu_avail[cand[best].gpu]--;
+                k = strv_extend(result, r->devices[cand[best].dev].id);
+        }
+        spread_counts_done(&s);
+        return k < 0 ? k : 0;
 }
 
 int preferred_allocation(const inventory *inv, const struct plan_resource *r, const bool *healthy,
@@ -196,11 +264,12 @@ int preferred_allocation(const inventory *inv, const struct plan_resource *r, co
 {
         _cleanup_strv_free_ char **result = new0(char *, 1);
         _cleanup_free_ struct candidate *cand = new0(struct candidate, n_available + 1);
-        _cleanup_free_ bool *is_must = new0(bool, r->n_devices + 1);
+        /* per device of the resource: a must-include one, a candidate already */
+        _cleanup_free_ bool *is_must = new0(bool, r->n_devices + 1), *is_cand = new0(bool, r->n_devices + 1);
         size_t n_cand = 0, n_result = 0;
         int k;
 
-        if (!result || !cand || !is_must)
+        if (!result || !cand || !is_must || !is_cand)
                 return -ENOMEM;
 
         for (size_t i = 0; i < n_must_include && n_result < size; i++) {
@@ -214,52 +283,21 @@ int preferred_allocation(const inventory *inv, const struct plan_resource *r, co
         }
         for (size_t i = 0; i < n_available; i++) {
                 ssize_t d = plan_resource_find_device(r, available[i]);
-                if (d < 0 || is_must[d] || !healthy[d])
+                if (d < 0 || is_must[d] || is_cand[d] || !healthy[d])
                         continue;
-                bool dup = false;
-                for (size_t j = 0; j < n_cand; j++)
-                        dup = dup || cand[j].dev == (size_t)d;
-                if (!dup)
-                        cand[n_cand++] = (struct candidate){ (size_t)d, r->devices[d].gpu };
+                is_cand[d] = true;
+                cand[n_cand++] = (struct candidate){ (size_t)d, r->devices[d].gpu };
         }
         size_t want = MIN(size - MIN(size, n_result), n_cand);
 
         bool whole_gpus = r->replicas <= 1;
         for (size_t i = 0; i < r->n_devices && whole_gpus; i++)
                 whole_gpus = r->devices[i].mig < 0;
-
-        if (whole_gpus && want > 0) {
-                _cleanup_free_ unsigned *must_gpus = new0(unsigned, n_result + 1);
-                _cleanup_free_ unsigned *cand_gpus = new0(unsigned, n_cand + 1);
-                _cleanup_free_ unsigned *chosen = new0(unsigned, want + 1);
-                if (!must_gpus || !cand_gpus || !chosen)
-                        return -ENOMEM;
-                size_t m = 0;
-                for (size_t d = 0; d < r->n_devices; d++)
-                        if (is_must[d])
-                                must_gpus[m++] = r->devices[d].gpu;
-                /* candidates in GPU order, so ties go to lower indexes */
-                for (size_t i = 0; i < n_cand; i++)
-                        for (size_t j = i + 1; j < n_cand; j++)
-                                if (cand[j].gpu < cand[i].gpu) {
-                                        struct candidate t = cand[i];
-                                        cand[i] = cand[j];
-                                        cand[j] = t;
-                                }
-                for (size_t i = 0; i < n_cand; i++)
-                        cand_gpus[i] = cand[i].gpu;
-                choose_aligned(inv, must_gpus, m, cand_gpus, n_cand, want, chosen);
-                for (size_t i = 0; i < want; i++)
-                        for (size_t j = 0; j < n_cand; j++)
-                                if (cand[j].gpu == chosen[i]) {
-                                        if ((k = strv_extend(&result, r->devices[cand[j].dev].id)) < 0)
-                                                return k;
-                                        break;
-                                }
-        } else if (want > 0) {
-                int k2 = choose_shared(inv, r, policy, cand, n_cand, want, &result);
-                if (k2 < 0)
-                        return k2;
+        if (want > 0) {
+                k = whole_gpus ? choose_whole(inv, r, is_must, cand, n_cand, n_result, want, &result)
+                               : choose_spread(inv, r, policy, cand, n_cand, want, &result);
+                if (k < 0)
+                        return k;
         }
         *ret = TAKE_PTR(result);
         return 0;

@@ -2,15 +2,10 @@
 /* (inventory, config) -> the resources this node advertises. */
 #include "plan.h"
 
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "base/fileio.h"
 #include "base/strv.h"
-
-/* /proc/driver/nvidia-caps/mig-minors has a few lines per GPU instance; a real one is ~30 KiB. */
-#define MIG_MINORS_MAX (1024 * 1024)
 
 /* One kubelet-facing device before replication: a whole GPU or one MIG device. */
 struct unit {
@@ -20,35 +15,19 @@ struct unit {
         ssize_t shared; /* index into config.sharing.resources, -1 when not shared */
 };
 
-struct cap_minor {
-        unsigned gpu, gi, ci; /* ci UINT_MAX: the GI access cap */
-        unsigned minor;
-};
-
 struct builder {
         const inventory *inv;
         const config *c;
-        const char *root;
         struct unit *units;
         size_t n_units;
-        struct cap_minor *caps;
-        size_t n_caps;
-        bool caps_loaded;
         char *error;
 };
 
 _printf_(2, 3) static int fail(struct builder *b, const char *fmt, ...)
 {
-        va_list ap;
-        va_start(ap, fmt);
         free(b->error);
-        int r = vasprintf(&b->error, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                b->error = NULL;
-                return -ENOMEM;
-        }
-        return -EINVAL;
+        b->error = format_va(fmt);
+        return b->error ? -EINVAL : -ENOMEM;
 }
 
 static void plan_resource_done(struct plan_resource *r)
@@ -299,48 +278,21 @@ static unsigned unit_replicas(const struct builder *b, const struct unit *u)
         return u->shared < 0 ? 1 : b->c->sharing.resources[u->shared].replicas;
 }
 
-static int load_caps(struct builder *b)
+/* The capability node of a MIG device's GPU instance (ci false) or compute instance (ci true). */
+static int cap_path(struct builder *b, const struct gpu *gpu, const struct mig_device *m, bool ci,
+                    char **ret)
 {
-        _cleanup_free_ char *path = path_join_root(b->root, "/proc/driver/nvidia-caps/mig-minors");
-        _cleanup_free_ char *data = NULL;
-        if (!path)
-                return -ENOMEM;
-        int r = read_full_file(path, MIG_MINORS_MAX, &data, NULL);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return fail(b, "cannot read %s, needed for the device nodes of MIG devices: %s", path,
-                            strerror(-r));
-        b->caps_loaded = true;
-        char *save = NULL;
-        for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                struct cap_minor cm = { .ci = UINT_MAX };
-                char tail;
-                if (sscanf(line, "gpu%u/gi%u/ci%u/access %u%c", &cm.gpu, &cm.gi, &cm.ci, &cm.minor, &tail) !=
-                            4 &&
-                    sscanf(line, "gpu%u/gi%u/access %u%c", &cm.gpu, &cm.gi, &cm.minor, &tail) != 3)
-                        continue; /* "config N", "monitor N" */
-                struct cap_minor *n = realloc(b->caps, sizeof(struct cap_minor) * (b->n_caps + 1));
-                if (!n)
-                        return -ENOMEM;
-                b->caps = n;
-                b->caps[b->n_caps++] = cm;
-        }
-        return 0;
-}
-
-static int cap_path(struct builder *b, const struct gpu *gpu, unsigned gi, unsigned ci, char **ret)
-{
-        for (size_t i = 0; i < b->n_caps; i++) {
-                const struct cap_minor *cm = &b->caps[i];
-                if (cm->gpu == gpu->minor && cm->gi == gi && cm->ci == ci)
-                        return asprintf(ret, "/dev/nvidia-caps/nvidia-cap%u", cm->minor) < 0 ? -ENOMEM : 0;
-        }
-        if (ci == UINT_MAX)
-                return fail(b, "mig-minors has no gpu%u/gi%u/access entry for GPU %u (%s)", gpu->minor, gi,
-                            gpu->index, gpu->uuid);
-        return fail(b, "mig-minors has no gpu%u/gi%u/ci%u/access entry for GPU %u (%s)", gpu->minor, gi, ci,
-                    gpu->index, gpu->uuid);
+        int minor = ci ? m->ci_cap_minor : m->gi_cap_minor;
+        if (minor >= 0)
+                return asprintf(ret, "/dev/nvidia-caps/nvidia-cap%d", minor) < 0 ? -ENOMEM : 0;
+        if (b->inv->mig_minors_error < 0)
+                return fail(b, "cannot read %s, needed for the device nodes of MIG devices: %s",
+                            strna(b->inv->mig_minors_path), strerror(-b->inv->mig_minors_error));
+        if (!ci)
+                return fail(b, "mig-minors has no gpu%u/gi%u/access entry for GPU %u (%s)", gpu->minor,
+                            m->gi_id, gpu->index, gpu->uuid);
+        return fail(b, "mig-minors has no gpu%u/gi%u/ci%u/access entry for GPU %u (%s)", gpu->minor,
+                    m->gi_id, m->ci_id, gpu->index, gpu->uuid);
 }
 
 static int device_fill(struct builder *b, const struct unit *u, int replica, struct plan_device *d)
@@ -379,14 +331,8 @@ static int device_fill(struct builder *b, const struct unit *u, int replica, str
         }
         if (!mig)
                 return 0;
-        if (!b->caps_loaded) {
-                r = load_caps(b);
-                if (r < 0)
-                        return r;
-        }
-        unsigned ids[2][2] = { { mig->gi_id, UINT_MAX }, { mig->gi_id, mig->ci_id } };
-        for (size_t i = 0; i < 2; i++) {
-                r = cap_path(b, gpu, ids[i][0], ids[i][1], &p);
+        for (int ci = 0; ci < 2; ci++) {
+                r = cap_path(b, gpu, mig, ci, &p);
                 if (r < 0)
                         return r;
                 r = strv_push(&d->paths, p);
@@ -462,13 +408,12 @@ static void builder_done(struct builder *b)
         for (size_t i = 0; i < b->n_units; i++)
                 free(b->units[i].name);
         free(b->units);
-        free(b->caps);
         free(b->error);
 }
 
-int plan_build(const inventory *inv, const config *c, const char *root, plan **ret, char **ret_error)
+int plan_build(const inventory *inv, const config *c, plan **ret, char **ret_error)
 {
-        struct builder b = { .inv = inv, .c = c, .root = root };
+        struct builder b = { .inv = inv, .c = c };
         _cleanup_(plan_freep) plan *p = NULL;
         _cleanup_strv_free_ char **names = NULL;
         int r;
@@ -515,6 +460,42 @@ finish:
                 *ret_error = TAKE_PTR(b.error);
         builder_done(&b);
         return r;
+}
+
+char *plan_describe(const plan *p)
+{
+        if (!p || p->n_resources == 0)
+                return strdup("nothing");
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < p->n_resources; i++) {
+                const struct plan_resource *r = &p->resources[i];
+                /* Devices are sorted by GPU, MIG device, replica: a unit's replicas are consecutive. */
+                size_t units = 0;
+                bool mig = false;
+                for (size_t k = 0; k < r->n_devices; k++) {
+                        const struct plan_device *d = &r->devices[k];
+                        mig = mig || d->mig >= 0;
+                        units +=
+                                k == 0 || r->devices[k - 1].gpu != d->gpu || r->devices[k - 1].mig != d->mig;
+                }
+                fprintf(f, "%s%s: %zu %s%s", i ? ", " : "", r->name, units, mig ? "MIG device" : "GPU",
+                        units == 1 ? "" : "s");
+                if (r->replicas > 1)
+                        fprintf(f, " x %u replicas", r->replicas);
+                if (r->sharing == SHARING_TIME_SLICING)
+                        fputs(" (time-slicing)", f);
+                else if (r->sharing == SHARING_MPS)
+                        fputs(" (MPS)", f);
+        }
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
 }
 
 const struct plan_resource *plan_find_resource(const plan *p, const char *name)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The plan: which resources this node advertises and the kubelet-facing devices of each, built from
  * (inventory, config) by a pure function. Immutable once built; a reload builds a new plan and the
- * plugin compares the two. Device health is not here (it changes); the plugin keeps it. */
+ * plugin compares the two. Device health is not here (it changes); the health tracker keeps it. */
 #pragma once
 
 #include "base/macro.h"
@@ -38,14 +38,18 @@ typedef struct plan {
  * stable across restarts. Resources without devices are left out.
  * Sharing honours `devices` and `rename` per resource (beyond upstream): selected devices are shared
  * under the (renamed) resource, the rest stay whole under their normal name.
- * root is the host filesystem root for /proc/driver/nvidia-caps/mig-minors ("/" normally).
+ * Pure: no file or NVML reads (MIG capability minors come with the inventory).
  * Fails with a sentence in ret_error for an invalid node (e.g. MIG "single" with mixed profiles,
  * sharing devices naming no GPU). */
-int plan_build(const inventory *inv, const config *c, const char *root, plan **ret, char **ret_error);
+int plan_build(const inventory *inv, const config *c, plan **ret, char **ret_error);
 plan *plan_free(plan *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(plan *, plan_free);
 
 const struct plan_resource *plan_find_resource(const plan *p, const char *name);
+/* What the plan advertises, for the log: "nvidia.com/gpu: 8 GPUs x 4 replicas (time-slicing),
+ * nvidia.com/mig-1g.10gb: 7 MIG devices"; "nothing" for a plan without resources (or NULL). NULL when
+ * out of memory. */
+char *plan_describe(const plan *p);
 /* Index of the device with this kubelet-facing ID in r->devices, or -1. */
 ssize_t plan_resource_find_device(const struct plan_resource *r, const char *id);
 /* Whether two resources advertise the same devices (reload keeps the endpoint when true). */

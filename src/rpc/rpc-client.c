@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* One-shot unary gRPC client call on a fresh unix-socket connection (the plugin's Register). */
+/* One-shot unary gRPC client call on a fresh unix-socket connection (the plugin's Register), on the one
+ * HTTP/2 client (net/h2-client.h). */
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include "base/parse.h"
 #include "grpc-wire.h"
-#include "h2conn.h"
+#include "net/h2-client.h"
 #include "rpc.h"
 
 /* Response header list we accept (the kubelet's are a few hundred bytes). */
@@ -18,7 +19,7 @@ struct rpc_client_call {
         loop *loop;
         char *socket_path, *method_path;
         uint8_t *request; /* prefix + message */
-        size_t request_len, request_off;
+        size_t request_len;
         uint64_t timeout_nsec;
         rpc_client_done cb;
         void *userdata;
@@ -26,14 +27,13 @@ struct rpc_client_call {
         int fd;                     /* while connecting */
         loop_source *connect_io;    /* while connect is in progress */
         loop_source *timer;         /* deadline */
-        loop_source *deliver_timer; /* reports an early result outside of rpc_client_call_start */
+        loop_source *deliver_timer; /* reports a result outside of rpc_client_call_start and nghttp2 */
         loop_source *retry_timer;   /* connect again after EAGAIN */
-        h2conn *h2;
-        int32_t stream_id;
+        h2_client *h2;
+        h2_request *req;
 
         int http_status;
         bool content_type_ok, have_status, delivering;
-        size_t header_bytes;
         int hdr_status;    /* grpc-status as received */
         char *hdr_message; /* grpc-message, decoded */
         int status;        /* the result */
@@ -55,11 +55,8 @@ static rpc_client_call *client_call_free(rpc_client_call *c)
         c->retry_timer = loop_source_free(c->retry_timer);
         c->connect_io = loop_source_free(c->connect_io);
         c->fd = safe_close(c->fd);
-        if (c->h2) {
-                h2conn *h = TAKE_PTR(c->h2);
-                h2conn_close(h, NGHTTP2_NO_ERROR);
-                h2conn_unref(h);
-        }
+        h2_request_cancel(TAKE_PTR(c->req));
+        c->h2 = h2_client_free(c->h2); /* GOAWAY, no more callbacks */
         grpc_reader_done(&c->reader);
         free(c->socket_path);
         free(c->method_path);
@@ -78,13 +75,8 @@ static _printf_(3, 4) void set_result(rpc_client_call *c, int status, const char
         c->result_set = true;
         c->status = status;
         c->message = mfree(c->message);
-        if (fmt) {
-                va_list ap;
-                va_start(ap, fmt);
-                if (vasprintf(&c->message, fmt, ap) < 0)
-                        c->message = NULL;
-                va_end(ap);
-        }
+        if (fmt)
+                c->message = format_va(fmt);
 }
 
 /* Tears the connection down (GOAWAY), then runs the callback and frees the call. */
@@ -93,11 +85,8 @@ static void deliver(rpc_client_call *c)
         if (c->delivering)
                 return;
         c->delivering = true;
-        if (c->h2) {
-                h2conn *h = TAKE_PTR(c->h2);
-                h2conn_close(h, NGHTTP2_NO_ERROR); /* may re-enter via client_closed: c->h2 is NULL now */
-                h2conn_unref(h);
-        }
+        h2_request_cancel(TAKE_PTR(c->req));
+        c->h2 = h2_client_free(c->h2);
         if (!c->result_set)
                 set_result(c, GRPC_UNAVAILABLE, "connection to %s closed before the response",
                            c->socket_path);
@@ -128,30 +117,20 @@ static void on_timeout(loop_source *s, void *userdata)
         grpc_timeout_format(c->timeout_nsec, t);
         set_result(c, GRPC_DEADLINE_EXCEEDED, "deadline exceeded (%s) calling %s on %s", t, c->method_path,
                    c->socket_path);
-        if (c->h2 && c->stream_id > 0)
-                (void)nghttp2_submit_rst_stream(h2conn_session(c->h2), NGHTTP2_FLAG_NONE, c->stream_id,
-                                                NGHTTP2_CANCEL);
-        deliver(c);
+        deliver(c); /* resets the stream (CANCEL), then GOAWAY */
 }
 
-/* ---- nghttp2 callbacks ------------------------------------------------------------------------------ */
+/* ---- the response ------------------------------------------------------------------------------------ */
 
 static bool header_is(const uint8_t *name, size_t namelen, const char *s)
 {
         return namelen == strlen(s) && memcmp(name, s, namelen) == 0;
 }
 
-static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
-                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
+static void on_header(h2_request *r, const uint8_t *name, size_t namelen, const uint8_t *value,
+                      size_t valuelen, void *userdata)
 {
-        rpc_client_call *c = user_data;
-        if (frame->hd.stream_id != c->stream_id)
-                return 0;
-        c->header_bytes += namelen + valuelen + 32;
-        if (c->header_bytes > MAX_RESPONSE_HEADERS) {
-                set_result(c, GRPC_INTERNAL, "response header list from %s too large", c->socket_path);
-                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        }
+        rpc_client_call *c = userdata;
         if (header_is(name, namelen, ":status")) {
                 c->http_status = 0;
                 for (size_t i = 0; i < valuelen && i < 3; i++)
@@ -173,7 +152,6 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
                 free(c->hdr_message);
                 c->hdr_message = grpc_message_decode(value, valuelen);
         }
-        return 0;
 }
 
 static int on_message(const uint8_t *msg, size_t size, void *userdata)
@@ -191,11 +169,10 @@ static int on_message(const uint8_t *msg, size_t size, void *userdata)
         return 0;
 }
 
-static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id,
-                              const uint8_t *data, size_t len, void *user_data)
+static int on_data(h2_request *req, const uint8_t *data, size_t len, void *userdata)
 {
-        rpc_client_call *c = user_data;
-        if (stream_id != c->stream_id || c->result_set)
+        rpc_client_call *c = userdata;
+        if (c->result_set)
                 return 0;
         int r = grpc_reader_feed(&c->reader, data, len, on_message, c);
         if (r == -EMSGSIZE)
@@ -207,9 +184,7 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
                 set_result(c, GRPC_INTERNAL, "compressed response from %s", c->socket_path);
         else if (r < 0)
                 set_result(c, GRPC_INTERNAL, "failed to read the response from %s", c->socket_path);
-        if (r < 0)
-                (void)nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
-        return 0;
+        return r < 0 ? r : 0; /* <0 resets the stream */
 }
 
 /* grpc's mapping of HTTP statuses for responses that are not gRPC. */
@@ -228,6 +203,7 @@ static int http_to_grpc(int http_status)
         }
 }
 
+/* The result from what arrived, once the stream closed with this HTTP/2 error code. */
 static void decide(rpc_client_call *c, uint32_t error_code)
 {
         if (c->result_set)
@@ -264,73 +240,52 @@ static void decide(rpc_client_call *c, uint32_t error_code)
                 set_result(c, GRPC_UNKNOWN, "response from %s has no grpc-status", c->socket_path);
 }
 
-static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code, void *user_data)
+static void on_close(h2_request *r, int error, void *userdata)
 {
-        rpc_client_call *c = user_data;
-        if (stream_id != c->stream_id)
-                return 0;
-        decide(c, error_code);
+        rpc_client_call *c = userdata;
+        int64_t code = h2_request_close_code(r);
+        c->req = NULL;
+        if (error == -EPROTO)
+                set_result(c, GRPC_INTERNAL, "malformed or too large response headers from %s",
+                           c->socket_path);
+        else if (code < 0)
+                set_result(c, GRPC_UNAVAILABLE, "connection to %s closed before the response",
+                           c->socket_path);
+        else
+                decide(c, (uint32_t)code);
         deliver_soon(c);
-        return 0;
 }
 
-static void client_closed(h2conn *h2, int error, void *owner)
+static void on_connection_closed(h2_client *h, int error, void *userdata)
 {
-        rpc_client_call *c = owner;
+        rpc_client_call *c = userdata;
         if (c->delivering)
                 return;
         set_result(c, GRPC_UNAVAILABLE, "connection to %s closed before the response", c->socket_path);
         deliver_soon(c);
 }
 
-static ssize_t read_request(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
-                            uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
-{
-        rpc_client_call *c = user_data;
-        size_t k = MIN(length, c->request_len - c->request_off);
-        memcpy(buf, c->request + c->request_off, k);
-        c->request_off += k;
-        if (c->request_off == c->request_len)
-                *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-        return (ssize_t)k;
-}
-
 /* ---- connecting ------------------------------------------------------------------------------------- */
-
-static void callbacks_freep(nghttp2_session_callbacks **p)
-{
-        nghttp2_session_callbacks_del(*p);
-}
 
 static int start_http2(rpc_client_call *c)
 {
-        _cleanup_(callbacks_freep) nghttp2_session_callbacks *cbs = NULL;
-        if (nghttp2_session_callbacks_new(&cbs) != 0)
-                return -ENOMEM;
-        nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
-        nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-        const nghttp2_settings_entry settings[] = {
-                { NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
-                { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_RESPONSE_HEADERS },
+        static const struct h2_request_handler handler = {
+                .on_header = on_header,
+                .on_data = on_data,
+                .on_close = on_close,
         };
-        rpc_transport *t;
-        int r = rpc_transport_new_fd(TAKE_FD(c->fd), &t);
+        net_transport *t;
+        int r = net_transport_new_fd(TAKE_FD(c->fd), &t);
         if (r < 0)
                 return r;
-        r = h2conn_new(c->loop, t, false, cbs, NULL, settings, ELEMENTSOF(settings), client_closed, c,
-                       &c->h2);
+        r = h2_client_new(c->loop, t, "http", "localhost", MAX_RESPONSE_HEADERS, on_connection_closed, c,
+                          &c->h2);
         if (r < 0)
                 return r;
-
         char timeout[16];
-        nghttp2_nv nv[7];
+        nghttp2_nv nv[3];
         size_t n = 0;
 #define NV(k, v) (nghttp2_nv){ (uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE }
-        nv[n++] = NV(":method", "POST");
-        nv[n++] = NV(":scheme", "http");
-        nv[n++] = NV(":path", c->method_path);
-        nv[n++] = NV(":authority", "localhost");
         nv[n++] = NV("content-type", "application/grpc");
         nv[n++] = NV("te", "trailers");
         if (c->timeout_nsec > 0) {
@@ -338,13 +293,8 @@ static int start_http2(rpc_client_call *c)
                 nv[n++] = NV("grpc-timeout", timeout);
         }
 #undef NV
-        nghttp2_data_provider prd = { .read_callback = read_request };
-        int32_t id = nghttp2_submit_request(h2conn_session(c->h2), NULL, nv, n, &prd, NULL);
-        if (id < 0)
-                return -ENOMEM;
-        c->stream_id = id;
-        h2conn_flush(c->h2);
-        return 0;
+        return h2_client_request(c->h2, "POST", c->method_path, nv, n, c->request, c->request_len, &handler,
+                                 c, &c->req);
 }
 
 static void connected(rpc_client_call *c)
@@ -458,9 +408,6 @@ rpc_client_call *rpc_client_call_cancel(rpc_client_call *c)
 {
         if (!c || c->delivering)
                 return NULL;
-        if (c->h2 && c->stream_id > 0 && !h2conn_is_closing(c->h2))
-                (void)nghttp2_submit_rst_stream(h2conn_session(c->h2), NGHTTP2_FLAG_NONE, c->stream_id,
-                                                NGHTTP2_CANCEL);
-        c->delivering = true; /* no callback from client_closed */
-        return client_call_free(c);
+        c->delivering = true;       /* no callback from on_connection_closed */
+        return client_call_free(c); /* resets the stream (CANCEL), GOAWAY */
 }

@@ -7,7 +7,7 @@
 
 #include "base/parse.h"
 #include "grpc-wire.h"
-#include "h2conn.h"
+#include "net/h2conn.h"
 #include "rpc.h"
 
 /* Longest :path we look at; longer ones cannot name one of our methods. */
@@ -224,14 +224,20 @@ static bool call_usable(const rpc_call *c)
         return c && !c->finished && !h2conn_is_closing(c->conn->h2);
 }
 
+/* One message more on the stream, headers first if they are not out yet. */
+static int call_queue_submit(rpc_call *c, const uint8_t *msg, size_t size)
+{
+        int r = call_queue(c, msg, size);
+        if (r < 0)
+                return r;
+        return call_submit_response(c);
+}
+
 int rpc_call_reply(rpc_call *c, const uint8_t *msg, size_t size)
 {
         if (!call_usable(c))
                 return -ESTALE;
-        int r = call_queue(c, msg, size);
-        if (r < 0)
-                return r;
-        r = call_submit_response(c);
+        int r = call_queue_submit(c, msg, size);
         if (r < 0)
                 return r;
         c->status = GRPC_OK;
@@ -247,10 +253,7 @@ int rpc_call_send(rpc_call *c, const uint8_t *msg, size_t size)
                 return -ESTALE;
         if (c->out_bytes > RPC_MAX_STREAM_QUEUE)
                 return -ENOBUFS;
-        int r = call_queue(c, msg, size);
-        if (r < 0)
-                return r;
-        r = call_submit_response(c);
+        int r = call_queue_submit(c, msg, size);
         if (r < 0)
                 return r;
         call_kick(c);
@@ -337,16 +340,6 @@ void rpc_call_set_close_handler(rpc_call *c, rpc_close_handler cb, void *userdat
 rpc_server *rpc_call_get_server(rpc_call *c)
 {
         return c->conn->server;
-}
-
-const char *rpc_call_get_path(const rpc_call *c)
-{
-        return c->path;
-}
-
-uint64_t rpc_call_get_deadline(const rpc_call *c)
-{
-        return c->deadline;
 }
 
 void *rpc_server_get_userdata(rpc_server *s)
@@ -599,8 +592,8 @@ int rpc_server_add_connection(rpc_server *s, int fd)
         server_conn *conn = new0(server_conn, 1);
         if (!conn)
                 return -ENOMEM;
-        rpc_transport *t;
-        int r = rpc_transport_new_fd(TAKE_FD(owned), &t);
+        net_transport *t;
+        int r = net_transport_new_fd(TAKE_FD(owned), &t);
         if (r < 0) {
                 free(conn);
                 return r;
@@ -812,9 +805,4 @@ void rpc_server_set_handshake_timeout(rpc_server *s, uint64_t nsec)
 size_t rpc_server_connections(const rpc_server *s)
 {
         return s->n_conns;
-}
-
-const char *rpc_server_socket_path(const rpc_server *s)
-{
-        return s->socket_path;
 }

@@ -79,7 +79,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(rpc_server *, rpc_server_free);
 size_t rpc_server_connections(const rpc_server *s);
 /* For connections accepted from now on (tests use a short one). */
 void rpc_server_set_handshake_timeout(rpc_server *s, uint64_t nsec);
-const char *rpc_server_socket_path(const rpc_server *s); /* NULL when not listening */
 
 /* unary: HEADERS, DATA, trailers grpc-status 0. Finishes the call. -EMSGSIZE over RPC_MAX_MESSAGE (the
  * call then stays yours: fail it). */
@@ -92,9 +91,6 @@ int rpc_call_fail(rpc_call *c, int grpc_status, const char *fmt, ...) _printf_(3
 void rpc_call_set_close_handler(rpc_call *c, rpc_close_handler cb, void *userdata);
 void *rpc_server_get_userdata(rpc_server *s);
 rpc_server *rpc_call_get_server(rpc_call *c);
-const char *rpc_call_get_path(const rpc_call *c);
-/* The client's grpc-timeout as an absolute CLOCK_MONOTONIC time, UINT64_MAX if none. Not enforced here. */
-uint64_t rpc_call_get_deadline(const rpc_call *c);
 
 typedef struct rpc_client_call rpc_client_call;
 /* status GRPC_OK with the response message, or an error status with a message (connect failure ->

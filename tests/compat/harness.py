@@ -15,7 +15,7 @@ driver libraries (--driver-root-ctr-path); MPS gets a stand-in nvidia-cuda-mps-c
 answers like a running control daemon. Paths are the same for both programs, so their answers can be
 compared as they are.
 """
-import itertools
+import json
 import os
 import random
 import re
@@ -307,42 +307,33 @@ def call(fn):
 
 
 # ---- upstream's metrics for GetPreferredAllocation (see docs/compat.md) --------------------------------
-LEVEL_SCORE = {"board": 60, "pcie_switch": 50, "host_bridge": 30}
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+import gpuallocator  # noqa: E402  (NVIDIA's whole-GPU measure: the one implementation of it in Python)
+
+_PAIR_SCORES = {}
 
 
-def pair_scores(spec):
-    """go-gpuallocator's pair score from the fixture: the PCIe level (as the mock answers
-    nvmlDeviceGetTopologyCommonAncestor) plus 100 per NVLink whose remote is the other GPU."""
-    gpus = spec["gpus"]
-    bus = [g["bus_id"].upper() for g in gpus]
-    s = {}
-    for i, a in enumerate(gpus):
-        for j, b in enumerate(gpus):
-            if i == j:
-                continue
-            ta, tb = a.get("topology", {}), b.get("topology", {})
-            if ta.get("board") and ta.get("board") == tb.get("board"):
-                score = 60
-            elif ta.get("pcie_switch") and ta.get("pcie_switch") == tb.get("pcie_switch"):
-                score = 50
-            elif ta.get("host_bridge") and ta.get("host_bridge") == tb.get("host_bridge"):
-                score = 30
-            elif ta.get("cpu") is not None and ta.get("cpu") == tb.get("cpu"):
-                score = 20
-            else:
-                score = 10
-            for link in a.get("nvlinks", []):
-                if link.get("type", "gpu") == "gpu" and link["remote"].upper() == bus[j]:
-                    score += 100 * link.get("links", 1)
-            s[(i, j)] = score
-    return s
+def pair_scores(fixture_name):
+    """go-gpuallocator's pair scores of a fixture node, from the simulated NVML's own answers
+    (gpuallocator.node_pair_scores(nvml.read_node())), read in a child process: a process loads the
+    simulated NVML, and so one fixture, once."""
+    if fixture_name not in _PAIR_SCORES:
+        code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import gpuallocator, nvml; "
+                "s = gpuallocator.node_pair_scores(nvml.read_node(sys.argv[2])); "
+                "print(json.dumps([[a, b, v] for (a, b), v in s.items()]))")
+        env = dict(os.environ, MOCK_NVML_FIXTURE=os.path.join(FIXTURES, fixture_name + ".yaml"))
+        p = subprocess.run([sys.executable, "-c", code, os.path.join(REPO, "tests", "lib"),
+                            os.path.join(MOCK_DIR, "libnvidia-ml.so.1")], env=env, capture_output=True, text=True,
+                           timeout=60, check=True)
+        _PAIR_SCORES[fixture_name] = {(a, b): v for a, b, v in json.loads(p.stdout)}
+    return _PAIR_SCORES[fixture_name]
 
 
 class Scorer:
     """Scores a preferred allocation with upstream's own measure for that resource."""
 
-    def __init__(self, spec, devices):
-        self.scores = pair_scores(spec)
+    def __init__(self, fixture_name, spec, devices):
+        self.scores = pair_scores(fixture_name)
         self.gpu_of = {}
         uuid_index = {g["uuid"]: i for i, g in enumerate(spec["gpus"])}
         for i, g in enumerate(spec["gpus"]):
@@ -359,8 +350,7 @@ class Scorer:
     def score(self, answer, available, must):
         """Whole GPUs: the set's score (higher is better); replicas and MIG: minus the greedy cost."""
         if self.whole:
-            g = [self.index[d] for d in answer]
-            return sum(self.scores[(a, b)] for a, b in itertools.combinations(g, 2))
+            return gpuallocator.set_score(self.scores, [self.index[d] for d in answer])
         total, unavail = {}, {}
         cand = set(available) - set(must)
         for d in self.devices:

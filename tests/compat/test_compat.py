@@ -245,7 +245,7 @@ def compare_plugin(fx, case, ours, theirs, spec, failures):
                 d = record(f"{base}/{name}/allocate/{label}", ov, tv)
                 if d:
                     failures.append(d)
-        scorer = h.Scorer(spec, o["ids"])
+        scorer = h.Scorer(fx, spec, o["ids"])
         for i, ((req, ov, oerr), (_, tv, terr)) in enumerate(zip(o["preferred"], t["preferred"])):
             avail, must, size = req
             key = f"{base}/{name}/preferred/{i}"

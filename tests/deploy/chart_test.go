@@ -1,10 +1,13 @@
-// Tests of the Helm chart: the real helm renders it, every object is decoded strictly into the
-// Kubernetes API types (an unknown or misplaced field fails), and the values users rely on are
-// checked in the rendered objects.
+// Tests of the Helm chart: the real helm renders it (offline: the NFD subchart is vendored), every
+// object is decoded strictly into the Kubernetes API types (an unknown or misplaced field fails), and
+// the values users rely on are checked in the rendered objects.
 package deploy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,7 +17,9 @@ import (
 	"strings"
 	"testing"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -32,7 +37,17 @@ var repoRoot = func() string {
 	return abs
 }()
 
-var chartSrc = filepath.Join(repoRoot, "deploy/helm/nvidia-device-plugin")
+// NVDP_CHART renders another copy of the chart (e.g. an older one, to see which checks it fails).
+var chartSrc = func() string {
+	if p := os.Getenv("NVDP_CHART"); p != "" {
+		return p
+	}
+	return filepath.Join(repoRoot, "deploy/helm/nvidia-device-plugin")
+}()
+
+// NVIDIA's chart (v0.19.3, from the tag's sources: scripts/vendor-charts), the release the upgrade
+// tests replace.
+var nvidiaChart = filepath.Join(repoRoot, "tests/deploy/testdata/nvidia-device-plugin-0.19.3.tgz")
 
 func helmPath(t *testing.T) string {
 	t.Helper()
@@ -63,45 +78,14 @@ func version(t *testing.T) string {
 	return strings.TrimSpace(string(b))
 }
 
-// chartCopy returns a copy of the chart that helm can render offline. The NFD subchart cannot be
-// fetched here (no network), and helm refuses to render a chart whose declared dependency is
-// missing from charts/ even when its condition is false; so unless it was fetched, the copy drops
-// the dependency list. Everything else is the chart as shipped.
-func chartCopy(t *testing.T) string {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), "nvidia-device-plugin")
-	if out, err := exec.Command("cp", "-r", chartSrc, dst).CombinedOutput(); err != nil {
-		t.Fatalf("copy chart: %v: %s", err, out)
-	}
-	matches, _ := filepath.Glob(filepath.Join(dst, "charts", "node-feature-discovery-*.tgz"))
-	if len(matches) > 0 {
-		return dst
-	}
-	raw, err := os.ReadFile(filepath.Join(dst, "Chart.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var chart map[string]any
-	if err := yaml.Unmarshal(raw, &chart); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := chart["dependencies"]; !ok {
-		t.Fatal("Chart.yaml declares no dependencies; expected node-feature-discovery")
-	}
-	delete(chart, "dependencies")
-	out, _ := yaml.Marshal(chart)
-	if err := os.WriteFile(filepath.Join(dst, "Chart.yaml"), out, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
 type rendered struct {
 	docs    map[string][]byte // "Kind/name" -> YAML
 	kinds   []string
 	objects map[string]any
 }
 
+// helm runs helm with empty cache, config and data directories: no repository is configured and
+// nothing is cached, as on a fresh machine; this machine has no network either.
 func helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(helmPath(t), args...)
@@ -116,10 +100,16 @@ func helm(t *testing.T, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// render runs helm template with the given extra arguments and decodes every document strictly.
+// render runs helm template on the chart as shipped with the given extra arguments and decodes
+// every document strictly.
 func render(t *testing.T, args ...string) *rendered {
 	t.Helper()
-	all := append([]string{"template", "nvdp", chartCopy(t), "--namespace", namespace}, args...)
+	return renderChart(t, chartSrc, args...)
+}
+
+func renderChart(t *testing.T, chart string, args ...string) *rendered {
+	t.Helper()
+	all := append([]string{"template", "nvdp", chart, "--namespace", namespace}, args...)
 	out, err := helm(t, all...)
 	if err != nil {
 		t.Fatalf("helm %s: %v\n%s", strings.Join(all, " "), err, out)
@@ -152,6 +142,9 @@ func decodeAll(t *testing.T, out string) *rendered {
 			t.Fatalf("%s %s does not decode strictly: %v\n%s", meta.Kind, om.Metadata.Name, err, doc)
 		}
 		key := meta.Kind + "/" + om.Metadata.Name
+		if meta.Kind == "Role" || meta.Kind == "RoleBinding" { // the events Role lives in "default"
+			key = meta.Kind + "/" + om.Metadata.Namespace + "/" + om.Metadata.Name
+		}
 		if _, dup := r.docs[key]; dup {
 			t.Fatalf("%s rendered twice", key)
 		}
@@ -221,12 +214,24 @@ func newObject(m metav1.TypeMeta) any {
 		return &corev1.Service{}
 	case "apps/v1 DaemonSet":
 		return &appsv1.DaemonSet{}
+	case "apps/v1 Deployment": // NFD master and gc
+		return &appsv1.Deployment{}
+	case "batch/v1 Job": // NFD's post-delete hook
+		return &batchv1.Job{}
 	case "rbac.authorization.k8s.io/v1 ClusterRole":
 		return &rbacv1.ClusterRole{}
 	case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
 		return &rbacv1.ClusterRoleBinding{}
+	case "rbac.authorization.k8s.io/v1 Role":
+		return &rbacv1.Role{}
+	case "rbac.authorization.k8s.io/v1 RoleBinding":
+		return &rbacv1.RoleBinding{}
 	case "node.k8s.io/v1 RuntimeClass":
 		return &nodev1.RuntimeClass{}
+	case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy":
+		return &admissionv1.ValidatingAdmissionPolicy{}
+	case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding":
+		return &admissionv1.ValidatingAdmissionPolicyBinding{}
 	case "monitoring.coreos.com/v1 ServiceMonitor":
 		return &serviceMonitor{}
 	}
@@ -242,9 +247,30 @@ func (r *rendered) daemonSet(t *testing.T, name string) *appsv1.DaemonSet {
 	return o.(*appsv1.DaemonSet)
 }
 
+// get returns the rendered object key as type T, failing the test (not panicking) when it is missing.
+func get[T any](t *testing.T, r *rendered, key string) T {
+	t.Helper()
+	o, ok := r.objects[key].(T)
+	if !ok {
+		t.Fatalf("no %s of type %T; rendered %v", key, o, r.kinds)
+	}
+	return o
+}
+
 func (r *rendered) has(key string) bool {
 	_, ok := r.objects[key]
 	return ok
+}
+
+// ours lists the objects of this chart (not of the NFD subchart).
+func (r *rendered) ours() []string {
+	var l []string
+	for _, k := range r.kinds {
+		if !strings.Contains(k, "node-feature-discovery") {
+			l = append(l, k)
+		}
+	}
+	return l
 }
 
 func envMap(c corev1.Container) map[string]string {
@@ -303,6 +329,19 @@ func int64p(i *int64) string {
 	return fmt.Sprint(*i)
 }
 
+// rules summarises RBAC rules as "group/resource:verb,verb" (names too when set), in order.
+func rules(rs []rbacv1.PolicyRule) string {
+	var l []string
+	for _, r := range rs {
+		s := fmt.Sprintf("%s/%s:%s", strings.Join(r.APIGroups, ","), strings.Join(r.Resources, ","), strings.Join(r.Verbs, ","))
+		if len(r.ResourceNames) > 0 {
+			s += "[" + strings.Join(r.ResourceNames, ",") + "]"
+		}
+		l = append(l, s)
+	}
+	return strings.Join(l, " | ")
+}
+
 func TestChartVersionIsVERSION(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(chartSrc, "Chart.yaml"))
 	if err != nil {
@@ -329,19 +368,129 @@ func TestChartVersionIsVERSION(t *testing.T) {
 	}
 }
 
-func TestLint(t *testing.T) {
-	// The chart as shipped: the missing NFD subchart is a warning, not a failure.
-	out, err := helm(t, "lint", chartSrc, "--namespace", namespace)
-	if err != nil {
-		t.Fatalf("helm lint (shipped chart): %v\n%s", err, out)
+// lockDigest is helm's digest of a chart's dependencies (Chart.lock "digest"): sha256 over the JSON
+// of [Chart.yaml's dependencies, the locked ones], with the field names and order of helm's
+// chart.Dependency. TestChartLock checks this function against the lock NVIDIA's chart ships.
+func lockDigest(t *testing.T, chartYAML, lockYAML []byte) (computed, stored string) {
+	t.Helper()
+	type dep struct {
+		Name       string `json:"name"`
+		Version    string `json:"version,omitempty"`
+		Repository string `json:"repository"`
+		Condition  string `json:"condition,omitempty"`
+		Alias      string `json:"alias,omitempty"`
 	}
-	for _, values := range []string{"", "testdata/values-time-slicing.yaml", "testdata/values-mig-mixed.yaml",
-		"testdata/values-upstream-keys.yaml",
-		filepath.Join(repoRoot, "nvidia-device-plugin/values.yaml")} {
-		args := []string{"lint", "--strict", chartCopy(t), "--namespace", namespace}
-		if values != "" {
-			args = append(args, "-f", values)
+	var c struct {
+		Dependencies []dep `json:"dependencies"`
+	}
+	var l struct {
+		Dependencies []dep  `json:"dependencies"`
+		Digest       string `json:"digest"`
+	}
+	if err := yaml.Unmarshal(chartYAML, &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(lockYAML, &l); err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal([2][]dep{c.Dependencies, l.Dependencies})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:]), l.Digest
+}
+
+func untar(t *testing.T, archive string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("tar", "-xzf", archive, "-C", dir).CombinedOutput(); err != nil {
+		t.Fatalf("tar -xzf %s: %v: %s", archive, err, out)
+	}
+	return dir
+}
+
+// Chart.lock is committed (as upstream does) and matches Chart.yaml; the vendored archive is the
+// locked dependency.
+func TestChartLock(t *testing.T) {
+	// The digest function against a lock helm itself wrote: NVIDIA's.
+	up := filepath.Join(untar(t, nvidiaChart), "nvidia-device-plugin")
+	cy, _ := os.ReadFile(filepath.Join(up, "Chart.yaml"))
+	cl, err := os.ReadFile(filepath.Join(up, "Chart.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lockDigest(t, cy, cl); got != want || want == "" {
+		t.Fatalf("digest of NVIDIA's Chart.lock computed as %s, helm wrote %s", got, want)
+	}
+	cy, _ = os.ReadFile(filepath.Join(chartSrc, "Chart.yaml"))
+	cl, err = os.ReadFile(filepath.Join(chartSrc, "Chart.lock"))
+	if err != nil {
+		t.Fatal("deploy/helm/nvidia-device-plugin/Chart.lock is missing")
+	}
+	if got, want := lockDigest(t, cy, cl); got != want {
+		t.Errorf("Chart.lock is out of sync with Chart.yaml: digest %s, Chart.yaml's dependencies give %s", want, got)
+	}
+	out, err := helm(t, "dependency", "list", chartSrc)
+	if err != nil || !regexp.MustCompile(`(?m)^node-feature-discovery\s+0\.19\.0\s+oci://registry\.k8s\.io/nfd/charts\s+ok\s*$`).MatchString(out) {
+		t.Errorf("helm dependency list: want node-feature-discovery 0.19.0 ok (err %v):\n%s", err, out)
+	}
+}
+
+// From a fresh clone (the files git tracks, nothing fetched), with no network and empty helm
+// directories: helm renders with NFD off and on.
+func TestOfflineFromFreshClone(t *testing.T) {
+	files, err := exec.Command("git", "-C", repoRoot, "ls-files", "deploy/helm/nvidia-device-plugin").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	clone := t.TempDir()
+	for _, f := range strings.Fields(string(files)) {
+		src, dst := filepath.Join(repoRoot, f), filepath.Join(clone, f)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
 		}
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chart := filepath.Join(clone, "deploy/helm/nvidia-device-plugin")
+	off := renderChart(t, chart, "--set", "nfd.enabled=false", "--set", "gfd.enabled=true")
+	for _, k := range off.kinds {
+		if strings.Contains(k, "node-feature-discovery") {
+			t.Errorf("nfd.enabled=false renders %s", k)
+		}
+	}
+	on := renderChart(t, chart, "--set", "nfd.enabled=true")
+	for _, want := range []string{"Deployment/nvdp-node-feature-discovery-master", "DaemonSet/nvdp-node-feature-discovery-worker",
+		"Deployment/nvdp-node-feature-discovery-gc"} {
+		if !on.has(want) {
+			t.Errorf("nfd.enabled=true: %s missing; rendered %v", want, on.kinds)
+		}
+	}
+	w := on.daemonSet(t, "nvdp-node-feature-discovery-worker").Spec.Template.Spec.Containers[0]
+	if w.Image != "registry.k8s.io/nfd/node-feature-discovery:v0.19.0" {
+		t.Errorf("NFD worker image = %s, want registry.k8s.io/nfd/node-feature-discovery:v0.19.0", w.Image)
+	}
+}
+
+func TestLint(t *testing.T) {
+	out, err := helm(t, "lint", "--strict", chartSrc, "--namespace", namespace)
+	if err != nil {
+		t.Fatalf("helm lint --strict (shipped chart): %v\n%s", err, out)
+	}
+	files, _ := filepath.Glob("testdata/upstream/*.yaml")
+	files = append(files, filepath.Join(repoRoot, "nvidia-device-plugin/values.yaml"))
+	for _, values := range files {
+		h := readHeader(t, values)
+		if h.refused != "" {
+			continue
+		}
+		args := []string{"lint", "--strict", chartSrc, "--namespace", h.namespace, "-f", values}
 		if out, err := helm(t, args...); err != nil {
 			t.Errorf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
@@ -350,27 +499,22 @@ func TestLint(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	r := render(t)
-	want := []string{"ClusterRole/nvdp-nvidia-device-plugin-role",
-		"ClusterRoleBinding/nvdp-nvidia-device-plugin-role-binding", "DaemonSet/nvdp-nvidia-device-plugin",
-		"RuntimeClass/nvidia", "ServiceAccount/nvdp-nvidia-device-plugin-service-account"}
+	want := []string{"DaemonSet/nvdp-nvidia-device-plugin", "Role/default/nvdp-nvidia-device-plugin-events",
+		"RoleBinding/default/nvdp-nvidia-device-plugin-events", "ServiceAccount/nvdp-nvidia-device-plugin-service-account"}
 	if strings.Join(r.kinds, " ") != strings.Join(want, " ") {
 		t.Errorf("objects = %v, want %v", r.kinds, want)
 	}
-	// Node events are on by default: the plugin may create events, and nothing else.
-	if role := r.objects["ClusterRole/nvdp-nvidia-device-plugin-role"].(*rbacv1.ClusterRole); len(role.Rules) != 1 ||
-		fmt.Sprint(role.Rules[0].APIGroups, role.Rules[0].Resources, role.Rules[0].Verbs) != "[] [events] [create patch]" {
-		t.Errorf("default rules = %+v, want only events create/patch", role.Rules)
-	}
 	ds := r.daemonSet(t, "nvdp-nvidia-device-plugin")
-	if ds.Namespace != namespace {
-		t.Errorf("namespace = %q", ds.Namespace)
+	// Upstream's selector exactly: `helm upgrade` over a release of NVIDIA's chart must not change it.
+	if got := fmt.Sprint(ds.Spec.Selector.MatchLabels); got != "map[app.kubernetes.io/instance:nvdp app.kubernetes.io/name:nvidia-device-plugin]" {
+		t.Errorf("selector = %s, want upstream's name+instance", got)
+	}
+	if got := ds.Spec.Template.Labels["app.kubernetes.io/component"]; got != "k8s-device-plugin" {
+		t.Errorf("pod label app.kubernetes.io/component = %q, want k8s-device-plugin", got)
 	}
 	pod := ds.Spec.Template.Spec
-	if pod.PriorityClassName != "system-node-critical" {
-		t.Errorf("priorityClassName = %q", pod.PriorityClassName)
-	}
-	if pod.RuntimeClassName != nil {
-		t.Errorf("runtimeClassName = %q, want unset (upstream default)", *pod.RuntimeClassName)
+	if pod.PriorityClassName != "system-node-critical" || pod.RuntimeClassName != nil || pod.HostNetwork {
+		t.Errorf("priorityClassName %q, runtimeClassName %v, hostNetwork %v", pod.PriorityClassName, pod.RuntimeClassName, pod.HostNetwork)
 	}
 	if len(pod.Containers) != 1 || len(pod.InitContainers) != 0 {
 		t.Fatalf("want one container and no init container (no config-manager), got %d/%d", len(pod.Containers), len(pod.InitContainers))
@@ -378,9 +522,6 @@ func TestDefaults(t *testing.T) {
 	c := pod.Containers[0]
 	if c.Image != "nvdp:"+version(t) || c.ImagePullPolicy != corev1.PullIfNotPresent {
 		t.Errorf("image = %s (%s), want nvdp:%s IfNotPresent", c.Image, c.ImagePullPolicy, version(t))
-	}
-	if strings.Join(c.Command, " ") != "/usr/bin/nvidia-device-plugin" || len(c.Args) != 0 {
-		t.Errorf("command/args = %v %v", c.Command, c.Args)
 	}
 	sc := c.SecurityContext
 	if got := fmt.Sprintf("priv=%s ape=%s ro=%s uid=%s %s", boolp(sc.Privileged), boolp(sc.AllowPrivilegeEscalation),
@@ -391,183 +532,182 @@ func TestDefaults(t *testing.T) {
 		"NVIDIA_DRIVER_CAPABILITIES": "compute,utility", "NODE_NAME": "fieldRef:spec.nodeName"},
 		"MIG_STRATEGY", "FAIL_ON_INIT_ERROR", "PASS_DEVICE_SPECS", "DEVICE_LIST_STRATEGY", "DEVICE_ID_STRATEGY",
 		"NVIDIA_DRIVER_ROOT", "CONFIG_FILE_SRCDIR", "DEFAULT_CONFIG", "NVIDIA_MIG_MONITOR_DEVICES")
-	if got := c.Resources.Requests.Cpu().String() + "/" + c.Resources.Requests.Memory().String(); got != "10m/10Mi" {
-		t.Errorf("requests = %s, want 10m/10Mi", got)
+	// resources: {} as upstream: a user's `resources: {}` and ours merge into nothing.
+	if len(c.Resources.Requests) != 0 || len(c.Resources.Limits) != 0 {
+		t.Errorf("resources = %+v, want none (upstream's default)", c.Resources)
 	}
 	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" ||
-		c.LivenessProbe.HTTPGet.Port.String() != "metrics" {
-		t.Errorf("livenessProbe = %+v, want GET /healthz on port metrics", c.LivenessProbe)
-	}
-	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz" {
-		t.Errorf("readinessProbe = %+v", c.ReadinessProbe)
-	}
-	if len(c.Ports) != 1 || c.Ports[0].Name != "metrics" || c.Ports[0].ContainerPort != 2112 {
-		t.Errorf("ports = %+v", c.Ports)
-	}
-	ann := ds.Spec.Template.Annotations
-	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != "2112" || ann["prometheus.io/path"] != "/metrics" {
-		t.Errorf("scrape annotations = %v", ann)
+		c.LivenessProbe.HTTPGet.Port.String() != "metrics" || c.ReadinessProbe == nil {
+		t.Errorf("probes: liveness %+v readiness %+v, want GET /healthz on port metrics", c.LivenessProbe, c.ReadinessProbe)
 	}
 	if m := mounts(c); len(m) != 1 || m["/var/lib/kubelet/device-plugins"] != "device-plugin" {
 		t.Errorf("mounts = %v, want only /var/lib/kubelet/device-plugins", m)
 	}
-	if v := pod.Volumes[0]; v.HostPath == nil || v.HostPath.Path != "/var/lib/kubelet/device-plugins" ||
-		*v.HostPath.Type != corev1.HostPathDirectory {
-		t.Errorf("volume = %+v", v)
-	}
 	if pod.AutomountServiceAccountToken == nil || !*pod.AutomountServiceAccountToken {
 		t.Errorf("automountServiceAccountToken = %s, want true (the plugin posts Node events)", boolp(pod.AutomountServiceAccountToken))
 	}
-	// Without events and without configs the plugin needs no API access at all.
-	quiet := render(t, "--set", "events.enabled=false")
-	if strings.Join(quiet.kinds, " ") != "DaemonSet/nvdp-nvidia-device-plugin RuntimeClass/nvidia ServiceAccount/nvdp-nvidia-device-plugin-service-account" {
-		t.Errorf("events.enabled=false: objects = %v", quiet.kinds)
-	}
-	qpod := quiet.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec
-	if qpod.AutomountServiceAccountToken == nil || *qpod.AutomountServiceAccountToken {
-		t.Errorf("events.enabled=false: automountServiceAccountToken = %s, want false", boolp(qpod.AutomountServiceAccountToken))
-	}
-	expectEnv(t, qpod.Containers[0], map[string]string{}, "NODE_NAME")
-	// Affinity: any one of NFD's NVIDIA PCI label, Tegra, or nvidia.com/gpu.present.
+	// Affinity: NFD's NVIDIA PCI label or nvidia.com/gpu.present; not upstream's Tegra term.
 	var terms []string
 	for _, term := range pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
 		for _, e := range term.MatchExpressions {
 			terms = append(terms, fmt.Sprintf("%s %s %v", e.Key, e.Operator, e.Values))
 		}
 	}
-	wantTerms := "feature.node.kubernetes.io/pci-10de.present In [true] | feature.node.kubernetes.io/cpu-model.vendor_id In [NVIDIA] | nvidia.com/gpu.present In [true]"
-	if strings.Join(terms, " | ") != wantTerms {
-		t.Errorf("affinity terms = %q, want %q", strings.Join(terms, " | "), wantTerms)
-	}
-	var tols []string
-	for _, tol := range pod.Tolerations {
-		tols = append(tols, fmt.Sprintf("%s:%s:%s", tol.Key, tol.Operator, tol.Effect))
-	}
-	if strings.Join(tols, " ") != "CriticalAddonsOnly:Exists: nvidia.com/gpu:Exists:NoSchedule" {
-		t.Errorf("tolerations = %v", tols)
-	}
-	if ds.Spec.UpdateStrategy.Type != appsv1.RollingUpdateDaemonSetStrategyType {
-		t.Errorf("updateStrategy = %v", ds.Spec.UpdateStrategy)
-	}
-	rc := r.objects["RuntimeClass/nvidia"].(*nodev1.RuntimeClass)
-	if rc.Handler != "nvidia" {
-		t.Errorf("RuntimeClass nvidia handler = %q", rc.Handler)
+	if got := strings.Join(terms, " | "); got != "feature.node.kubernetes.io/pci-10de.present In [true] | nvidia.com/gpu.present In [true]" {
+		t.Errorf("affinity terms = %q", got)
 	}
 }
 
-func TestTimeSlicingValues(t *testing.T) {
-	r := render(t, "-f", "testdata/values-time-slicing.yaml")
-	cm, ok := r.objects["ConfigMap/nvdp-nvidia-device-plugin-configs"].(*corev1.ConfigMap)
-	if !ok {
-		t.Fatalf("no ConfigMap nvdp-nvidia-device-plugin-configs; rendered %v", r.kinds)
-	}
-	if len(cm.Data) != 2 || !strings.Contains(cm.Data["time-sliced-4"], "replicas: 4") ||
-		cm.Data["default"] != "version: v1\nflags:\n  migStrategy: none" {
-		t.Errorf("ConfigMap data = %q", cm.Data)
-	}
-	for _, name := range []string{"nvdp-nvidia-device-plugin", "nvdp-nvidia-device-plugin-gpu-feature-discovery"} {
-		ds := r.daemonSet(t, name)
-		c := ds.Spec.Template.Spec.Containers[0]
-		expectEnv(t, c, map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "DEFAULT_CONFIG": "default",
-			"FALLBACK_STRATEGIES": "named,single", "NODE_NAME": "fieldRef:spec.nodeName", "FAIL_ON_INIT_ERROR": "false",
-			"NVIDIA_MIG_MONITOR_DEVICES": "all"}, "CONFIG_FILE")
-		if mounts(c)["/available-configs"] != "available-configs" {
-			t.Errorf("%s: configs not mounted at /available-configs: %v", name, mounts(c))
-		}
-		if !strings.HasPrefix(ds.Spec.Template.Annotations["checksum/config"], "") || len(ds.Spec.Template.Annotations["checksum/config"]) != 64 {
-			t.Errorf("%s: checksum/config annotation = %q", name, ds.Spec.Template.Annotations["checksum/config"])
-		}
-	}
-	plugin := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec
-	c := plugin.Containers[0]
-	expectEnv(t, c, map[string]string{"DEVICE_ID_STRATEGY": "index"}, "MIG_STRATEGY")
-	// migStrategy and deviceListStrategy are not pinned, so a config may pick MIG or volume-mounts:
-	// SYS_ADMIN, as upstream's chart does.
-	if got := capsString(c.SecurityContext); got != "drop=[ALL] add=[SYS_ADMIN]" {
-		t.Errorf("capabilities: %s", got)
-	}
-	if plugin.AutomountServiceAccountToken == nil || !*plugin.AutomountServiceAccountToken {
-		t.Error("plugin needs its API token to read its node's config label")
-	}
-	role := r.objects["ClusterRole/nvdp-nvidia-device-plugin-role"].(*rbacv1.ClusterRole)
-	if got := fmt.Sprint(role.Rules[0].Resources, role.Rules[0].Verbs); got != "[nodes] [get list watch]" {
-		t.Errorf("node rule = %s", got)
-	}
-	binding := r.objects["ClusterRoleBinding/nvdp-nvidia-device-plugin-role-binding"].(*rbacv1.ClusterRoleBinding)
-	if binding.Subjects[0].Name != "nvdp-nvidia-device-plugin-service-account" || binding.Subjects[0].Namespace != namespace {
-		t.Errorf("binding subjects = %+v", binding.Subjects)
-	}
+// ---- Least privilege (issue 20): one test per finding ------------------------------------------
 
-	// Pinning both removes the need for SYS_ADMIN.
-	r = render(t, "-f", "testdata/values-time-slicing.yaml", "--set", "migStrategy=none", "--set", "deviceListStrategy=envvar")
-	c = r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]
-	if got := capsString(c.SecurityContext); got != "drop=[ALL] add=[]" {
-		t.Errorf("pinned strategies: capabilities %s", got)
+// Nothing in nvdp writes CDI specs yet, and write access to the host's CDI directory is root on the
+// node through its hooks: the CDI strategies must not mount it.
+func TestCDIDirNotMountedWhileNothingWritesIt(t *testing.T) {
+	r := render(t, "--set", "deviceListStrategy={cdi-annotations,cdi-cri}")
+	pod := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec
+	expectEnv(t, pod.Containers[0], map[string]string{"DEVICE_LIST_STRATEGY": "cdi-annotations,cdi-cri"})
+	for _, v := range pod.Volumes {
+		if v.HostPath != nil && strings.Contains(v.HostPath.Path, "cdi") {
+			t.Errorf("volume %s mounts host %s though nothing writes CDI specs", v.Name, v.HostPath.Path)
+		}
 	}
-	expectEnv(t, c, map[string]string{"MIG_STRATEGY": "none", "DEVICE_LIST_STRATEGY": "envvar"}, "NVIDIA_MIG_MONITOR_DEVICES")
+	if _, ok := mounts(pod.Containers[0])["/var/run/cdi"]; ok {
+		t.Error("/var/run/cdi mounted into the plugin")
+	}
 }
 
-func TestMIGMixed(t *testing.T) {
-	r := render(t, "-f", "testdata/values-mig-mixed.yaml")
-	plugin := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]
-	expectEnv(t, plugin, map[string]string{"MIG_STRATEGY": "mixed", "DEVICE_LIST_STRATEGY": "envvar",
-		"NVIDIA_MIG_MONITOR_DEVICES": "all"})
-	if got := capsString(plugin.SecurityContext); got != "drop=[ALL] add=[SYS_ADMIN]" {
-		t.Errorf("plugin capabilities: %s", got)
+// The verbs are the calls the code makes (docs/deploy.md lists each with its call site): the plugin
+// LISTs and WATCHes its Node (no get), GFD GETs and PATCHes it (no update), and NodeFeature rules are
+// not granted while GFD writes no NodeFeature objects.
+func TestRBACVerbsAreTheCallsTheCodeMakes(t *testing.T) {
+	r := render(t, "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true", "--set", "gfd.outputNode=true",
+		"--set", "nfd.enabled=false")
+	plugin := get[*rbacv1.ClusterRole](t, r, "ClusterRole/nvdp-nvidia-device-plugin-role")
+	if got := rules(plugin.Rules); got != "/nodes:list,watch" {
+		t.Errorf("plugin ClusterRole = %s, want /nodes:list,watch", got)
+	}
+	gfd := get[*rbacv1.ClusterRole](t, r, "ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery")
+	if got := rules(gfd.Rules); got != "/nodes:get,patch" {
+		t.Errorf("GFD ClusterRole = %s, want /nodes:get,patch", got)
+	}
+	// GFD in file mode (NFD's features.d) calls nothing: no ClusterRole at all.
+	r = render(t, "--set", "gfd.enabled=true", "--set", "nfd.enabled=false")
+	if r.has("ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery") || r.has("ClusterRole/nvdp-nvidia-device-plugin-role") {
+		t.Errorf("GFD in file mode, no configs: ClusterRoles rendered: %v", r.ours())
+	}
+}
+
+// Every GFD pod shares one service account, so RBAC alone lets each patch every Node. The node
+// patching belongs to GFD's own account (not the plugin's), and a ValidatingAdmissionPolicy limits
+// it to nvidia.com/ labels of the node named in the pod's token.
+func TestGFDNodePatchingIsNarrowed(t *testing.T) {
+	r := render(t, "--set", "gfd.enabled=true", "--set", "gfd.outputNode=true", "--set", "nfd.enabled=false")
+	b := get[*rbacv1.ClusterRoleBinding](t, r, "ClusterRoleBinding/nvdp-nvidia-device-plugin-gpu-feature-discovery")
+	if len(b.Subjects) != 1 || b.Subjects[0].Name != "nvdp-nvidia-device-plugin-gpu-feature-discovery" || b.Subjects[0].Namespace != namespace {
+		t.Errorf("node patching bound to %+v, want GFD's service account only", b.Subjects)
 	}
 	gfd := r.daemonSet(t, "nvdp-nvidia-device-plugin-gpu-feature-discovery").Spec.Template.Spec
-	c := gfd.Containers[0]
-	if strings.Join(c.Command, " ") != "/usr/bin/gpu-feature-discovery" || len(c.Args) != 0 {
-		t.Errorf("gfd command/args = %v %v", c.Command, c.Args)
+	if gfd.ServiceAccountName != "nvdp-nvidia-device-plugin-gpu-feature-discovery" {
+		t.Errorf("GFD runs as %s", gfd.ServiceAccountName)
 	}
-	expectEnv(t, c, map[string]string{"MIG_STRATEGY": "mixed", "NODE_NAME": "fieldRef:spec.nodeName",
-		"NAMESPACE": "fieldRef:metadata.namespace", "POD_NAME": "fieldRef:metadata.name"}, "GFD_USE_NODE_FEATURE_API")
-	if m := mounts(c); m["/etc/kubernetes/node-feature-discovery/features.d"] != "output-dir" || m["/sys"] != "host-sys" {
-		t.Errorf("gfd mounts = %v", m)
+	if sa := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.ServiceAccountName; sa == gfd.ServiceAccountName {
+		t.Errorf("plugin and GFD share service account %s", sa)
 	}
-	if got := fmt.Sprintf("uid=%s %s", int64p(c.SecurityContext.RunAsUser), capsString(c.SecurityContext)); got != "uid=0 drop=[ALL] add=[]" {
-		t.Errorf("gfd securityContext: %s", got)
+	p := get[*admissionv1.ValidatingAdmissionPolicy](t, r, "ValidatingAdmissionPolicy/nvdp-nvidia-device-plugin-gfd-node-labels")
+	if len(p.Spec.MatchConditions) != 1 ||
+		p.Spec.MatchConditions[0].Expression != "request.userInfo.username == 'system:serviceaccount:nvidia-device-plugin:nvdp-nvidia-device-plugin-gpu-feature-discovery'" {
+		t.Errorf("policy applies to %+v, want GFD's service account", p.Spec.MatchConditions)
 	}
-	role := r.objects["ClusterRole/nvdp-nvidia-device-plugin-role"].(*rbacv1.ClusterRole)
-	var rules []string
-	for _, rule := range role.Rules {
-		rules = append(rules, fmt.Sprint(rule.APIGroups, rule.Resources, rule.Verbs))
+	rr := p.Spec.MatchConstraints.ResourceRules
+	if len(rr) != 1 || fmt.Sprint(rr[0].Resources, rr[0].Operations) != "[nodes] [UPDATE]" {
+		t.Errorf("policy matches %+v, want nodes UPDATE (a PATCH is an UPDATE to admission)", rr)
 	}
-	want := "[] [nodes] [get list watch] | [] [events] [create patch] | [nfd.k8s-sigs.io] [nodefeatures] [get list watch create update] | [] [pods] [get]"
-	if strings.Join(rules, " | ") != want {
-		t.Errorf("rules = %q, want %q", strings.Join(rules, " | "), want)
+	if p.Spec.FailurePolicy == nil || *p.Spec.FailurePolicy != admissionv1.Fail {
+		t.Error("failurePolicy is not Fail")
 	}
-	// The two DaemonSets must not select each other's pods.
-	p := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Selector.MatchLabels["app.kubernetes.io/component"]
-	g := r.daemonSet(t, "nvdp-nvidia-device-plugin-gpu-feature-discovery").Spec.Selector.MatchLabels["app.kubernetes.io/component"]
-	if p == g || p == "" {
-		t.Errorf("selectors overlap: component %q vs %q", p, g)
+	var exprs []string
+	for _, v := range p.Spec.Variables {
+		exprs = append(exprs, v.Expression)
+	}
+	for _, v := range p.Spec.Validations {
+		exprs = append(exprs, v.Expression)
+	}
+	all := strings.Join(exprs, "\n")
+	for _, want := range []string{"request.userInfo.extra['authentication.kubernetes.io/node-name']",
+		"variables.tokenNode == object.metadata.name", "k.startsWith('nvidia.com/')", "object.spec == oldObject.spec",
+		"k == 'nvdp.nvidia.com/gfd-labels'"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("policy lacks %q:\n%s", want, all)
+		}
+	}
+	pb := get[*admissionv1.ValidatingAdmissionPolicyBinding](t, r, "ValidatingAdmissionPolicyBinding/nvdp-nvidia-device-plugin-gfd-node-labels")
+	if pb.Spec.PolicyName != p.Name || fmt.Sprint(pb.Spec.ValidationActions) != "[Deny]" {
+		t.Errorf("binding = %+v", pb.Spec)
+	}
+	// Before Kubernetes 1.30 neither the API nor the node claim exists; nodeAdmissionPolicy=false opts out.
+	for _, args := range [][]string{{"--kube-version", "1.29.4"}, {"--set", "gfd.nodeAdmissionPolicy=false"}} {
+		r = render(t, append([]string{"--set", "gfd.enabled=true", "--set", "gfd.outputNode=true", "--set", "nfd.enabled=false"}, args...)...)
+		if r.has("ValidatingAdmissionPolicy/nvdp-nvidia-device-plugin-gfd-node-labels") {
+			t.Errorf("%v: policy rendered", args)
+		}
 	}
 }
 
-func TestUpstreamValuesFile(t *testing.T) {
-	r := render(t, "-f", "testdata/values-upstream-keys.yaml")
-	plugin := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]
-	if plugin.Image != "nvcr.io/nvidia/k8s-device-plugin:v0.20.0" {
-		t.Errorf("image = %s", plugin.Image)
+// The plugin only POSTs events into "default" (where the API server keeps Node events): a Role there
+// with `create`, no cluster-wide events rule, no `patch`.
+func TestEventsRoleInDefaultOnly(t *testing.T) {
+	r := render(t)
+	role := get[*rbacv1.Role](t, r, "Role/default/nvdp-nvidia-device-plugin-events")
+	if got := rules(role.Rules); got != "/events:create" {
+		t.Errorf("events Role = %s, want /events:create", got)
 	}
-	expectEnv(t, plugin, map[string]string{"MIG_STRATEGY": "single", "FAIL_ON_INIT_ERROR": "true",
-		"DEVICE_LIST_STRATEGY": "volume-mounts", "DEVICE_ID_STRATEGY": "uuid", "NVIDIA_DRIVER_ROOT": "/run/nvidia/driver",
-		"NVIDIA_DEV_ROOT": "/", "PASS_DEVICE_SPECS": "false", "GDRCOPY_ENABLED": "false", "DEVICE_DISCOVERY_STRATEGY": "auto"})
-	if got := capsString(plugin.SecurityContext); got != "drop=[ALL] add=[SYS_ADMIN]" {
-		t.Errorf("MIG single + volume-mounts: capabilities %s", got)
+	rb := get[*rbacv1.RoleBinding](t, r, "RoleBinding/default/nvdp-nvidia-device-plugin-events")
+	if rb.Namespace != "default" || len(rb.Subjects) != 1 || rb.Subjects[0].Name != "nvdp-nvidia-device-plugin-service-account" ||
+		rb.Subjects[0].Namespace != namespace || rb.RoleRef.Kind != "Role" {
+		t.Errorf("events RoleBinding = %+v", rb)
 	}
-	// Helm merges a user's `resources: {}` into the chart's map, so the small defaults stay
-	// (`resources: null` removes them).
-	if got := plugin.Resources.Requests.Cpu().String() + "/" + plugin.Resources.Requests.Memory().String(); got != "10m/10Mi" {
-		t.Errorf("requests = %s, want the defaults 10m/10Mi", got)
+	for _, k := range r.kinds {
+		if cr, ok := r.objects[k].(*rbacv1.ClusterRole); ok && strings.Contains(rules(cr.Rules), "events") {
+			t.Errorf("%s grants events cluster-wide: %s", k, rules(cr.Rules))
+		}
 	}
-	gfd := r.daemonSet(t, "nvdp-nvidia-device-plugin-gpu-feature-discovery").Spec.Template.Spec.Containers[0]
-	if boolp(gfd.SecurityContext.Privileged) != "true" {
-		t.Errorf("gfd.securityContext.privileged not applied: %+v", gfd.SecurityContext)
+	if r = render(t, "--set", "events.enabled=false"); r.has("Role/default/nvdp-nvidia-device-plugin-events") {
+		t.Error("events.enabled=false still renders the events Role")
 	}
-	expectEnv(t, gfd, map[string]string{"GFD_SLEEP_INTERVAL": "60s", "GFD_NO_TIMESTAMP": "false", "MIG_STRATEGY": "single"})
 }
+
+// A pod gets its service account token only when one of its features calls the API server.
+func TestTokenOnlyWhenAFeatureNeedsIt(t *testing.T) {
+	token := func(r *rendered, ds string) string {
+		return boolp(r.daemonSet(t, ds).Spec.Template.Spec.AutomountServiceAccountToken)
+	}
+	const plugin, gfd = "nvdp-nvidia-device-plugin", "nvdp-nvidia-device-plugin-gpu-feature-discovery"
+	cases := []struct {
+		args        []string
+		plugin, gfd string
+	}{
+		{[]string{"--set", "events.enabled=false", "--set", "gfd.enabled=true"}, "false", "false"},
+		{[]string{"--set", "gfd.enabled=true"}, "true", "false"},
+		{[]string{"--set", "events.enabled=false", "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true"}, "true", "false"},
+		{[]string{"--set", "events.enabled=false", "--set", "gfd.enabled=true", "--set", "gfd.outputNode=true"}, "false", "true"},
+	}
+	for _, tc := range cases {
+		r := render(t, append(tc.args, "--set", "nfd.enabled=false")...)
+		if got := token(r, plugin); got != tc.plugin {
+			t.Errorf("%v: plugin automountServiceAccountToken = %s, want %s", tc.args, got, tc.plugin)
+		}
+		if got := token(r, gfd); got != tc.gfd {
+			t.Errorf("%v: GFD automountServiceAccountToken = %s, want %s", tc.args, got, tc.gfd)
+		}
+	}
+	r := render(t, "--set", "events.enabled=false")
+	expectEnv(t, r.daemonSet(t, plugin).Spec.Template.Spec.Containers[0], nil, "NODE_NAME")
+	if strings.Join(r.kinds, " ") != "DaemonSet/nvdp-nvidia-device-plugin ServiceAccount/nvdp-nvidia-device-plugin-service-account" {
+		t.Errorf("events.enabled=false: objects = %v (want no RBAC at all)", r.kinds)
+	}
+}
+
+// ---- the rest ---------------------------------------------------------------------------------
 
 func TestCompatWithCPUManagerIsPrivileged(t *testing.T) {
 	r := render(t, "--set", "compatWithCPUManager=true")
@@ -584,80 +724,96 @@ func TestCompatWithCPUManagerIsPrivileged(t *testing.T) {
 	}
 }
 
-func TestDriverRootAndOptions(t *testing.T) {
-	r := render(t, "--set", "nvidiaDriverRoot=/run/nvidia/driver", "--set", "runtimeClassName=nvidia",
-		"--set", "devicePlugin.healthPolicy=strict", "--set", "devicePlugin.logFormat=json",
-		"--set", "metrics.enabled=false", "--set", "image.repository=registry.example/nvdp", "--set", "image.tag=dev",
-		"--set", "failOnInitError=true", "--set", "gdsEnabled=false")
+func TestNvdpOptions(t *testing.T) {
+	r := render(t, "--set", "devicePlugin.healthPolicy=strict", "--set", "devicePlugin.logFormat=json",
+		"--set", "devicePlugin.healthRecoveryInterval=5m", "--set", "metrics.enabled=false",
+		"--set", "image.repository=registry.example/nvdp", "--set", "image.tag=dev")
 	ds := r.daemonSet(t, "nvdp-nvidia-device-plugin")
-	pod := ds.Spec.Template.Spec
-	c := pod.Containers[0]
-	expectEnv(t, c, map[string]string{"NVIDIA_DRIVER_ROOT": "/run/nvidia/driver", "DRIVER_ROOT_CTR_PATH": "/driver-root",
-		"FAIL_ON_INIT_ERROR": "true", "GDS_ENABLED": "false"}, "METRICS_ADDRESS")
-	if m := mounts(c); m["/driver-root"] != "driver-root" {
-		t.Errorf("mounts = %v", m)
-	}
-	if pod.RuntimeClassName == nil || *pod.RuntimeClassName != "nvidia" {
-		t.Error("runtimeClassName not set to nvidia")
-	}
-	if strings.Join(c.Args, " ") != "--health-policy=strict --log-format=json" {
+	c := ds.Spec.Template.Spec.Containers[0]
+	if strings.Join(c.Args, " ") != "--health-policy=strict --health-recovery-interval=5m --log-format=json" {
 		t.Errorf("args = %v", c.Args)
 	}
 	if c.Image != "registry.example/nvdp:dev" {
 		t.Errorf("image = %s", c.Image)
 	}
+	expectEnv(t, c, nil, "METRICS_ADDRESS")
 	if c.LivenessProbe != nil || len(c.Ports) != 0 || ds.Spec.Template.Annotations["prometheus.io/scrape"] != "" {
 		t.Error("metrics disabled but probes/ports/annotations rendered")
 	}
 }
 
-func TestCDIAndRuntimeClasses(t *testing.T) {
-	r := render(t, "--set", "deviceListStrategy={cdi-annotations,cdi-cri}")
-	for key, handler := range map[string]string{"RuntimeClass/nvidia": "nvidia", "RuntimeClass/nvidia-cdi": "nvidia-cdi"} {
-		rc, ok := r.objects[key].(*nodev1.RuntimeClass)
-		if !ok || rc.Handler != handler {
-			t.Errorf("%s missing or wrong handler; rendered %v", key, r.kinds)
-		}
+// NVIDIA's image answers no /healthz and takes no nvdp flag: a values file pinning it gets neither.
+func TestNVIDIAImageGetsNoNvdpExtras(t *testing.T) {
+	r := render(t, "--set", "image.repository=nvcr.io/nvidia/k8s-device-plugin", "--set", "image.tag=v0.20.0",
+		"--set", "devicePlugin.healthPolicy=strict", "--set", "metrics.serviceMonitor.enabled=true",
+		"--set", "gfd.enabled=true", "--set", "gfd.outputNode=true", "--set", "nfd.enabled=false")
+	ds := r.daemonSet(t, "nvdp-nvidia-device-plugin")
+	c := ds.Spec.Template.Spec.Containers[0]
+	if c.LivenessProbe != nil || c.ReadinessProbe != nil || len(c.Ports) != 0 || len(c.Args) != 0 ||
+		len(ds.Spec.Template.Annotations) != 0 {
+		t.Errorf("NVIDIA's image got probes %v/%v, ports %v, args %v, annotations %v", c.LivenessProbe, c.ReadinessProbe,
+			c.Ports, c.Args, ds.Spec.Template.Annotations)
 	}
-	c := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]
-	expectEnv(t, c, map[string]string{"DEVICE_LIST_STRATEGY": "cdi-annotations,cdi-cri"})
-	if mounts(c)["/var/run/cdi"] != "cdi-root" {
-		t.Errorf("CDI spec dir not mounted: %v", mounts(c))
+	expectEnv(t, c, nil, "METRICS_ADDRESS")
+	if r.has("Service/nvdp-nvidia-device-plugin-metrics") || r.has("ServiceMonitor/nvdp-nvidia-device-plugin") {
+		t.Error("metrics Service/ServiceMonitor rendered for NVIDIA's image")
 	}
-	r = render(t, "--set", "runtimeClass.create=false")
-	if r.has("RuntimeClass/nvidia") {
-		t.Error("runtimeClass.create=false still renders a RuntimeClass")
+	if g := r.daemonSet(t, "nvdp-nvidia-device-plugin-gpu-feature-discovery").Spec.Template.Spec.Containers[0]; len(g.Args) != 0 {
+		t.Errorf("GFD args %v for NVIDIA's image", g.Args)
+	}
+	// A mirror of NVIDIA's image is NVIDIA's image; nvdp's image in any registry is nvdp's.
+	if c := render(t, "--set", "image.repository=mirror.example/nvidia/k8s-device-plugin").daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]; c.LivenessProbe != nil {
+		t.Error("mirrored NVIDIA image got probes")
+	}
+	if c := render(t, "--set", "image.repository=ghcr.io/example/nvdp").daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]; c.LivenessProbe == nil {
+		t.Error("nvdp's image in a registry lost its probes")
 	}
 }
 
-func TestGFDNodeOutput(t *testing.T) {
-	r := render(t, "--set", "gfd.enabled=true", "--set", "gfd.outputNode=true", "--set", "gfd.sleepInterval=5m")
-	c := r.daemonSet(t, "nvdp-nvidia-device-plugin-gpu-feature-discovery").Spec.Template.Spec.Containers[0]
-	if strings.Join(c.Args, " ") != "--output=node" {
-		t.Errorf("args = %v", c.Args)
+// Under helm template (and Argo CD) lookup sees no cluster: nothing is rendered that could collide
+// with the RuntimeClass k3s or the GPU Operator made. create=always renders it; false never.
+func TestRuntimeClassModes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"--set", "runtimeClass.create=always"}, "RuntimeClass/nvidia"},
+		{[]string{"--set", "runtimeClass.create=always", "--set", "deviceListStrategy=cdi-cri"}, "RuntimeClass/nvidia RuntimeClass/nvidia-cdi"},
+		{[]string{"--set", "runtimeClass.create=false"}, ""},
+	} {
+		r := render(t, tc.args...)
+		var got []string
+		for _, k := range r.kinds {
+			if strings.HasPrefix(k, "RuntimeClass/") {
+				got = append(got, k)
+			}
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("%v: RuntimeClasses %v, want %q", tc.args, got, tc.want)
+		}
 	}
-	expectEnv(t, c, map[string]string{"GFD_USE_NODE_FEATURE_API": "false", "GFD_SLEEP_INTERVAL": "5m"})
-	if _, ok := mounts(c)["/etc/kubernetes/node-feature-discovery/features.d"]; ok {
-		t.Error("node output still mounts the host's features.d")
-	}
-	if got := fmt.Sprintf("nonroot=%s uid=%s", boolp(c.SecurityContext.RunAsNonRoot), int64p(c.SecurityContext.RunAsUser)); got != "nonroot=true uid=65534" {
-		t.Errorf("gfd with node output runs as %s, want nonroot=true uid=65534", got)
-	}
-	role := r.objects["ClusterRole/nvdp-nvidia-device-plugin-role"].(*rbacv1.ClusterRole)
-	if len(role.Rules) != 2 || fmt.Sprint(role.Rules[0].Resources, role.Rules[0].Verbs) != "[nodes] [get list watch patch update]" ||
-		fmt.Sprint(role.Rules[1].Resources, role.Rules[1].Verbs) != "[events] [create patch]" {
-		t.Errorf("rules = %+v", role.Rules)
+	rc := get[*nodev1.RuntimeClass](t, render(t, "--set", "runtimeClass.create=always"), "RuntimeClass/nvidia")
+	if rc.Handler != "nvidia" {
+		t.Errorf("handler = %q", rc.Handler)
 	}
 }
 
 func TestServiceMonitor(t *testing.T) {
 	r := render(t, "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.serviceMonitor.labels.release=prom")
-	svc := r.objects["Service/nvdp-nvidia-device-plugin-metrics"].(*corev1.Service)
+	svc := get[*corev1.Service](t, r, "Service/nvdp-nvidia-device-plugin-metrics")
 	if svc.Spec.ClusterIP != "None" || svc.Spec.Ports[0].TargetPort.String() != "metrics" ||
-		svc.Spec.Selector["app.kubernetes.io/component"] != "device-plugin" {
+		svc.Spec.Selector["app.kubernetes.io/component"] != "k8s-device-plugin" {
 		t.Errorf("service = %+v", svc.Spec)
 	}
-	sm := r.objects["ServiceMonitor/nvdp-nvidia-device-plugin"].(*serviceMonitor)
+	// The Service selects exactly the plugin's pods.
+	pods := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Labels
+	for k, v := range svc.Spec.Selector {
+		if pods[k] != v {
+			t.Errorf("service selects %s=%s, plugin pods have %q", k, v, pods[k])
+		}
+	}
+	sm := get[*serviceMonitor](t, r, "ServiceMonitor/nvdp-nvidia-device-plugin")
 	if sm.Labels["release"] != "prom" || sm.Spec.Endpoints[0].Port != "metrics" || sm.Spec.Endpoints[0].Path != "/metrics" {
 		t.Errorf("servicemonitor = %+v", sm)
 	}
@@ -665,8 +821,8 @@ func TestServiceMonitor(t *testing.T) {
 
 func TestJustModuleValues(t *testing.T) {
 	r := render(t, "-f", filepath.Join(repoRoot, "nvidia-device-plugin/values.yaml"))
-	if !r.has("DaemonSet/nvdp-nvidia-device-plugin-gpu-feature-discovery") {
-		t.Errorf("GFD not enabled by the just module's values: %v", r.kinds)
+	if !r.has("DaemonSet/nvdp-nvidia-device-plugin-gpu-feature-discovery") || !r.has("DaemonSet/nvdp-node-feature-discovery-worker") {
+		t.Errorf("GFD and NFD not enabled by the just module's values: %v", r.kinds)
 	}
 	pod := r.daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec
 	if pod.RuntimeClassName == nil || *pod.RuntimeClassName != "nvidia" {
@@ -680,18 +836,26 @@ func TestRefusedValues(t *testing.T) {
 		want string
 	}{
 		{[]string{"--namespace", "default"}, `Installing into the "default" namespace is refused`},
+		{[]string{"--set", "namespace=gpu"}, `Value 'namespace' set to "gpu"`},
 		{[]string{"--set", "config.name=x", "--set-string", "config.map.a=version: v1"}, "config.name and config.map are mutually exclusive"},
 		{[]string{"--set-string", "config.map.a=v", "--set-string", "config.map.b=v"}, "config.map holds several configs but none is the default"},
+		{[]string{"--set-string", "config.map.a=v", "--set-string", "config.map.b=v", "--set", "config.fallbackStrategies={single}"}, "config.map holds several configs but none is the default"},
 		{[]string{"--set", "migStrategy=both"}, `migStrategy: unknown strategy "both"`},
 		{[]string{"--set", `deviceListStrategy=envvar\,bogus`}, `deviceListStrategy: unknown strategy "bogus"`},
+		{[]string{"--set", "deviceDiscoveryStrategy=tegra"}, "deviceDiscoveryStrategy: tegra (Jetson and other Tegra systems without NVML) is not implemented by nvdp yet"},
+		{[]string{"--set", "deviceDiscoveryStrategy=vfio"}, `deviceDiscoveryStrategy: unknown strategy "vfio"`},
+		{[]string{"--set", "runtimeClass.create=maybe"}, `runtimeClass.create: "maybe" is not true, false or always.`},
 	}
 	for _, tc := range cases {
-		args := append([]string{"template", "nvdp", chartCopy(t), "--namespace", namespace}, tc.args...)
+		args := append([]string{"template", "nvdp", chartSrc, "--namespace", namespace}, tc.args...)
 		out, err := helm(t, args...)
 		if err == nil || !strings.Contains(out, tc.want) {
 			t.Errorf("helm %v: err=%v, output %q, want it to fail with %q", tc.args, err, out, tc.want)
 		}
 	}
-	// allowDefaultNamespace lifts the refusal.
+	// allowDefaultNamespace lifts the refusal; several configs are fine with a named default or the
+	// empty fallback (as upstream).
 	render(t, "--namespace", "default", "--set", "allowDefaultNamespace=true")
+	render(t, "--set-string", "config.map.a=v", "--set-string", "config.map.default=v")
+	render(t, "--set-string", "config.map.a=v", "--set-string", "config.map.b=v", "--set", "config.fallbackStrategies={empty}")
 }

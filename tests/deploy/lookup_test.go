@@ -1,6 +1,6 @@
-// The RuntimeClass template asks the cluster (helm `lookup`) whether a RuntimeClass of that name
-// exists. helm template --dry-run=server runs lookup against an API server; this file plays a small
-// one (discovery plus GET of RuntimeClasses), so the three cases can be shown without a cluster.
+// The RuntimeClass template asks the cluster (helm `lookup`, one LIST) whether a RuntimeClass of that
+// name exists. helm template --dry-run=server runs lookup against an API server; this file plays a
+// small one (discovery plus the RuntimeClass list), so the cases can be shown without a cluster.
 package deploy
 
 import (
@@ -58,22 +58,24 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		write(200, resources("apps/v1", [3]string{"daemonsets", "DaemonSet", "ns"}))
 	case p == "/apis/rbac.authorization.k8s.io/v1":
 		write(200, resources("rbac.authorization.k8s.io/v1", [3]string{"clusterroles", "ClusterRole", ""},
-			[3]string{"clusterrolebindings", "ClusterRoleBinding", ""}))
+			[3]string{"clusterrolebindings", "ClusterRoleBinding", ""}, [3]string{"roles", "Role", "ns"},
+			[3]string{"rolebindings", "RoleBinding", "ns"}))
 	case p == "/apis/node.k8s.io/v1":
 		write(200, resources("node.k8s.io/v1", [3]string{"runtimeclasses", "RuntimeClass", ""}))
-	case strings.HasPrefix(p, "/apis/node.k8s.io/v1/runtimeclasses/"):
-		name := strings.TrimPrefix(p, "/apis/node.k8s.io/v1/runtimeclasses/")
-		f.lookedUp = append(f.lookedUp, name)
-		ann, ok := f.runtimeClass[name]
-		if !ok {
-			write(404, notFound)
-			return
+	case p == "/apis/node.k8s.io/v1/runtimeclasses":
+		f.lookedUp = append(f.lookedUp, "list")
+		var items []any
+		for name, ann := range f.runtimeClass {
+			meta := map[string]any{"name": name, "annotations": ann}
+			if _, helmOwned := ann["meta.helm.sh/release-name"]; helmOwned {
+				meta["labels"] = map[string]string{"app.kubernetes.io/managed-by": "Helm"}
+			}
+			items = append(items, map[string]any{"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": meta, "handler": name})
 		}
-		meta := map[string]any{"name": name, "annotations": ann}
-		if _, helmOwned := ann["meta.helm.sh/release-name"]; helmOwned {
-			meta["labels"] = map[string]string{"app.kubernetes.io/managed-by": "Helm"}
+		if items == nil {
+			items = []any{}
 		}
-		write(200, map[string]any{"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": meta, "handler": name})
+		write(200, map[string]any{"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClassList", "metadata": map[string]any{}, "items": items})
 	case r.Method == http.MethodGet && strings.HasSuffix(p, "/secrets"):
 		// helm's release storage: no releases yet
 		write(200, map[string]any{"kind": "SecretList", "apiVersion": "v1", "items": []any{}})
@@ -94,6 +96,7 @@ func TestRuntimeClassLookup(t *testing.T) {
 		want     []string // RuntimeClasses rendered
 	}{
 		{"none exists", nil, nil, []string{"RuntimeClass/nvidia"}},
+		{"k3s's exists (no helm annotations)", map[string]map[string]string{"nvidia": {}}, nil, nil},
 		{"someone else's exists", map[string]map[string]string{"nvidia": {"owner": "gpu-operator"}}, nil, nil},
 		{"ours from an earlier install (upgrade keeps it)", map[string]map[string]string{"nvidia": {
 			"meta.helm.sh/release-name": "nvdp", "meta.helm.sh/release-namespace": namespace}}, nil,
@@ -108,7 +111,7 @@ func TestRuntimeClassLookup(t *testing.T) {
 			api := &fakeAPI{runtimeClass: tc.existing, serverVersion: "v1.33.0"}
 			srv := httptest.NewServer(api)
 			defer srv.Close()
-			args := append([]string{"template", "nvdp", chartCopy(t), "--namespace", namespace,
+			args := append([]string{"template", "nvdp", chartSrc, "--namespace", namespace,
 				"--dry-run=server", "--kube-apiserver", srv.URL, "--disable-openapi-validation"}, tc.args...)
 			out, err := helm(t, args...)
 			if err != nil {
@@ -127,8 +130,8 @@ func TestRuntimeClassLookup(t *testing.T) {
 			api.mu.Lock()
 			looked := strings.Join(api.lookedUp, " ")
 			api.mu.Unlock()
-			if !strings.Contains(looked, "nvidia") {
-				t.Errorf("the chart did not look the RuntimeClass up (GETs: %q)", looked)
+			if looked != "list" {
+				t.Errorf("the chart did not list the RuntimeClasses once (requests: %q)", looked)
 			}
 			if !r.has("DaemonSet/nvdp-nvidia-device-plugin") {
 				t.Errorf("DaemonSet missing: %v", r.kinds)

@@ -44,8 +44,36 @@ if [ -z "$archive" ]; then
 fi
 size=$(stat -c %s "$archive")
 echo "# $archive: $size bytes"
-# An image of a few MiB is a design goal; fail loudly if it grows past 8 MiB.
-if [ "$size" -lt $((8 * 1024 * 1024)) ]; then ok "archive is under 8 MiB ($size bytes)"; else not_ok "archive is $size bytes, over 8 MiB"; fi
+blob() { tar -xOf "$archive" "./blobs/sha256/${1#sha256:}"; }
+# index.json names one image index; it holds one manifest per platform.
+index=$(tar -xOf "$archive" ./index.json | jq -r '.manifests[0] | select(.mediaType == "application/vnd.oci.image.index.v1+json") | .digest')
+manifest_of() { blob "$index" | jq -r --arg a "$1" '.manifests[] | select(.platform.os == "linux" and .platform.architecture == $a) | .digest'; }
+platforms=$(blob "$index" 2>/dev/null | jq -r '[.manifests[].platform | "\(.os)/\(.architecture)"] | join(" ")')
+if [ "$platforms" = "linux/amd64 linux/arm64" ]; then ok "one OCI image index with linux/amd64 and linux/arm64"; else not_ok "image index platforms: '$platforms'"; fi
+# An image of a few MiB is a design goal; fail loudly if one platform's layers grow past 4 MiB.
+for arch in amd64 arm64; do
+        m=$(manifest_of "$arch")
+        layers=$(blob "$m" | jq -r '[.layers[].size] | add')
+        if [ -n "$m" ] && [ "$layers" -lt $((4 * 1024 * 1024)) ]; then ok "linux/$arch: compressed layers under 4 MiB ($layers bytes)"; else not_ok "linux/$arch: layers $layers bytes"; fi
+        conf=$(blob "$(blob "$m" | jq -r .config.digest)" | jq -r '"\(.os)/\(.architecture)"')
+        if [ "$conf" = "linux/$arch" ]; then ok "linux/$arch: config says $conf"; else not_ok "linux/$arch manifest's config says $conf"; fi
+done
+# The arm64 image's binary is an aarch64 ELF and runs, with the image's own loader and glibc, under
+# qemu-user (-L: the image's root is where the guest's absolute paths resolve).
+root64=$(mktemp -d /tmp/nvdp-arm64root.XXXXXX)
+for l in $(blob "$(manifest_of arm64)" | jq -r '.layers[].digest'); do blob "$l" | tar -xzf - -C "$root64"; done
+machine=$(readelf -h "$root64/usr/bin/nvdp" 2>/dev/null | sed -n 's/^ *Machine: *//p')
+interp=$(readelf -l "$root64/usr/bin/nvdp" 2>/dev/null | sed -n 's/.*interpreter: \(.*\)\]/\1/p')
+if [ "$machine" = AArch64 ] && [ -e "$root64$interp" ] && [ -e "$root64/lib/aarch64-linux-gnu/libc.so.6" ]; then
+        ok "linux/arm64: /usr/bin/nvdp is an AArch64 ELF; its interpreter $interp and libc.so.6 are in the image"
+else not_ok "linux/arm64: machine '$machine', interpreter '$interp'"; fi
+if command -v qemu-aarch64 >/dev/null; then
+        out=$(qemu-aarch64 -L "$root64" "$root64/usr/bin/nvdp" version 2>&1)
+        if [ "$out" = "nvdp $version" ]; then ok "linux/arm64: nvdp version under qemu-aarch64: $out"; else not_ok "linux/arm64 nvdp version: '$out'"; fi
+else
+        not_ok "qemu-aarch64 is not installed (scripts/install-deps installs qemu-user)"
+fi
+rm -rf "$root64"
 
 tmp=$(mktemp -d /tmp/nvdp-ctd.XXXXXX)
 sock=$tmp/containerd.sock
@@ -100,15 +128,14 @@ if [ "$out" = "nvdp $version" ]; then ok "nvdp version runs under runc: $out"; e
 # The default user is nobody; no shell in the image.
 out=$(c run --rm --snapshotter "$snap" "$ref" nvdp-sh /bin/sh -c true 2>&1)
 if [[ "$out" == *"no such file"* ]]; then ok "no /bin/sh in the image"; else not_ok "/bin/sh in the image: '$out'"; fi
-blob() { tar -xOf "$archive" "./blobs/sha256/${1#sha256:}"; }
-manifest=$(tar -xOf "$archive" ./index.json | jq -r '.manifests[0].digest')
+manifest=$(manifest_of amd64)
 config=$(blob "$manifest" | jq -r .config.digest)
 user=$(blob "$config" | jq -r .config.User)
 if [ "$user" = 65534:65534 ]; then ok "default user is 65534:65534"; else not_ok "default user: $user"; fi
 labels=$(blob "$config" | jq -r '.config.Labels | "\(.["org.opencontainers.image.title"]) \(.["org.opencontainers.image.version"])"')
 if [ "$labels" = "nvdp $version" ]; then ok "labels title/version: $labels"; else not_ok "labels: $labels"; fi
 envs=$(blob "$config" | jq -r '.config.Env | sort | join(" ")')
-want="NVIDIA_DISABLE_REQUIRE=true NVIDIA_DRIVER_CAPABILITIES=compute,utility NVIDIA_VISIBLE_DEVICES=all"
+want="NVIDIA_DISABLE_REQUIRE=true NVIDIA_DRIVER_CAPABILITIES=compute,utility NVIDIA_VISIBLE_DEVICES=all PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 if [ "$envs" = "$want" ]; then ok "image env as upstream's"; else not_ok "image env: $envs"; fi
 
 # MOCK=1: the simulated NVML and its fixtures ride along, found through LD_LIBRARY_PATH.
@@ -116,12 +143,15 @@ if [ -z "${1:-}" ] && [ -f build/mock-nvml/libnvidia-ml.so.1 ]; then
         if out=$(MOCK=1 scripts/make-image 2>&1); then
                 mock=build/image/nvdp-$version-mock.oci.tar
                 archive=$mock
-                manifest=$(tar -xOf "$mock" ./index.json | jq -r '.manifests[0].digest')
+                index=$(tar -xOf "$mock" ./index.json | jq -r '.manifests[0].digest')
+                manifest=$(manifest_of amd64)
                 config=$(blob "$manifest" | jq -r .config.digest)
                 files=$(for l in $(blob "$manifest" | jq -r '.layers[].digest'); do blob "$l" | tar -tzf -; done)
                 if echo "$files" | grep -qx 'usr/lib/nvdp-mock/libnvidia-ml.so.1' &&
-                        blob "$config" | jq -e '.config.Env | index("LD_LIBRARY_PATH=/usr/lib/nvdp-mock")' >/dev/null; then
-                        ok "MOCK=1 image has usr/lib/nvdp-mock/libnvidia-ml.so.1 and LD_LIBRARY_PATH=/usr/lib/nvdp-mock"
+                        blob "$config" | jq -e '.config.Env | index("LD_LIBRARY_PATH=/usr/lib/nvdp-mock")' >/dev/null &&
+                        blob "$config" | jq -e '.config.Env | index("MOCK_NVML_FIXTURE=/usr/share/nvdp/fixtures/dgx-h100.yaml")' >/dev/null &&
+                        echo "$files" | grep -qx 'usr/share/nvdp/fixtures/dgx-h100.yaml'; then
+                        ok "MOCK=1 image has usr/lib/nvdp-mock/libnvidia-ml.so.1, LD_LIBRARY_PATH=/usr/lib/nvdp-mock and the dgx-h100 fixture by default"
                 else
                         not_ok "MOCK=1 image lacks the mock NVML or its LD_LIBRARY_PATH"
                 fi

@@ -34,7 +34,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 # bin-full: stand-ins + basic tools; bin-bare: basic tools only (no kubectl, no helm).
 mkdir -p "$tmp/bin-full" "$tmp/bin-bare"
-for t in bash env sed awk tr grep xargs sleep cat ls dirname mkdir rm make; do
+for t in bash env sed awk tr grep xargs sleep cat ls dirname mkdir rm make mktemp seq; do
         p=$(command -v "$t") || continue
         ln -s "$p" "$tmp/bin-full/$t"
         ln -s "$p" "$tmp/bin-bare/$t"
@@ -150,7 +150,6 @@ run install "$tmp/bin-full" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE="$tmp/nvdp.oci.ta
 expect_log install 0 "install (local archive, chart from the repo)" <<EOF
 $readyz
 k3s ctr images import $tmp/nvdp.oci.tar
-helm dependency build $chart
 helm upgrade --install nvidia-device-plugin $chart --namespace nvidia-device-plugin --create-namespace --values $values --set image.repository=nvdp --set image.tag=$version --wait --timeout 5m
 EOF
 expect_out install "install" <<EOF
@@ -169,17 +168,58 @@ $readyz
 helm upgrade --install nvdp $tmp/otherchart --namespace gpu-system --create-namespace --values $values --set image.repository=registry.example/nvdp --set image.tag=dev --wait --timeout 5m --set migStrategy=single
 EOF
 
-# A chart from a repository: NVIDIA_DEVICE_PLUGIN_VERSION picks its version (and the image tag).
+# A chart from a repository: NVIDIA_DEVICE_PLUGIN_VERSION picks its version; its own default image.
 run install3 "$tmp/bin-full" NVIDIA_DEVICE_PLUGIN_CHART=nvdp/nvidia-device-plugin NVIDIA_DEVICE_PLUGIN_VERSION=0.2.0 \
         NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE= -- nvidia-device-plugin::install
 expect_log install3 0 "install (chart from a repository, NVIDIA_DEVICE_PLUGIN_VERSION)" <<EOF
 $readyz
-helm upgrade --install nvidia-device-plugin nvdp/nvidia-device-plugin --version 0.2.0 --namespace nvidia-device-plugin --create-namespace --values $values --set image.repository=nvdp --set image.tag=0.2.0 --wait --timeout 5m
+helm upgrade --install nvidia-device-plugin nvdp/nvidia-device-plugin --version 0.2.0 --namespace nvidia-device-plugin --create-namespace --values $values --wait --timeout 5m
 EOF
-run install-fail "$tmp/bin-full" NVIDIA_DEVICE_PLUGIN_CHART="$tmp/otherchart" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE= FAKE_HELM_FAIL=upgrade -- nvidia-device-plugin::install
-if [ "$(cat "$tmp/install-fail.rc")" = 1 ] && [ "$(tail -1 "$tmp/install-fail.out")" = "error: helm upgrade --install nvidia-device-plugin failed; see 'kubectl -n nvidia-device-plugin get pods' and 'just nvidia-device-plugin::doctor'." ]; then
-        ok "install: a helm failure ends with one line saying where to look"
+expect_out install3 "install (chart from a repository)" <<EOF
+Installed nvidia-device-plugin (the chart's default image) in namespace nvidia-device-plugin. Next: just nvidia-device-plugin::verify
+EOF
+run install-fail "$tmp/bin-full" NVIDIA_DEVICE_PLUGIN_CHART="$tmp/otherchart" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE= \
+        NVIDIA_DEVICE_PLUGIN_IMAGE_REPOSITORY=registry.example/nvdp FAKE_HELM_FAIL=upgrade -- nvidia-device-plugin::install
+if [ "$(cat "$tmp/install-fail.rc")" = 1 ] && [ "$(tail -1 "$tmp/install-fail.out")" = "error: helm upgrade --install nvidia-device-plugin failed; see 'kubectl -n nvidia-device-plugin get pods' and 'just nvidia-device-plugin::doctor NODE'." ] &&
+        grep -qx 'Error: UPGRADE FAILED: context deadline exceeded' "$tmp/install-fail.out"; then
+        ok "install: a helm failure shows helm's error and ends with one line saying where to look"
 else not_ok "install with failing helm: rc $(cat "$tmp/install-fail.rc"): $(cat "$tmp/install-fail.out")"; fi
+
+# The module guide's .env.local (namespace, and NVIDIA_DEVICE_PLUGIN_VERSION=0.18.0 meaning the Helm
+# chart version) against the chart in this repo: one line at once, nothing installed, no image guessed.
+printf 'NVIDIA_DEVICE_PLUGIN_NAMESPACE=nvidia-device-plugin\nNVIDIA_DEVICE_PLUGIN_VERSION=0.18.0\n' >"$tmp/env.local"
+run guide-env "$tmp/bin-full" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE="$tmp/nvdp.oci.tar" -- --dotenv-path "$tmp/env.local" nvidia-device-plugin::install
+if [ "$(cat "$tmp/guide-env.rc")" = 1 ] && [ ! -s "$tmp/guide-env.log" ] &&
+        [ "$(cat "$tmp/guide-env.out")" = "error: NVIDIA_DEVICE_PLUGIN_VERSION=0.18.0 (.env.local or the environment) is the Helm chart version to install, but the chart at $chart is version $version: remove the setting to install this chart, or set NVIDIA_DEVICE_PLUGIN_CHART to a repository chart of that version." ]; then
+        ok "install with the module guide's .env.local (version 0.18.0): one line, nothing run"
+else not_ok "install with the guide's .env.local: rc $(cat "$tmp/guide-env.rc"), calls: $(cat "$tmp/guide-env.log"), output: $(cat "$tmp/guide-env.out")"; fi
+run same-version "$tmp/bin-full" NVIDIA_DEVICE_PLUGIN_VERSION="$version" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE="$tmp/nvdp.oci.tar" -- nvidia-device-plugin::install
+if [ "$(cat "$tmp/same-version.rc")" = 0 ] && grep -q "^helm upgrade --install nvidia-device-plugin $chart --namespace" "$tmp/same-version.log"; then
+        ok "install: NVIDIA_DEVICE_PLUGIN_VERSION equal to the local chart's version is accepted"
+else not_ok "install with the chart's own version: rc $(cat "$tmp/same-version.rc"): $(cat "$tmp/same-version.out")"; fi
+
+# No image: neither an archive to import nor a registry image. One line, before anything runs.
+run no-image "$tmp/bin-full" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE= -- nvidia-device-plugin::install
+if [ "$(cat "$tmp/no-image.rc")" = 1 ] && [ ! -s "$tmp/no-image.log" ] &&
+        [ "$(cat "$tmp/no-image.out")" = "error: no image to install: no image archive (make image builds build/image/nvdp-$version.oci.tar) and NVIDIA_DEVICE_PLUGIN_IMAGE_REPOSITORY names no registry image." ]; then
+        ok "install without an image archive or a registry image: one line, nothing run"
+else not_ok "install without an image: rc $(cat "$tmp/no-image.rc"), calls: $(cat "$tmp/no-image.log"), output: $(cat "$tmp/no-image.out")"; fi
+run no-archive "$tmp/bin-full" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE="$tmp/missing.oci.tar" -- nvidia-device-plugin::install
+if [ "$(cat "$tmp/no-archive.rc")" = 1 ] && [ ! -s "$tmp/no-archive.log" ] &&
+        [ "$(cat "$tmp/no-archive.out")" = "error: NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE=$tmp/missing.oci.tar does not exist; run make image, or set it empty and NVIDIA_DEVICE_PLUGIN_IMAGE_REPOSITORY to a registry image." ]; then
+        ok "install with a missing NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE: one line"
+else not_ok "install with a missing archive: rc $(cat "$tmp/no-archive.rc"): $(cat "$tmp/no-archive.out")"; fi
+
+# Progress while helm waits: which pods are not Ready yet, every NVIDIA_DEVICE_PLUGIN_PROGRESS seconds.
+run progress "$tmp/bin-full" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE="$tmp/nvdp.oci.tar" FAKE_HELM_SLEEP=3 NVIDIA_DEVICE_PLUGIN_PROGRESS=1 \
+        FAKE_PODS='nvidia-device-plugin-x7k2p|Pending||ContainerCreating|\nnvidia-device-plugin-gpu-feature-discovery-q9|Running|false||\nnvidia-device-plugin-old|Running|true||2026-01-01T00:00:00Z\nnvidia-device-plugin-node-feature-discovery-master-5|Running|true||\n' \
+        -- nvidia-device-plugin::install
+want_progress="waiting for pods: nvidia-device-plugin-x7k2p (ContainerCreating), nvidia-device-plugin-gpu-feature-discovery-q9 (running, not ready), nvidia-device-plugin-old (terminating)"
+polls=$(grep -c '^kubectl get pods --namespace nvidia-device-plugin -l app.kubernetes.io/instance=nvidia-device-plugin -o jsonpath=' "$tmp/progress.log")
+if [ "$(cat "$tmp/progress.rc")" = 0 ] && [ "$polls" -ge 1 ] && grep -qxF "$want_progress" "$tmp/progress.out" &&
+        [ "$(grep -c '^waiting for pods: ' "$tmp/progress.out")" = "$polls" ] && tail -1 "$tmp/progress.out" | grep -q '^Installed '; then
+        ok "install: while helm waits, one progress line per poll names the pods not Ready ($polls polls in 3 s)"
+else not_ok "install progress: rc $(cat "$tmp/progress.rc"), $polls polls: $(cat "$tmp/progress.out")"; fi
 
 # Plain containerd (no k3s) whose socket is not at the default path: CONTAINERD_ADDRESS, which ctr reads.
 mkdir -p "$tmp/bin-ctr" && cp -P "$tmp/bin-bare/"* "$tmp/bin-ctr/"
@@ -203,7 +243,7 @@ else not_ok "install with CONTAINERD_ADDRESS pointing nowhere: rc $(cat "$tmp/in
 run verify "$tmp/bin-full" -- nvidia-device-plugin::verify
 expect_log verify 0 "verify" <<EOF
 $readyz
-kubectl get nodes -o jsonpath={range .items[*]}{.metadata.name}{"\t"}{.status.allocatable.nvidia\.com/gpu}{"\n"}{end}
+kubectl get nodes -o go-template={{range .items}}{{\$n := .metadata.name}}{{\$n}}{{"\t\t\n"}}{{range \$k, \$v := .status.allocatable}}{{\$n}}{{"\t"}}{{\$k}}{{"\t"}}{{\$v}}{{"\n"}}{{end}}{{end}}
 kubectl get pods --namespace nvidia-device-plugin -o wide
 EOF
 expect_out verify "verify" <<EOF
@@ -216,13 +256,26 @@ NAME                         READY   STATUS    RESTARTS   AGE   NODE
 nvidia-device-plugin-x7k2p   1/1     Running   0          2m    gpu-node-1
 EOF
 
+# MIG profiles and shared (renamed) resources are GPUs too: counted, and named.
+run verify-mixed "$tmp/bin-full" FAKE_NODES=mixed -- nvidia-device-plugin::verify
+expect_out verify-mixed "verify (MIG and shared resources)" <<EOF
+=== GPU Resources per Node ===
+mig-node: 16 GPUs (nvidia.com/gpu: 2, nvidia.com/mig-1g.10gb: 14)
+shared-node: 16 GPUs (nvidia.com/gpu.shared: 16)
+plain-node: 4 GPUs
+
+=== Device Plugin Pods ===
+NAME                         READY   STATUS    RESTARTS   AGE   NODE
+nvidia-device-plugin-x7k2p   1/1     Running   0          2m    gpu-node-1
+EOF
+
 # --- test ---------------------------------------------------------------------------------------
 run test "$tmp/bin-full" -- nvidia-device-plugin::test
 expect_log test 0 "test (pod succeeds)" <<EOF
 $readyz
 kubectl delete pod gpu-test --namespace default --ignore-not-found --wait=true
 kubectl apply --namespace default -f -
-kubectl get pod gpu-test --namespace default -o jsonpath={.status.phase}
+kubectl get pod gpu-test --namespace default -o jsonpath={.status.phase}{"|"}{.status.containerStatuses[0].state.waiting.reason}{"|"}{.status.conditions[?(@.type=="PodScheduled")].reason}
 kubectl logs gpu-test --namespace default
 kubectl delete pod gpu-test --namespace default --ignore-not-found --wait=false
 EOF
@@ -249,21 +302,28 @@ if grep -q '^    image: registry.example/cuda:12.4.1-base$' "$tmp/test-image.log
         ok "test uses GPU_TEST_IMAGE and GPU_TEST_NAMESPACE"
 else not_ok "GPU_TEST_IMAGE not applied: $(grep image: "$tmp/test-image.log.stdin")"; fi
 
-run test-pending "$tmp/bin-full" FAKE_PHASE=Pending GPU_TEST_TIMEOUT=1 -- nvidia-device-plugin::test
+run test-pending "$tmp/bin-full" FAKE_PHASE=Pending FAKE_SCHED=Unschedulable GPU_TEST_TIMEOUT=1 -- nvidia-device-plugin::test
 expect_log test-pending 1 "test (pod never scheduled, timeout)" <<EOF
 $readyz
 kubectl delete pod gpu-test --namespace default --ignore-not-found --wait=true
 kubectl apply --namespace default -f -
-kubectl get pod gpu-test --namespace default -o jsonpath={.status.phase}
+kubectl get pod gpu-test --namespace default -o jsonpath={.status.phase}{"|"}{.status.containerStatuses[0].state.waiting.reason}{"|"}{.status.conditions[?(@.type=="PodScheduled")].reason}
 kubectl get events --namespace default --field-selector involvedObject.name=gpu-test --sort-by=.lastTimestamp
 kubectl get pod gpu-test --namespace default -o jsonpath={.status.conditions[?(@.type=="PodScheduled")].message}{" "}{.status.containerStatuses[0].state.waiting.reason}{" "}{.status.containerStatuses[0].state.waiting.message}
 kubectl delete pod gpu-test --namespace default --ignore-not-found --wait=false
 EOF
 expect_out test-pending "test (pod never scheduled, timeout)" <<EOF
+gpu-test: Pending (Unschedulable)
 === GPU Test Events ===
 2m  Warning  FailedScheduling  pod/gpu-test  0/2 nodes are available: 2 Insufficient nvidia.com/gpu.
 error: the GPU test pod did not finish within 1s (phase Pending: 0/2 nodes are available: 2 Insufficient nvidia.com/gpu.).
 EOF
+
+run test-pulling "$tmp/bin-full" FAKE_PHASE=Pending FAKE_WAITING=ContainerCreating GPU_TEST_TIMEOUT=5 -- nvidia-device-plugin::test
+if [ "$(grep -c '^kubectl get pod gpu-test --namespace default -o jsonpath={.status.phase}' "$tmp/test-pulling.log")" -ge 2 ] &&
+        [ "$(grep -cx 'gpu-test: Pending (ContainerCreating)' "$tmp/test-pulling.out")" = 1 ]; then
+        ok "test: progress while the pod starts, one line per change of state"
+else not_ok "test progress: $(cat "$tmp/test-pulling.out")"; fi
 
 run test-failed "$tmp/bin-full" FAKE_PHASE=Failed -- nvidia-device-plugin::test
 expect_out test-failed "test (container fails)" <<EOF
@@ -320,15 +380,39 @@ else not_ok "uninstall without a release: $(cat "$tmp/uninstall-none.out")"; fi
 
 # --- doctor -------------------------------------------------------------------------------------
 run doctor "$tmp/bin-full" -- nvidia-device-plugin::doctor gpu-node-1
-expect_log doctor 0 "doctor NODE (through the plugin pod)" <<EOF
+expect_log doctor 0 "doctor NODE (a privileged pod on that node, host / read-only)" <<EOF
 $readyz
-kubectl get pods --namespace nvidia-device-plugin -l app.kubernetes.io/component=device-plugin --field-selector spec.nodeName=gpu-node-1 -o jsonpath={.items[0].metadata.name}
-kubectl exec --namespace nvidia-device-plugin nvidia-device-plugin-x7k2p -- /usr/bin/nvdp doctor
+kubectl get node gpu-node-1 -o name
+kubectl get pods --namespace nvidia-device-plugin -l app.kubernetes.io/instance=nvidia-device-plugin,app.kubernetes.io/component=k8s-device-plugin -o jsonpath={.items[0].spec.containers[0].image}
+kubectl delete pod nvdp-doctor-gpu-node-1 --namespace nvidia-device-plugin --ignore-not-found --wait=true
+kubectl apply --namespace nvidia-device-plugin -f -
+kubectl get pod nvdp-doctor-gpu-node-1 --namespace nvidia-device-plugin -o jsonpath={.status.phase}{"|"}{.status.containerStatuses[0].state.waiting.reason}
+kubectl logs nvdp-doctor-gpu-node-1 --namespace nvidia-device-plugin
+kubectl get pod nvdp-doctor-gpu-node-1 --namespace nvidia-device-plugin -o jsonpath={.status.containerStatuses[0].state.terminated.exitCode}
+kubectl delete pod nvdp-doctor-gpu-node-1 --namespace nvidia-device-plugin --ignore-not-found --wait=false
 EOF
 expect_out doctor "doctor NODE" <<EOF
-Running nvdp doctor in pod nvidia-device-plugin-x7k2p
-doctor: all checks passed
+Running nvdp doctor on node gpu-node-1 (pod nvidia-device-plugin/nvdp-doctor-gpu-node-1, nvdp:0.1.0, host / read-only at /host)
+ok    driver.nvml                    NVML loaded: 8 GPUs, driver 580.105.08, CUDA 13.0
+15 ok, 0 warn, 0 fail, 1 skip
 EOF
+pod=$(cat "$tmp/doctor.log.stdin" 2>/dev/null)
+if grep -qx '  nodeName: gpu-node-1' <<<"$pod" && grep -qx '    image: nvdp:0.1.0' <<<"$pod" &&
+        grep -qx '    command: \[/usr/bin/nvdp, doctor, --root, /host, --no-cluster, --node, gpu-node-1\]' <<<"$pod" &&
+        grep -qx '      privileged: true' <<<"$pod" && grep -qx '  restartPolicy: Never' <<<"$pod" &&
+        grep -A1 -x '      mountPath: /host' <<<"$pod" | grep -qx '      readOnly: true' &&
+        grep -A2 -x '  - name: host' <<<"$pod" | grep -qx '      path: /' && grep -qx '  automountServiceAccountToken: false' <<<"$pod"; then
+        ok "doctor NODE applies a privileged, never-restarted pod on gpu-node-1: host / read-only at /host, doctor --root /host, no API token"
+else not_ok "doctor pod manifest: $pod"; fi
+run doctor-fail "$tmp/bin-full" FAKE_DOCTOR_PHASE=Failed FAKE_DOCTOR_RC=2 FAKE_POD_IMAGE= NVIDIA_DEVICE_PLUGIN_IMAGE_REPOSITORY=registry.example/nvdp -- nvidia-device-plugin::doctor gpu-node-1
+if [ "$(cat "$tmp/doctor-fail.rc")" = 2 ] && grep -qx "    image: registry.example/nvdp:$version" "$tmp/doctor-fail.log.stdin" &&
+        [ "$(tail -1 "$tmp/doctor-fail.log")" = "kubectl delete pod nvdp-doctor-gpu-node-1 --namespace nvidia-device-plugin --ignore-not-found --wait=false" ]; then
+        ok "doctor NODE: doctor's exit status (2: failures) is the recipe's; no plugin installed: the configured image; pod removed"
+else not_ok "doctor NODE with failures: rc $(cat "$tmp/doctor-fail.rc"): $(cat "$tmp/doctor-fail.out")"; fi
+run doctor-nonode "$tmp/bin-full" -- nvidia-device-plugin::doctor gpu-node-9
+if [ "$(cat "$tmp/doctor-nonode.rc")" = 1 ] && [ "$(cat "$tmp/doctor-nonode.out")" = "error: no node gpu-node-9 in the cluster (kubectl get nodes lists them)." ]; then
+        ok "doctor with an unknown node: one line"
+else not_ok "doctor unknown node: $(cat "$tmp/doctor-nonode.out")"; fi
 
 # --- image --------------------------------------------------------------------------------------
 run image "$tmp/bin-full" -- --dry-run nvidia-device-plugin::image 1

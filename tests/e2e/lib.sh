@@ -4,14 +4,23 @@
 
 E2E_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$E2E_SRC/../.." && pwd)
-K8S_VERSION=v1.37.2 # the k8s.io/kubernetes release of tests/e2e/cluster/go.mod (and tests/kubelet)
+K8S_VERSION=v1.37.2        # the k8s.io/kubernetes release of tests/e2e/cluster/go.mod (and tests/kubelet)
+CONTAINERD_VERSION=v2.4.2  # github.com/containerd/containerd/v2 of tests/e2e/containerd/go.mod
+TOOLKIT_VERSION=v1.18.2    # github.com/NVIDIA/nvidia-container-toolkit, for the real-GPU toolkit way
 NODE_NAME=nvdp-e2e
 CGROUP_ROOT=nvdp-e2e # kubelet's --cgroup-root, one directory per cgroup v1 hierarchy
 # Host paths kubelet, containerd and libcni hard-code: the inside process bind-mounts scratch
 # directories over them, visible to its mount namespace only (run creates missing mount points).
 # /etc/kubernetes: GFD's features.d hostPath (file output mode) lands there.
-PRIVATE_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /var/lib/cni /run/containerd /etc/kubernetes)
-E2E_DEFAULT_SCENARIOS="smoke plugin-host device-plugin" # NVDP_E2E_SCENARIOS overrides
+# /etc/cdi, /var/run/cdi: containerd's CDI spec directories; /etc/nvidia-container-runtime: the NVIDIA
+# runtime's config (real-GPU toolkit way).
+PRIVATE_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /var/lib/cni /run/containerd /etc/kubernetes
+        /etc/cdi /var/run/cdi /etc/nvidia-container-runtime)
+# Default scenarios (NVDP_E2E_SCENARIOS overrides): on the simulated node, and with a real GPU
+# (NVDP_E2E_GPU=toolkit or cdi).
+E2E_DEFAULT_SCENARIOS="smoke plugin-host device-plugin upgrade-from-nvidia"
+E2E_GPU_SCENARIOS="smoke gpu"
+TOOLS_BIN=${NVDP_TOOLS_BIN:-$REPO/.tools/bin} # just and helm (scripts/install-deps; the GPU bundle's bin/)
 
 # fd 3: the real stderr, also inside wait_for (which silences the command it polls).
 exec 3>&2
@@ -99,4 +108,61 @@ remove_cgroups() {
                 [ -d "$h/$CGROUP_ROOT" ] && left=1
         done
         return $left
+}
+
+# ---- cached builds (tests/e2e/run; the GPU bundle, tests/gpu/make-bundle) ----------------------------
+# Each prints the path of what it built. Cached in $1 by the hash of its sources and the Go version;
+# a changed key rebuilds and removes the old one. Go's own build cache makes a rebuild cheap too.
+_build_key() { (cat "$@"; go version) | sha256sum | cut -c1-16; }
+
+# k8s-node: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl in one binary.
+build_k8s_node() {
+        local cache=$1 key out
+        key=$(_build_key "$E2E_SRC"/cluster/go.mod "$E2E_SRC"/cluster/go.sum "$E2E_SRC"/cluster/*.go)
+        out=$cache/k8s-node-$K8S_VERSION-$key
+        if [ ! -x "$out" ]; then
+                log "building k8s-node $K8S_VERSION (cold: tens of minutes on 2 cores; cached in $cache)" >&2
+                (cd "$E2E_SRC/cluster" && go build -ldflags "-s -w \
+                        -X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
+                        -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#v1.}" \
+                        -o "$out.tmp.$$" .) >&2 || die "building tests/e2e/cluster failed"
+                mv "$out.tmp.$$" "$out"
+                find "$cache" -maxdepth 1 -name 'k8s-node-*' ! -name "${out##*/}" -delete
+        fi
+        echo "$out"
+}
+
+# containerd, ctr and containerd-shim-runc-v2 of one containerd 2.x release (tests/e2e/containerd):
+# Debian's containerd 1.6 has no CDI; k3s ships 2.x. No btrfs, devmapper or zfs snapshotters.
+build_containerd() {
+        local cache=$1 key out
+        key=$(_build_key "$E2E_SRC"/containerd/go.mod "$E2E_SRC"/containerd/go.sum "$E2E_SRC"/containerd/*/*.go)
+        out=$cache/containerd-$CONTAINERD_VERSION-$key
+        if [ ! -x "$out/containerd" ]; then
+                log "building containerd $CONTAINERD_VERSION (cold: about 2 minutes; cached in $cache)" >&2
+                rm -rf "$out.tmp.$$" && mkdir -p "$out.tmp.$$"
+                (cd "$E2E_SRC/containerd" && go build -tags "no_btrfs no_devmapper no_zfs" -ldflags "-s -w \
+                        -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
+                        -o "$out.tmp.$$/" ./...) >&2 || die "building tests/e2e/containerd failed"
+                rm -rf "$out" && mv "$out.tmp.$$" "$out"
+                find "$cache" -maxdepth 1 -name 'containerd-*' ! -name "${out##*/}" -exec rm -rf {} +
+        fi
+        echo "$out"
+}
+
+# NVIDIA's container toolkit (nvidia-ctk, nvidia-container-runtime, nvidia-cdi-hook): the toolkit way
+# of a real-GPU run, as a k3s node has it.
+build_toolkit() {
+        local cache=$1 out=$1/nvidia-container-toolkit-$TOOLKIT_VERSION c
+        if [ ! -x "$out/nvidia-cdi-hook" ]; then
+                log "building NVIDIA container toolkit $TOOLKIT_VERSION (about 1 minute; cached in $cache)" >&2
+                rm -rf "$out.tmp.$$" && mkdir -p "$out.tmp.$$"
+                for c in nvidia-ctk nvidia-container-runtime nvidia-cdi-hook; do
+                        GOBIN=$out.tmp.$$ go install -ldflags "-s -w" \
+                                "github.com/NVIDIA/nvidia-container-toolkit/cmd/$c@$TOOLKIT_VERSION" >&2 ||
+                                die "building $c $TOOLKIT_VERSION failed"
+                done
+                rm -rf "$out" && mv "$out.tmp.$$" "$out"
+        fi
+        echo "$out"
 }

@@ -11,6 +11,7 @@
 #include "deviceplugin.pb-c.h"
 #include "fuzz-common.h"
 #include "plugin/allocate.h"
+#include "plugin/kubelet-wire.h"
 #include "plugin/prefer.h"
 #include "resource/plan.h"
 #include "test-plan-inventories.h"
@@ -44,7 +45,7 @@ static void scenario_init(struct scenario *s, inventory *inv, unsigned replicas,
                 c->sharing.n_resources = 1;
         }
         char *err = NULL;
-        if (plan_build(inv, c, root, &s->plan, &err) < 0) {
+        if (inventory_read_mig_minors(inv, root) < 0 || plan_build(inv, c, &s->plan, &err) < 0) {
                 fprintf(stderr, "plan_build: %s\n", err);
                 abort();
         }
@@ -109,7 +110,7 @@ static void do_allocate(const struct scenario *s, const struct plan_resource *re
                 }
         }
         if (r >= 0) {
-                r = allocate_response_pack(resps, n, &out, &out_size);
+                r = kubelet_wire_pack_allocate(resps, n, &out, &out_size);
                 if (r < 0)
                         abort();
                 /* what we send decodes, with one response per container */

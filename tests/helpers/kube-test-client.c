@@ -133,7 +133,7 @@ int main(int argc, char **argv)
                                               : strv_extend(&set, args[i]) < 0)
                                 return 2;
                 pending = 1;
-                r = kube_patch_node_labels(k, node, set, remove, timeout, on_done, NULL);
+                r = kube_patch_node(k, node, set, remove, NULL, timeout, on_done, NULL);
         } else if (streq(cmd, "event") && nargs == 3) {
                 struct kube_event e = {
                         .node = node, .type = args[0], .reason = args[1], .message = args[2]

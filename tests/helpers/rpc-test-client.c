@@ -6,7 +6,8 @@
 #include <stdio.h>
 
 #include "base/parse.h"
-#include "rpc/deviceplugin.h"
+#include "plugin/kubelet-wire.h"
+#include "rpc/rpc.h"
 
 static bool done;
 
@@ -26,16 +27,9 @@ int main(int argc, char **argv)
         _cleanup_(loop_freep) loop *l = NULL;
         if (loop_new(&l) < 0)
                 return 1;
-        V1beta1__DevicePluginOptions opts = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
-        opts.get_preferred_allocation_available = true;
-        V1beta1__RegisterRequest req = V1BETA1__REGISTER_REQUEST__INIT;
-        req.version = (char *)DP_VERSION;
-        req.endpoint = (char *)"nvidia-gpu.sock";
-        req.resource_name = argv[2];
-        req.options = &opts;
         _cleanup_free_ uint8_t *buf = NULL;
         size_t n;
-        if (rpc_pack(&req.base, &buf, &n) < 0)
+        if (kubelet_wire_pack_register("nvidia-gpu.sock", argv[2], &buf, &n) < 0)
                 return 1;
         rpc_client_call *call;
         int r = rpc_client_call_start(l, argv[1], argc > 4 ? argv[4] : DP_PATH_REGISTER, buf, n,

@@ -7,6 +7,7 @@ import os
 import subprocess
 
 from conftest import NVDP, fixture_env
+from test_logs import messages
 from test_plugin import H100, registered
 from test_sharing import write
 
@@ -47,9 +48,9 @@ def test_strict_config_refuses_them(workdir, start_plugin):
     write(cfg, CONFIG)
     plugin = start_plugin(args=["--config-file", cfg, "--strict-config"])
     assert plugin.proc.wait(5) == 2
-    out = plugin.output().strip()
-    assert out == f"nvdp plugin: {cfg}:3: flags.renameByDefault: unknown key; did you mean " \
-                  "sharing.timeSlicing.renameByDefault or sharing.mps.renameByDefault?", out
+    assert messages(plugin.output()) == [("E", f"nvdp plugin: {cfg}:3: flags.renameByDefault: unknown key; did you "
+                                               "mean sharing.timeSlicing.renameByDefault or "
+                                               "sharing.mps.renameByDefault?")]
 
 
 def test_gfd_warns_too_and_strict_env_refuses(workdir):
@@ -69,7 +70,8 @@ def test_gfd_warns_too_and_strict_env_refuses(workdir):
     r = subprocess.run([NVDP, "gfd", "--config-file", cfg, "--output-file", out], env=env,
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 2
-    assert r.stderr.strip() == f'{cfg}:5: flags.gfd.noTimestmp: unknown key; did you mean "noTimestamp"?'
+    assert messages(r.stderr) == [("E", f'nvdp gfd: {cfg}:5: flags.gfd.noTimestmp: unknown key; did you mean '
+                                        '"noTimestamp"?')]
 
 
 def test_doctor_lists_them(workdir):

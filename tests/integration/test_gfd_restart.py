@@ -179,3 +179,26 @@ def test_oneshot_stdout_as_gpu_feature_discovery(tmp_path):
     assert not any(l.startswith("nvidia.com/gfd.timestamp=") for l in lines)
 
 
+
+
+def test_nvml_from_the_driver_root_mount(tmp_path):
+    """A node without the NVIDIA runtime: the chart mounts the host's driver root at /driver-root
+    (DRIVER_ROOT_CTR_PATH) and GFD must load NVML from there; nothing on the loader's path."""
+    root = tmp_path / "driver-root"
+    (root / "lib64").mkdir(parents=True)
+    (root / "lib64" / "libnvidia-ml.so.1").symlink_to(os.path.abspath(MOCK_LIB))
+    e = env()
+    e.pop("LD_LIBRARY_PATH", None)
+    e["DRIVER_ROOT_CTR_PATH"] = str(root)
+    r = subprocess.run([NVDP, "gfd", "--oneshot", "--no-timestamp", "--output-file", ""], env=e,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "nvidia.com/gpu.count=8" in r.stdout.splitlines()
+    # No mount there (DRIVER_ROOT_CTR_PATH defaults to /driver-root even on nodes with the runtime):
+    # the loader's own path is searched, and the error says so.
+    e["DRIVER_ROOT_CTR_PATH"] = str(tmp_path / "no-such-root")
+    r = subprocess.run([NVDP, "gfd", "--oneshot", "--fail-on-init-error=true", "--output-file", ""], env=e,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "NVML library libnvidia-ml.so.1 not found" in r.stderr
+    assert "looked in the dynamic loader's path" in r.stderr

@@ -278,21 +278,34 @@ def test_preferred_allocation_skips_the_dead_gpu(node):
 
 
 def test_sigterm_with_the_health_thread_running_is_quick(node):
+    """The watch thread waits in NVML an hour at a time: shutdown leaves it there instead of joining it."""
     n = node()
     start = time.monotonic()
     assert n.plugin.stop() == 0
     assert time.monotonic() - start < 1.0
 
 
-def test_idle_health_thread_costs_almost_no_cpu(node):
-    """The thread waits in nvmlEventSetWait with a timeout: no spinning while nothing happens."""
-    n = node()
+def context_switches(pid):
+    """{thread id: voluntary + involuntary context switches}: a thread that is never woken keeps its count."""
+    res = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            res[tid] = sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+    return res
 
-    def cpu():
-        with open(f"/proc/{n.plugin.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    before = cpu()
-    time.sleep(3)
-    assert cpu() - before < 0.05
+def test_idle_plugin_threads_are_never_woken(node):
+    """No periodic wake-up anywhere: neither the loop nor the health threads (the watch thread and,
+    after a re-probe, the probe thread) run at all while nothing happens."""
+    n = node(args=["--health-recovery-interval=1s"])
+    n.send(f"xid {H100[1]} 79")
+    n.client.wait_list(lambda l: unhealthy(l) == [H100[1]])
+    n.client.wait_list(lambda l: unhealthy(l) == [], timeout=5)
+    time.sleep(0.3)
+    before = context_switches(n.plugin.proc.pid)
+    assert len(before) == 3, "the loop, the watch and the probe thread"
+    time.sleep(2)
+    assert context_switches(n.plugin.proc.pid) == before
+    # Still watching: an event wakes it.
+    n.send(f"xid {H100[2]} 79")
+    n.client.wait_list(lambda l: unhealthy(l) == [H100[2]])

@@ -9,6 +9,7 @@
 
 #include "deviceplugin.pb-c.h"
 #include "plugin/allocate.h"
+#include "plugin/kubelet-wire.h"
 #include "test-plan-inventories.h"
 
 #define U(i) "GPU-00000000-0000-0000-0000-00000000000" #i
@@ -41,7 +42,7 @@ static const struct plan_resource *fx_plan(struct fx *f)
         _cleanup_free_ char *err = NULL;
         if (f->p) /* built once per fixture (a second build leaked the first; make asan found it) */
                 return &f->p->resources[0];
-        if (plan_build(f->inv, f->c, "/nonexistent", &f->p, &err) < 0)
+        if (plan_build(f->inv, f->c, &f->p, &err) < 0)
                 fail_msg("plan_build: %s", strna(err));
         return &f->p->resources[0];
 }
@@ -247,7 +248,7 @@ static void test_pack_round_trip(void **state)
         struct allocate_response *resps[2] = { alloc(f, a, NULL), alloc(f, b, NULL) };
         uint8_t *buf;
         size_t size;
-        assert_int_equal(allocate_response_pack(resps, 2, &buf, &size), 0);
+        assert_int_equal(kubelet_wire_pack_allocate(resps, 2, &buf, &size), 0);
         V1beta1__AllocateResponse *out = v1beta1__allocate_response__unpack(NULL, size, buf);
         assert_non_null(out);
         assert_int_equal(out->n_container_responses, 2);

@@ -365,10 +365,15 @@ static void test_precedence(void **state)
         assert_true(asprintf(&flag, "--config-file=%s", file) > 0);
         _cleanup_(config_freep) config *c = NULL;
 
+        _cleanup_free_ char *from_flag = NULL, *from_env = NULL;
+        assert_true(asprintf(&from_flag, "config file %s (--config-file)", file) > 0);
+        assert_true(asprintf(&from_env, "config file %s (CONFIG_FILE)", file) > 0);
+
         /* default */
         assert_int_equal(args(PROGRAM_PLUGIN, &c, NULL, NULL), 0);
         assert_int_equal(c->flags.mig_strategy, MIG_STRATEGY_NONE);
         assert_int_equal(c->flags.plugin.device_id_strategy, DEVICE_ID_UUID);
+        assert_string_equal(c->config_source, "no config file (defaults)");
         c = config_free(c);
 
         /* file over default */
@@ -376,12 +381,14 @@ static void test_precedence(void **state)
         assert_int_equal(c->flags.mig_strategy, MIG_STRATEGY_SINGLE);
         assert_int_equal(c->flags.plugin.device_id_strategy, DEVICE_ID_INDEX);
         assert_string_equal(c->config_file, file);
+        assert_string_equal(c->config_source, from_flag);
         c = config_free(c);
 
         /* the file named by CONFIG_FILE works the same */
         setenv("CONFIG_FILE", file, 1);
         assert_int_equal(args(PROGRAM_PLUGIN, &c, NULL, NULL), 0);
         assert_int_equal(c->flags.mig_strategy, MIG_STRATEGY_SINGLE);
+        assert_string_equal(c->config_source, from_env);
         c = config_free(c);
 
         /* env over file */

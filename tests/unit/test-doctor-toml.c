@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
+#include "base/json.h"
 #include "base/strv.h"
-#include "doctor/json.h"
 #include "doctor/toml.h"
 
 static toml *parse_ok(const char *text)
@@ -218,28 +218,54 @@ static void test_toml_mutations_do_not_crash(void **state)
         assert_true(parsed > 0 && parsed < 20000);
 }
 
+/* kubectl's JSON goes through the one JSON reader (base/json.h). */
 static void test_json_reader(void **state)
 {
         static const char text[] =
                 "{\"items\": [{\"metadata\": {\"name\": \"nvidia\"}, \"handler\": \"nvidia\"},\n"
-                " {\"metadata\": {\"name\": \"crun\"}, \"n\": 3, \"b\": false}]}";
-        _cleanup_(json_doc_freep) json_doc *d = NULL;
-        assert_int_equal(json_doc_parse(text, strlen(text), &d), 0);
-        json_node items = json_get(d, json_root(d), "items");
-        assert_int_equal(json_array_length(d, items), 2);
+                " {\"metadata\": {\"name\": \"crun\"}, \"n\": 3, \"b\": false, \"z\": null}]}\n";
+        _cleanup_json_ json_object *d = NULL;
+        assert_int_equal(json_parse(text, strlen(text), 4096, 8, &d), 0);
+        json_object *items = json_get(d, "items");
+        assert_int_equal(json_array_size(items), 2);
         static const char *const name[] = { "metadata", "name", NULL };
-        assert_string_equal(json_string(d, json_get_path(d, json_array_item(d, items, 1), name)), "crun");
-        assert_string_equal(json_string(d, json_get(d, json_array_item(d, items, 1), "n")), "3");
-        assert_int_equal(json_object_length(d, json_array_item(d, items, 1)), 3);
-        assert_string_equal(json_object_key(d, json_array_item(d, items, 1), 2), "b");
-        /* Lookups through missing nodes are 0 all the way. */
-        assert_int_equal(json_get(d, json_get(d, json_root(d), "nope"), "x"), 0);
-        assert_null(json_string(d, 0));
-        assert_int_equal(json_array_item(d, items, 9), 0);
+        assert_string_equal(json_text(json_get_path(json_array_at(items, 1), name)), "crun");
+        assert_string_equal(json_text(json_get(json_array_at(items, 1), "n")), "3");
+        assert_string_equal(json_text(json_get(json_array_at(items, 1), "b")), "false");
+        assert_null(json_text(json_get(json_array_at(items, 1), "z")));
+        assert_null(json_text(json_get(d, "items")));
+        /* Lookups through missing members are NULL all the way. */
+        assert_null(json_get(json_get(d, "nope"), "x"));
+        assert_null(json_array_at(items, 9));
+        assert_int_equal(json_array_size(json_get(d, "nope")), 0);
 
-        json_doc *bad = NULL;
-        assert_int_equal(json_doc_parse("{\"a\": [1, 2", 11, &bad), -EINVAL);
-        assert_int_equal(json_doc_parse("", 0, &bad), -ENODATA);
+        json_object *bad = NULL;
+        assert_int_equal(json_parse("{\"a\": [1, 2", 11, 4096, 8, &bad), -EINVAL);
+        assert_int_equal(json_parse("", 0, 4096, 8, &bad), -EINVAL);
+        assert_int_equal(json_parse("{} x", 4, 4096, 8, &bad), -EINVAL);
+        assert_int_equal(json_parse(text, strlen(text), 16, 8, &bad), -EMSGSIZE);
+        assert_int_equal(json_parse("[[[[1]]]]", 9, 4096, 3, &bad), -EINVAL);
+}
+
+/* The one JSON escaper: what the log, nvdp info --json and the doctor's report write. */
+static void test_json_escape(void **state)
+{
+        char buf[64];
+        assert_int_equal(json_escape(buf, sizeof buf, "a\"b\\c\nd\te\x01"), 19);
+        assert_string_equal(buf, "a\\\"b\\\\c\\nd\\te\\u0001");
+        /* an escape is never cut in half */
+        assert_int_equal(json_escape(buf, 4, "ab\n"), 2);
+        assert_string_equal(buf, "ab");
+
+        _cleanup_free_ char *out = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&out, &n);
+        assert_non_null(f);
+        json_write_string(f, "x\"y");
+        fputc(' ', f);
+        json_write_string(f, NULL);
+        assert_int_equal(fclose(f), 0);
+        assert_string_equal(out, "\"x\\\"y\" null");
 }
 
 int main(void)
@@ -252,6 +278,7 @@ int main(void)
                 cmocka_unit_test(test_toml_limits),
                 cmocka_unit_test(test_toml_mutations_do_not_crash),
                 cmocka_unit_test(test_json_reader),
+                cmocka_unit_test(test_json_escape),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

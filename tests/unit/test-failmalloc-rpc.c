@@ -18,10 +18,11 @@
 #include "base/log.h"
 #include "base/strv.h"
 #include "config/config.h"
-#include "plugin/plugin.h"
+#include "deviceplugin.pb-c.h"
+#include "plugin/kubelet-wire.h"
+#include "plugin/plugin-internal.h"
 #include "resource/plan.h"
 #include "rpc-peer.c"
-#include "rpc/deviceplugin.h"
 #include "test-plan-inventories.h"
 
 /* Under ASan the interposer is off and the test skips: its helpers are then unused. */
@@ -165,8 +166,7 @@ static int setup(void **state)
         struct fixture *fx = new0(struct fixture, 1);
         fx->inv = fixture_h100x8();
         _cleanup_free_ char *err = NULL;
-        if (config_new_default(&fx->config) < 0 ||
-            plan_build(fx->inv, fx->config, "/nonexistent", &fx->plan, &err) < 0)
+        if (config_new_default(&fx->config) < 0 || plan_build(fx->inv, fx->config, &fx->plan, &err) < 0)
                 return -1;
         char *ids[] = { U(3) };
         V1beta1__ContainerAllocateRequest c = V1BETA1__CONTAINER_ALLOCATE_REQUEST__INIT;
@@ -176,9 +176,9 @@ static int setup(void **state)
         V1beta1__AllocateRequest req = V1BETA1__ALLOCATE_REQUEST__INIT;
         req.container_requests = cs;
         req.n_container_requests = 1;
-        _cleanup_free_ uint8_t *packed = NULL;
-        size_t n;
-        if (rpc_pack(&req.base, &packed, &n) < 0)
+        size_t n = protobuf_c_message_get_packed_size(&req.base);
+        _cleanup_free_ uint8_t *packed = malloc(n + 1);
+        if (!packed || protobuf_c_message_pack(&req.base, packed) != n)
                 return -1;
         fx->alloc_req = grpc_frame(packed, n, &fx->alloc_req_len);
         fx->empty_req = grpc_frame("", 0, &fx->empty_req_len);

@@ -226,17 +226,17 @@ static void test_labels_patch_body(void **state)
                         "note=say \"hi\"\\", NULL };
         char *remove[] = { "nvidia.com/mig.strategy", NULL };
         _cleanup_free_ char *body = NULL;
-        assert_int_equal(kube_labels_patch_body(set, remove, &body), 0);
+        assert_int_equal(kube_node_patch_body(set, remove, NULL, &body), 0);
         assert_string_equal(
                 body, "{\"metadata\":{\"labels\":{\"nvidia.com/gpu.product\":\"NVIDIA-H100-80GB-HBM3\","
                       "\"nvidia.com/gpu.count\":\"8\",\"note\":\"say \\\"hi\\\"\\\\\","
                       "\"nvidia.com/mig.strategy\":null}}}");
         body = mfree(body);
-        assert_int_equal(kube_labels_patch_body(NULL, NULL, &body), 0);
+        assert_int_equal(kube_node_patch_body(NULL, NULL, NULL, &body), 0);
         assert_string_equal(body, "{\"metadata\":{\"labels\":{}}}");
         char *bad[] = { "novalue", NULL };
         body = mfree(body);
-        assert_int_equal(kube_labels_patch_body(bad, NULL, &body), -EINVAL);
+        assert_int_equal(kube_node_patch_body(bad, NULL, NULL, &body), -EINVAL);
         assert_null(body);
 }
 

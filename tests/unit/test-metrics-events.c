@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "base/parse.h"
-#include "metrics/node-events.h"
+#include "kube/node-events.h"
 
 #define SEC NSEC_PER_SEC
 #define T0  (1000 * SEC)

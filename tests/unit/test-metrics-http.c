@@ -15,7 +15,7 @@
 #include <poll.h>
 
 #include "base/parse.h"
-#include "metrics/http-server.h"
+#include "net/http-server.h"
 
 /* ---- addresses --------------------------------------------------------------------------------- */
 

@@ -48,13 +48,14 @@ static struct result run(const char *env, const char *args)
 {
         char cmd[4096], out[600], err[600];
         struct result r = {};
+        const char *exec = getenv("NVDP_TEST_EXEC"); /* e.g. qemu-aarch64 for a cross build */
 
         snprintf(out, sizeof(out), "%s/out", tmp);
         snprintf(err, sizeof(err), "%s/err", tmp);
         snprintf(cmd, sizeof(cmd),
-                 "env -u MOCK_NVML_EVENTS -u NVIDIA_DRIVER_ROOT -u NVDP_ROOT %s '%s/nvdp' info %s >'%s' "
+                 "env -u MOCK_NVML_EVENTS -u NVIDIA_DRIVER_ROOT -u NVDP_ROOT %s %s '%s/nvdp' info %s >'%s' "
                  "2>'%s'",
-                 env, build, args, out, err);
+                 env, exec ? exec : "", build, args, out, err);
         int status = system(cmd);
         assert_true(status != -1);
         r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -95,12 +96,13 @@ static void test_no_library(void **state)
 static void test_missing_symbol(void **state)
 {
         char cmd[2048], env[64];
+        const char *cc = getenv("CC"); /* the build's compiler: a cross build loads only its own arch */
         /* A driver root whose libnvidia-ml.so.1 has nvmlInit_v2 and little else. */
         snprintf(cmd, sizeof(cmd),
                  "mkdir -p '%s/root/usr/lib64' && echo 'int nvmlInit_v2(void) { return 0; }' > '%s/tiny.c' "
                  "&& "
-                 "cc -shared -fPIC -o '%s/root/usr/lib64/libnvidia-ml.so.1' '%s/tiny.c'",
-                 tmp, tmp, tmp, tmp);
+                 "%s -shared -fPIC -o '%s/root/usr/lib64/libnvidia-ml.so.1' '%s/tiny.c'",
+                 tmp, tmp, cc && *cc ? cc : "cc", tmp, tmp);
         assert_int_equal(system(cmd), 0);
         snprintf(env, sizeof(env), "LD_LIBRARY_PATH=/nonexistent");
         char args[700];

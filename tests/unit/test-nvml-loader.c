@@ -54,7 +54,9 @@ static void build_partial_library(const char *dir)
            "'int nvmlSystemGetNVMLVersion(char *v, unsigned l) { return 0; }' "
            "'int nvmlSystemGetCudaDriverVersion(int *v) { return 0; }' > '%s/partial.c'",
            tmp);
-        sh("cc -shared -fPIC -o '%s/libnvidia-ml.so.1' '%s/partial.c'", dir, tmp);
+        /* CC: the compiler of the build under test (a cross build loads only its own architecture). */
+        const char *cc = getenv("CC");
+        sh("%s -shared -fPIC -o '%s/libnvidia-ml.so.1' '%s/partial.c'", cc && *cc ? cc : "cc", dir, tmp);
 }
 
 static void test_not_found_under_driver_root(void **state)
@@ -135,7 +137,7 @@ static void test_init_fails(void **state)
 
         /* The mock without a fixture behaves like a library whose driver is not loaded. */
         unsetenv("MOCK_NVML_FIXTURE");
-        assert_int_equal(nvml_load_library(NULL, mock_lib, &n, &error), -EIO);
+        assert_int_equal(nvml_load_library(NULL, mock_lib, &n, &error), -ENODEV);
         assert_null(n);
         assert_string_equal(error, "nvmlInit_v2 failed: Driver Not Loaded.");
 }
@@ -167,15 +169,37 @@ static void test_load_mock(void **state)
         assert_null(nvml_unload(NULL));
 }
 
+/* Found through the loader's path but a library it needs is missing (the real libnvidia-ml.so.1 needs
+ * libdl, libpthread, librt and libm, which an image with libc alone lacks): the error names that
+ * dependency instead of calling NVML absent. A child process, for LD_LIBRARY_PATH. */
+static void test_missing_dependency(void **state)
+{
+        const char *build = getenv("NVDP_BUILD");
+        sh("mkdir -p '%s/dep' && echo 'int nvdp_dep(void) { return 1; }' > '%s/dep.c' && "
+           "cc -shared -fPIC -Wl,-soname,libnvdp-test-dep.so.1 -o '%s/dep/libnvdp-test-dep.so.1' '%s/dep.c' "
+           "&& "
+           "echo 'int nvdp_dep(void); int nvmlInit_v2(void) { return nvdp_dep(); }' > '%s/lib.c' && "
+           "cc -shared -fPIC -Wl,--no-as-needed -o '%s/dep/libnvidia-ml.so.1' '%s/lib.c' "
+           "'%s/dep/libnvdp-test-dep.so.1' && "
+           "rm '%s/dep/libnvdp-test-dep.so.1'",
+           tmp, tmp, tmp, tmp, tmp, tmp, tmp, tmp, tmp);
+        sh("out=$(LD_LIBRARY_PATH='%s/dep' '%s/nvdp' info 2>&1); echo \"$out\" | grep -q "
+           "'Failed to load NVML library libnvidia-ml.so.1: libnvdp-test-dep.so.1: cannot open shared "
+           "object file' "
+           "|| { echo \"$out\"; exit 1; }",
+           tmp, build ? build : "build");
+}
+
 /* LD_LIBRARY_PATH is honoured: it is read at process start, so check through a child process. */
 static void test_ld_library_path(void **state)
 {
         const char *build = getenv("NVDP_BUILD");
         char dir[600];
         snprintf(dir, sizeof(dir), "%s/mock-nvml", build ? build : "build");
-        sh("MOCK_NVML_FIXTURE='%s/rtx4070ti.yaml' LD_LIBRARY_PATH='%s' '%s/nvdp' info --json | grep -q "
+        const char *exec = getenv("NVDP_TEST_EXEC");
+        sh("MOCK_NVML_FIXTURE='%s/rtx4070ti.yaml' LD_LIBRARY_PATH='%s' %s '%s/nvdp' info --json | grep -q "
            "'\"name\": \"NVIDIA GeForce RTX 4070 Ti\"'",
-           fixtures, dir, build ? build : "build");
+           fixtures, dir, exec ? exec : "", build ? build : "build");
 }
 
 int main(void)
@@ -188,6 +212,7 @@ int main(void)
                 cmocka_unit_test(test_init_fails),
                 cmocka_unit_test(test_load_mock),
                 cmocka_unit_test(test_ld_library_path),
+                cmocka_unit_test(test_missing_dependency),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,6 +16,7 @@ static inline inventory *fixture_inventory_free(inventory *inv)
                 free(inv->gpus[i].mig);
         free(inv->gpus);
         free(inv->links);
+        free(inv->mig_minors_path);
         free(inv);
         return NULL;
 }

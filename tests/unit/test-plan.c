@@ -36,7 +36,8 @@ static plan *build(const inventory *inv, const config *c, const char *root)
 {
         plan *p = NULL;
         _cleanup_free_ char *err = NULL;
-        int r = plan_build(inv, c, root, &p, &err);
+        assert_int_equal(inventory_read_mig_minors((inventory *)inv, root), 0);
+        int r = plan_build(inv, c, &p, &err);
         if (r < 0)
                 fail_msg("plan_build: %s", strna(err));
         return p;
@@ -46,7 +47,8 @@ static char *build_error(const inventory *inv, const config *c, const char *root
 {
         plan *p = NULL;
         char *err = NULL;
-        assert_int_equal(plan_build(inv, c, root, &p, &err), -EINVAL);
+        assert_int_equal(inventory_read_mig_minors((inventory *)inv, root), 0);
+        assert_int_equal(plan_build(inv, c, &p, &err), -EINVAL);
         assert_null(p);
         assert_non_null(err);
         return err;
@@ -172,6 +174,28 @@ static void test_h100_two_shared_six_whole(void **state)
         assert_int_equal(shared->replicas, 4);
         assert_ids(shared, shared_ids, 8);
         assert_string_equal(shared->devices[4].paths[0], "/dev/nvidia5");
+}
+
+/* The log line's summary: units (not replicas) counted, the sharing named. */
+static void test_describe(void **state)
+{
+        _cleanup_(fixture_inventory_freep) inventory *inv = fixture_h100x8();
+        _cleanup_(fixture_inventory_freep) inventory *a100 = fixture_a100_mig();
+        _cleanup_(config_freep) config *whole = cfg(NULL, MIG_STRATEGY_NONE);
+        _cleanup_(config_freep) config *shared = cfg("rename.yaml", MIG_STRATEGY_NONE);
+        _cleanup_(config_freep) config *mixed = cfg(NULL, MIG_STRATEGY_MIXED);
+        _cleanup_free_ char *root = fixture("a100-root");
+        _cleanup_(plan_freep) plan *p1 = build(inv, whole, "/"), *p2 = build(inv, shared, "/"),
+                                   *p3 = build(a100, mixed, root);
+        _cleanup_free_ char *d1 = plan_describe(p1), *d2 = plan_describe(p2), *d3 = plan_describe(p3),
+                            *d4 = plan_describe(NULL);
+        assert_string_equal(d1, "nvidia.com/gpu: 8 GPUs");
+        assert_string_equal(
+                d2, "nvidia.com/gpu: 6 GPUs, nvidia.com/gpu.shared: 2 GPUs x 4 replicas (time-slicing)");
+        assert_string_equal(d3,
+                            "nvidia.com/mig-1g.5gb: 3 MIG devices, nvidia.com/mig-1g.5gb.me: 1 MIG device, "
+                            "nvidia.com/mig-2g.10gb: 1 MIG device, nvidia.com/mig-3g.20gb: 1 MIG device");
+        assert_string_equal(d4, "nothing");
 }
 
 static void test_h100_devices_count(void **state)
@@ -477,6 +501,7 @@ int main(void)
                 cmocka_unit_test(test_h100_plain),
                 cmocka_unit_test(test_h100_replicas),
                 cmocka_unit_test(test_h100_two_shared_six_whole),
+                cmocka_unit_test(test_describe),
                 cmocka_unit_test(test_h100_devices_count),
                 cmocka_unit_test(test_h100_index_strategy),
                 cmocka_unit_test(test_a100_none),

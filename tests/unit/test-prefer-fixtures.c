@@ -24,7 +24,7 @@
 #include <stdlib.h>
 
 #include "base/strv.h"
-#include "gpu/inventory.h"
+#include "gpu/node.h"
 #include "nvml/nvml.h"
 #include "plugin/prefer.h"
 #include "resource/plan.h"
@@ -41,7 +41,8 @@ static int setup(void **state)
         return 0;
 }
 
-struct node {
+struct fixture_node {
+        struct node *node; /* node_open()ed on the simulated NVML */
         nvml *nvml;
         inventory *inv;
         char root[600];
@@ -63,7 +64,7 @@ static unsigned level_score(nvmlGpuTopologyLevel_t level)
 
 /* go-gpuallocator's link table, asked of NVML as it asks: the common ancestor, then every active
  * NVLink whose remote PCI address is the other GPU's (links to an NVSwitch name no GPU). */
-static void node_scores(struct node *nd)
+static void node_scores(struct fixture_node *nd)
 {
         nvml *n = nd->nvml;
         size_t g = nd->inv->n_gpus;
@@ -97,7 +98,7 @@ static void node_scores(struct node *nd)
                 }
 }
 
-static void node_load(const char *name, struct node *nd)
+static void node_load(const char *name, struct fixture_node *nd)
 {
         char path[600];
         _cleanup_free_ char *error = NULL;
@@ -105,21 +106,24 @@ static void node_load(const char *name, struct node *nd)
         snprintf(nd->root, sizeof(nd->root), "%s/%s.root", fixtures, name);
         assert_int_equal(setenv("MOCK_NVML_FIXTURE", path, 1), 0);
         unsetenv("MOCK_NVML_EVENTS");
-        if (nvml_load_library(NULL, mock_lib, &nd->nvml, &error) < 0)
-                fail_msg("loading %s: %s", mock_lib, strna(error));
-        if (inventory_load(nd->nvml, nd->root, &nd->inv, &error) < 0)
-                fail_msg("inventory of %s: %s", name, strna(error));
+        struct node_roots roots = { .root = nd->root, .library = mock_lib };
+        if (node_open(&roots, &nd->node, &error) < 0)
+                fail_msg("node of %s: %s", name, strna(error));
+        nd->nvml = nd->node->nvml;
+        nd->inv = nd->node->inventory;
         node_scores(nd);
 }
 
-static void node_done(struct node *nd)
+static void node_done(struct fixture_node *nd)
 {
-        nd->inv = inventory_free(nd->inv);
-        nd->nvml = nvml_unload(nd->nvml);
+        nd->node = node_close(nd->node);
+        nd->inv = NULL;
+        nd->nvml = NULL;
 }
 
 /* A plan for one of the configurations tried: MIG strategy, and replicas of every resource (1: none). */
-static plan *plan_for(const struct node *nd, enum mig_strategy mig, unsigned replicas, char **ret_error)
+static plan *plan_for(const struct fixture_node *nd, enum mig_strategy mig, unsigned replicas,
+                      char **ret_error)
 {
         static const char *const names[] = { "nvidia.com/gpu", "nvidia.com/mig-1g.5gb",
                                              "nvidia.com/mig-2g.10gb", "nvidia.com/mig-3g.20gb" };
@@ -137,10 +141,10 @@ static plan *plan_for(const struct node *nd, enum mig_strategy mig, unsigned rep
                 c->sharing.n_resources = ELEMENTSOF(names);
         }
         plan *p = NULL;
-        return plan_build(nd->inv, c, nd->root, &p, ret_error) < 0 ? NULL : p;
+        return plan_build(nd->inv, c, &p, ret_error) < 0 ? NULL : p;
 }
 
-static unsigned set_score(const struct node *nd, const unsigned *gpus, size_t n)
+static unsigned set_score(const struct fixture_node *nd, const unsigned *gpus, size_t n)
 {
         unsigned s = 0;
         for (size_t i = 0; i < n; i++)
@@ -150,7 +154,7 @@ static unsigned set_score(const struct node *nd, const unsigned *gpus, size_t n)
 }
 
 /* The best score of any set of `size` GPUs holding must[] and drawn from avail[]. */
-static unsigned best_aligned(const struct node *nd, const unsigned *must, size_t n_must,
+static unsigned best_aligned(const struct fixture_node *nd, const unsigned *must, size_t n_must,
                              const unsigned *avail, size_t n_avail, size_t size)
 {
         unsigned best = 0, set[64];
@@ -228,7 +232,7 @@ struct tally {
         long worst_distributed; /* our cost - upstream's cost: <= 0 */
 };
 
-static void trial(const struct node *nd, const struct plan_resource *r, struct tally *t)
+static void trial(const struct fixture_node *nd, const struct plan_resource *r, struct tally *t)
 {
         size_t n = r->n_devices;
         _cleanup_free_ bool *avail = new0(bool, n + 1), *must = new0(bool, n + 1), *cand = new0(bool, n + 1),
@@ -338,7 +342,7 @@ static void test_never_worse_than_upstream(void **state)
                         continue;
                 char name[256];
                 snprintf(name, sizeof(name), "%.*s", (int)(strlen(de->d_name) - 5), de->d_name);
-                struct node nd = {};
+                struct fixture_node nd = {};
                 node_load(name, &nd);
                 n_fixtures++;
                 static const enum mig_strategy migs[] = { MIG_STRATEGY_NONE, MIG_STRATEGY_MIXED };
@@ -372,7 +376,7 @@ static void test_never_worse_than_upstream(void **state)
  * on GPU 1); a request for 3 gets one replica of each, as upstream's does, not two of one. */
 static void test_shared_mig_spreads_per_mig_device(void **state)
 {
-        struct node nd = {};
+        struct fixture_node nd = {};
         node_load("a100-mig", &nd);
         _cleanup_free_ char *err = NULL;
         _cleanup_(plan_freep) plan *p = plan_for(&nd, MIG_STRATEGY_MIXED, 3, &err);

@@ -27,7 +27,7 @@ static plan *build(const inventory *inv, unsigned replicas)
         }
         plan *p = NULL;
         _cleanup_free_ char *err = NULL;
-        if (plan_build(inv, c, "/nonexistent", &p, &err) < 0)
+        if (plan_build(inv, c, &p, &err) < 0)
                 fail_msg("plan_build: %s", strna(err));
         return p;
 }

@@ -9,8 +9,10 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include "rpc/deviceplugin.h"
+#include "deviceplugin.pb-c.h"
+#include "plugin/kubelet-wire.h"
 #include "rpc/grpc-wire.h"
+#include "rpc/rpc.h"
 
 struct got {
         char msgs[8][64];
@@ -133,39 +135,31 @@ static void test_status_names(void **state)
 static void test_deviceplugin_messages(void **state)
 {
         /* Wire bytes written out by hand from the key table in the kubelet contract. */
-        V1beta1__DevicePluginOptions opts = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
-        opts.get_preferred_allocation_available = true;
-        V1beta1__RegisterRequest req = V1BETA1__REGISTER_REQUEST__INIT;
-        req.version = (char *)"v1beta1";
-        req.endpoint = (char *)"a.sock";
-        req.resource_name = (char *)"x/y";
-        req.options = &opts;
         _cleanup_free_ uint8_t *buf = NULL;
         size_t n;
-        assert_int_equal(rpc_pack(&req.base, &buf, &n), 0);
+        assert_int_equal(kubelet_wire_pack_register("a.sock", "x/y", &buf, &n), 0);
         const uint8_t want[] = { 0x0A, 7,   'v', '1', 'b',  'e', 't', 'a', '1', 0x12, 6, 'a',  '.',
                                  's',  'o', 'c', 'k', 0x1A, 3,   'x', '/', 'y', 0x22, 2, 0x10, 1 };
         assert_int_equal(n, sizeof want);
         assert_memory_equal(buf, want, sizeof want);
 
-        V1beta1__Empty empty = V1BETA1__EMPTY__INIT;
+        /* an empty device list is an empty message (a retired resource's last list) */
         _cleanup_free_ uint8_t *e = NULL;
-        assert_int_equal(rpc_pack(&empty.base, &e, &n), 0);
+        assert_int_equal(kubelet_wire_pack_list(NULL, NULL, 0, &e, &n), 0);
         assert_int_equal(n, 0);
 
         /* NUMANode with a negative ID is a 10-byte varint; unknown field 9 is skipped */
         const uint8_t dev[] = { 0x0A, 5,    'G',  'P',  'U',  '-',  '0',  0x12, 7,    'H',  'e',
                                 'a',  'l',  't',  'h',  'y',  0x1A, 13,   0x0A, 11,   0x08, 0xFF,
                                 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x48, 0x05 };
-        ProtobufCMessage *m;
-        assert_int_equal(rpc_unpack(&v1beta1__device__descriptor, dev, sizeof dev, &m), 0);
-        V1beta1__Device *d = (V1beta1__Device *)m;
+        V1beta1__Device *d = v1beta1__device__unpack(NULL, sizeof dev, dev);
+        assert_non_null(d);
         assert_string_equal(d->id, "GPU-0");
         assert_string_equal(d->health, "Healthy");
         assert_int_equal(d->topology->n_nodes, 1);
         assert_true(d->topology->nodes[0]->id == -1);
-        protobuf_c_message_free_unpacked(m, NULL);
-        assert_int_equal(rpc_unpack(&v1beta1__device__descriptor, dev, 4, &m), -EBADMSG);
+        v1beta1__device__free_unpacked(d, NULL);
+        assert_null(v1beta1__device__unpack(NULL, 4, dev));
 }
 
 int main(void)

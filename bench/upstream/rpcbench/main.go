@@ -7,13 +7,12 @@
 //
 //	rpcbench allocate SOCKET N ID[,ID...]            N Allocate calls for one container with these IDs
 //	rpcbench preferred SOCKET N SIZE ID[,ID...]      N GetPreferredAllocation calls of SIZE out of these IDs
-//	rpcbench null-server SOCKET                      a DevicePlugin that answers at once with empty
-//	                                                 messages: what the client itself costs
 //	rpcbench kubelet DIR                             the kubelet's Registration service on DIR/kubelet.sock:
 //	                                                 on Register it dials the plugin, calls
 //	                                                 GetDevicePluginOptions, starts ListAndWatch, then
 //	                                                 answers (as the kubelet does); prints one JSON line per
-//	                                                 event with its CLOCK_MONOTONIC time in ns
+//	                                                 event with its CLOCK_MONOTONIC time in ns (a list:
+//	                                                 its devices and its size in bytes)
 package main
 
 import (
@@ -34,52 +33,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 	pluginapi "k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1"
 )
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: rpcbench allocate|preferred SOCKET N [SIZE] IDS | rpcbench null-server SOCKET | rpcbench kubelet DIR")
+	fmt.Fprintln(os.Stderr, "usage: rpcbench allocate|preferred SOCKET N [SIZE] IDS | rpcbench kubelet DIR")
 	os.Exit(2)
-}
-
-type nullServer struct {
-	pluginapi.UnimplementedDevicePluginServer
-}
-
-func (nullServer) GetDevicePluginOptions(context.Context, *pluginapi.Empty) (*pluginapi.DevicePluginOptions, error) {
-	return &pluginapi.DevicePluginOptions{GetPreferredAllocationAvailable: true}, nil
-}
-
-func (nullServer) Allocate(_ context.Context, r *pluginapi.AllocateRequest) (*pluginapi.AllocateResponse, error) {
-	resp := &pluginapi.AllocateResponse{}
-	for range r.ContainerRequests {
-		resp.ContainerResponses = append(resp.ContainerResponses, &pluginapi.ContainerAllocateResponse{})
-	}
-	return resp, nil
-}
-
-func (nullServer) GetPreferredAllocation(_ context.Context, r *pluginapi.PreferredAllocationRequest) (*pluginapi.PreferredAllocationResponse, error) {
-	resp := &pluginapi.PreferredAllocationResponse{}
-	for _, c := range r.ContainerRequests {
-		resp.ContainerResponses = append(resp.ContainerResponses,
-			&pluginapi.ContainerPreferredAllocationResponse{DeviceIDs: c.AvailableDeviceIDs[:c.AllocationSize]})
-	}
-	return resp, nil
-}
-
-func serveNull(socket string) {
-	_ = os.Remove(socket)
-	l, err := net.Listen("unix", socket)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	s := grpc.NewServer()
-	pluginapi.RegisterDevicePluginServer(s, nullServer{})
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	go func() { <-sig; s.Stop() }()
-	_ = s.Serve(l)
 }
 
 // monotonic is CLOCK_MONOTONIC in ns: the clock the bench's other timestamps use.
@@ -95,6 +55,7 @@ type event struct {
 	Endpoint string      `json:"ep,omitempty"`
 	T        int64       `json:"t"`
 	Devices  [][2]string `json:"devs,omitempty"`
+	Size     int         `json:"size,omitempty"`
 	Error    string      `json:"err,omitempty"`
 }
 
@@ -135,7 +96,8 @@ func (k *kubelet) Register(ctx context.Context, r *pluginapi.RegisterRequest) (*
 				k.emit(event{Ev: "end", Resource: r.ResourceName, T: monotonic(), Error: err.Error()})
 				return
 			}
-			e := event{Ev: "list", Resource: r.ResourceName, T: monotonic(), Devices: [][2]string{}}
+			e := event{Ev: "list", Resource: r.ResourceName, T: monotonic(), Devices: [][2]string{},
+				Size: proto.Size(resp)}
 			for _, d := range resp.Devices {
 				e.Devices = append(e.Devices, [2]string{d.ID, d.Health})
 			}
@@ -170,9 +132,6 @@ func main() {
 	}
 	mode, socket := os.Args[1], os.Args[2]
 	switch mode {
-	case "null-server":
-		serveNull(socket)
-		return
 	case "kubelet":
 		serveKubelet(socket)
 		return

@@ -3,8 +3,7 @@
 # as an admin runs them, against this cluster on the simulated 8x H100 node (the MOCK=1 image carries
 # the mock NVML and the dgx-h100 fixture; tests/e2e/run builds it). Each step is timed:
 #   prepare       stop plugin-host's daemon; label the node nvidia.com/gpu.present=true (no NFD here);
-#                 a copy of the chart without its NFD dependency (helm cannot fetch it offline; the
-#                 documented way, docs/deploy.md); values selecting the fixture through devicePlugin.env
+#                 the chart as shipped (NFD vendored, off: nfd.enabled=false); values selecting the fixture through devicePlugin.env
 #                 and gfd.env, one config (per-node config mode); RuntimeClass nvidia removed so that
 #                 the chart creates (and owns) it
 #   install       `just nvidia-device-plugin::install -f values` (image imported into this cluster's
@@ -20,7 +19,7 @@
 #                 GPUUnhealthy event on the Node, /metrics 7 healthy / 1 unhealthy
 #   pending       a pod holding 1 GPU runs; a pod asking for 8 stays Pending (Insufficient nvidia.com/gpu)
 #   doctor        `::doctor` (nvdp doctor with this cluster's kubeconfig): cluster checks ran, RuntimeClass ok;
-#                 `::doctor nvdp-e2e` runs it in the plugin pod (kubectl exec)
+#                 `::doctor nvdp-e2e` runs it in a privileged pod on the node with the host's / at /host
 #   uninstall     `::uninstall`: namespace and RuntimeClass gone, allocatable 0; doctor now fails the
 #                 RuntimeClass check
 # Needs build/nvdp (doctor) and the MOCK=1 image archive (NVDP_BUILD points elsewhere).
@@ -58,7 +57,7 @@ mapfile -t dp_uuids < <(sed -n 's/^ *uuid: *"\{0,1\}\(GPU-[0-9a-fA-F-]*\).*/\1/p
 
 # The recipes as an admin runs them: settings through the documented environment variables only.
 dp_just() {
-        env NVIDIA_DEVICE_PLUGIN_CHART="$D/chart/nvidia-device-plugin" \
+        env NVIDIA_DEVICE_PLUGIN_CHART="$REPO/deploy/helm/nvidia-device-plugin" \
                 NVIDIA_DEVICE_PLUGIN_IMAGE_TAG="$dp_tag" NVIDIA_DEVICE_PLUGIN_IMAGE_ARCHIVE="$dp_archive" \
                 NVIDIA_DEVICE_PLUGIN_WAIT=120s CONTAINERD_ADDRESS="$CTR_ADDRESS" \
                 GPU_TEST_IMAGE=localhost/nvdp-e2e/nvidia-smi:1 GPU_TEST_TIMEOUT=60 \
@@ -71,7 +70,7 @@ dp_gpus() { kubectl get node "$NODE_NAME" -o jsonpath="{.status.$1.nvidia\.com/g
 dp_gpus_are() { check_alive && [ "$(dp_gpus capacity)" = "$1" ] && [ "$(dp_gpus allocatable)" = "$2" ]; }
 dp_show() { printf '%s\n' "$1" | sed 's/^/  | /'; }
 dp_plugin_pod() {
-        kubectl -n "$dp_ns" get pods -l app.kubernetes.io/component=device-plugin -o jsonpath='{.items[0].metadata.name}'
+        kubectl -n "$dp_ns" get pods -l app.kubernetes.io/component=k8s-device-plugin -o jsonpath='{.items[0].metadata.name}'
 }
 # The plugin's /metrics, scraped from the node over the pod network as Prometheus would.
 dp_metrics_text() {
@@ -95,11 +94,7 @@ fi
 kubectl label node "$NODE_NAME" nvidia.com/gpu.present=true --overwrite >/dev/null
 # RuntimeClass nvidia of the smoke scenario: gone, so the chart's lookup renders its own.
 kubectl delete runtimeclass nvidia --ignore-not-found >/dev/null
-mkdir -p "$D/chart" "$D/helm"
-cp -r "$REPO/deploy/helm/nvidia-device-plugin" "$D/chart/"
-sed -i '/^dependencies:/,$d' "$D/chart/nvidia-device-plugin/Chart.yaml"
-grep -q '^name: nvidia-device-plugin$' "$D/chart/nvidia-device-plugin/Chart.yaml" && ! grep -q dependencies "$D/chart/nvidia-device-plugin/Chart.yaml" ||
-        die "device-plugin: the chart copy without its NFD dependency is broken: $(cat "$D/chart/nvidia-device-plugin/Chart.yaml")"
+mkdir -p "$D/helm"
 mkdir -p "$dp_events_dir"
 rm -f "$dp_fifo"
 mkfifo -m 0600 "$dp_fifo"
@@ -312,12 +307,17 @@ grep -Eq '^ok +cluster\.runtimeclass +RuntimeClass nvidia, handler nvidia$' <<<"
 grep -Eq '^ok +cluster\.plugin-pods ' <<<"$out" ||
         die "device-plugin: doctor does not see the running plugin pod: $(grep 'cluster\.plugin-pods' <<<"$out")"
 log "device-plugin: doctor ran the cluster checks; RuntimeClass nvidia ok"
-# With a node name, the recipe runs doctor in that node's plugin pod (kubectl exec, through the
-# kubelet's streaming server): the container's view, no kubectl in the image, so no cluster checks.
+# With a node name, the recipe runs doctor in a short-lived privileged pod on that node, the host's /
+# read-only at /host (doctor --root /host): it sees the kubelet's socket directory of the host.
 out=$(dp_just nvidia-device-plugin::doctor "$NODE_NAME" 2>&1 || true)
 dp_show "$out"
-grep -qx "Running nvdp doctor in pod $(dp_plugin_pod)" <<<"$out" || die "device-plugin: doctor $NODE_NAME did not pick the plugin pod"
-grep -Eq '^[0-9]+ ok, [0-9]+ warn, [0-9]+ fail, [0-9]+ skip$' <<<"$out" || die "device-plugin: doctor in the plugin pod printed no summary"
+grep -qx "Running nvdp doctor on node $NODE_NAME (pod $dp_ns/nvdp-doctor-$NODE_NAME, nvdp:$dp_tag, host / read-only at /host)" <<<"$out" ||
+        die "device-plugin: doctor $NODE_NAME did not run in a pod on the node"
+grep -Eq '^ok +kubelet\.plugin-sockets +nvidia-gpu\.sock ' <<<"$out" || die "device-plugin: doctor's pod does not see the host's kubelet sockets"
+[ -z "$(kubectl -n "$dp_ns" get pod "nvdp-doctor-$NODE_NAME" --ignore-not-found -o name)" ] ||
+        kubectl -n "$dp_ns" wait --for=delete "pod/nvdp-doctor-$NODE_NAME" --timeout=30s >/dev/null ||
+        die "device-plugin: the doctor pod was not removed"
+grep -Eq '^[0-9]+ ok, [0-9]+ warn, [0-9]+ fail, [0-9]+ skip$' <<<"$out" || die "device-plugin: doctor in its pod printed no summary"
 
 # ---- uninstall ----------------------------------------------------------------------------------
 step dp:uninstall

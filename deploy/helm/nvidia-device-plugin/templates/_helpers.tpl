@@ -31,6 +31,10 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* Labels and selectors are upstream's, so that `helm upgrade` can take over a release of NVIDIA's
+chart in place: a DaemonSet's selector cannot change. The pod labels: name, instance and
+selectorLabelsOverride; the selector: selectorLabelsOverride alone when set, else name and
+instance. */}}
 {{- define "nvidia-device-plugin.templateLabels" -}}
 app.kubernetes.io/name: {{ include "nvidia-device-plugin.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
@@ -48,12 +52,42 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* A DaemonSet's selector: upstream's, plus its component label with componentSelectorLabels.enabled
+(upstream v0.20.0). Call with (dict "root" $ "component" "k8s-device-plugin"). */}}
+{{- define "nvidia-device-plugin.daemonSetSelector" -}}
+{{ include "nvidia-device-plugin.selectorLabels" .root }}
+{{- if .root.Values.componentSelectorLabels.enabled }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+{{- end }}
+
+{{/* A DaemonSet's pod labels: always with the component label (not part of the selector unless
+componentSelectorLabels.enabled, so adding it never blocks an upgrade). */}}
+{{- define "nvidia-device-plugin.podLabels" -}}
+{{ include "nvidia-device-plugin.templateLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Service accounts: the plugin keeps upstream's name; GFD has its own, so that each gets only the
+API access its own features need. */}}
 {{- define "nvidia-device-plugin.serviceAccountName" -}}
 {{- printf "%s-service-account" (include "nvidia-device-plugin.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{- define "nvidia-device-plugin.gfdServiceAccountName" -}}
+{{- printf "%s-gpu-feature-discovery" (include "nvidia-device-plugin.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "nvidia-device-plugin.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* "true" when the image is nvdp's. NVIDIA's images (k8s-device-plugin, gpu-feature-discovery, from
+nvcr.io or a mirror) get none of what only nvdp's binary understands: no nvdp flags, no metrics
+port, no probes on /healthz. */}}
+{{- define "nvidia-device-plugin.nvdpImage" -}}
+{{- $base := .Values.image.repository | splitList "/" | last }}
+{{- if not (has $base (list "k8s-device-plugin" "gpu-feature-discovery")) }}true{{ end }}
 {{- end }}
 
 {{- define "nvidia-device-plugin.configMapName" -}}
@@ -69,16 +103,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if or .Values.config.name (gt (len .Values.config.map) 0) }}true{{ end }}
 {{- end }}
 
-{{/* The default config name: config.default, else "default" when the map has one, else the only
-entry; empty when none can be resolved (the fallback strategies then apply on the node). */}}
-{{- define "nvidia-device-plugin.defaultConfig" -}}
-{{- if .Values.config.default }}
-{{- .Values.config.default }}
-{{- else if hasKey .Values.config.map "default" }}
-{{- "default" }}
-{{- else if eq (len .Values.config.map) 1 }}
-{{- keys .Values.config.map | first }}
-{{- end }}
+{{/* "true" when a node without a config label still gets a config, by upstream's rules: config.default,
+or a fallback strategy that applies to config.map ("named" with an entry "default", "single" with
+one entry, "empty" always). */}}
+{{- define "nvidia-device-plugin.hasDefaultConfig" -}}
+{{- $f := .Values.config.fallbackStrategies }}
+{{- $m := .Values.config.map }}
+{{- if or .Values.config.default (and (has "named" $f) (hasKey $m "default")) (and (has "single" $f) (eq (len $m) 1)) (has "empty" $f) }}true{{ end }}
 {{- end }}
 
 {{/* deviceListStrategy as the comma list the plugin reads; a string or a list in values. */}}
@@ -106,6 +137,44 @@ config file when migStrategy is not pinned (as upstream's chart assumes). */}}
 {{- define "nvidia-device-plugin.cdiEnabled" -}}
 {{- $l := splitList "," (include "nvidia-device-plugin.deviceListStrategy" .) }}
 {{- if or (has "cdi-annotations" $l) (has "cdi-cri" $l) }}true{{ end }}
+{{- end }}
+
+{{/* ---- API access: one place per pod says what it calls, so the token, the ClusterRole and the
+Roles follow from it. A feature that calls the API server adds its rules here (with the call site in
+docs/deploy.md, "RBAC"). */}}
+
+{{/* The plugin's cluster-wide rules. */}}
+{{- define "nvidia-device-plugin.pluginClusterRules" -}}
+{{- if include "nvidia-device-plugin.hasConfig" . }}
+# It follows its Node's nvidia.com/device-plugin.config label: LIST, then WATCH, of
+# /api/v1/nodes?fieldSelector=metadata.name=<node> (kube_node_watch_new).
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["list", "watch"]
+{{- end }}
+{{- end }}
+
+{{/* "true" when the plugin posts Node events (POST /api/v1/namespaces/default/events). */}}
+{{- define "nvidia-device-plugin.pluginEvents" -}}
+{{- if and .Values.devicePlugin.enabled .Values.events.enabled }}true{{ end }}
+{{- end }}
+
+{{/* GFD's cluster-wide rules. */}}
+{{- define "nvidia-device-plugin.gfdClusterRules" -}}
+{{- if .Values.gfd.outputNode }}
+# --output=node: GET its Node, then a merge PATCH of the labels that differ (labels_node_apply).
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["get", "patch"]
+{{- end }}
+{{- end }}
+
+{{- define "nvidia-device-plugin.pluginNeedsToken" -}}
+{{- if and .Values.devicePlugin.enabled (or (include "nvidia-device-plugin.pluginClusterRules" . | trim) (include "nvidia-device-plugin.pluginEvents" .)) }}true{{ end }}
+{{- end }}
+
+{{- define "nvidia-device-plugin.gfdNeedsToken" -}}
+{{- if and .Values.gfd.enabled (include "nvidia-device-plugin.gfdClusterRules" . | trim) }}true{{ end }}
 {{- end }}
 
 {{/* The plugin container's securityContext: explicit value wins; else the least privilege the
@@ -164,14 +233,10 @@ capabilities:
   value: {{ .Values.deviceDiscoveryStrategy | quote }}
 {{- end }}
 {{- if include "nvidia-device-plugin.hasConfig" . }}
-- name: NODE_NAME
-  valueFrom:
-    fieldRef:
-      fieldPath: spec.nodeName
 - name: CONFIG_FILE_SRCDIR
   value: /available-configs
 - name: DEFAULT_CONFIG
-  value: {{ include "nvidia-device-plugin.defaultConfig" . | quote }}
+  value: {{ .Values.config.default | quote }}
 - name: FALLBACK_STRATEGIES
   value: {{ join "," .Values.config.fallbackStrategies | quote }}
 {{- end }}
@@ -179,4 +244,12 @@ capabilities:
 - name: NVIDIA_MIG_MONITOR_DEVICES
   value: all
 {{- end }}
+{{- end }}
+
+{{/* The node's name from the downward API. */}}
+{{- define "nvidia-device-plugin.nodeNameEnv" -}}
+- name: NODE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: spec.nodeName
 {{- end }}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* JSON, the one way: json-c objects in, with limits (json_parse), and one escaper out for the text we
+ * write by hand (log lines, nvdp info --json, the doctor's report). Request bodies we send are built with
+ * json-c (src/kube/kube-json.c). */
+#pragma once
+
+#include <stdio.h>
+
+#include "base/macro.h"
+
+typedef struct json_object json_object; /* json-c's type */
+
+/* Parses one JSON value (strict; nothing but blanks after it) of at most max_size bytes, nested at most
+ * max_depth deep. -EMSGSIZE over max_size, -EINVAL for anything that is not valid JSON. */
+int json_parse(const char *text, size_t size, size_t max_size, int max_depth, struct json_object **ret);
+void json_putp(struct json_object **o);
+#define _cleanup_json_ _cleanup_(json_putp)
+
+/* The member key of an object, NULL when o is not an object or has no such member. */
+struct json_object *json_get(struct json_object *o, const char *key);
+/* The length of an array, 0 for anything else; its element i (NULL out of range). */
+size_t json_array_size(struct json_object *o);
+struct json_object *json_array_at(struct json_object *o, size_t i);
+/* The member at a NULL-terminated key path, NULL when any step is missing or not an object. */
+struct json_object *json_get_path(struct json_object *o, const char *const *keys);
+/* The text of a scalar: a string's value, a number, true or false as JSON writes them; NULL for null, an
+ * object or an array, and a missing value. */
+const char *json_text(struct json_object *o);
+
+/* The escape of one byte inside a JSON string ("\\\"", "\\n", "\\u0001", or the byte itself); out holds
+ * at least 7 bytes. Returns its length. */
+size_t json_escape_char(unsigned char c, char out[static 7]);
+/* s escaped into out (at most size - 1 bytes and a NUL; the escape of a byte is never cut). Returns the
+ * length written. */
+size_t json_escape(char *out, size_t size, const char *s);
+/* s as a quoted JSON string; NULL as null. */
+void json_write_string(FILE *f, const char *s);
