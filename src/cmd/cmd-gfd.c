@@ -180,7 +180,7 @@ int cmd_gfd(int argc, char **argv)
                 log_set_format(config_log_format(argc, argv));
                 log_error("%s: %s", streq(argv[0], "gfd") ? "nvdp gfd" : argv[0],
                           err ? err : "Invalid arguments.");
-                return 2;
+                return 1; /* as NVIDIA's GFD */
         }
         if (r > 0) /* --help */
                 return 0;

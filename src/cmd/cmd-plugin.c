@@ -32,7 +32,7 @@ int cmd_plugin(int argc, char **argv)
                 log_set_format(config_log_format(argc, argv));
                 log_error("%s: %s", streq(argv[0], "plugin") ? "nvdp plugin" : argv[0],
                           error ? error : strerror(-r));
-                return 2;
+                return 1; /* as NVIDIA's plugin */
         }
         if (c->print_config) {
                 _cleanup_free_ char *yaml = NULL;

@@ -51,8 +51,8 @@ def wait_for(predicate, what, timeout=10):
 
 # ---- start-time errors ---------------------------------------------------------------------------------
 
-# The exit status stays what it was (2 for the plugin and GFD, 1 for the MPS daemon as upstream's).
-VERBS = [("plugin", "nvdp plugin", 2), ("gfd", "nvdp gfd", 2), ("mps-control-daemon", "nvdp mps-control-daemon", 1)]
+# The exit status is upstream's: 1 for the plugin, GFD and the MPS daemon.
+VERBS = [("plugin", "nvdp plugin", 1), ("gfd", "nvdp gfd", 1), ("mps-control-daemon", "nvdp mps-control-daemon", 1)]
 
 
 @pytest.mark.parametrize("verb,name,status", VERBS)
@@ -93,7 +93,7 @@ def test_the_flag_wins_over_the_env_for_an_error_too():
     env = fixture_env("dgx-h100")
     env["LOG_FORMAT"] = "json"
     p = run("gfd", "--log-format", "klog", "--bogus", env=env)
-    assert p.returncode == 2
+    assert p.returncode == 1
     assert messages(p.stdout) == [("E", "nvdp gfd: unknown flag --bogus")]
 
 
