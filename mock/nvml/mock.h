@@ -52,24 +52,9 @@ struct mock_nvlink {
         nvmlIntNvLinkDeviceType_t type;
 };
 
-/* NVML's GPU fabric information (nvml.h: nvmlGpuFabricInfo_t and the versioned
- * nvmlGpuFabricInfo_v2_t / _v3_t that nvmlDeviceGetGpuFabricInfoV takes); src/nvml does not declare
- * them, the mock needs them to answer. */
-#define MOCK_FABRIC_UUID_LEN 16
-typedef struct {
-        unsigned char clusterUuid[MOCK_FABRIC_UUID_LEN];
-        nvmlReturn_t status;
-        unsigned int cliqueId;
-        unsigned char state;
-} mock_fabric_info_v1_t;
-typedef struct {
-        unsigned int version;
-        unsigned char clusterUuid[MOCK_FABRIC_UUID_LEN];
-        nvmlReturn_t status;
-        unsigned int cliqueId;
-        unsigned char state;
-        unsigned int healthMask;
-} mock_fabric_info_v2_t;
+/* nvml.h's nvmlGpuFabricInfo_v3_t, which only the mock needs (src/nvml/nvml.h declares _t and _v2_t):
+ * _v2_t plus the health summary. */
+#define MOCK_FABRIC_UUID_LEN NVML_GPU_FABRIC_UUID_LEN
 typedef struct {
         unsigned int version;
         unsigned char clusterUuid[MOCK_FABRIC_UUID_LEN];
@@ -79,9 +64,8 @@ typedef struct {
         unsigned int healthMask;
         unsigned char healthSummary;
 } mock_fabric_info_v3_t;
-#define MOCK_FABRIC_INFO_V2         ((unsigned)sizeof(mock_fabric_info_v2_t) | (2u << 24))
 #define MOCK_FABRIC_INFO_V3         ((unsigned)sizeof(mock_fabric_info_v3_t) | (3u << 24))
-#define MOCK_FABRIC_STATE_COMPLETED 3 /* NVML_GPU_FABRIC_STATE_COMPLETED */
+#define MOCK_FABRIC_STATE_COMPLETED NVML_GPU_FABRIC_STATE_COMPLETED
 
 /* A GPU's place in a multi-node NVLink fabric (GB200 NVL72 and the like). */
 struct mock_fabric {

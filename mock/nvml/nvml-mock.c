@@ -26,8 +26,6 @@ nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index);
 nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *version);
 nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo(nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci);
 nvmlReturn_t nvmlEventSetWait(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeout_ms);
-nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, mock_fabric_info_v1_t *info);
-nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, mock_fabric_info_v3_t *info);
 nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profile,
                                        nvmlGpuInstance_t *instances, unsigned int *count);
 nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gi, unsigned int profile,
@@ -1125,16 +1123,16 @@ static nvmlReturn_t fabric_of(nvmlDevice_t device, const void *info, const struc
         return NVML_SUCCESS;
 }
 
-nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, mock_fabric_info_v1_t *info)
+nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, nvmlGpuFabricInfo_t *info)
 {
         MOCK_FAIL_POINT();
         const struct mock_fabric *f;
         nvmlReturn_t r = fabric_of(device, info, &f);
         if (r != NVML_SUCCESS)
                 return r;
-        *info = (mock_fabric_info_v1_t){ .status = (nvmlReturn_t)f->status,
-                                         .cliqueId = f->clique_id,
-                                         .state = (unsigned char)f->state };
+        *info = (nvmlGpuFabricInfo_t){ .status = (nvmlReturn_t)f->status,
+                                       .cliqueId = f->clique_id,
+                                       .state = (unsigned char)f->state };
         memcpy(info->clusterUuid, f->cluster_uuid, sizeof(info->clusterUuid));
         return NVML_SUCCESS;
 }
@@ -1143,8 +1141,9 @@ nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, mock_fabric_info_v1
  * healthy, no access timeout recovery (each "FALSE" = 2), configuration correct ("NONE" = 1). */
 #define MOCK_FABRIC_HEALTHY_MASK (2u << 0 | 2u << 2 | 2u << 4 | 2u << 6 | 1u << 8)
 
-/* The versioned call: the caller sets version to nvmlGpuFabricInfo_v2 or _v3; fields follow it. */
-nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, mock_fabric_info_v3_t *info)
+/* The versioned call: the caller sets version to nvmlGpuFabricInfo_v2 or _v3 (the _v2 struct is a prefix
+ * of _v3); fields follow it. */
+nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, nvmlGpuFabricInfo_v2_t *info)
 {
         MOCK_FAIL_POINT();
         const struct mock_fabric *f;
@@ -1152,7 +1151,7 @@ nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, mock_fabric_info_v
         if (r != NVML_SUCCESS)
                 return r;
         unsigned version = info->version;
-        if (version != MOCK_FABRIC_INFO_V2 && version != MOCK_FABRIC_INFO_V3)
+        if (version != nvmlGpuFabricInfo_v2 && version != MOCK_FABRIC_INFO_V3)
                 return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
         /* v2 is a prefix of v3 up to healthMask; write only what the caller's version holds. */
         mock_fabric_info_v3_t v = { .version = version,
@@ -1162,7 +1161,7 @@ nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, mock_fabric_info_v
                                     .healthMask = MOCK_FABRIC_HEALTHY_MASK,
                                     .healthSummary = 1 /* NVML_GPU_FABRIC_HEALTH_SUMMARY_HEALTHY */ };
         memcpy(v.clusterUuid, f->cluster_uuid, sizeof(v.clusterUuid));
-        memcpy(info, &v, version == MOCK_FABRIC_INFO_V3 ? sizeof(v) : sizeof(mock_fabric_info_v2_t));
+        memcpy(info, &v, version == MOCK_FABRIC_INFO_V3 ? sizeof(v) : sizeof(nvmlGpuFabricInfo_v2_t));
         return NVML_SUCCESS;
 }
 

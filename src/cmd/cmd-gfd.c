@@ -99,6 +99,9 @@ static int gfd_round(struct gfd *g)
                 return log_error_errno(r, "%s", err);
         if (r < 0)
                 return log_error_errno(r, "Failed to build the labels: %m");
+        _cleanup_free_ char *clique = NULL, *why = NULL;
+        if (labels_gpu_clique(inv, &clique, &why, NULL) >= 0 && why)
+                log_warning("%s", why);
 
         if (c->flags.gfd.output_node) {
                 r = labels_node_apply(g->kube, c->flags.gfd.node_name, l, node_applied, g);
