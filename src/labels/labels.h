@@ -87,3 +87,13 @@ typedef struct kube_client kube_client;
 typedef void (*labels_node_done)(int r, const char *error, bool changed, void *userdata);
 int labels_node_apply(kube_client *c, const char *node, const labels *l, labels_node_done done,
                       void *userdata);
+
+/* NodeFeature mode: the name of the node's object is this prefix and the node's name, as upstream's. */
+#define LABELS_NODEFEATURE_PREFIX "nvidia-features-for-"
+
+/* Puts l into the node's NodeFeature (nfd.k8s-sigs.io/v1alpha1) in namespace, asynchronously in the client's
+ * loop: GETs it, and only when it is missing or says something else GETs the Node (for its uid: the object
+ * is owned by the Node) and creates or updates it. done as for labels_node_apply(). -EINVAL at once for a
+ * namespace or node name that is not valid. */
+int labels_nodefeature_apply(kube_client *c, const char *namespace, const char *node, const labels *l,
+                             labels_node_done done, void *userdata);

@@ -58,8 +58,8 @@ def test_gfd_warns_too_and_strict_env_refuses(workdir):
     write(cfg, "version: v1\nflags:\n  gfd:\n    oneshot: true\n    noTimestmp: true\n")
     out = os.path.join(workdir, "labels")
     env = fixture_env("dgx-h100")
-    r = subprocess.run([NVDP, "gfd", "--config-file", cfg, "--output-file", out, "--machine-type-file",
-                        "/nonexistent"], env=env, capture_output=True, text=True, timeout=20)
+    r = subprocess.run([NVDP, "gfd", "--use-node-feature-api=false", "--config-file", cfg, "--output-file", out,
+                        "--machine-type-file", "/nonexistent"], env=env, capture_output=True, text=True, timeout=20)
     assert r.returncode == 0, r.stderr
     assert f'{cfg}:5: flags.gfd.noTimestmp: unknown key, ignored; did you mean "noTimestamp"?' in r.stderr
     with open(out) as f:
@@ -67,7 +67,8 @@ def test_gfd_warns_too_and_strict_env_refuses(workdir):
     assert "nvidia.com/gpu.count=8\n" in labels
     assert "nvidia.com/gfd.timestamp=" in labels      # noTimestamp was not taken from the typo
     env["STRICT_CONFIG"] = "true"
-    r = subprocess.run([NVDP, "gfd", "--config-file", cfg, "--output-file", out], env=env,
+    r = subprocess.run([NVDP, "gfd", "--use-node-feature-api=false", "--config-file", cfg, "--output-file", out],
+                       env=env,
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 1
     assert messages(r.stderr) == [("E", f'nvdp gfd: {cfg}:5: flags.gfd.noTimestmp: unknown key; did you mean '

@@ -107,7 +107,8 @@ def nvml_on_loader_path():
 
 @pytest.mark.skipif(nvml_on_loader_path(), reason="this machine has a real libnvidia-ml.so.1")
 @pytest.mark.parametrize("verb,args", [("plugin", ["--kubelet-socket", ""]),
-                                       ("gfd", ["--oneshot", "--output-file", "/dev/null"]),
+                                       ("gfd", ["--oneshot", "--use-node-feature-api=false", "--output-file",
+                                                "/dev/null"]),
                                        ("mps-control-daemon", [])])
 @pytest.mark.parametrize("in_pod", [True, False])
 def test_nvml_missing_in_a_pod_names_the_usual_k3s_cause(verb, args, in_pod, workdir):

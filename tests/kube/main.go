@@ -2,7 +2,8 @@
 
 // kube-apiserver stand-in for nvdp's Kubernetes client tests: HTTPS with HTTP/2 (Go's net/http negotiates
 // "h2" over TLS by itself), a CA generated at start, bearer-token or client-certificate authentication, and
-// the few API paths nvdp uses: GET/PATCH (merge patch) a Node, list and watch Nodes by name, POST Events.
+// the few API paths nvdp uses: GET/PATCH (merge patch) a Node, list and watch Nodes by name, POST Events,
+// GET/POST/PUT NodeFeatures (nodefeature.go).
 // Control paths under /_test/ (no authentication) let a test change labels, read recorded events, end watch
 // streams abruptly, compact the history (410 Gone) and read request counts.
 //
@@ -58,6 +59,7 @@ type server struct {
 	events    []object
 	counts    map[string]int
 	conns     map[net.Conn]bool
+	nf        nodeFeatures
 }
 
 func status(w http.ResponseWriter, code int, reason, msg string) {
@@ -303,6 +305,9 @@ func (s *server) serveWatch(w http.ResponseWriter, r *http.Request, name string)
 }
 
 func (s *server) serveTest(w http.ResponseWriter, r *http.Request) {
+	if s.serveNodeFeatureTest(w, r) {
+		return
+	}
 	q := r.URL.Query()
 	switch r.URL.Path {
 	case "/_test/label":
@@ -383,6 +388,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := r.URL.Path
+	if ns, name, ok := nodeFeaturePath(p); ok {
+		s.serveNodeFeature(w, r, ns, name)
+		return
+	}
 	switch {
 	case p == "/api/v1/nodes" && r.Method == "GET":
 		s.serveList(w, r)
@@ -464,7 +473,7 @@ func main() {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	s := &server{token: *token, nodes: map[string]object{}, watchers: map[*watcher]bool{}, counts: map[string]int{},
-		conns: map[net.Conn]bool{}}
+		conns: map[net.Conn]bool{}, nf: nodeFeatures{objects: map[string]object{}}}
 	for _, n := range nodes {
 		s.nodes[n] = s.newNode(n)
 		s.change("ADDED", s.nodes[n])
