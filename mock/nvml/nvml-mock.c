@@ -59,6 +59,11 @@ struct mock_event {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned init_count;
 static struct mock_node *node;
+/* The fixture file as read (a replaced file is read again at the next nvmlInit_v2), and the nodes it
+ * replaced: their handles stay valid until the last nvmlShutdown. */
+static struct stat node_stat;
+static struct mock_node **retired;
+static size_t n_retired;
 static int events_fd = -EBADF;
 static char events_buf[EVENT_LINE_MAX];
 static size_t events_len;
@@ -262,28 +267,75 @@ static nvmlReturn_t open_events(void)
         return NVML_SUCCESS;
 }
 
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* The fixture file was replaced or rewritten since it was read (a test changing the MIG layout at run
+ * time): read it again, as a client that opens NVML anew sees the node as it is now. Called with lock held
+ * while initialised; a file that does not read keeps the node as it was. */
+static void reread_fixture(void)
+{
+        const char *path = getenv("MOCK_NVML_FIXTURE");
+        struct stat st;
+        if (isempty(path) || stat(path, &st) < 0 || same_file(&st, &node_stat))
+                return;
+        struct mock_node *fresh = NULL, **l = NULL;
+        char *error = NULL;
+        if (mock_fixture_load(path, &fresh, &error) < 0) {
+                fprintf(stderr, "%s (the node stays as it was)\n",
+                        error ? error : "mock-nvml: cannot read the fixture");
+                free(error);
+                return;
+        }
+        l = realloc(retired, (n_retired + 1) * sizeof(*retired));
+        if (!l) {
+                mock_fixture_free(fresh);
+                return;
+        }
+        retired = l;
+        retired[n_retired++] = node;
+        __atomic_store_n(&node, fresh, __ATOMIC_RELEASE);
+        node_stat = st;
+}
+
+/* The first nvmlInit_v2: the fixture and the events FIFO. Called with lock held. */
+static nvmlReturn_t first_init(void)
+{
+        const char *path = getenv("MOCK_NVML_FIXTURE");
+        char *error = NULL;
+        if (isempty(path)) {
+                fprintf(stderr,
+                        "mock-nvml: MOCK_NVML_FIXTURE is not set; it names the node's fixture file\n");
+                return NVML_ERROR_DRIVER_NOT_LOADED;
+        }
+        if (mock_fixture_load(path, &node, &error) < 0) {
+                fprintf(stderr, "%s\n", error ? error : "mock-nvml: cannot read the fixture");
+                free(error);
+                return NVML_ERROR_UNKNOWN;
+        }
+        if (stat(path, &node_stat) < 0)
+                node_stat = (struct stat){};
+        nvmlReturn_t ret = open_events();
+        if (ret != NVML_SUCCESS) {
+                mock_fixture_free(node);
+                node = NULL;
+        }
+        return ret;
+}
+
 nvmlReturn_t nvmlInit_v2(void)
 {
         MOCK_FAIL_POINT();
         nvmlReturn_t ret = NVML_SUCCESS;
 
         pthread_mutex_lock(&lock);
-        if (init_count == 0) {
-                const char *path = getenv("MOCK_NVML_FIXTURE");
-                char *error = NULL;
-                if (isempty(path)) {
-                        fprintf(stderr, "mock-nvml: MOCK_NVML_FIXTURE is not set; it names the node's "
-                                        "fixture file\n");
-                        ret = NVML_ERROR_DRIVER_NOT_LOADED;
-                } else if (mock_fixture_load(path, &node, &error) < 0) {
-                        fprintf(stderr, "%s\n", error ? error : "mock-nvml: cannot read the fixture");
-                        free(error);
-                        ret = NVML_ERROR_UNKNOWN;
-                } else if ((ret = open_events()) != NVML_SUCCESS) {
-                        mock_fixture_free(node);
-                        node = NULL;
-                }
-        }
+        if (init_count > 0)
+                reread_fixture();
+        else
+                ret = first_init();
         if (ret == NVML_SUCCESS)
                 __atomic_add_fetch(&init_count, 1, __ATOMIC_ACQ_REL);
         pthread_mutex_unlock(&lock);
@@ -313,6 +365,10 @@ nvmlReturn_t nvmlShutdown(void)
         if (__atomic_sub_fetch(&init_count, 1, __ATOMIC_ACQ_REL) == 0) {
                 mock_fixture_free(node);
                 node = NULL;
+                for (size_t i = 0; i < n_retired; i++)
+                        mock_fixture_free(retired[i]);
+                retired = mfree(retired);
+                n_retired = 0;
                 events_fd = safe_close(events_fd);
                 events_len = queue_len = 0;
                 wait_error = NVML_SUCCESS;

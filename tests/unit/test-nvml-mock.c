@@ -408,6 +408,85 @@ static void test_mig_count_follows_mig_mode(void **state)
         assert_int_equal(count, 7);
 }
 
+/* A test changes the MIG layout at run time by replacing the fixture file: the next nvmlInit_v2 reads it
+ * (a client opening NVML anew sees the node as it is now), handles taken before stay usable. */
+static void write_file(const char *path, const char *a, const char *b)
+{
+        FILE *f = fopen(path, "we");
+        assert_non_null(f);
+        fputs(a, f);
+        fputs(b, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+static void test_replaced_fixture_is_read_at_next_init(void **state)
+{
+        char src[600], copy[700], next[700];
+        snprintf(src, sizeof(src), "%s/a100-mig.yaml", fixtures);
+        snprintf(copy, sizeof(copy), "%s/node.yaml", tmp);
+        snprintf(next, sizeof(next), "%s/node.yaml.new", tmp);
+        _cleanup_free_ char *text = NULL, *seven = NULL;
+        size_t size = 0;
+        FILE *f = fopen(src, "re");
+        assert_non_null(f);
+        assert_true(getdelim(&text, &size, '\0', f) > 0);
+        fclose(f);
+        /* the fixture as it is, through a copy the test replaces */
+        write_file(copy, text, "");
+        setenv("MOCK_NVML_EVENTS", events, 1);
+        setenv("MOCK_NVML_FIXTURE", copy, 1);
+        _cleanup_free_ char *error = NULL;
+        nvml *n = NULL;
+        if (nvml_load_library(NULL, mock_lib, &n, &error) < 0)
+                fail_msg("loading the mock: %s", strna(error));
+        nvmlDevice_t gpu, old_mig, mig;
+        char uuid[96];
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &gpu), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetMigDeviceHandleByIndex(gpu, 0, &old_mig), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetMigDeviceHandleByIndex(gpu, 3, &mig), NVML_ERROR_NOT_FOUND);
+
+        /* GPU 1 repartitioned: its three MIG devices become seven 1g.5gb ones */
+        char *gpu1 = strstr(text, "      - {uuid: MIG-f0e1d2c3-0011");
+        assert_non_null(gpu1);
+        *gpu1 = '\0';
+        for (unsigned i = 0; i < 7; i++) {
+                char *l = NULL;
+                assert_true(asprintf(&l,
+                                     "%s      - {uuid: MIG-00000000-0000-4000-8000-0000000000%02u, gi: %u, "
+                                     "ci: 0, "
+                                     "profile: 0}\n",
+                                     strempty(seven), i, 7 + i) > 0);
+                free(seven);
+                seven = l;
+        }
+        write_file(next, text, seven);
+        assert_int_equal(rename(next, copy), 0);
+
+        /* the layout changes at the next nvmlInit_v2, not before; handles of before still answer */
+        assert_int_equal(n->DeviceGetMigDeviceHandleByIndex(gpu, 3, &mig), NVML_ERROR_NOT_FOUND);
+        assert_int_equal(n->Init_v2(), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetUUID(old_mig, uuid, sizeof(uuid)), NVML_SUCCESS);
+        assert_string_equal(uuid, "MIG-f0e1d2c3-0011-4b5a-9687-a5b4c3d2e111");
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &gpu), NVML_SUCCESS);
+        for (unsigned i = 0; i < 7; i++) {
+                char want[96];
+                snprintf(want, sizeof(want), "MIG-00000000-0000-4000-8000-0000000000%02u", i);
+                assert_int_equal(n->DeviceGetMigDeviceHandleByIndex(gpu, i, &mig), NVML_SUCCESS);
+                assert_int_equal(n->DeviceGetUUID(mig, uuid, sizeof(uuid)), NVML_SUCCESS);
+                assert_string_equal(uuid, want);
+        }
+        /* a replaced file that does not parse keeps the node as it was */
+        write_file(next, "gpus: [\n", "");
+        assert_int_equal(rename(next, copy), 0);
+        assert_int_equal(n->Init_v2(), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &gpu), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetMigDeviceHandleByIndex(gpu, 6, &mig), NVML_SUCCESS);
+        assert_int_equal(n->Shutdown(), NVML_SUCCESS);
+        assert_int_equal(n->Shutdown(), NVML_SUCCESS);
+        n = nvml_unload(n);
+        unlink(copy);
+}
+
 /* nvml.h's nvmlGpuFabricInfo_t and nvmlGpuFabricInfo_v3_t, written out here as a client has them. */
 typedef struct {
         unsigned char clusterUuid[16];
@@ -490,6 +569,7 @@ int main(void)
                 cmocka_unit_test(test_concurrent_waiters_both_wake),
                 cmocka_unit_test(test_mig_count_follows_mig_mode),
                 cmocka_unit_test(test_fabric_info),
+                cmocka_unit_test(test_replaced_fixture_is_read_at_next_init),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
