@@ -403,6 +403,16 @@ static const struct flag flags[] = {
           OFF(print_config),
           "false",
           "print the effective config as YAML and exit" },
+        { P_PLUGIN,
+          "rescan",
+          {},
+          {},
+          T_BOOL,
+          OFF(rescan),
+          "false",
+          "ask the running plugin (same --kubelet-socket) to read the GPUs again, e.g. after a MIG change, "
+          "and "
+          "exit" },
         { P_BOTH,
           "strict-config",
           {},

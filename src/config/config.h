@@ -94,6 +94,7 @@ typedef struct config {
          */
         char *config_source;
         bool print_config; /* ours: --print-config; the caller prints config_format_yaml() and exits 0 */
+        bool rescan;       /* ours: --rescan (plugin); the caller signals the running plugin and exits */
         /* ours: --strict-config. Set before config_load_file(): an unknown key in the file is an error.
          * Otherwise it is ignored, as upstream ignores it, with a warning naming it (in warnings). */
         bool strict_config;

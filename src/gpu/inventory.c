@@ -26,6 +26,37 @@ unsigned gpu_link_score(const struct gpu_link *l)
         }
 }
 
+static bool same_mig(const struct mig_device *a, const struct mig_device *b)
+{
+        return streq(a->uuid, b->uuid) && a->index == b->index && a->gi_id == b->gi_id &&
+               a->ci_id == b->ci_id && streq(a->profile, b->profile) && a->gi_cap_minor == b->gi_cap_minor &&
+               a->ci_cap_minor == b->ci_cap_minor;
+}
+
+bool inventory_same_devices(const inventory *a, const inventory *b)
+{
+        if (a->n_gpus != b->n_gpus)
+                return false;
+        for (size_t i = 0; i < a->n_gpus; i++) {
+                const struct gpu *x = &a->gpus[i], *y = &b->gpus[i];
+                if (!streq(x->uuid, y->uuid) || x->minor != y->minor || !streq(x->bus_id, y->bus_id) ||
+                    x->mig_enabled != y->mig_enabled || x->n_mig != y->n_mig)
+                        return false;
+                for (size_t j = 0; j < x->n_mig; j++)
+                        if (!same_mig(&x->mig[j], &y->mig[j]))
+                                return false;
+        }
+        return true;
+}
+
+size_t inventory_mig_devices(const inventory *inv)
+{
+        size_t n = 0;
+        for (size_t i = 0; inv && i < inv->n_gpus; i++)
+                n += inv->gpus[i].n_mig;
+        return n;
+}
+
 inventory *inventory_free(inventory *inv)
 {
         if (!inv)

@@ -96,6 +96,13 @@ inventory *inventory_free(inventory *inv);
 int inventory_read_mig_minors(inventory *inv, const char *root);
 DEFINE_TRIVIAL_CLEANUP_FUNC(inventory *, inventory_free);
 
+/* Whether two readings of the node hold the same devices: the same GPUs (UUID, minor, PCI address, MIG
+ * mode) with the same MIG devices (UUID, position, instances, profile, capability minors). What a rescan
+ * compares: a changed MIG layout differs, a second reading of an unchanged node does not. */
+bool inventory_same_devices(const inventory *a, const inventory *b);
+/* MIG devices on all GPUs. */
+size_t inventory_mig_devices(const inventory *inv);
+
 static inline const struct gpu_link *inventory_link(const inventory *inv, size_t a, size_t b)
 {
         return &inv->links[a * inv->n_gpus + b];

@@ -376,10 +376,13 @@ func valuesCases(v string) []valuesCase {
 				}
 				rulesOf(t, r, "ClusterRole/nvdp-nvidia-device-plugin-role", "/nodes:list,watch")
 			}},
-		{file: "09-mig-mixed-gfd.yaml", objects: join(objPlugin, objGFD), nfd: true, ds: map[string]dsWant{
+		// A MIG strategy: the plugin follows its Node's nvidia.com/mig.config.state (a new MIG layout).
+		{file: "09-mig-mixed-gfd.yaml", objects: join(objPlugin, objGFD, objConfig), nfd: true, ds: map[string]dsWant{
 			pluginDS: {fields: map[string]string{"securityContext": sysAdmin},
 				env: map[string]string{"MIG_STRATEGY": "mixed", "DEVICE_LIST_STRATEGY": "envvar", "NVIDIA_MIG_MONITOR_DEVICES": "all"}},
 			gfdDS: {env: map[string]string{"MIG_STRATEGY": "mixed", "NVIDIA_MIG_MONITOR_DEVICES": "all"}},
+		}, check: func(t *testing.T, r *rendered) {
+			rulesOf(t, r, "ClusterRole/nvdp-nvidia-device-plugin-role", "/nodes:list,watch")
 		}},
 		{file: "10-several-configs-empty-fallback.yaml", objects: join(objPlugin, objConfig, []string{"ConfigMap/nvdp-nvidia-device-plugin-configs"}),
 			ds: map[string]dsWant{pluginDS: {fields: merge(configFields("nvdp-nvidia-device-plugin-configs", true, pb), map[string]string{"securityContext": sysAdmin}),

@@ -199,10 +199,12 @@ def test_a_reload_reads_as_a_reload(api, kubelet, start_plugin, workdir):
         ("I", "Serving nvidia.com/gpu on %s" % sock),
         ("I", 'Using config "shared-4" (node label nvidia.com/device-plugin.config=shared-4); advertising '
               'nvidia.com/gpu: 8 GPUs x 4 replicas (time-slicing)')]
-    # SIGHUP with the same config: said so
-    hup = got.index(("I", "Received SIGHUP, reloading the configuration"))
-    assert got[hup + 1] == ("I", 'Using config "shared-4" (node label nvidia.com/device-plugin.config=shared-4); '
-                                 'advertising nvidia.com/gpu: 8 GPUs x 4 replicas (time-slicing) (unchanged)')
+    # SIGHUP with the same config and the same GPUs: said so
+    hup = got.index(("I", "Received SIGHUP, reloading the configuration and reading the GPUs again"))
+    assert got[hup + 1:hup + 3] == [
+        ("I", "The GPUs and MIG devices are as they were (8 GPUs, 0 MIG devices)"),
+        ("I", 'Using config "shared-4" (node label nvidia.com/device-plugin.config=shared-4); advertising '
+              'nvidia.com/gpu: 8 GPUs x 4 replicas (time-slicing) (unchanged)')]
     assert [m for level, m in got if level != "I"] == []
     assert not [m for _, m in got if "no longer advertised" in m or "closed" in m]
 

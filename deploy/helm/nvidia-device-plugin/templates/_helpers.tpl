@@ -145,8 +145,9 @@ docs/deploy.md, "RBAC"). */}}
 
 {{/* The plugin's cluster-wide rules. */}}
 {{- define "nvidia-device-plugin.pluginClusterRules" -}}
-{{- if include "nvidia-device-plugin.hasConfig" . }}
-# It follows its Node's nvidia.com/device-plugin.config label: LIST, then WATCH, of
+{{- if or (include "nvidia-device-plugin.hasConfig" .) (and (include "nvidia-device-plugin.migPossible" .) (include "nvidia-device-plugin.nvdpImage" .)) }}
+# It follows its Node's nvidia.com/device-plugin.config label (configs) and nvidia.com/mig.config.state
+# (a MIG strategy: the MIG manager's "success" means a new MIG layout): LIST, then WATCH, of
 # /api/v1/nodes?fieldSelector=metadata.name=<node> (kube_node_watch_new).
 - apiGroups: [""]
   resources: ["nodes"]
