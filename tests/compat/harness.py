@@ -21,6 +21,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -100,6 +101,7 @@ class Node:
         self.driver = os.path.join(self.root, "driver")
         self.bin = os.path.join(self.root, "bin")
         self.mps = os.path.join(self.root, "mps")
+        self.mps_sockets = []
         for d in (self.plugins, self.run, self.bin, self.mps):
             os.makedirs(d)
         os.makedirs(os.path.join(self.proc, "nvidia-caps"))
@@ -138,9 +140,28 @@ class Node:
 
     def reset(self):
         """Between the two programs: nothing one left behind is seen by the other."""
+        for sock in self.mps_sockets:
+            sock.close()
+        self.mps_sockets = []
         for d in (self.plugins, self.run, self.mps):
             shutil.rmtree(d)
             os.makedirs(d)
+
+    def mps_daemons_ready(self, config):
+        """A running MPS control daemon for every resource the config shares with MPS, as each plugin checks
+        for one before it registers the resource: NVIDIA's asks nvidia-cuda-mps-control (the stand-in on
+        PATH answers), nvdp's looks for <mps root>/<resource>/.started and a listening pipe/control socket
+        (docs/mps.md). The same state for both programs."""
+        shared = (((yaml.safe_load(config or "") or {}).get("sharing") or {}).get("mps") or {}).get("resources")
+        for r in shared or []:
+            name = r["name"] if r["name"].startswith("nvidia.com/") else "nvidia.com/" + r["name"]
+            pipe = os.path.join(self.mps, name, "pipe")
+            os.makedirs(pipe)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(os.path.join(pipe, "control"))
+            sock.listen(16)
+            self.mps_sockets.append(sock)
+            open(os.path.join(self.mps, name, ".started"), "w").close()
 
     def binds(self):
         sysfs = os.path.join(FIXTURES, self.fixture + ".root", "sys", "bus", "pci", "devices")
@@ -158,6 +179,8 @@ class Node:
         return e
 
     def close(self):
+        for sock in self.mps_sockets:
+            sock.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -173,6 +196,7 @@ class PluginRun:
     def __init__(self, node, impl, args, config=None):
         self.node, self.impl = node, impl
         node.reset()
+        node.mps_daemons_ready(config)
         argv = [NVIDIA_PLUGIN] if impl == UPSTREAM else [NVDP, "plugin"]
         argv += list(args)
         if config is not None:
