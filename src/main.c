@@ -15,6 +15,7 @@ static const struct {
         { "gfd", cmd_gfd, "write GPU feature discovery node labels" },
         { "mps-control-daemon", cmd_mps_control_daemon,
           "run one NVIDIA MPS control daemon per MPS-shared resource" },
+        { "dra", cmd_dra, "run as the DRA driver gpu.nvidia.com (kubelet DRA API, ResourceSlices)" },
         { "doctor", cmd_doctor, "check this node's GPU setup and say what to fix" },
         { "info", cmd_info, "show the GPUs and the resources this node would advertise" },
         { "version", cmd_version, "print the version" },

@@ -136,6 +136,11 @@ config *config_free(config *c)
         free(c->flags.plugin.metrics_address);
         strv_free(c->flags.plugin.cdi_feature_flags);
         strv_free(c->flags.plugin.cdi_disable_hooks);
+        free(c->flags.dra.node_name);
+        free(c->flags.dra.kubeconfig);
+        free(c->flags.dra.registrar_dir);
+        free(c->flags.dra.plugins_dir);
+        free(c->flags.dra.cdi_root);
         free(c->flags.gfd.output_file);
         free(c->flags.gfd.machine_type_file);
         free(c->flags.gfd.kubeconfig);
@@ -194,7 +199,10 @@ int config_new_default(config **ret)
             set_string(&c->flags.gfd.output_file, "/etc/kubernetes/node-feature-discovery/features.d/gfd") <
                     0 ||
             set_string(&c->flags.gfd.machine_type_file, "/sys/class/dmi/id/product_name") < 0 ||
-            set_string(&c->flags.gfd.namespace, "default") < 0)
+            set_string(&c->flags.gfd.namespace, "default") < 0 ||
+            set_string(&c->flags.dra.registrar_dir, "/var/lib/kubelet/plugins_registry") < 0 ||
+            set_string(&c->flags.dra.plugins_dir, "/var/lib/kubelet/plugins") < 0 ||
+            set_string(&c->flags.dra.cdi_root, "/var/run/cdi") < 0)
                 return -ENOMEM;
 
         *ret = TAKE_PTR(c);

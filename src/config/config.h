@@ -23,7 +23,7 @@ enum sharing_strategy { SHARING_NONE, SHARING_TIME_SLICING, SHARING_MPS };
 enum allocation_policy { ALLOCATION_DISTRIBUTED, ALLOCATION_PACKED };
 enum health_policy { HEALTH_POLICY_CATALOG, HEALTH_POLICY_UPSTREAM };
 /* Which upstream program's flag set config_from_args() speaks. */
-enum nvdp_program { PROGRAM_PLUGIN, PROGRAM_GFD, PROGRAM_MPS };
+enum nvdp_program { PROGRAM_PLUGIN, PROGRAM_GFD, PROGRAM_MPS, PROGRAM_DRA };
 
 /* One entry of sharing.timeSlicing.resources / sharing.mps.resources. */
 struct replicated_resource {
@@ -74,6 +74,13 @@ typedef struct config {
                         char *namespace; /* "default" */
                         char *node_name, *pod_name;
                 } gfd;
+                struct {
+                        char *node_name;     /* required: the node whose GPUs are published */
+                        char *kubeconfig;    /* NULL: in-cluster, else $KUBECONFIG */
+                        char *registrar_dir; /* the kubelet's plugins_registry */
+                        char *plugins_dir;   /* the kubelet's plugins dir; ours is <it>/gpu.nvidia.com */
+                        char *cdi_root;      /* where claim CDI specs go */
+                } dra;
         } flags;
         struct {
                 /* mps if sharing.mps has resources, else time-slicing, else none */

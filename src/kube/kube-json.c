@@ -8,39 +8,6 @@
 #include "base/strv.h"
 #include "kube.h"
 
-static int to_string(json_object *o, char **ret)
-{
-        const char *s =
-                json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        char *d = s ? strdup(s) : NULL;
-        if (!d)
-                return -ENOMEM;
-        *ret = d;
-        return 0;
-}
-
-/* Adds value (NULL: JSON null) under key; the value belongs to o afterwards, also on failure. */
-static int add(json_object *o, const char *key, json_object *v)
-{
-        if (json_object_object_add(o, key, v) == 0)
-                return 0;
-        json_object_put(v);
-        return -ENOMEM;
-}
-
-static int add_str(json_object *o, const char *key, const char *value)
-{
-        json_object *v = json_object_new_string(value);
-        return v ? add(o, key, v) : -ENOMEM;
-}
-
-/* A new object under key, owned by o. */
-static json_object *add_object(json_object *o, const char *key)
-{
-        json_object *v = json_object_new_object();
-        return v && add(o, key, v) == 0 ? v : NULL;
-}
-
 /* "key=value" entries into o; keys in remove as null (a merge patch removes those). */
 static int add_pairs(json_object *o, char *const *set, char *const *remove)
 {
@@ -49,13 +16,13 @@ static int add_pairs(json_object *o, char *const *set, char *const *remove)
                 if (!eq || eq == *kv)
                         return -EINVAL;
                 _cleanup_free_ char *k = strndup(*kv, (size_t)(eq - *kv));
-                if (!k || add_str(o, k, eq + 1) < 0)
+                if (!k || json_add_string(o, k, eq + 1) < 0)
                         return -ENOMEM;
         }
         STRV_FOREACH (k, remove) {
                 if (isempty(*k))
                         return -EINVAL;
-                if (add(o, *k, NULL) < 0)
+                if (json_add(o, *k, NULL) < 0)
                         return -ENOMEM;
         }
         return 0;
@@ -65,21 +32,21 @@ int kube_node_patch_body(char *const *labels_set, char *const *labels_remove, ch
                          char **ret)
 {
         _cleanup_json_ json_object *root = json_object_new_object();
-        json_object *meta = root ? add_object(root, "metadata") : NULL;
-        json_object *labels = meta ? add_object(meta, "labels") : NULL;
+        json_object *meta = root ? json_add_object(root, "metadata") : NULL;
+        json_object *labels = meta ? json_add_object(meta, "labels") : NULL;
         if (!labels)
                 return -ENOMEM;
         int r = add_pairs(labels, labels_set, labels_remove);
         if (r < 0)
                 return r;
         if (annotations_set) {
-                json_object *annotations = add_object(meta, "annotations");
+                json_object *annotations = json_add_object(meta, "annotations");
                 if (!annotations)
                         return -ENOMEM;
                 if ((r = add_pairs(annotations, annotations_set, NULL)) < 0)
                         return r;
         }
-        return to_string(root, ret);
+        return json_format(root, false, ret);
 }
 
 static int rfc3339(time_t t, char buf[static 32])
@@ -109,25 +76,29 @@ int kube_event_body(const struct kube_event *e, const char *default_namespace, c
         _cleanup_json_ json_object *root = json_object_new_object();
         if (!root)
                 return -ENOMEM;
-        bool ok = add_str(root, "apiVersion", "v1") == 0 && add_str(root, "kind", "Event") == 0;
-        json_object *meta = ok ? add_object(root, "metadata") : NULL;
-        ok = meta && add_str(meta, "name", name) == 0 && add_str(meta, "namespace", ns) == 0;
-        json_object *io = ok ? add_object(root, "involvedObject") : NULL;
+        bool ok = json_add_string(root, "apiVersion", "v1") == 0 &&
+                  json_add_string(root, "kind", "Event") == 0;
+        json_object *meta = ok ? json_add_object(root, "metadata") : NULL;
+        ok = meta && json_add_string(meta, "name", name) == 0 && json_add_string(meta, "namespace", ns) == 0;
+        json_object *io = ok ? json_add_object(root, "involvedObject") : NULL;
         /* The kubelet refers to its Node by name as UID too. */
-        ok = io && add_str(io, "apiVersion", "v1") == 0 && add_str(io, "kind", "Node") == 0 &&
-             add_str(io, "name", e->node) == 0 && add_str(io, "uid", e->node) == 0;
-        ok = ok && add_str(root, "reason", e->reason) == 0 && add_str(root, "message", e->message) == 0 &&
-             add_str(root, "type", e->type) == 0;
-        json_object *source = ok ? add_object(root, "source") : NULL;
-        ok = source && add_str(source, "component", component) == 0 && add_str(source, "host", e->node) == 0;
-        ok = ok && add_str(root, "firstTimestamp", ts) == 0 && add_str(root, "lastTimestamp", ts) == 0;
-        json_object *count = ok ? json_object_new_int64(e->count ? e->count : 1) : NULL;
-        ok = count && add(root, "count", count) == 0;
-        ok = ok && add_str(root, "reportingComponent", component) == 0 &&
-             add_str(root, "reportingInstance", e->node) == 0;
+        ok = io && json_add_string(io, "apiVersion", "v1") == 0 &&
+             json_add_string(io, "kind", "Node") == 0 && json_add_string(io, "name", e->node) == 0 &&
+             json_add_string(io, "uid", e->node) == 0;
+        ok = ok && json_add_string(root, "reason", e->reason) == 0 &&
+             json_add_string(root, "message", e->message) == 0 &&
+             json_add_string(root, "type", e->type) == 0;
+        json_object *source = ok ? json_add_object(root, "source") : NULL;
+        ok = source && json_add_string(source, "component", component) == 0 &&
+             json_add_string(source, "host", e->node) == 0;
+        ok = ok && json_add_string(root, "firstTimestamp", ts) == 0 &&
+             json_add_string(root, "lastTimestamp", ts) == 0;
+        ok = ok && json_add_int(root, "count", e->count ? e->count : 1) == 0;
+        ok = ok && json_add_string(root, "reportingComponent", component) == 0 &&
+             json_add_string(root, "reportingInstance", e->node) == 0;
         if (!ok)
                 return -ENOMEM;
-        return to_string(root, ret);
+        return json_format(root, false, ret);
 }
 
 int kube_json_parse(const char *text, size_t size, json_object **ret)
@@ -178,25 +149,19 @@ int kube_object_labels(json_object *obj, char ***ret)
 /* {"<node label>": node} */
 static int nodefeature_meta_labels(json_object *meta, const struct kube_nodefeature *nf)
 {
-        json_object *labels = json_object_new_object();
-        if (!labels || add(meta, "labels", labels) < 0)
-                return -ENOMEM;
-        return add_str(labels, KUBE_NODEFEATURE_NODE_LABEL, nf->node);
+        json_object *labels = json_add_object(meta, "labels");
+        return labels ? json_add_string(labels, KUBE_NODEFEATURE_NODE_LABEL, nf->node) : -ENOMEM;
 }
 
 /* [{"apiVersion": "v1", "kind": "Node", "name": node, "uid": uid}]: the object goes with its Node. */
 static int nodefeature_owner(json_object *meta, const struct kube_nodefeature *nf)
 {
-        json_object *refs = json_object_new_array(), *ref = json_object_new_object();
-        if (!refs || !ref || json_object_array_add(refs, ref) < 0) {
-                json_object_put(refs);
-                json_object_put(ref);
+        json_object *refs = json_add_array(meta, "ownerReferences");
+        json_object *ref = refs ? json_object_new_object() : NULL;
+        if (!refs || json_append(refs, ref) < 0)
                 return -ENOMEM;
-        }
-        if (add(meta, "ownerReferences", refs) < 0)
-                return -ENOMEM;
-        if (add_str(ref, "apiVersion", "v1") < 0 || add_str(ref, "kind", "Node") < 0 ||
-            add_str(ref, "name", nf->node) < 0 || add_str(ref, "uid", nf->node_uid) < 0)
+        if (json_add_string(ref, "apiVersion", "v1") < 0 || json_add_string(ref, "kind", "Node") < 0 ||
+            json_add_string(ref, "name", nf->node) < 0 || json_add_string(ref, "uid", nf->node_uid) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -205,12 +170,12 @@ static int nodefeature_owner(json_object *meta, const struct kube_nodefeature *n
  * writes it (NFD's NewFeatures(): empty, not absent). */
 static int nodefeature_spec(json_object *root, const struct kube_nodefeature *nf)
 {
-        json_object *spec = json_object_new_object();
-        if (!spec || add(root, "spec", spec) < 0)
+        json_object *spec = json_add_object(root, "spec");
+        if (!spec)
                 return -ENOMEM;
-        json_object *features = add_object(spec, "features"), *labels = add_object(spec, "labels");
-        if (!features || !labels || !add_object(features, "flags") || !add_object(features, "attributes") ||
-            !add_object(features, "instances"))
+        json_object *features = json_add_object(spec, "features"), *labels = json_add_object(spec, "labels");
+        if (!features || !labels || !json_add_object(features, "flags") ||
+            !json_add_object(features, "attributes") || !json_add_object(features, "instances"))
                 return -ENOMEM;
         return add_pairs(labels, nf->labels, NULL);
 }
@@ -222,19 +187,19 @@ int kube_nodefeature_body(const struct kube_nodefeature *nf, json_object *base, 
         _cleanup_json_ json_object *root = base ? json_object_get(base) : json_object_new_object();
         if (!root || !json_object_is_type(root, json_type_object))
                 return root ? -EINVAL : -ENOMEM;
-        if (add_str(root, "apiVersion", KUBE_NODEFEATURE_API_VERSION) < 0 ||
-            add_str(root, "kind", "NodeFeature") < 0)
+        if (json_add_string(root, "apiVersion", KUBE_NODEFEATURE_API_VERSION) < 0 ||
+            json_add_string(root, "kind", "NodeFeature") < 0)
                 return -ENOMEM;
         json_object *meta = json_object_object_get(root, "metadata");
-        if (!json_object_is_type(meta, json_type_object) && !(meta = add_object(root, "metadata")))
+        if (!json_object_is_type(meta, json_type_object) && !(meta = json_add_object(root, "metadata")))
                 return -ENOMEM;
         int r;
-        if ((r = add_str(meta, "name", nf->name)) < 0 ||
-            (r = add_str(meta, "namespace", nf->namespace)) < 0 ||
+        if ((r = json_add_string(meta, "name", nf->name)) < 0 ||
+            (r = json_add_string(meta, "namespace", nf->namespace)) < 0 ||
             (r = nodefeature_meta_labels(meta, nf)) < 0 || (r = nodefeature_owner(meta, nf)) < 0 ||
             (r = nodefeature_spec(root, nf)) < 0)
                 return r;
-        return to_string(root, ret);
+        return json_format(root, false, ret);
 }
 
 /* Whether a JSON object of strings holds exactly the "key=value" pairs of want (NULL or absent: none). */

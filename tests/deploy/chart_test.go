@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -232,6 +233,8 @@ func newObject(m metav1.TypeMeta) any {
 		return &admissionv1.ValidatingAdmissionPolicy{}
 	case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding":
 		return &admissionv1.ValidatingAdmissionPolicyBinding{}
+	case "resource.k8s.io/v1 DeviceClass":
+		return &resourcev1.DeviceClass{}
 	case "monitoring.coreos.com/v1 ServiceMonitor":
 		return &serviceMonitor{}
 	}
@@ -889,4 +892,66 @@ func TestRefusedValues(t *testing.T) {
 	render(t, "--namespace", "default", "--set", "allowDefaultNamespace=true")
 	render(t, "--set-string", "config.map.a=v", "--set-string", "config.map.default=v")
 	render(t, "--set-string", "config.map.a=v", "--set-string", "config.map.b=v", "--set", "config.fallbackStrategies={empty}")
+}
+
+// dra.enabled: the DRA driver replaces the device plugin (never both on a node), with the RBAC of the
+// calls it makes and NVIDIA's DeviceClasses.
+func TestDRA(t *testing.T) {
+	r := render(t, "--set", "dra.enabled=true", "--set", "nfd.enabled=false")
+	want := []string{"ClusterRole/nvdp-nvidia-device-plugin-dra", "ClusterRoleBinding/nvdp-nvidia-device-plugin-dra",
+		"DaemonSet/nvdp-nvidia-device-plugin-dra", "DeviceClass/gpu.nvidia.com", "DeviceClass/mig.nvidia.com",
+		"ServiceAccount/nvdp-nvidia-device-plugin-service-account"}
+	if got := r.ours(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("objects = %v, want %v (no device plugin DaemonSet, no events Role)", got, want)
+	}
+	role := get[*rbacv1.ClusterRole](t, r, "ClusterRole/nvdp-nvidia-device-plugin-dra")
+	if got := rules(role.Rules); got != "/nodes:get | resource.k8s.io/resourceslices:list,create,patch,delete | "+
+		"resource.k8s.io/resourceclaims:get" {
+		t.Errorf("DRA ClusterRole = %s", got)
+	}
+	ds := r.daemonSet(t, "nvdp-nvidia-device-plugin-dra")
+	if got := ds.Spec.Selector.MatchLabels["app.kubernetes.io/component"]; got != "dra-kubelet-plugin" {
+		t.Errorf("selector %v: want the component label dra-kubelet-plugin (no overlap with GFD)", ds.Spec.Selector.MatchLabels)
+	}
+	pod := ds.Spec.Template.Spec
+	c := pod.Containers[0]
+	if strings.Join(c.Command, " ") != "/usr/bin/nvdp dra" {
+		t.Errorf("command = %v, want /usr/bin/nvdp dra", c.Command)
+	}
+	expectEnv(t, c, map[string]string{"NODE_NAME": "fieldRef:spec.nodeName",
+		"KUBELET_PLUGINS_DIRECTORY_PATH": "/var/lib/kubelet/plugins", "KUBELET_REGISTRAR_DIRECTORY_PATH": "/var/lib/kubelet/plugins_registry",
+		"CDI_ROOT": "/var/run/cdi"}, "METRICS_ADDRESS", "DEVICE_LIST_STRATEGY")
+	if m := mounts(c); len(m) != 3 || m["/var/lib/kubelet/plugins"] != "plugins" || m["/var/lib/kubelet/plugins_registry"] != "plugins-registry" ||
+		m["/var/run/cdi"] != "cdi" {
+		t.Errorf("mounts = %v", m)
+	}
+	if pod.AutomountServiceAccountToken == nil || !*pod.AutomountServiceAccountToken {
+		t.Error("the DRA driver calls the API server: its token must be mounted")
+	}
+	if sc := c.SecurityContext; boolp(sc.Privileged) != "nil" || capsString(sc) != "drop=[ALL] add=[]" {
+		t.Errorf("securityContext: privileged %s, %s", boolp(sc.Privileged), capsString(sc))
+	}
+	gpu := get[*resourcev1.DeviceClass](t, r, "DeviceClass/gpu.nvidia.com")
+	if gpu.Spec.ExtendedResourceName == nil || *gpu.Spec.ExtendedResourceName != "nvidia.com/gpu" ||
+		len(gpu.Spec.Selectors) != 1 || gpu.Spec.Selectors[0].CEL.Expression !=
+		"device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'].type == 'gpu'" {
+		t.Errorf("DeviceClass gpu.nvidia.com: %+v", gpu.Spec)
+	}
+	mig := get[*resourcev1.DeviceClass](t, r, "DeviceClass/mig.nvidia.com")
+	if mig.Spec.ExtendedResourceName != nil || mig.Spec.Selectors[0].CEL.Expression !=
+		"device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'].type == 'mig'" {
+		t.Errorf("DeviceClass mig.nvidia.com: %+v", mig.Spec)
+	}
+
+	if r := render(t, "--set", "dra.enabled=true", "--set", "dra.deviceClasses=false", "--set", "nfd.enabled=false"); r.has("DeviceClass/gpu.nvidia.com") {
+		t.Error("dra.deviceClasses=false still renders DeviceClasses")
+	}
+	if r := render(t); r.has("DaemonSet/nvdp-nvidia-device-plugin-dra") || r.has("DeviceClass/gpu.nvidia.com") {
+		t.Errorf("DRA objects rendered by default: %v", r.ours())
+	}
+	out, err := helm(t, "template", "nvdp", chartSrc, "--namespace", namespace, "--set", "dra.enabled=true",
+		"--set", "image.repository=nvcr.io/nvidia/k8s-device-plugin")
+	if err == nil || !strings.Contains(out, "dra.enabled needs nvdp's image") {
+		t.Errorf("dra.enabled with NVIDIA's image: err %v, output %s", err, out)
+	}
 }

@@ -18,7 +18,7 @@ PRIVATE_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /var/lib/cni /r
         /etc/cdi /var/run/cdi /etc/nvidia-container-runtime)
 # Default scenarios (NVDP_E2E_SCENARIOS overrides): on the simulated node, and with a real GPU
 # (NVDP_E2E_GPU=toolkit or cdi).
-E2E_DEFAULT_SCENARIOS="smoke plugin-host device-plugin upgrade-from-nvidia"
+E2E_DEFAULT_SCENARIOS="smoke dra-host dra-chart plugin-host device-plugin upgrade-from-nvidia"
 E2E_GPU_SCENARIOS="smoke gpu"
 TOOLS_BIN=${NVDP_TOOLS_BIN:-$REPO/.tools/bin} # just and helm (scripts/install-deps; the GPU bundle's bin/)
 

@@ -16,6 +16,8 @@
 #   timeslice   the chart again with time-slicing replicas 2: allocatable 2N; two pods hold a CUDA
 #               context on the same GPU at the same time
 #   mps         the MPS step of tests/e2e/scenarios/gpu-mps.sh when present (branch mps); else PENDING
+#   dra         tests/e2e/scenarios/gpu-dra.sh: the chart with dra.enabled, the ResourceSlice against the
+#               host's GPUs, a pod with a ResourceClaim (nvidia-smi through it once claim CDI specs exist)
 #   uninstall   `::uninstall`: namespace gone, allocatable 0
 # The two ways:
 #   toolkit  runtimeClassName nvidia everywhere (the module's values and test pod): NVIDIA's
@@ -305,6 +307,11 @@ if [ -f "$E2E_SRC/scenarios/gpu-mps.sh" ]; then
 else
         log "gpu: PENDING MPS (tests/e2e/scenarios/gpu-mps.sh, branch mps)"
 fi
+
+# ---- DRA ----------------------------------------------------------------------------------------
+step gpu:dra
+# shellcheck disable=SC1091
+source "$E2E_SRC/scenarios/gpu-dra.sh"
 
 # ---- uninstall ----------------------------------------------------------------------------------
 step gpu:uninstall

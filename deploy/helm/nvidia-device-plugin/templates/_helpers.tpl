@@ -155,9 +155,33 @@ docs/deploy.md, "RBAC"). */}}
 {{- end }}
 {{- end }}
 
+{{/* "true" when the device plugin DaemonSet runs: devicePlugin.enabled and not replaced by the DRA
+driver (dra.enabled). */}}
+{{- define "nvidia-device-plugin.pluginRuns" -}}
+{{- if and .Values.devicePlugin.enabled (not .Values.dra.enabled) }}true{{ end }}
+{{- end }}
+
 {{/* "true" when the plugin posts Node events (POST /api/v1/namespaces/default/events). */}}
 {{- define "nvidia-device-plugin.pluginEvents" -}}
-{{- if and .Values.devicePlugin.enabled .Values.events.enabled }}true{{ end }}
+{{- if and (include "nvidia-device-plugin.pluginRuns" .) .Values.events.enabled }}true{{ end }}
+{{- end }}
+
+{{/* The DRA driver's cluster-wide rules: its Node (GET, for the ResourceSlices' owner reference,
+dra_publisher), its ResourceSlices (LIST with a field selector, server-side apply PATCH which creates
+them too, DELETE of slices no longer published), the ResourceClaims the kubelet names (GET,
+dra_service). */}}
+{{- define "nvidia-device-plugin.draClusterRules" -}}
+{{- if .Values.dra.enabled }}
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["get"]
+- apiGroups: ["resource.k8s.io"]
+  resources: ["resourceslices"]
+  verbs: ["list", "create", "patch", "delete"]
+- apiGroups: ["resource.k8s.io"]
+  resources: ["resourceclaims"]
+  verbs: ["get"]
+{{- end }}
 {{- end }}
 
 {{/* "true" when GFD writes its node's NodeFeature object (--use-node-feature-api, upstream's default):
@@ -207,7 +231,7 @@ false. */}}
 {{- end }}
 
 {{- define "nvidia-device-plugin.pluginNeedsToken" -}}
-{{- if and .Values.devicePlugin.enabled (or (include "nvidia-device-plugin.pluginClusterRules" . | trim) (include "nvidia-device-plugin.pluginEvents" .)) }}true{{ end }}
+{{- if and (include "nvidia-device-plugin.pluginRuns" .) (or (include "nvidia-device-plugin.pluginClusterRules" . | trim) (include "nvidia-device-plugin.pluginEvents" .)) }}true{{ end }}
 {{- end }}
 
 {{- define "nvidia-device-plugin.gfdNeedsToken" -}}
