@@ -44,8 +44,8 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps check unit unit-arm64 arm64 chart push integration valgrind kubelet deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
-	failinject gpu-e2e-bundle gpu-e2e-bundle-check bench-smoke
+.PHONY: all deps check unit unit-arm64 arm64 chart push integration valgrind kubelet compat deploy e2e asan lint demo clean bench image fuzz soak \
+	fuzz-build failinject gpu-e2e-bundle gpu-e2e-bundle-check bench-smoke
 all: $(BUILD)/nvdp $(MOCK_LIB) $(HELPER_BIN)
 
 deps: $(DEPS_STAMP)
@@ -105,7 +105,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libnvdp.a
 # ---- tests ---------------------------------------------------------------------------------------
 # Everything CI runs (.ci/run calls this): style, the test layers, the end-to-end cluster, the
 # sanitizer build with failure injection, and every fuzz target for FUZZ_SECONDS.
-check: lint unit unit-arm64 integration valgrind kubelet deploy e2e gpu-e2e-bundle-check asan fuzz bench-smoke
+check: lint unit unit-arm64 integration valgrind kubelet compat deploy e2e gpu-e2e-bundle-check asan fuzz bench-smoke
 
 unit: $(UNIT_BIN) all
 	@CC=$(CC) tests/run-unit $(BUILD) $(UNIT_BIN)
@@ -128,6 +128,11 @@ kubelet: all
 	@if [ -f tests/kubelet/go.mod ]; then \
 		cd tests/kubelet && NVDP_BUILD=$(abspath $(BUILD)) go test -count=1 ./...; \
 	else echo "kubelet: no tests yet"; fi
+
+# nvdp next to NVIDIA's plugin and GFD (built once from the Go module proxy) on every fixture; every
+# difference must be an intended one (tests/compat/intended-differences.yaml, docs/compat.md).
+compat: all
+	@BUILD=$(BUILD) tests/compat/run
 
 deploy: all arm64
 	@tests/deploy/run

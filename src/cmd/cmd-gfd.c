@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "base/parse.h"
+#include "base/strv.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "gpu/node.h"
@@ -49,16 +50,29 @@ static void round_done(struct gfd *g, int r)
                 arm_timer(g, r < 0);
 }
 
+/* Where the labels go: the features.d file, the Node object (ours: --output=node, which wins), or the
+ * node's NodeFeature object (--use-node-feature-api, upstream's default). */
+enum output { OUTPUT_FILE, OUTPUT_NODE, OUTPUT_NODEFEATURE };
+
+static enum output output_of(const config *c)
+{
+        return c->flags.gfd.output_node        ? OUTPUT_NODE
+               : c->flags.use_node_feature_api ? OUTPUT_NODEFEATURE
+                                               : OUTPUT_FILE;
+}
+
 static void node_applied(int r, const char *error, bool changed, void *userdata)
 {
         struct gfd *g = userdata;
+        const char *node = g->config->flags.gfd.node_name;
+        bool nf = output_of(g->config) == OUTPUT_NODEFEATURE;
         if (r < 0)
-                log_error_errno(r, "Failed to label node %s: %s", g->config->flags.gfd.node_name,
-                                strna(error));
+                log_error_errno(r, "Failed to label node %s%s: %s", node,
+                                nf ? " through its NodeFeature" : "", strna(error));
         else if (changed)
-                log_info("applied the labels to node %s", g->config->flags.gfd.node_name);
+                log_info("applied the labels to %s%s", nf ? "the NodeFeature of node " : "node ", node);
         else
-                log_info("labels unchanged on node %s", g->config->flags.gfd.node_name);
+                log_info("labels unchanged on %s%s", nf ? "the NodeFeature of node " : "node ", node);
         round_done(g, r);
 }
 
@@ -103,9 +117,15 @@ static int gfd_round(struct gfd *g)
                 return log_error_errno(r, "%s", err);
         if (r < 0)
                 return log_error_errno(r, "Failed to build the labels: %m");
+        _cleanup_free_ char *clique = NULL, *why = NULL;
+        if (labels_gpu_clique(inv, &clique, &why, NULL) >= 0 && why)
+                log_warning("%s", why);
 
-        if (c->flags.gfd.output_node) {
-                r = labels_node_apply(g->kube, c->flags.gfd.node_name, l, node_applied, g);
+        if (output_of(c) != OUTPUT_FILE) {
+                r = output_of(c) == OUTPUT_NODE
+                            ? labels_node_apply(g->kube, c->flags.gfd.node_name, l, node_applied, g)
+                            : labels_nodefeature_apply(g->kube, c->flags.gfd.namespace,
+                                                       c->flags.gfd.node_name, l, node_applied, g);
                 if (r < 0)
                         return log_error_errno(r, "Failed to label node %s: %m",
                                                strna(c->flags.gfd.node_name));
@@ -146,6 +166,29 @@ static void on_timer(loop_source *s, void *userdata)
                 round_done(g, r);
 }
 
+/* The API client, for the modes that need one (made once, kept across reloads). Logs why not. */
+static int gfd_kube(struct gfd *g, const config *c)
+{
+        enum output o = output_of(c);
+        if (o == OUTPUT_FILE || g->kube)
+                return 0;
+        const char *mode = o == OUTPUT_NODE ? "--output=node" : "--use-node-feature-api";
+        /* upstream's words for the NodeFeature mode */
+        if (isempty(c->flags.gfd.node_name))
+                return log_error_errno(-EINVAL,
+                                       "%s: required flag node-name not set (--node-name, NODE_NAME)", mode);
+        if (o == OUTPUT_NODEFEATURE && isempty(c->flags.gfd.namespace))
+                return log_error_errno(-EINVAL,
+                                       "%s: required flag namespace not set (--namespace, NAMESPACE)", mode);
+        _cleanup_free_ char *err = NULL;
+        const struct kube_client_options ko = { .qps = c->flags.gfd.kube_api_qps,
+                                                .burst = c->flags.gfd.kube_api_burst };
+        int r = kube_client_new_from_env_with(g->loop, c->flags.gfd.kubeconfig, &ko, &g->kube, &err);
+        if (r < 0)
+                return log_error_errno(r, "%s: %s", mode, err ? err : "cannot reach the API server");
+        return 0;
+}
+
 static void on_hup(loop_source *s, int signo, void *userdata)
 {
         struct gfd *g = userdata;
@@ -157,7 +200,13 @@ static void on_hup(loop_source *s, int signo, void *userdata)
                                 err ? err : "The configuration did not load.");
                 return;
         }
+        if (gfd_kube(g, c) < 0) {
+                log_error("SIGHUP: keeping the previous configuration");
+                return;
+        }
         log_info("SIGHUP: configuration reloaded");
+        STRV_FOREACH (w, c->warnings)
+                log_warning("%s", *w);
         config_free(g->config);
         g->config = TAKE_PTR(c);
         g->timestamp = (int64_t)time(NULL);
@@ -188,12 +237,14 @@ int cmd_gfd(int argc, char **argv)
                 log_set_format(config_log_format(argc, argv));
                 log_error("%s: %s", streq(argv[0], "gfd") ? "nvdp gfd" : argv[0],
                           err ? err : "Invalid arguments.");
-                return 2;
+                return 1; /* as NVIDIA's GFD */
         }
         if (r > 0) /* --help */
                 return 0;
 
         log_set_format(g.config->flags.log_format);
+        STRV_FOREACH (w, g.config->warnings)
+                log_warning("%s", *w);
 
         static const int handled[] = { SIGTERM, SIGINT, SIGHUP, 0 };
         if ((r = signals_block(handled)) < 0) {
@@ -216,18 +267,8 @@ int cmd_gfd(int argc, char **argv)
                 log_error_errno(r, "Failed to set up the event loop: %m");
                 return 1;
         }
-        if (g.config->flags.gfd.output_node) {
-                if (isempty(g.config->flags.gfd.node_name)) {
-                        log_error("--output=node needs the node's name: set --node-name or NODE_NAME");
-                        return 1;
-                }
-                err = mfree(err);
-                r = kube_client_new_from_env(l, g.config->flags.gfd.kubeconfig, &g.kube, &err);
-                if (r < 0) {
-                        log_error_errno(r, "--output=node: %s", err ? err : "cannot reach the API server");
-                        return 1;
-                }
-        }
+        if (gfd_kube(&g, g.config) < 0)
+                return 1;
         r = loop_run(l);
         /* The client's connection holds sources of l, which is freed before g: free it first (ASan found
          * the use after free under `make asan`, tests/integration/test_gfd_node.py). */

@@ -456,6 +456,24 @@ static const struct flag flags[] = {
           OFF(print_config),
           "false",
           "print the effective config as YAML and exit" },
+        { P_PLUGIN,
+          "rescan",
+          {},
+          {},
+          T_BOOL,
+          OFF(rescan),
+          "false",
+          "ask the running plugin (same --kubelet-socket) to read the GPUs again, e.g. after a MIG "
+          "change, and exit" },
+        { P_BOTH,
+          "strict-config",
+          {},
+          { "STRICT_CONFIG" },
+          T_BOOL,
+          OFF(strict_config),
+          "false",
+          "refuse a config file with a key nvdp does not know (default: warn and ignore it, as upstream "
+          "ignores it)" },
         { P_ALL,
           "root",
           {},
@@ -768,6 +786,28 @@ static int parse_command_line(enum nvdp_program p, int argc, char **argv, char *
         return 0;
 }
 
+/* --strict-config says how the config file is read, so it applies before the file. */
+static int apply_strict_config(config *c, enum nvdp_program p, char **cli[], char **ret_error)
+{
+        for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
+                const struct flag *f = &flags[i];
+                if (f->offset != OFF(strict_config) || f->type != T_BOOL || !(f->programs & (1u << p)))
+                        continue;
+                struct origin o = { .flag = f };
+                _cleanup_strv_free_ char **ev = NULL;
+                char **values = cli[i];
+                if (!values) {
+                        int r = env_values(f, &ev, &o.env);
+                        if (r < 0)
+                                return r;
+                        values = ev;
+                }
+                if (strv_length(values) > 0)
+                        return flag_apply(c, p, &o, values, ret_error);
+        }
+        return 0;
+}
+
 /* The config file first (flags and env vars apply over it): the flag, its env var, else the file the
  * node label selected. */
 static int load_config_file(config *c, enum nvdp_program p, char **cli[], const char *selected_file,
@@ -852,6 +892,8 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
         int r = parse_command_line(p, argc, argv, cli, &err);
         if (r == 0)
                 r = config_new_default(&c);
+        if (r == 0)
+                r = apply_strict_config(c, p, cli, &err);
         if (r == 0)
                 r = load_config_file(c, p, cli, selected_file, &err);
         if (r == 0)

@@ -433,6 +433,39 @@ static int log_format_from_string_int(const char *s, int *ret)
         return r;
 }
 
+/* A warning for the caller to log: "<file>:<line>: <text>". */
+_printf_(3, 4) static int warn(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
+{
+        _cleanup_free_ char *text = NULL, *msg = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int r = vasprintf(&text, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        if (asprintf(&msg, "%s:%zu: %s", w->path, (size_t)n->start_mark.line + 1, text) < 0)
+                return -ENOMEM;
+        r = strv_push(&w->c->warnings, msg);
+        if (r < 0)
+                return r;
+        TAKE_PTR(msg);
+        return 0;
+}
+
+/* Upstream's decoder ignores keys it does not know, so a file with a typo or a key of a newer release
+ * works there: nvdp ignores them too, with a warning naming each, unless --strict-config. */
+static int unknown_key(struct walk *w, const yaml_node_t *k, const char *parent, const char *name,
+                       const char *key)
+{
+        char hint[300];
+        bool close = config_key_suggest(parent, name, hint, sizeof(hint)) > 0;
+        if (w->c->strict_config)
+                return fail(w, k, key, "unknown key%s%s%s", close ? "; did you mean " : "",
+                            close ? hint : "", close ? "?" : "");
+        return warn(w, k, "%s: unknown key, ignored%s%s%s", key, close ? "; did you mean " : "",
+                    close ? hint : "", close ? "?" : "");
+}
+
 typedef int (*mapping_cb)(struct walk *w, const char *key, const char *name, yaml_node_t *value,
                           void *userdata);
 
@@ -455,9 +488,20 @@ static int walk_mapping(struct walk *w, yaml_node_t *n, const char *prefix, mapp
                         if (k2 && k2->type == YAML_SCALAR_NODE && streq(scalar(k2), scalar(k)))
                                 return fail(w, k, key, "duplicate key");
                 }
-                int r = cb(w, key, scalar(k), v, userdata);
+                const char *name = scalar(k), *canonical = config_key_canonical(prefix, name);
+                if (canonical && !streq(canonical, name)) {
+                        /* Upstream reads "deviceIdStrategy" as deviceIDStrategy: so do we, saying so. */
+                        int r = warn(w, k,
+                                     "%s: read as %s (keys match regardless of case, as upstream reads "
+                                     "them)",
+                                     key, canonical);
+                        if (r < 0)
+                                return r;
+                        name = canonical;
+                }
+                int r = cb(w, key, name, v, userdata);
                 if (r == -ENOENT)
-                        return fail(w, k, key, "unknown key");
+                        r = unknown_key(w, k, prefix, scalar(k), key);
                 if (r < 0)
                         return r;
         }
@@ -673,6 +717,8 @@ static int named_pattern_key(struct walk *w, const char *key, const char *name, 
                              void *userdata)
 {
         struct named_pattern *np = userdata;
+        if (!streq(name, "pattern") && !streq(name, "name"))
+                return -ENOENT;
         int r = want_scalar(w, v, key, "a string");
         if (r < 0)
                 return r;

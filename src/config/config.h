@@ -102,6 +102,10 @@ typedef struct config {
          */
         char *config_source;
         bool print_config; /* ours: --print-config; the caller prints config_format_yaml() and exits 0 */
+        bool rescan;       /* ours: --rescan (plugin); the caller signals the running plugin and exits */
+        /* ours: --strict-config. Set before config_load_file(): an unknown key in the file is an error.
+         * Otherwise it is ignored, as upstream ignores it, with a warning naming it (in warnings). */
+        bool strict_config;
         /* Things a person should know that are not errors (e.g. "resources.gpus is ignored");
          * library code does not log, so the caller logs these at warning level. */
         char **warnings;
@@ -114,7 +118,9 @@ config *config_free(config *c);
 struct node_roots config_node_roots(const config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(config *, config_free);
 
-/* Parses a config file (YAML or JSON) over c. On error, *ret_error says "<file>:<line>: <key>: <why>". */
+/* Parses a config file (YAML or JSON) over c. On error, *ret_error says "<file>:<line>: <key>: <why>".
+ * An unknown key is an error with c->strict_config, else a warning appended to c->warnings
+ * ("<file>:<line>: <key>: unknown key, ignored", with a "did you mean" where a known key is close). */
 int config_load_file(config *c, const char *path, char **ret_error);
 
 /* Flags and env vars of program p (upstream's names, aliases and defaults, plus ours) over the config

@@ -206,6 +206,12 @@ void plugin_metrics_set_health(plugin_metrics *m, const health_tracker *t)
                 m->health = t;
 }
 
+void plugin_metrics_set_inventory(plugin_metrics *m, const inventory *inv)
+{
+        if (m)
+                m->inventory = inv;
+}
+
 /* ---- HTTP -------------------------------------------------------------------------------------- */
 
 static int serve_metrics(struct http_reply *reply, void *userdata)

@@ -240,3 +240,111 @@ void kube_watch_event_done(struct kube_watch_event *e)
         e->labels = strv_free(e->labels);
         e->message = mfree(e->message);
 }
+
+/* ---- NodeFeature ------------------------------------------------------------------------------------ */
+
+/* {"<node label>": node} */
+static int nodefeature_meta_labels(json_object *meta, const struct kube_nodefeature *nf)
+{
+        json_object *labels = json_add_object(meta, "labels");
+        return labels ? json_add_string(labels, KUBE_NODEFEATURE_NODE_LABEL, nf->node) : -ENOMEM;
+}
+
+/* [{"apiVersion": "v1", "kind": "Node", "name": node, "uid": uid}]: the object goes with its Node. */
+static int nodefeature_owner(json_object *meta, const struct kube_nodefeature *nf)
+{
+        json_object *refs = json_add_array(meta, "ownerReferences");
+        json_object *ref = refs ? json_object_new_object() : NULL;
+        if (!refs || json_append(refs, ref) < 0)
+                return -ENOMEM;
+        if (json_add_string(ref, "apiVersion", "v1") < 0 || json_add_string(ref, "kind", "Node") < 0 ||
+            json_add_string(ref, "name", nf->node) < 0 || json_add_string(ref, "uid", nf->node_uid) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* {"features": {"flags": {}, "attributes": {}, "instances": {}}, "labels": {...}}, as NVIDIA's GFD
+ * writes it (NFD's NewFeatures(): empty, not absent). */
+static int nodefeature_spec(json_object *root, const struct kube_nodefeature *nf)
+{
+        json_object *spec = json_add_object(root, "spec");
+        if (!spec)
+                return -ENOMEM;
+        json_object *features = json_add_object(spec, "features"), *labels = json_add_object(spec, "labels");
+        if (!features || !labels || !json_add_object(features, "flags") ||
+            !json_add_object(features, "attributes") || !json_add_object(features, "instances"))
+                return -ENOMEM;
+        return add_pairs(labels, nf->labels, NULL);
+}
+
+int kube_nodefeature_body(const struct kube_nodefeature *nf, json_object *base, char **ret)
+{
+        if (!nf || isempty(nf->namespace) || isempty(nf->name) || isempty(nf->node) || isempty(nf->node_uid))
+                return -EINVAL;
+        _cleanup_json_ json_object *root = base ? json_object_get(base) : json_object_new_object();
+        if (!root || !json_object_is_type(root, json_type_object))
+                return root ? -EINVAL : -ENOMEM;
+        if (json_add_string(root, "apiVersion", KUBE_NODEFEATURE_API_VERSION) < 0 ||
+            json_add_string(root, "kind", "NodeFeature") < 0)
+                return -ENOMEM;
+        json_object *meta = json_object_object_get(root, "metadata");
+        if (!json_object_is_type(meta, json_type_object) && !(meta = json_add_object(root, "metadata")))
+                return -ENOMEM;
+        int r;
+        if ((r = json_add_string(meta, "name", nf->name)) < 0 ||
+            (r = json_add_string(meta, "namespace", nf->namespace)) < 0 ||
+            (r = nodefeature_meta_labels(meta, nf)) < 0 || (r = nodefeature_owner(meta, nf)) < 0 ||
+            (r = nodefeature_spec(root, nf)) < 0)
+                return r;
+        return json_format(root, false, ret);
+}
+
+/* Whether a JSON object of strings holds exactly the "key=value" pairs of want (NULL or absent: none). */
+static bool string_map_equal(json_object *o, char *const *want)
+{
+        size_t n = 0;
+        if (o && !json_object_is_type(o, json_type_object))
+                return false;
+        STRV_FOREACH (kv, want) {
+                const char *eq = strchr(*kv, '=');
+                _cleanup_free_ char *k = eq ? strndup(*kv, (size_t)(eq - *kv)) : NULL;
+                json_object *v = k ? json_object_object_get(o, k) : NULL;
+                if (!json_object_is_type(v, json_type_string) || !streq(json_object_get_string(v), eq + 1))
+                        return false;
+                n++;
+        }
+        return (size_t)(o ? json_object_object_length(o) : 0) == n;
+}
+
+/* Absent or {} (Kubernetes' semantic equality takes a nil map for an empty one). */
+static bool empty_object(json_object *o)
+{
+        return !o || (json_object_is_type(o, json_type_object) && json_object_object_length(o) == 0);
+}
+
+bool kube_nodefeature_up_to_date(json_object *obj, const struct kube_nodefeature *nf)
+{
+        json_object *meta = json_object_object_get(obj, "metadata");
+        json_object *spec = json_object_object_get(obj, "spec");
+        json_object *features = json_object_object_get(spec, "features");
+        json_object *refs = json_object_object_get(meta, "ownerReferences");
+        const char *node_label = KUBE_NODEFEATURE_NODE_LABEL "=";
+        _cleanup_free_ char *kv = NULL;
+        if (asprintf(&kv, "%s%s", node_label, nf->node) < 0)
+                return false;
+        char *const node_labels[] = { kv, NULL };
+        if (!string_map_equal(json_object_object_get(meta, "labels"), node_labels) ||
+            !string_map_equal(json_object_object_get(spec, "labels"), nf->labels))
+                return false;
+        if (!empty_object(json_object_object_get(features, "flags")) ||
+            !empty_object(json_object_object_get(features, "attributes")) ||
+            !empty_object(json_object_object_get(features, "instances")))
+                return false;
+        /* One owner, our Node (by name: a Node made again under the name gets a new uid, and the garbage
+         * collector removes what the old one owned). */
+        json_object *ref = json_array_size(refs) == 1 ? json_array_at(refs, 0) : NULL;
+        return json_object_is_type(ref, json_type_object) && json_object_object_length(ref) == 4 &&
+               streq(strempty(json_text(json_object_object_get(ref, "apiVersion"))), "v1") &&
+               streq(strempty(json_text(json_object_object_get(ref, "kind"))), "Node") &&
+               streq(strempty(json_text(json_object_object_get(ref, "name"))), nf->node);
+}

@@ -149,6 +149,34 @@ void kube_watch_event_done(struct kube_watch_event *e);
 typedef int (*kube_split_fn)(char *line, size_t size, void *userdata);
 int kube_lines_split(char *buf, size_t *len, kube_split_fn on_line, void *userdata);
 
+/* ---- NodeFeature (Node Feature Discovery's nfd.k8s-sigs.io/v1alpha1) ------------------------------------
+ */
+
+#define KUBE_NODEFEATURE_API_VERSION "nfd.k8s-sigs.io/v1alpha1"
+/* The label NFD's master reads to know which Node a NodeFeature is about. */
+#define KUBE_NODEFEATURE_NODE_LABEL "nfd.node.kubernetes.io/node-name"
+
+/* One node's NodeFeature as NVIDIA's GFD keeps it: metadata.labels holds only the node label, the one
+ * owner is the Node (so the object goes with its Node), spec.features is empty, spec.labels the labels. */
+struct kube_nodefeature {
+        const char *namespace, *name;
+        const char *node, *node_uid;
+        char *const *labels; /* "key=value" */
+};
+/* The object as JSON: a new one (base NULL) or base (an object as read: resourceVersion, annotations and
+ * whatever else it holds are kept) with metadata.labels, metadata.ownerReferences and spec replaced.
+ * -EINVAL when a field of nf is missing. */
+int kube_nodefeature_body(const struct kube_nodefeature *nf, struct json_object *base, char **ret);
+/* Whether obj (as read) already says what nf says: an update would change nothing. The owner is matched
+ * by its name (node_uid may be NULL). */
+bool kube_nodefeature_up_to_date(struct json_object *obj, const struct kube_nodefeature *nf);
+/* GET, POST (create; base NULL) and PUT (update of base) of
+ * /apis/nfd.k8s-sigs.io/v1alpha1/namespaces/<namespace>/nodefeatures[/<name>]. */
+int kube_get_nodefeature(kube_client *c, const char *namespace, const char *name, uint64_t timeout_nsec,
+                         kube_response_fn cb, void *userdata);
+int kube_put_nodefeature(kube_client *c, const struct kube_nodefeature *nf, struct json_object *base,
+                         uint64_t timeout_nsec, kube_response_fn cb, void *userdata);
+
 /* ---- node watch ------------------------------------------------------------------------------------- */
 
 typedef struct kube_node_watch kube_node_watch;

@@ -349,8 +349,10 @@ static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t 
                 reply_or_fail(call, r < 0 ? r : rpc_call_reply(call, out, out_size));
                 log_allocated(e, req);
         } else if (error) {
+                /* A refused request carries UNKNOWN, as NVIDIA's plugin (a plain Go error): the kubelet
+                 * shows the message in the pod's event either way. */
                 log_warning("Allocate failed: %s", error);
-                rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "%s", error);
+                rpc_call_fail(call, GRPC_UNKNOWN, "%s", error);
         } else
                 rpc_call_fail(call, GRPC_INTERNAL, "allocate failed: %s", strerror(-r));
         observe_allocate(e, r >= 0, now_nsec() - start);

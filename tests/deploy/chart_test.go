@@ -580,8 +580,9 @@ func TestCDIDirNotMountedWhileNothingWritesIt(t *testing.T) {
 }
 
 // The verbs are the calls the code makes (docs/deploy.md lists each with its call site): the plugin
-// LISTs and WATCHes its Node (no get), GFD GETs and PATCHes it (no update), and NodeFeature rules are
-// not granted while GFD writes no NodeFeature objects.
+// LISTs and WATCHes its Node (no get), GFD with --output=node GETs and PATCHes it (no update), GFD in
+// NodeFeature mode (the default) GETs, creates and updates its NodeFeature in its own namespace and
+// GETs its Node (for the owner reference's uid), and in file mode calls nothing.
 func TestRBACVerbsAreTheCallsTheCodeMakes(t *testing.T) {
 	r := render(t, "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true", "--set", "gfd.outputNode=true",
 		"--set", "nfd.enabled=false")
@@ -593,10 +594,38 @@ func TestRBACVerbsAreTheCallsTheCodeMakes(t *testing.T) {
 	if got := rules(gfd.Rules); got != "/nodes:get,patch" {
 		t.Errorf("GFD ClusterRole = %s, want /nodes:get,patch", got)
 	}
-	// GFD in file mode (NFD's features.d) calls nothing: no ClusterRole at all.
+	if r.has("Role/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery") {
+		t.Error("GFD with --output=node: the NodeFeature Role rendered")
+	}
+	// NodeFeature mode (upstream's default): nodefeatures in GFD's namespace only, its Node read.
 	r = render(t, "--set", "gfd.enabled=true", "--set", "nfd.enabled=false")
-	if r.has("ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery") || r.has("ClusterRole/nvdp-nvidia-device-plugin-role") {
-		t.Errorf("GFD in file mode, no configs: ClusterRoles rendered: %v", r.ours())
+	gfd = get[*rbacv1.ClusterRole](t, r, "ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery")
+	if got := rules(gfd.Rules); got != "/nodes:get" {
+		t.Errorf("GFD ClusterRole in NodeFeature mode = %s, want /nodes:get", got)
+	}
+	role := get[*rbacv1.Role](t, r, "Role/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery")
+	if got := rules(role.Rules); got != "nfd.k8s-sigs.io/nodefeatures:get,create,update" {
+		t.Errorf("GFD Role = %s, want nfd.k8s-sigs.io/nodefeatures:get,create,update", got)
+	}
+	rb := get[*rbacv1.RoleBinding](t, r, "RoleBinding/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery")
+	if len(rb.Subjects) != 1 || rb.Subjects[0].Name != "nvdp-nvidia-device-plugin-gpu-feature-discovery" || rb.RoleRef.Kind != "Role" {
+		t.Errorf("GFD RoleBinding = %+v -> %+v", rb.Subjects, rb.RoleRef)
+	}
+	// NVIDIA's GFD image reads its Pod (owner references) and not its Node.
+	r = render(t, "--set", "gfd.enabled=true", "--set", "nfd.enabled=false", "--set", "image.repository=nvcr.io/nvidia/k8s-device-plugin")
+	role = get[*rbacv1.Role](t, r, "Role/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery")
+	if got := rules(role.Rules); got != "nfd.k8s-sigs.io/nodefeatures:get,create,update | /pods:get" {
+		t.Errorf("GFD Role with NVIDIA's image = %s", got)
+	}
+	if r.has("ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery") {
+		t.Error("NVIDIA's GFD image: a ClusterRole for nodes rendered")
+	}
+	// File mode (NFD's features.d; gfd.env turns the NodeFeature API off) calls nothing: no RBAC at all.
+	r = render(t, "--set", "gfd.enabled=true", "--set", "nfd.enabled=false", "--set", "gfd.env[0].name=GFD_USE_NODE_FEATURE_API",
+		"--set-string", "gfd.env[0].value=false")
+	if r.has("ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery") || r.has("ClusterRole/nvdp-nvidia-device-plugin-role") ||
+		r.has("Role/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery") {
+		t.Errorf("GFD in file mode, no configs: RBAC rendered: %v", r.ours())
 	}
 }
 
@@ -689,9 +718,11 @@ func TestTokenOnlyWhenAFeatureNeedsIt(t *testing.T) {
 		args        []string
 		plugin, gfd string
 	}{
-		{[]string{"--set", "events.enabled=false", "--set", "gfd.enabled=true"}, "false", "false"},
-		{[]string{"--set", "gfd.enabled=true"}, "true", "false"},
-		{[]string{"--set", "events.enabled=false", "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true"}, "true", "false"},
+		// GFD in NodeFeature mode (the default) calls the API server; in file mode it does not
+		{[]string{"--set", "events.enabled=false", "--set", "gfd.enabled=true"}, "false", "true"},
+		{[]string{"--set", "gfd.enabled=true", "--set", "gfd.env[0].name=GFD_USE_NODE_FEATURE_API", "--set-string", "gfd.env[0].value=false"}, "true", "false"},
+		{[]string{"--set", "events.enabled=false", "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true",
+			"--set", "gfd.env[0].name=USE_NODE_FEATURE_API", "--set-string", "gfd.env[0].value=false"}, "true", "false"},
 		{[]string{"--set", "events.enabled=false", "--set", "gfd.enabled=true", "--set", "gfd.outputNode=true"}, "false", "true"},
 	}
 	for _, tc := range cases {

@@ -226,7 +226,7 @@ func gfdBase(v string) map[string]string {
 		"podLabels":      "app.kubernetes.io/component=gpu-feature-discovery,app.kubernetes.io/instance=nvdp,app.kubernetes.io/name=nvidia-device-plugin",
 		"command":        "/usr/bin/gpu-feature-discovery",
 		"serviceAccount": "nvdp-nvidia-device-plugin-gpu-feature-discovery",
-		"token":          "false",
+		"token":          "true",
 		"probes":         "",
 		"ports":          "",
 		"annotations":    "",
@@ -260,7 +260,15 @@ type valuesCase struct {
 var (
 	objPlugin = []string{"DaemonSet/" + pluginDS, "Role/default/nvdp-nvidia-device-plugin-events",
 		"RoleBinding/default/nvdp-nvidia-device-plugin-events", "ServiceAccount/nvdp-nvidia-device-plugin-service-account"}
-	objGFD    = []string{"DaemonSet/" + gfdDS, "ServiceAccount/nvdp-nvidia-device-plugin-gpu-feature-discovery"}
+	// GFD in NodeFeature mode (upstream's default): its Node read cluster-wide, NodeFeatures in its namespace.
+	objGFD = []string{"DaemonSet/" + gfdDS, "ServiceAccount/nvdp-nvidia-device-plugin-gpu-feature-discovery",
+		"ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery", "ClusterRoleBinding/nvdp-nvidia-device-plugin-gpu-feature-discovery",
+		"Role/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery",
+		"RoleBinding/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery"}
+	// NVIDIA's GFD image: its Pod read (owner references) instead of its Node: the Role only.
+	objGFDNvidia = []string{"DaemonSet/" + gfdDS, "ServiceAccount/nvdp-nvidia-device-plugin-gpu-feature-discovery",
+		"Role/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery",
+		"RoleBinding/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery"}
 	objConfig = []string{"ClusterRole/nvdp-nvidia-device-plugin-role", "ClusterRoleBinding/nvdp-nvidia-device-plugin-role-binding"}
 )
 
@@ -317,7 +325,7 @@ func valuesCases(v string) []valuesCase {
 	}
 	return []valuesCase{
 		{file: "01-defaults.yaml", objects: objPlugin, ds: map[string]dsWant{pluginDS: {}}},
-		{file: "02-every-key-set.yaml", objects: join(objPlugin, objGFD), nfd: true, ds: map[string]dsWant{
+		{file: "02-every-key-set.yaml", objects: join(objPlugin, objGFDNvidia), nfd: true, ds: map[string]dsWant{
 			pluginDS: {fields: map[string]string{"image": nvImage, "probes": "", "ports": "", "annotations": "",
 				"securityContext": sysAdmin,
 				"mounts":          plus(pb["mounts"], "/driver-root=driver-root:ro"),
@@ -336,7 +344,7 @@ func valuesCases(v string) []valuesCase {
 		}},
 		{file: "03-upstream-values-copy.yaml", objects: objPlugin, ds: map[string]dsWant{pluginDS: {fields: map[string]string{
 			"affinity": "feature.node.kubernetes.io/pci-10de.present In [true] | feature.node.kubernetes.io/cpu-model.vendor_id In [NVIDIA] | nvidia.com/gpu.present In [true]"}}}},
-		{file: "04-nvidia-image.yaml", objects: join(objPlugin, objGFD), ds: map[string]dsWant{
+		{file: "04-nvidia-image.yaml", objects: join(objPlugin, objGFDNvidia), ds: map[string]dsWant{
 			pluginDS: {fields: map[string]string{"image": nvImage, "probes": "", "ports": "", "annotations": ""},
 				env: map[string]string{"METRICS_ADDRESS": "-"}},
 			gfdDS: {fields: map[string]string{"image": nvImage}},
@@ -368,10 +376,13 @@ func valuesCases(v string) []valuesCase {
 				}
 				rulesOf(t, r, "ClusterRole/nvdp-nvidia-device-plugin-role", "/nodes:list,watch")
 			}},
-		{file: "09-mig-mixed-gfd.yaml", objects: join(objPlugin, objGFD), nfd: true, ds: map[string]dsWant{
+		// A MIG strategy: the plugin follows its Node's nvidia.com/mig.config.state (a new MIG layout).
+		{file: "09-mig-mixed-gfd.yaml", objects: join(objPlugin, objGFD, objConfig), nfd: true, ds: map[string]dsWant{
 			pluginDS: {fields: map[string]string{"securityContext": sysAdmin},
 				env: map[string]string{"MIG_STRATEGY": "mixed", "DEVICE_LIST_STRATEGY": "envvar", "NVIDIA_MIG_MONITOR_DEVICES": "all"}},
 			gfdDS: {env: map[string]string{"MIG_STRATEGY": "mixed", "NVIDIA_MIG_MONITOR_DEVICES": "all"}},
+		}, check: func(t *testing.T, r *rendered) {
+			rulesOf(t, r, "ClusterRole/nvdp-nvidia-device-plugin-role", "/nodes:list,watch")
 		}},
 		{file: "10-several-configs-empty-fallback.yaml", objects: join(objPlugin, objConfig, []string{"ConfigMap/nvdp-nvidia-device-plugin-configs"}),
 			ds: map[string]dsWant{pluginDS: {fields: merge(configFields("nvdp-nvidia-device-plugin-configs", true, pb), map[string]string{"securityContext": sysAdmin}),

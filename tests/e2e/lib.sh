@@ -84,6 +84,19 @@ wait_for() {
         done
 }
 
+# The CRDs of Node Feature Discovery (NodeFeature, nfd.k8s-sigs.io/v1alpha1, and its siblings), from the NFD
+# chart the nvdp chart vendors, as a cluster with NFD has them: GFD's NodeFeature output (upstream's
+# default) writes NodeFeature objects. Left installed (cluster-scoped, as NFD's chart leaves them).
+apply_nodefeature_crd() {
+        local tgz
+        tgz=$(ls "$REPO"/deploy/helm/nvidia-device-plugin/charts/node-feature-discovery-*.tgz 2>/dev/null | head -1)
+        [ -n "$tgz" ] || die "no vendored NFD chart under deploy/helm/nvidia-device-plugin/charts"
+        tar -xzOf "$tgz" node-feature-discovery/crds/nfd-api-crds.yaml | kubectl apply --server-side -f - >/dev/null ||
+                die "cannot apply NFD's CRDs from $tgz"
+        kubectl wait --for=condition=Established crd/nodefeatures.nfd.k8s-sigs.io --timeout=60s >/dev/null ||
+                die "CRD nodefeatures.nfd.k8s-sigs.io not established"
+}
+
 # The cgroup v1 hierarchies kubelet and runc use; on a cgroup v2 host this is just the unified root.
 cgroup_hierarchies() {
         if [ -f /sys/fs/cgroup/cgroup.controllers ]; then

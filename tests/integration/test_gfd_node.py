@@ -70,7 +70,7 @@ def test_labels_we_no_longer_set_are_removed_and_only_those(api):
 def test_errors_are_one_clear_line(api):
     r = gfd(api, node=None)
     assert r.returncode == 1
-    assert "--output=node needs the node's name: set --node-name or NODE_NAME" in r.stderr
+    assert "--output=node: required flag node-name not set (--node-name, NODE_NAME)" in r.stderr
     r = gfd(api, node="gpu-404")
     assert r.returncode == 1
     assert 'Failed to label node gpu-404' in r.stderr and 'nodes "gpu-404" not found' in r.stderr

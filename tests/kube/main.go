@@ -2,7 +2,8 @@
 
 // kube-apiserver stand-in for nvdp's Kubernetes client tests: HTTPS with HTTP/2 (Go's net/http negotiates
 // "h2" over TLS by itself), a CA generated at start, bearer-token or client-certificate authentication, and
-// the few API paths nvdp uses: GET/PATCH (merge patch) a Node, list and watch Nodes by name, POST Events.
+// the few API paths nvdp uses: GET/PATCH (merge patch) a Node, list and watch Nodes by name, POST Events,
+// GET/POST/PUT NodeFeatures (nodefeature.go).
 // Control paths under /_test/ (no authentication) let a test change labels, read recorded events, end watch
 // streams abruptly, compact the history (410 Gone) and read request counts.
 //
@@ -59,6 +60,7 @@ type server struct {
 	counts     map[string]int
 	conns      map[net.Conn]bool
 	failEvents int // the next event posts answered 503 (the API server overloaded or restarting)
+	nf         nodeFeatures
 }
 
 func status(w http.ResponseWriter, code int, reason, msg string) {
@@ -311,6 +313,9 @@ func (s *server) serveWatch(w http.ResponseWriter, r *http.Request, name string)
 }
 
 func (s *server) serveTest(w http.ResponseWriter, r *http.Request) {
+	if s.serveNodeFeatureTest(w, r) {
+		return
+	}
 	q := r.URL.Query()
 	switch r.URL.Path {
 	case "/_test/label":
@@ -396,6 +401,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := r.URL.Path
+	if ns, name, ok := nodeFeaturePath(p); ok {
+		s.serveNodeFeature(w, r, ns, name)
+		return
+	}
 	switch {
 	case p == "/api/v1/nodes" && r.Method == "GET":
 		s.serveList(w, r)
@@ -477,7 +486,7 @@ func main() {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	s := &server{token: *token, nodes: map[string]object{}, watchers: map[*watcher]bool{}, counts: map[string]int{},
-		conns: map[net.Conn]bool{}}
+		conns: map[net.Conn]bool{}, nf: nodeFeatures{objects: map[string]object{}}}
 	for _, n := range nodes {
 		s.nodes[n] = s.newNode(n)
 		s.change("ADDED", s.nodes[n])

@@ -13,6 +13,7 @@
 #include "base/fileio.h"
 #include "base/loop.h"
 #include "base/parse.h"
+#include "base/pidfile.h"
 #include "base/strv.h"
 
 static void test_strv_split_join(void **state)
@@ -170,13 +171,60 @@ static void test_loop_timer(void **state)
         assert_int_equal(fired, 2);
 }
 
+static void put(const char *dir, const char *name, const char *text)
+{
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "we");
+        assert_non_null(f);
+        fputs(text, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* The pid file of nvdp plugin --rescan: this process found by its own record; a process of another PID
+ * namespace found by its innermost pid and start time (a /proc written here); a stale or bad file refused.
+ */
+static void test_pidfile(void **state)
+{
+        char dir[] = "/tmp/nvdp-test-pidfile-XXXXXX", path[600], proc[600], p4242[700];
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof path, "%s/plugin.pid", dir);
+        pid_t pid = 0;
+        assert_int_equal(pidfile_find(path, NULL, &pid), -ENOENT);
+        assert_int_equal(pidfile_write(path), 0);
+        assert_int_equal(pidfile_find(path, NULL, &pid), 0);
+        assert_int_equal(pid, getpid());
+
+        /* a container's plugin seen from the host: pid 7 in its namespace is 4242 here */
+        snprintf(proc, sizeof proc, "%s/proc", dir);
+        snprintf(p4242, sizeof p4242, "%s/4242", proc);
+        assert_int_equal(mkdir(proc, 0755), 0);
+        assert_int_equal(mkdir(p4242, 0755), 0);
+        put(p4242, "stat",
+            "4242 (nvdp plugin) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 3 0 987654 1 2\n");
+        put(p4242, "status", "Name:\tnvdp\nPid:\t4242\nNSpid:\t4242\t7\nPPid:\t1\n");
+        put(dir, "plugin.pid", "7 987654\n");
+        pid = 0;
+        assert_int_equal(pidfile_find(path, proc, &pid), 0);
+        assert_int_equal(pid, 4242);
+        /* the pid reused since by a process started at another time: not the plugin */
+        put(dir, "plugin.pid", "7 987655\n");
+        assert_int_equal(pidfile_find(path, proc, &pid), -ESRCH);
+        put(dir, "plugin.pid", "seven\n");
+        assert_int_equal(pidfile_find(path, proc, &pid), -EBADMSG);
+
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_strv_split_join),   cmocka_unit_test(test_parse_duration),
                 cmocka_unit_test(test_parse_bool_int),    cmocka_unit_test(test_write_file_atomic),
                 cmocka_unit_test(test_path_join_root),    cmocka_unit_test(test_loop_timer),
-                cmocka_unit_test(test_open_regular_file),
+                cmocka_unit_test(test_open_regular_file), cmocka_unit_test(test_pidfile),
         };
         return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

@@ -518,6 +518,93 @@ static void test_strv_builder(void **state)
         assert_false(strv_contains_sorted(l, 0, "even"));
 }
 
+/* NVIDIA's GFD's NodeFeature: the body as created, whether one as read is up to date, an update keeping
+ * what the object carries besides. */
+static void test_nodefeature(void **state)
+{
+        char *labels[] = { "nvidia.com/gpu.count=8", "nvidia.com/gpu.product=NVIDIA-H100", NULL };
+        struct kube_nodefeature nf = { .namespace = "gpu",
+                                       .name = "nvidia-features-for-n1",
+                                       .node = "n1",
+                                       .node_uid = "u-1",
+                                       .labels = labels };
+        _cleanup_free_ char *body = NULL, *update = NULL;
+        assert_int_equal(kube_nodefeature_body(&nf, NULL, &body), 0);
+        assert_string_equal(body,
+                            "{\"apiVersion\":\"nfd.k8s-sigs.io/v1alpha1\",\"kind\":\"NodeFeature\","
+                            "\"metadata\":{\"name\":\"nvidia-features-for-n1\",\"namespace\":\"gpu\","
+                            "\"labels\":{\"nfd.node.kubernetes.io/node-name\":\"n1\"},"
+                            "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"n1\","
+                            "\"uid\":\"u-1\"}]},\"spec\":{\"features\":{\"flags\":{},\"attributes\":{},"
+                            "\"instances\":{}},\"labels\":{\"nvidia.com/gpu.count\":\"8\","
+                            "\"nvidia.com/gpu.product\":\"NVIDIA-H100\"}}}");
+        struct json_object *o = NULL;
+        assert_int_equal(kube_json_parse(body, strlen(body), &o), 0);
+        assert_true(kube_nodefeature_up_to_date(o, &nf));
+        /* another label set, a label gone, another node: not up to date */
+        char *fewer[] = { "nvidia.com/gpu.count=8", NULL };
+        struct kube_nodefeature other = nf;
+        other.labels = fewer;
+        assert_false(kube_nodefeature_up_to_date(o, &other));
+        other = nf;
+        other.node = "n2";
+        assert_false(kube_nodefeature_up_to_date(o, &other));
+        /* features someone added, a second owner, an extra metadata label: not up to date */
+        static const char *const extra[] = {
+                "{\"metadata\":{\"labels\":{\"nfd.node.kubernetes.io/"
+                "node-name\":\"n1\"},\"ownerReferences\":[{"
+                "\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"n1\",\"uid\":\"x\"}]},\"spec\":{"
+                "\"labels\":{"
+                "\"nvidia.com/gpu.count\":\"8\",\"nvidia.com/"
+                "gpu.product\":\"NVIDIA-H100\"},\"features\":{\"flags\":{"
+                "\"a\":{}}}}}",
+                "{\"metadata\":{\"labels\":{\"nfd.node.kubernetes.io/"
+                "node-name\":\"n1\"},\"ownerReferences\":[{"
+                "\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"n1\",\"uid\":\"x\"},{\"apiVersion\":"
+                "\"v1\","
+                "\"kind\":\"Pod\",\"name\":\"p\",\"uid\":\"y\"}]},\"spec\":{\"labels\":{\"nvidia.com/"
+                "gpu.count\":"
+                "\"8\",\"nvidia.com/gpu.product\":\"NVIDIA-H100\"}}}",
+                "{\"metadata\":{\"labels\":{\"nfd.node.kubernetes.io/node-name\":\"n1\",\"x\":\"y\"},"
+                "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"n1\",\"uid\":"
+                "\"x\"}]},"
+                "\"spec\":{\"labels\":{\"nvidia.com/gpu.count\":\"8\",\"nvidia.com/"
+                "gpu.product\":\"NVIDIA-H100\"}}}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(extra); i++) {
+                struct json_object *e = NULL;
+                assert_int_equal(kube_json_parse(extra[i], strlen(extra[i]), &e), 0);
+                assert_false(kube_nodefeature_up_to_date(e, &nf));
+                json_object_put(e);
+        }
+        /* absent features and an owner by another uid (the Node made again): up to date */
+        static const char *const same =
+                "{\"metadata\":{\"labels\":{\"nfd.node.kubernetes.io/node-name\":\"n1\"},"
+                "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Node\","
+                "\"name\":\"n1\",\"uid\":\"old\"}]},\"spec\":{\"labels\":{"
+                "\"nvidia.com/gpu.count\":\"8\",\"nvidia.com/gpu.product\":\"NVIDIA-H100\"}}}";
+        struct json_object *e = NULL;
+        assert_int_equal(kube_json_parse(same, strlen(same), &e), 0);
+        assert_true(kube_nodefeature_up_to_date(e, &nf));
+        json_object_put(e);
+        /* an update keeps resourceVersion, annotations and status, replaces labels, owner and spec */
+        json_object_object_add(json_object_object_get(o, "metadata"), "resourceVersion",
+                               json_object_new_string("42"));
+        json_object_object_add(json_object_object_get(o, "metadata"), "annotations",
+                               json_object_new_string("kept"));
+        other = nf;
+        other.labels = fewer;
+        assert_int_equal(kube_nodefeature_body(&other, o, &update), 0);
+        assert_non_null(strstr(update, "\"resourceVersion\":\"42\""));
+        assert_non_null(strstr(update, "\"annotations\":\"kept\""));
+        assert_non_null(strstr(update, "\"labels\":{\"nvidia.com/gpu.count\":\"8\"}}"));
+        json_object_put(o);
+        /* a field missing */
+        other = nf;
+        other.node_uid = NULL;
+        assert_int_equal(kube_nodefeature_body(&other, NULL, &body), -EINVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -530,6 +617,7 @@ int main(void)
                 cmocka_unit_test(test_name_valid),           cmocka_unit_test(test_node_list_parse),
                 cmocka_unit_test(test_watch_event_parse),    cmocka_unit_test(test_lines_split),
                 cmocka_unit_test(test_labels_linear),        cmocka_unit_test(test_strv_builder),
+                cmocka_unit_test(test_nodefeature),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

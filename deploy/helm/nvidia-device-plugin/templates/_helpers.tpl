@@ -145,8 +145,9 @@ docs/deploy.md, "RBAC"). */}}
 
 {{/* The plugin's cluster-wide rules. */}}
 {{- define "nvidia-device-plugin.pluginClusterRules" -}}
-{{- if include "nvidia-device-plugin.hasConfig" . }}
-# It follows its Node's nvidia.com/device-plugin.config label: LIST, then WATCH, of
+{{- if or (include "nvidia-device-plugin.hasConfig" .) (and (include "nvidia-device-plugin.migPossible" .) (include "nvidia-device-plugin.nvdpImage" .)) }}
+# It follows its Node's nvidia.com/device-plugin.config label (configs) and nvidia.com/mig.config.state
+# (a MIG strategy: the MIG manager's "success" means a new MIG layout): LIST, then WATCH, of
 # /api/v1/nodes?fieldSelector=metadata.name=<node> (kube_node_watch_new).
 - apiGroups: [""]
   resources: ["nodes"]
@@ -183,6 +184,19 @@ dra_service). */}}
 {{- end }}
 {{- end }}
 
+{{/* "true" when GFD writes its node's NodeFeature object (--use-node-feature-api, upstream's default):
+not with gfd.outputNode, nor when gfd.env sets GFD_USE_NODE_FEATURE_API or USE_NODE_FEATURE_API to
+false. */}}
+{{- define "nvidia-device-plugin.gfdNodeFeature" -}}
+{{- if and .Values.gfd.enabled (not .Values.gfd.outputNode) }}
+{{- $off := false }}
+{{- range .Values.gfd.env }}
+{{- if and (has .name (list "GFD_USE_NODE_FEATURE_API" "USE_NODE_FEATURE_API")) (eq (toString .value) "false") }}{{ $off = true }}{{ end }}
+{{- end }}
+{{- if not $off }}true{{ end }}
+{{- end }}
+{{- end }}
+
 {{/* GFD's cluster-wide rules. */}}
 {{- define "nvidia-device-plugin.gfdClusterRules" -}}
 {{- if .Values.gfd.outputNode }}
@@ -190,6 +204,29 @@ dra_service). */}}
 - apiGroups: [""]
   resources: ["nodes"]
   verbs: ["get", "patch"]
+{{- else if and (include "nvidia-device-plugin.gfdNodeFeature" .) (include "nvidia-device-plugin.nvdpImage" .) }}
+# NodeFeature output: GET its Node for the uid of the NodeFeature's owner reference, only when the
+# object is missing or differs (labels_nodefeature_apply).
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["get"]
+{{- end }}
+{{- end }}
+
+{{/* GFD's rules in its own namespace. */}}
+{{- define "nvidia-device-plugin.gfdNamespaceRules" -}}
+{{- if include "nvidia-device-plugin.gfdNodeFeature" . }}
+# NodeFeature output: GET its node's NodeFeature, then POST (create) or PUT (update) only when it is
+# missing or differs (labels_nodefeature_apply).
+- apiGroups: ["nfd.k8s-sigs.io"]
+  resources: ["nodefeatures"]
+  verbs: ["get", "create", "update"]
+{{- if not (include "nvidia-device-plugin.nvdpImage" .) }}
+# NVIDIA's GFD reads its own Pod for the owner references of its NodeFeature.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get"]
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -198,7 +235,7 @@ dra_service). */}}
 {{- end }}
 
 {{- define "nvidia-device-plugin.gfdNeedsToken" -}}
-{{- if and .Values.gfd.enabled (include "nvidia-device-plugin.gfdClusterRules" . | trim) }}true{{ end }}
+{{- if and .Values.gfd.enabled (or (include "nvidia-device-plugin.gfdClusterRules" . | trim) (include "nvidia-device-plugin.gfdNamespaceRules" . | trim)) }}true{{ end }}
 {{- end }}
 
 {{/* The plugin container's securityContext: explicit value wins; else the least privilege the
