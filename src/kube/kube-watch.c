@@ -217,7 +217,7 @@ static void start(kube_node_watch *w)
         } else {
                 if (asprintf(&path,
                              "/api/v1/nodes?fieldSelector=metadata.name%%3D%s&watch=1&resourceVersion=%s"
-                             "&allowWatchBookmarks=true&timeoutSeconds=%u",
+                             "&timeoutSeconds=%u",
                              w->name, w->rv, w->timeout_seconds) < 0)
                         return retry_later(w, false);
                 w->got_event = false;
@@ -248,7 +248,10 @@ int kube_node_watch_new(kube_client *c, const char *name, const struct kube_node
         w->h = *h;
         w->userdata = userdata;
         w->backoff_initial = w->backoff = 500 * NSEC_PER_MSEC;
-        w->timeout_seconds = 300;
+        /* Long watches and no bookmarks: an idle plugin is not woken every minute by a bookmark nor
+         * every 5 minutes to start a new watch (its Node's own updates still arrive at once). A
+         * resourceVersion that is too old by then gets 410 and one re-list. */
+        w->timeout_seconds = 1800;
         w->name = strdup(name);
         /* The first list starts from the loop, as every later attempt does. */
         if (!w->name || loop_add_timer(kube_client_loop(c), 0, on_retry, w, &w->retry) < 0) {
