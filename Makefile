@@ -45,8 +45,8 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps check unit unit-arm64 arm64 chart push integration valgrind kubelet cdi deploy e2e asan lint demo clean bench image fuzz soak fuzz-build \
-	failinject gpu-e2e-bundle gpu-e2e-bundle-check bench-smoke
+.PHONY: all deps check unit unit-arm64 arm64 chart push integration valgrind kubelet cdi compat deploy e2e asan lint demo clean bench image fuzz soak \
+	fuzz-build failinject gpu-e2e-bundle gpu-e2e-bundle-check bench-smoke
 all: $(BUILD)/nvdp $(BUILD)/nvdp-cdi-hook $(MOCK_LIB) $(MOCK_MPS) $(HELPER_BIN)
 
 deps: $(DEPS_STAMP)
@@ -104,9 +104,10 @@ $(MOCK_MPS): mock/mps/nvidia-cuda-mps-control.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(OPT) $(WARN) $(HARDEN) -D_GNU_SOURCE $(LDFLAGS) -o $@ $<
 
+# -rdynamic: backtraces name functions (failmalloc.h's FAILMALLOC_DEBUG, and its exemptions by function).
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libnvdp.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -o $@ $< $(BUILD)/libnvdp.a $(LDFLAGS) -lcmocka $(LIBS)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -o $@ $< $(BUILD)/libnvdp.a $(LDFLAGS) -rdynamic -lcmocka $(LIBS)
 
 # Small programs the tests drive (e.g. a gRPC server over the rpc layer for grpcio to talk to).
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(wildcard tests/unit/*.h) $(BUILD)/libnvdp.a
@@ -124,7 +125,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libnvdp.a
 # ---- tests ---------------------------------------------------------------------------------------
 # Everything CI runs (.ci/run calls this): style, the test layers, the end-to-end cluster, the
 # sanitizer build with failure injection, and every fuzz target for FUZZ_SECONDS.
-check: lint unit unit-arm64 integration valgrind kubelet cdi deploy e2e gpu-e2e-bundle-check asan fuzz bench-smoke
+check: lint unit unit-arm64 integration valgrind kubelet cdi compat deploy e2e gpu-e2e-bundle-check asan fuzz bench-smoke
 
 unit: $(UNIT_BIN) all
 	@CC=$(CC) tests/run-unit $(BUILD) $(UNIT_BIN)
@@ -151,6 +152,11 @@ kubelet: all
 # nvdp's CDI spec read, resolved and injected by the CDI project's own Go library.
 cdi: all
 	@cd tests/cdi && NVDP_BUILD=$(abspath $(BUILD)) go test -count=1 ./...
+
+# nvdp next to NVIDIA's plugin and GFD (built once from the Go module proxy) on every fixture; every
+# difference must be an intended one (tests/compat/intended-differences.yaml, docs/compat.md).
+compat: all
+	@BUILD=$(BUILD) tests/compat/run
 
 deploy: all arm64
 	@tests/deploy/run

@@ -15,10 +15,12 @@ static const struct {
         { "gfd", cmd_gfd, "write GPU feature discovery node labels" },
         { "mps-control-daemon", cmd_mps_control_daemon,
           "run one NVIDIA MPS control daemon per MPS-shared resource" },
+        { "dra", cmd_dra, "run as the DRA driver gpu.nvidia.com (kubelet DRA API, ResourceSlices)" },
         { "doctor", cmd_doctor, "check this node's GPU setup and say what to fix" },
         { "info", cmd_info, "show the GPUs and the resources this node would advertise" },
         { "cdi", cmd_cdi, "generate or list CDI specs (nvidia-ctk cdi generate/list)" },
         { "cdi-hook", cmd_cdi_hook, "the OCI hooks CDI specs name (nvidia-cdi-hook's arguments)" },
+        { "healthz", cmd_healthz, "ask the device plugin's /healthz (an exec probe)" },
         { "version", cmd_version, "print the version" },
 };
 

@@ -323,6 +323,63 @@ static bool read_topology(struct reader *rd, yaml_node_t *m, struct mock_gpu *g)
         return true;
 }
 
+static int hex_digit(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* "2b6a2e4c-0c5e-4d3f-9a7b-1c2d3e4f5a6b": 32 hex digits; dashes between bytes are skipped. */
+static bool parse_uuid_bytes(const char *s, unsigned char out[MOCK_FABRIC_UUID_LEN])
+{
+        unsigned n = 0;
+        for (; *s; s++) {
+                if (*s == '-')
+                        continue;
+                int hi = hex_digit(s[0]), lo = s[1] ? hex_digit(s[1]) : -1;
+                if (hi < 0 || lo < 0 || n >= MOCK_FABRIC_UUID_LEN)
+                        return false;
+                out[n++] = (unsigned char)(hi << 4 | lo);
+                s++;
+        }
+        return n == MOCK_FABRIC_UUID_LEN;
+}
+
+static bool read_fabric(struct reader *rd, yaml_node_t *m, struct mock_gpu *g)
+{
+        static const char *const states[] = { "not-supported", "not-started", "in-progress", "completed" };
+        char uuid[64] = "";
+        if (!want(rd, m, YAML_MAPPING_NODE, "fabric"))
+                return false;
+        g->fabric.state = MOCK_FABRIC_STATE_COMPLETED;
+        FOREACH_PAIR(rd, m, k, v)
+        {
+                bool ok;
+                if (streq(k, "cluster_uuid"))
+                        ok = get_str(rd, k, v, uuid, sizeof(uuid));
+                else if (streq(k, "clique_id"))
+                        ok = get_uint(rd, k, v, &g->fabric.clique_id);
+                else if (streq(k, "state"))
+                        ok = get_enum(rd, k, v, states, ELEMENTSOF(states), &g->fabric.state);
+                else if (streq(k, "status"))
+                        ok = get_uint(rd, k, v, &g->fabric.status);
+                else
+                        ok = unknown_key(rd, v, k, "fabric");
+                if (!ok)
+                        return false;
+        }
+        /* An all-zero cluster UUID is what a GPU outside a multi-node fabric reports. */
+        if (uuid[0] != '\0' && !parse_uuid_bytes(uuid, g->fabric.cluster_uuid))
+                return failf(rd, m, "key 'cluster_uuid' expects a UUID (32 hex digits), got '%s'", uuid);
+        g->fabric.present = true;
+        return true;
+}
+
 static bool read_mig_device(struct reader *rd, yaml_node_t *m, struct mock_gpu *g)
 {
         struct mock_mig *d;
@@ -449,6 +506,8 @@ static bool read_gpu(struct reader *rd, yaml_node_t *m, struct mock_gpu *g)
                         ok = read_topology(rd, v, g);
                 else if (streq(k, "nvlinks"))
                         ok = read_nvlinks(rd, v, g);
+                else if (streq(k, "fabric"))
+                        ok = read_fabric(rd, v, g);
                 else
                         ok = unknown_key(rd, v, k, "a GPU");
                 if (!ok)

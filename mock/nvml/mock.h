@@ -52,6 +52,30 @@ struct mock_nvlink {
         nvmlIntNvLinkDeviceType_t type;
 };
 
+/* nvml.h's nvmlGpuFabricInfo_v3_t, which only the mock needs (src/nvml/nvml.h declares _t and _v2_t):
+ * _v2_t plus the health summary. */
+#define MOCK_FABRIC_UUID_LEN NVML_GPU_FABRIC_UUID_LEN
+typedef struct {
+        unsigned int version;
+        unsigned char clusterUuid[MOCK_FABRIC_UUID_LEN];
+        nvmlReturn_t status;
+        unsigned int cliqueId;
+        unsigned char state;
+        unsigned int healthMask;
+        unsigned char healthSummary;
+} mock_fabric_info_v3_t;
+#define MOCK_FABRIC_INFO_V3         ((unsigned)sizeof(mock_fabric_info_v3_t) | (3u << 24))
+#define MOCK_FABRIC_STATE_COMPLETED NVML_GPU_FABRIC_STATE_COMPLETED
+
+/* A GPU's place in a multi-node NVLink fabric (GB200 NVL72 and the like). */
+struct mock_fabric {
+        bool present; /* false: nvmlDeviceGetGpuFabricInfo(V) answers NOT_SUPPORTED */
+        unsigned char cluster_uuid[MOCK_FABRIC_UUID_LEN];
+        unsigned clique_id;
+        unsigned state;  /* NVML_GPU_FABRIC_STATE_*: 0 not supported .. 3 completed */
+        unsigned status; /* an nvmlReturn_t, meaningful once completed */
+};
+
 struct mock_gpu {
         struct nvmlDevice_st dev;
         unsigned index, minor;
@@ -72,6 +96,7 @@ struct mock_gpu {
         unsigned n_profiles;
         struct mock_mig mig[MOCK_MAX_MIG];
         unsigned n_mig;
+        struct mock_fabric fabric;
         int lost; /* set by a "lost" event line; read with __atomic */
 };
 

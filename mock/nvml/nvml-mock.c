@@ -26,36 +26,82 @@ nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index);
 nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *version);
 nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo(nvmlDevice_t device, unsigned int link, nvmlPciInfo_t *pci);
 nvmlReturn_t nvmlEventSetWait(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeout_ms);
-nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, void *info);
-nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, void *info);
 nvmlReturn_t nvmlDeviceGetGpuInstances(nvmlDevice_t device, unsigned int profile,
                                        nvmlGpuInstance_t *instances, unsigned int *count);
 nvmlReturn_t nvmlGpuInstanceGetComputeInstances(nvmlGpuInstance_t gi, unsigned int profile,
                                                 nvmlComputeInstance_t *instances, unsigned int *count);
 
+#ifndef NVML_ERROR_ARGUMENT_VERSION_MISMATCH
+#define NVML_ERROR_ARGUMENT_VERSION_MISMATCH 25
+#endif
+
 #define EVENT_QUEUE_MAX 256 /* events not yet waited for; more are dropped */
 #define EVENT_LINE_MAX  256
 
+#define EVENT_SETS_MAX 64 /* live event sets; an event keeps a bit per set still to receive it */
+
 struct nvmlEventSet_st {
+        unsigned slot;    /* index in sets[] */
         uint64_t devices; /* bit i: GPU i registered */
         unsigned long long types;
 };
 
+/* As NVML: an event goes to every event set registered for its device and type when it happens (here:
+ * when its line is read), each set receiving its own copy. One that happens before any set is
+ * registered for it waits for the first that is, and then goes to every set registered at that point. */
 struct mock_event {
         unsigned gpu, gi, ci;
         unsigned long long type, xid;
+        bool open;        /* no recipient yet */
+        uint64_t pending; /* bit s: sets[s] has still to take it */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned init_count;
 static struct mock_node *node;
+/* The fixture file as read (a replaced file is read again at the next nvmlInit_v2), and the nodes it
+ * replaced: their handles stay valid until the last nvmlShutdown. */
+static struct stat node_stat;
+static struct mock_node **retired;
+static size_t n_retired;
 static int events_fd = -EBADF;
 static char events_buf[EVENT_LINE_MAX];
 static size_t events_len;
 static bool events_skip; /* discarding an over-long line */
 static struct mock_event queue[EVENT_QUEUE_MAX];
 static size_t queue_len;
+static struct nvmlEventSet_st *sets[EVENT_SETS_MAX];
+/* Waiters: one of them (the reader) sleeps in poll() on the FIFO, the others on `queued`, which is
+ * broadcast whenever lines were read, so every set hears of its copy at once. */
+static pthread_cond_t queued;
+static pthread_once_t queued_once = PTHREAD_ONCE_INIT;
+static bool reader_active;
+
+static void queued_init(void)
+{
+        pthread_condattr_t a;
+        pthread_condattr_init(&a);
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        pthread_cond_init(&queued, &a);
+        pthread_condattr_destroy(&a);
+}
 static nvmlReturn_t wait_error; /* a "wait-error" line: the next nvmlEventSetWait answers this */
+
+/* The live event sets registered for this GPU and event type. Called with lock held. */
+static uint64_t recipients(unsigned gpu, unsigned long long type)
+{
+        uint64_t mask = 0;
+        for (unsigned s = 0; s < EVENT_SETS_MAX; s++)
+                if (sets[s] && (sets[s]->devices & (1ULL << gpu)) && (sets[s]->types & type))
+                        mask |= 1ULL << s;
+        return mask;
+}
+
+static void queue_remove(size_t i)
+{
+        memmove(&queue[i], &queue[i + 1], (queue_len - i - 1) * sizeof(queue[0]));
+        queue_len--;
+}
 
 static struct mock_gpu *find_uuid(const char *uuid, struct mock_mig **ret_mig)
 {
@@ -117,12 +163,16 @@ static void event_line(char *line)
                 fprintf(stderr, "mock-nvml: event queue full, dropping '%s'\n", line);
                 return;
         }
+        unsigned long long type = is_xid ? nvmlEventTypeXidCriticalError : nvmlEventTypeDoubleBitEccError;
+        uint64_t to = recipients(g->index, type);
         queue[queue_len++] = (struct mock_event){
                 .gpu = g->index,
                 .gi = mig ? mig->gi_id : NVML_EVENT_INSTANCE_ID_NONE,
                 .ci = mig ? mig->ci_id : NVML_EVENT_INSTANCE_ID_NONE,
-                .type = is_xid ? nvmlEventTypeXidCriticalError : nvmlEventTypeDoubleBitEccError,
+                .type = type,
                 .xid = is_xid ? xid : 0,
+                .open = to == 0,
+                .pending = to,
         };
 }
 
@@ -131,10 +181,12 @@ static void events_pump_locked(void)
 {
         char buf[512];
         ssize_t n;
+        bool any = false;
 
         if (events_fd < 0)
                 return;
-        while ((n = read(events_fd, buf, sizeof(buf))) > 0)
+        while ((n = read(events_fd, buf, sizeof(buf))) > 0) {
+                any = true;
                 for (ssize_t i = 0; i < n; i++) {
                         if (buf[i] == '\n') {
                                 events_buf[events_len] = '\0';
@@ -147,6 +199,11 @@ static void events_pump_locked(void)
                         else
                                 events_skip = true;
                 }
+        }
+        if (any) {
+                pthread_once(&queued_once, queued_init);
+                pthread_cond_broadcast(&queued);
+        }
 }
 
 static void events_pump(void)
@@ -210,28 +267,75 @@ static nvmlReturn_t open_events(void)
         return NVML_SUCCESS;
 }
 
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* The fixture file was replaced or rewritten since it was read (a test changing the MIG layout at run
+ * time): read it again, as a client that opens NVML anew sees the node as it is now. Called with lock held
+ * while initialised; a file that does not read keeps the node as it was. */
+static void reread_fixture(void)
+{
+        const char *path = getenv("MOCK_NVML_FIXTURE");
+        struct stat st;
+        if (isempty(path) || stat(path, &st) < 0 || same_file(&st, &node_stat))
+                return;
+        struct mock_node *fresh = NULL, **l = NULL;
+        char *error = NULL;
+        if (mock_fixture_load(path, &fresh, &error) < 0) {
+                fprintf(stderr, "%s (the node stays as it was)\n",
+                        error ? error : "mock-nvml: cannot read the fixture");
+                free(error);
+                return;
+        }
+        l = realloc(retired, (n_retired + 1) * sizeof(*retired));
+        if (!l) {
+                mock_fixture_free(fresh);
+                return;
+        }
+        retired = l;
+        retired[n_retired++] = node;
+        __atomic_store_n(&node, fresh, __ATOMIC_RELEASE);
+        node_stat = st;
+}
+
+/* The first nvmlInit_v2: the fixture and the events FIFO. Called with lock held. */
+static nvmlReturn_t first_init(void)
+{
+        const char *path = getenv("MOCK_NVML_FIXTURE");
+        char *error = NULL;
+        if (isempty(path)) {
+                fprintf(stderr,
+                        "mock-nvml: MOCK_NVML_FIXTURE is not set; it names the node's fixture file\n");
+                return NVML_ERROR_DRIVER_NOT_LOADED;
+        }
+        if (mock_fixture_load(path, &node, &error) < 0) {
+                fprintf(stderr, "%s\n", error ? error : "mock-nvml: cannot read the fixture");
+                free(error);
+                return NVML_ERROR_UNKNOWN;
+        }
+        if (stat(path, &node_stat) < 0)
+                node_stat = (struct stat){};
+        nvmlReturn_t ret = open_events();
+        if (ret != NVML_SUCCESS) {
+                mock_fixture_free(node);
+                node = NULL;
+        }
+        return ret;
+}
+
 nvmlReturn_t nvmlInit_v2(void)
 {
         MOCK_FAIL_POINT();
         nvmlReturn_t ret = NVML_SUCCESS;
 
         pthread_mutex_lock(&lock);
-        if (init_count == 0) {
-                const char *path = getenv("MOCK_NVML_FIXTURE");
-                char *error = NULL;
-                if (isempty(path)) {
-                        fprintf(stderr, "mock-nvml: MOCK_NVML_FIXTURE is not set; it names the node's "
-                                        "fixture file\n");
-                        ret = NVML_ERROR_DRIVER_NOT_LOADED;
-                } else if (mock_fixture_load(path, &node, &error) < 0) {
-                        fprintf(stderr, "%s\n", error ? error : "mock-nvml: cannot read the fixture");
-                        free(error);
-                        ret = NVML_ERROR_UNKNOWN;
-                } else if ((ret = open_events()) != NVML_SUCCESS) {
-                        mock_fixture_free(node);
-                        node = NULL;
-                }
-        }
+        if (init_count > 0)
+                reread_fixture();
+        else
+                ret = first_init();
         if (ret == NVML_SUCCESS)
                 __atomic_add_fetch(&init_count, 1, __ATOMIC_ACQ_REL);
         pthread_mutex_unlock(&lock);
@@ -261,6 +365,10 @@ nvmlReturn_t nvmlShutdown(void)
         if (__atomic_sub_fetch(&init_count, 1, __ATOMIC_ACQ_REL) == 0) {
                 mock_fixture_free(node);
                 node = NULL;
+                for (size_t i = 0; i < n_retired; i++)
+                        mock_fixture_free(retired[i]);
+                retired = mfree(retired);
+                n_retired = 0;
                 events_fd = safe_close(events_fd);
                 events_len = queue_len = 0;
                 wait_error = NVML_SUCCESS;
@@ -539,7 +647,9 @@ nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int *c
                 return NVML_ERROR_INVALID_ARGUMENT;
         if (device->mig || !device->gpu->mig_capable)
                 return NVML_ERROR_NOT_SUPPORTED;
-        *count = MOCK_MAX_MIG;
+        /* NVML: "Returns zero if MIG is not supported or enabled". Clients that walk MIG devices by
+         * this count (go-nvlib's VisitMigDevices) must find none on a GPU with MIG disabled. */
+        *count = device->gpu->mig_enabled ? MOCK_MAX_MIG : 0;
         return NVML_SUCCESS;
 }
 
@@ -868,8 +978,24 @@ nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t *set)
                 return NVML_ERROR_INVALID_ARGUMENT;
         if (!initialized())
                 return NVML_ERROR_UNINITIALIZED;
-        *set = calloc(1, sizeof(**set));
-        return *set ? NVML_SUCCESS : NVML_ERROR_MEMORY;
+        nvmlEventSet_t n = calloc(1, sizeof(*n));
+        if (!n)
+                return NVML_ERROR_MEMORY;
+        pthread_mutex_lock(&lock);
+        unsigned s = 0;
+        while (s < EVENT_SETS_MAX && sets[s])
+                s++;
+        if (s < EVENT_SETS_MAX) {
+                n->slot = s;
+                sets[s] = n;
+        }
+        pthread_mutex_unlock(&lock);
+        if (s == EVENT_SETS_MAX) {
+                free(n);
+                return NVML_ERROR_MEMORY;
+        }
+        *set = n;
+        return NVML_SUCCESS;
 }
 
 nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
@@ -877,6 +1003,17 @@ nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set)
         MOCK_FAIL_POINT();
         if (!set)
                 return NVML_ERROR_INVALID_ARGUMENT;
+        pthread_mutex_lock(&lock);
+        if (set->slot < EVENT_SETS_MAX && sets[set->slot] == set) {
+                sets[set->slot] = NULL;
+                /* what it had still to take goes to no one now */
+                for (size_t i = queue_len; i-- > 0;) {
+                        queue[i].pending &= ~(1ULL << set->slot);
+                        if (!queue[i].open && queue[i].pending == 0)
+                                queue_remove(i);
+                }
+        }
+        pthread_mutex_unlock(&lock);
         free(set);
         return NVML_SUCCESS;
 }
@@ -909,9 +1046,18 @@ nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long ty
 /* Takes the first queued event for this set. Called with lock held. */
 static bool take_event(nvmlEventSet_t set, nvmlEventData_t *data)
 {
+        uint64_t me = 1ULL << set->slot;
         for (size_t i = 0; i < queue_len; i++) {
-                const struct mock_event *e = &queue[i];
-                if (!(set->devices & (1ULL << e->gpu)) || !(set->types & e->type))
+                struct mock_event *e = &queue[i];
+                if (e->open) {
+                        /* happened before anyone listened: goes to every set listening now */
+                        uint64_t to = recipients(e->gpu, e->type);
+                        if (!(to & me))
+                                continue;
+                        e->open = false;
+                        e->pending = to;
+                }
+                if (!(e->pending & me))
                         continue;
                 *data = (nvmlEventData_t){
                         .device = &node->gpus[e->gpu].dev,
@@ -920,8 +1066,9 @@ static bool take_event(nvmlEventSet_t set, nvmlEventData_t *data)
                         .gpuInstanceId = e->gi,
                         .computeInstanceId = e->ci,
                 };
-                memmove(&queue[i], &queue[i + 1], (queue_len - i - 1) * sizeof(queue[0]));
-                queue_len--;
+                e->pending &= ~me;
+                if (e->pending == 0)
+                        queue_remove(i);
                 return true;
         }
         return false;
@@ -942,37 +1089,52 @@ nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t *data, unsi
         if (!initialized())
                 return NVML_ERROR_UNINITIALIZED;
 
+        pthread_once(&queued_once, queued_init);
         uint64_t deadline = now_ms() + timeout_ms;
+        nvmlReturn_t ret = NVML_ERROR_TIMEOUT;
+        pthread_mutex_lock(&lock);
         for (;;) {
-                pthread_mutex_lock(&lock);
                 if (!node) {
                         /* nvmlShutdown ran while we waited. */
-                        pthread_mutex_unlock(&lock);
-                        return NVML_ERROR_UNINITIALIZED;
+                        ret = NVML_ERROR_UNINITIALIZED;
+                        break;
                 }
                 events_pump_locked();
-                nvmlReturn_t err = wait_error;
-                wait_error = NVML_SUCCESS;
-                if (err != NVML_SUCCESS) {
-                        pthread_mutex_unlock(&lock);
-                        return err;
+                if (wait_error != NVML_SUCCESS) {
+                        ret = wait_error;
+                        wait_error = NVML_SUCCESS;
+                        break;
                 }
-                bool got = take_event(set, data);
-                int fd = events_fd;
-                pthread_mutex_unlock(&lock);
-                if (got)
-                        return NVML_SUCCESS;
-
+                if (take_event(set, data)) {
+                        ret = NVML_SUCCESS;
+                        break;
+                }
                 uint64_t now = now_ms();
                 if (now >= deadline)
-                        return NVML_ERROR_TIMEOUT;
-                /* Sleep until the FIFO has data or the time is up; no FIFO: just the timeout. */
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                if (poll(fd >= 0 ? &p : NULL, fd >= 0 ? 1 : 0,
-                         (int)MIN(deadline - now, (uint64_t)INT32_MAX)) < 0 &&
-                    errno != EINTR)
-                        return NVML_ERROR_UNKNOWN;
+                        break;
+                if (events_fd >= 0 && !reader_active) {
+                        /* The reader: sleep in poll() until the FIFO has data or the time is up. */
+                        struct pollfd p = { .fd = events_fd, .events = POLLIN };
+                        reader_active = true;
+                        pthread_mutex_unlock(&lock);
+                        int k = poll(&p, 1, (int)MIN(deadline - now, (uint64_t)INT32_MAX));
+                        int e = errno;
+                        pthread_mutex_lock(&lock);
+                        reader_active = false;
+                        pthread_cond_broadcast(&queued); /* another waiter may read now */
+                        if (k < 0 && e != EINTR) {
+                                ret = NVML_ERROR_UNKNOWN;
+                                break;
+                        }
+                } else {
+                        /* Another waiter reads the FIFO and wakes us when lines came (or no FIFO). */
+                        struct timespec until = { .tv_sec = (time_t)(deadline / 1000),
+                                                  .tv_nsec = (long)(deadline % 1000) * 1000000 };
+                        pthread_cond_timedwait(&queued, &lock, &until);
+                }
         }
+        pthread_mutex_unlock(&lock);
+        return ret;
 }
 
 nvmlReturn_t nvmlEventSetWait(nvmlEventSet_t set, nvmlEventData_t *data, unsigned int timeout_ms)
@@ -1004,19 +1166,59 @@ nvmlReturn_t nvmlDeviceGetRetiredPagesPendingStatus(nvmlDevice_t device, nvmlEna
         return NVML_SUCCESS;
 }
 
-/* Fabric (NVLink domain / clique) information is not simulated. */
-nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, void *info)
+/* Fabric (multi-node NVLink domain) membership from the fixture's 'fabric' key; GPUs without one
+ * answer NOT_SUPPORTED, as GPUs outside such a fabric do. */
+static nvmlReturn_t fabric_of(nvmlDevice_t device, const void *info, const struct mock_fabric **ret)
 {
-        MOCK_FAIL_POINT();
         CHECK(device);
-        return NVML_ERROR_NOT_SUPPORTED;
+        if (!info || device->mig)
+                return NVML_ERROR_INVALID_ARGUMENT;
+        if (!device->gpu->fabric.present)
+                return NVML_ERROR_NOT_SUPPORTED;
+        *ret = &device->gpu->fabric;
+        return NVML_SUCCESS;
 }
 
-nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, void *info)
+nvmlReturn_t nvmlDeviceGetGpuFabricInfo(nvmlDevice_t device, nvmlGpuFabricInfo_t *info)
 {
         MOCK_FAIL_POINT();
-        CHECK(device);
-        return NVML_ERROR_NOT_SUPPORTED;
+        const struct mock_fabric *f;
+        nvmlReturn_t r = fabric_of(device, info, &f);
+        if (r != NVML_SUCCESS)
+                return r;
+        *info = (nvmlGpuFabricInfo_t){ .status = (nvmlReturn_t)f->status,
+                                       .cliqueId = f->clique_id,
+                                       .state = (unsigned char)f->state };
+        memcpy(info->clusterUuid, f->cluster_uuid, sizeof(info->clusterUuid));
+        return NVML_SUCCESS;
+}
+
+/* nvml.h's health mask of a healthy fabric GPU: bandwidth not degraded, no route recovery, routes
+ * healthy, no access timeout recovery (each "FALSE" = 2), configuration correct ("NONE" = 1). */
+#define MOCK_FABRIC_HEALTHY_MASK (2u << 0 | 2u << 2 | 2u << 4 | 2u << 6 | 1u << 8)
+
+/* The versioned call: the caller sets version to nvmlGpuFabricInfo_v2 or _v3 (the _v2 struct is a prefix
+ * of _v3); fields follow it. */
+nvmlReturn_t nvmlDeviceGetGpuFabricInfoV(nvmlDevice_t device, nvmlGpuFabricInfo_v2_t *info)
+{
+        MOCK_FAIL_POINT();
+        const struct mock_fabric *f;
+        nvmlReturn_t r = fabric_of(device, info, &f);
+        if (r != NVML_SUCCESS)
+                return r;
+        unsigned version = info->version;
+        if (version != nvmlGpuFabricInfo_v2 && version != MOCK_FABRIC_INFO_V3)
+                return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+        /* v2 is a prefix of v3 up to healthMask; write only what the caller's version holds. */
+        mock_fabric_info_v3_t v = { .version = version,
+                                    .status = (nvmlReturn_t)f->status,
+                                    .cliqueId = f->clique_id,
+                                    .state = (unsigned char)f->state,
+                                    .healthMask = MOCK_FABRIC_HEALTHY_MASK,
+                                    .healthSummary = 1 /* NVML_GPU_FABRIC_HEALTH_SUMMARY_HEALTHY */ };
+        memcpy(v.clusterUuid, f->cluster_uuid, sizeof(v.clusterUuid));
+        memcpy(info, &v, version == MOCK_FABRIC_INFO_V3 ? sizeof(v) : sizeof(nvmlGpuFabricInfo_v2_t));
+        return NVML_SUCCESS;
 }
 
 /* Enumeration of GPU instances of one profile, as mig-parted and go-nvlib walk them. The caller's
@@ -1073,8 +1275,7 @@ typedef struct {
         unsigned int version;
         unsigned long long total, reserved, free, used;
 } mock_memory_v2_t;
-#define MOCK_MEMORY_V2_VERSION               ((unsigned)sizeof(mock_memory_v2_t) | (2u << 24))
-#define NVML_ERROR_ARGUMENT_VERSION_MISMATCH 25
+#define MOCK_MEMORY_V2_VERSION ((unsigned)sizeof(mock_memory_v2_t) | (2u << 24))
 
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, mock_memory_v2_t *memory);
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, mock_memory_v2_t *memory)

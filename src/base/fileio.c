@@ -5,14 +5,45 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "base/strv.h"
 
-int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size)
+int open_regular_file(const char *path, int flags)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
         if (fd < 0)
                 return negative_errno();
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        return TAKE_FD(fd);
+}
+
+bool path_is_dev_null(const char *path)
+{
+        struct stat st;
+        return stat(path, &st) >= 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+}
+
+const char *file_error_string(int r)
+{
+        switch (r) {
+        case -EBADFD: return "not a regular file (a FIFO, socket or device)";
+        case -ELOOP: return "a symbolic link where a file was expected";
+        default: return strerror(-r);
+        }
+}
+
+int read_full_file(const char *path, size_t max_size, char **ret, size_t *ret_size)
+{
+        _cleanup_close_ int fd = open_regular_file(path, 0);
+        if (fd < 0)
+                return fd;
         return read_full_fd(fd, max_size, ret, ret_size);
 }
 
@@ -67,13 +98,14 @@ int read_one_line_file(const char *path, char **ret)
 
 static bool file_has_content(const char *path, const void *data, size_t size, mode_t mode)
 {
+        /* Our own file: a symlink or a FIFO there is not it, and is replaced without being read. */
+        _cleanup_close_ int fd = open_regular_file(path, O_NOFOLLOW);
         struct stat st;
-        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size != size ||
-            (st.st_mode & 07777) != mode)
+        if (fd < 0 || fstat(fd, &st) < 0 || (size_t)st.st_size != size || (st.st_mode & 07777) != mode)
                 return false;
         _cleanup_free_ char *old = NULL;
         size_t old_size;
-        if (read_full_file(path, size, &old, &old_size) < 0)
+        if (read_full_fd(fd, size, &old, &old_size) < 0)
                 return false;
         return old_size == size && memcmp(old, data, size) == 0;
 }

@@ -72,6 +72,66 @@ const char *json_text(json_object *o)
         }
 }
 
+int json_add(json_object *o, const char *key, json_object *v)
+{
+        if (json_object_object_add(o, key, v) == 0)
+                return 0;
+        json_object_put(v);
+        return -ENOMEM;
+}
+
+int json_add_string(json_object *o, const char *key, const char *value)
+{
+        json_object *v = json_object_new_string(value);
+        return v ? json_add(o, key, v) : -ENOMEM;
+}
+
+int json_add_int(json_object *o, const char *key, int64_t value)
+{
+        json_object *v = json_object_new_int64(value);
+        return v ? json_add(o, key, v) : -ENOMEM;
+}
+
+int json_add_bool(json_object *o, const char *key, bool value)
+{
+        json_object *v = json_object_new_boolean(value);
+        return v ? json_add(o, key, v) : -ENOMEM;
+}
+
+json_object *json_add_object(json_object *o, const char *key)
+{
+        json_object *v = json_object_new_object();
+        return v && json_add(o, key, v) == 0 ? v : NULL;
+}
+
+json_object *json_add_array(json_object *o, const char *key)
+{
+        json_object *v = json_object_new_array();
+        return v && json_add(o, key, v) == 0 ? v : NULL;
+}
+
+int json_append(json_object *array, json_object *v)
+{
+        if (!v)
+                return -ENOMEM;
+        if (json_object_array_add(array, v) == 0)
+                return 0;
+        json_object_put(v);
+        return -ENOMEM;
+}
+
+int json_format(json_object *o, bool pretty, char **ret)
+{
+        const char *s = json_object_to_json_string_ext(
+                o, (pretty ? JSON_C_TO_STRING_PRETTY : JSON_C_TO_STRING_PLAIN) |
+                           JSON_C_TO_STRING_NOSLASHESCAPE);
+        char *d = s ? strdup(s) : NULL;
+        if (!d)
+                return -ENOMEM;
+        *ret = d;
+        return 0;
+}
+
 size_t json_escape_char(unsigned char c, char out[static 7])
 {
         switch (c) {

@@ -4,6 +4,7 @@
  * doctor's report). Request bodies we send are built with json-c (src/kube/kube-json.c). */
 #pragma once
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "base/macro.h"
@@ -30,6 +31,21 @@ struct json_object *json_get_path(struct json_object *o, const char *const *keys
 /* The text of a scalar: a string's value, a number, true or false as JSON writes them; NULL for null, an
  * object or an array, and a missing value. */
 const char *json_text(struct json_object *o);
+
+/* Building json-c objects (request bodies, ResourceSlices, the DRA checkpoint). Each takes ownership of
+ * the value it adds, also on failure; a NULL value from a failed json_object_new_*() is -ENOMEM. */
+/* v under key; v NULL is JSON null (a merge patch removes the key). */
+int json_add(struct json_object *o, const char *key, struct json_object *v);
+int json_add_string(struct json_object *o, const char *key, const char *value);
+int json_add_int(struct json_object *o, const char *key, int64_t value);
+int json_add_bool(struct json_object *o, const char *key, bool value);
+/* A new empty object or array under key, owned by o; NULL when out of memory. */
+struct json_object *json_add_object(struct json_object *o, const char *key);
+struct json_object *json_add_array(struct json_object *o, const char *key);
+/* Appends v to an array (v NULL: -ENOMEM). */
+int json_append(struct json_object *array, struct json_object *v);
+/* The text of o, compact (or indented), '/' not escaped, in a new string. */
+int json_format(struct json_object *o, bool pretty, char **ret);
 
 /* The escape of one byte inside a JSON string ("\\\"", "\\n", "\\u0001", or the byte itself); out holds
  * at least 7 bytes. Returns its length. */

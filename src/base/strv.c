@@ -59,33 +59,69 @@ int strv_extend(char ***l, const char *s)
         return strv_extendf(l, "%s", s);
 }
 
+int strv_builder_push(strv_builder *b, char *s)
+{
+        if (b->n + 2 > b->room) {
+                size_t room = MAX(b->room * 2, (size_t)8);
+                char **l = realloc(b->l, sizeof(char *) * room);
+                if (!l) {
+                        free(s);
+                        return -ENOMEM;
+                }
+                b->l = l;
+                b->room = room;
+        }
+        b->l[b->n++] = s;
+        b->l[b->n] = NULL;
+        return 0;
+}
+
+int strv_builder_extend(strv_builder *b, const char *s)
+{
+        char *c = strdup(s);
+        return c ? strv_builder_push(b, c) : -ENOMEM;
+}
+
+char **strv_builder_take(strv_builder *b)
+{
+        char **l = b->l ? b->l : new0(char *, 1);
+        *b = (strv_builder){};
+        return l;
+}
+
+void strv_builder_done(strv_builder *b)
+{
+        if (b->l)
+                b->l = strv_free(b->l);
+        *b = (strv_builder){};
+}
+
 int strv_split(const char *s, const char *separators, char ***ret)
 {
-        _cleanup_strv_free_ char **l = new0(char *, 1);
-        if (!l)
-                return -ENOMEM;
+        _cleanup_strv_builder_ strv_builder b = {};
         while (*s) {
                 size_t n = strcspn(s, separators);
-                const char *b = s, *e = s + n;
-                while (b < e && isspace((unsigned char)*b))
-                        b++;
-                while (e > b && isspace((unsigned char)e[-1]))
+                const char *p = s, *e = s + n;
+                while (p < e && isspace((unsigned char)*p))
+                        p++;
+                while (e > p && isspace((unsigned char)e[-1]))
                         e--;
-                if (e > b) {
-                        char *w = strndup(b, (size_t)(e - b));
+                if (e > p) {
+                        char *w = strndup(p, (size_t)(e - p));
                         if (!w)
                                 return -ENOMEM;
-                        int r = strv_push(&l, w);
-                        if (r < 0) {
-                                free(w);
+                        int r = strv_builder_push(&b, w);
+                        if (r < 0)
                                 return r;
-                        }
                 }
                 s += n;
                 if (*s)
                         s++;
         }
-        *ret = TAKE_PTR(l);
+        char **l = strv_builder_take(&b);
+        if (!l)
+                return -ENOMEM;
+        *ret = l;
         return 0;
 }
 
@@ -130,6 +166,22 @@ void strv_sort(char **l)
 {
         if (l)
                 qsort(l, strv_length(l), sizeof(char *), cmp_str);
+}
+
+bool strv_contains_sorted(char *const *l, size_t n, const char *s)
+{
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(l[mid], s);
+                if (c == 0)
+                        return true;
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return false;
 }
 
 bool strv_equal(char *const *a, char *const *b)

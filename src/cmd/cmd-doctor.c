@@ -10,6 +10,7 @@
 #include "base/strv.h"
 #include "cdi/cdi.h"
 #include "cmd/cmd.h"
+#include "config/config.h"
 #include "doctor/doctor.h"
 #include "gpu/node.h"
 #include "resource/plan.h"
@@ -34,6 +35,8 @@ static void help(FILE *f)
                 "                              a cdi-* strategy makes the CDI checks required\n"
                 "  --cdi-spec-dir DIR          the CDI spec directory (default $CDI_SPEC_DIR, then\n"
                 "                              /var/run/cdi)\n"
+                "  --config-file FILE          also check the plugin's config file (default $CONFIG_FILE):\n"
+                "                              keys the plugin does not know or reads another way\n"
                 "  -h, --help                  show this help\n\n"
                 "Exit status: 0 all ok, 1 warnings, 2 failures.\n");
 }
@@ -80,6 +83,32 @@ static void doctor_probe_nvml(const char *root, struct doctor_nvml_probe *p, cha
         *ret_cdi_names = allocate_cdi_names(n->inventory);
 }
 
+/* The plugin's config file read as the plugin reads it: what the plugin would only warn about (unknown
+ * keys, a key spelled with other case, ignored sections) is listed; a file it refuses is a failure. */
+static int check_config_file(doctor_report *r, const char *path)
+{
+        _cleanup_(config_freep) config *c = NULL;
+        _cleanup_free_ char *err = NULL, *all = NULL;
+        int k = config_new_default(&c);
+        if (k >= 0)
+                k = config_load_file(c, path, &err);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0)
+                return doctor_report_addf(r, "config.keys", DOCTOR_FAIL,
+                                          "correct the key on the line named; the plugin exits on this file",
+                                          "%s", err ? err : strerror(-k));
+        if (strv_length(c->warnings) == 0)
+                return doctor_report_addf(r, "config.keys", DOCTOR_OK, NULL, "%s: every key is known", path);
+        all = strv_join(c->warnings, "; ");
+        if (!all)
+                return -ENOMEM;
+        return doctor_report_addf(
+                r, "config.keys", DOCTOR_WARN,
+                "correct or remove those keys (nvdp plugin --strict-config refuses such a file)",
+                "%zu warning(s): %s", strv_length(c->warnings), all);
+}
+
 static bool strategy_uses_cdi(const char *list)
 {
         _cleanup_strv_free_ char **l = NULL;
@@ -92,7 +121,7 @@ static bool strategy_uses_cdi(const char *list)
 }
 
 struct args {
-        const char *root, *node, *strategy, *cdi_spec_dir;
+        const char *root, *node, *strategy, *cdi_spec_dir, *config_file;
         bool json, cluster, probe_nvml;
         struct doctor_kubectl_exec_config kubectl;
 };
@@ -111,6 +140,7 @@ static int parse_args(int argc, char **argv, struct args *a)
                 ARG_STRATEGY,
                 ARG_NO_NVML,
                 ARG_CDI_SPEC_DIR,
+                ARG_CONFIG_FILE,
         };
         static const struct option options[] = {
                 { "root", required_argument, NULL, ARG_ROOT },
@@ -123,6 +153,7 @@ static int parse_args(int argc, char **argv, struct args *a)
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "device-list-strategy", required_argument, NULL, ARG_STRATEGY },
                 { "cdi-spec-dir", required_argument, NULL, ARG_CDI_SPEC_DIR },
+                { "config-file", required_argument, NULL, ARG_CONFIG_FILE },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -140,6 +171,7 @@ static int parse_args(int argc, char **argv, struct args *a)
                 case ARG_KUBECONFIG: a->kubectl.kubeconfig = optarg; break;
                 case ARG_STRATEGY: a->strategy = optarg; break;
                 case ARG_CDI_SPEC_DIR: a->cdi_spec_dir = optarg; break;
+                case ARG_CONFIG_FILE: a->config_file = optarg; break;
                 case ARG_TIMEOUT: {
                         uint64_t t;
                         if (parse_uint64(optarg, &t) < 0 || t == 0 || t > 3600) {
@@ -176,6 +208,7 @@ int cmd_doctor(int argc, char **argv)
                 .root = "/",
                 .strategy = getenv("DEVICE_LIST_STRATEGY"),
                 .cdi_spec_dir = getenv("CDI_SPEC_DIR"),
+                .config_file = getenv("CONFIG_FILE"),
                 .cluster = true,
                 .probe_nvml = true,
                 .kubectl = { .kubeconfig = getenv("KUBECONFIG") },
@@ -213,6 +246,8 @@ int cmd_doctor(int argc, char **argv)
         };
         _cleanup_(doctor_report_freep) doctor_report *r = NULL;
         k = doctor_run(&o, &r);
+        if (k >= 0 && !isempty(a.config_file))
+                k = check_config_file(r, a.config_file);
         if (k < 0) {
                 log_error_errno(k, "Doctor checks failed to run: %m");
                 return 2;

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/loop.h"
 #include "base/parse.h"
+#include "base/strv.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "daemon/node-config.h"
@@ -28,18 +29,22 @@ struct gfd {
         int64_t timestamp; /* taken once per start or SIGHUP, as upstream */
         loop *loop;
         loop_source *timer;
-        kube_client *kube;              /* --output=node, the node label */
+        kube_client *kube;              /* --output=node, NodeFeature, the node label */
         node_config_watch *node_config; /* NULL: not in the per-node mode */
         bool started;                   /* a round succeeded since the start */
+        uint64_t backoff;               /* after a failed round: the wait before the next try */
 };
 
+/* After a failed round (the API server down, say), the next comes after RETRY_FIRST, doubling up to the
+ * sleep interval, rather than a whole interval later. */
+#define RETRY_FIRST (1 * NSEC_PER_SEC)
 /* How long the first round waits for the node's labels before it uses the default config. */
 #define FIRST_ANSWER_TIMEOUT (10 * NSEC_PER_SEC)
 
-static void arm_timer(struct gfd *g);
+static void arm_timer(struct gfd *g, bool failed);
 
 /* After each round: the first failure after a start ends the program (the pod restarts and says why);
- * a later one keeps the labels as they are and tries again next interval. */
+ * a later one keeps the labels as they are and tries again, sooner than the interval, with backoff. */
 static void round_done(struct gfd *g, int r)
 {
         if (r < 0 && !g->started) {
@@ -50,19 +55,32 @@ static void round_done(struct gfd *g, int r)
         if (g->config->flags.gfd.oneshot)
                 loop_exit(g->loop, r < 0 ? 1 : 0);
         else
-                arm_timer(g);
+                arm_timer(g, r < 0);
+}
+
+/* Where the labels go: the features.d file, the Node object (ours: --output=node, which wins), or the
+ * node's NodeFeature object (--use-node-feature-api, upstream's default). */
+enum output { OUTPUT_FILE, OUTPUT_NODE, OUTPUT_NODEFEATURE };
+
+static enum output output_of(const config *c)
+{
+        return c->flags.gfd.output_node        ? OUTPUT_NODE
+               : c->flags.use_node_feature_api ? OUTPUT_NODEFEATURE
+                                               : OUTPUT_FILE;
 }
 
 static void node_applied(int r, const char *error, bool changed, void *userdata)
 {
         struct gfd *g = userdata;
+        const char *node = g->config->flags.gfd.node_name;
+        bool nf = output_of(g->config) == OUTPUT_NODEFEATURE;
         if (r < 0)
-                log_error_errno(r, "Failed to label node %s: %s", g->config->flags.gfd.node_name,
-                                strna(error));
+                log_error_errno(r, "Failed to label node %s%s: %s", node,
+                                nf ? " through its NodeFeature" : "", strna(error));
         else if (changed)
-                log_info("applied the labels to node %s", g->config->flags.gfd.node_name);
+                log_info("applied the labels to %s%s", nf ? "the NodeFeature of node " : "node ", node);
         else
-                log_info("labels unchanged on node %s", g->config->flags.gfd.node_name);
+                log_info("labels unchanged on %s%s", nf ? "the NodeFeature of node " : "node ", node);
         round_done(g, r);
 }
 
@@ -107,9 +125,15 @@ static int gfd_round(struct gfd *g)
                 return log_error_errno(r, "%s", err);
         if (r < 0)
                 return log_error_errno(r, "Failed to build the labels: %m");
+        _cleanup_free_ char *clique = NULL, *why = NULL;
+        if (labels_gpu_clique(inv, &clique, &why, NULL) >= 0 && why)
+                log_warning("%s", why);
 
-        if (c->flags.gfd.output_node) {
-                r = labels_node_apply(g->kube, c->flags.gfd.node_name, l, node_applied, g);
+        if (output_of(c) != OUTPUT_FILE) {
+                r = output_of(c) == OUTPUT_NODE
+                            ? labels_node_apply(g->kube, c->flags.gfd.node_name, l, node_applied, g)
+                            : labels_nodefeature_apply(g->kube, c->flags.gfd.namespace,
+                                                       c->flags.gfd.node_name, l, node_applied, g);
                 if (r < 0)
                         return log_error_errno(r, "Failed to label node %s: %m",
                                                strna(c->flags.gfd.node_name));
@@ -127,10 +151,16 @@ static int gfd_round(struct gfd *g)
         return 0;
 }
 
-static void arm_timer(struct gfd *g)
+static void arm_timer(struct gfd *g, bool failed)
 {
         uint64_t interval = g->config->flags.gfd.sleep_interval;
-        if (interval == DURATION_INFINITE)
+        if (!failed)
+                g->backoff = RETRY_FIRST;
+        if (failed && g->backoff < interval) {
+                log_info("trying again in %.0f s", (double)g->backoff / NSEC_PER_SEC);
+                loop_timer_arm(g->timer, g->backoff);
+                g->backoff *= 2;
+        } else if (interval == DURATION_INFINITE)
                 loop_timer_disarm(g->timer);
         else
                 loop_timer_arm(g->timer, interval);
@@ -148,6 +178,29 @@ static void on_timer(loop_source *s, void *userdata)
                 round_done(g, r);
 }
 
+/* The API client, for the modes that need one (made once, kept across reloads). Logs why not. */
+static int gfd_kube(struct gfd *g, const config *c)
+{
+        enum output o = output_of(c);
+        if (o == OUTPUT_FILE || g->kube)
+                return 0;
+        const char *mode = o == OUTPUT_NODE ? "--output=node" : "--use-node-feature-api";
+        /* upstream's words for the NodeFeature mode */
+        if (isempty(c->flags.gfd.node_name))
+                return log_error_errno(-EINVAL,
+                                       "%s: required flag node-name not set (--node-name, NODE_NAME)", mode);
+        if (o == OUTPUT_NODEFEATURE && isempty(c->flags.gfd.namespace))
+                return log_error_errno(-EINVAL,
+                                       "%s: required flag namespace not set (--namespace, NAMESPACE)", mode);
+        _cleanup_free_ char *err = NULL;
+        const struct kube_client_options ko = { .qps = c->flags.gfd.kube_api_qps,
+                                                .burst = c->flags.gfd.kube_api_burst };
+        int r = kube_client_new_from_env_with(g->loop, c->flags.gfd.kubeconfig, &ko, &g->kube, &err);
+        if (r < 0)
+                return log_error_errno(r, "%s: %s", mode, err ? err : "cannot reach the API server");
+        return 0;
+}
+
 /* The config again (flags and env as given, the file the node label selects as it is now), with a new
  * timestamp, and a round at once. */
 static void reload(struct gfd *g, const char *why)
@@ -161,7 +214,13 @@ static void reload(struct gfd *g, const char *why)
                                 err ? err : "The configuration did not load.");
                 return;
         }
+        if (gfd_kube(g, c) < 0) {
+                log_error("%s: keeping the previous configuration", why);
+                return;
+        }
         log_info("%s: configuration reloaded, using %s", why, c->config_source);
+        STRV_FOREACH (w, c->warnings)
+                log_warning("%s", *w);
         config_free(g->config);
         g->config = TAKE_PTR(c);
         g->timestamp = (int64_t)time(NULL);
@@ -203,7 +262,7 @@ static void gfd_done(struct gfd *g)
 
 int cmd_gfd(int argc, char **argv)
 {
-        _cleanup_(gfd_done) struct gfd g = { .argc = argc, .argv = argv };
+        _cleanup_(gfd_done) struct gfd g = { .argc = argc, .argv = argv, .backoff = RETRY_FIRST };
         _cleanup_free_ char *err = NULL;
         int r = config_from_env_and_args(PROGRAM_GFD, argc, argv, NULL, &g.config, &err);
         if (r < 0) {
@@ -211,12 +270,14 @@ int cmd_gfd(int argc, char **argv)
                 log_set_format(config_log_format(argc, argv));
                 log_error("%s: %s", streq(argv[0], "gfd") ? "nvdp gfd" : argv[0],
                           err ? err : "Invalid arguments.");
-                return 2;
+                return 1; /* as NVIDIA's GFD */
         }
         if (r > 0) /* --help */
                 return 0;
 
         log_set_format(g.config->flags.log_format);
+        STRV_FOREACH (w, g.config->warnings)
+                log_warning("%s", *w);
 
         static const int handled[] = { SIGTERM, SIGINT, SIGHUP, 0 };
         if ((r = signals_block(handled)) < 0) {
@@ -239,18 +300,8 @@ int cmd_gfd(int argc, char **argv)
                 log_error_errno(r, "Failed to set up the event loop: %m");
                 return 1;
         }
-        if (g.config->flags.gfd.output_node) {
-                if (isempty(g.config->flags.gfd.node_name)) {
-                        log_error("--output=node needs the node's name: set --node-name or NODE_NAME");
-                        return 1;
-                }
-                err = mfree(err);
-                r = kube_client_new_from_env(l, g.config->flags.gfd.kubeconfig, &g.kube, &err);
-                if (r < 0) {
-                        log_error_errno(r, "--output=node: %s", err ? err : "cannot reach the API server");
-                        return 1;
-                }
-        }
+        if (gfd_kube(&g, g.config) < 0)
+                return 1;
         /* The node label selects the config: the first round waits for it (or FIRST_ANSWER_TIMEOUT). */
         node_config_watch_start(l, &g.kube, on_node_config, &g, &g.node_config);
         if (g.node_config) {

@@ -39,6 +39,32 @@ static const char *pcie_level_name(enum pcie_level l)
         }
 }
 
+static const char *fabric_state_name(unsigned state)
+{
+        static const char *const names[] = { "not-supported", "not-started", "in-progress", "completed" };
+        return state < ELEMENTSOF(names) ? names[state] : "unknown";
+}
+
+/* null when the GPU is in no NVLink fabric (NOT_SUPPORTED). */
+static void print_json_fabric(FILE *f, const struct gpu_fabric *fb)
+{
+        if (!fb->supported) {
+                fprintf(f, "null");
+                return;
+        }
+        if (fb->error[0]) {
+                fprintf(f, "{\"error\": ");
+                json_write_string(f, fb->error);
+                fprintf(f, "}");
+                return;
+        }
+        fprintf(f, "{\"state\": \"%s\", \"status\": %d, \"cluster_uuid\": ", fabric_state_name(fb->state),
+                fb->status);
+        json_write_string(f, fb->cluster_uuid);
+        fprintf(f, ", \"clique_id\": %u, \"attached\": %s}", fb->clique_id,
+                gpu_fabric_attached(fb) ? "true" : "false");
+}
+
 static void print_json(FILE *f, const inventory *inv, const plan *pl)
 {
         fprintf(f, "{\n  \"driver_version\": ");
@@ -86,7 +112,9 @@ static void print_json(FILE *f, const inventory *inv, const plan *pl)
                                 m->slices_ci, m->engines_copy, m->engines_decoder, m->engines_encoder,
                                 m->engines_jpeg, m->engines_ofa);
                 }
-                fprintf(f, "%s]}", g->n_mig ? "\n     " : "");
+                fprintf(f, "%s],\n     \"fabric\": ", g->n_mig ? "\n     " : "");
+                print_json_fabric(f, &g->fabric);
+                fprintf(f, "}");
         }
         fprintf(f, "%s],\n  \"links\": [", inv->n_gpus ? "\n  " : "");
         bool first = true;
@@ -126,6 +154,35 @@ static void print_resources(FILE *f, const plan *pl)
                 fprintf(f, "  %-32s %7zu %8u  %-12s %s\n", r->name, r->n_devices, r->replicas,
                         sharing_strategy_to_string(r->sharing), r->socket_name);
         }
+}
+
+/* Only on a node whose GPUs are in an NVLink fabric (GB200 NVL72 and the like). */
+static void print_fabric(FILE *f, const inventory *inv)
+{
+        bool any = false;
+        for (size_t i = 0; i < inv->n_gpus; i++)
+                any = any || inv->gpus[i].fabric.supported;
+        if (!any)
+                return;
+        _cleanup_free_ char *clique = NULL, *why = NULL, *error = NULL;
+        int r = labels_gpu_clique(inv, &clique, &why, &error);
+        fprintf(f, "\nNVLink fabric (nvidia.com/gpu.clique: %s):\n",
+                r > 0    ? clique
+                : r == 0 ? "none"
+                         : "unreadable");
+        for (size_t i = 0; i < inv->n_gpus; i++) {
+                const struct gpu_fabric *fb = &inv->gpus[i].fabric;
+                if (!fb->supported)
+                        fprintf(f, "  GPU%-2zu not in a fabric\n", i);
+                else if (fb->error[0])
+                        fprintf(f, "  GPU%-2zu %s\n", i, fb->error);
+                else
+                        fprintf(f, "  GPU%-2zu %-13s status %-3d cluster %-36s clique %u\n", i,
+                                fabric_state_name(fb->state), fb->status,
+                                fb->cluster_uuid[0] ? fb->cluster_uuid : "-", fb->clique_id);
+        }
+        if (why)
+                fprintf(f, "  %s\n", why);
 }
 
 static void print_table(FILE *f, const inventory *inv, const plan *pl)
@@ -199,6 +256,7 @@ static void print_table(FILE *f, const inventory *inv, const plan *pl)
                         fputc('\n', f);
                 }
         }
+        print_fabric(f, inv);
         print_resources(f, pl);
 }
 
@@ -235,6 +293,8 @@ int cmd_info(int argc, char **argv)
                 fprintf(stderr, "nvdp info: %s\n", error ? error : strerror(-r));
                 return 2;
         }
+        STRV_FOREACH (w, c->warnings)
+                fprintf(stderr, "nvdp info: warning: %s\n", *w);
 
         _cleanup_(node_closep) struct node *n = NULL;
         struct node_roots roots = config_node_roots(c);

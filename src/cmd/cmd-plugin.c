@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* nvdp plugin (also argv[0] nvidia-device-plugin): upstream's flags, then the daemon (src/daemon). */
+#include <signal.h>
+
 #include "base/log.h"
+#include "base/pidfile.h"
 #include "base/strv.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
@@ -18,6 +21,32 @@ static int load_config(const char *node_label, config **ret, char **ret_error, v
         return config_from_env_and_args(PROGRAM_PLUGIN, a->argc, a->argv, node_label, ret, ret_error);
 }
 
+/* --rescan: SIGHUP to the plugin that serves the same socket directory, found through its pid file (from
+ * its pod or from the host). */
+static int rescan_running_plugin(const config *c)
+{
+        _cleanup_free_ char *path = NULL;
+        pid_t pid;
+        int r = daemon_pid_file(c, &path);
+        if (r >= 0)
+                r = pidfile_find(path, NULL, &pid);
+        if (r >= 0 && kill(pid, SIGHUP) < 0)
+                r = negative_errno();
+        if (r >= 0) {
+                printf("Asked the device plugin (pid %d) to read the GPUs again; its log says what "
+                       "changed.\n",
+                       (int)pid);
+                return 0;
+        }
+        if (r == -ENOENT || r == -ESRCH)
+                log_error("nvdp plugin --rescan: no device plugin runs with this socket directory (%s %s; "
+                          "--kubelet-socket names the directory)",
+                          strna(path), r == -ENOENT ? "does not exist" : "names a process that is gone");
+        else
+                log_error_errno(r, "nvdp plugin --rescan: %s: %m", strna(path));
+        return 1;
+}
+
 int cmd_plugin(int argc, char **argv)
 {
         struct args a = { argc, argv };
@@ -32,7 +61,13 @@ int cmd_plugin(int argc, char **argv)
                 log_set_format(config_log_format(argc, argv));
                 log_error("%s: %s", streq(argv[0], "plugin") ? "nvdp plugin" : argv[0],
                           error ? error : strerror(-r));
-                return 2;
+                return 1; /* as NVIDIA's plugin */
+        }
+        if (c->rescan) {
+                log_set_format(c->flags.log_format);
+                r = rescan_running_plugin(c);
+                config_free(c);
+                return r;
         }
         if (c->print_config) {
                 _cleanup_free_ char *yaml = NULL;

@@ -35,7 +35,9 @@ enum value_type {
 #define P_PLUGIN (1u << PROGRAM_PLUGIN)
 #define P_GFD    (1u << PROGRAM_GFD)
 #define P_MPS    (1u << PROGRAM_MPS)
+#define P_DRA    (1u << PROGRAM_DRA)
 #define P_BOTH   (P_PLUGIN | P_GFD | P_MPS)
+#define P_ALL    (P_BOTH | P_DRA)
 
 struct flag {
         unsigned programs;
@@ -60,7 +62,7 @@ static const struct flag flags[] = {
           0,
           "none",
           "the desired strategy for exposing MIG devices: none, single or mixed" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_DRA,
           "fail-on-init-error",
           {},
           { "FAIL_ON_INIT_ERROR" },
@@ -70,7 +72,7 @@ static const struct flag flags[] = {
           "fail the plugin if an error is encountered during initialization, otherwise block forever" },
         /* The MPS daemon too (ours): without the NVIDIA runtime it runs the driver's MPS binaries from the
          * driver root (docs/mps.md). */
-        { P_PLUGIN | P_MPS,
+        { P_PLUGIN | P_MPS | P_DRA,
           "driver-root",
           { "nvidia-driver-root" },
           { "NVIDIA_DRIVER_ROOT" },
@@ -151,7 +153,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.nvidia_ctk_path),
           "/usr/bin/nvidia-ctk",
           "the path of the nvidia-cdi-hook written into the CDI spec" },
-        { P_PLUGIN | P_MPS,
+        { P_PLUGIN | P_MPS | P_DRA,
           "driver-root-ctr-path",
           { "container-driver-root" },
           { "DRIVER_ROOT_CTR_PATH", "CONTAINER_DRIVER_ROOT" },
@@ -232,7 +234,7 @@ static const struct flag flags[] = {
           "",
           "OCI hooks left out of the CDI spec; all: no hooks" },
         /* Ours (plugin). */
-        { P_PLUGIN,
+        { P_PLUGIN | P_DRA,
           "health-policy",
           {},
           { "HEALTH_POLICY" },
@@ -240,7 +242,7 @@ static const struct flag flags[] = {
           0,
           "catalog",
           "XID handling: catalog (by class, with recovery) or upstream (upstream's list, no recovery)" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_DRA,
           "health-recovery-interval",
           {},
           { "HEALTH_RECOVERY_INTERVAL" },
@@ -272,6 +274,57 @@ static const struct flag flags[] = {
           OFF(flags.plugin.node_events),
           "true",
           "post a Kubernetes Event on the Node (NODE_NAME) for each device health change" },
+        { P_PLUGIN,
+          "health-address",
+          {},
+          { "HEALTH_ADDRESS" },
+          T_OPTSTRING,
+          OFF(flags.plugin.health_address),
+          "off",
+          "host:port (loopback) to serve /healthz on for probes, apart from the metrics port; "
+          "`nvdp healthz` asks it" },
+
+        /* nvdp dra (NVIDIA's DRA driver's names). */
+        { P_DRA,
+          "node-name",
+          {},
+          { "NODE_NAME" },
+          T_STRING,
+          OFF(flags.dra.node_name),
+          "",
+          "the node whose GPUs this driver publishes (required)" },
+        { P_DRA,
+          "kubeconfig",
+          {},
+          { "KUBECONFIG" },
+          T_STRING,
+          OFF(flags.dra.kubeconfig),
+          "",
+          "kubeconfig file for the API server; empty: the pod's service account" },
+        { P_DRA,
+          "kubelet-registrar-directory-path",
+          {},
+          { "KUBELET_REGISTRAR_DIRECTORY_PATH" },
+          T_STRING,
+          OFF(flags.dra.registrar_dir),
+          "/var/lib/kubelet/plugins_registry",
+          "where the kubelet watches for plugin registration sockets" },
+        { P_DRA,
+          "kubelet-plugins-directory-path",
+          {},
+          { "KUBELET_PLUGINS_DIRECTORY_PATH" },
+          T_STRING,
+          OFF(flags.dra.plugins_dir),
+          "/var/lib/kubelet/plugins",
+          "the kubelet's plugins directory: the driver's socket and checkpoint go in <it>/gpu.nvidia.com" },
+        { P_DRA,
+          "cdi-root",
+          {},
+          { "CDI_ROOT" },
+          T_STRING,
+          OFF(flags.dra.cdi_root),
+          "/var/run/cdi",
+          "where the CDI specs of prepared claims are written" },
 
         /* GFD (reference 1.2). */
         { P_GFD,
@@ -412,7 +465,7 @@ static const struct flag flags[] = {
           "this pod's name (for ownerReferences)" },
 
         /* Ours (both). */
-        { P_BOTH, "log-format", {}, { "LOG_FORMAT" }, T_LOG_FORMAT, 0, "klog", "log lines as klog or json" },
+        { P_ALL, "log-format", {}, { "LOG_FORMAT" }, T_LOG_FORMAT, 0, "klog", "log lines as klog or json" },
         { P_BOTH,
           "print-config",
           {},
@@ -421,7 +474,25 @@ static const struct flag flags[] = {
           OFF(print_config),
           "false",
           "print the effective config as YAML and exit" },
+        { P_PLUGIN,
+          "rescan",
+          {},
+          {},
+          T_BOOL,
+          OFF(rescan),
+          "false",
+          "ask the running plugin (same --kubelet-socket) to read the GPUs again, e.g. after a MIG "
+          "change, and exit" },
         { P_BOTH,
+          "strict-config",
+          {},
+          { "STRICT_CONFIG" },
+          T_BOOL,
+          OFF(strict_config),
+          "false",
+          "refuse a config file with a key nvdp does not know (default: warn and ignore it, as upstream "
+          "ignores it)" },
+        { P_ALL,
           "root",
           {},
           { "NVDP_ROOT" },
@@ -455,6 +526,7 @@ static const char *program_name(enum nvdp_program p)
 {
         return p == PROGRAM_GFD   ? "gpu-feature-discovery"
                : p == PROGRAM_MPS ? "mps-control-daemon"
+               : p == PROGRAM_DRA ? "nvdp dra"
                                   : "nvidia-device-plugin";
 }
 
@@ -477,7 +549,7 @@ enum log_format config_log_format(int argc, char **argv)
 
 int config_help(enum nvdp_program p, const char *argv0, FILE *f)
 {
-        fprintf(f, "Usage: %s [OPTIONS]\n\n", argv0 ? argv0 : program_name(p));
+        fprintf(f, "Usage: %s [OPTIONS]\n\n", argv0 && p != PROGRAM_DRA ? argv0 : program_name(p));
         fprintf(f, "Options (flag > env var > config file > default):\n");
         for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
                 const struct flag *fl = &flags[i];
@@ -657,7 +729,11 @@ static int config_validate(const config *c, enum nvdp_program p, char **ret_erro
                                  "--device-discovery-strategy=vfio (DEVICE_DISCOVERY_STRATEGY, "
                                  "flags.deviceDiscoveryStrategy) is not implemented by nvdp yet: GPUs bound "
                                  "to vfio-pci need NVIDIA's gpu-feature-discovery; use auto or nvml");
-        if (p == PROGRAM_GFD)
+        if (p == PROGRAM_DRA && isempty(c->flags.dra.node_name))
+                return error_set(
+                        ret_error, -EINVAL,
+                        "--node-name (NODE_NAME) is required: the node whose GPUs this driver publishes");
+        if (p == PROGRAM_GFD || p == PROGRAM_DRA)
                 return 0;
         if (c->sharing.strategy == SHARING_MPS && c->flags.mig_strategy == MIG_STRATEGY_MIXED)
                 return error_set(ret_error, -EINVAL,
@@ -738,6 +814,28 @@ static int parse_command_line(enum nvdp_program p, int argc, char **argv, char *
                 }
                 if (r < 0)
                         return r;
+        }
+        return 0;
+}
+
+/* --strict-config says how the config file is read, so it applies before the file. */
+static int apply_strict_config(config *c, enum nvdp_program p, char **cli[], char **ret_error)
+{
+        for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
+                const struct flag *f = &flags[i];
+                if (f->offset != OFF(strict_config) || f->type != T_BOOL || !(f->programs & (1u << p)))
+                        continue;
+                struct origin o = { .flag = f };
+                _cleanup_strv_free_ char **ev = NULL;
+                char **values = cli[i];
+                if (!values) {
+                        int r = env_values(f, &ev, &o.env);
+                        if (r < 0)
+                                return r;
+                        values = ev;
+                }
+                if (strv_length(values) > 0)
+                        return flag_apply(c, p, &o, values, ret_error);
         }
         return 0;
 }
@@ -826,6 +924,8 @@ int config_from_args_selected(enum nvdp_program p, int argc, char **argv, const 
         int r = parse_command_line(p, argc, argv, cli, &err);
         if (r == 0)
                 r = config_new_default(&c);
+        if (r == 0)
+                r = apply_strict_config(c, p, cli, &err);
         if (r == 0)
                 r = load_config_file(c, p, cli, selected_file, &err);
         if (r == 0)

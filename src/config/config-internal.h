@@ -19,3 +19,14 @@ int resource_name_normalize(const char *in, char **ret, const char **ret_why);
 /* A sharing `devices` entry: GPU index "3", MIG index "3:1", "GPU-..." or "MIG-..." UUID. */
 bool device_selector_valid(const char *s);
 void sharing_resources_free(struct replicated_resource *r, size_t n);
+
+/* Every config file key by path ("flags.plugin.passDeviceSpecs", list items as
+ * "sharing.mps.resources[].name"), NULL-terminated. */
+const char *const *config_key_paths(void);
+/* For an unknown key `name` under `parent` ("" at the top, "sharing.timeSlicing.resources[0]"): a known
+ * key close to it there (written quoted: "\"replicas\""), else the path(s) of a key of that name in
+ * another section. Returns 1 with the text in buf, 0 when nothing is close. */
+int config_key_suggest(const char *parent, const char *name, char *buf, size_t size);
+/* The key's own spelling when name matches a key under parent but for case ("deviceIdStrategy" ->
+ * "deviceIDStrategy"): upstream's decoder (Go's encoding/json) matches keys that way. NULL otherwise. */
+const char *config_key_canonical(const char *parent, const char *name);

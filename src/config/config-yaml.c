@@ -141,6 +141,8 @@ int config_format_yaml(const config *c, char **ret)
         put_duration(f, i2, "healthRecoveryInterval", c->flags.plugin.health_recovery_interval);
         if (c->flags.plugin.metrics_address)
                 put_key_string(f, i2, "metricsAddress", c->flags.plugin.metrics_address);
+        if (c->flags.plugin.health_address)
+                put_key_string(f, i2, "healthAddress", c->flags.plugin.health_address);
 
         fprintf(f, "%sgfd:\n", i1);
         put_bool(f, i2, "oneshot", c->flags.gfd.oneshot);

@@ -134,9 +134,15 @@ config *config_free(config *c)
         free(c->flags.plugin.container_driver_root);
         free(c->flags.plugin.kubelet_socket);
         free(c->flags.plugin.metrics_address);
+        free(c->flags.plugin.health_address);
         strv_free(c->flags.plugin.cdi_feature_flags);
         strv_free(c->flags.plugin.cdi_disable_hooks);
         free(c->flags.plugin.cdi_spec_dir);
+        free(c->flags.dra.node_name);
+        free(c->flags.dra.kubeconfig);
+        free(c->flags.dra.registrar_dir);
+        free(c->flags.dra.plugins_dir);
+        free(c->flags.dra.cdi_root);
         free(c->flags.gfd.output_file);
         free(c->flags.gfd.machine_type_file);
         free(c->flags.gfd.kubeconfig);
@@ -197,7 +203,10 @@ int config_new_default(config **ret)
             set_string(&c->flags.gfd.output_file, "/etc/kubernetes/node-feature-discovery/features.d/gfd") <
                     0 ||
             set_string(&c->flags.gfd.machine_type_file, "/sys/class/dmi/id/product_name") < 0 ||
-            set_string(&c->flags.gfd.namespace, "default") < 0)
+            set_string(&c->flags.gfd.namespace, "default") < 0 ||
+            set_string(&c->flags.dra.registrar_dir, "/var/lib/kubelet/plugins_registry") < 0 ||
+            set_string(&c->flags.dra.plugins_dir, "/var/lib/kubelet/plugins") < 0 ||
+            set_string(&c->flags.dra.cdi_root, "/var/run/cdi") < 0)
                 return -ENOMEM;
 
         *ret = TAKE_PTR(c);
@@ -427,6 +436,39 @@ static int log_format_from_string_int(const char *s, int *ret)
         return r;
 }
 
+/* A warning for the caller to log: "<file>:<line>: <text>". */
+_printf_(3, 4) static int warn(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
+{
+        _cleanup_free_ char *text = NULL, *msg = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int r = vasprintf(&text, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        if (asprintf(&msg, "%s:%zu: %s", w->path, (size_t)n->start_mark.line + 1, text) < 0)
+                return -ENOMEM;
+        r = strv_push(&w->c->warnings, msg);
+        if (r < 0)
+                return r;
+        TAKE_PTR(msg);
+        return 0;
+}
+
+/* Upstream's decoder ignores keys it does not know, so a file with a typo or a key of a newer release
+ * works there: nvdp ignores them too, with a warning naming each, unless --strict-config. */
+static int unknown_key(struct walk *w, const yaml_node_t *k, const char *parent, const char *name,
+                       const char *key)
+{
+        char hint[300];
+        bool close = config_key_suggest(parent, name, hint, sizeof(hint)) > 0;
+        if (w->c->strict_config)
+                return fail(w, k, key, "unknown key%s%s%s", close ? "; did you mean " : "",
+                            close ? hint : "", close ? "?" : "");
+        return warn(w, k, "%s: unknown key, ignored%s%s%s", key, close ? "; did you mean " : "",
+                    close ? hint : "", close ? "?" : "");
+}
+
 typedef int (*mapping_cb)(struct walk *w, const char *key, const char *name, yaml_node_t *value,
                           void *userdata);
 
@@ -449,9 +491,20 @@ static int walk_mapping(struct walk *w, yaml_node_t *n, const char *prefix, mapp
                         if (k2 && k2->type == YAML_SCALAR_NODE && streq(scalar(k2), scalar(k)))
                                 return fail(w, k, key, "duplicate key");
                 }
-                int r = cb(w, key, scalar(k), v, userdata);
+                const char *name = scalar(k), *canonical = config_key_canonical(prefix, name);
+                if (canonical && !streq(canonical, name)) {
+                        /* Upstream reads "deviceIdStrategy" as deviceIDStrategy: so do we, saying so. */
+                        int r = warn(w, k,
+                                     "%s: read as %s (keys match regardless of case, as upstream reads "
+                                     "them)",
+                                     key, canonical);
+                        if (r < 0)
+                                return r;
+                        name = canonical;
+                }
+                int r = cb(w, key, name, v, userdata);
                 if (r == -ENOENT)
-                        return fail(w, k, key, "unknown key");
+                        r = unknown_key(w, k, prefix, scalar(k), key);
                 if (r < 0)
                         return r;
         }
@@ -561,6 +614,12 @@ static int plugin_key(struct walk *w, const char *key, const char *name, yaml_no
                         c->flags.plugin.metrics_address = mfree(c->flags.plugin.metrics_address);
                 return r;
         }
+        if (streq(name, "healthAddress")) {
+                r = get_string(w, v, key, &c->flags.plugin.health_address);
+                if (r >= 0 && c->flags.plugin.health_address && isempty(c->flags.plugin.health_address))
+                        c->flags.plugin.health_address = mfree(c->flags.plugin.health_address);
+                return r;
+        }
         return -ENOENT;
 }
 
@@ -665,6 +724,8 @@ static int named_pattern_key(struct walk *w, const char *key, const char *name, 
                              void *userdata)
 {
         struct named_pattern *np = userdata;
+        if (!streq(name, "pattern") && !streq(name, "name"))
+                return -ENOENT;
         int r = want_scalar(w, v, key, "a string");
         if (r < 0)
                 return r;
@@ -1035,13 +1096,21 @@ int config_load_file(config *c, const char *path, char **ret_error)
         size_t size = 0;
         int r;
 
+        /* Never blocking on what is at the path (a FIFO would stall the loop in open()), regular files
+         * only; /dev/null, config-manager's "empty" fallback, reads as the empty file it is. */
         r = read_full_file(path, CONFIG_FILE_MAX, &data, &size);
+        if (r == -EBADFD && path_is_dev_null(path)) {
+                data = strdup("");
+                size = 0;
+                r = data ? 0 : -ENOMEM;
+        }
         if (r == -EFBIG) {
                 return error_set(ret_error, r, "%s: config file is larger than %d bytes", path,
                                  CONFIG_FILE_MAX);
         }
         if (r < 0) {
-                return error_set(ret_error, r, "%s: cannot read config file: %s", path, strerror(-r));
+                return error_set(ret_error, r, "%s: cannot read config file: %s", path,
+                                 file_error_string(r));
         }
 
         size_t deep_line = 0;

@@ -23,7 +23,7 @@ enum sharing_strategy { SHARING_NONE, SHARING_TIME_SLICING, SHARING_MPS };
 enum allocation_policy { ALLOCATION_DISTRIBUTED, ALLOCATION_PACKED };
 enum health_policy { HEALTH_POLICY_CATALOG, HEALTH_POLICY_UPSTREAM };
 /* Which upstream program's flag set config_from_args() speaks. */
-enum nvdp_program { PROGRAM_PLUGIN, PROGRAM_GFD, PROGRAM_MPS };
+enum nvdp_program { PROGRAM_PLUGIN, PROGRAM_GFD, PROGRAM_MPS, PROGRAM_DRA };
 
 /* One entry of sharing.timeSlicing.resources / sharing.mps.resources. */
 struct replicated_resource {
@@ -60,6 +60,7 @@ typedef struct config {
                         enum health_policy health_policy;  /* ours */
                         uint64_t health_recovery_interval; /* ours, nsec; default 5m */
                         char *metrics_address;             /* ours; NULL = off */
+                        char *health_address;              /* ours; NULL = off */
                         char **cdi_feature_flags;          /* passed to CDI spec generation */
                         char **cdi_disable_hooks;          /* OCI hooks to omit; "all" = none */
                         char *cdi_spec_dir;                /* ours: where the CDI spec is written */
@@ -76,6 +77,13 @@ typedef struct config {
                         char *namespace; /* "default" */
                         char *node_name, *pod_name;
                 } gfd;
+                struct {
+                        char *node_name;     /* required: the node whose GPUs are published */
+                        char *kubeconfig;    /* NULL: in-cluster, else $KUBECONFIG */
+                        char *registrar_dir; /* the kubelet's plugins_registry */
+                        char *plugins_dir;   /* the kubelet's plugins dir; ours is <it>/gpu.nvidia.com */
+                        char *cdi_root;      /* where claim CDI specs go */
+                } dra;
         } flags;
         struct {
                 /* mps if sharing.mps has resources, else time-slicing, else none */
@@ -96,6 +104,10 @@ typedef struct config {
          */
         char *config_source;
         bool print_config; /* ours: --print-config; the caller prints config_format_yaml() and exits 0 */
+        bool rescan;       /* ours: --rescan (plugin); the caller signals the running plugin and exits */
+        /* ours: --strict-config. Set before config_load_file(): an unknown key in the file is an error.
+         * Otherwise it is ignored, as upstream ignores it, with a warning naming it (in warnings). */
+        bool strict_config;
         /* Things a person should know that are not errors (e.g. "resources.gpus is ignored");
          * library code does not log, so the caller logs these at warning level. */
         char **warnings;
@@ -108,7 +120,9 @@ config *config_free(config *c);
 struct node_roots config_node_roots(const config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(config *, config_free);
 
-/* Parses a config file (YAML or JSON) over c. On error, *ret_error says "<file>:<line>: <key>: <why>". */
+/* Parses a config file (YAML or JSON) over c. On error, *ret_error says "<file>:<line>: <key>: <why>".
+ * An unknown key is an error with c->strict_config, else a warning appended to c->warnings
+ * ("<file>:<line>: <key>: unknown key, ignored", with a "did you mean" where a known key is close). */
 int config_load_file(config *c, const char *path, char **ret_error);
 
 /* Flags and env vars of program p (upstream's names, aliases and defaults, plus ours) over the config

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "daemon/daemon.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 
 #include "base/error.h"
 #include "base/filewatch.h"
 #include "base/log.h"
+#include "base/pidfile.h"
 #include "base/strv.h"
 #include "cdi/cdi.h"
+#include "daemon/healthz.h"
 #include "daemon/mps-gate.h"
 #include "daemon/node-config.h"
 #include "daemon/node-reporter.h"
@@ -28,6 +31,7 @@ struct daemon {
         plugin *plugin;
         mps_gate *mps_gate;      /* holds MPS resources back while their control daemon is not ready */
         plugin_metrics *metrics; /* NULL: --metrics-address is empty */
+        healthz_server *healthz; /* NULL: --health-address is empty */
         health_monitor *health;  /* NULL: health checks off */
         file_watch *config_watch;
         kube_client *kube; /* made on first use: the node label watch, Node events */
@@ -35,6 +39,7 @@ struct daemon {
         node_reporter *reporter; /* NULL: no Node events */
         char *cdi_error;         /* the CDI spec error line last logged (each is logged once) */
         bool cdi_flags_logged;
+        char *pid_file; /* written at start, removed at exit */
 };
 
 static const inventory *daemon_inventory(const struct daemon *d)
@@ -145,7 +150,10 @@ static void cdi_spec_sync(struct daemon *d, const config *c, const plan *p)
 {
         _cleanup_(cdi_specs_freep) cdi_specs *s = NULL;
         _cleanup_free_ char *error = NULL, *line = NULL;
-        if (!d->node || !cdi_strategy(c)) {
+        /* The plugin's: after the GPUs were read again it is already the new one (a changed MIG layout),
+         * while d->node is swapped once the reload took effect. */
+        const inventory *inv = plugin_inventory(d->plugin);
+        if (!inv || !cdi_strategy(c)) {
                 d->cdi_error = mfree(d->cdi_error);
                 (void)plugin_set_cdi_error(d->plugin, NULL);
                 return;
@@ -160,7 +168,7 @@ static void cdi_spec_sync(struct daemon *d, const config *c, const plan *p)
         struct cdi_options o;
         cdi_options_from_config(c, &o);
         const char *dir = c->flags.plugin.cdi_spec_dir;
-        int r = cdi_specs_build(d->node->inventory, &o, &s, &error);
+        int r = cdi_specs_build(inv, &o, &s, &error);
         if (r >= 0)
                 r = cdi_spec_dir_write(dir, s, &error);
         if (r < 0) {
@@ -197,18 +205,50 @@ static void cdi_spec_sync(struct daemon *d, const config *c, const plan *p)
                 if (cdi_spec_file_name(s->specs[i], &name) >= 0)
                         log_info("Wrote the CDI spec %s/%s (%zu devices; driver %s from the driver root %s, "
                                  "device nodes from the dev root %s)",
-                                 dir, name, s->specs[i]->n_devices, d->node->inventory->driver_version,
-                                 s->driver_root, s->dev_root);
+                                 dir, name, s->specs[i]->n_devices, inv->driver_version, s->driver_root,
+                                 s->dev_root);
         }
 }
 
 /* ---- reload ------------------------------------------------------------------------------------ */
 
-static void reload(struct daemon *d, const char *why)
+static int new_health(struct daemon *d, const config *c, const struct node *n, health_monitor **ret);
+static void use_node(struct daemon *d, struct node *n, health_monitor *h);
+
+/* The GPUs read again through node_open(), with c's roots: the new node when its devices differ from the
+ * running ones (a changed MIG layout), NULL when they do not or it could not be read (logged: the running
+ * devices stay). */
+static struct node *read_gpus_again(struct daemon *d, const config *c)
+{
+        _cleanup_free_ char *error = NULL;
+        struct node_roots roots = config_node_roots(c);
+        struct node *n = NULL;
+        int r = node_open(&roots, &n, &error);
+        if (r < 0) {
+                log_error("Reading the GPUs again failed, the devices stay as they were: %s%s",
+                          error ? error : strerror(-r), node_nvml_hint(r));
+                return NULL;
+        }
+        size_t was = d->node ? inventory_mig_devices(d->node->inventory) : 0;
+        size_t now = inventory_mig_devices(n->inventory);
+        if (d->node && inventory_same_devices(d->node->inventory, n->inventory)) {
+                log_info("The GPUs and MIG devices are as they were (%zu GPUs, %zu MIG devices)",
+                         n->inventory->n_gpus, now);
+                return node_close(n);
+        }
+        log_info("The GPUs or MIG devices changed: %zu GPUs, %zu MIG devices (were %zu GPUs, %zu MIG "
+                 "devices)",
+                 n->inventory->n_gpus, now, d->node ? d->node->inventory->n_gpus : 0, was);
+        return n;
+}
+
+/* The configuration loaded again and, with read_gpus, the GPUs read again: the plugin re-registers only
+ * the resources whose devices changed. */
+static void reload(struct daemon *d, const char *why, bool read_gpus)
 {
         config *c = NULL;
         _cleanup_free_ char *error = NULL;
-        log_info("%s, reloading the configuration", why);
+        log_info("%s, reloading the configuration%s", why, read_gpus ? " and reading the GPUs again" : "");
         int r = d->load_config(node_config_watch_value(d->node_config), &c, &error, d->userdata);
         if (r < 0 || !c) {
                 log_error("Configuration reload failed, keeping the running one: %s",
@@ -225,22 +265,31 @@ static void reload(struct daemon *d, const char *why)
                 plugin_metrics_reload(d->metrics, false);
                 return;
         }
+        _cleanup_(node_closep) struct node *n = read_gpus ? read_gpus_again(d, c) : NULL;
+        health_monitor *h = NULL;
+        if (n && new_health(d, c, n, &h) < 0)
+                n = node_close(n); /* logged; the running devices stay */
         /* The new config is the daemon's while the plugin applies it: on_plan_changed reads it. */
         config *old = d->config;
         d->config = c;
-        r = plugin_reload(d->plugin, c);
-        if (r >= 0)
+        r = plugin_reload(d->plugin, c, n ? n->inventory : NULL);
+        if (r >= 0) {
                 config_free(old);
-        else {
+                if (n)
+                        use_node(d, TAKE_PTR(n), h);
+        } else {
                 d->config = old;
                 config_free(c);
+                health_monitor_free(h);
         }
         plugin_metrics_reload(d->metrics, r >= 0);
 }
 
+/* SIGHUP: as upstream's restart, the config and the GPUs (a changed MIG layout; nvdp plugin --rescan
+ * sends it too). */
 static void on_reload_signal(loop_source *s, int signo, void *userdata)
 {
-        reload(userdata, "Received SIGHUP");
+        reload(userdata, "Received SIGHUP", true);
 }
 
 static void on_config_changed(file_watch *w, void *userdata)
@@ -249,7 +298,7 @@ static void on_config_changed(file_watch *w, void *userdata)
         _cleanup_free_ char *why = NULL;
         if (asprintf(&why, "%s changed", d->config->config_file) < 0)
                 return;
-        reload(d, why);
+        reload(d, why, false);
 }
 
 static void on_exit_signal(loop_source *s, int signo, void *userdata)
@@ -271,7 +320,18 @@ static int daemon_kube(struct daemon *d, char **ret_error)
 /* A new value of the node label selects another config. */
 static void on_node_config(const char *why, void *userdata)
 {
-        reload(userdata, why);
+        reload(userdata, why, false);
+}
+
+/* NVIDIA's MIG manager finished a new MIG layout. Under the none strategy MIG devices are not advertised:
+ * nothing to read again. */
+static void on_mig_configured(const char *why, void *userdata)
+{
+        struct daemon *d = userdata;
+        if (d->config->flags.mig_strategy == MIG_STRATEGY_NONE)
+                log_info("%s; the MIG strategy is none: nothing to read again", why);
+        else
+                reload(d, why, true);
 }
 
 static void on_event_error(const char *error, void *userdata)
@@ -311,24 +371,55 @@ static void on_health_changed(health_monitor *m, void *userdata)
         node_reporter_sync(d->reporter, daemon_inventory(d), health_monitor_tracker(m));
 }
 
-/* Health checks read upstream's env vars directly, as upstream does. */
-static int start_health(struct daemon *d)
+/* A health monitor of node n with c's policy (*ret NULL: checks off). Health checks read upstream's env
+ * vars directly, as upstream does. */
+static int new_health(struct daemon *d, const config *c, const struct node *n, health_monitor **ret)
 {
-        if (!d->node)
-                return 0;
         struct health_monitor_options o = {
-                .policy = d->config->flags.plugin.health_policy,
-                .recovery_interval = d->config->flags.plugin.health_recovery_interval,
+                .policy = c->flags.plugin.health_policy,
+                .recovery_interval = c->flags.plugin.health_recovery_interval,
                 .disable_env = getenv("DP_DISABLE_HEALTHCHECKS"),
                 .enable_env = getenv("DP_ENABLE_HEALTHCHECKS"),
         };
-        int r = health_monitor_start(d->loop, d->node->nvml, d->node->inventory, &o, on_health_changed, d,
-                                     &d->health);
-        if (r < 0 || !d->health)
+        return health_monitor_start(d->loop, n->nvml, n->inventory, &o, on_health_changed, d, ret);
+}
+
+/* The health view of the plugin and the metrics (NULL: checks off). */
+static void use_health(struct daemon *d, health_monitor *h)
+{
+        d->health = h;
+        const health_tracker *t = h ? health_monitor_tracker(h) : NULL;
+        plugin_set_health(d->plugin, t);
+        plugin_metrics_set_health(d->metrics, t);
+}
+
+static int start_health(struct daemon *d)
+{
+        health_monitor *h = NULL;
+        if (!d->node)
+                return 0;
+        int r = new_health(d, d->config, d->node, &h);
+        if (r < 0)
                 return r;
-        plugin_set_health(d->plugin, health_monitor_tracker(d->health));
-        plugin_metrics_set_health(d->metrics, health_monitor_tracker(d->health));
+        if (h)
+                use_health(d, h);
         return 0;
+}
+
+/* The node read again takes over (the plugin serves its inventory already): the plugin and the metrics see
+ * its health from now on; the old monitor stops before the old node closes. */
+static void use_node(struct daemon *d, struct node *n, health_monitor *h)
+{
+        health_monitor *old_health = d->health;
+        struct node *old = d->node;
+        d->node = n;
+        use_health(d, h);
+        plugin_metrics_set_inventory(d->metrics, n->inventory);
+        health_monitor_free(old_health);
+        node_close(old);
+        if (!old)
+                start_events(d); /* the first GPUs since the start */
+        node_reporter_sync(d->reporter, n->inventory, h ? health_monitor_tracker(h) : NULL);
 }
 
 /* ---- the plugin and its observer ----------------------------------------------------------------- */
@@ -471,7 +562,52 @@ static int start_metrics(struct daemon *d)
         return 0;
 }
 
+/* --health-address: /healthz alone, for the pod's probes (off when empty). */
+static int start_healthz(struct daemon *d)
+{
+        const char *address = d->config->flags.plugin.health_address;
+        if (isempty(address))
+                return 0;
+        _cleanup_free_ char *error = NULL;
+        int r = healthz_server_new(d->loop, d->plugin, address, &d->healthz, &error);
+        if (r < 0)
+                return log_error_errno(r, "--health-address: %s", error ? error : strerror(-r));
+        log_info("Serving /healthz on %s (port %d) for probes", address, healthz_server_port(d->healthz));
+        return 0;
+}
+
 /* ---- start, run, stop ---------------------------------------------------------------------------- */
+
+int daemon_pid_file(const config *c, char **ret)
+{
+        _cleanup_free_ char *dir = NULL;
+        int r = plugin_socket_dir(c->flags.plugin.kubelet_socket, &dir);
+        if (r < 0)
+                return r;
+        return asprintf(ret, "%s/nvdp/plugin.pid", dir) < 0 ? -ENOMEM : 0;
+}
+
+/* For nvdp plugin --rescan. Without it, SIGHUP still does the same. */
+static void write_pid_file(struct daemon *d)
+{
+        _cleanup_free_ char *path = NULL;
+        int r = daemon_pid_file(d->config, &path);
+        if (r >= 0) {
+                char *slash = strrchr(path, '/');
+                *slash = '\0';
+                r = mkdir(path, 0755) < 0 && errno != EEXIST ? negative_errno() : 0;
+                *slash = '/';
+        }
+        if (r >= 0)
+                r = pidfile_write(path);
+        if (r < 0)
+                log_warning_errno(r,
+                                  "Cannot write %s (nvdp plugin --rescan will not find this plugin; SIGHUP "
+                                  "does the same): %m",
+                                  strna(path));
+        else
+                d->pid_file = TAKE_PTR(path);
+}
 
 static int open_node(struct daemon *d)
 {
@@ -516,22 +652,43 @@ static int add_signals(struct daemon *d)
         return 0;
 }
 
+/* The daemon lives for months: memory an unusually large request took must go back to the kernel, not
+ * stay in the heap. Blocks from 128 KiB up are mmapped and unmapped when freed (glibc would otherwise
+ * raise that threshold to 32 MiB after the first such free, and serve the next ones from the heap), free
+ * heap top beyond 128 KiB is trimmed, and threads share two arenas (the rpc layer trims after big
+ * requests, see RPC_REQUEST_BUDGET). */
+static void memory_policy(void)
+{
+        (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        (void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+        (void)mallopt(M_ARENA_MAX, 2);
+}
+
 static int daemon_start(struct daemon *d)
 {
         static const int handled[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, 0 };
         int r;
+        memory_policy();
         /* Signals are blocked before NVML starts any thread (see signals_block). */
         if ((r = signals_block(handled)) < 0 || (r = loop_new(&d->loop)) < 0 ||
             (r = find_control_devices(&d->control_devices)) < 0 || (r = open_node(d)) < 0 ||
             (r = imex_resolve_at_start(d)) < 0 || (r = add_signals(d)) < 0 ||
             (r = mps_gate_new(d->loop, on_mps_gate, d, &d->mps_gate)) < 0 || (r = new_plugin(d)) < 0 ||
-            (r = start_metrics(d)) < 0 || (r = plugin_start(d->plugin)) < 0)
+            (r = start_metrics(d)) < 0 || (r = start_healthz(d)) < 0 || (r = plugin_start(d->plugin)) < 0)
                 return r;
         if (d->node)
                 start_events(d);
         if ((r = start_health(d)) < 0)
                 return r;
-        node_config_watch_start(d->loop, &d->kube, on_node_config, d, &d->node_config);
+        write_pid_file(d);
+        /* The MIG state label only where MIG devices are advertised (the chart grants the watch then). */
+        const struct node_config_watch_options wo = {
+                .on_config = on_node_config,
+                .on_mig_configured =
+                        d->config->flags.mig_strategy != MIG_STRATEGY_NONE ? on_mig_configured : NULL,
+                .userdata = d,
+        };
+        node_config_watch_start_with(d->loop, &d->kube, &wo, &d->node_config);
         /* The config file is watched as named at start (a ConfigMap updates it by a symlink swap). */
         const char *file = d->config->config_file;
         if (!isempty(file) &&
@@ -545,6 +702,9 @@ static void daemon_stop(struct daemon *d)
         /* The CDI spec stays in --cdi-spec-dir: in a rolling update the next plugin pod writes it again,
          * and containers created meanwhile (whose devices the kubelet already allocated) still resolve
          * their CDI names. `nvdp cdi remove` takes it away on uninstall. */
+        if (d->pid_file)
+                (void)unlink(d->pid_file);
+        free(d->pid_file);
         /* The plugin reads the tracker and the inventory: it goes before them. */
         d->plugin = plugin_free(d->plugin);
         d->mps_gate = mps_gate_free(d->mps_gate);
@@ -555,6 +715,7 @@ static void daemon_stop(struct daemon *d)
         kube_client_free(d->kube);
         free(d->cdi_error);
         d->metrics = plugin_metrics_free(d->metrics);
+        d->healthz = healthz_server_free(d->healthz);
         d->node = node_close(d->node);
         strv_free(d->control_devices);
         config_free(d->config);

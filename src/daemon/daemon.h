@@ -19,3 +19,8 @@ struct daemon_options {
 
 /* Runs until SIGTERM, SIGINT or SIGQUIT. Returns the process exit code. */
 int daemon_run(const struct daemon_options *o);
+
+/* Where the running plugin records its pid for nvdp plugin --rescan: nvdp/plugin.pid in the directory of
+ * its sockets (that of --kubelet-socket; a directory the kubelet leaves alone, on the host and mounted into
+ * the plugin's pod), so that it is found from the pod and from the host, one plugin per socket directory. */
+int daemon_pid_file(const config *c, char **ret);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The Node label nvidia.com/device-plugin.config, which selects the config in the chart's per-node mode
- * (CONFIG_FILE_SRCDIR and NODE_NAME set): both daemons (plugin, MPS control daemon) follow it, so that
- * they agree on the config. */
+ * (CONFIG_FILE_SRCDIR and NODE_NAME set): the plugin, the MPS control daemon and GFD follow it, so that
+ * they agree on the config. The plugin also follows nvidia.com/mig.config.state through the same watch:
+ * its MIG layout changed when the label becomes "success". */
 #pragma once
 
 #include "kube/kube.h"
@@ -13,9 +14,26 @@ typedef struct node_config_watch node_config_watch;
 /* The label's value changed; why is a sentence for the log ("Node label ... is now \"x\""). */
 typedef void (*node_config_handler)(const char *why, void *userdata);
 
-/* In the per-node mode, watches this node's labels through *kube (made here when NULL; the caller frees
- * it after the watch). Otherwise, or without API access (logged as a warning: the default config stays
- * selected), *ret is NULL. */
+/* The label NVIDIA's MIG manager sets on a node while it changes the MIG layout: "pending", "rebooting",
+ * then "success" (or "failed") once the new layout is there. */
+#define NODE_MIG_STATE_LABEL "nvidia.com/mig.config.state"
+
+struct node_config_watch_options {
+        /* The config label changed (per-node mode: CONFIG_FILE_SRCDIR set). NULL: not followed. */
+        node_config_handler on_config;
+        /* NODE_MIG_STATE_LABEL became "success" (from another value): the MIG layout changed. NULL: not
+         * followed. */
+        node_config_handler on_mig_configured;
+        void *userdata;
+};
+
+/* Watches this node's labels (NODE_NAME) through *kube (made here when NULL; the caller frees it after the
+ * watch), when there is something to follow: the config label in the per-node mode, the MIG state label
+ * when asked. Otherwise, or without API access (logged as a warning: the default config stays selected),
+ * *ret is NULL. One watch serves both. */
+void node_config_watch_start_with(loop *l, kube_client **kube, const struct node_config_watch_options *o,
+                                  node_config_watch **ret);
+/* The config label only. */
 void node_config_watch_start(loop *l, kube_client **kube, node_config_handler cb, void *userdata,
                              node_config_watch **ret);
 node_config_watch *node_config_watch_free(node_config_watch *w);

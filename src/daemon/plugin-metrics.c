@@ -4,7 +4,7 @@
 #include <inttypes.h>
 
 #include "base/parse.h"
-#include "base/strv.h"
+#include "daemon/healthz.h"
 
 #define V(...) ((const char *const[]){ __VA_ARGS__ })
 
@@ -206,6 +206,12 @@ void plugin_metrics_set_health(plugin_metrics *m, const health_tracker *t)
                 m->health = t;
 }
 
+void plugin_metrics_set_inventory(plugin_metrics *m, const inventory *inv)
+{
+        if (m)
+                m->inventory = inv;
+}
+
 /* ---- HTTP -------------------------------------------------------------------------------------- */
 
 static int serve_metrics(struct http_reply *reply, void *userdata)
@@ -218,34 +224,11 @@ static int serve_metrics(struct http_reply *reply, void *userdata)
         return 0;
 }
 
-/* 200 "ok" while every endpoint is registered (none, or registration off: nothing to register, also
- * ok); 503 naming the resources that are not. A resource the gate holds back (an MPS resource whose
- * daemon is not ready) is waiting on purpose, not failing: it does not count. */
+/* /healthz: daemon/healthz.c says what it answers, for this port and the loopback listener alike. */
 static int serve_healthz(struct http_reply *reply, void *userdata)
 {
         plugin_metrics *m = userdata;
-        const plan *pl = plugin_plan(m->plugin);
-        _cleanup_strv_free_ char **missing = new0(char *, 1);
-        if (!missing)
-                return -ENOMEM;
-        for (size_t i = 0; plugin_registers(m->plugin) && pl && i < pl->n_resources; i++)
-                if (!plugin_resource_registered(m->plugin, i) && !plugin_resource_held(m->plugin, i) &&
-                    strv_extend(&missing, pl->resources[i].name) < 0)
-                        return -ENOMEM;
-        if (!missing[0]) {
-                reply->body = strdup("ok\n");
-                if (!reply->body)
-                        return -ENOMEM;
-        } else {
-                _cleanup_free_ char *list = strv_join(missing, ", ");
-                if (!list || asprintf(&reply->body, "not registered with the kubelet: %s\n", list) < 0) {
-                        reply->body = NULL;
-                        return -ENOMEM;
-                }
-                reply->status = 503;
-        }
-        reply->size = strlen(reply->body);
-        return 0;
+        return healthz_reply(m->plugin, reply);
 }
 
 int plugin_metrics_serve(plugin_metrics *m, const char *address, char **ret_error)

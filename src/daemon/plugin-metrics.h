@@ -32,6 +32,8 @@ plugin_metrics *plugin_metrics_free(plugin_metrics *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(plugin_metrics *, plugin_metrics_free);
 /* The health tracker whose counters and reasons are reported (NULL: health checks off). */
 void plugin_metrics_set_health(plugin_metrics *m, const health_tracker *t);
+/* The inventory read from now on (the GPUs were read again: a changed MIG layout). */
+void plugin_metrics_set_inventory(plugin_metrics *m, const inventory *inv);
 
 /* Serves GET /metrics and GET /healthz on address (":2112", "127.0.0.1:2112", "[::1]:2112"). /healthz
  * answers 200 "ok" while every endpoint is registered with the kubelet, 503 otherwise. On failure

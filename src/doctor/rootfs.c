@@ -7,14 +7,15 @@
 #include "base/root-path.h"
 #include "base/strv.h"
 
-/* Opens path inside root (base/root-path.c resolves it there: an absolute symlink stays inside). */
+/* Opens path inside root (base/root-path.c resolves it there: an absolute symlink stays inside). The
+ * resolved path has no symlink left: O_NOFOLLOW refuses one swapped in since. */
 static int rootfs_open(const char *root, const char *path, int flags)
 {
         _cleanup_free_ char *local = NULL;
         int r = root_resolve_local(root, path, &local);
         if (r < 0)
                 return r;
-        int fd = open(local, flags | O_CLOEXEC);
+        int fd = open(local, flags | O_CLOEXEC | O_NOFOLLOW);
         return fd < 0 ? negative_errno() : fd;
 }
 
@@ -36,25 +37,20 @@ bool rootfs_exists(const char *root, const char *path)
         return rootfs_stat(root, path, &st) >= 0;
 }
 
-/* A regular file under root, opened for reading (never blocking on a fifo or a device). */
-static int open_regular(const char *root, const char *path, struct stat *ret_st)
+/* A regular file under root, opened for reading as every reader opens one (open_regular_file: never
+ * blocking on a fifo or a device); O_NOFOLLOW as in rootfs_open. */
+static int open_regular(const char *root, const char *path)
 {
-        _cleanup_close_ int fd = rootfs_open(root, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return fd;
-        if (fstat(fd, ret_st) < 0)
-                return negative_errno();
-        if (S_ISDIR(ret_st->st_mode))
-                return -EISDIR;
-        if (!S_ISREG(ret_st->st_mode))
-                return -EBADFD;
-        return TAKE_FD(fd);
+        _cleanup_free_ char *local = NULL;
+        int r = root_resolve_local(root, path, &local);
+        if (r < 0)
+                return r;
+        return open_regular_file(local, O_NOFOLLOW);
 }
 
 int rootfs_read(const char *root, const char *path, size_t max_size, char **ret, size_t *ret_size)
 {
-        struct stat st;
-        _cleanup_close_ int fd = open_regular(root, path, &st);
+        _cleanup_close_ int fd = open_regular(root, path);
         if (fd < 0)
                 return fd;
         return read_full_fd(fd, max_size, ret, ret_size);
@@ -63,11 +59,13 @@ int rootfs_read(const char *root, const char *path, size_t max_size, char **ret,
 int rootfs_read_tail(const char *root, const char *path, size_t max_size, char **ret)
 {
         struct stat st;
-        _cleanup_close_ int fd = open_regular(root, path, &st);
+        _cleanup_close_ int fd = open_regular(root, path);
         if (fd == -EISDIR)
                 return -EBADFD;
         if (fd < 0)
                 return fd;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
         off_t start = st.st_size > (off_t)max_size ? st.st_size - (off_t)max_size : 0;
         size_t want = (size_t)(st.st_size - start);
         _cleanup_free_ char *buf = malloc(want + 1);

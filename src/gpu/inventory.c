@@ -26,6 +26,37 @@ unsigned gpu_link_score(const struct gpu_link *l)
         }
 }
 
+static bool same_mig(const struct mig_device *a, const struct mig_device *b)
+{
+        return streq(a->uuid, b->uuid) && a->index == b->index && a->gi_id == b->gi_id &&
+               a->ci_id == b->ci_id && streq(a->profile, b->profile) && a->gi_cap_minor == b->gi_cap_minor &&
+               a->ci_cap_minor == b->ci_cap_minor;
+}
+
+bool inventory_same_devices(const inventory *a, const inventory *b)
+{
+        if (a->n_gpus != b->n_gpus)
+                return false;
+        for (size_t i = 0; i < a->n_gpus; i++) {
+                const struct gpu *x = &a->gpus[i], *y = &b->gpus[i];
+                if (!streq(x->uuid, y->uuid) || x->minor != y->minor || !streq(x->bus_id, y->bus_id) ||
+                    x->mig_enabled != y->mig_enabled || x->n_mig != y->n_mig)
+                        return false;
+                for (size_t j = 0; j < x->n_mig; j++)
+                        if (!same_mig(&x->mig[j], &y->mig[j]))
+                                return false;
+        }
+        return true;
+}
+
+size_t inventory_mig_devices(const inventory *inv)
+{
+        size_t n = 0;
+        for (size_t i = 0; inv && i < inv->n_gpus; i++)
+                n += inv->gpus[i].n_mig;
+        return n;
+}
+
 inventory *inventory_free(inventory *inv)
 {
         if (!inv)
@@ -184,6 +215,46 @@ static int load_mig(const nvml *n, nvmlDevice_t dev, struct gpu *g, uint64_t par
         return 0;
 }
 
+bool gpu_fabric_attached(const struct gpu_fabric *f)
+{
+        return f->supported && !f->error[0] && f->state == NVML_GPU_FABRIC_STATE_COMPLETED &&
+               f->status == NVML_SUCCESS && f->cluster_uuid[0];
+}
+
+/* Fabric membership, with go-nvlib's preference: the unversioned call where the library has it, else the
+ * versioned one at version 2. Never fails the inventory: an error is recorded (GFD fails on it, as
+ * upstream's GFD does; the plugin has no use for it). */
+static void load_fabric(const nvml *n, nvmlDevice_t dev, struct gpu_fabric *f)
+{
+        nvmlGpuFabricInfo_v2_t v = { .version = nvmlGpuFabricInfo_v2 };
+        nvmlReturn_t r = NVML_ERROR_NOT_SUPPORTED;
+        if (n->DeviceGetGpuFabricInfo) {
+                nvmlGpuFabricInfo_t v1 = {};
+                r = n->DeviceGetGpuFabricInfo(dev, &v1);
+                memcpy(v.clusterUuid, v1.clusterUuid, sizeof(v.clusterUuid));
+                v.status = v1.status;
+                v.cliqueId = v1.cliqueId;
+                v.state = v1.state;
+        } else if (n->DeviceGetGpuFabricInfoV)
+                r = n->DeviceGetGpuFabricInfoV(dev, &v);
+        *f = (struct gpu_fabric){ .supported = r != NVML_ERROR_NOT_SUPPORTED };
+        if (r != NVML_SUCCESS) {
+                if (f->supported)
+                        snprintf(f->error, sizeof(f->error), "%s", nvml_strerror(n, r));
+                return;
+        }
+        f->state = v.state;
+        f->status = v.status;
+        f->clique_id = v.cliqueId;
+        static const unsigned char zero[NVML_GPU_FABRIC_UUID_LEN];
+        if (memcmp(v.clusterUuid, zero, sizeof(zero)) == 0)
+                return;
+        const unsigned char *u = v.clusterUuid;
+        snprintf(f->cluster_uuid, sizeof(f->cluster_uuid),
+                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
+                 u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
 static int load_gpu(const nvml *n, const char *root, unsigned index, nvmlDevice_t dev, struct gpu *g,
                     uint64_t *ret_bytes, char **ret_error)
 {
@@ -236,6 +307,7 @@ static int load_gpu(const nvml *n, const char *root, unsigned index, nvmlDevice_
         nvmlDeviceArchitecture_t arch;
         if (n->DeviceGetArchitecture && n->DeviceGetArchitecture(dev, &arch) == NVML_SUCCESS)
                 snprintf(g->architecture, sizeof(g->architecture), "%s", architecture_name(arch));
+        load_fabric(n, dev, &g->fabric);
 
         unsigned current = 0, pending = 0;
         if (n->DeviceGetMigMode) {

@@ -40,6 +40,20 @@ struct mig_device {
         int gi_cap_minor, ci_cap_minor;
 };
 
+/* The GPU's place in a multi-node NVLink fabric (nvmlDeviceGetGpuFabricInfo), read as go-nvlib reads it. */
+struct gpu_fabric {
+        bool supported; /* false: NOT_SUPPORTED (no fabric, an older driver or library) */
+        char error[96]; /* the call failed otherwise: NVML's error string; "" when it answered */
+        unsigned state; /* NVML_GPU_FABRIC_STATE_*: 0 not supported .. 3 completed */
+        int status;     /* the GPU's registration with the fabric manager (nvmlReturn_t), once completed */
+        char cluster_uuid[40]; /* "4c1f2a3b-5d6e-4f70-8a9b-0c1d2e3f4a5b", lower case; "" when all zero */
+        unsigned clique_id;
+};
+
+/* Whether the GPU is in a fabric clique as go-nvlib's IsFabricAttached says: registration completed
+ * successfully with a cluster UUID that is not zero. */
+bool gpu_fabric_attached(const struct gpu_fabric *f);
+
 struct gpu {
         unsigned index;        /* NVML index */
         unsigned minor;        /* /dev/nvidia<minor> */
@@ -55,6 +69,7 @@ struct gpu {
         bool mig_capable, mig_enabled;
         struct mig_device *mig; /* when mig_enabled */
         size_t n_mig;
+        struct gpu_fabric fabric;
 };
 
 typedef struct inventory {
@@ -85,6 +100,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(inventory *, inventory_free);
  * be read, or has no such entry). */
 int mig_device_cap_path(const inventory *inv, const struct gpu *gpu, const struct mig_device *m, bool ci,
                         char **ret, char **ret_error);
+
+/* Whether two readings of the node hold the same devices: the same GPUs (UUID, minor, PCI address, MIG
+ * mode) with the same MIG devices (UUID, position, instances, profile, capability minors). What a rescan
+ * compares: a changed MIG layout differs, a second reading of an unchanged node does not. */
+bool inventory_same_devices(const inventory *a, const inventory *b);
+/* MIG devices on all GPUs. */
+size_t inventory_mig_devices(const inventory *inv);
 
 static inline const struct gpu_link *inventory_link(const inventory *inv, size_t a, size_t b)
 {

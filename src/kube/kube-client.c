@@ -261,32 +261,41 @@ static int on_response(h2_request *r, int status, void *userdata)
         return 0;
 }
 
-/* Hands every complete line to on_line, keeps the rest. */
-static int feed_lines(kube_call *k)
+int kube_lines_split(char *buf, size_t *len, kube_split_fn on_line, void *userdata)
 {
         size_t start = 0;
+        int r = 0;
         for (;;) {
-                char *nl = memchr(k->buf + start, '\n', k->len - start);
+                char *nl = memchr(buf + start, '\n', *len - start);
                 if (!nl)
                         break;
                 *nl = '\0';
-                size_t n = (size_t)(nl - (k->buf + start));
-                if (n > 0) {
-                        k->in_line = true;
-                        int r = k->on_line(k->buf + start, n, k->userdata);
-                        k->in_line = false;
-                        if (k->cancelled)
-                                return -ECANCELED;
-                        if (r < 0)
-                                return r;
-                }
+                size_t n = (size_t)(nl - (buf + start));
+                if (n > 0 && (r = on_line(buf + start, n, userdata)) < 0)
+                        break;
                 start += n + 1;
         }
-        memmove(k->buf, k->buf + start, k->len - start);
-        k->len -= start;
-        if (k->buf)
-                k->buf[k->len] = '\0';
+        if (r < 0)
+                return r;
+        memmove(buf, buf + start, *len - start);
+        *len -= start;
+        buf[*len] = '\0';
         return 0;
+}
+
+static int call_line(char *line, size_t size, void *userdata)
+{
+        kube_call *k = userdata;
+        k->in_line = true;
+        int r = k->on_line(line, size, k->userdata);
+        k->in_line = false;
+        return k->cancelled ? -ECANCELED : r;
+}
+
+/* Hands every complete line to on_line, keeps the rest. */
+static int feed_lines(kube_call *k)
+{
+        return k->buf ? kube_lines_split(k->buf, &k->len, call_line, k) : 0;
 }
 
 static int on_data(h2_request *r, const uint8_t *data, size_t len, void *userdata)
@@ -682,6 +691,27 @@ static int load_client_cert(SSL_CTX *ctx, const char *cert_pem, const char *key_
         return ok ? 0 : -EINVAL;
 }
 
+/* TLS 1.2 or later, no renegotiation, the configuration's CA and client certificate. */
+static int tls_context_new(const struct kube_config *cfg, SSL_CTX **ret, char **ret_error)
+{
+        SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+        if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
+                SSL_CTX_free(ctx);
+                return -ENOMEM;
+        }
+        *ret = ctx; /* freed with the client, also on failure */
+        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+        if (!cfg->ca_pem || load_ca(ctx, cfg->ca_pem) < 0)
+                return error_set(ret_error, -EINVAL,
+                                 "%s: the certificate authority holds no usable PEM certificate",
+                                 cfg->source);
+        if (cfg->client_cert_pem && load_client_cert(ctx, cfg->client_cert_pem, cfg->client_key_pem) < 0)
+                return error_set(ret_error, -EINVAL,
+                                 "%s: the client certificate and key cannot be loaded or do not match",
+                                 cfg->source);
+        return 0;
+}
+
 int kube_client_new(loop *l, const struct kube_config *cfg, const struct kube_client_options *o,
                     kube_client **ret, char **ret_error)
 {
@@ -704,20 +734,14 @@ int kube_client_new(loop *l, const struct kube_config *cfg, const struct kube_cl
             (cfg->token && !c->token) || (cfg->token_file && !c->token_file))
                 return -ENOMEM;
 
-        c->ssl = SSL_CTX_new(TLS_client_method());
-        if (!c->ssl || !SSL_CTX_set_min_proto_version(c->ssl, TLS1_2_VERSION))
-                return -ENOMEM;
-        SSL_CTX_set_options(c->ssl, SSL_OP_NO_RENEGOTIATION);
-        if (!cfg->ca_pem || load_ca(c->ssl, cfg->ca_pem) < 0)
-                return error_set(ret_error, -EINVAL,
-                                 "%s: the certificate authority holds no usable PEM certificate",
-                                 cfg->source);
-        if (cfg->client_cert_pem && load_client_cert(c->ssl, cfg->client_cert_pem, cfg->client_key_pem) < 0)
-                return error_set(ret_error, -EINVAL,
-                                 "%s: the client certificate and key cannot be loaded or do not match",
-                                 cfg->source);
+        int r = tls_context_new(cfg, &c->ssl, ret_error);
+        if (r < 0) {
+                /* What OpenSSL queued about it is ours to drop, not the next caller's to find. */
+                ERR_clear_error();
+                return r;
+        }
         if (c->token_file) {
-                int r = token_refresh(c, true);
+                r = token_refresh(c, true);
                 if (r < 0)
                         return error_set(ret_error, r, "%s: failed to read the token file %s: %s",
                                          cfg->source, c->token_file, strerror(-r));

@@ -1,9 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* One Node's labels, kept current: list, then watch from the list's resourceVersion (the informer pattern
  * of client-go reduced to one object). */
-#include <json-c/json.h>
-
-#include "base/json.h"
 #include "base/parse.h"
 #include "base/strv.h"
 #include "kube.h"
@@ -92,22 +89,13 @@ static void deliver(kube_node_watch *w, char **labels /* taken; NULL: no node */
                 w->h.on_labels(w->labels, w->userdata);
 }
 
-static bool rv_valid(const char *rv)
+/* Takes rv (NULL: keeps the one we have). */
+static void set_rv(kube_node_watch *w, char *rv)
 {
-        /* It goes into a URL: only what resourceVersions are made of (decimal in etcd, opaque elsewhere). */
-        return strspn(rv, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.") == strlen(rv);
-}
-
-static void set_rv(kube_node_watch *w, json_object *obj)
-{
-        json_object *rv = json_object_object_get(json_object_object_get(obj, "metadata"), "resourceVersion");
-        if (!json_object_is_type(rv, json_type_string) || !rv_valid(json_object_get_string(rv)))
+        if (!rv)
                 return;
-        char *s = strdup(json_object_get_string(rv));
-        if (s) {
-                free(w->rv);
-                w->rv = s;
-        }
+        free(w->rv);
+        w->rv = rv;
 }
 
 static void retry_later(kube_node_watch *w, bool relist)
@@ -126,25 +114,15 @@ static void on_list_inner(kube_node_watch *w, int status, const char *body, size
                 report_error(w, error);
                 return retry_later(w, true);
         }
-        _cleanup_json_ json_object *o = NULL;
-        json_object *items;
-        if (kube_json_parse(body, size, &o) < 0 ||
-            !json_object_is_type(items = json_object_object_get(o, "items"), json_type_array)) {
-                report_error(w, "the node list from the API server is not a NodeList");
+        _cleanup_free_ char *err = NULL;
+        char *rv = NULL, **labels = NULL;
+        int r = kube_node_list_parse(body, size, w->name, &rv, &labels, &err);
+        if (r < 0) {
+                if (err)
+                        report_error(w, err);
                 return retry_later(w, true);
         }
-        set_rv(w, o);
-        char **labels = NULL;
-        for (size_t i = 0; i < json_object_array_length(items); i++) {
-                json_object *n = json_object_array_get_idx(items, i);
-                json_object *name = json_object_object_get(json_object_object_get(n, "metadata"), "name");
-                if (json_object_is_type(name, json_type_string) &&
-                    streq(json_object_get_string(name), w->name)) {
-                        if (kube_object_labels(n, &labels) < 0)
-                                return retry_later(w, true);
-                        break;
-                }
-        }
+        set_rv(w, rv);
         w->backoff = w->backoff_initial;
         deliver(w, labels);
         start(w);
@@ -161,43 +139,30 @@ static void on_list(int status, const char *body, size_t size, const char *error
 /* One watch event: {"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{...}}. */
 static int on_line_inner(kube_node_watch *w, const char *line, size_t size)
 {
-        _cleanup_json_ json_object *o = NULL;
-        if (kube_json_parse(line, size, &o) < 0) {
-                report_error(w, "the API server sent a watch event that is not JSON");
-                return -EPROTO;
+        struct kube_watch_event e;
+        _cleanup_free_ char *err = NULL;
+        int r = kube_watch_event_parse(line, size, &e, &err);
+        if (r < 0) {
+                if (err)
+                        report_error(w, err);
+                return r;
         }
-        json_object *type = json_object_object_get(o, "type"), *obj = json_object_object_get(o, "object");
-        if (!json_object_is_type(type, json_type_string) || !json_object_is_type(obj, json_type_object)) {
-                report_error(w, "the API server sent a watch event without type or object");
-                return -EPROTO;
-        }
-        const char *t = json_object_get_string(type);
-        if (streq(t, "ERROR")) {
-                json_object *code = json_object_object_get(obj, "code"),
-                            *msg = json_object_object_get(obj, "message");
+        if (e.type == KUBE_WATCH_ERROR) {
                 _cleanup_free_ char *m = NULL;
-                if (asprintf(&m, "watch of node %s: %s", w->name,
-                             json_object_is_type(msg, json_type_string) ? json_object_get_string(msg)
-                                                                        : "error event") >= 0)
+                if (asprintf(&m, "watch of node %s: %s", w->name, e.message ? e.message : "error event") >=
+                    0)
                         report_error(w, m);
+                kube_watch_event_done(&e);
                 /* 410 Gone: our resourceVersion is too old; anything else: start over as well. */
-                (void)code;
                 return -ESTALE;
         }
         w->got_event = true;
-        set_rv(w, obj);
-        if (streq(t, "BOOKMARK"))
-                return 0;
-        if (streq(t, "DELETED")) {
+        set_rv(w, TAKE_PTR(e.resource_version));
+        if (e.type == KUBE_WATCH_DELETED)
                 deliver(w, NULL);
-                return 0;
-        }
-        if (streq(t, "ADDED") || streq(t, "MODIFIED")) {
-                char **labels;
-                if (kube_object_labels(obj, &labels) < 0)
-                        return -ENOMEM;
-                deliver(w, labels);
-        }
+        else if (e.type != KUBE_WATCH_BOOKMARK)
+                deliver(w, TAKE_PTR(e.labels));
+        kube_watch_event_done(&e);
         return 0;
 }
 
@@ -217,8 +182,13 @@ static void on_watch_end_inner(kube_node_watch *w, int status, const char *body,
         bool healthy = w->got_event || now_nsec() - w->watch_started >= WATCH_HEALTHY;
         if (healthy)
                 w->backoff = w->backoff_initial;
-        if (status == -ESTALE || status == 410)
-                return retry_later(w, true); /* re-list (after a short pause: never a tight loop) */
+        if (status == -ESTALE || status == 410) {
+                /* The server answered: it is up (a restarted API server answers every old resourceVersion
+                 * so). Re-list after the first, short pause (never a tight loop), not the outage's backoff.
+                 */
+                w->backoff = w->backoff_initial;
+                return retry_later(w, true);
+        }
         if (error)
                 report_error(w, error);
         if (!error && healthy) {
@@ -247,7 +217,7 @@ static void start(kube_node_watch *w)
         } else {
                 if (asprintf(&path,
                              "/api/v1/nodes?fieldSelector=metadata.name%%3D%s&watch=1&resourceVersion=%s"
-                             "&allowWatchBookmarks=true&timeoutSeconds=%u",
+                             "&timeoutSeconds=%u",
                              w->name, w->rv, w->timeout_seconds) < 0)
                         return retry_later(w, false);
                 w->got_event = false;
@@ -278,7 +248,10 @@ int kube_node_watch_new(kube_client *c, const char *name, const struct kube_node
         w->h = *h;
         w->userdata = userdata;
         w->backoff_initial = w->backoff = 500 * NSEC_PER_MSEC;
-        w->timeout_seconds = 300;
+        /* Long watches and no bookmarks: an idle plugin is not woken every minute by a bookmark nor
+         * every 5 minutes to start a new watch (its Node's own updates still arrive at once). A
+         * resourceVersion that is too old by then gets 410 and one re-list. */
+        w->timeout_seconds = 1800;
         w->name = strdup(name);
         /* The first list starts from the loop, as every later attempt does. */
         if (!w->name || loop_add_timer(kube_client_loop(c), 0, on_retry, w, &w->retry) < 0) {

@@ -105,9 +105,9 @@ struct kube_event {
 };
 /* The core/v1 Event as JSON; the name is "<node>.<time in ns, hex>" as client-go's recorder makes it. */
 int kube_event_body(const struct kube_event *e, const char *default_namespace, char **ret);
-/* POST /api/v1/namespaces/<ns>/events. */
+/* POST /api/v1/namespaces/<ns>/events. *ret (may be NULL) is for kube_call_cancel. */
 int kube_create_event(kube_client *c, const struct kube_event *e, uint64_t timeout_nsec, kube_response_fn cb,
-                      void *userdata);
+                      void *userdata, kube_call **ret);
 
 /* The "message" of a Kubernetes Status object, NULL when body is not one. */
 char *kube_status_message(const char *body, size_t size);
@@ -116,6 +116,66 @@ struct json_object;
 int kube_object_labels(struct json_object *obj, char ***ret);
 /* Parses JSON with the depth and size limits above. -EINVAL for bad JSON. */
 int kube_json_parse(const char *text, size_t size, struct json_object **ret);
+
+/* ---- what a list and a watch of one Node say (pure; kube-json.c) ------------------------------------- */
+
+/* A NodeList body: its resourceVersion (NULL when absent, or not made of what resourceVersions are made
+ * of: it goes into a URL) and the labels of the node called name (sorted "key=value"; NULL when the list
+ * does not hold it). -EPROTO with a sentence for a body that is not a NodeList. */
+int kube_node_list_parse(const char *body, size_t size, const char *name, char **ret_rv, char ***ret_labels,
+                         char **ret_error);
+
+enum kube_watch_type {
+        KUBE_WATCH_ADDED,
+        KUBE_WATCH_MODIFIED,
+        KUBE_WATCH_DELETED,
+        KUBE_WATCH_BOOKMARK,
+        KUBE_WATCH_ERROR
+};
+struct kube_watch_event {
+        enum kube_watch_type type;
+        char *resource_version; /* of the object; NULL as for kube_node_list_parse */
+        char **labels;          /* ADDED and MODIFIED: the object's labels, sorted "key=value" */
+        char *message;          /* ERROR: the Status message, NULL when it has none */
+};
+/* One line of a watch stream, {"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{...}}. -EPROTO
+ * with a sentence when it is not one (an unknown type included). */
+int kube_watch_event_parse(const char *line, size_t size, struct kube_watch_event *ret, char **ret_error);
+void kube_watch_event_done(struct kube_watch_event *e);
+
+/* The line splitting of a streamed body: every complete line of buf[0, *len) goes to on_line (in place,
+ * NUL-terminated, without its newline; empty lines skipped), and what follows the last newline moves to
+ * the front (*len becomes its length). Stops at the first on_line that returns < 0, which it returns. */
+typedef int (*kube_split_fn)(char *line, size_t size, void *userdata);
+int kube_lines_split(char *buf, size_t *len, kube_split_fn on_line, void *userdata);
+
+/* ---- NodeFeature (Node Feature Discovery's nfd.k8s-sigs.io/v1alpha1) ------------------------------------
+ */
+
+#define KUBE_NODEFEATURE_API_VERSION "nfd.k8s-sigs.io/v1alpha1"
+/* The label NFD's master reads to know which Node a NodeFeature is about. */
+#define KUBE_NODEFEATURE_NODE_LABEL "nfd.node.kubernetes.io/node-name"
+
+/* One node's NodeFeature as NVIDIA's GFD keeps it: metadata.labels holds only the node label, the one
+ * owner is the Node (so the object goes with its Node), spec.features is empty, spec.labels the labels. */
+struct kube_nodefeature {
+        const char *namespace, *name;
+        const char *node, *node_uid;
+        char *const *labels; /* "key=value" */
+};
+/* The object as JSON: a new one (base NULL) or base (an object as read: resourceVersion, annotations and
+ * whatever else it holds are kept) with metadata.labels, metadata.ownerReferences and spec replaced.
+ * -EINVAL when a field of nf is missing. */
+int kube_nodefeature_body(const struct kube_nodefeature *nf, struct json_object *base, char **ret);
+/* Whether obj (as read) already says what nf says: an update would change nothing. The owner is matched
+ * by its name (node_uid may be NULL). */
+bool kube_nodefeature_up_to_date(struct json_object *obj, const struct kube_nodefeature *nf);
+/* GET, POST (create; base NULL) and PUT (update of base) of
+ * /apis/nfd.k8s-sigs.io/v1alpha1/namespaces/<namespace>/nodefeatures[/<name>]. */
+int kube_get_nodefeature(kube_client *c, const char *namespace, const char *name, uint64_t timeout_nsec,
+                         kube_response_fn cb, void *userdata);
+int kube_put_nodefeature(kube_client *c, const struct kube_nodefeature *nf, struct json_object *base,
+                         uint64_t timeout_nsec, kube_response_fn cb, void *userdata);
 
 /* ---- node watch ------------------------------------------------------------------------------------- */
 

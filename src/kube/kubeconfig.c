@@ -310,9 +310,10 @@ static int parse_cluster(struct doc *d, yaml_node_t *cluster, const char *cluste
                         "%s: cluster \"%s\" sets insecure-skip-tls-verify, which nvdp refuses: give "
                         "certificate-authority or certificate-authority-data",
                         d->path, cluster_name);
-        if (get_str(d, cluster, "cluster", "tls-server-name", &s) < 0 ||
-            dup_or_null(s, &c->tls_server_name) < 0)
+        if (get_str(d, cluster, "cluster", "tls-server-name", &s) < 0)
                 return -EINVAL;
+        if (dup_or_null(s, &c->tls_server_name) < 0)
+                return -ENOMEM;
         r = get_pem(d, cluster, "cluster", "certificate-authority", "certificate-authority-data",
                     &c->ca_pem);
         if (r < 0)
@@ -346,8 +347,10 @@ static int parse_user(struct doc *d, yaml_node_t *user, const char *user_name, s
                 return error_set(d->ret_error, -EINVAL, "%s: user \"%s\" has a client %s but no client %s",
                                  d->path, user_name, c->client_cert_pem ? "certificate" : "key",
                                  c->client_cert_pem ? "key" : "certificate");
-        if (get_str(d, user, "user", "token", &s) < 0 || dup_or_null(s, &c->token) < 0)
+        if (get_str(d, user, "user", "token", &s) < 0)
                 return -EINVAL;
+        if (dup_or_null(s, &c->token) < 0)
+                return -ENOMEM;
         if (get_str(d, user, "user", "tokenFile", &s) < 0)
                 return -EINVAL;
         if (s && !c->token) {

@@ -446,6 +446,10 @@ int labels_build(const inventory *inv, const config *c, const char *machine_type
                 return r;
         if ((r = set_gpu_labels(l, inv, c)) < 0)
                 return r;
+        _cleanup_free_ char *clique = NULL;
+        if ((r = labels_gpu_clique(inv, &clique, NULL, ret_error)) < 0 ||
+            (clique && (r = labels_set(l, P "gpu.clique", clique)) < 0))
+                return r;
 
         switch (c->flags.mig_strategy) {
         case MIG_STRATEGY_SINGLE:

@@ -14,29 +14,34 @@
 #define PATCH_TIMEOUT (30 * NSEC_PER_SEC)
 
 /* Our labels as "key=value", the ones we set before and no longer do as keys to remove, and the
- * annotation that records what we set. */
+ * annotation that records what we set. Linear in the labels and the recorded keys (both may be many). */
 static int patch_parts(const labels *l, char *const *previous, char ***ret_set, char ***ret_remove,
                        char ***ret_annotations)
 {
-        _cleanup_strv_free_ char **set = new0(char *, 1), **remove = new0(char *, 1),
-                                 **applied = new0(char *, 1), **annotations = new0(char *, 1);
-        if (!set || !remove || !applied || !annotations)
+        _cleanup_strv_builder_ strv_builder set = {}, remove = {}, applied = {};
+        _cleanup_strv_free_ char **annotations = new0(char *, 1);
+        if (!annotations)
                 return -ENOMEM;
         for (size_t i = 0; i < l->n; i++) {
                 if (!startswith(l->items[i].key, OUR_PREFIX))
                         continue;
-                if (strv_extendf(&set, "%s=%s", l->items[i].key, l->items[i].value) < 0 ||
-                    strv_extend(&applied, l->items[i].key) < 0)
+                char *kv = NULL;
+                if (asprintf(&kv, "%s=%s", l->items[i].key, l->items[i].value) < 0 ||
+                    strv_builder_push(&set, kv) < 0 || strv_builder_extend(&applied, l->items[i].key) < 0)
                         return -ENOMEM;
         }
         STRV_FOREACH (k, previous)
-                if (startswith(*k, OUR_PREFIX) && !labels_get(l, *k) && strv_extend(&remove, *k) < 0)
+                if (startswith(*k, OUR_PREFIX) && !labels_get(l, *k) && strv_builder_extend(&remove, *k) < 0)
                         return -ENOMEM;
-        _cleanup_free_ char *list = strv_join(applied, ",");
+        _cleanup_strv_free_ char **s = strv_builder_take(&set), **r = strv_builder_take(&remove),
+                                 **a = strv_builder_take(&applied);
+        if (!s || !r || !a)
+                return -ENOMEM;
+        _cleanup_free_ char *list = strv_join(a, ",");
         if (!list || strv_extendf(&annotations, "%s=%s", LABELS_NODE_ANNOTATION, list) < 0)
                 return -ENOMEM;
-        *ret_set = TAKE_PTR(set);
-        *ret_remove = TAKE_PTR(remove);
+        *ret_set = TAKE_PTR(s);
+        *ret_remove = TAKE_PTR(r);
         *ret_annotations = TAKE_PTR(annotations);
         return 0;
 }
@@ -90,10 +95,11 @@ static void patched(int status, const char *body, size_t size, const char *error
                 a->done(0, NULL, true, a->userdata);
 }
 
-/* Whether the node already carries exactly our labels, and none we applied before and dropped since. */
+/* Whether the node already carries exactly our labels, and none we applied before and dropped since.
+ * previous is sorted (binary search: a node's labels and the recorded keys may both be many). */
 static bool node_up_to_date(const labels *l, char *const *node_labels, char *const *previous)
 {
-        size_t ours = 0;
+        size_t ours = 0, n_previous = strv_length(previous);
         STRV_FOREACH (kv, node_labels) {
                 const char *eq = strchr(*kv, '=');
                 if (!eq || !startswith(*kv, OUR_PREFIX))
@@ -102,7 +108,7 @@ static bool node_up_to_date(const labels *l, char *const *node_labels, char *con
                 const char *want = key ? labels_get(l, key) : NULL;
                 if (want && streq(want, eq + 1))
                         ours++;
-                else if (!want && key && strv_contains(previous, key))
+                else if (!want && key && strv_contains_sorted(previous, n_previous, key))
                         return false; /* one of ours to remove */
         }
         size_t n = 0;
@@ -134,6 +140,7 @@ static void got_node(int status, const char *body, size_t size, const char *erro
                 a->done(r, "out of memory", false, a->userdata);
                 return;
         }
+        strv_sort(previous);
         if (node_up_to_date(a->labels, node_labels, previous)) {
                 a->done(0, NULL, false, a->userdata);
                 return;

@@ -44,10 +44,18 @@ void labels_print(const labels *l, FILE *f, const char *indent);
  * inv NULL or without GPUs gives the labels of a node without GPUs (timestamp, vgpu.present).
  * machine_type is the raw DMI product name, NULL when it could not be read ("unknown").
  * timestamp is Unix seconds, or LABELS_NO_TIMESTAMP.
- * Fails (-EINVAL, with a sentence in ret_error) where upstream's labelers fail: MPS sharing with a
- * MIG-enabled GPU, a driver version that is not X.Y[.Z]. */
+ * Fails (with a sentence in ret_error) where upstream's labelers fail: MPS sharing with a MIG-enabled GPU,
+ * a driver version that is not X.Y[.Z] (-EINVAL), a GPU whose fabric info could not be read (-EIO). */
 int labels_build(const inventory *inv, const config *c, const char *machine_type, int64_t timestamp,
                  labels **ret, char **ret_error);
+
+/* nvidia.com/gpu.clique as NVIDIA's GFD builds it: "<cluster uuid>.<clique id>" of the GPUs attached to an
+ * NVLink fabric clique (gpu_fabric_attached()). Returns 1 with *ret_clique set; 0 with *ret_clique NULL when
+ * there is no label: no GPU attached, or the attached GPUs name more than one cluster UUID or clique ID
+ * (then *ret_why, when asked for, is a sentence saying which GPUs disagree, for a warning; else NULL);
+ * -EIO with a sentence in ret_error when a GPU's fabric info could not be read (upstream's GFD fails then).
+ */
+int labels_gpu_clique(const inventory *inv, char **ret_clique, char **ret_why, char **ret_error);
 
 /* Upstream's sanitising of product and machine names ("NVIDIA H100 80GB HBM3" ->
  * "NVIDIA-H100-80GB-HBM3"): characters outside [A-Za-z0-9-_. ] dropped, runs of blanks become
@@ -79,3 +87,13 @@ typedef struct kube_client kube_client;
 typedef void (*labels_node_done)(int r, const char *error, bool changed, void *userdata);
 int labels_node_apply(kube_client *c, const char *node, const labels *l, labels_node_done done,
                       void *userdata);
+
+/* NodeFeature mode: the name of the node's object is this prefix and the node's name, as upstream's. */
+#define LABELS_NODEFEATURE_PREFIX "nvidia-features-for-"
+
+/* Puts l into the node's NodeFeature (nfd.k8s-sigs.io/v1alpha1) in namespace, asynchronously in the client's
+ * loop: GETs it, and only when it is missing or says something else GETs the Node (for its uid: the object
+ * is owned by the Node) and creates or updates it. done as for labels_node_apply(). -EINVAL at once for a
+ * namespace or node name that is not valid. */
+int labels_nodefeature_apply(kube_client *c, const char *namespace, const char *node, const labels *l,
+                             labels_node_done done, void *userdata);

@@ -11,6 +11,16 @@
 /* After the answer, the peer gets this long to close its side before we close ours (a close with
  * unread input would send a reset, which can destroy the answer in flight). */
 #define LINGER_MAX_NS (2ULL * NSEC_PER_SEC)
+/* Connections taken per wakeup of the listener; after EMFILE/ENFILE it pauses this long instead of
+ * spinning on a level-triggered fd. */
+#define ACCEPTS_PER_WAKE  64
+#define ACCEPT_BACKOFF_NS (100 * NSEC_PER_MSEC)
+
+/* Where a connection comes from: its IP address (IPv4-mapped IPv6 counted as IPv4). */
+struct peer {
+        uint8_t addr[16];
+        bool v6;
+};
 
 enum conn_state { CONN_READING, CONN_WRITING, CONN_LINGERING };
 
@@ -19,6 +29,8 @@ struct conn {
         http_server *server;
         conn *prev, *next;
         int fd;
+        struct peer peer;
+        uint64_t seq; /* accept order: lower is older */
         enum conn_state state;
         loop_source *io;
         loop_source *timer;
@@ -32,13 +44,13 @@ struct http_server {
         loop *loop;
         const struct http_route *routes;
         size_t n_routes;
-        uint64_t timeout;
+        uint64_t header_timeout, timeout;
         int fd;
         int port;
-        loop_source *listener;
-        bool accepting;
+        loop_source *listener, *backoff;
         conn *conns;
         size_t n_conns;
+        uint64_t seq, evicted, refused;
 };
 
 /* ---- listen address ---------------------------------------------------------------------------- */
@@ -285,14 +297,6 @@ static const char *status_text(int status)
         }
 }
 
-static void listener_update(http_server *s)
-{
-        bool want = s->n_conns < HTTP_CONNECTIONS_MAX;
-        if (s->listener && want != s->accepting &&
-            loop_source_set_io_events(s->listener, want ? EPOLLIN : 0) >= 0)
-                s->accepting = want;
-}
-
 static void conn_free(conn *c)
 {
         http_server *s = c->server;
@@ -308,7 +312,6 @@ static void conn_free(conn *c)
         safe_close(c->fd);
         free(c->out);
         free(c);
-        listener_update(s);
 }
 
 static void conn_linger(conn *c)
@@ -463,33 +466,132 @@ static void conn_timeout(loop_source *src, void *userdata)
                 conn_free(c);
 }
 
+static struct peer peer_of(const struct sockaddr_storage *ss)
+{
+        struct peer p = {};
+        if (ss->ss_family == AF_INET6) {
+                const struct sockaddr_in6 *sa = (const struct sockaddr_in6 *)ss;
+                if (IN6_IS_ADDR_V4MAPPED(&sa->sin6_addr))
+                        memcpy(p.addr, sa->sin6_addr.s6_addr + 12, 4);
+                else {
+                        memcpy(p.addr, sa->sin6_addr.s6_addr, 16);
+                        p.v6 = true;
+                }
+        } else if (ss->ss_family == AF_INET)
+                memcpy(p.addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+        return p;
+}
+
+static bool peer_equal(const struct peer *a, const struct peer *b)
+{
+        return a->v6 == b->v6 && memcmp(a->addr, b->addr, sizeof a->addr) == 0;
+}
+
+static size_t peer_connections(const http_server *s, const struct peer *p)
+{
+        size_t n = 0;
+        for (const conn *c = s->conns; c; c = c->next)
+                n += peer_equal(&c->peer, p);
+        return n;
+}
+
+/* A connection that may go to make room: one still waiting for its request, or done and lingering. One
+ * busy writing an answer keeps its slot. */
+static bool evictable(const conn *c)
+{
+        return c->state != CONN_WRITING;
+}
+
+/* Whom to close for a new connection from p: the oldest evictable one of p itself when p is at its
+ * bound; else, when the server is full, a lingering one, else the oldest evictable one of the peer
+ * holding the most connections. NULL: room without closing anything, or nothing evictable. */
+static conn *pick_victim(http_server *s, const struct peer *p, bool *ret_refuse)
+{
+        conn *best = NULL;
+        size_t best_count = 0;
+        *ret_refuse = false;
+        if (peer_connections(s, p) >= HTTP_CONNECTIONS_PER_PEER) {
+                for (conn *c = s->conns; c; c = c->next)
+                        if (peer_equal(&c->peer, p) && evictable(c) && (!best || c->seq < best->seq))
+                                best = c;
+                *ret_refuse = !best;
+                return best;
+        }
+        if (s->n_conns < HTTP_CONNECTIONS_MAX)
+                return NULL;
+        for (conn *c = s->conns; c; c = c->next) {
+                if (!evictable(c))
+                        continue;
+                size_t count = c->state == CONN_LINGERING ? SIZE_MAX : peer_connections(s, &c->peer);
+                if (!best || count > best_count || (count == best_count && c->seq < best->seq)) {
+                        best = c;
+                        best_count = count;
+                }
+        }
+        *ret_refuse = !best;
+        return best;
+}
+
+static int conn_add(http_server *s, int cfd, const struct peer *p)
+{
+        conn *c = malloc(sizeof(conn));
+        if (!c)
+                return -ENOMEM;
+        *c = (conn){ .server = s, .fd = cfd, .peer = *p, .seq = ++s->seq, .state = CONN_READING };
+        if (loop_add_io(s->loop, cfd, EPOLLIN, conn_io, c, &c->io) < 0 ||
+            loop_add_timer(s->loop, s->header_timeout, conn_timeout, c, &c->timer) < 0) {
+                loop_source_free(c->io);
+                free(c);
+                return -ENOMEM;
+        }
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+        s->n_conns++;
+        return 0;
+}
+
+static void on_backoff(loop_source *src, void *userdata)
+{
+        http_server *s = userdata;
+        if (s->listener)
+                (void)loop_source_set_io_events(s->listener, EPOLLIN);
+}
+
 static void listener_io(loop_source *src, int fd, uint32_t revents, void *userdata)
 {
         http_server *s = userdata;
-        while (s->n_conns < HTTP_CONNECTIONS_MAX) {
-                int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (cfd < 0)
-                        break; /* EAGAIN, or a connection that died in the backlog */
-                conn *c = malloc(sizeof(conn));
-                if (!c) {
-                        safe_close(cfd);
-                        break;
+        for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
+                struct sockaddr_storage ss = {};
+                socklen_t len = sizeof ss;
+                int cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                                (void)loop_source_set_io_events(s->listener, 0);
+                                if (!s->backoff)
+                                        (void)loop_add_timer(s->loop, ACCEPT_BACKOFF_NS, on_backoff, s,
+                                                             &s->backoff);
+                                else
+                                        loop_timer_arm(s->backoff, ACCEPT_BACKOFF_NS);
+                        }
+                        return; /* EAGAIN, or a connection that died in the backlog */
                 }
-                *c = (conn){ .server = s, .fd = cfd, .state = CONN_READING };
-                if (loop_add_io(s->loop, cfd, EPOLLIN, conn_io, c, &c->io) < 0 ||
-                    loop_add_timer(s->loop, s->timeout, conn_timeout, c, &c->timer) < 0) {
-                        loop_source_free(c->io);
+                struct peer p = peer_of(&ss);
+                bool refuse;
+                conn *victim = pick_victim(s, &p, &refuse);
+                if (refuse) {
+                        s->refused++;
                         safe_close(cfd);
-                        free(c);
-                        break;
+                        continue;
                 }
-                c->next = s->conns;
-                if (s->conns)
-                        s->conns->prev = c;
-                s->conns = c;
-                s->n_conns++;
+                if (victim) {
+                        s->evicted++;
+                        conn_free(victim);
+                }
+                if (conn_add(s, cfd, &p) < 0)
+                        safe_close(cfd);
         }
-        listener_update(s);
 }
 
 /* ---- server ------------------------------------------------------------------------------------ */
@@ -502,6 +604,7 @@ int http_server_new(loop *l, const struct http_route *routes, size_t n_routes, h
         s->loop = l;
         s->routes = routes;
         s->n_routes = n_routes;
+        s->header_timeout = HTTP_HEADER_TIMEOUT_DEFAULT_NS;
         s->timeout = HTTP_TIMEOUT_DEFAULT_NS;
         s->fd = -EBADF;
         *ret = s;
@@ -515,6 +618,7 @@ http_server *http_server_free(http_server *s)
         while (s->conns)
                 conn_free(s->conns);
         loop_source_free(s->listener);
+        loop_source_free(s->backoff);
         safe_close(s->fd);
         free(s);
         return NULL;
@@ -522,7 +626,17 @@ http_server *http_server_free(http_server *s)
 
 void http_server_set_timeout(http_server *s, uint64_t nsec)
 {
-        s->timeout = nsec;
+        s->header_timeout = s->timeout = nsec;
+}
+
+uint64_t http_server_evicted(const http_server *s)
+{
+        return s->evicted;
+}
+
+uint64_t http_server_refused(const http_server *s)
+{
+        return s->refused;
 }
 
 int http_server_port(const http_server *s)
@@ -580,7 +694,6 @@ int http_server_listen(http_server *s, const char *address, char **ret_error)
         r = loop_add_io(s->loop, fd, EPOLLIN, listener_io, s, &s->listener);
         if (r < 0)
                 return listen_error(ret_error, address, r);
-        s->accepting = true;
         s->fd = TAKE_FD(fd);
         return 0;
 }

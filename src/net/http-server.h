@@ -2,9 +2,12 @@
 /* A small, strict HTTP/1.1 responder on the event loop, for /metrics and /healthz.
  *
  * GET and HEAD only; one request per connection, answered with "Connection: close"; the request head
- * is at most HTTP_HEAD_MAX bytes (431 beyond), must arrive within the header timeout (408 after it),
- * and at most HTTP_CONNECTIONS_MAX connections are open (the listener stops accepting until one
- * closes). Writes are non-blocking through the loop, under the same timeout. Why not libmicrohttpd:
+ * is at most HTTP_HEAD_MAX bytes (431 beyond) and must arrive within the header timeout (408 after it).
+ * Connections are bounded without ever pausing the listener (a paused listener lets one pod starve
+ * every probe): at most HTTP_CONNECTIONS_PER_PEER from one address, at most HTTP_CONNECTIONS_MAX in all;
+ * a new connection over either bound closes the oldest one still waiting for its request (of that
+ * peer, else of the peer holding the most), and is refused only while every slot is busy answering.
+ * Writes are non-blocking through the loop, under the write timeout. Why not libmicrohttpd:
  * docs/metrics.md. */
 #pragma once
 
@@ -13,10 +16,12 @@
 
 #include "base/loop.h"
 
-#define HTTP_HEAD_MAX           8192
-#define HTTP_CONNECTIONS_MAX    16
-#define HTTP_TIMEOUT_DEFAULT_NS (10ULL * 1000000000ULL)
-#define HTTP_PATH_MAX           256
+#define HTTP_HEAD_MAX                  8192
+#define HTTP_CONNECTIONS_MAX           16
+#define HTTP_CONNECTIONS_PER_PEER      4
+#define HTTP_HEADER_TIMEOUT_DEFAULT_NS (3ULL * 1000000000ULL)
+#define HTTP_TIMEOUT_DEFAULT_NS        (10ULL * 1000000000ULL)
+#define HTTP_PATH_MAX                  256
 
 typedef struct http_server http_server;
 
@@ -55,7 +60,8 @@ int http_request_parse(const char *buf, size_t size, char ret_path[static HTTP_P
 int http_server_new(loop *l, const struct http_route *routes, size_t n_routes, http_server **ret);
 http_server *http_server_free(http_server *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(http_server *, http_server_free);
-/* The header (and write) timeout; HTTP_TIMEOUT_DEFAULT_NS unless set. */
+/* The header timeout (HTTP_HEADER_TIMEOUT_DEFAULT_NS unless set) and the write timeout
+ * (HTTP_TIMEOUT_DEFAULT_NS), both set to nsec. */
 void http_server_set_timeout(http_server *s, uint64_t nsec);
 /* Binds and listens. Errors: -EINVAL (bad address, with ret_error), or the bind/listen errno, with
  * ret_error naming the address. */
@@ -63,3 +69,6 @@ int http_server_listen(http_server *s, const char *address, char **ret_error);
 /* The bound port (useful after listening on port 0). */
 int http_server_port(const http_server *s);
 size_t http_server_connections(const http_server *s);
+/* Connections closed to make room for newer ones, and new ones refused (every slot busy answering). */
+uint64_t http_server_evicted(const http_server *s);
+uint64_t http_server_refused(const http_server *s);

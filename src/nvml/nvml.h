@@ -125,6 +125,31 @@ typedef struct {
         unsigned long long memorySizeMB;
 } nvmlDeviceAttributes_t;
 
+/* A GPU's membership in a multi-node NVLink fabric (GB200 NVL72 and the like): nvmlDeviceGetGpuFabricInfo
+ * and, where only the versioned call exists, nvmlDeviceGetGpuFabricInfoV with version 2. */
+#define NVML_GPU_FABRIC_UUID_LEN 16
+enum {
+        NVML_GPU_FABRIC_STATE_NOT_SUPPORTED = 0,
+        NVML_GPU_FABRIC_STATE_NOT_STARTED = 1,
+        NVML_GPU_FABRIC_STATE_IN_PROGRESS = 2,
+        NVML_GPU_FABRIC_STATE_COMPLETED = 3,
+};
+typedef struct {
+        unsigned char clusterUuid[NVML_GPU_FABRIC_UUID_LEN];
+        nvmlReturn_t status; /* of the GPU's registration with the fabric manager, once completed */
+        unsigned int cliqueId;
+        unsigned char state; /* NVML_GPU_FABRIC_STATE_* */
+} nvmlGpuFabricInfo_t;
+typedef struct {
+        unsigned int version; /* nvmlGpuFabricInfo_v2 */
+        unsigned char clusterUuid[NVML_GPU_FABRIC_UUID_LEN];
+        nvmlReturn_t status;
+        unsigned int cliqueId;
+        unsigned char state;
+        unsigned int healthMask;
+} nvmlGpuFabricInfo_v2_t;
+#define nvmlGpuFabricInfo_v2 ((unsigned int)sizeof(nvmlGpuFabricInfo_v2_t) | (2u << 24))
+
 /* GPU instance profile ids (nvmlDeviceGetGpuInstanceProfileInfo's "profile" argument). */
 enum {
         NVML_GPU_INSTANCE_PROFILE_1_SLICE = 0,
@@ -298,7 +323,9 @@ typedef enum {
           (nvmlDevice_t device, nvmlPageRetirementCause_t cause, unsigned int *count,                       \
            unsigned long long *addresses, unsigned long long *timestamps))                                  \
         O(DeviceGetRetiredPagesPendingStatus, nvmlReturn_t,                                                 \
-          (nvmlDevice_t device, nvmlEnableState_t * pending))
+          (nvmlDevice_t device, nvmlEnableState_t * pending))                                               \
+        O(DeviceGetGpuFabricInfo, nvmlReturn_t, (nvmlDevice_t device, nvmlGpuFabricInfo_t * info))          \
+        O(DeviceGetGpuFabricInfoV, nvmlReturn_t, (nvmlDevice_t device, nvmlGpuFabricInfo_v2_t * info))
 
 #define NVML_FIELD_(name, ret, args) ret(*name) args;
 

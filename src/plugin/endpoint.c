@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* One resource's DevicePlugin service: its socket, the five RPCs, the open ListAndWatch streams and
  * the registration with the kubelet. */
+#include <inttypes.h>
 #include <sys/stat.h>
 
 #include "base/log.h"
@@ -294,6 +295,19 @@ static void endpoint_handle_prestart(rpc_call *call, const uint8_t *msg, size_t 
         reply_or_fail(call, rpc_call_reply(call, NULL, 0));
 }
 
+/* A request that could not be decoded: not protobuf, or one that would take too much memory. */
+static void fail_unpack(rpc_call *call, const char *what, int r)
+{
+        if (r == -EBADMSG)
+                rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "cannot decode %s", what);
+        else if (r == -E2BIG)
+                rpc_call_fail(call, GRPC_RESOURCE_EXHAUSTED,
+                              "%s too large: decoding it takes more than %u bytes", what,
+                              KUBELET_REQUEST_MEMORY_MAX);
+        else
+                rpc_call_fail(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+}
+
 /* Logged at debug level: the IDs of every container. */
 static void log_allocated(const endpoint *e, const struct kubelet_request *req)
 {
@@ -311,8 +325,7 @@ static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t 
         _cleanup_(kubelet_request_freep) struct kubelet_request *req = NULL;
         int r = kubelet_wire_unpack_allocate(msg, size, &req);
         if (r < 0) {
-                rpc_call_fail(call, r == -EBADMSG ? GRPC_INVALID_ARGUMENT : GRPC_RESOURCE_EXHAUSTED,
-                              r == -EBADMSG ? "cannot decode AllocateRequest" : "out of memory");
+                fail_unpack(call, "AllocateRequest", r);
                 observe_allocate(e, false, now_nsec() - start);
                 return;
         }
@@ -337,8 +350,10 @@ static void endpoint_handle_allocate(rpc_call *call, const uint8_t *msg, size_t 
                 reply_or_fail(call, r < 0 ? r : rpc_call_reply(call, out, out_size));
                 log_allocated(e, req);
         } else if (error) {
+                /* A refused request carries UNKNOWN, as NVIDIA's plugin (a plain Go error): the kubelet
+                 * shows the message in the pod's event either way. */
                 log_warning("Allocate failed: %s", error);
-                rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "%s", error);
+                rpc_call_fail(call, GRPC_UNKNOWN, "%s", error);
         } else
                 rpc_call_fail(call, GRPC_INTERNAL, "allocate failed: %s", strerror(-r));
         observe_allocate(e, r >= 0, now_nsec() - start);
@@ -355,8 +370,7 @@ static void endpoint_handle_preferred(rpc_call *call, const uint8_t *msg, size_t
         _cleanup_(kubelet_request_freep) struct kubelet_request *req = NULL;
         int r = kubelet_wire_unpack_preferred(msg, size, &req);
         if (r < 0) {
-                rpc_call_fail(call, r == -EBADMSG ? GRPC_INVALID_ARGUMENT : GRPC_RESOURCE_EXHAUSTED,
-                              r == -EBADMSG ? "cannot decode PreferredAllocationRequest" : "out of memory");
+                fail_unpack(call, "PreferredAllocationRequest", r);
                 observe_preferred(e, false, now_nsec() - start);
                 return;
         }
@@ -410,6 +424,7 @@ static void register_done(int status, const char *message, const uint8_t *resp, 
 {
         endpoint *e = userdata;
         e->register_call = NULL;
+        rpc_server_expect_client(e->server, false);
         if (status != GRPC_OK) {
                 log_warning(
                         "Registering %s with the kubelet at %s failed (status %d: %s); retrying in %.1fs",
@@ -438,13 +453,28 @@ static void endpoint_register(endpoint *e)
                 return;
         }
         e->register_call = rpc_client_call_cancel(e->register_call);
+        /* The kubelet dials back inside Register: its connection gets in however full the socket is. */
+        rpc_server_expect_client(e->server, true);
         r = rpc_client_call_start(e->plugin->loop, e->plugin->kubelet_socket, DP_PATH_REGISTER, buf, n,
                                   REGISTER_TIMEOUT, register_done, e, &e->register_call);
         if (r < 0) {
+                rpc_server_expect_client(e->server, false);
                 log_warning_errno(r, "Cannot call the kubelet at %s: %m; retrying",
                                   e->plugin->kubelet_socket);
                 schedule_retry(e);
         }
+}
+
+/* Logged by the rpc layer's rate limit: once per peer in ten minutes, with a count of the rest. */
+static void on_refusal(const struct rpc_peer *peer, enum rpc_refusal why, size_t n_connections,
+                       uint64_t suppressed, void *userdata)
+{
+        endpoint *e = userdata;
+        char more[64] = "";
+        if (suppressed > 0)
+                snprintf(more, sizeof more, "; %" PRIu64 " more not logged", suppressed);
+        log_warning("%s: %s (pid %d, uid %d; %zu connections open%s)", e->socket_path,
+                    rpc_refusal_to_string(why), (int)peer->pid, (int)peer->uid, n_connections, more);
 }
 
 int endpoint_start(endpoint *e)
@@ -453,6 +483,7 @@ int endpoint_start(endpoint *e)
         int r = rpc_server_new(e->plugin->loop, methods, ELEMENTSOF(methods), e, &e->server);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the gRPC server of %s: %m", e->resource->name);
+        rpc_server_set_refusal_handler(e->server, on_refusal, e);
         /* Serve first, then register: the kubelet dials back inside Register (reference 3). */
         r = rpc_server_listen(e->server, e->socket_path);
         if (r == -ENAMETOOLONG)

@@ -227,59 +227,103 @@ int kubelet_wire_pack_allocate(struct allocate_response *const *responses, size_
 
 /* ---- requests ---------------------------------------------------------------------------------------- */
 
+/* protobuf-c's allocator for requests: each block carries its size in front, so that the total in use is
+ * known at every allocation and the unpacking stops (protobuf-c frees what it made and returns NULL) at
+ * the budget's end, before a request of a million tiny IDs has a million blocks. */
+#define BLOCK_HEADER 16u
+
+static void *budget_alloc(void *data, size_t size)
+{
+        struct unpack_budget *b = data;
+        size_t cost = size + BLOCK_HEADER;
+        if (cost < size || cost > b->max - MIN(b->max, b->used)) {
+                b->exceeded = true;
+                return NULL;
+        }
+        uint8_t *p = malloc(cost);
+        if (!p)
+                return NULL;
+        memcpy(p, &size, sizeof size);
+        b->used += cost;
+        return p + BLOCK_HEADER;
+}
+
+static void budget_free(void *data, void *pointer)
+{
+        struct unpack_budget *b = data;
+        if (!pointer)
+                return;
+        uint8_t *p = (uint8_t *)pointer - BLOCK_HEADER;
+        size_t size;
+        memcpy(&size, p, sizeof size);
+        b->used -= MIN(b->used, size + BLOCK_HEADER);
+        free(p);
+}
+
 struct kubelet_request *kubelet_request_free(struct kubelet_request *r)
 {
         if (!r)
                 return NULL;
-        if (r->message)
-                protobuf_c_message_free_unpacked(r->message, NULL);
+        if (r->message) {
+                ProtobufCAllocator a = { budget_alloc, budget_free, &r->budget };
+                protobuf_c_message_free_unpacked(r->message, &a);
+        }
         free(r->containers);
         free(r);
         return NULL;
 }
 
-static int request_new(ProtobufCMessage *m, size_t n, struct kubelet_request **ret)
+/* Unpacks msg with descriptor d inside r's budget. */
+static int request_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *msg, size_t size,
+                          struct kubelet_request **ret)
 {
-        if (!m)
-                return -EBADMSG;
-        struct kubelet_request *r = new0(struct kubelet_request, 1);
-        if (r)
-                r->containers = new0(struct container_request, n + 1);
-        if (!r || !r->containers) {
-                protobuf_c_message_free_unpacked(m, NULL);
-                if (r)
-                        free(r);
+        _cleanup_(kubelet_request_freep) struct kubelet_request *r = new0(struct kubelet_request, 1);
+        if (!r)
                 return -ENOMEM;
-        }
-        r->message = m;
+        r->budget.max = KUBELET_REQUEST_MEMORY_MAX;
+        ProtobufCAllocator a = { budget_alloc, budget_free, &r->budget };
+        r->message = protobuf_c_message_unpack(d, &a, size, msg);
+        if (!r->message)
+                return r->budget.exceeded ? -E2BIG : -EBADMSG;
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+static int containers_new(struct kubelet_request *r, size_t n)
+{
+        r->containers = new0(struct container_request, n + 1);
+        if (!r->containers)
+                return -ENOMEM;
         r->n_containers = n;
-        *ret = r;
         return 0;
 }
 
 int kubelet_wire_unpack_allocate(const uint8_t *msg, size_t size, struct kubelet_request **ret)
 {
-        V1beta1__AllocateRequest *m = v1beta1__allocate_request__unpack(NULL, size, msg);
-        struct kubelet_request *r;
-        int k = request_new(m ? &m->base : NULL, m ? m->n_container_requests : 0, &r);
+        _cleanup_(kubelet_request_freep) struct kubelet_request *r = NULL;
+        int k = request_unpack(&v1beta1__allocate_request__descriptor, msg, size, &r);
         if (k < 0)
+                return k;
+        V1beta1__AllocateRequest *m = r->message;
+        if ((k = containers_new(r, m->n_container_requests)) < 0)
                 return k;
         for (size_t i = 0; i < m->n_container_requests; i++) {
                 V1beta1__ContainerAllocateRequest *c = m->container_requests[i];
                 r->containers[i] =
                         (struct container_request){ .ids = c->devices_ids, .n_ids = c->n_devices_ids };
         }
-        *ret = r;
+        *ret = TAKE_PTR(r);
         return 0;
 }
 
 int kubelet_wire_unpack_preferred(const uint8_t *msg, size_t size, struct kubelet_request **ret)
 {
-        V1beta1__PreferredAllocationRequest *m =
-                v1beta1__preferred_allocation_request__unpack(NULL, size, msg);
-        struct kubelet_request *r;
-        int k = request_new(m ? &m->base : NULL, m ? m->n_container_requests : 0, &r);
+        _cleanup_(kubelet_request_freep) struct kubelet_request *r = NULL;
+        int k = request_unpack(&v1beta1__preferred_allocation_request__descriptor, msg, size, &r);
         if (k < 0)
+                return k;
+        V1beta1__PreferredAllocationRequest *m = r->message;
+        if ((k = containers_new(r, m->n_container_requests)) < 0)
                 return k;
         for (size_t i = 0; i < m->n_container_requests; i++) {
                 V1beta1__ContainerPreferredAllocationRequest *c = m->container_requests[i];
@@ -291,6 +335,6 @@ int kubelet_wire_unpack_preferred(const uint8_t *msg, size_t size, struct kubele
                         .size = c->allocation_size > 0 ? (size_t)c->allocation_size : 0,
                 };
         }
-        *ret = r;
+        *ret = TAKE_PTR(r);
         return 0;
 }

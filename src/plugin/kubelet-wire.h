@@ -46,13 +46,25 @@ struct container_request {
         size_t size;
 };
 
+/* Memory one decoded request may take (each allocation counted with 16 bytes of overhead): a request
+ * of RPC_MAX_REQUEST bytes of real device IDs (40-odd bytes each) needs under 2 MiB; one of 1-byte IDs
+ * would need 10 times that and is refused while it is being unpacked. */
+#define KUBELET_REQUEST_MEMORY_MAX (4u * 1024 * 1024)
+
+struct unpack_budget {
+        size_t used, max;
+        bool exceeded;
+};
+
 struct kubelet_request {
         struct container_request *containers;
         size_t n_containers;
         void *message; /* the decoded protobuf message, owned */
+        struct unpack_budget budget;
 };
 
-/* -EBADMSG when msg does not parse. */
+/* -EBADMSG when msg does not parse; -E2BIG when decoding it would take more than
+ * KUBELET_REQUEST_MEMORY_MAX (protobuf-c's allocator is ours: it stops there). */
 int kubelet_wire_unpack_allocate(const uint8_t *msg, size_t size, struct kubelet_request **ret);
 int kubelet_wire_unpack_preferred(const uint8_t *msg, size_t size, struct kubelet_request **ret);
 struct kubelet_request *kubelet_request_free(struct kubelet_request *r);

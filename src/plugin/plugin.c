@@ -248,10 +248,10 @@ static int plugin_apply(plugin *p, plan *new_plan)
         return 0;
 }
 
-static int plan_for(plugin *p, const config *c, plan **ret)
+static int plan_for(const inventory *inv, const config *c, plan **ret)
 {
         _cleanup_free_ char *error = NULL;
-        int r = plan_build(p->inventory, c, ret, &error);
+        int r = plan_build(inv, c, ret, &error);
         if (r < 0)
                 return log_error_errno(r, "Invalid device configuration: %s", error ? error : strerror(-r));
         return 0;
@@ -280,6 +280,19 @@ static int socket_paths_fit(plugin *p, const plan *pl)
         return 0;
 }
 
+int plugin_socket_dir(const char *kubelet_socket, char **ret)
+{
+        const char *slash = kubelet_socket ? strrchr(kubelet_socket, '/') : NULL;
+        if (!isempty(kubelet_socket) && (!slash || slash == kubelet_socket))
+                return -EINVAL;
+        char *d = isempty(kubelet_socket) ? strdup("/var/lib/kubelet/device-plugins")
+                                          : strndup(kubelet_socket, (size_t)(slash - kubelet_socket));
+        if (!d)
+                return -ENOMEM;
+        *ret = d;
+        return 0;
+}
+
 int plugin_new(loop *l, const config *c, const inventory *inv, const struct plugin_options *o, plugin **ret)
 {
         _cleanup_(plugin_freep) plugin *p = new0(plugin, 1);
@@ -299,14 +312,14 @@ int plugin_new(loop *l, const config *c, const inventory *inv, const struct plug
                 return -ENOMEM;
         if (o->kubelet_socket) {
                 p->kubelet_socket = strdup(o->kubelet_socket);
-                p->socket_dir = strdup(o->kubelet_socket);
-                if (!p->kubelet_socket || !p->socket_dir)
+                if (!p->kubelet_socket)
                         return -ENOMEM;
-                char *slash = strrchr(p->socket_dir, '/');
-                if (!slash || slash == p->socket_dir)
-                        return log_error_errno(-EINVAL, "--kubelet-socket %s: needs a directory part",
+                int r = plugin_socket_dir(o->kubelet_socket, &p->socket_dir);
+                if (r == -EINVAL)
+                        return log_error_errno(r, "--kubelet-socket %s: needs a directory part",
                                                o->kubelet_socket);
-                *slash = '\0';
+                if (r < 0)
+                        return r;
         } else if (!(p->socket_dir =
                              strdup(o->socket_dir ? o->socket_dir : "/var/lib/kubelet/device-plugins")))
                 return -ENOMEM;
@@ -322,7 +335,7 @@ int plugin_start(plugin *p)
                 return 0;
         }
         plan *new_plan;
-        if ((r = plan_for(p, p->config, &new_plan)) < 0)
+        if ((r = plan_for(p->inventory, p->config, &new_plan)) < 0)
                 return r;
         if (new_plan->n_resources == 0)
                 log_warning("No devices found. Waiting indefinitely.");
@@ -337,24 +350,40 @@ int plugin_start(plugin *p)
         return plugin_apply(p, new_plan);
 }
 
-int plugin_reload(plugin *p, const config *c)
+int plugin_reload(plugin *p, const config *c, const inventory *inv)
 {
-        if (!p->inventory) {
+        const inventory *next = inv ? inv : p->inventory;
+        if (!next) {
                 p->config = c;
                 return 0;
         }
         plan *new_plan;
-        int r = plan_for(p, c, &new_plan);
+        int r = plan_for(next, c, &new_plan);
         if (r < 0) {
                 log_warning("Keeping the running configuration");
                 return r;
         }
+        /* The first devices ever (NVML came up after a start without it): the socket directory is
+         * watched from now on. */
+        if (!p->inotify_source && (r = watch_start(p)) < 0) {
+                plan_free(new_plan);
+                return r;
+        }
         const config *old = p->config;
+        const inventory *old_inv = p->inventory;
         p->config = c;
+        p->inventory = next;
         r = plugin_apply(p, new_plan);
-        if (r < 0)
+        if (r < 0) {
                 p->config = old;
+                p->inventory = old_inv;
+        }
         return r;
+}
+
+const inventory *plugin_inventory(const plugin *p)
+{
+        return p->inventory;
 }
 
 int plugin_set_cdi_error(plugin *p, const char *error)

@@ -56,7 +56,11 @@ struct plugin_options {
         const struct plugin_gate *gate;         /* copied; NULL: every resource is ready */
 };
 
-/* c and inv are borrowed: both must outlive the plugin (c until plugin_reload replaces it). inv may be
+/* The directory of our sockets: that of the kubelet's socket (NULL or "": /var/lib/kubelet/device-plugins).
+ * -EINVAL for a socket path without a directory part. */
+int plugin_socket_dir(const char *kubelet_socket, char **ret);
+
+/* c and inv are borrowed: both must outlive the plugin (until plugin_reload replaces them). inv may be
  * NULL (NVML could not be loaded and failOnInitError is false): then nothing is served. Strings and the
  * control device list of o are copied. Starts nothing. */
 int plugin_new(loop *l, const config *c, const inventory *inv, const struct plugin_options *o, plugin **ret);
@@ -66,10 +70,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(plugin *, plugin_free);
 
 /* Builds the plan from the inventory and config and starts an endpoint per resource. */
 int plugin_start(plugin *p);
-/* Builds the plan of c; resources whose devices did not change keep their endpoint and streams. On
- * success the plugin uses c from now on (the caller frees the config it replaced); on failure it keeps the
- * running one (the caller frees c). */
-int plugin_reload(plugin *p, const config *c);
+/* Builds the plan of c and inv (NULL: the inventory in use; another one after the GPUs were read again, a
+ * changed MIG layout); resources whose devices did not change keep their endpoint and streams. On success
+ * the plugin uses c and inv from now on (the caller frees the config and inventory they replaced, after
+ * giving the plugin a health view of inv: plugin_set_health); on failure it keeps the running ones (the
+ * caller frees c and inv). */
+int plugin_reload(plugin *p, const config *c, const inventory *inv);
 
 /* The health view (NULL: checks off). The tracker must outlive the plugin or be replaced first. */
 void plugin_set_health(plugin *p, const health_tracker *t);
@@ -84,6 +90,10 @@ void plugin_gate_changed(plugin *p);
  * leaves the CDI strategies out (their names would resolve nowhere), or, when only CDI strategies are
  * configured, fails with that sentence rather than hand out a device the container would not get. */
 int plugin_set_cdi_error(plugin *p, const char *error);
+
+/* The inventory in use (NULL without devices): plugin_new()'s, then that of the last plugin_reload() that
+ * took effect (inside on_plan_changed already the new one). */
+const inventory *plugin_inventory(const plugin *p);
 
 /* The plan served (NULL before start or without devices). */
 const plan *plugin_plan(const plugin *p);

@@ -24,15 +24,24 @@ static uint64_t binomial(size_t n, size_t k)
         return b;
 }
 
-/* Sum of upstream's pair scores, times two, plus one per pair on the same NUMA node: link quality
- * decides, and among equally linked GPUs (all pairs through NVSwitch) CPU locality does. */
+/* Upstream's pair score as go-gpuallocator adds it up: the PCIe level's score plus 100 per NVLink
+ * (ours also counts NVLinks through NVSwitch, the same for every pair of a switched node). */
+static uint64_t pair_score(const struct gpu_link *l)
+{
+        struct gpu_link pcie = { .pcie_level = l->pcie_level };
+        return (uint64_t)gpu_link_score(l) + (l->nvlinks > 0 ? gpu_link_score(&pcie) : 0);
+}
+
+/* Sum of the pair scores, times two, plus one per pair on the same NUMA node: link quality decides
+ * (so a set never scores lower than upstream's choice by upstream's own metric), and among equally
+ * linked GPUs CPU locality does. */
 static uint64_t set_score(const inventory *inv, const unsigned *gpus, size_t n)
 {
         uint64_t s = 0;
         for (size_t i = 0; i < n; i++)
                 for (size_t j = i + 1; j < n; j++) {
                         int a = inv->gpus[gpus[i]].numa_node, b = inv->gpus[gpus[j]].numa_node;
-                        s += 2 * (uint64_t)gpu_link_score(inventory_link(inv, gpus[i], gpus[j]));
+                        s += 2 * pair_score(inventory_link(inv, gpus[i], gpus[j]));
                         s += a >= 0 && a == b;
                 }
         return s;
@@ -111,6 +120,14 @@ static void choose_aligned(const inventory *inv, const unsigned *must, size_t n_
         }
 }
 
+static int candidate_cmp(const void *a, const void *b)
+{
+        const struct candidate *x = a, *y = b;
+        if (x->gpu != y->gpu)
+                return x->gpu < y->gpu ? -1 : 1;
+        return x->dev < y->dev ? -1 : x->dev > y->dev;
+}
+
 /* Whole GPUs: the best-connected set of want candidates, with the must-include devices. */
 static int choose_whole(const inventory *inv, const struct plan_resource *r, const bool *is_must,
                         struct candidate *cand, size_t n_cand, size_t n_must, size_t want, char ***result)
@@ -125,13 +142,7 @@ static int choose_whole(const inventory *inv, const struct plan_resource *r, con
                 if (is_must[d])
                         must_gpus[m++] = r->devices[d].gpu;
         /* candidates in GPU order, so ties go to lower indexes */
-        for (size_t i = 0; i < n_cand; i++)
-                for (size_t j = i + 1; j < n_cand; j++)
-                        if (cand[j].gpu < cand[i].gpu) {
-                                struct candidate t = cand[i];
-                                cand[i] = cand[j];
-                                cand[j] = t;
-                        }
+        qsort(cand, n_cand, sizeof *cand, candidate_cmp);
         for (size_t i = 0; i < n_cand; i++)
                 cand_gpus[i] = cand[i].gpu;
         choose_aligned(inv, must_gpus, m, cand_gpus, n_cand, want, chosen);
@@ -146,55 +157,105 @@ static int choose_whole(const inventory *inv, const struct plan_resource *r, con
         return 0;
 }
 
-/* Replicas and MIG devices, one at a time: "distributed" takes the physical GPU with the fewest in use,
- * "packed" the one with the most; among equals the GPU picked least often for this request. */
-static int choose_spread(const inventory *inv, const struct plan_resource *r, const bool *is_must,
-                         enum allocation_policy policy, const struct candidate *cand, size_t n_cand,
-                         size_t want, char ***result)
+/* What the spread pick counts, per shared device (the GPU or MIG device a replica is of; a device that is
+ * not shared is its own) and per physical GPU: devices of the resource, and how many are available (the
+ * kubelet's view: the rest are in use, including the must-include ones and the picks so far). */
+struct spread_counts {
+        size_t n_gpus;
+        unsigned *sd_total, *sd_avail, *gpu_total, *gpu_avail;
+        size_t *sd_of; /* device -> its shared device, known by its first replica's index */
+        size_t *slot;  /* candidate -> its shared device */
+};
+
+static void spread_counts_done(struct spread_counts *s)
 {
-        /* Per physical GPU: devices of the resource on it, and how many of those are available (the
-         * kubelet's view: the rest are allocated). */
-        size_t n_gpus = inv->n_gpus;
-        _cleanup_free_ unsigned *total = new0(unsigned, n_gpus + 1);
-        _cleanup_free_ unsigned *avail = new0(unsigned, n_gpus + 1);
-        _cleanup_free_ unsigned *picked = new0(unsigned, n_gpus + 1);
-        _cleanup_free_ bool *taken = new0(bool, n_cand + 1);
-        if (!total || !avail || !picked || !taken)
+        free(s->sd_total);
+        free(s->sd_avail);
+        free(s->gpu_total);
+        free(s->gpu_avail);
+        free(s->sd_of);
+        free(s->slot);
+}
+
+static int spread_counts_init(struct spread_counts *s, const inventory *inv, const struct plan_resource *r,
+                              const struct candidate *cand, size_t n_cand)
+{
+        size_t n_dev = r->n_devices;
+        *s = (struct spread_counts){
+                .n_gpus = inv->n_gpus,
+                .sd_total = new0(unsigned, n_dev + 1),
+                .sd_avail = new0(unsigned, n_dev + 1),
+                .gpu_total = new0(unsigned, inv->n_gpus + 1),
+                .gpu_avail = new0(unsigned, inv->n_gpus + 1),
+                .sd_of = new0(size_t, n_dev + 1),
+                .slot = new0(size_t, n_cand + 1),
+        };
+        if (!s->sd_total || !s->sd_avail || !s->gpu_total || !s->gpu_avail || !s->sd_of || !s->slot)
                 return -ENOMEM;
-        for (size_t d = 0; d < r->n_devices; d++)
-                if (r->devices[d].gpu < n_gpus) {
-                        total[r->devices[d].gpu]++;
-                        picked[r->devices[d].gpu] += is_must[d];
-                }
-        for (size_t i = 0; i < n_cand; i++)
-                avail[cand[i].gpu]++;
-        for (size_t n = 0; n < want; n++) {
-                size_t best = SIZE_MAX;
-                for (size_t i = 0; i < n_cand; i++) {
-                        if (taken[i])
-                                continue;
-                        if (best == SIZE_MAX) {
-                                best = i;
-                                continue;
-                        }
-                        unsigned g = cand[i].gpu, b = cand[best].gpu;
-                        unsigned used_g = total[g] - avail[g], used_b = total[b] - avail[b];
-                        bool better;
-                        if (used_g != used_b)
-                                better = policy == ALLOCATION_PACKED ? used_g > used_b : used_g < used_b;
-                        else
-                                better = picked[g] < picked[b];
-                        if (better)
-                                best = i;
-                }
-                taken[best] = true;
-                avail[cand[best].gpu]--;
-                picked[cand[best].gpu]++;
-                int k = strv_extend(result, r->devices[cand[best].dev].id);
-                if (k < 0)
-                        return k;
+        /* Replicas of one GPU or MIG device are adjacent in the plan. */
+        for (size_t d = 0; d < n_dev; d++) {
+                bool same = d > 0 && r->devices[d - 1].gpu == r->devices[d].gpu &&
+                            r->devices[d - 1].mig == r->devices[d].mig;
+                s->sd_of[d] = same ? s->sd_of[d - 1] : d;
+                s->sd_total[s->sd_of[d]]++;
+                if (r->devices[d].gpu < s->n_gpus)
+                        s->gpu_total[r->devices[d].gpu]++;
+        }
+        for (size_t i = 0; i < n_cand; i++) {
+                s->slot[i] = s->sd_of[cand[i].dev];
+                s->sd_avail[s->slot[i]]++;
+                if (cand[i].gpu < s->n_gpus)
+                        s->gpu_avail[cand[i].gpu]++;
         }
         return 0;
+}
+
+static unsigned gpu_in_use(const struct spread_counts *s, unsigned gpu)
+{
+        return gpu < s->n_gpus ? s->gpu_total[gpu] - s->gpu_avail[gpu] : 0;
+}
+
+/* Whether candidate i is a better pick than candidate b. */
+static bool spread_better(const struct spread_counts *s, enum allocation_policy policy,
+                          const struct candidate *cand, size_t i, size_t b)
+{
+        unsigned sd_i = s->sd_total[s->slot[i]] - s->sd_avail[s->slot[i]];
+        unsigned sd_b = s->sd_total[s->slot[b]] - s->sd_avail[s->slot[b]];
+        unsigned g_i = gpu_in_use(s, cand[i].gpu), g_b = gpu_in_use(s, cand[b].gpu);
+        if (sd_i != sd_b)
+                return policy == ALLOCATION_PACKED ? sd_i > sd_b : sd_i < sd_b;
+        if (g_i != g_b)
+                return policy == ALLOCATION_PACKED ? g_i > g_b : g_i < g_b;
+        return cand[i].dev < cand[b].dev;
+}
+
+/* Replicas and MIG devices, greedily, one pick at a time, as upstream's "distributed" policy: the
+ * candidate whose shared device has the fewest replicas in use, counting the must-include ones and the
+ * picks so far; so the replicas of one request land on distinct shared devices where possible (upstream's
+ * own metric, which this greedy order minimises). Among equals, the one whose physical GPU has the fewest
+ * devices of the resource in use: MIG devices and their replicas spread over GPUs too. "packed" prefers
+ * the most used instead. Last, plan order. */
+static int choose_spread(const inventory *inv, const struct plan_resource *r, enum allocation_policy policy,
+                         const struct candidate *cand, size_t n_cand, size_t want, char ***result)
+{
+        _cleanup_free_ bool *taken = new0(bool, n_cand + 1);
+        struct spread_counts s;
+        int k = spread_counts_init(&s, inv, r, cand, n_cand);
+        if (k >= 0 && !taken)
+                k = -ENOMEM;
+        for (size_t n = 0; k >= 0 && n < want; n++) {
+                size_t best = SIZE_MAX;
+                for (size_t i = 0; i < n_cand; i++)
+                        if (!taken[i] && (best == SIZE_MAX || spread_better(&s, policy, cand, i, best)))
+                                best = i;
+                taken[best] = true;
+                s.sd_avail[s.slot[best]]--;
+                if (cand[best].gpu < s.n_gpus)
+                        s.gpu_avail[cand[best].gpu]--;
+                k = strv_extend(result, r->devices[cand[best].dev].id);
+        }
+        spread_counts_done(&s);
+        return k < 0 ? k : 0;
 }
 
 int preferred_allocation(const inventory *inv, const struct plan_resource *r, const bool *healthy,
@@ -203,11 +264,12 @@ int preferred_allocation(const inventory *inv, const struct plan_resource *r, co
 {
         _cleanup_strv_free_ char **result = new0(char *, 1);
         _cleanup_free_ struct candidate *cand = new0(struct candidate, n_available + 1);
-        _cleanup_free_ bool *is_must = new0(bool, r->n_devices + 1);
+        /* per device of the resource: a must-include one, a candidate already */
+        _cleanup_free_ bool *is_must = new0(bool, r->n_devices + 1), *is_cand = new0(bool, r->n_devices + 1);
         size_t n_cand = 0, n_result = 0;
         int k;
 
-        if (!result || !cand || !is_must)
+        if (!result || !cand || !is_must || !is_cand)
                 return -ENOMEM;
 
         for (size_t i = 0; i < n_must_include && n_result < size; i++) {
@@ -221,13 +283,10 @@ int preferred_allocation(const inventory *inv, const struct plan_resource *r, co
         }
         for (size_t i = 0; i < n_available; i++) {
                 ssize_t d = plan_resource_find_device(r, available[i]);
-                if (d < 0 || is_must[d] || !healthy[d])
+                if (d < 0 || is_must[d] || is_cand[d] || !healthy[d])
                         continue;
-                bool dup = false;
-                for (size_t j = 0; j < n_cand; j++)
-                        dup = dup || cand[j].dev == (size_t)d;
-                if (!dup)
-                        cand[n_cand++] = (struct candidate){ (size_t)d, r->devices[d].gpu };
+                is_cand[d] = true;
+                cand[n_cand++] = (struct candidate){ (size_t)d, r->devices[d].gpu };
         }
         size_t want = MIN(size - MIN(size, n_result), n_cand);
 
@@ -236,7 +295,7 @@ int preferred_allocation(const inventory *inv, const struct plan_resource *r, co
                 whole_gpus = r->devices[i].mig < 0;
         if (want > 0) {
                 k = whole_gpus ? choose_whole(inv, r, is_must, cand, n_cand, n_result, want, &result)
-                               : choose_spread(inv, r, is_must, policy, cand, n_cand, want, &result);
+                               : choose_spread(inv, r, policy, cand, n_cand, want, &result);
                 if (k < 0)
                         return k;
         }

@@ -25,6 +25,16 @@ size_t grpc_reader_buffered(const struct grpc_reader *r)
         return r->prefix_len + r->len;
 }
 
+size_t grpc_reader_reserved(const struct grpc_reader *r)
+{
+        return r->buf ? r->want : r->prefix_len;
+}
+
+uint8_t *grpc_reader_take(struct grpc_reader *r)
+{
+        return TAKE_PTR(r->msg);
+}
+
 int grpc_reader_feed(struct grpc_reader *r, const uint8_t *data, size_t n, grpc_message_cb cb,
                      void *userdata)
 {
@@ -55,11 +65,12 @@ int grpc_reader_feed(struct grpc_reader *r, const uint8_t *data, size_t n, grpc_
                 data += k;
                 n -= k;
                 if (r->len == r->want) {
-                        _cleanup_free_ uint8_t *msg = TAKE_PTR(r->buf);
+                        r->msg = TAKE_PTR(r->buf);
                         size_t size = r->len;
                         r->prefix_len = r->len = r->want = 0;
                         r->n_messages++;
-                        int k2 = cb(msg, size, userdata);
+                        int k2 = cb(r->msg, size, userdata);
+                        r->msg = mfree(r->msg);
                         if (k2 < 0)
                                 return k2;
                 }

@@ -17,9 +17,11 @@ struct grpc_reader {
         size_t len, want;
         size_t max; /* largest message accepted */
         size_t n_messages;
+        uint8_t *msg; /* the complete message, during the callback */
 };
 
-/* Called for each complete message; return <0 to stop feeding (returned from grpc_reader_feed). */
+/* Called for each complete message; return <0 to stop feeding (returned from grpc_reader_feed). The
+ * message is freed when it returns, unless taken with grpc_reader_take(). */
 typedef int (*grpc_message_cb)(const uint8_t *msg, size_t size, void *userdata);
 
 void grpc_reader_init(struct grpc_reader *r, size_t max);
@@ -32,6 +34,10 @@ int grpc_reader_feed(struct grpc_reader *r, const uint8_t *data, size_t n, grpc_
 bool grpc_reader_idle(const struct grpc_reader *r);
 /* Bytes currently held for a partial message. */
 size_t grpc_reader_buffered(const struct grpc_reader *r);
+/* Bytes the partial message will hold once complete (its length prefix says so; allocated at once). */
+size_t grpc_reader_reserved(const struct grpc_reader *r);
+/* Inside the message callback: the message buffer (size + 1 bytes), now the caller's to free. */
+uint8_t *grpc_reader_take(struct grpc_reader *r);
 
 void grpc_prefix_write(uint8_t out[static GRPC_PREFIX_SIZE], size_t len);
 

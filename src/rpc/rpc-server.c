@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* gRPC server: unary and server-streaming methods over HTTP/2 (nghttp2) on a unix socket. */
+#include <malloc.h>
 #include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,6 +15,14 @@
 #define MAX_PATH_HEADER 1024
 /* After EMFILE/ENFILE the listener pauses this long instead of spinning on a level-triggered fd. */
 #define ACCEPT_BACKOFF_NSEC (100 * NSEC_PER_MSEC)
+/* After a request at least this big is freed, or a connection that had this many streams open at once
+ * closes, free memory goes back to the kernel (malloc_trim, TRIM_DELAY later, once for a burst): one
+ * unusual client must not leave the daemon's RSS high for the rest of its life. */
+#define TRIM_THRESHOLD (256u * 1024)
+#define TRIM_STREAMS   16u
+#define TRIM_DELAY     (100 * NSEC_PER_MSEC)
+/* Peers remembered for the refusal reports' rate limit. */
+#define REPORTED_PEERS 16
 
 typedef struct server_conn server_conn;
 
@@ -37,6 +46,7 @@ struct rpc_call {
         struct grpc_reader reader;
         uint8_t *request;
         size_t request_size;
+        size_t held; /* request bytes counted in request_bytes */
         bool remote_closed;
 
         /* response */
@@ -58,9 +68,12 @@ struct server_conn {
         h2conn *h2;
         server_conn *next; /* in server->conns */
         rpc_call *calls;
-        size_t n_calls;
-        size_t buffered;              /* request bytes held across streams */
-        loop_source *handshake_timer; /* until the client's preface and SETTINGS arrived */
+        size_t n_calls, peak_calls;
+        struct rpc_peer peer;
+        loop_source *timer;   /* the handshake timeout, then the idle timeout */
+        bool handshake_done;  /* the client's preface and SETTINGS arrived */
+        bool expected;        /* accepted while the server expected its client (never closed for room) */
+        uint64_t last_active; /* accepted, or a call began or ended */
 };
 
 struct rpc_server {
@@ -73,17 +86,126 @@ struct rpc_server {
         dev_t socket_dev;
         ino_t socket_ino;
         int listen_fd;
-        loop_source *listen_source, *backoff_timer;
+        loop_source *listen_source, *backoff_timer, *trim_timer;
         server_conn *conns;
         size_t n_conns;
         nghttp2_session_callbacks *callbacks;
         nghttp2_option *option;
-        uint64_t handshake_timeout;
+        uint64_t handshake_timeout, idle_timeout;
+        size_t max_request;
+        bool expecting;
+        rpc_server *prev_server, *next_server; /* in servers */
+        rpc_refusal_handler refusal_cb;
+        void *refusal_userdata;
+        struct {
+                struct rpc_peer peer;
+                uint64_t at; /* 0: free slot */
+        } reported[REPORTED_PEERS];
+        uint64_t window_start, suppressed;
+        unsigned window_reports;
 };
+
+/* Every server of the process and the request bytes they hold together: all run on the one loop thread. */
+static rpc_server *servers;
+static size_t request_bytes;
 
 static rpc_server *server_unref(rpc_server *s);
 
+static void on_trim(loop_source *src, void *userdata)
+{
+        (void)malloc_trim(0);
+}
+
+/* Free memory back to the kernel soon (one trim for a burst of big frees). */
+static void schedule_trim(rpc_server *s)
+{
+        if (!s->trim_timer) {
+                (void)loop_add_timer(s->loop, TRIM_DELAY, on_trim, s, &s->trim_timer);
+                return;
+        }
+        if (!loop_timer_armed(s->trim_timer))
+                loop_timer_arm(s->trim_timer, TRIM_DELAY);
+}
+
+size_t rpc_request_bytes(void)
+{
+        return request_bytes;
+}
+
+/* ---- connections: activity, refusal reports ---------------------------------------------------------- */
+
+static void conn_touch(server_conn *conn)
+{
+        conn->last_active = now_nsec();
+        /* Idle (no open stream) after the handshake: the idle timeout runs. */
+        if (conn->handshake_done && conn->timer) {
+                if (conn->n_calls == 0)
+                        loop_timer_arm(conn->timer, conn->server->idle_timeout);
+                else
+                        loop_timer_disarm(conn->timer);
+        }
+}
+
+static bool peer_equal(const struct rpc_peer *a, const struct rpc_peer *b)
+{
+        return a->pid == b->pid && a->uid == b->uid && a->gid == b->gid;
+}
+
+/* Tells the refusal handler, once per peer per RPC_REFUSAL_REPORT_INTERVAL and at most
+ * RPC_REFUSAL_REPORTS_MAX times in one; the rest is counted and told with the next report. */
+static void report(rpc_server *s, const struct rpc_peer *peer, enum rpc_refusal why)
+{
+        if (!s->refusal_cb)
+                return;
+        uint64_t now = now_nsec();
+        if (now - s->window_start >= RPC_REFUSAL_REPORT_INTERVAL) {
+                s->window_start = now;
+                s->window_reports = 0;
+        }
+        size_t slot = REPORTED_PEERS, oldest = 0;
+        for (size_t i = 0; i < REPORTED_PEERS; i++) {
+                if (s->reported[i].at && peer_equal(&s->reported[i].peer, peer)) {
+                        slot = i;
+                        break;
+                }
+                if (s->reported[i].at < s->reported[oldest].at)
+                        oldest = i;
+        }
+        if ((slot < REPORTED_PEERS && now - s->reported[slot].at < RPC_REFUSAL_REPORT_INTERVAL) ||
+            s->window_reports >= RPC_REFUSAL_REPORTS_MAX) {
+                s->suppressed++;
+                return;
+        }
+        if (slot == REPORTED_PEERS)
+                slot = oldest;
+        s->reported[slot].peer = *peer;
+        s->reported[slot].at = MAX(now, 1u);
+        s->window_reports++;
+        uint64_t suppressed = s->suppressed;
+        s->suppressed = 0;
+        s->refusal_cb(peer, why, s->n_conns, suppressed, s->refusal_userdata);
+}
+
+const char *rpc_refusal_to_string(enum rpc_refusal why)
+{
+        switch (why) {
+        case RPC_REFUSED_FULL: return "refused a new connection: every connection is busy, none idle";
+        case RPC_CLOSED_FOR_ROOM: return "closed an idle connection to make room for a new one";
+        case RPC_CLOSED_IDLE: return "closed a connection without an open stream";
+        }
+        return "closed a connection";
+}
+
 /* ---- calls ------------------------------------------------------------------------------------------ */
+
+/* Brings the call's share of request_bytes up to date: its partial message at the size its prefix
+ * announced (the buffer is allocated at once) and a complete one waiting for the stream's end. */
+static void call_account(rpc_call *c)
+{
+        size_t now = c->rejected ? 0 : grpc_reader_reserved(&c->reader) + (c->request ? c->request_size : 0);
+        request_bytes = request_bytes - MIN(request_bytes, c->held) + now;
+        c->held = now;
+}
 
 static void call_free(rpc_call *c)
 {
@@ -96,7 +218,8 @@ static void call_free(rpc_call *c)
                         conn->n_calls--;
                         break;
                 }
-        conn->buffered -= MIN(conn->buffered, grpc_reader_buffered(&c->reader));
+        bool big = c->held >= TRIM_THRESHOLD;
+        request_bytes -= MIN(request_bytes, c->held);
         grpc_reader_done(&c->reader);
         while (c->out_head) {
                 struct out_chunk *ch = c->out_head;
@@ -107,6 +230,9 @@ static void call_free(rpc_call *c)
         free(c->path);
         free(c->status_message);
         free(c);
+        conn_touch(conn);
+        if (big)
+                schedule_trim(conn->server);
 }
 
 /* Runs the user's close handler, if the call is still the user's. */
@@ -321,8 +447,9 @@ static _printf_(4, 5) void call_reject(rpc_call *c, int status, const char *http
         if (c->rejected || c->finished)
                 return;
         c->rejected = true;
-        c->conn->buffered -= MIN(c->conn->buffered, grpc_reader_buffered(&c->reader));
         grpc_reader_done(&c->reader);
+        c->request = mfree(c->request);
+        call_account(c);
         va_list ap;
         va_start(ap, fmt);
         if (call_end(c, status, http_status, fmt, ap) < 0)
@@ -374,10 +501,12 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         c->conn = conn;
         c->stream_id = frame->hd.stream_id;
         c->deadline = UINT64_MAX;
-        grpc_reader_init(&c->reader, RPC_MAX_MESSAGE);
+        grpc_reader_init(&c->reader, conn->server->max_request);
         c->next = conn->calls;
         conn->calls = c;
         conn->n_calls++;
+        conn->peak_calls = MAX(conn->peak_calls, conn->n_calls);
+        conn_touch(conn);
         if (nghttp2_session_set_stream_user_data(session, c->stream_id, c) != 0) {
                 call_free(c);
                 return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -456,12 +585,36 @@ static int on_message(const uint8_t *msg, size_t size, void *userdata)
                 call_reject(c, GRPC_INTERNAL, "200", "more than one request message for %s", c->path);
                 return -EPROTO;
         }
-        c->request = malloc(size + 1);
-        if (!c->request)
-                return -ENOMEM;
-        memcpy(c->request, msg, size);
+        /* The reader's buffer itself: a big request is not copied once more. */
+        c->request = grpc_reader_take(&c->reader);
         c->request_size = size;
         return 0;
+}
+
+/* Over the budget: fail the call holding the most request bytes, of any connection of any server, until
+ * the rest fits. */
+static void budget_enforce(void)
+{
+        while (request_bytes > RPC_REQUEST_BUDGET) {
+                rpc_call *victim = NULL;
+                for (rpc_server *s = servers; s; s = s->next_server)
+                        for (server_conn *conn = s->conns; conn; conn = conn->next)
+                                for (rpc_call *c = conn->calls; c; c = c->next)
+                                        if (!c->rejected && c->held > 0 &&
+                                            (!victim || c->held > victim->held))
+                                                victim = c;
+                if (!victim)
+                        return;
+                size_t held = victim->held;
+                call_reject(victim, GRPC_RESOURCE_EXHAUSTED, "200",
+                            "request of %zu bytes refused: the server holds more than %u bytes of requests "
+                            "and this one is the largest",
+                            held, RPC_REQUEST_BUDGET);
+                if (victim->rejected)
+                        call_kick(victim); /* its connection may be another one than the caller's */
+                else
+                        return; /* finished already; nothing more to take back */
+        }
 }
 
 static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id,
@@ -473,22 +626,19 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
         rpc_call *c = stream_call(session, stream_id);
         if (!c || c->rejected || !c->method)
                 return 0;
-        size_t before = grpc_reader_buffered(&c->reader);
         int r = grpc_reader_feed(&c->reader, data, len, on_message, c);
-        size_t after = c->rejected ? 0 : grpc_reader_buffered(&c->reader);
-        conn->buffered = conn->buffered - MIN(conn->buffered, before) + after;
+        call_account(c);
         if (r == -EMSGSIZE)
                 call_reject(c, GRPC_RESOURCE_EXHAUSTED, "200",
-                            "grpc: received message larger than max (%zu vs. %u)", c->reader.want,
-                            RPC_MAX_MESSAGE);
+                            "grpc: received message larger than max (%zu vs. %zu)", c->reader.want,
+                            conn->server->max_request);
         else if (r == -EPROTO)
                 call_reject(c, GRPC_INTERNAL, "200",
                             "compressed message received but no compression negotiated");
         else if (r < 0)
                 call_reject(c, GRPC_INTERNAL, "200", "failed to read the request message");
-        else if (conn->buffered > RPC_MAX_CONNECTION_BUFFER)
-                call_reject(c, GRPC_RESOURCE_EXHAUSTED, "200",
-                            "too many request bytes buffered on this connection");
+        else if (request_bytes > RPC_REQUEST_BUDGET)
+                budget_enforce();
         return 0;
 }
 
@@ -505,8 +655,12 @@ static void call_request_complete(rpc_call *c)
                 return;
         }
         _cleanup_free_ uint8_t *req = TAKE_PTR(c->request);
+        size_t size = c->request_size;
+        call_account(c);
         c->handler_called = true;
-        c->method->handler(c, req, c->request_size, c->conn->server->userdata);
+        c->method->handler(c, req, size, c->conn->server->userdata);
+        if (size >= TRIM_THRESHOLD)
+                schedule_trim(c->conn->server); /* the request and what the handler made of it are freed */
 }
 
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
@@ -514,8 +668,11 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         server_conn *conn = user_data;
         if (h2conn_is_closing(conn->h2))
                 return NGHTTP2_ERR_CALLBACK_FAILURE;
-        if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK))
-                conn->handshake_timer = loop_source_free(conn->handshake_timer);
+        if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK) &&
+            !conn->handshake_done) {
+                conn->handshake_done = true;
+                conn_touch(conn); /* from now on the idle timeout */
+        }
         if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
                 return 0;
         rpc_call *c = stream_call(session, frame->hd.stream_id);
@@ -571,24 +728,68 @@ static void conn_closed(h2conn *h2, int error, void *owner)
                 call_abandon(c);
                 call_free(c);
         }
-        loop_source_free(conn->handshake_timer);
+        conn->timer = loop_source_free(conn->timer);
+        if (conn->peak_calls >= TRIM_STREAMS)
+                schedule_trim(s);
         h2conn_unref(conn->h2);
         free(conn);
         server_unref(s);
 }
 
-static void on_handshake_timeout(loop_source *src, void *userdata)
+static void on_conn_timer(loop_source *src, void *userdata)
 {
         server_conn *conn = userdata;
-        conn->handshake_timer = loop_source_free(conn->handshake_timer);
-        h2conn_close(conn->h2, NGHTTP2_SETTINGS_TIMEOUT);
+        if (h2conn_is_closing(conn->h2))
+                return;
+        if (!conn->handshake_done) {
+                /* A peer that connects and never speaks HTTP/2 would hold a connection slot forever. */
+                h2conn_close(conn->h2, NGHTTP2_SETTINGS_TIMEOUT);
+                return;
+        }
+        if (conn->n_calls > 0)
+                return;
+        report(conn->server, &conn->peer, RPC_CLOSED_IDLE);
+        h2conn_close(conn->h2, NGHTTP2_NO_ERROR);
+}
+
+static struct rpc_peer peer_of(int fd)
+{
+        struct ucred cred = { .uid = (uid_t)-1, .gid = (gid_t)-1 };
+        socklen_t len = sizeof cred;
+        (void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+        return (struct rpc_peer){ .pid = cred.pid, .uid = cred.uid, .gid = cred.gid };
+}
+
+/* Whom to close for a new connection on a full server: the connection without an open stream that was
+ * active the least recently; for the expected client, any other connection if none is idle. Connections
+ * of the expected client are never chosen. NULL: refuse the new one. */
+static server_conn *pick_victim(rpc_server *s)
+{
+        server_conn *best = NULL;
+        for (int pass = 0; pass < 2 && !best; pass++) {
+                if (pass == 1 && !s->expecting)
+                        break;
+                for (server_conn *c = s->conns; c; c = c->next)
+                        if (!c->expected && !h2conn_is_closing(c->h2) && (pass == 1 || c->n_calls == 0) &&
+                            (!best || c->last_active < best->last_active))
+                                best = c;
+        }
+        return best;
 }
 
 int rpc_server_add_connection(rpc_server *s, int fd)
 {
         _cleanup_close_ int owned = fd;
-        if (s->n_conns >= RPC_MAX_CONNECTIONS)
-                return -EMFILE;
+        struct rpc_peer peer = peer_of(fd);
+        if (s->n_conns >= RPC_MAX_CONNECTIONS) {
+                server_conn *victim = pick_victim(s);
+                if (!victim) {
+                        report(s, &peer, RPC_REFUSED_FULL);
+                        return -EMFILE;
+                }
+                report(s, &victim->peer, RPC_CLOSED_FOR_ROOM);
+                h2conn_close(victim->h2, NGHTTP2_NO_ERROR);
+        }
         server_conn *conn = new0(server_conn, 1);
         if (!conn)
                 return -ENOMEM;
@@ -613,15 +814,16 @@ int rpc_server_add_connection(rpc_server *s, int fd)
         }
         (void)nghttp2_session_set_local_window_size(h2conn_session(conn->h2), NGHTTP2_FLAG_NONE, 0,
                                                     4u << 20);
-        /* A peer that connects and never speaks HTTP/2 would hold a connection slot forever. */
-        r = loop_add_timer(s->loop, s->handshake_timeout, on_handshake_timeout, conn,
-                           &conn->handshake_timer);
+        r = loop_add_timer(s->loop, s->handshake_timeout, on_conn_timer, conn, &conn->timer);
         if (r < 0) {
                 h2conn_unref(conn->h2);
                 free(conn);
                 return r;
         }
         conn->server = s;
+        conn->peer = peer;
+        conn->expected = s->expecting;
+        conn->last_active = now_nsec();
         s->n_ref++;
         conn->next = s->conns;
         s->conns = conn;
@@ -673,6 +875,12 @@ int rpc_server_new(loop *l, const struct rpc_method *methods, size_t n_methods, 
         s->userdata = userdata;
         s->listen_fd = -EBADF;
         s->handshake_timeout = RPC_HANDSHAKE_TIMEOUT;
+        s->idle_timeout = RPC_IDLE_TIMEOUT;
+        s->max_request = RPC_MAX_REQUEST;
+        s->next_server = servers;
+        if (servers)
+                servers->prev_server = s;
+        servers = s;
         s->methods = new0(struct rpc_method, n_methods + 1);
         if (!s->methods)
                 return -ENOMEM; /* cppcheck-suppress memleak ; s is freed by its cleanup attribute */
@@ -752,6 +960,7 @@ void rpc_server_shutdown(rpc_server *s)
                 return;
         s->listen_source = loop_source_free(s->listen_source);
         s->backoff_timer = loop_source_free(s->backoff_timer);
+        s->trim_timer = loop_source_free(s->trim_timer);
         s->listen_fd = safe_close(s->listen_fd);
         if (s->socket_path) {
                 /* Only our own socket: after a kubelet restart the path may name someone else's by now. */
@@ -779,6 +988,13 @@ static rpc_server *server_unref(rpc_server *s)
 {
         if (!s || --s->n_ref > 0)
                 return NULL;
+        if (s->prev_server)
+                s->prev_server->next_server = s->next_server;
+        else
+                servers = s->next_server;
+        if (s->next_server)
+                s->next_server->prev_server = s->prev_server;
+        loop_source_free(s->trim_timer); /* scheduled by a connection that closed after the shutdown */
         for (size_t i = 0; i < s->n_methods; i++)
                 free((char *)s->methods[i].path);
         free(s->methods);
@@ -800,6 +1016,27 @@ rpc_server *rpc_server_free(rpc_server *s)
 void rpc_server_set_handshake_timeout(rpc_server *s, uint64_t nsec)
 {
         s->handshake_timeout = nsec;
+}
+
+void rpc_server_set_idle_timeout(rpc_server *s, uint64_t nsec)
+{
+        s->idle_timeout = nsec;
+}
+
+void rpc_server_set_max_request(rpc_server *s, size_t bytes)
+{
+        s->max_request = MIN(bytes, (size_t)RPC_MAX_MESSAGE);
+}
+
+void rpc_server_expect_client(rpc_server *s, bool on)
+{
+        s->expecting = on;
+}
+
+void rpc_server_set_refusal_handler(rpc_server *s, rpc_refusal_handler cb, void *userdata)
+{
+        s->refusal_cb = cb;
+        s->refusal_userdata = userdata;
 }
 
 size_t rpc_server_connections(const rpc_server *s)

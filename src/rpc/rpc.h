@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/loop.h"
 
@@ -23,22 +24,33 @@ enum {
         GRPC_UNAVAILABLE = 14,
 };
 
-/* grpc-go's default receive limit; we apply it to both directions. */
+/* grpc-go's default receive limit: the largest message either side sends. */
 #define RPC_MAX_MESSAGE (4u * 1024 * 1024)
+/* The largest request a server takes (rpc_server_set_max_request changes it). The kubelet's largest, a
+ * PreferredAllocationRequest naming every device of a resource, is some 50 bytes per device: 1 MiB is
+ * 20,000 devices. */
+#define RPC_MAX_REQUEST (1u * 1024 * 1024)
+/* Request bytes held by every server of the process together: messages being received (counted at the
+ * length their prefix announces) and complete ones waiting for their stream to end. Past it, the call
+ * holding the most is failed with RESOURCE_EXHAUSTED: a kubelet's small request is never the one. */
+#define RPC_REQUEST_BUDGET (4u * 1024 * 1024)
 /* Advertised SETTINGS_MAX_CONCURRENT_STREAMS, and the bound on open calls per connection. */
 #define RPC_MAX_STREAMS 100u
-/* Accepted connections beyond this are closed at once (the kubelet opens one per plugin socket). */
+/* Open connections per server (the kubelet needs one per plugin socket). A new connection beyond makes
+ * room by closing the connection idle the longest; it is refused only when none is idle, unless it is
+ * the expected client (rpc_server_expect_client). */
 #define RPC_MAX_CONNECTIONS 64u
 /* Advertised SETTINGS_MAX_HEADER_LIST_SIZE (RFC 7541 size: name + value + 32 per field), enforced. */
 #define RPC_MAX_HEADER_LIST 16384u
-/* Request bytes buffered on one connection at a time, across its streams. */
-#define RPC_MAX_CONNECTION_BUFFER (16u * 1024 * 1024)
 /* Response bytes a stream may have queued but not yet written (rpc_call_send fails with -ENOBUFS beyond). */
 #define RPC_MAX_STREAM_QUEUE (16u * 1024 * 1024)
 
 /* A connection must deliver the client preface and SETTINGS within this time (grpc-go allows 120 s; the
  * kubelet sends them at once). */
 #define RPC_HANDSHAKE_TIMEOUT (10ULL * 1000 * 1000 * 1000)
+/* A connection without an open stream this long is closed (GOAWAY): the kubelet keeps ListAndWatch open
+ * on its connection for as long as it uses it. */
+#define RPC_IDLE_TIMEOUT (30ULL * 1000 * 1000 * 1000)
 
 typedef struct rpc_server rpc_server;
 typedef struct rpc_call rpc_call;
@@ -77,8 +89,39 @@ void rpc_server_shutdown(rpc_server *s);
 rpc_server *rpc_server_free(rpc_server *s); /* shutdown + free; accepts NULL */
 DEFINE_TRIVIAL_CLEANUP_FUNC(rpc_server *, rpc_server_free);
 size_t rpc_server_connections(const rpc_server *s);
-/* For connections accepted from now on (tests use a short one). */
+/* For connections accepted from now on (tests use short ones). */
 void rpc_server_set_handshake_timeout(rpc_server *s, uint64_t nsec);
+void rpc_server_set_idle_timeout(rpc_server *s, uint64_t nsec);
+/* The largest request message (RPC_MAX_REQUEST unless set; at most RPC_MAX_MESSAGE). */
+void rpc_server_set_max_request(rpc_server *s, size_t bytes);
+/* Request bytes held by all servers now (see RPC_REQUEST_BUDGET). */
+size_t rpc_request_bytes(void);
+
+/* While on, connections accepted are the expected client's: the kubelet dialling back inside our Register
+ * call. They are never refused nor closed to make room (room is made by closing the least recently active
+ * other connection), so a socket full of other connections cannot lock the kubelet out. */
+void rpc_server_expect_client(rpc_server *s, bool on);
+
+/* Who is on the other end of a connection (SO_PEERCRED); pid is 0 for a process in another PID
+ * namespace. */
+struct rpc_peer {
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+};
+enum rpc_refusal {
+        RPC_REFUSED_FULL,    /* a new connection refused: every slot busy, none idle */
+        RPC_CLOSED_FOR_ROOM, /* closed to make room for a new connection */
+        RPC_CLOSED_IDLE,     /* closed after RPC_IDLE_TIMEOUT without an open stream */
+};
+/* Reported at most once per peer in RPC_REFUSAL_REPORT_INTERVAL, and at most RPC_REFUSAL_REPORTS_MAX
+ * reports in that interval overall; suppressed: refusals not reported since the last report. */
+#define RPC_REFUSAL_REPORT_INTERVAL (10ULL * 60 * 1000 * 1000 * 1000)
+#define RPC_REFUSAL_REPORTS_MAX     16u
+typedef void (*rpc_refusal_handler)(const struct rpc_peer *peer, enum rpc_refusal why, size_t n_connections,
+                                    uint64_t suppressed, void *userdata);
+void rpc_server_set_refusal_handler(rpc_server *s, rpc_refusal_handler cb, void *userdata);
+const char *rpc_refusal_to_string(enum rpc_refusal why);
 
 /* unary: HEADERS, DATA, trailers grpc-status 0. Finishes the call. -EMSGSIZE over RPC_MAX_MESSAGE (the
  * call then stays yours: fail it). */

@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -232,6 +233,8 @@ func newObject(m metav1.TypeMeta) any {
 		return &admissionv1.ValidatingAdmissionPolicy{}
 	case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding":
 		return &admissionv1.ValidatingAdmissionPolicyBinding{}
+	case "resource.k8s.io/v1 DeviceClass":
+		return &resourcev1.DeviceClass{}
 	case "monitoring.coreos.com/v1 ServiceMonitor":
 		return &serviceMonitor{}
 	}
@@ -638,8 +641,9 @@ func TestCDIInstallHook(t *testing.T) {
 }
 
 // The verbs are the calls the code makes (docs/deploy.md lists each with its call site): the plugin
-// LISTs and WATCHes its Node (no get), GFD GETs and PATCHes it (no update), and NodeFeature rules are
-// not granted while GFD writes no NodeFeature objects.
+// LISTs and WATCHes its Node (no get), GFD with --output=node GETs and PATCHes it (no update), GFD in
+// NodeFeature mode (the default) GETs, creates and updates its NodeFeature in its own namespace and
+// GETs its Node (for the owner reference's uid), and in file mode calls nothing.
 func TestRBACVerbsAreTheCallsTheCodeMakes(t *testing.T) {
 	r := render(t, "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true", "--set", "gfd.outputNode=true",
 		"--set", "nfd.enabled=false")
@@ -651,17 +655,46 @@ func TestRBACVerbsAreTheCallsTheCodeMakes(t *testing.T) {
 	if got := rules(gfd.Rules); got != "/nodes:list,watch | /nodes:get,patch" {
 		t.Errorf("GFD ClusterRole = %s, want /nodes:list,watch (the config label) | /nodes:get,patch (--output=node)", got)
 	}
+	if r.has("Role/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery") {
+		t.Error("GFD with --output=node: the NodeFeature Role rendered")
+	}
 	// GFD with configs follows the node's config label too (so that nvidia.com/mps.capable is the selected
-	// config's), writing the features.d file: LIST and WATCH only.
-	r = render(t, "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true", "--set", "nfd.enabled=false")
+	// config's); in file mode (the features.d file) that is all it calls: LIST and WATCH only.
+	r = render(t, "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true", "--set", "nfd.enabled=false",
+		"--set", "gfd.env[0].name=GFD_USE_NODE_FEATURE_API", "--set-string", "gfd.env[0].value=false")
 	gfd = get[*rbacv1.ClusterRole](t, r, "ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery")
 	if got := rules(gfd.Rules); got != "/nodes:list,watch" {
 		t.Errorf("GFD with configs, file output: ClusterRole = %s, want /nodes:list,watch", got)
 	}
-	// GFD in file mode (NFD's features.d) calls nothing: no ClusterRole at all.
+	// NodeFeature mode (upstream's default): nodefeatures in GFD's namespace only, its Node read.
 	r = render(t, "--set", "gfd.enabled=true", "--set", "nfd.enabled=false")
-	if r.has("ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery") || r.has("ClusterRole/nvdp-nvidia-device-plugin-role") {
-		t.Errorf("GFD in file mode, no configs: ClusterRoles rendered: %v", r.ours())
+	gfd = get[*rbacv1.ClusterRole](t, r, "ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery")
+	if got := rules(gfd.Rules); got != "/nodes:get" {
+		t.Errorf("GFD ClusterRole in NodeFeature mode = %s, want /nodes:get", got)
+	}
+	role := get[*rbacv1.Role](t, r, "Role/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery")
+	if got := rules(role.Rules); got != "nfd.k8s-sigs.io/nodefeatures:get,create,update" {
+		t.Errorf("GFD Role = %s, want nfd.k8s-sigs.io/nodefeatures:get,create,update", got)
+	}
+	rb := get[*rbacv1.RoleBinding](t, r, "RoleBinding/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery")
+	if len(rb.Subjects) != 1 || rb.Subjects[0].Name != "nvdp-nvidia-device-plugin-gpu-feature-discovery" || rb.RoleRef.Kind != "Role" {
+		t.Errorf("GFD RoleBinding = %+v -> %+v", rb.Subjects, rb.RoleRef)
+	}
+	// NVIDIA's GFD image reads its Pod (owner references) and not its Node.
+	r = render(t, "--set", "gfd.enabled=true", "--set", "nfd.enabled=false", "--set", "image.repository=nvcr.io/nvidia/k8s-device-plugin")
+	role = get[*rbacv1.Role](t, r, "Role/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery")
+	if got := rules(role.Rules); got != "nfd.k8s-sigs.io/nodefeatures:get,create,update | /pods:get" {
+		t.Errorf("GFD Role with NVIDIA's image = %s", got)
+	}
+	if r.has("ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery") {
+		t.Error("NVIDIA's GFD image: a ClusterRole for nodes rendered")
+	}
+	// File mode (NFD's features.d; gfd.env turns the NodeFeature API off) calls nothing: no RBAC at all.
+	r = render(t, "--set", "gfd.enabled=true", "--set", "nfd.enabled=false", "--set", "gfd.env[0].name=GFD_USE_NODE_FEATURE_API",
+		"--set-string", "gfd.env[0].value=false")
+	if r.has("ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery") || r.has("ClusterRole/nvdp-nvidia-device-plugin-role") ||
+		r.has("Role/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery") {
+		t.Errorf("GFD in file mode, no configs: RBAC rendered: %v", r.ours())
 	}
 }
 
@@ -754,9 +787,12 @@ func TestTokenOnlyWhenAFeatureNeedsIt(t *testing.T) {
 		args        []string
 		plugin, gfd string
 	}{
-		{[]string{"--set", "events.enabled=false", "--set", "gfd.enabled=true"}, "false", "false"},
-		{[]string{"--set", "gfd.enabled=true"}, "true", "false"},
-		{[]string{"--set", "events.enabled=false", "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true"}, "true", "true"},
+		// GFD in NodeFeature mode (the default) calls the API server; in file mode it does not, unless
+		// configs make it follow the node's config label
+		{[]string{"--set", "events.enabled=false", "--set", "gfd.enabled=true"}, "false", "true"},
+		{[]string{"--set", "gfd.enabled=true", "--set", "gfd.env[0].name=GFD_USE_NODE_FEATURE_API", "--set-string", "gfd.env[0].value=false"}, "true", "false"},
+		{[]string{"--set", "events.enabled=false", "--set-string", "config.map.default=version: v1", "--set", "gfd.enabled=true",
+			"--set", "gfd.env[0].name=USE_NODE_FEATURE_API", "--set-string", "gfd.env[0].value=false"}, "true", "true"},
 		{[]string{"--set", "events.enabled=false", "--set", "gfd.enabled=true", "--set", "gfd.outputNode=true"}, "false", "true"},
 	}
 	for _, tc := range cases {
@@ -1075,4 +1111,66 @@ func TestRefusedValues(t *testing.T) {
 	render(t, "--namespace", "default", "--set", "allowDefaultNamespace=true")
 	render(t, "--set-string", "config.map.a=v", "--set-string", "config.map.default=v")
 	render(t, "--set-string", "config.map.a=v", "--set-string", "config.map.b=v", "--set", "config.fallbackStrategies={empty}")
+}
+
+// dra.enabled: the DRA driver replaces the device plugin (never both on a node), with the RBAC of the
+// calls it makes and NVIDIA's DeviceClasses.
+func TestDRA(t *testing.T) {
+	r := render(t, "--set", "dra.enabled=true", "--set", "nfd.enabled=false")
+	want := []string{"ClusterRole/nvdp-nvidia-device-plugin-dra", "ClusterRoleBinding/nvdp-nvidia-device-plugin-dra",
+		"DaemonSet/nvdp-nvidia-device-plugin-dra", "DeviceClass/gpu.nvidia.com", "DeviceClass/mig.nvidia.com",
+		"ServiceAccount/nvdp-nvidia-device-plugin-service-account"}
+	if got := r.ours(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("objects = %v, want %v (no device plugin DaemonSet, no events Role)", got, want)
+	}
+	role := get[*rbacv1.ClusterRole](t, r, "ClusterRole/nvdp-nvidia-device-plugin-dra")
+	if got := rules(role.Rules); got != "/nodes:get | resource.k8s.io/resourceslices:list,create,patch,delete | "+
+		"resource.k8s.io/resourceclaims:get" {
+		t.Errorf("DRA ClusterRole = %s", got)
+	}
+	ds := r.daemonSet(t, "nvdp-nvidia-device-plugin-dra")
+	if got := ds.Spec.Selector.MatchLabels["app.kubernetes.io/component"]; got != "dra-kubelet-plugin" {
+		t.Errorf("selector %v: want the component label dra-kubelet-plugin (no overlap with GFD)", ds.Spec.Selector.MatchLabels)
+	}
+	pod := ds.Spec.Template.Spec
+	c := pod.Containers[0]
+	if strings.Join(c.Command, " ") != "/usr/bin/nvdp dra" {
+		t.Errorf("command = %v, want /usr/bin/nvdp dra", c.Command)
+	}
+	expectEnv(t, c, map[string]string{"NODE_NAME": "fieldRef:spec.nodeName",
+		"KUBELET_PLUGINS_DIRECTORY_PATH": "/var/lib/kubelet/plugins", "KUBELET_REGISTRAR_DIRECTORY_PATH": "/var/lib/kubelet/plugins_registry",
+		"CDI_ROOT": "/var/run/cdi"}, "METRICS_ADDRESS", "DEVICE_LIST_STRATEGY")
+	if m := mounts(c); len(m) != 3 || m["/var/lib/kubelet/plugins"] != "plugins" || m["/var/lib/kubelet/plugins_registry"] != "plugins-registry" ||
+		m["/var/run/cdi"] != "cdi" {
+		t.Errorf("mounts = %v", m)
+	}
+	if pod.AutomountServiceAccountToken == nil || !*pod.AutomountServiceAccountToken {
+		t.Error("the DRA driver calls the API server: its token must be mounted")
+	}
+	if sc := c.SecurityContext; boolp(sc.Privileged) != "nil" || capsString(sc) != "drop=[ALL] add=[]" {
+		t.Errorf("securityContext: privileged %s, %s", boolp(sc.Privileged), capsString(sc))
+	}
+	gpu := get[*resourcev1.DeviceClass](t, r, "DeviceClass/gpu.nvidia.com")
+	if gpu.Spec.ExtendedResourceName == nil || *gpu.Spec.ExtendedResourceName != "nvidia.com/gpu" ||
+		len(gpu.Spec.Selectors) != 1 || gpu.Spec.Selectors[0].CEL.Expression !=
+		"device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'].type == 'gpu'" {
+		t.Errorf("DeviceClass gpu.nvidia.com: %+v", gpu.Spec)
+	}
+	mig := get[*resourcev1.DeviceClass](t, r, "DeviceClass/mig.nvidia.com")
+	if mig.Spec.ExtendedResourceName != nil || mig.Spec.Selectors[0].CEL.Expression !=
+		"device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'].type == 'mig'" {
+		t.Errorf("DeviceClass mig.nvidia.com: %+v", mig.Spec)
+	}
+
+	if r := render(t, "--set", "dra.enabled=true", "--set", "dra.deviceClasses=false", "--set", "nfd.enabled=false"); r.has("DeviceClass/gpu.nvidia.com") {
+		t.Error("dra.deviceClasses=false still renders DeviceClasses")
+	}
+	if r := render(t); r.has("DaemonSet/nvdp-nvidia-device-plugin-dra") || r.has("DeviceClass/gpu.nvidia.com") {
+		t.Errorf("DRA objects rendered by default: %v", r.ours())
+	}
+	out, err := helm(t, "template", "nvdp", chartSrc, "--namespace", namespace, "--set", "dra.enabled=true",
+		"--set", "image.repository=nvcr.io/nvidia/k8s-device-plugin")
+	if err == nil || !strings.Contains(out, "dra.enabled needs nvdp's image") {
+		t.Errorf("dra.enabled with NVIDIA's image: err %v, output %s", err, out)
+	}
 }

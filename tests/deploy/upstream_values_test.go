@@ -227,7 +227,7 @@ func gfdBase(v string) map[string]string {
 		"podLabels":      "app.kubernetes.io/component=gpu-feature-discovery,app.kubernetes.io/instance=nvdp,app.kubernetes.io/name=nvidia-device-plugin",
 		"command":        "/usr/bin/gpu-feature-discovery",
 		"serviceAccount": "nvdp-nvidia-device-plugin-gpu-feature-discovery",
-		"token":          "false",
+		"token":          "true",
 		"probes":         "",
 		"ports":          "",
 		"annotations":    "",
@@ -295,10 +295,15 @@ var (
 	objMPS    = []string{"DaemonSet/" + mpsDS}
 	objPlugin = []string{"DaemonSet/" + pluginDS, "Role/default/nvdp-nvidia-device-plugin-events",
 		"RoleBinding/default/nvdp-nvidia-device-plugin-events", "ServiceAccount/nvdp-nvidia-device-plugin-service-account"}
-	objGFD = []string{"DaemonSet/" + gfdDS, "ServiceAccount/nvdp-nvidia-device-plugin-gpu-feature-discovery"}
-	// GFD with configs follows the node's config label: its ClusterRole (nodes list, watch) and token.
-	objGFDConfig = []string{"ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery",
-		"ClusterRoleBinding/nvdp-nvidia-device-plugin-gpu-feature-discovery"}
+	// GFD in NodeFeature mode (upstream's default): its Node read cluster-wide, NodeFeatures in its namespace.
+	objGFD = []string{"DaemonSet/" + gfdDS, "ServiceAccount/nvdp-nvidia-device-plugin-gpu-feature-discovery",
+		"ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery", "ClusterRoleBinding/nvdp-nvidia-device-plugin-gpu-feature-discovery",
+		"Role/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery",
+		"RoleBinding/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery"}
+	// NVIDIA's GFD image: its Pod read (owner references) instead of its Node: the Role only.
+	objGFDNvidia = []string{"DaemonSet/" + gfdDS, "ServiceAccount/nvdp-nvidia-device-plugin-gpu-feature-discovery",
+		"Role/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery",
+		"RoleBinding/nvidia-device-plugin/nvdp-nvidia-device-plugin-gpu-feature-discovery"}
 	objConfig = []string{"ClusterRole/nvdp-nvidia-device-plugin-role", "ClusterRoleBinding/nvdp-nvidia-device-plugin-role-binding"}
 )
 
@@ -355,7 +360,7 @@ func valuesCases(v string) []valuesCase {
 	}
 	return []valuesCase{
 		{file: "01-defaults.yaml", objects: objPlugin, ds: map[string]dsWant{pluginDS: {}}},
-		{file: "02-every-key-set.yaml", objects: join(objPlugin, objGFD), nfd: true, ds: map[string]dsWant{
+		{file: "02-every-key-set.yaml", objects: join(objPlugin, objGFDNvidia), nfd: true, ds: map[string]dsWant{
 			pluginDS: {fields: map[string]string{"image": nvImage, "probes": "", "ports": "", "annotations": "",
 				"securityContext": sysAdmin,
 				"mounts":          plus(pb["mounts"], "/driver-root=driver-root:ro"),
@@ -374,7 +379,7 @@ func valuesCases(v string) []valuesCase {
 		}},
 		{file: "03-upstream-values-copy.yaml", objects: objPlugin, ds: map[string]dsWant{pluginDS: {fields: map[string]string{
 			"affinity": "feature.node.kubernetes.io/pci-10de.present In [true] | feature.node.kubernetes.io/cpu-model.vendor_id In [NVIDIA] | nvidia.com/gpu.present In [true]"}}}},
-		{file: "04-nvidia-image.yaml", objects: join(objPlugin, objGFD), ds: map[string]dsWant{
+		{file: "04-nvidia-image.yaml", objects: join(objPlugin, objGFDNvidia), ds: map[string]dsWant{
 			pluginDS: {fields: map[string]string{"image": nvImage, "probes": "", "ports": "", "annotations": ""},
 				env: map[string]string{"METRICS_ADDRESS": "-"}},
 			gfdDS: {fields: map[string]string{"image": nvImage}},
@@ -388,7 +393,7 @@ func valuesCases(v string) []valuesCase {
 			gfdDS:    {fields: map[string]string{"hostNetwork": "true"}},
 		}},
 		{file: "07-namespace-key.yaml"},
-		{file: "08-time-slicing.yaml", objects: join(objPlugin, objGFD, objConfig, objGFDConfig, objMPS, []string{"ConfigMap/nvdp-nvidia-device-plugin-configs"}), nfd: true,
+		{file: "08-time-slicing.yaml", objects: join(objPlugin, objGFD, objConfig, objMPS, []string{"ConfigMap/nvdp-nvidia-device-plugin-configs"}), nfd: true,
 			ds: map[string]dsWant{
 				pluginDS: {fields: pluginConfigFields("nvdp-nvidia-device-plugin-configs", true, pb),
 					env: map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "DEFAULT_CONFIG": "default",
@@ -396,7 +401,7 @@ func valuesCases(v string) []valuesCase {
 						"NVIDIA_MIG_MONITOR_DEVICES": "all", "MPS_ROOT": "/run/nvidia/mps"}},
 				mpsDS: {env: map[string]string{"DEFAULT_CONFIG": "default", "FALLBACK_STRATEGIES": "named,single",
 					"FAIL_ON_INIT_ERROR": "false"}},
-				gfdDS: {fields: merge(configFields("nvdp-nvidia-device-plugin-configs", true, gb), map[string]string{"token": "true"}),
+				gfdDS: {fields: configFields("nvdp-nvidia-device-plugin-configs", true, gb),
 					env: map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "DEFAULT_CONFIG": "default",
 						"FALLBACK_STRATEGIES": "named,single", "FAIL_ON_INIT_ERROR": "false", "NVIDIA_MIG_MONITOR_DEVICES": "all"}},
 			},
@@ -407,12 +412,16 @@ func valuesCases(v string) []valuesCase {
 					t.Errorf("ConfigMap data = %q", cm.Data)
 				}
 				rulesOf(t, r, "ClusterRole/nvdp-nvidia-device-plugin-role", "/nodes:list,watch")
-				rulesOf(t, r, "ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery", "/nodes:list,watch")
+				// nvdp's GFD follows the config label (list, watch) and reads its Node for the NodeFeature (get)
+				rulesOf(t, r, "ClusterRole/nvdp-nvidia-device-plugin-gpu-feature-discovery", "/nodes:list,watch | /nodes:get")
 			}},
-		{file: "09-mig-mixed-gfd.yaml", objects: join(objPlugin, objGFD), nfd: true, ds: map[string]dsWant{
+		// A MIG strategy: the plugin follows its Node's nvidia.com/mig.config.state (a new MIG layout).
+		{file: "09-mig-mixed-gfd.yaml", objects: join(objPlugin, objGFD, objConfig), nfd: true, ds: map[string]dsWant{
 			pluginDS: {fields: map[string]string{"securityContext": sysAdmin},
 				env: map[string]string{"MIG_STRATEGY": "mixed", "DEVICE_LIST_STRATEGY": "envvar", "NVIDIA_MIG_MONITOR_DEVICES": "all"}},
 			gfdDS: {env: map[string]string{"MIG_STRATEGY": "mixed", "NVIDIA_MIG_MONITOR_DEVICES": "all"}},
+		}, check: func(t *testing.T, r *rendered) {
+			rulesOf(t, r, "ClusterRole/nvdp-nvidia-device-plugin-role", "/nodes:list,watch")
 		}},
 		{file: "10-several-configs-empty-fallback.yaml", objects: join(objPlugin, objConfig, objMPS, []string{"ConfigMap/nvdp-nvidia-device-plugin-configs"}),
 			ds: map[string]dsWant{pluginDS: {fields: pluginConfigFields("nvdp-nvidia-device-plugin-configs", true, pb),
@@ -486,13 +495,13 @@ func valuesCases(v string) []valuesCase {
 			env: map[string]string{"MIG_STRATEGY": "none", "FAIL_ON_INIT_ERROR": "false", "DEVICE_LIST_STRATEGY": "envvar",
 				"DEVICE_ID_STRATEGY": "index", "GDRCOPY_ENABLED": "true", "GDS_ENABLED": "true", "MOFED_ENABLED": "true",
 				"DEVICE_DISCOVERY_STRATEGY": "nvml"}}}},
-		{file: "26-mps.yaml", objects: join(objPlugin, objGFD, objConfig, objGFDConfig, objMPS, []string{"ConfigMap/nvdp-nvidia-device-plugin-configs"}), nfd: true,
+		{file: "26-mps.yaml", objects: join(objPlugin, objGFD, objConfig, objMPS, []string{"ConfigMap/nvdp-nvidia-device-plugin-configs"}), nfd: true,
 			ds: map[string]dsWant{
 				pluginDS: {fields: merge(pluginConfigFields("nvdp-nvidia-device-plugin-configs", true, pb),
 					map[string]string{"volumes": plus(configFields("nvdp-nvidia-device-plugin-configs", true, pb)["volumes"], "mps-root=hostPath:/var/lib/nvidia/mps")}),
 					env: map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "DEFAULT_CONFIG": "",
 						"FALLBACK_STRATEGIES": "named,single", "NVIDIA_MIG_MONITOR_DEVICES": "all", "MPS_ROOT": "/var/lib/nvidia/mps"}},
-				gfdDS: {fields: merge(configFields("nvdp-nvidia-device-plugin-configs", true, gb), map[string]string{"token": "true"}),
+				gfdDS: {fields: configFields("nvdp-nvidia-device-plugin-configs", true, gb),
 					env: map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "DEFAULT_CONFIG": "",
 						"FALLBACK_STRATEGIES": "named,single", "NVIDIA_MIG_MONITOR_DEVICES": "all"}},
 				mpsDS: {fields: map[string]string{

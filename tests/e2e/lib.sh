@@ -18,7 +18,7 @@ PRIVATE_DIRS=(/var/lib/kubelet /var/log/pods /var/log/containers /var/lib/cni /r
         /etc/cdi /var/run/cdi /etc/nvidia-container-runtime)
 # Default scenarios (NVDP_E2E_SCENARIOS overrides): on the simulated node, and with a real GPU
 # (NVDP_E2E_GPU=toolkit or cdi).
-E2E_DEFAULT_SCENARIOS="smoke plugin-host device-plugin upgrade-from-nvidia"
+E2E_DEFAULT_SCENARIOS="smoke dra-host dra-chart plugin-host device-plugin upgrade-from-nvidia chaos"
 E2E_GPU_SCENARIOS="smoke gpu"
 TOOLS_BIN=${NVDP_TOOLS_BIN:-$REPO/.tools/bin} # just and helm (scripts/install-deps; the GPU bundle's bin/)
 
@@ -120,6 +120,19 @@ wait_for() {
                 [ $SECONDS -lt $deadline ] || die "$what: not reached within ${secs}s"
                 sleep 0.5
         done
+}
+
+# The CRDs of Node Feature Discovery (NodeFeature, nfd.k8s-sigs.io/v1alpha1, and its siblings), from the NFD
+# chart the nvdp chart vendors, as a cluster with NFD has them: GFD's NodeFeature output (upstream's
+# default) writes NodeFeature objects. Left installed (cluster-scoped, as NFD's chart leaves them).
+apply_nodefeature_crd() {
+        local tgz
+        tgz=$(ls "$REPO"/deploy/helm/nvidia-device-plugin/charts/node-feature-discovery-*.tgz 2>/dev/null | head -1)
+        [ -n "$tgz" ] || die "no vendored NFD chart under deploy/helm/nvidia-device-plugin/charts"
+        tar -xzOf "$tgz" node-feature-discovery/crds/nfd-api-crds.yaml | kubectl apply --server-side -f - >/dev/null ||
+                die "cannot apply NFD's CRDs from $tgz"
+        kubectl wait --for=condition=Established crd/nodefeatures.nfd.k8s-sigs.io --timeout=60s >/dev/null ||
+                die "CRD nodefeatures.nfd.k8s-sigs.io not established"
 }
 
 # The cgroup v1 hierarchies kubelet and runc use; on a cgroup v2 host this is just the unified root.

@@ -112,10 +112,16 @@ def test_writes_nothing_but_its_sockets(workdir, kubelet):
         assert proc.wait(20) == 0
         writes = written_paths(trace)
         sock = os.path.join(workdir, "nvidia-gpu.sock")
-        outside = [(c, p) for c, p in writes if p != sock]
-        assert not outside, f"writes other than its socket: {outside}"
+        # the pid file nvdp plugin --rescan finds it by (docs/config.md): nvdp/plugin.pid beside the sockets,
+        # written atomically (a temp file renamed over it) and removed at exit
+        pid_dir = os.path.join(workdir, "nvdp")
+        pid_file = [(c, p) for c, p in writes if p == pid_dir or p.startswith(pid_dir + "/")]
+        assert {c for c, _ in pid_file} <= {"mkdir", "open", "openat", "rename", "unlink"}, pid_file
+        assert ("unlink", os.path.join(pid_dir, "plugin.pid")) in pid_file, pid_file
+        outside = [(c, p) for c, p in writes if p != sock and (c, p) not in pid_file]
+        assert not outside, f"writes other than its socket and pid file: {outside}"
         # it did create, restrict and finally remove its socket
-        assert {c for c, _ in writes} == {"bind", "chmod", "unlink"}, writes
+        assert {c for c, p in writes if p == sock} == {"bind", "chmod", "unlink"}, writes
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -81,10 +81,14 @@ static bool in_list(char *const *l, size_t n, const char *id)
 static void do_allocate(const struct scenario *s, const struct plan_resource *res, const uint8_t *msg,
                         size_t size)
 {
-        V1beta1__AllocateRequest *req = v1beta1__allocate_request__unpack(NULL, size, msg);
-        if (!req)
+        _cleanup_(kubelet_request_freep) struct kubelet_request *req = NULL;
+        int u = kubelet_wire_unpack_allocate(msg, size, &req);
+        if (u < 0) {
+                if (u != -EBADMSG && u != -E2BIG && u != -ENOMEM)
+                        abort();
                 return;
-        size_t n = req->n_container_requests;
+        }
+        size_t n = req->n_containers;
         struct allocate_response **resps = new0(struct allocate_response *, n + 1);
         struct allocate_context ctx = {
                 .config = s->config,
@@ -97,14 +101,13 @@ static void do_allocate(const struct scenario *s, const struct plan_resource *re
         size_t out_size = 0;
         int r = resps ? 0 : -ENOMEM;
         for (size_t i = 0; r >= 0 && i < n; i++) {
-                V1beta1__ContainerAllocateRequest *c = req->container_requests[i];
-                r = allocate_container(&ctx, c->devices_ids, c->n_devices_ids, &resps[i], &error);
+                const struct container_request *c = &req->containers[i];
+                r = allocate_container(&ctx, c->ids, c->n_ids, &resps[i], &error);
                 if (r == -EINVAL && (!error || strchr(error, '\n')))
                         abort(); /* a refusal says why, in one line */
                 /* a container asking for nothing gets nothing visible */
                 const char *vis = r >= 0 ? allocate_response_env(resps[i], "NVIDIA_VISIBLE_DEVICES") : NULL;
-                if (vis && c->n_devices_ids == 0 && *vis &&
-                    !streq(vis, "/var/run/nvidia-container-devices")) {
+                if (vis && c->n_ids == 0 && *vis && !streq(vis, "/var/run/nvidia-container-devices")) {
                         fprintf(stderr, "no IDs asked for, NVIDIA_VISIBLE_DEVICES=%s\n", vis);
                         abort();
                 }
@@ -122,27 +125,28 @@ static void do_allocate(const struct scenario *s, const struct plan_resource *re
         for (size_t i = 0; resps && i < n; i++)
                 allocate_response_free(resps[i]);
         free(resps);
-        v1beta1__allocate_request__free_unpacked(req, NULL);
 }
 
 static void do_preferred(const struct scenario *s, const struct plan_resource *res, uint8_t unhealthy,
                          const uint8_t *msg, size_t size)
 {
-        V1beta1__PreferredAllocationRequest *req =
-                v1beta1__preferred_allocation_request__unpack(NULL, size, msg);
-        if (!req)
+        _cleanup_(kubelet_request_freep) struct kubelet_request *req = NULL;
+        int u = kubelet_wire_unpack_preferred(msg, size, &req);
+        if (u < 0) {
+                if (u != -EBADMSG && u != -E2BIG && u != -ENOMEM)
+                        abort();
                 return;
+        }
         _cleanup_free_ bool *healthy = new0(bool, res->n_devices + 1);
         for (size_t i = 0; i < res->n_devices; i++)
                 healthy[i] = !(unhealthy & (1u << (i % 8)));
-        for (size_t i = 0; i < req->n_container_requests; i++) {
-                V1beta1__ContainerPreferredAllocationRequest *c = req->container_requests[i];
-                size_t want = c->allocation_size > 0 ? (size_t)c->allocation_size : 0;
+        for (size_t i = 0; i < req->n_containers; i++) {
+                const struct container_request *c = &req->containers[i];
+                size_t want = c->size;
                 _cleanup_strv_free_ char **ids = NULL;
                 int r = preferred_allocation(
                         s->inv, res, healthy, s->config->flags.plugin.shared_devices_allocation_policy,
-                        c->available_deviceids, c->n_available_deviceids, c->must_include_deviceids,
-                        c->n_must_include_deviceids, want, &ids);
+                        c->ids, c->n_ids, c->must_include, c->n_must_include, want, &ids);
                 if (r < 0) {
                         if (r != -ENOMEM && r != -EINVAL)
                                 abort();
@@ -150,22 +154,21 @@ static void do_preferred(const struct scenario *s, const struct plan_resource *r
                 }
                 size_t n = strv_length(ids);
                 /* must_include first, then at most `want` IDs in all; the others offered, known, healthy */
-                if (n > want && n > c->n_must_include_deviceids)
+                if (n > want && n > c->n_must_include)
                         abort();
                 for (size_t k = 0; k < n; k++) {
                         for (size_t j = 0; j < k; j++)
                                 if (streq(ids[j], ids[k]))
                                         abort();
-                        if (in_list(c->must_include_deviceids, c->n_must_include_deviceids, ids[k]))
+                        if (in_list(c->must_include, c->n_must_include, ids[k]))
                                 continue;
-                        if (!in_list(c->available_deviceids, c->n_available_deviceids, ids[k]))
+                        if (!in_list(c->ids, c->n_ids, ids[k]))
                                 abort();
                         ssize_t d = plan_resource_find_device(res, ids[k]);
                         if (d < 0 || !healthy[d])
                                 abort();
                 }
         }
-        v1beta1__preferred_allocation_request__free_unpacked(req, NULL);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

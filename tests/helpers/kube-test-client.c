@@ -140,7 +140,7 @@ int main(int argc, char **argv)
                 };
                 clock_gettime(CLOCK_REALTIME, &e.time);
                 pending = 1;
-                r = kube_create_event(k, &e, timeout, on_done, NULL);
+                r = kube_create_event(k, &e, timeout, on_done, NULL, NULL);
         } else if (streq(cmd, "gets") && nargs == 1) {
                 pending = (unsigned)atoi(args[0]);
                 for (unsigned i = 0; i < pending && r >= 0; i++)

@@ -31,8 +31,8 @@ def env_without_loader_path(driver_root, **extra):
 def test_gfd_finds_nvml_under_the_container_driver_root(driver_root, tmp_path):
     out = tmp_path / "gfd"
     env = env_without_loader_path(driver_root, DRIVER_ROOT_CTR_PATH=str(driver_root))
-    p = subprocess.run([NVDP, "gfd", "--oneshot", "--no-timestamp", "--output-file", str(out)], env=env,
-                       capture_output=True, text=True, timeout=30)
+    p = subprocess.run([NVDP, "gfd", "--oneshot", "--no-timestamp", "--use-node-feature-api=false", "--output-file",
+                        str(out)], env=env, capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
     labels = dict(line.split("=", 1) for line in out.read_text().splitlines())
     assert labels["nvidia.com/gpu.count"] == "8"
@@ -41,8 +41,8 @@ def test_gfd_finds_nvml_under_the_container_driver_root(driver_root, tmp_path):
 
 def test_gfd_without_the_mount_says_where_it_looked(driver_root, tmp_path):
     env = env_without_loader_path(driver_root, DRIVER_ROOT_CTR_PATH=str(tmp_path / "not-mounted"))
-    p = subprocess.run([NVDP, "gfd", "--oneshot", "--output-file", str(tmp_path / "gfd")], env=env,
-                       capture_output=True, text=True, timeout=30)
+    p = subprocess.run([NVDP, "gfd", "--oneshot", "--use-node-feature-api=false", "--output-file",
+                        str(tmp_path / "gfd")], env=env, capture_output=True, text=True, timeout=30)
     assert p.returncode == 1
     assert "libnvidia-ml.so.1 not found" in p.stderr
 

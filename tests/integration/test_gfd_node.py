@@ -4,6 +4,7 @@ stand-in of tests/kube), for clusters without NFD."""
 import json
 import os
 import subprocess
+import time
 
 from conftest import NVDP, fixture_env
 from test_kube import api, apiserver, run_client, standin_bin  # noqa: F401  (pytest fixtures)
@@ -69,7 +70,7 @@ def test_labels_we_no_longer_set_are_removed_and_only_those(api):
 def test_errors_are_one_clear_line(api):
     r = gfd(api, node=None)
     assert r.returncode == 1
-    assert "--output=node needs the node's name: set --node-name or NODE_NAME" in r.stderr
+    assert "--output=node: required flag node-name not set (--node-name, NODE_NAME)" in r.stderr
     r = gfd(api, node="gpu-404")
     assert r.returncode == 1
     assert 'Failed to label node gpu-404' in r.stderr and 'nodes "gpu-404" not found' in r.stderr
@@ -90,7 +91,6 @@ def labels_of(path):
 
 
 def wait_until(cond, what, timeout=15):
-    import time
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
@@ -112,8 +112,9 @@ def test_gfd_follows_the_node_config_label(api, tmp_path):
                 "KUBECONFIG": api.kubeconfig})
     logfile = tmp_path / "gfd.log"
     with open(logfile, "w") as f:
-        p = subprocess.Popen([NVDP, "gfd", "--output-file", str(out), "--no-timestamp", "--sleep-interval",
-                              "infinite"], env=env, stdout=f, stderr=subprocess.STDOUT)
+        p = subprocess.Popen([NVDP, "gfd", "--use-node-feature-api=false", "--output-file", str(out),
+                              "--no-timestamp", "--sleep-interval", "infinite"],
+                             env=env, stdout=f, stderr=subprocess.STDOUT)
 
     def output():
         return logfile.read_text()
@@ -140,3 +141,33 @@ def test_gfd_follows_the_node_config_label(api, tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+def test_failed_round_tried_again_with_backoff(api):
+    """A round that fails after the first (the API server down, or the Node gone for a while) is tried
+    again after 1 s, 2 s, ... up to the sleep interval, not a whole interval later."""
+    argv = [NVDP, "gfd", "--output=node", "--kubeconfig", api.kubeconfig, "--node-name", "gpu-1",
+            "--no-timestamp", "--sleep-interval=4s"]
+    p = subprocess.Popen(argv, env=fixture_env("dgx-h100"), stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        def wait_line(text, timeout):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                line = p.stderr.readline()
+                lines.append(line)
+                if text in line:
+                    return time.monotonic()
+            raise AssertionError(f"no '{text}' in:\n" + "".join(lines))
+
+        wait_line("applied the labels to node gpu-1", 10)
+        api.control("delete?node=gpu-1")                 # the next round (4 s later) fails
+        wait_line("trying again in 1 s", 10)
+        t2 = wait_line("trying again in 2 s", 5)
+        api.control("label?node=gpu-1&key=x&value=1")     # back, without our labels
+        t_applied = wait_line("applied the labels to node gpu-1", 5)
+        assert t_applied - t2 < 3.5                      # 2 s after the last failure, not 4 s
+        assert node(api)["labels"]["nvidia.com/gpu.count"] == "8"
+    finally:
+        p.terminate()
+        p.wait(5)

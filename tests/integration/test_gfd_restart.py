@@ -43,6 +43,7 @@ pytestmark = pytest.mark.skipif(not READY, reason=WHY)
 
 def env():
     e = dict(os.environ)
+    e["GFD_USE_NODE_FEATURE_API"] = "false"   # file mode (NodeFeature mode: test_gfd_nodefeature.py)
     e["LD_LIBRARY_PATH"] = os.path.abspath(MOCK_DIR)
     e[FIXTURE_ENV] = FIXTURE
     e["NVDP_ROOT"] = FIXTURE_ROOT

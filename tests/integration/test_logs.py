@@ -51,8 +51,8 @@ def wait_for(predicate, what, timeout=10):
 
 # ---- start-time errors ---------------------------------------------------------------------------------
 
-# The exit status stays what it was (2 for the plugin and GFD, 1 for the MPS daemon as upstream's).
-VERBS = [("plugin", "nvdp plugin", 2), ("gfd", "nvdp gfd", 2), ("mps-control-daemon", "nvdp mps-control-daemon", 1)]
+# The exit status is upstream's: 1 for the plugin, GFD and the MPS daemon.
+VERBS = [("plugin", "nvdp plugin", 1), ("gfd", "nvdp gfd", 1), ("mps-control-daemon", "nvdp mps-control-daemon", 1)]
 
 
 @pytest.mark.parametrize("verb,name,status", VERBS)
@@ -71,8 +71,8 @@ def test_a_bad_config_file_is_one_klog_error_line(verb, name, status, workdir):
     assert messages(p.stdout) == [("E", '%s: %s:1: version: unknown version "v2" (only v1 is supported)' % (name, cfg))]
 
 
-@pytest.mark.parametrize("verb,name,status,program", [("plugin", "nvdp plugin", 2, "device plugin"),
-                                                       ("gfd", "nvdp gfd", 2, "gpu-feature-discovery")])
+@pytest.mark.parametrize("verb,name,status,program", [("plugin", "nvdp plugin", 1, "device plugin"),
+                                                       ("gfd", "nvdp gfd", 1, "gpu-feature-discovery")])
 def test_tegra_discovery_is_refused_by_name(verb, name, status, program):
     # Upstream's value for Jetson: nvdp finds devices through NVML only, so it must not start as if asked for
     # NVML (it would advertise or label something else than what was asked for).
@@ -106,7 +106,7 @@ def test_the_flag_wins_over_the_env_for_an_error_too():
     env = fixture_env("dgx-h100")
     env["LOG_FORMAT"] = "json"
     p = run("gfd", "--log-format", "klog", "--bogus", env=env)
-    assert p.returncode == 2
+    assert p.returncode == 1
     assert messages(p.stdout) == [("E", "nvdp gfd: unknown flag --bogus")]
 
 
@@ -120,7 +120,8 @@ def nvml_on_loader_path():
 
 @pytest.mark.skipif(nvml_on_loader_path(), reason="this machine has a real libnvidia-ml.so.1")
 @pytest.mark.parametrize("verb,args", [("plugin", ["--kubelet-socket", ""]),
-                                       ("gfd", ["--oneshot", "--output-file", "/dev/null"]),
+                                       ("gfd", ["--oneshot", "--use-node-feature-api=false", "--output-file",
+                                                "/dev/null"]),
                                        ("mps-control-daemon", [])])
 @pytest.mark.parametrize("in_pod", [True, False])
 def test_nvml_missing_in_a_pod_names_the_usual_k3s_cause(verb, args, in_pod, workdir):
@@ -211,10 +212,12 @@ def test_a_reload_reads_as_a_reload(api, kubelet, start_plugin, workdir):
         ("I", "Serving nvidia.com/gpu on %s" % sock),
         ("I", 'Using config "shared-4" (node label nvidia.com/device-plugin.config=shared-4); advertising '
               'nvidia.com/gpu: 8 GPUs x 4 replicas (time-slicing)')]
-    # SIGHUP with the same config: said so
-    hup = got.index(("I", "Received SIGHUP, reloading the configuration"))
-    assert got[hup + 1] == ("I", 'Using config "shared-4" (node label nvidia.com/device-plugin.config=shared-4); '
-                                 'advertising nvidia.com/gpu: 8 GPUs x 4 replicas (time-slicing) (unchanged)')
+    # SIGHUP with the same config and the same GPUs: said so
+    hup = got.index(("I", "Received SIGHUP, reloading the configuration and reading the GPUs again"))
+    assert got[hup + 1:hup + 3] == [
+        ("I", "The GPUs and MIG devices are as they were (8 GPUs, 0 MIG devices)"),
+        ("I", 'Using config "shared-4" (node label nvidia.com/device-plugin.config=shared-4); advertising '
+              'nvidia.com/gpu: 8 GPUs x 4 replicas (time-slicing) (unchanged)')]
     assert [m for level, m in got if level != "I"] == []
     assert not [m for _, m in got if "no longer advertised" in m or "closed" in m]
 

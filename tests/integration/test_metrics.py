@@ -349,6 +349,23 @@ def test_health_changes_become_node_events(kubelet, start_plugin, workdir, apise
     assert plugin.stop() == 0   # clean exit (under ASAN: no leak)
 
 
+def test_node_event_posted_again_after_the_api_server_failed(kubelet, start_plugin, workdir, apiserver,
+                                                             tmp_path):
+    api = apiserver()
+    kc = kubeconfig(tmp_path / "kc.yaml", "https://" + api.addr, api.ca)
+    fifo = EventFifo(workdir)
+    plugin = start_plugin(env={"MOCK_NVML_EVENTS": fifo.path, "KUBECONFIG": kc, "NODE_NAME": "gpu-1"})
+    kubelet.wait_registrations(1)
+    api.control("fail-events?n=2")   # the API server answers 503 twice (restarting, overloaded)
+    fifo.send(f"xid {H100[2]} 79")
+    events = wait_events(api, 1, timeout=15)   # retried after 1 s, then 2 s
+    assert [(e["reason"], e["involvedObject"]["name"]) for e in events] == [("GPUUnhealthy", "gpu-1")]
+    assert api.stats().get("event-failed") == 2
+    assert plugin.output().count("cannot post (will retry) the GPUUnhealthy event of " + H100[2]) == 2
+    time.sleep(0.5)
+    assert len(api.control("events", "GET")) == 1   # posted once, not once per attempt
+
+
 def test_no_node_events_without_node_name(kubelet, start_plugin):
     plugin = start_plugin(env={"KUBECONFIG": "/nonexistent"})
     kubelet.wait_registrations(1)

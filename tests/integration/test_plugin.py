@@ -121,7 +121,7 @@ def test_allocate_unknown_id_is_an_error_naming_it(kubelet, start_plugin):
     _, client = registered(kubelet, start_plugin)
     with pytest.raises(grpc.RpcError) as e:
         client.allocate([H100[0], "GPU-does-not-exist"])
-    assert e.value.code() != grpc.StatusCode.OK
+    assert e.value.code() == grpc.StatusCode.UNKNOWN     # as NVIDIA's plugin
     assert e.value.details() == ('invalid allocation request for "nvidia.com/gpu": invalid request: '
                                  'unknown device: GPU-does-not-exist')
 

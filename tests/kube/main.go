@@ -2,7 +2,8 @@
 
 // kube-apiserver stand-in for nvdp's Kubernetes client tests: HTTPS with HTTP/2 (Go's net/http negotiates
 // "h2" over TLS by itself), a CA generated at start, bearer-token or client-certificate authentication, and
-// the few API paths nvdp uses: GET/PATCH (merge patch) a Node, list and watch Nodes by name, POST Events.
+// the few API paths nvdp uses: GET/PATCH (merge patch) a Node, list and watch Nodes by name, POST Events,
+// GET/POST/PUT NodeFeatures (nodefeature.go).
 // Control paths under /_test/ (no authentication) let a test change labels, read recorded events, end watch
 // streams abruptly, compact the history (410 Gone) and read request counts.
 //
@@ -48,16 +49,18 @@ type watcher struct {
 }
 
 type server struct {
-	mu        sync.Mutex
-	token     string
-	rv        int
-	compacted int
-	nodes     map[string]object
-	history   []event
-	watchers  map[*watcher]bool
-	events    []object
-	counts    map[string]int
-	conns     map[net.Conn]bool
+	mu         sync.Mutex
+	token      string
+	rv         int
+	compacted  int
+	nodes      map[string]object
+	history    []event
+	watchers   map[*watcher]bool
+	events     []object
+	counts     map[string]int
+	conns      map[net.Conn]bool
+	failEvents int // the next event posts answered 503 (the API server overloaded or restarting)
+	nf         nodeFeatures
 }
 
 func status(w http.ResponseWriter, code int, reason, msg string) {
@@ -215,6 +218,13 @@ func (s *server) serveEvents(w http.ResponseWriter, r *http.Request, ns string) 
 		return
 	}
 	s.mu.Lock()
+	if s.failEvents > 0 {
+		s.failEvents--
+		s.counts["event-failed"]++
+		s.mu.Unlock()
+		status(w, 503, "ServiceUnavailable", "the server is currently unable to handle the request")
+		return
+	}
 	s.events = append(s.events, ev)
 	s.counts["event"]++
 	s.mu.Unlock()
@@ -303,6 +313,9 @@ func (s *server) serveWatch(w http.ResponseWriter, r *http.Request, name string)
 }
 
 func (s *server) serveTest(w http.ResponseWriter, r *http.Request) {
+	if s.serveNodeFeatureTest(w, r) {
+		return
+	}
 	q := r.URL.Query()
 	switch r.URL.Path {
 	case "/_test/label":
@@ -360,6 +373,11 @@ func (s *server) serveTest(w http.ResponseWriter, r *http.Request) {
 		s.compacted = s.rv
 		s.mu.Unlock()
 		writeJSON(w, 200, object{})
+	case "/_test/fail-events": // the next n event posts get 503
+		s.mu.Lock()
+		fmt.Sscanf(q.Get("n"), "%d", &s.failEvents)
+		s.mu.Unlock()
+		writeJSON(w, 200, object{})
 	case "/_test/stats":
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -383,6 +401,10 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := r.URL.Path
+	if ns, name, ok := nodeFeaturePath(p); ok {
+		s.serveNodeFeature(w, r, ns, name)
+		return
+	}
 	switch {
 	case p == "/api/v1/nodes" && r.Method == "GET":
 		s.serveList(w, r)
@@ -464,7 +486,7 @@ func main() {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	s := &server{token: *token, nodes: map[string]object{}, watchers: map[*watcher]bool{}, counts: map[string]int{},
-		conns: map[net.Conn]bool{}}
+		conns: map[net.Conn]bool{}, nf: nodeFeatures{objects: map[string]object{}}}
 	for _, n := range nodes {
 		s.nodes[n] = s.newNode(n)
 		s.change("ADDED", s.nodes[n])

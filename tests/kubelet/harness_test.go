@@ -32,10 +32,11 @@ func newManagerImpl(logger klog.Logger, socketPath string, topology []cadvisorap
 
 // env is where the build and the simulated node are.
 type env struct {
-	nvdp    string // the binary under test
-	mockLib string // directory holding the mock libnvidia-ml.so.1
-	fixture string // MOCK_NVML_FIXTURE
-	root    string // NVDP_ROOT: the node's /dev, /proc/driver/nvidia, sysfs as files
+	nvdp    string   // the binary under test
+	mockLib string   // directory holding the mock libnvidia-ml.so.1
+	fixture string   // MOCK_NVML_FIXTURE
+	root    string   // NVDP_ROOT: the node's /dev, /proc/driver/nvidia, sysfs as files
+	extra   []string // more environment for the process, "NAME=value"
 }
 
 func loadEnv(t *testing.T) env {
@@ -132,18 +133,25 @@ type plugin struct {
 
 func startPlugin(t *testing.T, e env, dir string) *plugin {
 	t.Helper()
+	// The plugin serves its own socket next to kubelet.sock (nvdp takes the directory of --kubelet-socket).
+	return startProcess(t, e, dir, "plugin", "--kubelet-socket", filepath.Join(dir, "kubelet.sock"))
+}
+
+// startProcess runs e.nvdp with args on the simulated node, its output in a log file in dir.
+func startProcess(t *testing.T, e env, dir string, args ...string) *plugin {
+	t.Helper()
 	logf, err := os.CreateTemp(dir, "nvdp-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	// The plugin serves its own socket next to kubelet.sock (nvdp takes the directory of --kubelet-socket).
-	cmd := exec.Command(e.nvdp, "plugin", "--kubelet-socket", filepath.Join(dir, "kubelet.sock"))
+	cmd := exec.Command(e.nvdp, args...)
 	cmd.Env = append(os.Environ(),
 		"LD_LIBRARY_PATH="+e.mockLib,
 		"MOCK_NVML_FIXTURE="+e.fixture,
 		"NVDP_ROOT="+e.root,
 	)
+	cmd.Env = append(cmd.Env, e.extra...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

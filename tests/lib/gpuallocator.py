@@ -9,7 +9,7 @@ PCI address is the second GPU's (at most 18). A link into an NVSwitch names the 
 NVSwitch machine (HGX H100/H200) the measure sees PCIe only.
 
 Written from that behaviour; tests/gpu/prefer-compare scores both plugins' answers with it, and the
-parity tests (tests/compat) are meant to import it too: one implementation of the metric. The pair scores
+parity tests (tests/compat/harness.py) import it too: one implementation of the metric. The pair scores
 of a node: node_pair_scores(nvml.read_node(LIB)), on the real driver or on the mock (MOCK_NVML_FIXTURE set).
 """
 import itertools

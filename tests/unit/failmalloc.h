@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The failmalloc interposer shared by the allocation-failure tests (nghttp2's idea): while `armed`,
  * every malloc/calloc/realloc is counted in n_allocs and the one at which `countdown` reaches 0 fails;
- * `live` counts blocks not freed. FAILMALLOC is 0 under ASan (it owns malloc): the tests skip then.
+ * `live` counts blocks not freed. `armed` is per thread: a helper thread (a test server) is never
+ * counted. FAILMALLOC is 0 under ASan (it owns malloc): the tests skip then.
  * Set FAILMALLOC_DEBUG=1 to print where the failed allocation was made. Include it in one test file. */
 #pragma once
 
+#include <dlfcn.h>
 #include <execinfo.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -27,9 +29,14 @@ extern void *__libc_calloc(size_t n, size_t m);
 extern void *__libc_realloc(void *p, size_t n);
 extern void __libc_free(void *p);
 
-static bool armed;          /* count and fail only inside the scenario */
+static __thread bool armed; /* count and fail only inside the scenario (and its thread) */
 static long countdown = -1; /* fail when it reaches 0; -1 never */
 static long n_allocs, live;
+
+/* A test may exempt allocations that a dependency does not survive failing (its crash, not ours): called
+ * when an allocation is about to fail; true lets it succeed and fails the next one instead. */
+static bool (*failmalloc_exempt)(void);
+static long n_exempt;
 
 static bool should_fail(void)
 {
@@ -37,6 +44,16 @@ static bool should_fail(void)
                 return false;
         n_allocs++;
         if (countdown >= 0 && countdown-- == 0) {
+                if (failmalloc_exempt) {
+                        armed = false;
+                        bool exempt = failmalloc_exempt();
+                        armed = true;
+                        if (exempt) {
+                                n_exempt++;
+                                countdown = 0;
+                                return false;
+                        }
+                }
                 if (getenv("FAILMALLOC_DEBUG")) {
                         /* where the failed allocation was made (run under gdb or addr2line for names) */
                         void *frames[16];

@@ -7,6 +7,7 @@
 /* cmocka needs the headers above first */
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <json-c/json.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include "base/json.h"
 #include "base/loop.h"
 #include "base/parse.h"
+#include "base/pidfile.h"
 #include "base/root-path.h"
 #include "base/strv.h"
 
@@ -90,6 +92,58 @@ static void test_write_file_atomic(void **state)
         assert_int_equal(read_full_file(path, 2, &s, NULL), -EFBIG);
         unlink(path);
         rmdir(dir);
+}
+
+/* What readers of config, label and spec files meet at the path: never a block, regular files only. The
+ * FIFO cases hung for ever before (open() waits for a writer). */
+static void test_open_regular_file(void **state)
+{
+        char dir[] = "/tmp/nvdp-test-regular-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *file = NULL, *fifo = NULL, *link = NULL, *out = NULL;
+        assert_true(asprintf(&file, "%s/config.yaml", dir) > 0);
+        assert_true(asprintf(&fifo, "%s/fifo", dir) > 0);
+        assert_true(asprintf(&link, "%s/link", dir) > 0);
+        assert_true(asprintf(&out, "%s/features.d", dir) > 0);
+        assert_int_equal(write_file_atomic(file, "a: 1\n", 5, 0644), 1);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        assert_int_equal(symlink(file, link), 0);
+
+        char *text = NULL;
+        assert_int_equal(read_full_file(fifo, 1024, &text, NULL), -EBADFD);
+        assert_int_equal(read_full_file(dir, 1024, &text, NULL), -EISDIR);
+        assert_int_equal(read_full_file("/dev/null", 1024, &text, NULL), -EBADFD);
+        assert_null(text);
+        assert_string_equal(file_error_string(-EBADFD), "not a regular file (a FIFO, socket or device)");
+        assert_true(path_is_dev_null("/dev/null"));
+        assert_false(path_is_dev_null(file));
+        assert_false(path_is_dev_null(fifo));
+        /* A symlink is followed unless O_NOFOLLOW says it never belongs there. */
+        assert_int_equal(read_full_file(link, 1024, &text, NULL), 0);
+        assert_string_equal(text, "a: 1\n");
+        text = mfree(text);
+        assert_int_equal(open_regular_file(link, O_NOFOLLOW), -ELOOP);
+        int fd = open_regular_file(file, O_NOFOLLOW);
+        assert_true(fd >= 0);
+        safe_close(fd);
+
+        /* Our own output file: a FIFO or a symlink swapped in is replaced, neither read nor followed. */
+        assert_int_equal(rename(fifo, out), 0);
+        assert_int_equal(write_file_atomic(out, "x=1\n", 4, 0644), 1);
+        assert_int_equal(read_full_file(out, 1024, &text, NULL), 0);
+        assert_string_equal(text, "x=1\n");
+        text = mfree(text);
+        assert_int_equal(unlink(out), 0);
+        assert_int_equal(symlink(file, out), 0);
+        assert_int_equal(write_file_atomic(out, "a: 1\n", 5, 0644), 1); /* same bytes, but a link: written */
+        struct stat st;
+        assert_int_equal(lstat(out, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(write_file_atomic(out, "a: 1\n", 5, 0644), 0);
+
+        _cleanup_free_ char *cmd = NULL;
+        assert_true(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
+        assert_int_equal(system(cmd), 0);
 }
 
 static void test_path_join_root(void **state)
@@ -274,14 +328,62 @@ static void test_loop_timer(void **state)
         assert_int_equal(fired, 2);
 }
 
+static void put(const char *dir, const char *name, const char *text)
+{
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "we");
+        assert_non_null(f);
+        fputs(text, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* The pid file of nvdp plugin --rescan: this process found by its own record; a process of another PID
+ * namespace found by its innermost pid and start time (a /proc written here); a stale or bad file refused.
+ */
+static void test_pidfile(void **state)
+{
+        char dir[] = "/tmp/nvdp-test-pidfile-XXXXXX", path[600], proc[600], p4242[700];
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof path, "%s/plugin.pid", dir);
+        pid_t pid = 0;
+        assert_int_equal(pidfile_find(path, NULL, &pid), -ENOENT);
+        assert_int_equal(pidfile_write(path), 0);
+        assert_int_equal(pidfile_find(path, NULL, &pid), 0);
+        assert_int_equal(pid, getpid());
+
+        /* a container's plugin seen from the host: pid 7 in its namespace is 4242 here */
+        snprintf(proc, sizeof proc, "%s/proc", dir);
+        snprintf(p4242, sizeof p4242, "%s/4242", proc);
+        assert_int_equal(mkdir(proc, 0755), 0);
+        assert_int_equal(mkdir(p4242, 0755), 0);
+        put(p4242, "stat",
+            "4242 (nvdp plugin) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 3 0 987654 1 2\n");
+        put(p4242, "status", "Name:\tnvdp\nPid:\t4242\nNSpid:\t4242\t7\nPPid:\t1\n");
+        put(dir, "plugin.pid", "7 987654\n");
+        pid = 0;
+        assert_int_equal(pidfile_find(path, proc, &pid), 0);
+        assert_int_equal(pid, 4242);
+        /* the pid reused since by a process started at another time: not the plugin */
+        put(dir, "plugin.pid", "7 987655\n");
+        assert_int_equal(pidfile_find(path, proc, &pid), -ESRCH);
+        put(dir, "plugin.pid", "seven\n");
+        assert_int_equal(pidfile_find(path, proc, &pid), -EBADMSG);
+
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_strv_split_join), cmocka_unit_test(test_parse_duration),
-                cmocka_unit_test(test_parse_bool_int),  cmocka_unit_test(test_write_file_atomic),
-                cmocka_unit_test(test_path_join_root),  cmocka_unit_test(test_loop_timer),
-                cmocka_unit_test(test_root_realpath),   cmocka_unit_test(test_dir_list),
-                cmocka_unit_test(test_json_parse_yaml), cmocka_unit_test(test_mkdir_p),
+                cmocka_unit_test(test_strv_split_join),   cmocka_unit_test(test_parse_duration),
+                cmocka_unit_test(test_parse_bool_int),    cmocka_unit_test(test_write_file_atomic),
+                cmocka_unit_test(test_path_join_root),    cmocka_unit_test(test_loop_timer),
+                cmocka_unit_test(test_root_realpath),     cmocka_unit_test(test_dir_list),
+                cmocka_unit_test(test_json_parse_yaml),   cmocka_unit_test(test_mkdir_p),
+                cmocka_unit_test(test_open_regular_file), cmocka_unit_test(test_pidfile),
         };
         return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

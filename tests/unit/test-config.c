@@ -11,6 +11,7 @@
 #include "base/fileio.h"
 #include "base/parse.h"
 #include "base/strv.h"
+#include "config/config-internal.h"
 #include "config/config.h"
 
 static char *fixture(const char *name)
@@ -55,7 +56,7 @@ static const char *const env_names[] = {
         "NVIDIA_DRIVER_ROOT", "NVIDIA_DEV_ROOT",    "KUBELET_SOCKET",           "HEALTH_POLICY",
         "IMEX_CHANNEL_IDS",   "NVIDIA_CTK_PATH",    "NVIDIA_CDI_HOOK_PATH",     "GFD_OUTPUT_FILE",
         "NODE_NAME",          "GFD_SLEEP_INTERVAL", "METRICS_ADDRESS",          "LOG_FORMAT",
-        "NVDP_ROOT",          "GFD_ONESHOT",        "HEALTH_RECOVERY_INTERVAL",
+        "NVDP_ROOT",          "GFD_ONESHOT",        "HEALTH_RECOVERY_INTERVAL", "STRICT_CONFIG",
 };
 
 static int clear_env(void **state)
@@ -247,8 +248,6 @@ static void check_error(const char *file, const char *expected)
 
 static void test_file_errors(void **state)
 {
-        check_error("err-unknown-key.yaml",
-                    "err-unknown-key.yaml:5: flags.plugin.passDevicSpecs: unknown key");
         check_error(
                 "err-wrong-type.yaml",
                 "err-wrong-type.yaml:3: flags.failOnInitError: must be a boolean (true or false), got \"yes "
@@ -639,6 +638,156 @@ static void test_help_version(void **state)
         assert_null(c);
 }
 
+/* Upstream ignores keys it does not know, so a file with a typo or a newer release's key must not stop
+ * nvdp either: each is a warning naming file, line and key, with the key it probably meant. */
+static void test_unknown_keys_are_warnings(void **state)
+{
+        _cleanup_(config_freep) config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        assert_int_equal(load("unknown-keys.yaml", &c, &err), 0);
+        assert_null(err);
+        /* The known keys around them still apply; a key in other case applies as upstream reads it. */
+        assert_int_equal(c->flags.mig_strategy, MIG_STRATEGY_MIXED);
+        assert_int_equal(c->flags.plugin.device_id_strategy, DEVICE_ID_INDEX);
+        assert_false(c->flags.plugin.pass_device_specs);
+        assert_false(c->sharing.rename_by_default);
+        assert_int_equal(c->sharing.strategy, SHARING_TIME_SLICING);
+        assert_int_equal(c->sharing.resources[0].replicas, 4);
+        assert_null(c->sharing.resources[0].rename);
+        static const char *const expected[] = {
+                "unknown-keys.yaml:4: flags.renameByDefault: unknown key, ignored; did you mean "
+                "sharing.timeSlicing.renameByDefault or sharing.mps.renameByDefault?",
+                "unknown-keys.yaml:6: flags.plugin.passDevicSpecs: unknown key, ignored; did you mean "
+                "\"passDeviceSpecs\"?",
+                "unknown-keys.yaml:7: flags.plugin.deviceIdStrategy: read as deviceIDStrategy (keys match "
+                "regardless of case, as upstream reads them)",
+                "unknown-keys.yaml:8: flags.fromANewerRelease: unknown key, ignored",
+                "unknown-keys.yaml:14: sharing.timeSlicing.resources[0].renam: unknown key, ignored; did "
+                "you "
+                "mean \"rename\"?",
+        };
+        assert_int_equal(strv_length(c->warnings), ELEMENTSOF(expected));
+        for (size_t i = 0; i < ELEMENTSOF(expected); i++) {
+                const char *slash = strrchr(c->warnings[i], '/');
+                assert_string_equal(slash ? slash + 1 : c->warnings[i], expected[i]);
+        }
+}
+
+/* --strict-config (or STRICT_CONFIG) refuses them as before, naming the first with its suggestion. */
+static void test_strict_config_refuses_unknown_keys(void **state)
+{
+        _cleanup_free_ char *file = fixture("err-unknown-key.yaml"), *flag = NULL, *expected = NULL;
+        assert_true(asprintf(&flag, "--config-file=%s", file) > 0);
+        assert_true(asprintf(&expected,
+                             "%s:5: flags.plugin.passDevicSpecs: unknown key; did you mean "
+                             "\"passDeviceSpecs\"?",
+                             file) > 0);
+        _cleanup_(config_freep) config *c = NULL;
+        _cleanup_free_ char *err = NULL;
+        /* the default: the file loads, the known keys apply */
+        assert_int_equal(args(PROGRAM_PLUGIN, &c, &err, flag, NULL), 0);
+        assert_int_equal(c->flags.plugin.device_id_strategy, DEVICE_ID_INDEX);
+        assert_int_equal(strv_length(c->warnings), 1);
+        c = config_free(c);
+        assert_int_equal(args(PROGRAM_PLUGIN, &c, &err, flag, "--strict-config", NULL), -EINVAL);
+        assert_string_equal(err, expected);
+        err = mfree(err);
+        setenv("STRICT_CONFIG", "true", 1);
+        assert_int_equal(args(PROGRAM_GFD, &c, &err, flag, NULL), -EINVAL);
+        assert_string_equal(err, expected);
+        err = mfree(err);
+        /* the flag wins over the env var, as every flag does */
+        assert_int_equal(args(PROGRAM_GFD, &c, &err, flag, "--strict-config=false", NULL), 0);
+        assert_int_equal(strv_length(c->warnings), 1);
+        unsetenv("STRICT_CONFIG");
+}
+
+/* The key list behind the suggestions names only keys the reader knows (each path below, loaded with
+ * --strict-config, is never "unknown"), and every key --print-config writes is on it. */
+static void test_key_list_matches_reader(void **state)
+{
+        char path[] = "/tmp/nvdp-test-keys-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+        for (const char *const *k = config_key_paths(); *k; k++) {
+                /* "a.b[].c" -> nested mappings, "[]" a one-item list; the leaf is null */
+                _cleanup_free_ char *yaml = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&yaml, &len);
+                assert_non_null(f);
+                unsigned indent = 0;
+                for (const char *p = *k; *p;) {
+                        size_t n = strcspn(p, ".[");
+                        fprintf(f, "%*s%.*s:", (int)indent, "", (int)n, p);
+                        p += n;
+                        if (*p == '[') {
+                                fprintf(f, "\n%*s- ", (int)indent, "");
+                                indent += 2;
+                                p += 3; /* "[]." */
+                                n = strcspn(p, ".[");
+                                fprintf(f, "%.*s:", (int)n, p);
+                                p += n;
+                        }
+                        if (*p == '.')
+                                p++;
+                        fputc(*p ? '\n' : ' ', f);
+                        indent += 2;
+                }
+                fputs("null\n", f);
+                assert_int_equal(fclose(f), 0);
+                assert_true(write_file_atomic(path, yaml, strlen(yaml), 0600) >= 0);
+                _cleanup_(config_freep) config *c = NULL;
+                _cleanup_free_ char *err = NULL;
+                assert_int_equal(config_new_default(&c), 0);
+                c->strict_config = true;
+                if (config_load_file(c, path, &err) < 0 && strstr(err, "unknown key"))
+                        fail_msg("%s is on the key list but the reader does not know it:\n%s%s", *k, yaml,
+                                 err);
+        }
+        unlink(path);
+
+        /* everything --print-config writes, with every section present */
+        _cleanup_free_ char *file = fixture("all-keys.json"), *flag = NULL, *y = NULL;
+        assert_true(asprintf(&flag, "--config-file=%s", file) > 0);
+        _cleanup_(config_freep) config *c = NULL;
+        assert_int_equal(args(PROGRAM_PLUGIN, &c, NULL, flag, "--metrics-address=:9400", NULL), 0);
+        assert_int_equal(config_format_yaml(c, &y), 0);
+        char stack[8][64] = {};
+        for (char *line = y, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                size_t ind = strspn(line, " ");
+                bool item = line[ind] == '-';
+                const char *key = line + ind + (item ? 2 : 0);
+                size_t n = strcspn(key, ":");
+                if (!key[n] || n == 0 || n >= 64)
+                        continue;
+                size_t depth = (ind + (item ? 2 : 0)) / 2;
+                assert_true(depth < 8);
+                snprintf(stack[depth], sizeof(stack[depth]), "%.*s", (int)n, key);
+                /* a list item's keys are one level below the list ("- name:" at the list's indent) */
+                char full[512] = "";
+                for (size_t d = 0; d <= depth; d++) {
+                        strcat(full, d ? "." : "");
+                        strcat(full, stack[d]);
+                }
+                bool found = false;
+                for (const char *const *k = config_key_paths(); *k && !found; k++) {
+                        char plain[256];
+                        size_t o = 0;
+                        for (const char *q = *k; *q && o + 1 < sizeof(plain); q++)
+                                if (*q != '[' && *q != ']')
+                                        plain[o++] = *q;
+                        plain[o] = '\0';
+                        found = streq(plain, full);
+                }
+                if (!found)
+                        fail_msg("--print-config writes %s, which the key list lacks", full);
+        }
+}
+
 /* --print-config output loads back into the same config. */
 static void test_print_config_round_trip(void **state)
 {
@@ -720,6 +869,9 @@ int main(void)
                 cmocka_unit_test_setup(test_json_all_keys, clear_env),
                 cmocka_unit_test_setup(test_empty_file, clear_env),
                 cmocka_unit_test_setup(test_file_errors, clear_env),
+                cmocka_unit_test_setup(test_unknown_keys_are_warnings, clear_env),
+                cmocka_unit_test_setup(test_strict_config_refuses_unknown_keys, clear_env),
+                cmocka_unit_test_setup(test_key_list_matches_reader, clear_env),
                 cmocka_unit_test_setup(test_long_resource_name, clear_env),
                 cmocka_unit_test_setup(test_deep_nesting, clear_env),
                 cmocka_unit_test_setup(test_file_too_big, clear_env),

@@ -185,8 +185,43 @@ static void test_rtx4070ti(void **state)
         assert_string_equal(g->brand, "geforce");
         assert_false(g->mig_capable);
         assert_false(g->mig_enabled);
+        assert_false(g->fabric.supported); /* no NVLink fabric: NOT_SUPPORTED */
         assert_int_equal(g->n_mig, 0);
         assert_null(g->mig);
+}
+
+/* The GB200 tray: every GPU in one NVLink fabric clique, read by the unversioned call and, where a library
+ * has only the versioned one, by that (version 2): the same answer. */
+static void test_gb200_fabric(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = NULL;
+        _cleanup_(inventory_freep) inventory *inv = load("gb200-nvl", &n);
+        _cleanup_(inventory_freep) inventory *v2 = NULL;
+        _cleanup_free_ char *error = NULL;
+        char root[600];
+        struct nvml only_v = *n;
+
+        assert_int_equal(inv->n_gpus, 4);
+        for (size_t i = 0; i < 4; i++) {
+                const struct gpu_fabric *f = &inv->gpus[i].fabric;
+                assert_true(f->supported);
+                assert_string_equal(f->error, "");
+                assert_int_equal(f->state, 3); /* completed */
+                assert_int_equal(f->status, 0);
+                assert_string_equal(f->cluster_uuid, "4c1f2a3b-5d6e-4f70-8a9b-0c1d2e3f4a5b");
+                assert_int_equal(f->clique_id, 32766);
+                assert_true(gpu_fabric_attached(f));
+        }
+        only_v.DeviceGetGpuFabricInfo = NULL;
+        snprintf(root, sizeof(root), "%s/gb200-nvl.root", fixtures);
+        assert_int_equal(inventory_load(&only_v, root, &v2, &error), 0);
+        assert_memory_equal(&v2->gpus[3].fabric, &inv->gpus[3].fabric, sizeof(struct gpu_fabric));
+        /* Neither call (an older library): no fabric, not an error. */
+        v2 = inventory_free(v2);
+        only_v.DeviceGetGpuFabricInfoV = NULL;
+        assert_int_equal(inventory_load(&only_v, root, &v2, &error), 0);
+        assert_false(v2->gpus[0].fabric.supported);
+        assert_false(gpu_fabric_attached(&v2->gpus[0].fabric));
 }
 
 /* An older driver lacks optional calls: the table has NULLs there and the inventory still comes out,
@@ -295,6 +330,7 @@ int main(void)
                 cmocka_unit_test(test_dgx_h100),
                 cmocka_unit_test(test_a100_mig),
                 cmocka_unit_test(test_rtx4070ti),
+                cmocka_unit_test(test_gb200_fabric),
                 cmocka_unit_test(test_without_optional_calls),
                 cmocka_unit_test(test_mig_without_instance_calls),
                 cmocka_unit_test(test_root_without_sysfs),

@@ -348,6 +348,263 @@ static void test_name_valid(void **state)
         assert_true(kube_name_valid(long_name));
 }
 
+/* ---- list, watch events, line splitting ----------------------------------------------------------------
+ */
+
+static void test_node_list_parse(void **state)
+{
+        const char *list =
+                "{\"kind\":\"NodeList\",\"metadata\":{\"resourceVersion\":\"120\"},\"items\":["
+                "{\"metadata\":{\"name\":\"other\",\"labels\":{\"x\":\"1\"}}},"
+                "{\"metadata\":{\"name\":\"gpu-1\",\"labels\":{\"b\":\"2\",\"a\":\"1\",\"n\":3}}}]}";
+        _cleanup_free_ char *rv = NULL, *err = NULL;
+        _cleanup_strv_free_ char **l = NULL;
+        assert_int_equal(kube_node_list_parse(list, strlen(list), "gpu-1", &rv, &l, &err), 0);
+        assert_string_equal(rv, "120");
+        assert_int_equal(strv_length(l), 2); /* a number is not a label value */
+        assert_string_equal(l[0], "a=1");
+        assert_string_equal(l[1], "b=2");
+        rv = mfree(rv);
+        l = strv_free(l);
+        /* not in the list: no labels; a resourceVersion that could not go into a URL: none */
+        const char *none = "{\"metadata\":{\"resourceVersion\":\"1&watch=0\"},\"items\":[]}";
+        assert_int_equal(kube_node_list_parse(none, strlen(none), "gpu-1", &rv, &l, &err), 0);
+        assert_null(rv);
+        assert_null(l);
+        assert_int_equal(kube_node_list_parse("{\"items\":{}}", 12, "gpu-1", &rv, &l, &err), -EPROTO);
+        assert_string_equal(err, "the node list from the API server is not a NodeList");
+}
+
+static void test_watch_event_parse(void **state)
+{
+        struct kube_watch_event e;
+        _cleanup_free_ char *err = NULL;
+        const char *mod = "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"gpu-1\","
+                          "\"resourceVersion\":\"7\",\"labels\":{\"z\":\"\",\"nvidia.com/x\":\"y\"}}}}";
+        assert_int_equal(kube_watch_event_parse(mod, strlen(mod), &e, &err), 0);
+        assert_int_equal(e.type, KUBE_WATCH_MODIFIED);
+        assert_string_equal(e.resource_version, "7");
+        assert_int_equal(strv_length(e.labels), 2);
+        assert_string_equal(e.labels[0], "nvidia.com/x=y");
+        assert_string_equal(e.labels[1], "z=");
+        kube_watch_event_done(&e);
+
+        const char *gone = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
+                           "\"message\":\"too old resource version: 7 (9)\"}}";
+        assert_int_equal(kube_watch_event_parse(gone, strlen(gone), &e, &err), 0);
+        assert_int_equal(e.type, KUBE_WATCH_ERROR);
+        assert_string_equal(e.message, "too old resource version: 7 (9)");
+        assert_null(e.labels);
+        kube_watch_event_done(&e);
+
+        const char *bookmark =
+                "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"9\"}}}";
+        assert_int_equal(kube_watch_event_parse(bookmark, strlen(bookmark), &e, &err), 0);
+        assert_int_equal(e.type, KUBE_WATCH_BOOKMARK);
+        assert_string_equal(e.resource_version, "9");
+        assert_null(e.labels);
+        kube_watch_event_done(&e);
+
+        static const struct {
+                const char *line, *error;
+        } bad[] = {
+                { "{\"type\":\"ADDED\"", "the API server sent a watch event that is not JSON" },
+                { "{\"type\":\"ADDED\"}", "the API server sent a watch event without type or object" },
+                { "{\"type\":1,\"object\":{}}", "the API server sent a watch event without type or object" },
+                { "{\"type\":\"RESYNC\",\"object\":{}}",
+                  "the API server sent a watch event of unknown type" },
+                { "[]", "the API server sent a watch event without type or object" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = mfree(err);
+                assert_int_equal(kube_watch_event_parse(bad[i].line, strlen(bad[i].line), &e, &err),
+                                 -EPROTO);
+                assert_string_equal(err, bad[i].error);
+        }
+}
+
+struct lines {
+        char got[8][32];
+        size_t n;
+        int stop_at;
+};
+
+static int collect_line(char *line, size_t size, void *userdata)
+{
+        struct lines *l = userdata;
+        assert_int_equal(strlen(line), size);
+        if ((int)l->n == l->stop_at)
+                return -ECANCELED;
+        snprintf(l->got[l->n++], 32, "%s", line);
+        return 0;
+}
+
+static void test_lines_split(void **state)
+{
+        char buf[64];
+        struct lines l = { .stop_at = -1 };
+        size_t len = (size_t)snprintf(buf, sizeof buf, "one\n\ntwo\nthr");
+        assert_int_equal(kube_lines_split(buf, &len, collect_line, &l), 0);
+        assert_int_equal(l.n, 2);
+        assert_string_equal(l.got[0], "one");
+        assert_string_equal(l.got[1], "two");
+        assert_int_equal(len, 3);
+        assert_string_equal(buf, "thr");
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "ee\nfour\n");
+        l.stop_at = 3; /* the reader stops at "four" */
+        assert_int_equal(kube_lines_split(buf, &len, collect_line, &l), -ECANCELED);
+        assert_int_equal(l.n, 3);
+        assert_string_equal(l.got[2], "three");
+}
+
+/* Node labels are taken in linear time (they were quadratic: 100,000 labels cost seconds of the event
+ * loop at every watch event). Measured as a ratio, 8 times the labels within 32 times the time (n log n
+ * for the sort; quadratic would be 64 times), so that a slow machine does not matter. */
+static char *event_with_labels(size_t n, size_t *ret_len)
+{
+        size_t cap = n * 64 + 256, len = 0;
+        char *line = malloc(cap);
+        assert_non_null(line);
+        len += (size_t)sprintf(
+                line, "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"gpu-1\",\"labels\":{");
+        for (size_t i = 0; i < n; i++)
+                len += (size_t)sprintf(line + len, "%s\"example.com/label-%zu\":\"value-%zu\"", i ? "," : "",
+                                       i, i);
+        len += (size_t)sprintf(line + len, "}}}}");
+        *ret_len = len;
+        return line;
+}
+
+static uint64_t time_event(size_t n)
+{
+        size_t len;
+        _cleanup_free_ char *line = event_with_labels(n, &len);
+        uint64_t best = UINT64_MAX;
+        for (int round = 0; round < 3; round++) {
+                struct kube_watch_event e;
+                uint64_t t = now_nsec();
+                assert_int_equal(kube_watch_event_parse(line, len, &e, NULL), 0);
+                t = now_nsec() - t;
+                assert_int_equal(strv_length(e.labels), n);
+                kube_watch_event_done(&e);
+                best = MIN(best, t);
+        }
+        return best;
+}
+
+static void test_labels_linear(void **state)
+{
+        uint64_t small = time_event(12500), big = time_event(100000);
+        print_message("watch event with 12,500 labels: %.1f ms, 100,000: %.1f ms\n", small / 1e6, big / 1e6);
+        assert_true(big < 32 * small);
+}
+
+static void test_strv_builder(void **state)
+{
+        _cleanup_strv_builder_ strv_builder b = {};
+        for (int i = 0; i < 1000; i++)
+                assert_int_equal(strv_builder_extend(&b, i % 2 ? "odd" : "even"), 0);
+        _cleanup_strv_free_ char **l = strv_builder_take(&b);
+        assert_int_equal(strv_length(l), 1000);
+        assert_string_equal(l[999], "odd");
+        assert_null(b.l);
+        _cleanup_strv_free_ char **empty = strv_builder_take(&b);
+        assert_non_null(empty);
+        assert_null(empty[0]);
+        strv_sort(l);
+        assert_true(strv_contains_sorted(l, 1000, "even"));
+        assert_true(strv_contains_sorted(l, 1000, "odd"));
+        assert_false(strv_contains_sorted(l, 1000, "evens"));
+        assert_false(strv_contains_sorted(l, 0, "even"));
+}
+
+/* NVIDIA's GFD's NodeFeature: the body as created, whether one as read is up to date, an update keeping
+ * what the object carries besides. */
+static void test_nodefeature(void **state)
+{
+        char *labels[] = { "nvidia.com/gpu.count=8", "nvidia.com/gpu.product=NVIDIA-H100", NULL };
+        struct kube_nodefeature nf = { .namespace = "gpu",
+                                       .name = "nvidia-features-for-n1",
+                                       .node = "n1",
+                                       .node_uid = "u-1",
+                                       .labels = labels };
+        _cleanup_free_ char *body = NULL, *update = NULL;
+        assert_int_equal(kube_nodefeature_body(&nf, NULL, &body), 0);
+        assert_string_equal(body,
+                            "{\"apiVersion\":\"nfd.k8s-sigs.io/v1alpha1\",\"kind\":\"NodeFeature\","
+                            "\"metadata\":{\"name\":\"nvidia-features-for-n1\",\"namespace\":\"gpu\","
+                            "\"labels\":{\"nfd.node.kubernetes.io/node-name\":\"n1\"},"
+                            "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"n1\","
+                            "\"uid\":\"u-1\"}]},\"spec\":{\"features\":{\"flags\":{},\"attributes\":{},"
+                            "\"instances\":{}},\"labels\":{\"nvidia.com/gpu.count\":\"8\","
+                            "\"nvidia.com/gpu.product\":\"NVIDIA-H100\"}}}");
+        struct json_object *o = NULL;
+        assert_int_equal(kube_json_parse(body, strlen(body), &o), 0);
+        assert_true(kube_nodefeature_up_to_date(o, &nf));
+        /* another label set, a label gone, another node: not up to date */
+        char *fewer[] = { "nvidia.com/gpu.count=8", NULL };
+        struct kube_nodefeature other = nf;
+        other.labels = fewer;
+        assert_false(kube_nodefeature_up_to_date(o, &other));
+        other = nf;
+        other.node = "n2";
+        assert_false(kube_nodefeature_up_to_date(o, &other));
+        /* features someone added, a second owner, an extra metadata label: not up to date */
+        static const char *const extra[] = {
+                "{\"metadata\":{\"labels\":{\"nfd.node.kubernetes.io/"
+                "node-name\":\"n1\"},\"ownerReferences\":[{"
+                "\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"n1\",\"uid\":\"x\"}]},\"spec\":{"
+                "\"labels\":{"
+                "\"nvidia.com/gpu.count\":\"8\",\"nvidia.com/"
+                "gpu.product\":\"NVIDIA-H100\"},\"features\":{\"flags\":{"
+                "\"a\":{}}}}}",
+                "{\"metadata\":{\"labels\":{\"nfd.node.kubernetes.io/"
+                "node-name\":\"n1\"},\"ownerReferences\":[{"
+                "\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"n1\",\"uid\":\"x\"},{\"apiVersion\":"
+                "\"v1\","
+                "\"kind\":\"Pod\",\"name\":\"p\",\"uid\":\"y\"}]},\"spec\":{\"labels\":{\"nvidia.com/"
+                "gpu.count\":"
+                "\"8\",\"nvidia.com/gpu.product\":\"NVIDIA-H100\"}}}",
+                "{\"metadata\":{\"labels\":{\"nfd.node.kubernetes.io/node-name\":\"n1\",\"x\":\"y\"},"
+                "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"n1\",\"uid\":"
+                "\"x\"}]},"
+                "\"spec\":{\"labels\":{\"nvidia.com/gpu.count\":\"8\",\"nvidia.com/"
+                "gpu.product\":\"NVIDIA-H100\"}}}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(extra); i++) {
+                struct json_object *e = NULL;
+                assert_int_equal(kube_json_parse(extra[i], strlen(extra[i]), &e), 0);
+                assert_false(kube_nodefeature_up_to_date(e, &nf));
+                json_object_put(e);
+        }
+        /* absent features and an owner by another uid (the Node made again): up to date */
+        static const char *const same =
+                "{\"metadata\":{\"labels\":{\"nfd.node.kubernetes.io/node-name\":\"n1\"},"
+                "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Node\","
+                "\"name\":\"n1\",\"uid\":\"old\"}]},\"spec\":{\"labels\":{"
+                "\"nvidia.com/gpu.count\":\"8\",\"nvidia.com/gpu.product\":\"NVIDIA-H100\"}}}";
+        struct json_object *e = NULL;
+        assert_int_equal(kube_json_parse(same, strlen(same), &e), 0);
+        assert_true(kube_nodefeature_up_to_date(e, &nf));
+        json_object_put(e);
+        /* an update keeps resourceVersion, annotations and status, replaces labels, owner and spec */
+        json_object_object_add(json_object_object_get(o, "metadata"), "resourceVersion",
+                               json_object_new_string("42"));
+        json_object_object_add(json_object_object_get(o, "metadata"), "annotations",
+                               json_object_new_string("kept"));
+        other = nf;
+        other.labels = fewer;
+        assert_int_equal(kube_nodefeature_body(&other, o, &update), 0);
+        assert_non_null(strstr(update, "\"resourceVersion\":\"42\""));
+        assert_non_null(strstr(update, "\"annotations\":\"kept\""));
+        assert_non_null(strstr(update, "\"labels\":{\"nvidia.com/gpu.count\":\"8\"}}"));
+        json_object_put(o);
+        /* a field missing */
+        other = nf;
+        other.node_uid = NULL;
+        assert_int_equal(kube_nodefeature_body(&other, NULL, &body), -EINVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -357,7 +614,10 @@ int main(void)
                 cmocka_unit_test(test_token_bucket),         cmocka_unit_test(test_labels_patch_body),
                 cmocka_unit_test(test_event_body),           cmocka_unit_test(test_status_message),
                 cmocka_unit_test(test_json_limits),          cmocka_unit_test(test_object_labels),
-                cmocka_unit_test(test_name_valid),
+                cmocka_unit_test(test_name_valid),           cmocka_unit_test(test_node_list_parse),
+                cmocka_unit_test(test_watch_event_parse),    cmocka_unit_test(test_lines_split),
+                cmocka_unit_test(test_labels_linear),        cmocka_unit_test(test_strv_builder),
+                cmocka_unit_test(test_nodefeature),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -677,6 +677,63 @@ static void test_mps_with_mig_fails(void **state)
         inv_free(inv);
 }
 
+/* GPU i joins clique `clique` of cluster `uuid` with registration state and status as NVML reports them. */
+static void set_fabric(inventory *inv, size_t i, const char *uuid, unsigned clique, unsigned state,
+                       int status)
+{
+        struct gpu_fabric *f = &inv->gpus[i].fabric;
+        *f = (struct gpu_fabric){ .supported = true, .state = state, .status = status, .clique_id = clique };
+        snprintf(f->cluster_uuid, sizeof f->cluster_uuid, "%s", uuid);
+}
+
+#define CLUSTER_A "4c1f2a3b-5d6e-4f70-8a9b-0c1d2e3f4a5b"
+#define CLUSTER_B "9e8d7c6b-5a49-4837-a261-5f4e3d2c1b0a"
+
+static void test_gpu_clique(void **state)
+{
+        inventory *inv = inv_new(4, "NVIDIA GB200", 189471, 10, 0, 0x030200, true, "580.105.08", 13000);
+        config *c = cfg_new(MIG_STRATEGY_NONE, SHARING_NONE);
+        _cleanup_(labels_freep) labels *l = NULL;
+        _cleanup_free_ char *why = NULL, *clique = NULL, *err = NULL;
+
+        /* no GPU in a fabric (NOT_SUPPORTED): no label */
+        assert_null(build_get(inv, c, &l, "nvidia.com/gpu.clique"));
+        /* all four in one clique */
+        for (size_t i = 0; i < 4; i++)
+                set_fabric(inv, i, CLUSTER_A, 32766, 3, 0);
+        assert_string_equal(build_get(inv, c, &l, "nvidia.com/gpu.clique"), CLUSTER_A ".32766");
+        /* GPUs not attached are left out, as go-nvlib's IsFabricAttached leaves them: registration not
+         * completed, completed with an error status, or a zero cluster UUID */
+        set_fabric(inv, 0, CLUSTER_B, 7, 2, 0);
+        set_fabric(inv, 1, CLUSTER_B, 7, 3, 1);
+        set_fabric(inv, 2, "", 7, 3, 0);
+        assert_string_equal(build_get(inv, c, &l, "nvidia.com/gpu.clique"), CLUSTER_A ".32766");
+        /* attached GPUs in two cliques of one cluster: no label, and the sentence for the warning */
+        set_fabric(inv, 2, CLUSTER_A, 1, 3, 0);
+        assert_null(build_get(inv, c, &l, "nvidia.com/gpu.clique"));
+        assert_int_equal(labels_gpu_clique(inv, &clique, &why, NULL), 0);
+        assert_null(clique);
+        assert_string_equal(why,
+                            "GPU 2 is in fabric cluster " CLUSTER_A " clique 1, GPU 3 in cluster " CLUSTER_A
+                            " clique 32766: the GPUs disagree on the clique ID, so no nvidia.com/gpu.clique "
+                            "label");
+        why = mfree(why);
+        /* or in two clusters */
+        set_fabric(inv, 2, CLUSTER_B, 32766, 3, 0);
+        assert_int_equal(labels_gpu_clique(inv, &clique, &why, NULL), 0);
+        assert_non_null(strstr(why, "disagree on the cluster UUID"));
+        /* a GPU whose fabric info cannot be read fails the labels, as upstream's GFD fails */
+        snprintf(inv->gpus[1].fabric.error, sizeof inv->gpus[1].fabric.error, "Unknown Error");
+        l = labels_free(l);
+        assert_int_equal(labels_build(inv, c, "x", TS, &l, &err), -EIO);
+        assert_null(l);
+        assert_string_equal(err,
+                            "error creating IMEX labeler: error checking imex capability: error getting GPU "
+                            "Fabric Info: Unknown Error (GPU 1)");
+        cfg_free(c);
+        inv_free(inv);
+}
+
 static void test_bad_driver_version(void **state)
 {
         inventory *inv = inv_new(1, "NVIDIA H100 80GB HBM3", 81559, 9, 0, 0x030200, true, "r580", 13000);
@@ -816,7 +873,7 @@ int main(void)
                 cmocka_unit_test(test_mps_with_mig_fails), cmocka_unit_test(test_bad_driver_version),
                 cmocka_unit_test(test_several_products),   cmocka_unit_test(test_gpu_mode_and_family),
                 cmocka_unit_test(test_sanitise),           cmocka_unit_test(test_machine_type),
-                cmocka_unit_test(test_labels_set_sorted),
+                cmocka_unit_test(test_labels_set_sorted),  cmocka_unit_test(test_gpu_clique),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

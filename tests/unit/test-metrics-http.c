@@ -459,28 +459,105 @@ static void test_server_slowloris(void **state)
         assert_int_equal(http_server_connections(f->server), 0);
 }
 
+/* A client socket bound to source (a loopback address: 127.0.0.x), connected to the server. */
+static int client_connect_from(struct fixture *f, const char *source)
+{
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        struct sockaddr_in src = { .sin_family = AF_INET };
+        assert_int_equal(inet_pton(AF_INET, source, &src.sin_addr), 1);
+        assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof src), 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_port = htons(http_server_port(f->server)),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+        return fd;
+}
+
+static bool closed_by_server(int fd)
+{
+        char c;
+        ssize_t k = recv(fd, &c, 1, MSG_PEEK);
+        return k == 0 || (k < 0 && errno == ECONNRESET);
+}
+
+static void pump(struct fixture *f)
+{
+        for (int i = 0; i < 10; i++)
+                assert_true(loop_run_once(f->loop, 5 * NSEC_PER_MSEC) >= 0);
+}
+
+/* One peer holds at most HTTP_CONNECTIONS_PER_PEER: its newer silent connections close its older ones. */
+static void test_server_connections_per_peer(void **state)
+{
+        struct fixture *f = *state;
+        int fds[HTTP_CONNECTIONS_PER_PEER + 2];
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+                fds[i] = client_connect_from(f, "127.0.0.2");
+                pump(f);
+        }
+        assert_int_equal(http_server_connections(f->server), HTTP_CONNECTIONS_PER_PEER);
+        assert_int_equal(http_server_evicted(f->server), 2);
+        assert_true(closed_by_server(fds[0]));
+        assert_true(closed_by_server(fds[1]));
+        assert_false(closed_by_server(fds[2]));
+        const char *req = "GET /healthz HTTP/1.0\r\n\r\n";
+        client_send(fds[ELEMENTSOF(fds) - 1], req, strlen(req));
+        assert_true(startswith(client_read_all(f, fds[ELEMENTSOF(fds) - 1], 2 * NSEC_PER_SEC),
+                               "HTTP/1.1 200 OK\r\n"));
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+                safe_close(fds[i]);
+        pump(f);
+        assert_int_equal(http_server_connections(f->server), 0);
+}
+
+/* Every slot held by silent connections of other peers: a probe is still let in at once (the listener
+ * never pauses), closing the oldest silent connection of the peer holding the most, and answered. */
 static void test_server_connection_limit(void **state)
 {
         struct fixture *f = *state;
-        int fds[HTTP_CONNECTIONS_MAX + 1];
-        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
-                fds[i] = client_connect(f);
-        for (int i = 0; i < 10; i++)
-                assert_true(loop_run_once(f->loop, 5 * NSEC_PER_MSEC) >= 0);
-        /* The last one waits in the backlog. */
+        static const char *const pods[] = { "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5" };
+        int fds[HTTP_CONNECTIONS_MAX + 2];
+        size_t n = 0;
+        for (size_t i = 0; i < HTTP_CONNECTIONS_PER_PEER; i++)
+                for (size_t p = 0; p < ELEMENTSOF(pods); p++) {
+                        fds[n++] = client_connect_from(f, pods[p]);
+                        pump(f);
+                }
+        assert_int_equal(n, HTTP_CONNECTIONS_MAX);
         assert_int_equal(http_server_connections(f->server), HTTP_CONNECTIONS_MAX);
-        const char *req = "GET /healthz HTTP/1.0\r\n\r\n";
-        client_send(fds[HTTP_CONNECTIONS_MAX], req, strlen(req));
-        client_send(fds[0], req, strlen(req));
-        assert_true(startswith(client_read_all(f, fds[0], 2 * NSEC_PER_SEC), "HTTP/1.1 "));
-        safe_close(fds[0]);
-        /* A slot freed: the waiting connection is accepted and answered. */
-        assert_true(
-                startswith(client_read_all(f, fds[HTTP_CONNECTIONS_MAX], 2 * NSEC_PER_SEC), "HTTP/1.1 "));
-        for (size_t i = 1; i < ELEMENTSOF(fds); i++)
+        assert_int_equal(http_server_evicted(f->server), 0);
+
+        int probe = client_connect_from(f, "127.0.0.1");
+        const char *req = "GET /healthz HTTP/1.1\r\nHost: node\r\n\r\n";
+        client_send(probe, req, strlen(req));
+        uint64_t start = now_nsec();
+        assert_true(startswith(client_read_all(f, probe, 2 * NSEC_PER_SEC), "HTTP/1.1 200 OK\r\n"));
+        assert_true(now_nsec() - start < 500 * NSEC_PER_MSEC);
+        assert_int_equal(http_server_evicted(f->server), 1);
+        assert_int_equal(http_server_refused(f->server), 0);
+        /* The oldest silent one (127.0.0.2's first) made room; the others are still open. */
+        assert_true(closed_by_server(fds[0]));
+        for (size_t i = 1; i < n; i++)
+                assert_false(closed_by_server(fds[i]));
+
+        /* The probe's slot, once it is done, is free again; after that a new pod closes the oldest of the
+         * pods holding 4 (not one of 127.0.0.2, which holds 3 now). */
+        safe_close(probe);
+        pump(f);
+        fds[n++] = client_connect_from(f, "127.0.0.6");
+        pump(f);
+        assert_int_equal(http_server_evicted(f->server), 1);
+        fds[n++] = client_connect_from(f, "127.0.0.7");
+        pump(f);
+        assert_int_equal(http_server_evicted(f->server), 2);
+        assert_true(closed_by_server(fds[1]));  /* 127.0.0.3's first */
+        assert_false(closed_by_server(fds[4])); /* 127.0.0.2's second */
+        assert_int_equal(http_server_connections(f->server), HTTP_CONNECTIONS_MAX);
+        for (size_t i = 0; i < n; i++)
                 safe_close(fds[i]);
-        for (int i = 0; i < 10; i++)
-                assert_true(loop_run_once(f->loop, 5 * NSEC_PER_MSEC) >= 0);
+        pump(f);
         assert_int_equal(http_server_connections(f->server), 0);
 }
 
@@ -512,6 +589,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_server_routes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_server_oversize_head, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_server_slowloris, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_server_connections_per_peer, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_server_connection_limit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_server_listen_errors, setup, teardown),
         };

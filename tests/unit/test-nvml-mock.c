@@ -307,6 +307,254 @@ static void test_bad_calls(void **state)
         assert_int_equal(n->DeviceGetUUID(d, uuid, sizeof(uuid)), NVML_SUCCESS);
 }
 
+/* NVIDIA's plugin has one event set per resource, several registered for the same GPU: each gets its
+ * own copy of an event, as from NVML. A set registered after an event happened does not get it. */
+static void test_event_reaches_every_set(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = load("a100-mig");
+        nvmlDevice_t d0;
+        nvmlEventSet_t a, b, late;
+        nvmlEventData_t e = {};
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &d0), NVML_SUCCESS);
+        assert_int_equal(n->EventSetCreate(&a), NVML_SUCCESS);
+        assert_int_equal(n->EventSetCreate(&b), NVML_SUCCESS);
+        assert_int_equal(n->DeviceRegisterEvents(d0, nvmlEventTypeXidCriticalError, a), NVML_SUCCESS);
+        assert_int_equal(n->DeviceRegisterEvents(d0, nvmlEventTypeXidCriticalError, b), NVML_SUCCESS);
+        inject("xid GPU-4e1f7a2b-8c3d-4e5f-9a0b-1c2d3e4f5a60 79");
+        assert_int_equal(n->EventSetWait_v2(a, &e, 1000), NVML_SUCCESS);
+        assert_true(e.eventData == 79);
+        assert_int_equal(n->EventSetCreate(&late), NVML_SUCCESS);
+        assert_int_equal(n->DeviceRegisterEvents(d0, nvmlEventTypeXidCriticalError, late), NVML_SUCCESS);
+        e = (nvmlEventData_t){};
+        assert_int_equal(n->EventSetWait_v2(b, &e, 1000), NVML_SUCCESS);
+        assert_ptr_equal(e.device, d0);
+        assert_true(e.eventData == 79);
+        /* each copy once */
+        assert_int_equal(n->EventSetWait_v2(a, &e, 50), NVML_ERROR_TIMEOUT);
+        assert_int_equal(n->EventSetWait_v2(b, &e, 50), NVML_ERROR_TIMEOUT);
+        assert_int_equal(n->EventSetWait_v2(late, &e, 50), NVML_ERROR_TIMEOUT);
+        /* a set freed before it took its copy: the others still get theirs */
+        inject("xid GPU-4e1f7a2b-8c3d-4e5f-9a0b-1c2d3e4f5a60 48");
+        assert_int_equal(n->EventSetWait_v2(late, &e, 1000), NVML_SUCCESS);
+        assert_true(e.eventData == 48);
+        assert_int_equal(n->EventSetFree(a), NVML_SUCCESS);
+        assert_int_equal(n->EventSetWait_v2(b, &e, 1000), NVML_SUCCESS);
+        assert_true(e.eventData == 48);
+        assert_int_equal(n->EventSetFree(b), NVML_SUCCESS);
+        assert_int_equal(n->EventSetFree(late), NVML_SUCCESS);
+}
+
+struct waiter {
+        nvml *n;
+        nvmlEventSet_t set;
+        nvmlReturn_t r;
+        unsigned long long xid;
+        uint64_t took;
+};
+
+static void *wait_thread(void *arg)
+{
+        struct waiter *w = arg;
+        nvmlEventData_t e = {};
+        uint64_t t0 = now_nsec();
+        w->r = w->n->EventSetWait_v2(w->set, &e, 5000);
+        w->took = now_nsec() - t0;
+        w->xid = e.eventData;
+        return NULL;
+}
+
+/* Two threads waiting at once on two sets (one reads the FIFO, the other sleeps): both wake with their
+ * copy when the line arrives, not when their timeout ends. */
+static void test_concurrent_waiters_both_wake(void **state)
+{
+        _cleanup_(nvml_unloadp) nvml *n = load("rtx4070ti");
+        nvmlDevice_t d;
+        struct waiter w[2] = { { .n = n }, { .n = n } };
+        pthread_t t[2];
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &d), NVML_SUCCESS);
+        for (int i = 0; i < 2; i++) {
+                assert_int_equal(n->EventSetCreate(&w[i].set), NVML_SUCCESS);
+                assert_int_equal(n->DeviceRegisterEvents(d, nvmlEventTypeXidCriticalError, w[i].set),
+                                 NVML_SUCCESS);
+                assert_int_equal(pthread_create(&t[i], NULL, wait_thread, &w[i]), 0);
+        }
+        struct timespec ts = { .tv_nsec = 200 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        inject("xid GPU-d3c2b1a0-7f6e-4d5c-8b4a-392817263544 31");
+        for (int i = 0; i < 2; i++) {
+                pthread_join(t[i], NULL);
+                assert_int_equal(w[i].r, NVML_SUCCESS);
+                assert_true(w[i].xid == 31);
+                assert_true(w[i].took < 2 * NSEC_PER_SEC);
+                assert_int_equal(n->EventSetFree(w[i].set), NVML_SUCCESS);
+        }
+}
+
+/* What go-nvlib's VisitMigDevices walks: MIG capable but disabled means no MIG devices (NVML's
+ * "returns zero if MIG is not supported or enabled"); with MIG on, up to 7. */
+static void test_mig_count_follows_mig_mode(void **state)
+{
+        nvmlDevice_t d;
+        unsigned count = 99;
+        {
+                _cleanup_(nvml_unloadp) nvml *n = load("dgx-h100");
+                assert_int_equal(n->DeviceGetHandleByIndex_v2(0, &d), NVML_SUCCESS);
+                assert_int_equal(n->DeviceGetMaxMigDeviceCount(d, &count), NVML_SUCCESS);
+                assert_int_equal(count, 0);
+        }
+        _cleanup_(nvml_unloadp) nvml *n = load("a100-mig");
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &d), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetMaxMigDeviceCount(d, &count), NVML_SUCCESS);
+        assert_int_equal(count, 7);
+}
+
+/* A test changes the MIG layout at run time by replacing the fixture file: the next nvmlInit_v2 reads it
+ * (a client opening NVML anew sees the node as it is now), handles taken before stay usable. */
+static void write_file(const char *path, const char *a, const char *b)
+{
+        FILE *f = fopen(path, "we");
+        assert_non_null(f);
+        fputs(a, f);
+        fputs(b, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+static void test_replaced_fixture_is_read_at_next_init(void **state)
+{
+        char src[600], copy[700], next[700];
+        snprintf(src, sizeof(src), "%s/a100-mig.yaml", fixtures);
+        snprintf(copy, sizeof(copy), "%s/node.yaml", tmp);
+        snprintf(next, sizeof(next), "%s/node.yaml.new", tmp);
+        _cleanup_free_ char *text = NULL, *seven = NULL;
+        size_t size = 0;
+        FILE *f = fopen(src, "re");
+        assert_non_null(f);
+        assert_true(getdelim(&text, &size, '\0', f) > 0);
+        fclose(f);
+        /* the fixture as it is, through a copy the test replaces */
+        write_file(copy, text, "");
+        setenv("MOCK_NVML_EVENTS", events, 1);
+        setenv("MOCK_NVML_FIXTURE", copy, 1);
+        _cleanup_free_ char *error = NULL;
+        nvml *n = NULL;
+        if (nvml_load_library(NULL, mock_lib, &n, &error) < 0)
+                fail_msg("loading the mock: %s", strna(error));
+        nvmlDevice_t gpu, old_mig, mig;
+        char uuid[96];
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &gpu), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetMigDeviceHandleByIndex(gpu, 0, &old_mig), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetMigDeviceHandleByIndex(gpu, 3, &mig), NVML_ERROR_NOT_FOUND);
+
+        /* GPU 1 repartitioned: its three MIG devices become seven 1g.5gb ones */
+        char *gpu1 = strstr(text, "      - {uuid: MIG-f0e1d2c3-0011");
+        assert_non_null(gpu1);
+        *gpu1 = '\0';
+        for (unsigned i = 0; i < 7; i++) {
+                char *l = NULL;
+                assert_true(asprintf(&l,
+                                     "%s      - {uuid: MIG-00000000-0000-4000-8000-0000000000%02u, gi: %u, "
+                                     "ci: 0, "
+                                     "profile: 0}\n",
+                                     strempty(seven), i, 7 + i) > 0);
+                free(seven);
+                seven = l;
+        }
+        write_file(next, text, seven);
+        assert_int_equal(rename(next, copy), 0);
+
+        /* the layout changes at the next nvmlInit_v2, not before; handles of before still answer */
+        assert_int_equal(n->DeviceGetMigDeviceHandleByIndex(gpu, 3, &mig), NVML_ERROR_NOT_FOUND);
+        assert_int_equal(n->Init_v2(), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetUUID(old_mig, uuid, sizeof(uuid)), NVML_SUCCESS);
+        assert_string_equal(uuid, "MIG-f0e1d2c3-0011-4b5a-9687-a5b4c3d2e111");
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &gpu), NVML_SUCCESS);
+        for (unsigned i = 0; i < 7; i++) {
+                char want[96];
+                snprintf(want, sizeof(want), "MIG-00000000-0000-4000-8000-0000000000%02u", i);
+                assert_int_equal(n->DeviceGetMigDeviceHandleByIndex(gpu, i, &mig), NVML_SUCCESS);
+                assert_int_equal(n->DeviceGetUUID(mig, uuid, sizeof(uuid)), NVML_SUCCESS);
+                assert_string_equal(uuid, want);
+        }
+        /* a replaced file that does not parse keeps the node as it was */
+        write_file(next, "gpus: [\n", "");
+        assert_int_equal(rename(next, copy), 0);
+        assert_int_equal(n->Init_v2(), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetHandleByIndex_v2(1, &gpu), NVML_SUCCESS);
+        assert_int_equal(n->DeviceGetMigDeviceHandleByIndex(gpu, 6, &mig), NVML_SUCCESS);
+        assert_int_equal(n->Shutdown(), NVML_SUCCESS);
+        assert_int_equal(n->Shutdown(), NVML_SUCCESS);
+        n = nvml_unload(n);
+        unlink(copy);
+}
+
+/* nvml.h's nvmlGpuFabricInfo_t and nvmlGpuFabricInfo_v3_t, written out here as a client has them. */
+typedef struct {
+        unsigned char clusterUuid[16];
+        nvmlReturn_t status;
+        unsigned int cliqueId;
+        unsigned char state;
+} fabric_v1;
+typedef struct {
+        unsigned int version;
+        unsigned char clusterUuid[16];
+        nvmlReturn_t status;
+        unsigned int cliqueId;
+        unsigned char state;
+        unsigned int healthMask;
+        unsigned char healthSummary;
+} fabric_v3;
+
+/* The GB200 fixture's GPUs are in one fabric clique; a GPU outside a fabric says NOT_SUPPORTED. */
+static void test_fabric_info(void **state)
+{
+        static const unsigned char cluster[16] = { 0x4c, 0x1f, 0x2a, 0x3b, 0x5d, 0x6e, 0x4f, 0x70,
+                                                   0x8a, 0x9b, 0x0c, 0x1d, 0x2e, 0x3f, 0x4a, 0x5b };
+        nvmlDevice_t d;
+        _cleanup_(nvml_unloadp) nvml *n = load("gb200-nvl");
+        nvmlReturn_t (*v1)(nvmlDevice_t, fabric_v1 *) =
+                (nvmlReturn_t(*)(nvmlDevice_t, fabric_v1 *))dlsym(n->dl, "nvmlDeviceGetGpuFabricInfo");
+        nvmlReturn_t (*vv)(nvmlDevice_t, fabric_v3 *) =
+                (nvmlReturn_t(*)(nvmlDevice_t, fabric_v3 *))dlsym(n->dl, "nvmlDeviceGetGpuFabricInfoV");
+        assert_non_null(v1);
+        assert_non_null(vv);
+        for (unsigned i = 0; i < 4; i++) {
+                fabric_v1 a;
+                memset(&a, 0xee, sizeof(a));
+                assert_int_equal(n->DeviceGetHandleByIndex_v2(i, &d), NVML_SUCCESS);
+                assert_int_equal(v1(d, &a), NVML_SUCCESS);
+                assert_memory_equal(a.clusterUuid, cluster, 16);
+                assert_int_equal(a.cliqueId, 32766);
+                assert_int_equal(a.state, 3); /* NVML_GPU_FABRIC_STATE_COMPLETED */
+                assert_int_equal(a.status, NVML_SUCCESS);
+        }
+        /* The versioned call: v3 gets the health summary, v2 stops before it, others are refused. */
+        fabric_v3 b = { .version = (unsigned)sizeof(fabric_v3) | 3u << 24 };
+        assert_int_equal(vv(d, &b), NVML_SUCCESS);
+        assert_memory_equal(b.clusterUuid, cluster, 16);
+        assert_int_equal(b.cliqueId, 32766);
+        assert_int_equal(b.state, 3);
+        assert_int_equal(b.healthSummary, 1); /* NVML_GPU_FABRIC_HEALTH_SUMMARY_HEALTHY */
+        assert_int_equal(b.healthMask, 0x1aa);
+        fabric_v3 c;
+        memset(&c, 0xee, sizeof(c));
+        c.version = (unsigned)offsetof(fabric_v3, healthSummary) | 2u << 24; /* sizeof v2: 36 */
+        assert_int_equal(vv(d, &c), NVML_SUCCESS);
+        assert_int_equal(c.cliqueId, 32766);
+        assert_int_equal(c.healthSummary, 0xee);
+        c.version = 40 | 1u << 24;       /* v1 has no versioned form */
+        assert_int_equal(vv(d, &c), 25); /* NVML_ERROR_ARGUMENT_VERSION_MISMATCH */
+        assert_int_equal(v1(d, NULL), NVML_ERROR_INVALID_ARGUMENT);
+
+        _cleanup_(nvml_unloadp) nvml *h = NULL;
+        n = nvml_unload(n);
+        h = load("dgx-h100");
+        nvmlReturn_t (*h1)(nvmlDevice_t, fabric_v1 *) =
+                (nvmlReturn_t(*)(nvmlDevice_t, fabric_v1 *))dlsym(h->dl, "nvmlDeviceGetGpuFabricInfo");
+        fabric_v1 e;
+        assert_int_equal(h->DeviceGetHandleByIndex_v2(0, &d), NVML_SUCCESS);
+        assert_int_equal(h1(d, &e), NVML_ERROR_NOT_SUPPORTED);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -317,6 +565,11 @@ int main(void)
                 cmocka_unit_test(test_lost_gpu),
                 cmocka_unit_test(test_instance_enumeration),
                 cmocka_unit_test(test_bad_calls),
+                cmocka_unit_test(test_event_reaches_every_set),
+                cmocka_unit_test(test_concurrent_waiters_both_wake),
+                cmocka_unit_test(test_mig_count_follows_mig_mode),
+                cmocka_unit_test(test_fabric_info),
+                cmocka_unit_test(test_replaced_fixture_is_read_at_next_init),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

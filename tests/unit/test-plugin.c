@@ -83,14 +83,14 @@ static void test_observer_sees_every_plan(void **state)
         assert_false(plugin_resource_registered(p, 0));
 
         /* a reload to shared GPUs: the observer gets the old and the new plan */
-        assert_int_equal(plugin_reload(p, shared), 0);
+        assert_int_equal(plugin_reload(p, shared, NULL), 0);
         assert_int_equal(seen.plan_changes, 2);
         assert_int_equal(seen.old_resources, 1);
         assert_string_equal(seen.first_new, "nvidia.com/gpu.shared");
         assert_int_equal(plugin_plan(p)->resources[0].n_devices, 16);
 
         /* a reload that cannot build a plan changes nothing and tells nobody */
-        assert_true(plugin_reload(p, bad) < 0);
+        assert_true(plugin_reload(p, bad, NULL) < 0);
         assert_int_equal(seen.plan_changes, 2);
         assert_string_equal(plugin_plan(p)->resources[0].name, "nvidia.com/gpu.shared");
 

@@ -162,6 +162,59 @@ static void test_deviceplugin_messages(void **state)
         assert_null(v1beta1__device__unpack(NULL, 4, dev));
 }
 
+/* Requests decode within KUBELET_REQUEST_MEMORY_MAX: real IDs up to the request limit do, a limit-sized
+ * request of 1-byte IDs (350,000 of them) is refused while it is unpacked. */
+static void test_request_unpack_budget(void **state)
+{
+        /* 20,000 IDs of 40 bytes: 860 KiB on the wire */
+        size_t n_ids = 20000, n = 0;
+        size_t inner_len = n_ids * 42;
+        uint8_t *msg = malloc(inner_len + 16);
+        msg[n++] = 0x0A;
+        for (size_t v = inner_len;; v >>= 7) {
+                msg[n++] = (uint8_t)((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
+                if (v <= 0x7F)
+                        break;
+        }
+        for (size_t i = 0; i < n_ids; i++) {
+                msg[n++] = 0x0A;
+                msg[n++] = 40;
+                snprintf((char *)msg + n, 41, "GPU-%036zu", i);
+                n += 40;
+        }
+        assert_true(n <= RPC_MAX_REQUEST);
+        _cleanup_(kubelet_request_freep) struct kubelet_request *r = NULL;
+        assert_int_equal(kubelet_wire_unpack_allocate(msg, n, &r), 0);
+        assert_int_equal(r->n_containers, 1);
+        assert_int_equal(r->containers[0].n_ids, n_ids);
+        assert_string_equal(r->containers[0].ids[19999], "GPU-000000000000000000000000000000019999");
+        assert_true(r->budget.used <= KUBELET_REQUEST_MEMORY_MAX);
+        r = kubelet_request_free(r);
+
+        /* the same bytes as 1-byte IDs */
+        n = 0;
+        n_ids = (RPC_MAX_REQUEST - 8) / 3;
+        inner_len = n_ids * 3;
+        msg[n++] = 0x0A;
+        for (size_t v = inner_len;; v >>= 7) {
+                msg[n++] = (uint8_t)((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
+                if (v <= 0x7F)
+                        break;
+        }
+        msg = realloc(msg, n + inner_len);
+        for (size_t i = 0; i < n_ids; i++) {
+                msg[n++] = 0x0A;
+                msg[n++] = 1;
+                msg[n++] = 'x';
+        }
+        assert_int_equal(kubelet_wire_unpack_allocate(msg, n, &r), -E2BIG);
+        assert_int_equal(kubelet_wire_unpack_preferred(msg, n, &r), -E2BIG);
+        assert_null(r);
+        /* not protobuf at all */
+        assert_int_equal(kubelet_wire_unpack_allocate((const uint8_t *)"\x0a\xff", 2, &r), -EBADMSG);
+        free(msg);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -173,6 +226,7 @@ int main(void)
                 cmocka_unit_test(test_content_type),
                 cmocka_unit_test(test_status_names),
                 cmocka_unit_test(test_deviceplugin_messages),
+                cmocka_unit_test(test_request_unpack_budget),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 
 #include "rpc-peer.c"
+#include "rpc/grpc-wire.h"
 #include "rpc/rpc.h"
 
 static const nghttp2_settings_entry default_settings[] = { { NGHTTP2_SETTINGS_ENABLE_PUSH, 0 } };
@@ -277,8 +278,9 @@ static void test_oversized_and_compressed_messages(void **state)
         struct fixture *f = *state;
         struct peer p;
         connect_peer(f, &p, default_settings, 1, true);
-        /* Length prefix 4 MiB + 1, no body, client not half-closed: RESOURCE_EXHAUSTED right away, then
-         * RST_STREAM(NO_ERROR) because the client could still be sending. */
+        /* Length prefix 4 MiB + 1 (over the 1 MiB request limit), no body, client not half-closed:
+         * RESOURCE_EXHAUSTED right away, then RST_STREAM(NO_ERROR) because the client could still be
+         * sending. */
         const uint8_t over[] = { 0, 0x00, 0x40, 0x00, 0x01 };
         const uint8_t compressed[] = { 1, 0, 0, 0, 1, 'x' };
         int32_t o = peer_request(&p, "/t.T/Echo", "application/grpc", "POST", over, sizeof over, 0, false,
@@ -290,7 +292,7 @@ static void test_oversized_and_compressed_messages(void **state)
         assert_true(so->headers_end_stream);
         assert_true(has_line(so->headers, "grpc-status: 8"));
         assert_true(has_line(so->headers,
-                             "grpc-message: grpc: received message larger than max (4194305 vs. 4194304)"));
+                             "grpc-message: grpc: received message larger than max (4194305 vs. 1048576)"));
         assert_true(so->rst_received);
         assert_int_equal(so->rst_code, NGHTTP2_NO_ERROR);
         assert_true(has_line(sc->headers, "grpc-status: 13"));
@@ -617,6 +619,202 @@ static void test_shutdown_and_free_from_inside_callbacks(void **state)
         peer_done(&q);
 }
 
+/* ---- connection bounds: idle timeout, room for new ones, the expected client, request budget ---------- */
+
+struct refusal {
+        struct rpc_peer peer;
+        enum rpc_refusal why;
+        size_t n_connections;
+        uint64_t suppressed;
+};
+static struct refusal refusals[16];
+static size_t n_refusals;
+
+static void on_refusal(const struct rpc_peer *peer, enum rpc_refusal why, size_t n_connections,
+                       uint64_t suppressed, void *userdata)
+{
+        if (n_refusals < ELEMENTSOF(refusals))
+                refusals[n_refusals] = (struct refusal){ *peer, why, n_connections, suppressed };
+        n_refusals++;
+}
+
+static void pump_all(struct fixture *f, struct peer *peers, size_t n, int rounds)
+{
+        for (int r = 0; r < rounds; r++) {
+                for (size_t i = 0; i < n; i++)
+                        if (peers[i].fd >= 0)
+                                peer_io(&peers[i]);
+                loop_run_once(f->loop, NSEC_PER_MSEC);
+        }
+}
+
+/* A Hold stream on p, open once its first message arrived. */
+static int32_t hold_open(struct fixture *f, struct peer *p)
+{
+        static uint8_t body[6] = { 0, 0, 0, 0, 1, 'x' };
+        int32_t h = peer_request(p, "/t.T/Hold", "application/grpc", "POST", body, sizeof body, 0, true,
+                                 NULL, 0);
+        assert_true(PUMP_UNTIL(f->loop, p, peer_stream(p, h)->data_len == 6));
+        return h;
+}
+
+static void test_idle_connection_closed(void **state)
+{
+        struct fixture *f = *state;
+        rpc_server_set_idle_timeout(f->server, 100 * NSEC_PER_MSEC);
+        rpc_server_set_refusal_handler(f->server, on_refusal, NULL);
+        n_refusals = 0;
+        struct peer idle, busy;
+        connect_peer(f, &idle, default_settings, 1, true);
+        connect_peer(f, &busy, default_settings, 1, true);
+        hold_open(f, &busy);
+        /* the idle one: handshake, one call, then nothing */
+        int32_t id = unary(f, &idle, "/t.T/Echo", "once", 0);
+        assert_true(PUMP_UNTIL(f->loop, &idle, peer_stream(&idle, id)->closed));
+        assert_true(PUMP_UNTIL(f->loop, &idle, idle.goaway && idle.eof));
+        assert_int_equal(idle.goaway_code, NGHTTP2_NO_ERROR);
+        /* the one with an open stream stays, however long it is quiet */
+        for (int i = 0; i < 300; i++) {
+                peer_io(&busy);
+                loop_run_once(f->loop, NSEC_PER_MSEC);
+        }
+        assert_int_equal(rpc_server_connections(f->server), 1);
+        assert_false(busy.goaway);
+        assert_int_equal(n_refusals, 1);
+        assert_int_equal(refusals[0].why, RPC_CLOSED_IDLE);
+        assert_int_equal(refusals[0].peer.pid, getpid());
+        assert_int_equal(refusals[0].peer.uid, getuid());
+        peer_done(&idle);
+        peer_done(&busy);
+}
+
+/* A full server: a new connection closes the connection idle the longest; one with an open stream stays.
+ * Reported once for the peer, the rest counted. */
+static void test_full_server_closes_the_idlest(void **state)
+{
+        struct fixture *f = *state;
+        rpc_server_set_refusal_handler(f->server, on_refusal, NULL);
+        n_refusals = 0;
+        struct peer *peers = calloc(RPC_MAX_CONNECTIONS + 8, sizeof(struct peer));
+        assert_non_null(peers);
+        connect_peer(f, &peers[0], default_settings, 1, true);
+        hold_open(f, &peers[0]); /* the kubelet: ListAndWatch open */
+        for (size_t i = 1; i < RPC_MAX_CONNECTIONS; i++) {
+                connect_peer(f, &peers[i], default_settings, 1, true);
+                pump_all(f, &peers[i], 1, 2);
+        }
+        pump_all(f, peers, RPC_MAX_CONNECTIONS, 5);
+        assert_int_equal(rpc_server_connections(f->server), RPC_MAX_CONNECTIONS);
+        for (size_t i = RPC_MAX_CONNECTIONS; i < RPC_MAX_CONNECTIONS + 8; i++) {
+                connect_peer(f, &peers[i], default_settings, 1, true);
+                pump_all(f, peers, i + 1, 3);
+        }
+        assert_int_equal(rpc_server_connections(f->server), RPC_MAX_CONNECTIONS);
+        /* the 8 oldest idle ones (1..8) went, with GOAWAY; the one with the stream is there */
+        for (size_t i = 1; i <= 8; i++)
+                assert_true(peers[i].goaway);
+        assert_false(peers[9].goaway);
+        assert_false(peers[0].goaway);
+        int32_t id = unary(f, &peers[0], "/t.T/Echo", "still here", 0);
+        assert_true(PUMP_UNTIL(f->loop, &peers[0], peer_stream(&peers[0], id)->closed));
+        assert_string_equal(peer_stream(&peers[0], id)->trailers, "grpc-status: 0\n");
+        /* one report for this peer (us), the other 7 closings counted, not reported */
+        assert_int_equal(n_refusals, 1);
+        assert_int_equal(refusals[0].why, RPC_CLOSED_FOR_ROOM);
+        assert_int_equal(refusals[0].peer.pid, getpid());
+        assert_int_equal(refusals[0].n_connections, RPC_MAX_CONNECTIONS);
+        for (size_t i = 0; i < RPC_MAX_CONNECTIONS + 8; i++)
+                if (peers[i].fd >= 0)
+                        peer_done(&peers[i]);
+        free(peers);
+}
+
+/* Every connection holding a stream: a new one is refused, unless it is the expected client (the kubelet
+ * dialling back inside Register), which closes the least recently active other one and then stays. */
+static void test_expected_client_never_locked_out(void **state)
+{
+        struct fixture *f = *state;
+        rpc_server_set_refusal_handler(f->server, on_refusal, NULL);
+        n_refusals = 0;
+        struct peer *peers = calloc(RPC_MAX_CONNECTIONS + 1, sizeof(struct peer));
+        assert_non_null(peers);
+        for (size_t i = 0; i < RPC_MAX_CONNECTIONS; i++) {
+                connect_peer(f, &peers[i], default_settings, 1, true);
+                hold_open(f, &peers[i]);
+        }
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(rpc_server_add_connection(f->server, sv[0]), -EMFILE);
+        close(sv[1]);
+        assert_int_equal(n_refusals, 1);
+        assert_int_equal(refusals[0].why, RPC_REFUSED_FULL);
+
+        rpc_server_expect_client(f->server, true);
+        struct peer *kubelet = &peers[RPC_MAX_CONNECTIONS];
+        connect_peer(f, kubelet, default_settings, 1, true);
+        rpc_server_expect_client(f->server, false);
+        pump_all(f, peers, RPC_MAX_CONNECTIONS + 1, 5);
+        assert_true(peers[0].goaway); /* the least recently active */
+        assert_int_equal(rpc_server_connections(f->server), RPC_MAX_CONNECTIONS);
+        /* the kubelet's connection, still without a stream, is not what the next newcomer closes: that
+         * one is refused */
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(rpc_server_add_connection(f->server, sv[0]), -EMFILE);
+        close(sv[1]);
+        pump_all(f, peers, RPC_MAX_CONNECTIONS + 1, 5);
+        assert_false(kubelet->goaway);
+        hold_open(f, kubelet);
+        assert_int_equal(n_refusals,
+                         1); /* one closed for room and one more refused: same peer, not reported */
+        for (size_t i = 0; i < RPC_MAX_CONNECTIONS + 1; i++)
+                if (peers[i].fd >= 0)
+                        peer_done(&peers[i]);
+        free(peers);
+}
+
+/* Unfinished requests of several connections: past RPC_REQUEST_BUDGET the largest holder is failed, a
+ * small request goes through, and the bytes held come back to 0. */
+static void test_request_budget(void **state)
+{
+        struct fixture *f = *state;
+        size_t n = RPC_REQUEST_BUDGET / RPC_MAX_REQUEST + 2;
+        struct peer *peers = calloc(n + 1, sizeof(struct peer));
+        assert_non_null(peers);
+        /* each announces a message of 1 MiB (the limit), sends 64 KiB of it and stops */
+        uint8_t *body = calloc(1, 5 + 65536);
+        grpc_prefix_write(body, RPC_MAX_REQUEST);
+        int32_t *ids = calloc(n, sizeof(int32_t));
+        for (size_t i = 0; i < n; i++) {
+                connect_peer(f, &peers[i], default_settings, 1, true);
+                ids[i] = peer_request(&peers[i], "/t.T/Echo", "application/grpc", "POST", body, 5 + 65536, 0,
+                                      false, NULL, 0);
+                pump_all(f, peers, i + 1, 10);
+        }
+        assert_true(rpc_request_bytes() <= RPC_REQUEST_BUDGET);
+        size_t failed = 0;
+        for (size_t i = 0; i < n; i++) {
+                struct peer_stream *st = peer_stream(&peers[i], ids[i]);
+                if (st->headers_end_stream) {
+                        assert_true(has_line(st->headers, "grpc-status: 8"));
+                        failed++;
+                }
+        }
+        assert_int_equal(failed, n - RPC_REQUEST_BUDGET / RPC_MAX_REQUEST);
+        struct peer *small = &peers[n];
+        connect_peer(f, small, default_settings, 1, true);
+        int32_t id = unary(f, small, "/t.T/Echo", "small", 0);
+        assert_true(PUMP_UNTIL(f->loop, small, peer_stream(small, id)->closed));
+        assert_string_equal(peer_stream(small, id)->trailers, "grpc-status: 0\n");
+        for (size_t i = 0; i <= n; i++)
+                peer_done(&peers[i]);
+        for (int i = 0; i < 100 && rpc_server_connections(f->server) > 0; i++)
+                loop_run_once(f->loop, NSEC_PER_MSEC);
+        assert_int_equal(rpc_request_bytes(), 0);
+        free(ids);
+        free(body);
+        free(peers);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -640,6 +838,10 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_listen, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_shutdown_and_free_from_inside_callbacks, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(test_idle_connection_closed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_full_server_closes_the_idlest, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_expected_client_never_locked_out, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_request_budget, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,10 @@
 #                 (runtimeClassName nvidia) saw exactly one NVIDIA_VISIBLE_DEVICES UUID of the fixture
 #   labels        GFD's labels: nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3, nvidia.com/gpu.count=8
 #                 (on the Node with gfd.outputNode; in file mode, in the features.d file)
+#   nodefeature   NFD's CRDs (from the vendored NFD chart) applied, the release upgraded to GFD's default
+#                 output (gfd.outputNode=false: NodeFeature mode): GFD's NodeFeature
+#                 nvidia-features-for-<node> in the release's namespace, with the labels, the node-name
+#                 label and the Node (its uid) as owner, written through the chart's RBAC alone
 #   kubelet       kubelet restarted: the plugin registers again, allocatable 8 within 30 s
 #   xid           `xid <uuid> 79` written into the mock's event FIFO: allocatable 7, capacity 8, a
 #                 GPUUnhealthy event on the Node, /metrics 7 healthy / 1 unhealthy
@@ -142,6 +146,8 @@ gfd:
   - {name: MOCK_NVML_FIXTURE, value: /usr/share/nvdp/fixtures/dgx-h100.yaml}
   - {name: NVDP_ROOT, value: /usr/share/nvdp/fixtures/dgx-h100.root}
 YAML
+# File mode: the NodeFeature API turned off as a user turns it off.
+[ "$dp_gfd_node" = 1 ] || echo '  - {name: GFD_USE_NODE_FEATURE_API, value: "false"}' >>"$D/device-plugin-values.yaml"
 wait_for 60 "ServiceAccount default/default" kubectl get serviceaccount default
 
 # ---- install ------------------------------------------------------------------------------------
@@ -216,6 +222,36 @@ else
         dp_pending+=("node labels through gfd --output=node (needs the Kubernetes API client, branch kube)")
         log "PENDING: node labels (gfd --output=node is not on main yet); checked the features.d file instead"
 fi
+
+# ---- NodeFeature --------------------------------------------------------------------------------
+step dp:nodefeature
+# GFD's default output, upstream's: the node's NodeFeature object, which NFD's master (off here) turns
+# into Node labels. The same release upgraded to it: the chart renders GFD's Role for nodefeatures.
+apply_nodefeature_crd
+sed -e 's/^  outputNode: .*/  outputNode: false/' -e '/GFD_USE_NODE_FEATURE_API/d' "$D/device-plugin-values.yaml" \
+        >"$D/device-plugin-values-nodefeature.yaml"
+if ! out=$(dp_just nvidia-device-plugin::install -f "$D/device-plugin-values-nodefeature.yaml" 2>&1); then
+        dp_show "$out"
+        kubectl -n "$dp_ns" describe pods -l app.kubernetes.io/component=gpu-feature-discovery >&3 2>&1 || true
+        die "device-plugin: the upgrade to GFD's NodeFeature output failed"
+fi
+dp_nf=nvidia-features-for-$NODE_NAME
+dp_node_uid=$(kubectl get node "$NODE_NAME" -o jsonpath='{.metadata.uid}')
+dp_nodefeature() {
+        kubectl -n "$dp_ns" get nodefeature "$dp_nf" -o go-template='{{range $k, $v := .spec.labels}}{{$k}}={{$v}}{{"\n"}}{{end}}{{range .metadata.ownerReferences}}owner={{.apiVersion}}/{{.kind}}/{{.name}}/{{.uid}}{{"\n"}}{{end}}{{range $k, $v := .metadata.labels}}label:{{$k}}={{$v}}{{"\n"}}{{end}}'
+}
+dp_nodefeature_ok() {
+        local l have
+        have=$(dp_nodefeature) || return 1
+        for l in "${dp_want_labels[@]}" "owner=v1/Node/$NODE_NAME/$dp_node_uid" \
+                "label:nfd.node.kubernetes.io/node-name=$NODE_NAME"; do
+                grep -qx -- "$l" <<<"$have" || return 1
+        done
+        [ "$(grep -c '^owner=' <<<"$have")" = 1 ]
+}
+wait_for 60 "NodeFeature $dp_ns/$dp_nf with ${dp_want_labels[*]}, owned by node $NODE_NAME" dp_nodefeature_ok
+dp_nodefeature | grep -v '^nvidia.com/cuda' | sed 's/^/  | /'
+log "device-plugin: GFD wrote NodeFeature $dp_ns/$dp_nf (owner: node $NODE_NAME)"
 
 # ---- kubelet restart ----------------------------------------------------------------------------
 step dp:kubelet

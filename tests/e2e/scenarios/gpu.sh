@@ -19,6 +19,8 @@
 #   mps         the chart with an MPS config (tests/e2e/scenarios/gpu-mps.sh): the MPS control daemon's
 #               DaemonSet Ready, two pods share a GPU through MPS at once, one is refused memory past its
 #               pinned limit
+#   dra         tests/e2e/scenarios/gpu-dra.sh: the chart with dra.enabled, the ResourceSlice against the
+#               host's GPUs, a pod with a ResourceClaim (nvidia-smi through it once claim CDI specs exist)
 #   uninstall   `::uninstall`: namespace gone, allocatable 0
 # The two ways:
 #   toolkit  runtimeClassName nvidia everywhere (the module's values and test pod): NVIDIA's
@@ -307,6 +309,11 @@ g_report_add "just nvidia-device-plugin::gpu-info with time-slicing" "$out"
 step gpu:mps
 # shellcheck source=tests/e2e/scenarios/gpu-mps.sh
 source "$E2E_SRC/scenarios/gpu-mps.sh"
+
+# ---- DRA ----------------------------------------------------------------------------------------
+step gpu:dra
+# shellcheck disable=SC1091
+source "$E2E_SRC/scenarios/gpu-dra.sh"
 
 # ---- uninstall ----------------------------------------------------------------------------------
 step gpu:uninstall

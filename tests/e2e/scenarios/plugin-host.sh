@@ -98,7 +98,7 @@ ph_spec=/var/run/cdi/nvdp-e2e-handwritten.json
 start nvdp-plugin env LD_LIBRARY_PATH="$build/mock-nvml" MOCK_NVML_FIXTURE="$fixture" DEVICE_LIST_STRATEGY=cdi-cri \
         NVDP_ROOT="$REPO/mock/nvml/fixtures/dgx-h100.root" "$build/nvdp" plugin
 wait_for 60 "allocatable nvidia.com/gpu 8 from the cdi-cri plugin" gpus_are 8 8
-# A plugin that writes its own spec (branch cdi) must not meet a second one for the same devices.
+# The plugin writes its own spec when it can (docs/cdi.md); it must not meet a second one for the same devices.
 ph_own=/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json
 [ -e "$ph_own" ] && rm -f "$ph_spec"
 kubectl apply -f - <<YAML

@@ -49,6 +49,9 @@ kubectl label node "$NODE_NAME" nvidia.com/gpu.present=true --overwrite >/dev/nu
 # NVIDIA's release and no MPS config has none.
 kubectl label node "$NODE_NAME" nvidia.com/mps.capable- >/dev/null 2>&1 || true
 kubectl delete runtimeclass nvidia --ignore-not-found >/dev/null
+# GFD under NVIDIA's chart writes a NodeFeature (upstream's default output; its ClusterRole allows it):
+# the CRD as a cluster with NFD has it.
+apply_nodefeature_crd
 # NVIDIA's chart mounts the host's /var/run/cdi (DirectoryOrCreate): removed again at the end if it
 # creates it.
 up_cdi_existed=0

@@ -143,7 +143,7 @@ config file when migStrategy is not pinned (as upstream's chart assumes). */}}
 configs (config.map or config.name). The MPS root is mounted and the MPS control daemon's DaemonSet
 rendered then only. */}}
 {{- define "nvidia-device-plugin.mpsPossible" -}}
-{{- if and .Values.devicePlugin.enabled (include "nvidia-device-plugin.hasConfig" .) }}true{{ end }}
+{{- if and (include "nvidia-device-plugin.pluginRuns" .) (include "nvidia-device-plugin.hasConfig" .) }}true{{ end }}
 {{- end }}
 
 {{/* The hook path the plugin's CDI spec names: cdi.nvidiaHookPath, or the copy cdi.installHook makes;
@@ -159,25 +159,63 @@ docs/deploy.md, "RBAC"). */}}
 
 {{/* The plugin's cluster-wide rules. */}}
 {{- define "nvidia-device-plugin.pluginClusterRules" -}}
-{{- if include "nvidia-device-plugin.hasConfig" . }}
-# It follows its Node's nvidia.com/device-plugin.config label: LIST, then WATCH, of
+{{- if or (include "nvidia-device-plugin.hasConfig" .) (and (include "nvidia-device-plugin.migPossible" .) (include "nvidia-device-plugin.nvdpImage" .)) }}
+# It follows its Node's nvidia.com/device-plugin.config label (configs) and nvidia.com/mig.config.state
+# (a MIG strategy: the MIG manager's "success" means a new MIG layout): LIST, then WATCH, of
 # /api/v1/nodes?fieldSelector=metadata.name=<node> (node_config_watch_start, src/daemon/node-config.c).
-# So does the MPS control daemon, under the same service account.
+# So does the MPS control daemon (the config label), under the same service account.
 - apiGroups: [""]
   resources: ["nodes"]
   verbs: ["list", "watch"]
 {{- end }}
 {{- end }}
 
+{{/* "true" when the device plugin DaemonSet runs: devicePlugin.enabled and not replaced by the DRA
+driver (dra.enabled). */}}
+{{- define "nvidia-device-plugin.pluginRuns" -}}
+{{- if and .Values.devicePlugin.enabled (not .Values.dra.enabled) }}true{{ end }}
+{{- end }}
+
 {{/* "true" when the plugin posts Node events (POST /api/v1/namespaces/default/events). */}}
 {{- define "nvidia-device-plugin.pluginEvents" -}}
-{{- if and .Values.devicePlugin.enabled .Values.events.enabled }}true{{ end }}
+{{- if and (include "nvidia-device-plugin.pluginRuns" .) .Values.events.enabled }}true{{ end }}
+{{- end }}
+
+{{/* The DRA driver's cluster-wide rules: its Node (GET, for the ResourceSlices' owner reference,
+dra_publisher), its ResourceSlices (LIST with a field selector, server-side apply PATCH which creates
+them too, DELETE of slices no longer published), the ResourceClaims the kubelet names (GET,
+dra_service). */}}
+{{- define "nvidia-device-plugin.draClusterRules" -}}
+{{- if .Values.dra.enabled }}
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["get"]
+- apiGroups: ["resource.k8s.io"]
+  resources: ["resourceslices"]
+  verbs: ["list", "create", "patch", "delete"]
+- apiGroups: ["resource.k8s.io"]
+  resources: ["resourceclaims"]
+  verbs: ["get"]
+{{- end }}
+{{- end }}
+
+{{/* "true" when GFD writes its node's NodeFeature object (--use-node-feature-api, upstream's default):
+not with gfd.outputNode, nor when gfd.env sets GFD_USE_NODE_FEATURE_API or USE_NODE_FEATURE_API to
+false. */}}
+{{- define "nvidia-device-plugin.gfdNodeFeature" -}}
+{{- if and .Values.gfd.enabled (not .Values.gfd.outputNode) }}
+{{- $off := false }}
+{{- range .Values.gfd.env }}
+{{- if and (has .name (list "GFD_USE_NODE_FEATURE_API" "USE_NODE_FEATURE_API")) (eq (toString .value) "false") }}{{ $off = true }}{{ end }}
+{{- end }}
+{{- if not $off }}true{{ end }}
+{{- end }}
 {{- end }}
 
 {{/* GFD's cluster-wide rules. */}}
 {{- define "nvidia-device-plugin.gfdClusterRules" -}}
-{{- if include "nvidia-device-plugin.hasConfig" . }}
-# It follows its Node's nvidia.com/device-plugin.config label, as the plugin: LIST, then WATCH, of
+{{- if and (include "nvidia-device-plugin.hasConfig" .) (include "nvidia-device-plugin.nvdpImage" .) }}
+# nvdp's GFD follows its Node's nvidia.com/device-plugin.config label, as the plugin: LIST, then WATCH, of
 # /api/v1/nodes?fieldSelector=metadata.name=<node> (node_config_watch_start in src/cmd/cmd-gfd.c).
 - apiGroups: [""]
   resources: ["nodes"]
@@ -188,15 +226,38 @@ docs/deploy.md, "RBAC"). */}}
 - apiGroups: [""]
   resources: ["nodes"]
   verbs: ["get", "patch"]
+{{- else if and (include "nvidia-device-plugin.gfdNodeFeature" .) (include "nvidia-device-plugin.nvdpImage" .) }}
+# NodeFeature output: GET its Node for the uid of the NodeFeature's owner reference, only when the
+# object is missing or differs (labels_nodefeature_apply).
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["get"]
+{{- end }}
+{{- end }}
+
+{{/* GFD's rules in its own namespace. */}}
+{{- define "nvidia-device-plugin.gfdNamespaceRules" -}}
+{{- if include "nvidia-device-plugin.gfdNodeFeature" . }}
+# NodeFeature output: GET its node's NodeFeature, then POST (create) or PUT (update) only when it is
+# missing or differs (labels_nodefeature_apply).
+- apiGroups: ["nfd.k8s-sigs.io"]
+  resources: ["nodefeatures"]
+  verbs: ["get", "create", "update"]
+{{- if not (include "nvidia-device-plugin.nvdpImage" .) }}
+# NVIDIA's GFD reads its own Pod for the owner references of its NodeFeature.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get"]
+{{- end }}
 {{- end }}
 {{- end }}
 
 {{- define "nvidia-device-plugin.pluginNeedsToken" -}}
-{{- if and .Values.devicePlugin.enabled (or (include "nvidia-device-plugin.pluginClusterRules" . | trim) (include "nvidia-device-plugin.pluginEvents" .)) }}true{{ end }}
+{{- if and (include "nvidia-device-plugin.pluginRuns" .) (or (include "nvidia-device-plugin.pluginClusterRules" . | trim) (include "nvidia-device-plugin.pluginEvents" .)) }}true{{ end }}
 {{- end }}
 
 {{- define "nvidia-device-plugin.gfdNeedsToken" -}}
-{{- if and .Values.gfd.enabled (include "nvidia-device-plugin.gfdClusterRules" . | trim) }}true{{ end }}
+{{- if and .Values.gfd.enabled (or (include "nvidia-device-plugin.gfdClusterRules" . | trim) (include "nvidia-device-plugin.gfdNamespaceRules" . | trim)) }}true{{ end }}
 {{- end }}
 
 {{/* The plugin container's securityContext: explicit value wins; else the least privilege the
