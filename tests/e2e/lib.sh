@@ -111,6 +111,24 @@ config:
 YAML
 }
 
+# wait_mps_daemonset NAMESPACE SECONDS: the chart's MPS control daemon DaemonSet 1/1 Ready; else its pods'
+# description and logs (init container too) on the real stderr, and the test fails.
+wait_mps_daemonset() {
+        local ns=$1 deadline=$((SECONDS + $2)) ready
+        while :; do
+                check_alive
+                ready=$(kubectl -n "$ns" get daemonset nvidia-device-plugin-mps-control-daemon \
+                        -o jsonpath='{.status.desiredNumberScheduled}/{.status.numberReady}' 2>/dev/null || true)
+                [ "$ready" = 1/1 ] && return 0
+                if [ $SECONDS -ge "$deadline" ]; then
+                        kubectl -n "$ns" describe pods -l app.kubernetes.io/component=mps-control-daemon >&3 2>&1 || true
+                        kubectl -n "$ns" logs -l app.kubernetes.io/component=mps-control-daemon --all-containers >&3 2>&1 || true
+                        die "the MPS control daemon DaemonSet did not become Ready within $2 s (desired/ready ${ready:-none})"
+                fi
+                sleep 1
+        done
+}
+
 # wait_for SECONDS WHAT CMD...: run CMD every 0.5 s until it succeeds; fail naming WHAT after SECONDS.
 wait_for() {
         local secs=$1 what=$2 deadline

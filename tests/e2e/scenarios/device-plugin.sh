@@ -408,20 +408,7 @@ log "device-plugin: the plugin wrote $dp_spec ($(jq '.devices | length' "$dp_spe
 step dp:mps
 dp_capable() { [ "$(kubectl get node "$NODE_NAME" -o jsonpath='{.metadata.labels.nvidia\.com/mps\.capable}')" = true ]; }
 wait_for 60 "GFD's nvidia.com/mps.capable=true (the node's config shares with MPS)" dp_capable
-dp_mps_ready() {
-        check_alive
-        [ "$(kubectl -n "$dp_ns" get daemonset nvidia-device-plugin-mps-control-daemon \
-                -o jsonpath='{.status.desiredNumberScheduled}/{.status.numberReady}')" = 1/1 ]
-}
-dp_deadline=$((SECONDS + 90))
-until dp_mps_ready >/dev/null 2>&1; do
-        if [ $SECONDS -ge $dp_deadline ]; then
-                kubectl -n "$dp_ns" describe pods -l app.kubernetes.io/component=mps-control-daemon >&3 2>&1 || true
-                kubectl -n "$dp_ns" logs -l app.kubernetes.io/component=mps-control-daemon --all-containers >&3 2>&1 || true
-                die "device-plugin: the MPS control daemon DaemonSet did not become Ready within 90 s"
-        fi
-        sleep 1
-done
+wait_mps_daemonset "$dp_ns" 90
 wait_for 60 "allocatable nvidia.com/gpu 16 (MPS replicas 2 on 8 GPUs)" dp_gpus_are 16 16
 mountpoint -q "$dp_mps/shm" || die "device-plugin: $dp_mps/shm is no mount point: mount-shm's tmpfs did not reach the node"
 dp_control_log=$dp_mps/nvidia.com/gpu/log/control.log

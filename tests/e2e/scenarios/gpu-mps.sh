@@ -19,22 +19,9 @@ mps_values "$gmps_root" >"$D/gpu-mps.yaml"
 g_report_add "MPS values" "$(cat "$D/gpu-mps.yaml")"
 out=$(g_just nvidia-device-plugin::install -f "$D/gpu-values.yaml" -f "$D/gpu-mps.yaml" 2>&1) ||
         { g_show "$out"; die "gpu: install with MPS failed"; }
-gmps_ds=nvidia-device-plugin-mps-control-daemon
 gmps_capable() { [ "$(kubectl get node "$NODE_NAME" -o jsonpath='{.metadata.labels.nvidia\.com/mps\.capable}')" = true ]; }
 wait_for 90 "GFD's nvidia.com/mps.capable=true on the node (the MPS config)" gmps_capable
-gmps_ready() {
-        check_alive
-        [ "$(kubectl -n "$g_ns" get daemonset "$gmps_ds" -o jsonpath='{.status.desiredNumberScheduled}/{.status.numberReady}')" = 1/1 ]
-}
-gmps_deadline=$((SECONDS + 180))
-until gmps_ready >/dev/null 2>&1; do
-        if [ $SECONDS -ge $gmps_deadline ]; then
-                kubectl -n "$g_ns" describe pods -l app.kubernetes.io/component=mps-control-daemon >&3 2>&1 || true
-                kubectl -n "$g_ns" logs -l app.kubernetes.io/component=mps-control-daemon --all-containers >&3 2>&1 || true
-                die "gpu: the MPS control daemon DaemonSet did not become Ready within 180 s"
-        fi
-        sleep 1
-done
+wait_mps_daemonset "$g_ns" 180
 wait_for 120 "allocatable nvidia.com/gpu $((2 * g_count)) (MPS replicas 2)" g_gpus_are "$((2 * g_count))" "$((2 * g_count))"
 gmps_log=$(kubectl -n "$g_ns" logs -l app.kubernetes.io/component=mps-control-daemon --tail=40)
 g_show "$gmps_log"
