@@ -175,19 +175,22 @@ static void test_load_mock(void **state)
 static void test_missing_dependency(void **state)
 {
         const char *build = getenv("NVDP_BUILD");
+        const char *exec = getenv("NVDP_TEST_EXEC"); /* e.g. qemu-aarch64 for a cross build */
+        const char *cc = getenv("CC");               /* the libraries are built for nvdp's architecture */
+        cc = cc ? cc : "cc";
         sh("mkdir -p '%s/dep' && echo 'int nvdp_dep(void) { return 1; }' > '%s/dep.c' && "
-           "cc -shared -fPIC -Wl,-soname,libnvdp-test-dep.so.1 -o '%s/dep/libnvdp-test-dep.so.1' '%s/dep.c' "
+           "%s -shared -fPIC -Wl,-soname,libnvdp-test-dep.so.1 -o '%s/dep/libnvdp-test-dep.so.1' '%s/dep.c' "
            "&& "
            "echo 'int nvdp_dep(void); int nvmlInit_v2(void) { return nvdp_dep(); }' > '%s/lib.c' && "
-           "cc -shared -fPIC -Wl,--no-as-needed -o '%s/dep/libnvidia-ml.so.1' '%s/lib.c' "
+           "%s -shared -fPIC -Wl,--no-as-needed -o '%s/dep/libnvidia-ml.so.1' '%s/lib.c' "
            "'%s/dep/libnvdp-test-dep.so.1' && "
            "rm '%s/dep/libnvdp-test-dep.so.1'",
-           tmp, tmp, tmp, tmp, tmp, tmp, tmp, tmp, tmp);
-        sh("out=$(LD_LIBRARY_PATH='%s/dep' '%s/nvdp' info 2>&1); echo \"$out\" | grep -q "
+           tmp, tmp, cc, tmp, tmp, tmp, cc, tmp, tmp, tmp, tmp);
+        sh("out=$(LD_LIBRARY_PATH='%s/dep' %s '%s/nvdp' info 2>&1); echo \"$out\" | grep -q "
            "'Failed to load NVML library libnvidia-ml.so.1: libnvdp-test-dep.so.1: cannot open shared "
            "object file' "
            "|| { echo \"$out\"; exit 1; }",
-           tmp, build ? build : "build");
+           tmp, exec ? exec : "", build ? build : "build");
 }
 
 /* LD_LIBRARY_PATH is honoured: it is read at process start, so check through a child process. */

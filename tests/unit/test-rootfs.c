@@ -147,7 +147,7 @@ static void run_without_openat2(int error)
                 struct sock_fprog prog = { .len = ELEMENTSOF(filter), .filter = filter };
                 if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
                     prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-                        _exit(2);
+                        _exit(errno == EINVAL ? 77 : 2); /* qemu-user (the arm64 run) has no seccomp */
                 /* the filter works: openat2 itself is refused now */
                 if (syscall(SYS_openat2, AT_FDCWD, "/", NULL, 0) >= 0 || errno != error)
                         _exit(3);
@@ -161,6 +161,8 @@ static void run_without_openat2(int error)
         int status;
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) == 77)
+                skip();
         assert_int_equal(WEXITSTATUS(status), 0);
 }
 
