@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* nvdp healthz: asks the plugin's /healthz, for an exec probe (the chart's liveness and readiness
- * probes). Exit 0 and "ok" while the plugin is registered with the kubelet, 1 otherwise with why. */
+/* nvdp healthz: asks a daemon's /healthz on its --health-address, for an exec probe (the chart's probes
+ * of the plugin, the readiness probe of the MPS control daemon). Exit 0 and "ok" while it is healthy
+ * (the plugin registered with the kubelet, every MPS daemon ready), 1 otherwise with why. */
 #include <getopt.h>
 
 #include "base/parse.h"
@@ -12,10 +13,12 @@
 static void help(FILE *f)
 {
         fprintf(f, "Usage: nvdp healthz [--address HOST:PORT] [--timeout DURATION]\n\n"
-                   "Asks the device plugin's /healthz (its --health-address) and exits 0 while every "
-                   "resource is\n"
-                   "registered with the kubelet, 1 when not or when the plugin does not answer.\n\n"
-                   "  --address HOST:PORT   the plugin's --health-address (env HEALTH_ADDRESS)\n"
+                   "Asks the /healthz of the device plugin or the MPS control daemon (their "
+                   "--health-address) and\n"
+                   "exits 0 while it is healthy (the plugin: every resource registered with the "
+                   "kubelet; the MPS\n"
+                   "control daemon: every MPS daemon ready), 1 when not or when nothing answers.\n\n"
+                   "  --address HOST:PORT   the daemon's --health-address (env HEALTH_ADDRESS)\n"
                    "  --timeout DURATION    connect and answer within this (default 5s)\n");
 }
 
@@ -50,7 +53,7 @@ int cmd_healthz(int argc, char **argv)
         }
         if (isempty(address)) {
                 fprintf(stderr, "nvdp healthz: no address: pass --address or set HEALTH_ADDRESS (the "
-                                "plugin's --health-address)\n");
+                                "daemon's --health-address)\n");
                 return 2;
         }
         _cleanup_free_ char *body = NULL, *error = NULL;

@@ -274,7 +274,7 @@ static const struct flag flags[] = {
           OFF(flags.plugin.node_events),
           "true",
           "post a Kubernetes Event on the Node (NODE_NAME) for each device health change" },
-        { P_PLUGIN,
+        { P_PLUGIN | P_MPS,
           "health-address",
           {},
           { "HEALTH_ADDRESS" },

@@ -562,18 +562,17 @@ static int start_metrics(struct daemon *d)
         return 0;
 }
 
+static int answer_healthz(struct http_reply *reply, void *userdata)
+{
+        const struct daemon *d = userdata;
+        return healthz_plugin_reply(d->plugin, reply);
+}
+
 /* --health-address: /healthz alone, for the pod's probes (off when empty). */
 static int start_healthz(struct daemon *d)
 {
-        const char *address = d->config->flags.plugin.health_address;
-        if (isempty(address))
-                return 0;
-        _cleanup_free_ char *error = NULL;
-        int r = healthz_server_new(d->loop, d->plugin, address, &d->healthz, &error);
-        if (r < 0)
-                return log_error_errno(r, "--health-address: %s", error ? error : strerror(-r));
-        log_info("Serving /healthz on %s (port %d) for probes", address, healthz_server_port(d->healthz));
-        return 0;
+        return healthz_server_new(d->loop, d->config->flags.plugin.health_address, answer_healthz, d,
+                                  &d->healthz);
 }
 
 /* ---- start, run, stop ---------------------------------------------------------------------------- */

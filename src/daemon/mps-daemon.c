@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/strv.h"
+#include "daemon/healthz.h"
 #include "daemon/mps-metrics.h"
 #include "daemon/node-config.h"
 #include "gpu/node.h"
@@ -31,6 +32,7 @@ struct mpsd {
         loop *loop;
         mps_supervisor *supervisor;
         mps_metrics *metrics;
+        healthz_server *healthz; /* NULL: --health-address is empty */
         file_watch *config_watch;
         loop_source *exit_timer;
         bool exiting;
@@ -253,6 +255,19 @@ static int start_metrics(struct mpsd *m)
         return 0;
 }
 
+static int answer_healthz(struct http_reply *reply, void *userdata)
+{
+        const struct mpsd *m = userdata;
+        return healthz_mps_reply(m->supervisor, reply);
+}
+
+/* --health-address: /healthz alone, for the pod's readiness probe (off when empty). */
+static int start_healthz(struct mpsd *m)
+{
+        return healthz_server_new(m->loop, m->config->flags.plugin.health_address, answer_healthz, m,
+                                  &m->healthz);
+}
+
 static int mps_daemon_start(struct mpsd *m)
 {
         _cleanup_(mps_specs_freep) mps_specs *specs = NULL;
@@ -288,7 +303,7 @@ static int mps_daemon_start(struct mpsd *m)
         };
         if ((r = mps_supervisor_new(m->loop, &o, &m->supervisor)) < 0 || (r = add_signals(m)) < 0)
                 return log_error_errno(r, "Failed to set up the event loop: %m");
-        if ((r = start_metrics(m)) < 0)
+        if ((r = start_metrics(m)) < 0 || (r = start_healthz(m)) < 0)
                 return r;
         if (!isempty(c->config_file) &&
             (r = file_watch_new(m->loop, c->config_file, on_config_changed, m, &m->config_watch)) < 0)
@@ -315,6 +330,7 @@ int mps_daemon_run(const struct daemon_options *o)
         kube_client_free(m.kube);
         file_watch_free(m.config_watch);
         loop_source_free(m.exit_timer);
+        healthz_server_free(m.healthz);
         mps_metrics_free(m.metrics);
         mps_supervisor_free(m.supervisor);
         loop_free(m.loop);

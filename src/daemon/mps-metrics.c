@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "daemon/mps-metrics.h"
 
+#include "daemon/healthz.h"
 #include "metrics/metrics.h"
 #include "net/http-server.h"
 
@@ -64,16 +65,11 @@ static int serve_metrics(struct http_reply *reply, void *userdata)
         return 0;
 }
 
+/* /healthz: daemon/healthz.c says what it answers, for this port and the loopback listener alike. */
 static int serve_healthz(struct http_reply *reply, void *userdata)
 {
         mps_metrics *m = userdata;
-        bool ok = mps_supervisor_ready(m->supervisor);
-        reply->body = strdup(ok ? "ok\n" : "not every MPS control daemon is ready\n");
-        if (!reply->body)
-                return -ENOMEM;
-        reply->size = strlen(reply->body);
-        reply->status = ok ? 200 : 503;
-        return 0;
+        return healthz_mps_reply(m->supervisor, reply);
 }
 
 int mps_metrics_serve(mps_metrics *m, loop *l, const mps_supervisor *s, const char *address,

@@ -2,7 +2,8 @@
 /* The MPS control daemon's metrics and its /metrics and /healthz server (--metrics-address):
  *   nvdp_mps_daemon_ready{resource}                     1 while the resource's daemon is ready
  *   nvdp_mps_daemon_state_changes_total{resource,state} every state change, by the state entered
- * /healthz answers 200 while every wanted daemon is ready, 503 otherwise. Loop thread only. */
+ * /healthz answers as the loopback listener does (daemon/healthz.h: 200 while every wanted daemon is
+ * ready, 503 naming those that are not). Loop thread only. */
 #pragma once
 
 #include "base/loop.h"

@@ -228,7 +228,7 @@ static int serve_metrics(struct http_reply *reply, void *userdata)
 static int serve_healthz(struct http_reply *reply, void *userdata)
 {
         plugin_metrics *m = userdata;
-        return healthz_reply(m->plugin, reply);
+        return healthz_plugin_reply(m->plugin, reply);
 }
 
 int plugin_metrics_serve(plugin_metrics *m, const char *address, char **ret_error)

@@ -736,3 +736,23 @@ bool mps_supervisor_ready(const mps_supervisor *s)
                         return false;
         return true;
 }
+
+int mps_supervisor_not_ready(const mps_supervisor *s, char ***ret)
+{
+        _cleanup_strv_free_ char **l = new0(char *, 1);
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_daemons; i++) {
+                const struct daemon *d = s->daemons[i];
+                if (!d->wanted || (d->state == MPS_STATE_READY && !d->next))
+                        continue;
+                int r = d->reason ? strv_extendf(&l, "%s (%s: %s)", d->spec.resource,
+                                                 mps_state_to_string(d->state), d->reason)
+                                  : strv_extendf(&l, "%s (%s)", d->spec.resource,
+                                                 mps_state_to_string(d->state));
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}

@@ -70,3 +70,6 @@ int mps_supervisor_apply(mps_supervisor *s, const struct mps_spec *specs, size_t
 bool mps_supervisor_busy(const mps_supervisor *s);
 /* Whether every wanted daemon is READY (true for none). */
 bool mps_supervisor_ready(const mps_supervisor *s);
+/* The wanted daemons that are not READY, in the order of the specs, each as "<resource> (<state>)" or
+ * "<resource> (<state>: <reason>)"; an empty list exactly when mps_supervisor_ready(). */
+int mps_supervisor_not_ready(const mps_supervisor *s, char ***ret);

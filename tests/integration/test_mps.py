@@ -273,6 +273,51 @@ def test_metrics_and_healthz(start_mps):
     assert urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=5).status == 200
 
 
+def nvdp_healthz(address):
+    """`nvdp healthz --address ADDRESS`, the chart's readiness probe: (exit status, stdout, stderr)."""
+    r = subprocess.run([NVDP, "healthz", "--address", address, "--timeout", "5s"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=15)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_health_address_is_ready_with_the_daemon(start_mps, workdir):
+    """The readiness probe of the chart (issue 20): /healthz alone on --health-address, which `nvdp healthz`
+    asks; not ready while the MPS daemon is not, ok once it is, without the metrics port. The control
+    binary is missing at first (a PATH folder of our own, empty), then appears: the next try starts it."""
+    bin_dir = os.path.join(workdir, "mps-bin")
+    os.makedirs(bin_dir)
+    d = start_mps(standin=False, args=["--health-address", "127.0.0.1:0"],
+                  env={"PATH": bin_dir + ":/usr/local/bin:/usr/bin:/bin"})
+    port = int(wait_for(lambda: re.search(r"Serving /healthz on 127\.0\.0\.1:0 \(port (\d+)\) for probes", d.output()),
+                        5, lambda: "the health listener; log:\n" + d.output()).group(1))
+    address = "127.0.0.1:%d" % port
+    assert "Serving /metrics" not in d.output()
+    wait_for(lambda: d.state() and d.state().startswith("failed"), 10, "the failed state")
+    rc, out, err = nvdp_healthz(address)
+    assert (rc, out) == (1, "")
+    assert err == ("nvdp healthz: 503 from http://%s/healthz: MPS control daemons not ready: nvidia.com/gpu.mps "
+                   "(failed: nvidia-cuda-mps-control not found in %s:/usr/local/bin:/usr/bin:/bin)\n" % (address, bin_dir))
+    # HEALTH_ADDRESS, as the chart's exec probe passes it, says the same
+    r = subprocess.run([NVDP, "healthz"], env=dict(os.environ, HEALTH_ADDRESS=address), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=15)
+    assert r.returncode == 1 and r.stderr == err
+    os.symlink(os.path.join(STANDIN, "nvidia-cuda-mps-control"), os.path.join(bin_dir, "nvidia-cuda-mps-control"))
+    d.wait_ready(timeout=30)
+    assert nvdp_healthz(address) == (0, "ok\n", "")
+    # the daemon dies: not ready until nvdp has started it again
+    os.kill(d.pid(), signal.SIGKILL)
+    wait_for(lambda: nvdp_healthz(address)[0] == 1, 10, "healthz to fail after the daemon was killed")
+    wait_for(lambda: nvdp_healthz(address) == (0, "ok\n", ""), 20, lambda: "healthz ok again; log:\n" + d.output())
+
+
+def test_health_address_refused(start_mps):
+    d = start_mps(args=["--health-address", "localhost"])
+    assert d.proc.wait(10) == 1
+    assert d.output().strip().splitlines()[-1].endswith(
+        '] --health-address: invalid listen address "localhost": missing port (expected [host]:port, e.g. :2112, '
+        "127.0.0.1:2112 or [::1]:2112)")
+
+
 # ---- bad input ---------------------------------------------------------------------------------------
 
 def test_mps_with_mixed_mig_strategy_is_refused(start_mps):
