@@ -911,7 +911,8 @@ func TestMPSDaemonSet(t *testing.T) {
 	// The node's config, selected by its label as the plugin does; no config-manager. The daemon finds
 	// the root at /mps (no MPS_ROOT: the host path is not seen in its container).
 	expectEnv(t, c, map[string]string{"CONFIG_FILE_SRCDIR": "/available-configs", "NODE_NAME": "fieldRef:spec.nodeName",
-		"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility", "METRICS_ADDRESS": ":2112"},
+		"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility", "METRICS_ADDRESS": ":2112",
+		"HEALTH_ADDRESS": "127.0.0.1:2114"},
 		"MPS_ROOT", "NVIDIA_DRIVER_ROOT")
 	if m := mounts(c); len(m) != 3 || m["/mps"] != "mps-root" || m["/dev/shm"] != "mps-shm" || m["/available-configs"] != "available-configs" {
 		t.Errorf("mounts = %v", m)
@@ -925,9 +926,7 @@ func TestMPSDaemonSet(t *testing.T) {
 	if len(paths) != 2 || paths["mps-root"] != "/var/run/mps/" || paths["mps-shm"] != "/var/run/mps/shm" {
 		t.Errorf("host paths = %v", paths)
 	}
-	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz" || c.LivenessProbe != nil {
-		t.Errorf("probes: readiness %+v, liveness %+v: want readiness on /healthz only", c.ReadinessProbe, c.LivenessProbe)
-	}
+	expectMPSProbe(t, c)
 	// Without host PID a shared process namespace, as upstream; component selectors as the other DaemonSets.
 	np := render(t, "--set-string", "config.map.default=version: v1", "--set", "mps.enableHostPID=false",
 		"--set", "componentSelectorLabels.enabled=true").daemonSet(t, "nvdp-nvidia-device-plugin-mps-control-daemon")
@@ -1035,6 +1034,52 @@ func TestNvdpOptions(t *testing.T) {
 	if got := probeString(c.LivenessProbe); got != "exec:/usr/bin/nvdp,healthz period=30 timeout=10 failures=3 delay=0" {
 		t.Errorf("liveness with healthPort 9101: %s", got)
 	}
+}
+
+// The MPS control daemon's readiness probe (issue 20): `nvdp healthz` in its container, asking
+// HEALTH_ADDRESS on the pod's loopback (mps.healthPort, 2114), so no other pod can hold it NotReady by
+// holding the metrics port. Readiness only (a restart would stop every MPS server of the node); the
+// timeout above nvdp healthz's own 5 s.
+func expectMPSProbe(t *testing.T, c corev1.Container) {
+	t.Helper()
+	if got, want := probeString(c.ReadinessProbe), "exec:/usr/bin/nvdp,healthz period=10 timeout=10 failures=3 delay=0"; got != want {
+		t.Errorf("MPS readiness probe: %s, want %s", got, want)
+	}
+	if c.LivenessProbe != nil || c.StartupProbe != nil {
+		t.Errorf("MPS probes: liveness %s, startup %s: want readiness only", probeString(c.LivenessProbe), probeString(c.StartupProbe))
+	}
+	for _, p := range c.Ports {
+		if p.ContainerPort == 2114 {
+			t.Errorf("the MPS health port is published as container port %s: it is loopback only", p.Name)
+		}
+	}
+}
+
+// The MPS control daemon's probe does not need the metrics port, follows mps.healthPort, and is not
+// there with NVIDIA's image (whose mps-control-daemon answers no /healthz).
+func TestMPSHealthPort(t *testing.T) {
+	const mpsDS = "nvdp-nvidia-device-plugin-mps-control-daemon"
+	c := render(t, "--set-string", "config.map.default=version: v1", "--set", "metrics.enabled=false").
+		daemonSet(t, mpsDS).Spec.Template.Spec.Containers[0]
+	expectEnv(t, c, map[string]string{"HEALTH_ADDRESS": "127.0.0.1:2114"}, "METRICS_ADDRESS")
+	if len(c.Ports) != 0 {
+		t.Errorf("metrics disabled: ports %v", c.Ports)
+	}
+	expectMPSProbe(t, c)
+	c = render(t, "--set-string", "config.map.default=version: v1", "--set", "mps.healthPort=9102").
+		daemonSet(t, mpsDS).Spec.Template.Spec.Containers[0]
+	expectEnv(t, c, map[string]string{"HEALTH_ADDRESS": "127.0.0.1:9102", "METRICS_ADDRESS": ":2112"})
+	expectMPSProbe(t, c)
+	// The plugin's health port is its own (another pod's loopback).
+	p := render(t, "--set-string", "config.map.default=version: v1", "--set", "mps.healthPort=9102").
+		daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]
+	expectEnv(t, p, map[string]string{"HEALTH_ADDRESS": "127.0.0.1:2113"})
+	c = render(t, "--set-string", "config.map.default=version: v1", "--set", "image.repository=nvcr.io/nvidia/k8s-device-plugin",
+		"--set", "image.tag=v0.20.0").daemonSet(t, mpsDS).Spec.Template.Spec.Containers[0]
+	if c.ReadinessProbe != nil || c.LivenessProbe != nil || len(c.Ports) != 0 {
+		t.Errorf("NVIDIA's image: MPS probes %s/%s, ports %v", probeString(c.ReadinessProbe), probeString(c.LivenessProbe), c.Ports)
+	}
+	expectEnv(t, c, nil, "HEALTH_ADDRESS", "METRICS_ADDRESS")
 }
 
 // NVIDIA's image answers no /healthz and takes no nvdp flag: a values file pinning it gets neither.
@@ -1241,6 +1286,11 @@ func TestRefusedValues(t *testing.T) {
 		{[]string{"--set", "devicePlugin.healthPort=http"}, `devicePlugin.healthPort: "http" is not a port number (1-65535).`},
 		{[]string{"--set", "devicePlugin.healthPort=2112"}, "devicePlugin.healthPort and metrics.port are both 2112"},
 		{[]string{"--set", "metrics.port=9000", "--set", "devicePlugin.healthPort=9000"}, "devicePlugin.healthPort and metrics.port are both 9000"},
+		{[]string{"--set", "mps.healthPort=0"}, `mps.healthPort: "0" is not a port number (1-65535).`},
+		{[]string{"--set", "mps.healthPort=65536"}, `mps.healthPort: "65536" is not a port number (1-65535).`},
+		{[]string{"--set", "mps.healthPort=health"}, `mps.healthPort: "health" is not a port number (1-65535).`},
+		{[]string{"--set", "mps.healthPort=2112"}, "mps.healthPort and metrics.port are both 2112"},
+		{[]string{"--set", "metrics.port=9000", "--set", "mps.healthPort=9000"}, "mps.healthPort and metrics.port are both 9000"},
 		{[]string{"--set", "metrics.networkPolicy.enabled=true", "--set", "metrics.networkPolicy.from=null"},
 			"metrics.networkPolicy.from is empty: a NetworkPolicy rule without sources lets every source in"},
 		{[]string{"--set", "metrics.networkPolicy.enabled=true", "--set", "devicePlugin.enableHostNetwork=true"},
@@ -1260,6 +1310,9 @@ func TestRefusedValues(t *testing.T) {
 	render(t, "--set-string", "config.map.a=v", "--set-string", "config.map.b=v", "--set", "config.fallbackStrategies={empty}")
 	// The health port may equal the metrics port when nothing listens there.
 	render(t, "--set", "devicePlugin.healthPort=2112", "--set", "metrics.enabled=false")
+	render(t, "--set", "mps.healthPort=2112", "--set", "metrics.enabled=false")
+	// The two daemons' health ports are on different pods' loopbacks: the same port is fine.
+	render(t, "--set-string", "config.map.default=version: v1", "--set", "mps.healthPort=2113")
 }
 
 // dra.enabled: the DRA driver replaces the device plugin (never both on a node), with the RBAC of the

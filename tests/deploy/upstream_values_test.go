@@ -255,7 +255,7 @@ func mpsBase(v string) map[string]string {
 		"podLabels":       "app.kubernetes.io/component=mps-control-daemon,app.kubernetes.io/instance=nvdp,app.kubernetes.io/name=nvidia-device-plugin",
 		"containers":      "1+1",
 		"command":         "/usr/bin/mps-control-daemon",
-		"probes":          "readiness=GET:/healthz@metrics",
+		"probes":          "readiness=exec:/usr/bin/nvdp,healthz",
 		"securityContext": "priv=true ape=nil ro=nil uid=0 gid=0 nonroot=nil drop=[] add=[]",
 		"mounts":          "/available-configs=available-configs:ro,/dev/shm=mps-shm,/mps=mps-root",
 		"volumes":         "available-configs=configMap:nvdp-nvidia-device-plugin-configs,mps-root=hostPath:/run/nvidia/mps,mps-shm=hostPath:/run/nvidia/mps/shm",
@@ -267,7 +267,7 @@ func mpsBase(v string) map[string]string {
 	return b
 }
 
-var mpsEnvBase = map[string]string{"METRICS_ADDRESS": ":2112", "NODE_NAME": "fieldRef:spec.nodeName",
+var mpsEnvBase = map[string]string{"METRICS_ADDRESS": ":2112", "HEALTH_ADDRESS": "127.0.0.1:2114", "NODE_NAME": "fieldRef:spec.nodeName",
 	"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
 	"CONFIG_FILE_SRCDIR": "/available-configs", "NVIDIA_MIG_MONITOR_DEVICES": "all"}
 
