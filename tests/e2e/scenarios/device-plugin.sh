@@ -34,8 +34,9 @@
 #                 and the hooks' work (containerd 2 applying the spec)
 #   mps           the same install: GFD labels the node nvidia.com/mps.capable=true, the MPS control daemon
 #                 DaemonSet (mount-shm, the MOCK image's stand-in nvidia-cuda-mps-control) becomes Ready
-#                 with each GPU's limit set, the plugin advertises 16 replicas; the pod above got the MPS
-#                 pipe directory and the shared /dev/shm
+#                 with each GPU's limit set, its readiness probe `nvdp healthz` (exec) answers ok in its
+#                 container and its port is not on the pod IP; the plugin advertises 16 replicas; the pod
+#                 above got the MPS pipe directory and the shared /dev/shm
 #   uninstall     `::uninstall`: namespace and RuntimeClass gone, allocatable 0; doctor now fails the
 #                 RuntimeClass check
 # Needs build/nvdp (doctor) and the MOCK=1 image archive (NVDP_BUILD points elsewhere).
@@ -431,6 +432,19 @@ dp_control_log=$dp_mps/nvidia.com/gpu/log/control.log
 for want in "set_default_device_pinned_mem_limit ${dp_uuids[0]} 40779M" "set_default_active_thread_percentage 50"; do
         grep -q "Cmd:$want" "$dp_control_log" || die "device-plugin: the MPS control daemon did not get '$want' ($dp_control_log)"
 done
+# The readiness probe that made it Ready (issue 20): `nvdp healthz` in its container, asking its
+# HEALTH_ADDRESS on the pod's loopback, which the pod IP does not serve.
+dp_mps_pod=$(kubectl -n "$dp_ns" get pods -l app.kubernetes.io/component=mps-control-daemon -o jsonpath='{.items[0].metadata.name}')
+cmd=$(kubectl -n "$dp_ns" get pod "$dp_mps_pod" -o jsonpath='{.spec.containers[0].readinessProbe.exec.command}')
+[ "$cmd" = '["/usr/bin/nvdp","healthz"]' ] || die "device-plugin: the MPS daemon's readinessProbe runs '$cmd', want [/usr/bin/nvdp healthz]"
+out=$(kubectl -n "$dp_ns" exec "$dp_mps_pod" -c mps-control-daemon-ctr -- /usr/bin/nvdp healthz 2>&1) ||
+        die "device-plugin: nvdp healthz in the MPS daemon's container failed: $out"
+[ "$out" = ok ] || die "device-plugin: nvdp healthz in the MPS daemon's container printed '$out', want ok"
+dp_mps_ip=$(kubectl -n "$dp_ns" get pod "$dp_mps_pod" -o jsonpath='{.status.podIP}')
+if curl -s --max-time 5 -o /dev/null "http://$dp_mps_ip:2114/healthz"; then
+        die "device-plugin: the MPS daemon's probe port 2114 answers on the pod IP $dp_mps_ip: want it on loopback only"
+fi
+log "device-plugin: the MPS daemon's readiness probe execs nvdp healthz (ok in the container); port 2114 closed on the pod IP $dp_mps_ip"
 echo nvdp-e2e >"$dp_mps/shm/nvdp-e2e-marker"
 # One replica, no runtimeClassName: containerd applies the CDI spec, the kubelet the MPS mounts.
 kubectl apply -f - >/dev/null <<YAML
