@@ -9,7 +9,8 @@ struct healthz_server {
         http_server *server;
 };
 
-/* 200 "ok", or 503 "<what>: <the list, comma-separated>". */
+/* 200 "ok", or 503 "<what>: <the list, comma-separated>", one line: `nvdp healthz` prints the first line
+ * of the answer, and a reason may hold a child's multi-line output. */
 static int reply_list(char **missing, const char *what, struct http_reply *reply)
 {
         if (!missing[0]) {
@@ -22,6 +23,9 @@ static int reply_list(char **missing, const char *what, struct http_reply *reply
                         reply->body = NULL;
                         return -ENOMEM;
                 }
+                for (char *c = reply->body; c[0] && c[1]; c++)
+                        if (*c == '\n')
+                                *c = ' ';
                 reply->status = 503;
         }
         reply->size = strlen(reply->body);

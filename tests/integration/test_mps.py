@@ -283,7 +283,8 @@ def nvdp_healthz(address):
 def test_health_address_is_ready_with_the_daemon(start_mps, workdir):
     """The readiness probe of the chart (issue 20): /healthz alone on --health-address, which `nvdp healthz`
     asks; not ready while the MPS daemon is not, ok once it is, without the metrics port. The control
-    binary is missing at first (a PATH folder of our own, empty), then appears: the next try starts it."""
+    binary is missing at first (a PATH folder of our own, empty), then fails, then is the stand-in: the
+    next try starts it."""
     bin_dir = os.path.join(workdir, "mps-bin")
     os.makedirs(bin_dir)
     d = start_mps(standin=False, args=["--health-address", "127.0.0.1:0"],
@@ -301,8 +302,17 @@ def test_health_address_is_ready_with_the_daemon(start_mps, workdir):
     r = subprocess.run([NVDP, "healthz"], env=dict(os.environ, HEALTH_ADDRESS=address), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=15)
     assert r.returncode == 1 and r.stderr == err
-    os.symlink(os.path.join(STANDIN, "nvidia-cuda-mps-control"), os.path.join(bin_dir, "nvidia-cuda-mps-control"))
-    d.wait_ready(timeout=30)
+    # a control binary that fails with two lines of output: the answer stays one line, both in it
+    control = os.path.join(bin_dir, "nvidia-cuda-mps-control")
+    write(control, "#!/bin/sh\necho 'cannot start the MPS server'\necho 'see control.log'\nexit 3\n")
+    os.chmod(control, 0o755)
+    want = ("nvdp healthz: 503 from http://%s/healthz: MPS control daemons not ready: nvidia.com/gpu.mps (failed: "
+            "%s -d: exit status 3: cannot start the MPS server see control.log)\n" % (address, control))
+    wait_for(lambda: nvdp_healthz(address)[2] == want, 15,
+             lambda: "healthz to name the failing binary; got %r" % (nvdp_healthz(address),))
+    os.unlink(control)
+    os.symlink(os.path.join(STANDIN, "nvidia-cuda-mps-control"), control)
+    d.wait_ready(timeout=40)
     assert nvdp_healthz(address) == (0, "ok\n", "")
     # the daemon dies: not ready until nvdp has started it again
     os.kill(d.pid(), signal.SIGKILL)
