@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/fileio.h"
 #include "base/strv.h"
 #include "cdi/cdi.h"
 #include "dra.h"
@@ -73,6 +74,10 @@ int dra_claim_spec_write(const struct dra_claim_specs *w, const struct dra_claim
                 return r;
         if ((r = spec_path(w->dir, c->uid, &path)) < 0)
                 return r;
+        /* Made at start too; again here, so that a removed directory does not fail every claim after. */
+        if ((r = mkdir_p(w->dir, 0755)) < 0)
+                return error_set(ret_error, r, "cannot create the CDI directory %s: %s", w->dir,
+                                 strerror(-r));
         r = cdi_spec_write_file(path, spec, ret_error);
         return r < 0 ? r : 0;
 }

@@ -323,7 +323,7 @@ static void test_restart_rewrites(void **state)
         node_free(n);
 }
 
-/* A CDI root that cannot be written: the claim is not prepared, the sentence names the file. */
+/* A CDI root that cannot be made: the claim is not prepared, the sentence names the directory. */
 static void test_unwritable(void **state)
 {
         struct tnode *n = node_new("unwritable", fx_layout_fhs, fixture_rtx4070ti);
@@ -335,8 +335,9 @@ static void test_unwritable(void **state)
         prepare(n, "one-gpu", UID_A);
         _cleanup_free_ char *want = NULL;
         assert_true(asprintf(&want,
-                             UID_A " error cannot write the claim's CDI spec: cannot write the CDI spec "
-                                   "%s/cdi/k8s.gpu.nvidia.com-claim_" UID_A ".json: Not a directory",
+                             UID_A
+                             " error cannot write the claim's CDI spec: cannot create the CDI directory "
+                             "%s/cdi: Not a directory",
                              file) > 0);
         assert_string_equal(n->results[0], want);
         assert_int_equal(dra_claims_state(n->claims)->n_claims, 0);
