@@ -197,9 +197,9 @@ struct dra_claim_specs {
         const struct dra_device *devs;
         size_t n_devs;
 };
-/* Writes the claim's spec to <dir>/<dra_claim_spec_filename(uid)> (creating dir) atomically (temporary file, fsync,
- * rename: a runtime watching the directory never sees half a file), replacing one already there. A claim
- * without devices of this driver gets none. Errors name the path or the device. */
+/* Writes the claim's spec to <dir>/<dra_claim_spec_filename(uid)> (creating dir) atomically (temporary file,
+ * fsync, rename: a runtime watching the directory never sees half a file), replacing one already there. A
+ * claim without devices of this driver gets none. Errors name the path or the device. */
 int dra_claim_spec_write(const struct dra_claim_specs *w, const struct dra_claim *c, char **ret_error);
 /* Removes the claim's spec; one that is not there is not an error. Errors name the path. */
 int dra_claim_spec_remove(const char *dir, const char *uid, char **ret_error);
