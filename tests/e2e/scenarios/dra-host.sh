@@ -267,6 +267,9 @@ wait_for 90 "pod foo-config's events name the unknown config" \
 log "dra-host: an unknown opaque config: the pod's event names it"
 
 kubectl delete pod pick-5 not-here foo-config --wait=false >/dev/null
+# pick-5's claim is unprepared before nvdp stops: no claim spec is left for the later scenarios.
+spec5_gone() { check_alive && [ ! -e "$spec5" ]; }
+wait_for 90 "nvdp unprepares claim pick-5 and removes $spec5" spec5_gone
 kubectl delete resourceclaim pick-5 shared not-here foo-config --wait=false >/dev/null
 kubectl delete resourceclaim uses-6 --wait=false >/dev/null
 kubectl delete deviceclass gpu.nvidia.com >/dev/null # the chart (dra-chart) brings its own
