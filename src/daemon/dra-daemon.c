@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "daemon/dra-daemon.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -132,6 +133,17 @@ static void on_unprepared(const struct dra_claim_ref *ref, const struct dra_unpr
                             ref->uid, r->error);
         else
                 log_info("ResourceClaim %s/%s (%s) unprepared", ref->namespace, ref->name, ref->uid);
+}
+
+/* Rate-limited by the rpc layer: once per peer in ten minutes, with a count of the rest. */
+static void on_refusal(const char *socket, const struct rpc_peer *peer, enum rpc_refusal why,
+                       size_t n_connections, uint64_t suppressed, void *userdata)
+{
+        char more[64] = "";
+        if (suppressed > 0)
+                snprintf(more, sizeof more, "; %" PRIu64 " more not logged", suppressed);
+        log_warning("%s: %s (pid %d, uid %d; %zu connections open%s)", socket, rpc_refusal_to_string(why),
+                    (int)peer->pid, (int)peer->uid, n_connections, more);
 }
 
 /* ---- ResourceSlices and health ---------------------------------------------------------------------- */
@@ -275,6 +287,7 @@ static int start_service(struct dra_daemon *d)
                 .on_registration = on_registration,
                 .on_prepared = on_prepared,
                 .on_unprepared = on_unprepared,
+                .on_refusal = on_refusal,
         };
         struct dra_service_observer ob = observer;
         ob.userdata = d;
