@@ -92,7 +92,8 @@ int cdi_spec_dir_write(const char *dir, const cdi_specs *s, char **ret_error);
  * holding the same bytes is left alone. Returns 1 when written, 0 when already current; errors name the
  * path. Other files of the directory are not touched (the DRA driver's one spec per claim). */
 int cdi_spec_write_file(const char *path, const cdi_spec *s, char **ret_error);
-/* Removes nvdp's own spec files from dir (those carrying CDI_ANNOTATION_GENERATOR); others stay. */
+/* Removes nvdp's own spec files from dir (CDI_ANNOTATION_GENERATOR "nvdp"); others stay, the DRA driver's
+ * claim specs ("nvdp-dra") too. */
 int cdi_spec_dir_remove_own(const char *dir, char **ret_error);
 
 /* The qualified CDI names Allocate can return for plan p under config c: every device's

@@ -247,9 +247,8 @@ static int build_cdi(struct dra_daemon *d)
                 return 0;
         }
         const cdi_spec *s = d->cdi->specs[0];
-        log_info("Claim CDI specs go to %s: driver %s from the driver root %s, device nodes from the dev "
-                 "root "
-                 "%s, %zu mounts, %zu hooks",
+        log_info("Claim CDI specs go to %s: driver %s from the driver root %s, "
+                 "device nodes from the dev root %s, %zu mounts, %zu hooks",
                  d->config->flags.dra.cdi_root, daemon_inventory(d)->driver_version, d->cdi->driver_root,
                  d->cdi->dev_root, s->edits.n_mounts, s->edits.n_hooks);
         return 0;
