@@ -21,10 +21,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	nodev1 "k8s.io/api/node/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 )
 
@@ -227,6 +229,8 @@ func newObject(m metav1.TypeMeta) any {
 		return &rbacv1.Role{}
 	case "rbac.authorization.k8s.io/v1 RoleBinding":
 		return &rbacv1.RoleBinding{}
+	case "networking.k8s.io/v1 NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}
 	case "node.k8s.io/v1 RuntimeClass":
 		return &nodev1.RuntimeClass{}
 	case "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy":
@@ -531,7 +535,7 @@ func TestDefaults(t *testing.T) {
 		boolp(sc.ReadOnlyRootFilesystem), int64p(sc.RunAsUser), capsString(sc)); got != "priv=nil ape=false ro=true uid=0 drop=[ALL] add=[]" {
 		t.Errorf("securityContext: %s", got)
 	}
-	expectEnv(t, c, map[string]string{"METRICS_ADDRESS": ":2112", "NVIDIA_VISIBLE_DEVICES": "all",
+	expectEnv(t, c, map[string]string{"METRICS_ADDRESS": ":2112", "HEALTH_ADDRESS": "127.0.0.1:2113", "NVIDIA_VISIBLE_DEVICES": "all",
 		"NVIDIA_DRIVER_CAPABILITIES": "compute,utility", "NODE_NAME": "fieldRef:spec.nodeName"},
 		"MIG_STRATEGY", "FAIL_ON_INIT_ERROR", "PASS_DEVICE_SPECS", "DEVICE_LIST_STRATEGY", "DEVICE_ID_STRATEGY",
 		"NVIDIA_DRIVER_ROOT", "CONFIG_FILE_SRCDIR", "DEFAULT_CONFIG", "NVIDIA_MIG_MONITOR_DEVICES")
@@ -539,10 +543,7 @@ func TestDefaults(t *testing.T) {
 	if len(c.Resources.Requests) != 0 || len(c.Resources.Limits) != 0 {
 		t.Errorf("resources = %+v, want none (upstream's default)", c.Resources)
 	}
-	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" ||
-		c.LivenessProbe.HTTPGet.Port.String() != "metrics" || c.ReadinessProbe == nil {
-		t.Errorf("probes: liveness %+v readiness %+v, want GET /healthz on port metrics", c.LivenessProbe, c.ReadinessProbe)
-	}
+	expectHealthzProbes(t, c)
 	if m := mounts(c); len(m) != 1 || m["/var/lib/kubelet/device-plugins"] != "device-plugin" {
 		t.Errorf("mounts = %v, want only /var/lib/kubelet/device-plugins (no MPS root, no CDI directory)", m)
 	}
@@ -968,6 +969,48 @@ func TestCompatWithCPUManagerIsPrivileged(t *testing.T) {
 	}
 }
 
+// probeString: what a probe runs and when, as "exec:CMD,ARGS period=P timeout=T failures=F delay=D".
+func probeString(p *corev1.Probe) string {
+	if p == nil {
+		return "none"
+	}
+	what := "other"
+	switch {
+	case p.Exec != nil:
+		what = "exec:" + strings.Join(p.Exec.Command, ",")
+	case p.HTTPGet != nil:
+		what = "GET:" + p.HTTPGet.Path + "@" + p.HTTPGet.Port.String()
+	}
+	return fmt.Sprintf("%s period=%d timeout=%d failures=%d delay=%d", what, p.PeriodSeconds, p.TimeoutSeconds,
+		p.FailureThreshold, p.InitialDelaySeconds)
+}
+
+// The plugin's probes (issue 20): `nvdp healthz` in the container, which asks HEALTH_ADDRESS on the pod's
+// loopback, so no other pod can fail them by holding the metrics port (pod IP). The startup probe gives
+// the first registration 5 minutes (2 s x 150); liveness then restarts after 90 s unregistered (30 s x
+// 3); each timeout above nvdp healthz's own 5 s.
+func expectHealthzProbes(t *testing.T, c corev1.Container) {
+	t.Helper()
+	for _, tc := range []struct {
+		kind  string
+		probe *corev1.Probe
+		want  string
+	}{
+		{"startup", c.StartupProbe, "exec:/usr/bin/nvdp,healthz period=2 timeout=10 failures=150 delay=0"},
+		{"liveness", c.LivenessProbe, "exec:/usr/bin/nvdp,healthz period=30 timeout=10 failures=3 delay=0"},
+		{"readiness", c.ReadinessProbe, "exec:/usr/bin/nvdp,healthz period=10 timeout=10 failures=3 delay=0"},
+	} {
+		if got := probeString(tc.probe); got != tc.want {
+			t.Errorf("%s probe: %s, want %s", tc.kind, got, tc.want)
+		}
+	}
+	for _, p := range c.Ports {
+		if p.ContainerPort == 2113 {
+			t.Errorf("the health port is published as container port %s: it is loopback only", p.Name)
+		}
+	}
+}
+
 func TestNvdpOptions(t *testing.T) {
 	r := render(t, "--set", "devicePlugin.healthPolicy=strict", "--set", "devicePlugin.logFormat=json",
 		"--set", "devicePlugin.healthRecoveryInterval=5m", "--set", "metrics.enabled=false",
@@ -980,9 +1023,17 @@ func TestNvdpOptions(t *testing.T) {
 	if c.Image != "registry.example/nvdp:dev" {
 		t.Errorf("image = %s", c.Image)
 	}
-	expectEnv(t, c, nil, "METRICS_ADDRESS")
-	if c.LivenessProbe != nil || len(c.Ports) != 0 || ds.Spec.Template.Annotations["prometheus.io/scrape"] != "" {
-		t.Error("metrics disabled but probes/ports/annotations rendered")
+	expectEnv(t, c, map[string]string{"HEALTH_ADDRESS": "127.0.0.1:2113"}, "METRICS_ADDRESS")
+	if len(c.Ports) != 0 || ds.Spec.Template.Annotations["prometheus.io/scrape"] != "" {
+		t.Error("metrics disabled but ports/annotations rendered")
+	}
+	// The probes do not need the metrics port: they stay without it.
+	expectHealthzProbes(t, c)
+	// Another health port: the env follows, the probes (which read it) stay the same.
+	c = render(t, "--set", "devicePlugin.healthPort=9101").daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]
+	expectEnv(t, c, map[string]string{"HEALTH_ADDRESS": "127.0.0.1:9101", "METRICS_ADDRESS": ":2112"})
+	if got := probeString(c.LivenessProbe); got != "exec:/usr/bin/nvdp,healthz period=30 timeout=10 failures=3 delay=0" {
+		t.Errorf("liveness with healthPort 9101: %s", got)
 	}
 }
 
@@ -993,12 +1044,12 @@ func TestNVIDIAImageGetsNoNvdpExtras(t *testing.T) {
 		"--set", "gfd.enabled=true", "--set", "gfd.outputNode=true", "--set", "nfd.enabled=false")
 	ds := r.daemonSet(t, "nvdp-nvidia-device-plugin")
 	c := ds.Spec.Template.Spec.Containers[0]
-	if c.LivenessProbe != nil || c.ReadinessProbe != nil || len(c.Ports) != 0 || len(c.Args) != 0 ||
+	if c.LivenessProbe != nil || c.ReadinessProbe != nil || c.StartupProbe != nil || len(c.Ports) != 0 || len(c.Args) != 0 ||
 		len(ds.Spec.Template.Annotations) != 0 {
-		t.Errorf("NVIDIA's image got probes %v/%v, ports %v, args %v, annotations %v", c.LivenessProbe, c.ReadinessProbe,
-			c.Ports, c.Args, ds.Spec.Template.Annotations)
+		t.Errorf("NVIDIA's image got probes %v/%v/%v, ports %v, args %v, annotations %v", c.StartupProbe, c.LivenessProbe,
+			c.ReadinessProbe, c.Ports, c.Args, ds.Spec.Template.Annotations)
 	}
-	expectEnv(t, c, nil, "METRICS_ADDRESS")
+	expectEnv(t, c, nil, "METRICS_ADDRESS", "HEALTH_ADDRESS")
 	if r.has("Service/nvdp-nvidia-device-plugin-metrics") || r.has("ServiceMonitor/nvdp-nvidia-device-plugin") {
 		t.Error("metrics Service/ServiceMonitor rendered for NVIDIA's image")
 	}
@@ -1006,11 +1057,18 @@ func TestNVIDIAImageGetsNoNvdpExtras(t *testing.T) {
 		t.Errorf("GFD args %v for NVIDIA's image", g.Args)
 	}
 	// A mirror of NVIDIA's image is NVIDIA's image; nvdp's image in any registry is nvdp's.
-	if c := render(t, "--set", "image.repository=mirror.example/nvidia/k8s-device-plugin").daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]; c.LivenessProbe != nil {
-		t.Error("mirrored NVIDIA image got probes")
+	// No probes even with metrics off and a health port set: nothing in NVIDIA's image answers them.
+	if c := render(t, "--set", "image.repository=mirror.example/nvidia/k8s-device-plugin", "--set", "metrics.enabled=false",
+		"--set", "devicePlugin.healthPort=9101").daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]; c.LivenessProbe != nil ||
+		c.ReadinessProbe != nil || c.StartupProbe != nil || envMap(c)["HEALTH_ADDRESS"] != "" {
+		t.Error("mirrored NVIDIA image got probes or HEALTH_ADDRESS")
 	}
 	if c := render(t, "--set", "image.repository=ghcr.io/example/nvdp").daemonSet(t, "nvdp-nvidia-device-plugin").Spec.Template.Spec.Containers[0]; c.LivenessProbe == nil {
 		t.Error("nvdp's image in a registry lost its probes")
+	}
+	// The NetworkPolicy is for nvdp's metrics port: none with NVIDIA's image.
+	if r := render(t, "--set", "image.repository=nvcr.io/nvidia/k8s-device-plugin", "--set", "metrics.networkPolicy.enabled=true"); r.has("NetworkPolicy/nvdp-nvidia-device-plugin-metrics") {
+		t.Error("NetworkPolicy rendered for NVIDIA's image")
 	}
 }
 
@@ -1063,6 +1121,86 @@ func TestServiceMonitor(t *testing.T) {
 	}
 }
 
+// metrics.networkPolicy: off by default (upgrades change nothing; TestDefaults lists the objects). On, only
+// the given sources reach the metrics port, of the plugin and the MPS control daemon pods and no others.
+func TestNetworkPolicy(t *testing.T) {
+	const key = "NetworkPolicy/nvdp-nvidia-device-plugin-metrics"
+	if r := render(t, "--set", "metrics.networkPolicy.enabled=false"); r.has(key) {
+		t.Errorf("%s rendered while off", key)
+	}
+	r := render(t, "--set", "metrics.networkPolicy.enabled=true", "--set", "gfd.enabled=true", "--set", "nfd.enabled=false",
+		"--set-string", "config.map.default=version: v1")
+	np := get[*networkingv1.NetworkPolicy](t, r, key)
+	if np.Namespace != namespace {
+		t.Errorf("namespace %q, want %q", np.Namespace, namespace)
+	}
+	if got := fmt.Sprint(np.Spec.PolicyTypes); got != "[Ingress]" {
+		t.Errorf("policyTypes %s, want [Ingress] (egress untouched)", got)
+	}
+	peers := func(np *networkingv1.NetworkPolicy) string {
+		var l []string
+		for _, rule := range np.Spec.Ingress {
+			var from, ports []string
+			for _, f := range rule.From {
+				s := ""
+				if f.NamespaceSelector != nil {
+					s += "ns:" + metav1.FormatLabelSelector(f.NamespaceSelector)
+				}
+				if f.PodSelector != nil {
+					s += "pod:" + metav1.FormatLabelSelector(f.PodSelector)
+				}
+				from = append(from, s)
+			}
+			for _, p := range rule.Ports {
+				ports = append(ports, fmt.Sprintf("%s/%s", *p.Protocol, p.Port.String()))
+			}
+			l = append(l, strings.Join(from, "+")+" -> "+strings.Join(ports, ","))
+		}
+		return strings.Join(l, " | ")
+	}
+	if got := peers(np); got != "ns:kubernetes.io/metadata.name=monitoring -> TCP/2112" {
+		t.Errorf("ingress %s, want the monitoring namespace to port 2112 only", got)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ds, want := range map[string]bool{"nvdp-nvidia-device-plugin": true, "nvdp-nvidia-device-plugin-mps-control-daemon": true,
+		"nvdp-nvidia-device-plugin-gpu-feature-discovery": false} {
+		pod := r.daemonSet(t, ds).Spec.Template
+		if got := sel.Matches(labels.Set(pod.Labels)); got != want {
+			t.Errorf("podSelector %s selects %s's pods: %v, want %v", sel, ds, got, want)
+		}
+	}
+	// Sources and the port as the user sets them.
+	values := filepath.Join(t.TempDir(), "np.yaml")
+	if err := os.WriteFile(values, []byte(`metrics:
+  port: 9100
+  networkPolicy:
+    enabled: true
+    from:
+    - podSelector:
+        matchLabels:
+          app.kubernetes.io/name: prometheus
+      namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: observability
+    - namespaceSelector:
+        matchLabels:
+          team: sre
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	np = get[*networkingv1.NetworkPolicy](t, render(t, "-f", values), key)
+	if got := peers(np); got != "ns:kubernetes.io/metadata.name=observabilitypod:app.kubernetes.io/name=prometheus+ns:team=sre -> TCP/9100" {
+		t.Errorf("ingress %s", got)
+	}
+	// No metrics port, nothing to guard.
+	if r := render(t, "--set", "metrics.networkPolicy.enabled=true", "--set", "metrics.enabled=false"); r.has(key) {
+		t.Errorf("%s rendered without metrics", key)
+	}
+}
+
 func TestJustModuleValues(t *testing.T) {
 	r := render(t, "-f", filepath.Join(repoRoot, "nvidia-device-plugin/values.yaml"))
 	if !r.has("DaemonSet/nvdp-nvidia-device-plugin-gpu-feature-discovery") || !r.has("DaemonSet/nvdp-node-feature-discovery-worker") {
@@ -1098,6 +1236,15 @@ func TestRefusedValues(t *testing.T) {
 			`cdi.hookDir: "bin" is not an absolute path on the node.`},
 		{[]string{"--set", "cdi.specDir=cdi"}, `cdi.specDir: "cdi" is not an absolute path on the node.`},
 		{[]string{"--set", "mps.root=mps"}, `mps.root: "mps" is not an absolute path on the node.`},
+		{[]string{"--set", "devicePlugin.healthPort=0"}, `devicePlugin.healthPort: "0" is not a port number (1-65535).`},
+		{[]string{"--set", "devicePlugin.healthPort=65536"}, `devicePlugin.healthPort: "65536" is not a port number (1-65535).`},
+		{[]string{"--set", "devicePlugin.healthPort=http"}, `devicePlugin.healthPort: "http" is not a port number (1-65535).`},
+		{[]string{"--set", "devicePlugin.healthPort=2112"}, "devicePlugin.healthPort and metrics.port are both 2112"},
+		{[]string{"--set", "metrics.port=9000", "--set", "devicePlugin.healthPort=9000"}, "devicePlugin.healthPort and metrics.port are both 9000"},
+		{[]string{"--set", "metrics.networkPolicy.enabled=true", "--set", "metrics.networkPolicy.from=null"},
+			"metrics.networkPolicy.from is empty: a NetworkPolicy rule without sources lets every source in"},
+		{[]string{"--set", "metrics.networkPolicy.enabled=true", "--set", "devicePlugin.enableHostNetwork=true"},
+			"metrics.networkPolicy does nothing for pods on the host network"},
 	}
 	for _, tc := range cases {
 		args := append([]string{"template", "nvdp", chartSrc, "--namespace", namespace}, tc.args...)
@@ -1111,6 +1258,8 @@ func TestRefusedValues(t *testing.T) {
 	render(t, "--namespace", "default", "--set", "allowDefaultNamespace=true")
 	render(t, "--set-string", "config.map.a=v", "--set-string", "config.map.default=v")
 	render(t, "--set-string", "config.map.a=v", "--set-string", "config.map.b=v", "--set", "config.fallbackStrategies={empty}")
+	// The health port may equal the metrics port when nothing listens there.
+	render(t, "--set", "devicePlugin.healthPort=2112", "--set", "metrics.enabled=false")
 }
 
 // dra.enabled: the DRA driver replaces the device plugin (never both on a node), with the RBAC of the

@@ -113,11 +113,19 @@ func dsSummary(ds *appsv1.DaemonSet) (map[string]string, map[string]string) {
 		s["runtimeClass"] = ""
 	}
 	var probes []string
-	if p := c.LivenessProbe; p != nil && p.HTTPGet != nil {
-		probes = append(probes, "liveness="+p.HTTPGet.Path)
-	}
-	if p := c.ReadinessProbe; p != nil && p.HTTPGet != nil {
-		probes = append(probes, "readiness="+p.HTTPGet.Path)
+	for _, p := range []struct {
+		kind  string
+		probe *corev1.Probe
+	}{{"startup", c.StartupProbe}, {"liveness", c.LivenessProbe}, {"readiness", c.ReadinessProbe}} {
+		switch {
+		case p.probe == nil:
+		case p.probe.HTTPGet != nil:
+			probes = append(probes, fmt.Sprintf("%s=GET:%s@%s", p.kind, p.probe.HTTPGet.Path, p.probe.HTTPGet.Port.String()))
+		case p.probe.Exec != nil:
+			probes = append(probes, p.kind+"=exec:"+strings.Join(p.probe.Exec.Command, ","))
+		default:
+			probes = append(probes, p.kind+"=other")
+		}
 	}
 	s["probes"] = strings.Join(probes, " ")
 	var ports []string
@@ -203,7 +211,7 @@ func pluginBase(v string) map[string]string {
 		"hostNetwork":      "false",
 		"runtimeClass":     "",
 		"priorityClass":    "system-node-critical",
-		"probes":           "liveness=/healthz readiness=/healthz",
+		"probes":           "startup=exec:/usr/bin/nvdp,healthz liveness=exec:/usr/bin/nvdp,healthz readiness=exec:/usr/bin/nvdp,healthz",
 		"ports":            "metrics:2112",
 		"resources":        "",
 		"securityContext":  "priv=nil ape=false ro=true uid=0 gid=0 nonroot=nil drop=[ALL] add=[]",
@@ -218,7 +226,7 @@ func pluginBase(v string) map[string]string {
 	}
 }
 
-var pluginEnvBase = map[string]string{"METRICS_ADDRESS": ":2112", "NODE_NAME": "fieldRef:spec.nodeName",
+var pluginEnvBase = map[string]string{"METRICS_ADDRESS": ":2112", "HEALTH_ADDRESS": "127.0.0.1:2113", "NODE_NAME": "fieldRef:spec.nodeName",
 	"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
 
 func gfdBase(v string) map[string]string {
@@ -247,7 +255,7 @@ func mpsBase(v string) map[string]string {
 		"podLabels":       "app.kubernetes.io/component=mps-control-daemon,app.kubernetes.io/instance=nvdp,app.kubernetes.io/name=nvidia-device-plugin",
 		"containers":      "1+1",
 		"command":         "/usr/bin/mps-control-daemon",
-		"probes":          "readiness=/healthz",
+		"probes":          "readiness=GET:/healthz@metrics",
 		"securityContext": "priv=true ape=nil ro=nil uid=0 gid=0 nonroot=nil drop=[] add=[]",
 		"mounts":          "/available-configs=available-configs:ro,/dev/shm=mps-shm,/mps=mps-root",
 		"volumes":         "available-configs=configMap:nvdp-nvidia-device-plugin-configs,mps-root=hostPath:/run/nvidia/mps,mps-shm=hostPath:/run/nvidia/mps/shm",
@@ -365,7 +373,7 @@ func valuesCases(v string) []valuesCase {
 				"securityContext": sysAdmin,
 				"mounts":          plus(pb["mounts"], "/driver-root=driver-root:ro"),
 				"volumes":         plus(pb["volumes"], "driver-root=hostPath:/run/nvidia/driver")},
-				env: map[string]string{"METRICS_ADDRESS": "-", "MIG_STRATEGY": "single", "FAIL_ON_INIT_ERROR": "true",
+				env: map[string]string{"METRICS_ADDRESS": "-", "HEALTH_ADDRESS": "-", "MIG_STRATEGY": "single", "FAIL_ON_INIT_ERROR": "true",
 					"DEVICE_DISCOVERY_STRATEGY": "auto", "NVIDIA_MIG_MONITOR_DEVICES": "all", "PASS_DEVICE_SPECS": "false",
 					"DEVICE_LIST_STRATEGY": "volume-mounts", "DEVICE_ID_STRATEGY": "uuid", "NVIDIA_DRIVER_ROOT": "/run/nvidia/driver",
 					"DRIVER_ROOT_CTR_PATH": "/driver-root", "NVIDIA_DEV_ROOT": "/", "GDRCOPY_ENABLED": "false",
@@ -381,7 +389,7 @@ func valuesCases(v string) []valuesCase {
 			"affinity": "feature.node.kubernetes.io/pci-10de.present In [true] | feature.node.kubernetes.io/cpu-model.vendor_id In [NVIDIA] | nvidia.com/gpu.present In [true]"}}}},
 		{file: "04-nvidia-image.yaml", objects: join(objPlugin, objGFDNvidia), ds: map[string]dsWant{
 			pluginDS: {fields: map[string]string{"image": nvImage, "probes": "", "ports": "", "annotations": ""},
-				env: map[string]string{"METRICS_ADDRESS": "-"}},
+				env: map[string]string{"METRICS_ADDRESS": "-", "HEALTH_ADDRESS": "-"}},
 			gfdDS: {fields: map[string]string{"image": nvImage}},
 		}},
 		{file: "05-resources.yaml", objects: join(objPlugin, objGFD), ds: map[string]dsWant{

@@ -8,7 +8,9 @@
 #                 the chart creates (and owns) it
 #   install       `just nvidia-device-plugin::install -f values` (image imported into this cluster's
 #                 containerd by the recipe through CONTAINERD_ADDRESS): RBAC, service account,
-#                 RuntimeClass, both DaemonSets Ready (helm --wait)
+#                 RuntimeClass, both DaemonSets Ready (helm --wait); the plugin's probes are
+#                 `nvdp healthz` (exec), which answers ok in its container, and the pod IP does not
+#                 serve their port (HEALTH_ADDRESS is loopback: no other pod can starve them)
 #   verify        `::verify` prints exactly "nvdp-e2e: 8 GPUs"
 #   test          `::test` with GPU_TEST_IMAGE = the local nvidia-smi stand-in: the pod
 #                 (runtimeClassName nvidia) saw exactly one NVIDIA_VISIBLE_DEVICES UUID of the fixture
@@ -42,9 +44,8 @@
 # (for a build without it). Node labels (API client, branch kube) and health (branch health) are on main.
 dp_gfd_node=${NVDP_E2E_GFD_NODE:-1} # gfd --output=node; 0: GFD in file mode, features.d file checked
 dp_health=${NVDP_E2E_HEALTH:-1}     # XID events mark a GPU unhealthy
-# The chart's default metrics.enabled=true gives the plugin liveness/readiness probes on /healthz of
-# --metrics-address; a build without the metrics work never gets Ready (helm --wait fails): 0 installs
-# with metrics.enabled=false and skips the /metrics checks.
+# The chart's default metrics.enabled=true serves /metrics on the pod IP; 0 installs with
+# metrics.enabled=false and skips the /metrics checks (the probes do not depend on it).
 dp_metrics=${NVDP_E2E_METRICS:-1}
 # Node events about device health: the plugin on main posts them in its own namespace, which the API
 # server refuses for a Node (422 "involvedObject.namespace: does not match event.namespace"; an Event
@@ -118,7 +119,7 @@ dp_metrics_enabled=false
 if [ "$dp_metrics" = 1 ]; then
         dp_metrics_enabled=true
 else
-        dp_pending+=("chart default metrics.enabled=true (probes on /healthz, /metrics): installed with metrics.enabled=false")
+        dp_pending+=("chart default metrics.enabled=true (/metrics): installed with metrics.enabled=false")
         log "PENDING: metrics.enabled=false (NVDP_E2E_METRICS=0)"
 fi
 cat >"$D/device-plugin-values.yaml" <<YAML
@@ -174,6 +175,21 @@ for ds in nvidia-device-plugin nvidia-device-plugin-gpu-feature-discovery; do
         [ "$ready" = 1/1 ] || die "device-plugin: DaemonSet $ds desired/ready = $ready, want 1/1"
 done
 kubectl -n "$dp_ns" get pods -o wide
+# The probes that made it Ready (issue 20): `nvdp healthz` in the plugin's container, asking its
+# HEALTH_ADDRESS on the pod's loopback, which the pod IP does not serve.
+dp_pod=$(dp_plugin_pod)
+for probe in startupProbe livenessProbe readinessProbe; do
+        cmd=$(kubectl -n "$dp_ns" get pod "$dp_pod" -o jsonpath="{.spec.containers[0].$probe.exec.command}")
+        [ "$cmd" = '["/usr/bin/nvdp","healthz"]' ] || die "device-plugin: the plugin's $probe runs '$cmd', want [/usr/bin/nvdp healthz]"
+done
+out=$(kubectl -n "$dp_ns" exec "$dp_pod" -- /usr/bin/nvdp healthz 2>&1) ||
+        die "device-plugin: nvdp healthz in the plugin's container failed: $out"
+[ "$out" = ok ] || die "device-plugin: nvdp healthz in the plugin's container printed '$out', want ok"
+dp_ip=$(kubectl -n "$dp_ns" get pod "$dp_pod" -o jsonpath='{.status.podIP}')
+if curl -s --max-time 5 -o /dev/null "http://$dp_ip:2113/healthz"; then
+        die "device-plugin: the probes' port 2113 answers on the pod IP $dp_ip: want it on loopback only"
+fi
+log "device-plugin: probes exec nvdp healthz (ok in the container); port 2113 closed on the pod IP $dp_ip"
 
 # ---- verify -------------------------------------------------------------------------------------
 step dp:verify
