@@ -338,6 +338,41 @@ int cdi_specs_build(const inventory *inv, const struct cdi_options *o, cdi_specs
         return 0;
 }
 
+int cdi_spec_derive(const cdi_spec *from, const char *kind, const char *generator, char *const *names,
+                    char *const *sources, cdi_spec **ret, char **ret_error)
+{
+        _cleanup_(cdi_spec_freep) cdi_spec *s = NULL;
+        _cleanup_free_ char *vendor = NULL, *class = NULL;
+        int r;
+        if (strv_length(names) != strv_length(sources))
+                return -EINVAL;
+        if (cdi_kind_split(kind, &vendor, &class) < 0)
+                return error_set(ret_error, -EINVAL, "\"%s\" is not a CDI kind", kind);
+        if ((r = cdi_spec_new(kind, &s)) < 0)
+                return r;
+        for (char **p = from->annotations; p && p[0] && p[1]; p += 2)
+                if ((r = cdi_spec_add_annotation(
+                             s, p[0],
+                             streq(p[0], CDI_ANNOTATION_GENERATOR) && generator ? generator : p[1])) < 0)
+                        return r;
+        for (size_t i = 0; names && names[i]; i++) {
+                const struct cdi_device *src = cdi_spec_find_device(from, sources[i]);
+                struct cdi_device *d;
+                if (!src)
+                        return error_set(ret_error, -ENOENT, "the CDI spec of kind %s has no device \"%s\"",
+                                         from->kind, sources[i]);
+                if (!cdi_device_name_valid(names[i]))
+                        return error_set(ret_error, -EINVAL, "\"%s\" is not a CDI device name", names[i]);
+                if ((r = cdi_spec_add_device(s, names[i], &d)) < 0 ||
+                    (r = cdi_edits_merge(&d->edits, &src->edits)) < 0)
+                        return r;
+        }
+        if ((r = cdi_edits_merge(&s->edits, &from->edits)) < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
 int cdi_allocate_names(const plan *p, const config *c, char ***ret)
 {
         _cleanup_strv_free_ char **names = NULL;

@@ -72,6 +72,14 @@ int cdi_specs_build(const inventory *inv, const struct cdi_options *o, cdi_specs
 int cdi_imex_channel_exists(const struct cdi_options *o, unsigned id, char **ret_looked_at,
                             char **ret_error);
 
+/* A spec of another kind made of devices of from: device names[i] gets the edits of from's device
+ * sources[i] (names and sources: strvs of one length); from's own edits and annotations come along,
+ * the generator annotation (if any) set to generator. -ENOENT with a sentence when a source is not a
+ * device of from, -EINVAL when a name is no CDI device name. The DRA driver's claim specs: the node's
+ * spec is discovered once, a claim's spec is a copy of the devices it holds. */
+int cdi_spec_derive(const cdi_spec *from, const char *kind, const char *generator, char *const *names,
+                    char *const *sources, cdi_spec **ret, char **ret_error);
+
 /* The file name of a spec in a spec dir: "<vendor>-<class>.json". */
 int cdi_spec_file_name(const cdi_spec *s, char **ret);
 
@@ -80,7 +88,12 @@ int cdi_spec_file_name(const cdi_spec *s, char **ret);
  * (e.g. the IMEX spec after the channels were unconfigured). Nothing else in dir is touched.
  * Returns 1 when a file changed, 0 when all were already current. */
 int cdi_spec_dir_write(const char *dir, const cdi_specs *s, char **ret_error);
-/* Removes nvdp's own spec files from dir (those carrying CDI_ANNOTATION_GENERATOR); others stay. */
+/* Writes one spec to path (JSON) atomically: temporary file in its directory, fsync, rename; a file
+ * holding the same bytes is left alone. Returns 1 when written, 0 when already current; errors name the
+ * path. Other files of the directory are not touched (the DRA driver's one spec per claim). */
+int cdi_spec_write_file(const char *path, const cdi_spec *s, char **ret_error);
+/* Removes nvdp's own spec files from dir (CDI_ANNOTATION_GENERATOR "nvdp"); others stay, the DRA driver's
+ * claim specs ("nvdp-dra") too. */
 int cdi_spec_dir_remove_own(const char *dir, char **ret_error);
 
 /* The qualified CDI names Allocate can return for plan p under config c: every device's

@@ -82,6 +82,19 @@ static int remove_own_except(const char *dir, char *const *keep, char **ret_erro
         return removed;
 }
 
+int cdi_spec_write_file(const char *path, const cdi_spec *s, char **ret_error)
+{
+        _cleanup_free_ char *data = NULL;
+        size_t size;
+        int r = cdi_spec_format(s, CDI_FORMAT_JSON, &data, &size);
+        if (r < 0)
+                return r;
+        r = write_file_atomic(path, data, size, 0644);
+        if (r < 0)
+                return error_set(ret_error, r, "cannot write the CDI spec %s: %s", path, strerror(-r));
+        return r > 0;
+}
+
 int cdi_spec_dir_write(const char *dir, const cdi_specs *s, char **ret_error)
 {
         _cleanup_strv_free_ char **written = NULL;
@@ -91,17 +104,13 @@ int cdi_spec_dir_write(const char *dir, const cdi_specs *s, char **ret_error)
                 return error_set(ret_error, r, "cannot create the CDI spec directory %s: %s", dir,
                                  strerror(-r));
         for (size_t i = 0; i < s->n_specs; i++) {
-                _cleanup_free_ char *name = NULL, *path = NULL, *data = NULL;
-                size_t size;
-                if ((r = cdi_spec_file_name(s->specs[i], &name)) < 0 ||
-                    (r = cdi_spec_format(s->specs[i], CDI_FORMAT_JSON, &data, &size)) < 0)
+                _cleanup_free_ char *name = NULL, *path = NULL;
+                if ((r = cdi_spec_file_name(s->specs[i], &name)) < 0)
                         return r;
                 if (asprintf(&path, "%s/%s", dir, name) < 0)
                         return -ENOMEM;
-                r = write_file_atomic(path, data, size, 0644);
-                if (r < 0)
-                        return error_set(ret_error, r, "cannot write the CDI spec %s: %s", path,
-                                         strerror(-r));
+                if ((r = cdi_spec_write_file(path, s->specs[i], ret_error)) < 0)
+                        return r;
                 changed = changed || r > 0;
                 if ((r = strv_extend(&written, name)) < 0)
                         return r;

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "daemon/dra-daemon.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "base/error.h"
 #include "base/fileio.h"
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/strv.h"
+#include "cdi/cdi.h"
 #include "dra/dra-publisher.h"
 #include "dra/dra-service.h"
 #include "gpu/node.h"
@@ -27,8 +30,11 @@ struct dra_daemon {
         dra_publisher *publisher;
         dra_service *service;
         loop_source *socket_timer;
-        struct dra_device *devs; /* for the health log */
+        struct dra_device *devs; /* for the health log and the claims' CDI specs */
         size_t n_devs;
+        cdi_specs *cdi;  /* the node's CDI spec, whose devices' edits the claim specs copy; NULL: see
+                            cdi_error */
+        char *cdi_error; /* why it could not be built */
         bool *was_healthy;
 };
 
@@ -44,37 +50,31 @@ static const health_tracker *daemon_health(const struct dra_daemon *d)
 
 /* ---- claim CDI specs --------------------------------------------------------------------------------- */
 
-static int spec_path(const struct dra_daemon *d, const char *uid, char **ret)
-{
-        _cleanup_free_ char *name = NULL;
-        int r = dra_claim_spec_filename(uid, &name);
-        if (r < 0)
-                return r;
-        return asprintf(ret, "%s/%s", d->config->flags.dra.cdi_root, name) < 0 ? -ENOMEM : 0;
-}
-
-/* The CDI writer (src/cdi) writes the claim's spec here: vendor k8s.gpu.nvidia.com, class claim, a device
- * "<uid>-<device>" per prepared device. Until it is part of the build, no spec is written (the kubelet
- * gets the CDI names, a CDI-enabled runtime refuses them as unresolvable): said once at start. */
+/* The claim's spec, <cdi root>/k8s.gpu.nvidia.com-claim_<uid>.json: its devices under the names the kubelet
+ * gets ("k8s.gpu.nvidia.com/claim=<uid>-<device>"), their edits copied from the node's spec, which was
+ * discovered once at start (the driver's files do not change under a running driver; the inventory is
+ * fixed). Per claim only the copy and one atomic write. A claim that cannot get its spec is not prepared:
+ * no container starts without its GPU. */
 static int write_spec(void *userdata, const struct dra_claim *c, char **ret_error)
 {
-        return 0;
+        struct dra_daemon *d = userdata;
+        if (!d->cdi && c->n_devices > 0)
+                return error_set(ret_error, -ENOENT, "the CDI edits of this node's GPUs are unknown: %s",
+                                 d->cdi_error ? d->cdi_error : "no GPUs");
+        struct dra_claim_specs w = {
+                .dir = d->config->flags.dra.cdi_root,
+                .node_spec = d->cdi ? d->cdi->specs[0] : NULL,
+                .inventory = daemon_inventory(d),
+                .devs = d->devs,
+                .n_devs = d->n_devs,
+        };
+        return dra_claim_spec_write(&w, c, ret_error);
 }
 
 static int remove_spec(void *userdata, const char *uid, char **ret_error)
 {
         struct dra_daemon *d = userdata;
-        _cleanup_free_ char *path = NULL;
-        int r = spec_path(d, uid, &path);
-        if (r < 0)
-                return r;
-        if (unlink(path) < 0 && errno != ENOENT) {
-                r = negative_errno();
-                if (ret_error && asprintf(ret_error, "cannot remove %s: %s", path, strerror(-r)) < 0)
-                        *ret_error = NULL;
-                return r;
-        }
-        return 0;
+        return dra_claim_spec_remove(d->config->flags.dra.cdi_root, uid, ret_error);
 }
 
 static bool not_hidden(const char *name)
@@ -133,6 +133,17 @@ static void on_unprepared(const struct dra_claim_ref *ref, const struct dra_unpr
                             ref->uid, r->error);
         else
                 log_info("ResourceClaim %s/%s (%s) unprepared", ref->namespace, ref->name, ref->uid);
+}
+
+/* Rate-limited by the rpc layer: once per peer in ten minutes, with a count of the rest. */
+static void on_refusal(const char *socket, const struct rpc_peer *peer, enum rpc_refusal why,
+                       size_t n_connections, uint64_t suppressed, void *userdata)
+{
+        char more[64] = "";
+        if (suppressed > 0)
+                snprintf(more, sizeof more, "; %" PRIu64 " more not logged", suppressed);
+        log_warning("%s: %s (pid %d, uid %d; %zu connections open%s)", socket, rpc_refusal_to_string(why),
+                    (int)peer->pid, (int)peer->uid, n_connections, more);
 }
 
 /* ---- ResourceSlices and health ---------------------------------------------------------------------- */
@@ -214,6 +225,35 @@ static int open_node(struct dra_daemon *d)
         return 0;
 }
 
+/* The node's CDI spec, once: driver discovery reads the driver root (libraries, ld.so.cache, device nodes),
+ * too much to repeat per claim. When it fails (no driver files under the driver root, no /dev/nvidiactl)
+ * the driver still publishes its devices, and every claim fails with this reason. */
+static int build_cdi(struct dra_daemon *d)
+{
+        if (!d->node)
+                return 0;
+        struct cdi_options o;
+        cdi_options_from_config(d->config, &o);
+        _cleanup_free_ char *error = NULL;
+        int r = cdi_specs_build(daemon_inventory(d), &o, &d->cdi, &error);
+        if (r == -ENOMEM)
+                return -ENOMEM;
+        if (r < 0) {
+                d->cdi_error = error ? TAKE_PTR(error) : strdup(strerror(-r));
+                if (!d->cdi_error)
+                        return -ENOMEM;
+                log_error("Cannot build the CDI edits of this node's GPUs, so no claim can be prepared: %s",
+                          d->cdi_error);
+                return 0;
+        }
+        const cdi_spec *s = d->cdi->specs[0];
+        log_info("Claim CDI specs go to %s: driver %s from the driver root %s, "
+                 "device nodes from the dev root %s, %zu mounts, %zu hooks",
+                 d->config->flags.dra.cdi_root, daemon_inventory(d)->driver_version, d->cdi->driver_root,
+                 d->cdi->dev_root, s->edits.n_mounts, s->edits.n_hooks);
+        return 0;
+}
+
 static int make_dir(const char *path, mode_t mode)
 {
         if (mkdir(path, mode) < 0 && errno != EEXIST)
@@ -246,6 +286,7 @@ static int start_service(struct dra_daemon *d)
                 .on_registration = on_registration,
                 .on_prepared = on_prepared,
                 .on_unprepared = on_unprepared,
+                .on_refusal = on_refusal,
         };
         struct dra_service_observer ob = observer;
         ob.userdata = d;
@@ -316,14 +357,11 @@ static int dra_daemon_start(struct dra_daemon *d)
         if (asprintf(&d->plugin_dir, "%s/%s", c->flags.dra.plugins_dir, DRA_DRIVER) < 0)
                 return -ENOMEM;
         if ((r = make_dir(d->plugin_dir, 0750)) < 0 || (r = make_dir(c->flags.dra.cdi_root, 0755)) < 0 ||
-            (r = open_node(d)) < 0 || (r = start_health(d)) < 0)
+            (r = open_node(d)) < 0 || (r = start_health(d)) < 0 || (r = build_cdi(d)) < 0)
                 return r;
         r = kube_client_new_from_env(d->loop, c->flags.dra.kubeconfig, &d->kube, &error);
         if (r < 0)
                 return log_error_errno(r, "Cannot reach the API server: %s", error ? error : strerror(-r));
-        log_warning("The CDI specs of prepared claims are not written yet (the CDI writer is not in this "
-                    "build): "
-                    "a CDI-enabled runtime refuses the claims' devices");
         if ((r = start_publisher(d)) < 0 || (r = start_service(d)) < 0)
                 return r;
         return 0;
@@ -337,6 +375,8 @@ static void dra_daemon_stop(struct dra_daemon *d)
         d->kube = kube_client_free(d->kube);
         d->health = health_monitor_free(d->health);
         d->node = node_close(d->node);
+        d->cdi = cdi_specs_free(d->cdi);
+        free(d->cdi_error);
         free(d->devs);
         free(d->was_healthy);
         free(d->plugin_dir);

@@ -211,6 +211,9 @@ static void on_unprepare(rpc_call *call, const uint8_t *msg, size_t size, void *
 static void on_get_info(rpc_call *call, const uint8_t *msg, size_t size, void *userdata)
 {
         dra_service *s = userdata;
+        /* Between GetInfo and NotifyRegistrationStatus the kubelet dials the service socket: that connection
+         * gets in however full the socket is, as the device plugin's kubelet does inside Register. */
+        rpc_server_expect_client(s->dra, true);
         /* Newest first: the kubelet takes the first it supports. */
         char *versions[] = { (char *)DRA_SERVICE_V1, (char *)DRA_SERVICE_V1BETA1, NULL };
         _cleanup_free_ uint8_t *buf = NULL;
@@ -230,6 +233,7 @@ static void on_notify(rpc_call *call, const uint8_t *msg, size_t size, void *use
         _cleanup_free_ char *error = NULL;
         _cleanup_free_ uint8_t *buf = NULL;
         size_t n = 0;
+        rpc_server_expect_client(s->dra, false);
         int r = dra_wire_registration_status_unpack(msg, size, &registered, &error);
         if (r < 0) {
                 rpc_call_fail(call, GRPC_INVALID_ARGUMENT, "not a RegistrationStatus message");
@@ -245,6 +249,24 @@ static void on_notify(rpc_call *call, const uint8_t *msg, size_t size, void *use
 }
 
 /* ---- life ------------------------------------------------------------------------------------------ */
+
+static void on_refusal_dra(const struct rpc_peer *peer, enum rpc_refusal why, size_t n_connections,
+                           uint64_t suppressed, void *userdata)
+{
+        dra_service *s = userdata;
+        if (s->observer.on_refusal)
+                s->observer.on_refusal(s->service_socket, peer, why, n_connections, suppressed,
+                                       s->observer.userdata);
+}
+
+static void on_refusal_registration(const struct rpc_peer *peer, enum rpc_refusal why, size_t n_connections,
+                                    uint64_t suppressed, void *userdata)
+{
+        dra_service *s = userdata;
+        if (s->observer.on_refusal)
+                s->observer.on_refusal(s->registration_socket, peer, why, n_connections, suppressed,
+                                       s->observer.userdata);
+}
 
 int dra_service_new(loop *l, const struct dra_service_options *o, dra_service **ret, char **ret_error)
 {
@@ -288,6 +310,15 @@ int dra_service_new(loop *l, const struct dra_service_options *o, dra_service **
             (r = rpc_server_new(l, registration_methods, ELEMENTSOF(registration_methods), s,
                                 &s->registration)) < 0)
                 return r;
+        /* The limits of every rpc server (RPC_MAX_CONNECTIONS, the handshake timeout, request sizes and
+         * budget), but no idle timeout on the service socket: the kubelet holds one connection there with no
+         * call open between claims (DRA has no stream like ListAndWatch). Closed after 30 s, it would be
+         * dialled again at once (the kubelet reconnects on every close), waking both every 30 s and racing
+         * the kubelet's own 30 s timer that deletes a driver's ResourceSlices while it is not connected. The
+         * registration socket keeps it: the plugin watcher's connection lasts two calls. */
+        rpc_server_set_idle_timeout(s->dra, 0);
+        rpc_server_set_refusal_handler(s->dra, on_refusal_dra, s);
+        rpc_server_set_refusal_handler(s->registration, on_refusal_registration, s);
         *ret = TAKE_PTR(s);
         return 0;
 }

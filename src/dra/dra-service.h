@@ -8,6 +8,7 @@
 
 #include "dra/dra.h"
 #include "kube/kube.h"
+#include "rpc/rpc.h"
 
 #define DRA_REGISTRATION_SOCKET DRA_DRIVER "-reg.sock"
 #define DRA_SERVICE_SOCKET      "dra.sock"
@@ -24,6 +25,10 @@ struct dra_service_observer {
                             void *userdata);
         void (*on_unprepared)(const struct dra_claim_ref *ref, const struct dra_unprepare_result *r,
                               void *userdata);
+        /* A connection to one of the sockets refused or closed by the rpc layer's bounds (rate-limited
+         * there: once per peer in RPC_REFUSAL_REPORT_INTERVAL, suppressed counts the rest). */
+        void (*on_refusal)(const char *socket, const struct rpc_peer *peer, enum rpc_refusal why,
+                           size_t n_connections, uint64_t suppressed, void *userdata);
         void *userdata;
 };
 

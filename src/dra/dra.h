@@ -2,12 +2,14 @@
 /* nvdp as a Kubernetes DRA driver, the parts below the daemon (docs/dra.md): the devices a node offers and
  * their names, the ResourceSlice objects that publish them, what a ResourceClaim's allocation means for
  * this node, the record of prepared claims (the checkpoint), preparing and unpreparing claims, and the
- * kubelet's protobufs. The only I/O here is the checkpoint file; reading claims from the API server and
- * writing CDI specs are the caller's (struct dra_claims_ops). Nothing here logs. */
+ * kubelet's protobufs. The only I/O here is the checkpoint file and the claims' CDI spec files (dra-cdi.c);
+ * reading claims from the API server is the caller's, and dra_claims writes specs through the caller's
+ * functions too (struct dra_claims_ops: tests fake them). Nothing here logs. */
 #pragma once
 
 #include <stdint.h>
 
+#include "cdi/spec.h"
 #include "gpu/inventory.h"
 #include "health/health.h"
 
@@ -17,6 +19,10 @@
  * its claim-specific CDI devices. */
 #define DRA_CDI_VENDOR "k8s.gpu.nvidia.com"
 #define DRA_CDI_CLASS  "claim"
+#define DRA_CDI_KIND   DRA_CDI_VENDOR "/" DRA_CDI_CLASS
+/* The generator annotation of claim specs: not "nvdp", so the device plugin's spec directory writer and
+ * `nvdp cdi remove` never take a spec a running pod's claim still needs; the DRA driver removes them. */
+#define DRA_CDI_GENERATOR "nvdp-dra"
 
 /* A ResourceSlice holds at most 128 devices, 64 when any of them has a taint (resource.k8s.io/v1
  * ResourceSliceMaxDevicesWithAdvancedFeatures). We always split at 64 so a taint never makes a slice
@@ -172,6 +178,31 @@ int dra_state_parse(const char *json, size_t size, const char *node, struct dra_
 int dra_checkpoint_read(const char *path, const char *node, struct dra_state *ret, char **ret_error);
 /* Replaces the checkpoint atomically (temporary file, fsync, rename). Errors name the file. */
 int dra_checkpoint_write(const char *path, const char *node, const struct dra_state *s, char **ret_error);
+
+/* ---- a claim's CDI spec (dra-cdi.c) ---------------------------------------------------------------- */
+
+/* The claim's CDI spec: kind k8s.gpu.nvidia.com/claim, one device per prepared device named as in its
+ * cdi_id ("<claim uid>-<device>"), with the edits of that GPU's or MIG device's entry in node_spec (the
+ * node's spec from cdi_specs_build, which names GPUs by index and MIG devices by "<gpu>:<mig>") and
+ * node_spec's common edits (driver libraries, control nodes, hooks). Pure. Errors (a device not in devs,
+ * a claim without devices) come with a sentence. */
+int dra_claim_spec_build(const cdi_spec *node_spec, const inventory *inv, const struct dra_device *devs,
+                         size_t n_devs, const struct dra_claim *c, cdi_spec **ret, char **ret_error);
+
+/* Where and from what claim specs are written. */
+struct dra_claim_specs {
+        const char *dir;           /* the CDI root (--cdi-root) */
+        const cdi_spec *node_spec; /* the node's GPU spec */
+        const inventory *inventory;
+        const struct dra_device *devs;
+        size_t n_devs;
+};
+/* Writes the claim's spec to <dir>/<dra_claim_spec_filename(uid)> (creating dir) atomically (temporary file,
+ * fsync, rename: a runtime watching the directory never sees half a file), replacing one already there. A
+ * claim without devices of this driver gets none. Errors name the path or the device. */
+int dra_claim_spec_write(const struct dra_claim_specs *w, const struct dra_claim *c, char **ret_error);
+/* Removes the claim's spec; one that is not there is not an error. Errors name the path. */
+int dra_claim_spec_remove(const char *dir, const char *uid, char **ret_error);
 
 /* The claim's CDI spec file name in the CDI directory: "k8s.gpu.nvidia.com-claim_<uid>.json". */
 int dra_claim_spec_filename(const char *uid, char **ret);

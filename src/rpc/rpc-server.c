@@ -139,7 +139,7 @@ static void conn_touch(server_conn *conn)
         conn->last_active = now_nsec();
         /* Idle (no open stream) after the handshake: the idle timeout runs. */
         if (conn->handshake_done && conn->timer) {
-                if (conn->n_calls == 0)
+                if (conn->n_calls == 0 && conn->server->idle_timeout > 0)
                         loop_timer_arm(conn->timer, conn->server->idle_timeout);
                 else
                         loop_timer_disarm(conn->timer);

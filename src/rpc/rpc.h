@@ -89,7 +89,9 @@ void rpc_server_shutdown(rpc_server *s);
 rpc_server *rpc_server_free(rpc_server *s); /* shutdown + free; accepts NULL */
 DEFINE_TRIVIAL_CLEANUP_FUNC(rpc_server *, rpc_server_free);
 size_t rpc_server_connections(const rpc_server *s);
-/* For connections accepted from now on (tests use short ones). */
+/* For connections accepted from now on (tests use short ones). An idle timeout of 0 is none: for a server
+ * whose client holds a connection without a stream by design (the kubelet on a DRA driver's socket); the
+ * connection cap still holds, and an idle connection is what goes first to make room. */
 void rpc_server_set_handshake_timeout(rpc_server *s, uint64_t nsec);
 void rpc_server_set_idle_timeout(rpc_server *s, uint64_t nsec);
 /* The largest request message (RPC_MAX_REQUEST unless set; at most RPC_MAX_MESSAGE). */

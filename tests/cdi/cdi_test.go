@@ -281,3 +281,50 @@ func TestMIGNamesResolve(t *testing.T) {
 		t.Error("an IMEX spec without configured channels")
 	}
 }
+
+// The DRA driver's claim spec (tests/helpers/dra-claim-spec prepares a claim for gpu-3 and gpu-5 through
+// the driver's own functions): loaded by the library at its lowest cdiVersion, next to the plugin's spec
+// in one directory; each CDI ID the driver hands the kubelet injects its GPU's node alone, with the
+// driver's files and hooks; both at once give both nodes.
+func TestDRAClaimSpec(t *testing.T) {
+	e := setup(t)
+	n := newNode(t, e, "fhs", "dgx-h100", "580.105.08", 8)
+	const uid = "6b1e3a8c-2d4f-4e5a-9b7c-0d1e2f3a4b5c"
+	helper := filepath.Join(filepath.Dir(e.fixtureRoot), "dra-claim-spec")
+	env := append([]string{"NVDP_ROOT=" + n.root}, n.env...)
+	ids := strings.Fields(run(t, env, helper, n.root, n.specDir, uid, "gpu-3", "gpu-5"))
+	want := []string{"k8s.gpu.nvidia.com/claim=" + uid + "-gpu-3", "k8s.gpu.nvidia.com/claim=" + uid + "-gpu-5"}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("the claim's CDI IDs are %v, want %v", ids, want)
+	}
+	checkVersion(t, filepath.Join(n.specDir, "k8s.gpu.nvidia.com-claim_"+uid+".json"))
+	cache := loadCache(t, n.specDir)
+	for i, id := range ids {
+		s := inject(t, cache, id)
+		node := []string{"/dev/nvidia3", "/dev/nvidia5"}[i]
+		var gpus []string
+		for _, d := range s.Linux.Devices {
+			if strings.HasPrefix(d.Path, "/dev/nvidia") && d.Path[len("/dev/nvidia")] >= '0' &&
+				d.Path[len("/dev/nvidia")] <= '9' {
+				gpus = append(gpus, d.Path)
+			}
+		}
+		if !slices.Equal(gpus, []string{node}) || !slices.Contains(devicePaths(s), "/dev/nvidiactl") {
+			t.Errorf("%s: device nodes %v, want %s and the control nodes", id, devicePaths(s), node)
+		}
+		lib := "/usr/lib/x86_64-linux-gnu/libcuda.so.580.105.08"
+		found := false
+		for _, m := range s.Mounts {
+			found = found || (m.Destination == lib && m.Source == filepath.Join(n.root, lib))
+		}
+		if !found {
+			t.Errorf("%s: no mount of %s from the driver root", id, lib)
+		}
+		if args := hookArgs(s); len(args) != 2 || args[1][2] != "update-ldcache" {
+			t.Errorf("%s: hooks %v", id, args)
+		}
+	}
+	if got := len(devicePaths(inject(t, cache, ids...))); got != 2+4 {
+		t.Errorf("both IDs: %d device nodes, want 2 GPUs and 4 control nodes", got)
+	}
+}

@@ -1364,6 +1364,18 @@ func TestDRA(t *testing.T) {
 		t.Errorf("DeviceClass mig.nvidia.com: %+v", mig.Spec)
 	}
 
+	// cdi.installHook: the DRA driver's claim specs name the hook its init container copies to the node.
+	hr := render(t, "--set", "dra.enabled=true", "--set", "cdi.installHook=true", "--set", "cdi.hookDir=/opt/hook",
+		"--set", "nfd.enabled=false")
+	hpod := hr.daemonSet(t, "nvdp-nvidia-device-plugin-dra").Spec.Template.Spec
+	if len(hpod.InitContainers) != 1 || strings.Join(hpod.InitContainers[0].Command, " ") != "/usr/bin/nvdp cdi install-hook /cdi-hook" {
+		t.Errorf("DRA with cdi.installHook: init containers %+v, want nvdp cdi install-hook /cdi-hook", hpod.InitContainers)
+	}
+	expectEnv(t, hpod.Containers[0], map[string]string{"NVIDIA_CDI_HOOK_PATH": "/opt/hook/nvdp-cdi-hook"})
+	if len(pod.InitContainers) != 0 {
+		t.Errorf("DRA without cdi.installHook has init containers %+v", pod.InitContainers)
+	}
+
 	if r := render(t, "--set", "dra.enabled=true", "--set", "dra.deviceClasses=false", "--set", "nfd.enabled=false"); r.has("DeviceClass/gpu.nvidia.com") {
 		t.Error("dra.deviceClasses=false still renders DeviceClasses")
 	}

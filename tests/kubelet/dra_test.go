@@ -5,6 +5,7 @@
 package kubelet
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -82,6 +83,10 @@ func draScenario(t *testing.T, e env, nvdp bool) {
 		events = nvmlEvents(t, &e, dir)
 	}
 
+	if nvdp {
+		// The node's driver, for the claims' CDI specs: a fixture filesystem whose NVML is the simulated one.
+		driverRoot(t, &e, dir)
+	}
 	p := startDRADriver(t, e, api, d, dir)
 	waitRegistered(t, k, p, "registration")
 	devs := waitDevices(t, api, p, gpuNames(fixtureGPUs), "first publication")
@@ -122,6 +127,13 @@ func draScenario(t *testing.T, e env, nvdp bool) {
 	if nvdp && !fileContains(t, checkpoint, claimUID) {
 		t.Errorf("after preparing claim two-gpus, %s does not record it", checkpoint)
 	}
+	spec := filepath.Join(d.cdi, "k8s.gpu.nvidia.com-claim_"+claimUID+".json")
+	if nvdp {
+		// The claim's CDI spec defines exactly the CDI devices the kubelet got.
+		if got := claimSpecIDs(t, spec); !slices.Equal(got, want) {
+			t.Errorf("the claim's CDI spec %s defines %v, want %v", spec, got, want)
+		}
+	}
 
 	// Pod b shares the claim: the kubelet prepares it once; b gets the same devices without asking the driver.
 	_, gets := api.counts()
@@ -161,6 +173,9 @@ func draScenario(t *testing.T, e env, nvdp bool) {
 	}
 	if nvdp && fileContains(t, checkpoint, claimUID) {
 		t.Errorf("after unpreparing claim two-gpus (across a driver restart), %s still records it", checkpoint)
+	}
+	if _, err := os.Stat(spec); nvdp && !os.IsNotExist(err) {
+		t.Errorf("after unpreparing claim two-gpus, its CDI spec %s is still there (%v)", spec, err)
 	}
 
 	if nvdp {
@@ -253,6 +268,58 @@ func fileContains(t *testing.T, path, s string) bool {
 		t.Fatal(err)
 	}
 	return strings.Contains(string(b), s)
+}
+
+// driverRoot makes a node filesystem with a driver (tests/helpers/cdi-fixture-root, the simulated NVML as its
+// libnvidia-ml) and points the driver at it, seen where it is.
+func driverRoot(t *testing.T, e *env, dir string) {
+	t.Helper()
+	root := filepath.Join(dir, "driver-root")
+	helper := filepath.Join(filepath.Dir(e.nvdp), "tests", "helpers", "cdi-fixture-root")
+	if out, err := exec.Command(helper, "fhs", root, "--version", "580.105.08", "--gpus", "8").CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", helper, err, out)
+	}
+	lib, err := os.ReadFile(filepath.Join(e.mockLib, "libnvidia-ml.so.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "usr/lib/x86_64-linux-gnu/libnvidia-ml.so.580.105.08"), lib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.extra = append(e.extra, "NVIDIA_DRIVER_ROOT="+root, "DRIVER_ROOT_CTR_PATH="+root,
+		"NVIDIA_CDI_HOOK_PATH=/usr/local/bin/nvdp-cdi-hook")
+}
+
+// claimSpecIDs reads a claim's CDI spec (JSON) and returns its devices as qualified CDI IDs, sorted.
+func claimSpecIDs(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the claim's CDI spec: %v", err)
+	}
+	var spec struct {
+		Kind    string `json:"kind"`
+		Devices []struct {
+			Name  string `json:"name"`
+			Edits struct {
+				DeviceNodes []struct {
+					Path string `json:"path"`
+				} `json:"deviceNodes"`
+			} `json:"containerEdits"`
+		} `json:"devices"`
+	}
+	if err := json.Unmarshal(data, &spec); err != nil {
+		t.Fatalf("the claim's CDI spec %s: %v", path, err)
+	}
+	var ids []string
+	for _, d := range spec.Devices {
+		if len(d.Edits.DeviceNodes) != 1 {
+			t.Errorf("%s: device %s has device nodes %v, want its GPU's", path, d.Name, d.Edits.DeviceNodes)
+		}
+		ids = append(ids, spec.Kind+"="+d.Name)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // checkAttributes: what nvdp publishes for an H100 of the fixture, named as NVIDIA's DRA driver names it.

@@ -688,6 +688,24 @@ static void test_idle_connection_closed(void **state)
         peer_done(&busy);
 }
 
+/* Idle timeout 0 (the DRA driver's service socket): a connection without a stream stays open. */
+static void test_idle_timeout_off(void **state)
+{
+        struct fixture *f = *state;
+        rpc_server_set_idle_timeout(f->server, 0);
+        struct peer quiet;
+        connect_peer(f, &quiet, default_settings, 1, true);
+        int32_t id = unary(f, &quiet, "/t.T/Echo", "once", 0);
+        assert_true(PUMP_UNTIL(f->loop, &quiet, peer_stream(&quiet, id)->closed));
+        for (int i = 0; i < 300; i++) {
+                peer_io(&quiet);
+                loop_run_once(f->loop, NSEC_PER_MSEC);
+        }
+        assert_false(quiet.goaway);
+        assert_int_equal(rpc_server_connections(f->server), 1);
+        peer_done(&quiet);
+}
+
 /* A full server: a new connection closes the connection idle the longest; one with an open stream stays.
  * Reported once for the peer, the rest counted. */
 static void test_full_server_closes_the_idlest(void **state)
@@ -839,6 +857,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_shutdown_and_free_from_inside_callbacks, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_idle_connection_closed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_idle_timeout_off, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_full_server_closes_the_idlest, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_expected_client_never_locked_out, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_request_budget, setup, teardown),

@@ -4,20 +4,22 @@
 #   - DaemonSet <release>-dra Ready, no device plugin DaemonSet; DeviceClasses gpu.nvidia.com and
 #     mig.nvidia.com; the node's ResourceSlice with the 8 GPUs;
 #   - a pod written for the device plugin (limits nvidia.com/gpu: 1) runs on this DRA node: the
-#     scheduler serves the extended resource through DRA (DeviceClass extendedResourceName) and nvdp
-#     prepares the claim it made;
+#     scheduler serves the extended resource through DRA (DeviceClass extendedResourceName), nvdp
+#     prepares the claim it made and writes its CDI spec (the hook the chart installed, the GPU's node
+#     from nvidiaDriverRoot), removed when the pod is gone;
 #   - a pod with a ResourceClaimTemplate asking for 2 GPUs on one NUMA node gets them;
 #   - uninstall removes the DaemonSet and DeviceClasses.
 # Needs the MOCK=1 image archive (tests/e2e/run builds it).
-# CDI (see dra-host.sh): until nvdp writes the claims' CDI specs (NVDP_E2E_DRA_CDI=0), the pod written for
-# the device plugin must fail with containerd naming its claim's CDI device as unresolvable (PENDING), and
-# the claim template's pod uses its claim at pod level only.
+# CDI: the node's driver is a fixture filesystem (cdi-fixture-root, as the device-plugin scenario's
+# dp:cdi step) given as nvidiaDriverRoot, cdi.installHook copies nvdp-cdi-hook to the node; the driver
+# writes each claim's CDI spec into the node's /var/run/cdi and containerd injects it, so the pods'
+# containers use their claims and must run. NVDP_E2E_DRA_CDI=0 keeps the claims at pod level.
 
 dc_build=${NVDP_BUILD:-$REPO/build}
 dc_tag=$(cat "$REPO/VERSION")-mock
 dc_archive=$dc_build/image/nvdp-$dc_tag.oci.tar
 dc_ns=nvidia-device-plugin
-dc_cdi=${NVDP_E2E_DRA_CDI:-0}
+dc_cdi=${NVDP_E2E_DRA_CDI:-1}
 [ -e "$dc_archive" ] || die "dra-chart: $dc_archive is missing (make image MOCK=1)"
 dc_just() {
         env NVIDIA_DEVICE_PLUGIN_CHART="$REPO/deploy/helm/nvidia-device-plugin" \
@@ -31,7 +33,16 @@ dc_show() { printf '%s\n' "$1" | sed 's/^/  | /'; }
 step dra:install
 kubectl label node "$NODE_NAME" nvidia.com/gpu.present=true --overwrite >/dev/null
 mkdir -p "$D/helm"
+dc_node=$D/dra-chart-node
+rm -rf "$dc_node"
+"$dc_build/tests/helpers/cdi-fixture-root" fhs "$dc_node" --mknod --version 580.105.08 --gpus 8 ||
+        die "dra-chart: cdi-fixture-root failed"
+cp "$dc_build/mock-nvml/libnvidia-ml.so.1" "$dc_node/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.580.105.08"
 cat >"$D/dra-values.yaml" <<YAML
+nvidiaDriverRoot: $dc_node
+cdi:
+  installHook: true
+  hookDir: $D/dra-cdi-hook
 nfd: {enabled: false}
 runtimeClass: {create: false}
 dra:
@@ -88,18 +99,15 @@ dc_driver_log() {
 }
 dc_prepared() { check_alive && dc_driver_log | grep -q "ResourceClaim default/$dc_claim ($dc_uid) prepared: $dc_dev"; }
 wait_for 60 "the driver prepares $dc_claim ($dc_dev)" dc_prepared
-if [ "$dc_cdi" = 1 ]; then
-        wait_for 90 "pod classic (nvidia.com/gpu: 1) Running through DRA" dc_running classic
-        log "dra-chart: pod classic (limits nvidia.com/gpu: 1) runs with $dc_dev through DRA (claim $dc_claim)"
-else
-        dc_unresolvable() {
-                check_alive
-                kubectl get pod classic -o jsonpath='{.status.containerStatuses[0].state.waiting.message}' |
-                        grep -qF "unresolvable CDI devices k8s.gpu.nvidia.com/claim=$dc_uid-$dc_dev"
-        }
-        wait_for 90 "containerd names the claim's CDI device for pod classic" dc_unresolvable
-        log "dra-chart: pod classic (limits nvidia.com/gpu: 1) allocated $dc_dev through DRA (claim $dc_claim), prepared by nvdp; PENDING claim CDI specs (src/cdi): containerd got k8s.gpu.nvidia.com/claim=$dc_uid-$dc_dev and has no spec for it"
-fi
+# A pod's extended resource is its container's: the container always uses the claim.
+wait_for 90 "pod classic (nvidia.com/gpu: 1) Running through DRA" dc_running classic
+dc_spec=/var/run/cdi/k8s.gpu.nvidia.com-claim_$dc_uid.json
+[ -s "$dc_spec" ] || die "dra-chart: the driver wrote no CDI spec $dc_spec for claim $dc_claim"
+dc_hooks=$(jq -r '[.containerEdits.hooks[].path] | unique | join(" ")' "$dc_spec")
+[ "$dc_hooks" = "$D/dra-cdi-hook/nvdp-cdi-hook" ] || die "dra-chart: the claim spec's hooks run '$dc_hooks', want $D/dra-cdi-hook/nvdp-cdi-hook"
+jq -e --arg p "$dc_node/dev/nvidia${dc_dev#gpu-}" '[.devices[].containerEdits.deviceNodes[]?.hostPath] == [$p]' "$dc_spec" >/dev/null ||
+        die "dra-chart: the claim spec $dc_spec does not give $dc_dev's node from the driver root $dc_node"
+log "dra-chart: pod classic (limits nvidia.com/gpu: 1) runs with $dc_dev through DRA (claim $dc_claim), its CDI spec $dc_spec written through the chart's mount"
 
 step dra:claim-template
 dc_uses=""
@@ -140,6 +148,8 @@ log "dra-chart: pod two-on-one-numa runs with ${dc_devs[*]} (NUMA node $(numa "$
 
 step dra:uninstall
 kubectl delete pod classic two-on-one-numa --wait=true --timeout=90s >/dev/null
+dc_spec_gone() { check_alive && [ ! -e "$dc_spec" ]; }
+wait_for 60 "the driver removes $dc_spec once the pod is gone (unprepared)" dc_spec_gone
 out=$(dc_just nvidia-device-plugin::uninstall 2>&1) || { dc_show "$out"; die "dra-chart: uninstall failed"; }
 [ -z "$(kubectl get deviceclass gpu.nvidia.com --ignore-not-found -o name)" ] || die "dra-chart: DeviceClass gpu.nvidia.com left after uninstall"
 kubectl delete resourceclaimtemplate two-on-one-numa --ignore-not-found >/dev/null

@@ -4,35 +4,44 @@
 # scheduler (DRA allocation), kubelet (DRA manager, plugin watcher) and runtime. Checks:
 #   - the node's ResourceSlice is published, and read back with the attributes NVIDIA's driver names;
 #   - a pod whose ResourceClaim picks a GPU by a CEL selector is allocated exactly that GPU, is prepared
-#     by nvdp and runs; the CDI device the kubelet hands the runtime (its DRA checkpoint) is the claim's;
+#     by nvdp and runs; the CDI device the kubelet hands the runtime (its DRA checkpoint) is the claim's,
+#     and nvdp wrote the claim's CDI spec naming it;
+#   - a container that uses its claim gets exactly that GPU's device node and the driver's files from the
+#     claim's spec (containerd 2.x resolves the CDI device; the hooks run);
 #   - a claim shared by two pods is prepared once, both run;
-#   - nvdp killed while a pod holds a claim, restarted: the pod's end unprepares the claim (nvdp's
-#     checkpoint carried it over);
+#   - nvdp killed while a pod holds a claim, its spec removed (a rebooted tmpfs), restarted: the spec is
+#     written again, the pod's end unprepares the claim (nvdp's checkpoint carried it over), the spec goes;
 #   - XID 79 on a GPU taints its device in the slice (NoSchedule);
 #   - bad input reaches the pod's events as nvdp's sentence: a claim allocated (by hand) a device that is
 #     not on this node, a claim with an unknown opaque config.
-# Needs build/nvdp and build/mock-nvml (make all).
+# Needs build/nvdp, build/nvdp-cdi-hook, build/mock-nvml and build/tests/helpers/cdi-fixture-root (make all).
 #
-# CDI: containerd 2.x here resolves the CDI devices a container gets, and nvdp does not write the claims'
-# CDI specs yet (the CDI writer comes with src/cdi). Until it does (NVDP_E2E_DRA_CDI=0, the default), the
-# pods use their claims at pod level only (prepared, no device in the container), the CDI device names
-# are checked in the kubelet's DRA checkpoint, and one container that does use its claim must fail with
-# containerd naming exactly the claim's CDI device as unresolvable (logged as PENDING). With
-# NVDP_E2E_DRA_CDI=1 every container uses its claim and must run.
+# The node's driver is a fixture filesystem (cdi-fixture-root: real character devices, ELF libraries of
+# the mock's driver version, the mock NVML as its libnvidia-ml), given as --driver-root; the claims' specs
+# name build/nvdp-cdi-hook. NVDP_E2E_DRA_CDI=0 keeps the pods' claims at pod level (no device in the
+# containers but the one of the device check), for bisecting a runtime problem.
 
 build=${NVDP_BUILD:-$REPO/build}
 fixture=$REPO/mock/nvml/fixtures/dgx-h100.yaml
-for f in "$build/nvdp" "$build/mock-nvml/libnvidia-ml.so.1" "$fixture"; do
+for f in "$build/nvdp" "$build/nvdp-cdi-hook" "$build/mock-nvml/libnvidia-ml.so.1" "$fixture" \
+        "$build/tests/helpers/cdi-fixture-root"; do
         [ -e "$f" ] || die "dra-host: $f is missing (run make first)"
 done
-dra_cdi=${NVDP_E2E_DRA_CDI:-0}
+dra_cdi=${NVDP_E2E_DRA_CDI:-1}
+dra_node=$D/dra-node
+rm -rf "$dra_node"
+"$build/tests/helpers/cdi-fixture-root" fhs "$dra_node" --mknod --version 580.105.08 --gpus 8 ||
+        die "dra-host: cdi-fixture-root failed"
+cp "$build/mock-nvml/libnvidia-ml.so.1" "$dra_node/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.580.105.08"
+dra_cdi_root=/var/run/cdi
 dra_events=$D/dra-nvml-events
 [ -p "$dra_events" ] || mkfifo "$dra_events"
 
 start_dra() {
         start nvdp-dra env LD_LIBRARY_PATH="$build/mock-nvml" MOCK_NVML_FIXTURE="$fixture" \
                 NVDP_ROOT="$REPO/mock/nvml/fixtures/dgx-h100.root" MOCK_NVML_EVENTS="$dra_events" \
-                "$build/nvdp" dra --node-name "$NODE_NAME" --kubeconfig "$KUBECONFIG"
+                "$build/nvdp" dra --node-name "$NODE_NAME" --kubeconfig "$KUBECONFIG" --cdi-root "$dra_cdi_root" \
+                --driver-root "$dra_node" --driver-root-ctr-path "$dra_node" --nvidia-cdi-hook-path "$build/nvdp-cdi-hook"
 }
 dra_log() { cat "$LOGS/nvdp-dra.log"; }
 slices_json() {
@@ -87,11 +96,11 @@ spec:
 ${3:-}
 YAML
 }
-# claim_pod NAME CLAIM IMAGE [container]: a pod with the claim (smoke runs and exits, pause keeps
-# running); its container uses it with NVDP_E2E_DRA_CDI=1 or when asked to.
+# claim_pod NAME CLAIM IMAGE: a pod with the claim (smoke runs and exits, pause keeps running); its
+# container uses it (unless NVDP_E2E_DRA_CDI=0).
 claim_pod() {
         local uses=""
-        [ "$dra_cdi" = 1 ] || [ "${4:-}" = container ] && uses="resources: {claims: [{name: gpu}]}"
+        [ "$dra_cdi" = 1 ] && uses="resources: {claims: [{name: gpu}]}"
         kubectl apply -f - >/dev/null <<YAML
 apiVersion: v1
 kind: Pod
@@ -130,22 +139,47 @@ dra_log | grep -q "ResourceClaim default/pick-5 ($uid) prepared: gpu-5" ||
         die "dra-host: nvdp did not log preparing pick-5 with gpu-5"
 [ "$(kubelet_cdi "$uid")" = "k8s.gpu.nvidia.com/claim=$uid-gpu-5" ] ||
         die "dra-host: the kubelet holds CDI devices '$(kubelet_cdi "$uid")' for pick-5, want k8s.gpu.nvidia.com/claim=$uid-gpu-5"
-log "dra-host: pod pick-5 runs with gpu-5 ($uuid5), CDI device k8s.gpu.nvidia.com/claim=$uid-gpu-5"
+# The claim's CDI spec: one device, the name the kubelet holds, gpu-5's node from the driver root.
+spec5=$dra_cdi_root/k8s.gpu.nvidia.com-claim_$uid.json
+[ -s "$spec5" ] || die "dra-host: nvdp wrote no CDI spec $spec5 for claim pick-5"
+got=$(jq -r '.kind + "=" + ([.devices[].name] | join(",")) + " " + ([.devices[].containerEdits.deviceNodes[].path] | join(","))' "$spec5")
+[ "$got" = "k8s.gpu.nvidia.com/claim=$uid-gpu-5 /dev/nvidia5" ] ||
+        die "dra-host: the claim spec $spec5 says '$got', want 'k8s.gpu.nvidia.com/claim=$uid-gpu-5 /dev/nvidia5'"
+log "dra-host: pod pick-5 runs with gpu-5 ($uuid5), CDI device k8s.gpu.nvidia.com/claim=$uid-gpu-5 from $spec5"
 
-if [ "$dra_cdi" != 1 ]; then
-        # A container that uses its claim: containerd gets exactly the claim's CDI device, and no spec.
-        claim uses-6 "device.attributes['gpu.nvidia.com'].index == 6"
-        claim_pod uses-6 uses-6 pause container
-        uid=$(claim_uid uses-6)
-        unresolvable() {
-                check_alive
-                kubectl get pod uses-6 -o jsonpath='{.status.containerStatuses[0].state.waiting.message}' |
-                        grep -qF "unresolvable CDI devices k8s.gpu.nvidia.com/claim=$uid-gpu-6"
-        }
-        wait_for 90 "containerd names the claim's CDI device k8s.gpu.nvidia.com/claim=$uid-gpu-6" unresolvable
-        log "dra-host: PENDING claim CDI specs (src/cdi): containerd got k8s.gpu.nvidia.com/claim=$uid-gpu-6 for pod uses-6 and has no spec for it"
-        kubectl delete pod uses-6 --wait=false >/dev/null
-fi
+# A container that uses its claim: containerd resolves the claim's CDI device from nvdp's spec, the
+# container gets gpu-6's node only, the driver's libraries and the hooks' work.
+claim uses-6 "device.attributes['gpu.nvidia.com'].index == 6"
+kubectl apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: uses-6}
+spec:
+  restartPolicy: Never
+  resourceClaims: [{name: gpu, resourceClaimName: uses-6}]
+  containers:
+  - name: probe
+    image: localhost/nvdp-e2e/gpu-test:1
+    imagePullPolicy: Never
+    command: [/usr/bin/gpu-probe, /usr/lib/x86_64-linux-gnu/libcuda.so.580.105.08, /usr/lib/x86_64-linux-gnu/libcuda.so.1,
+      /etc/ld.so.conf.d/00-nvdp-cdi.conf]
+    resources: {claims: [{name: gpu}]}
+YAML
+uid=$(claim_uid uses-6)
+wait_for 90 "pod uses-6 Succeeded (its container uses claim uses-6)" pod_done uses-6
+out=$(kubectl logs uses-6)
+for want in "env NVIDIA_VISIBLE_DEVICES=void" "dev /dev/nvidia6" "dev /dev/nvidiactl" \
+        "file /usr/lib/x86_64-linux-gnu/libcuda.so.580.105.08: regular" "file /usr/lib/x86_64-linux-gnu/libcuda.so.1: symlink" \
+        "file /etc/ld.so.conf.d/00-nvdp-cdi.conf: regular"; do
+        grep -qx "$want" <<<"$out" || { printf '%s\n' "$out" >&3; die "dra-host: pod uses-6 lacks '$want'"; }
+done
+[ "$(grep -cE '^dev /dev/nvidia[0-9]+$' <<<"$out")" = 1 ] ||
+        die "dra-host: pod uses-6 has $(grep -cE '^dev /dev/nvidia[0-9]+$' <<<"$out") GPU device nodes, want 1 (nvidia6)"
+kubectl delete pod uses-6 --wait=true --timeout=90s >/dev/null
+spec6=$dra_cdi_root/k8s.gpu.nvidia.com-claim_$uid.json
+spec_gone() { check_alive && [ ! -e "$spec6" ]; }
+wait_for 60 "nvdp removes $spec6 when the claim is unprepared" spec_gone
+log "dra-host: pod uses-6 ran with claim uses-6: /dev/nvidia6 only, the driver's libraries and the hooks' work from nvdp's claim spec; unprepared, the spec went"
 
 # One claim, two pods: prepared once.
 claim shared "device.attributes['gpu.nvidia.com'].index == 2"
@@ -159,14 +193,21 @@ log "dra-host: claim shared ($(allocated shared)) used by shared-a and shared-b,
 
 # nvdp dies while the claim is in use; restarted, it unprepares it when the last pod ends.
 stop_component nvdp-dra KILL
+# /var/run/cdi is a tmpfs: a node restart empties it. The restarted driver writes the specs of the
+# claims it holds again.
+shared_spec=$dra_cdi_root/k8s.gpu.nvidia.com-claim_$uid.json
+[ -s "$shared_spec" ] || die "dra-host: no CDI spec $shared_spec for claim shared"
+rm "$shared_spec"
 start_dra
+wait_for 30 "the restarted driver writes $shared_spec again" test -s "$shared_spec"
 wait_for 60 "the ResourceSlice after the restart" devices_are "$all"
 kubectl delete pod shared-a shared-b --wait=true --timeout=90s >/dev/null
 unprepared() { check_alive && dra_log | grep -q "ResourceClaim default/shared ($uid) unprepared"; }
 wait_for 90 "nvdp unprepares claim shared after its restart" unprepared
 checkpoint=/var/lib/kubelet/plugins/gpu.nvidia.com/checkpoint.json
 ! grep -q "$uid" "$checkpoint" || die "dra-host: $checkpoint still lists claim shared"
-log "dra-host: nvdp killed and restarted between prepare and unprepare; claim shared unprepared after it"
+[ ! -e "$shared_spec" ] || die "dra-host: $shared_spec is still there after unprepare"
+log "dra-host: nvdp killed and restarted between prepare and unprepare (its claim spec rewritten at start); claim shared unprepared after it, its CDI spec removed"
 
 # XID 79 on gpu-2's GPU: tainted in the slice.
 echo "xid $(attr gpu-2 uuid) 79" >"$dra_events"
@@ -226,7 +267,10 @@ wait_for 90 "pod foo-config's events name the unknown config" \
 log "dra-host: an unknown opaque config: the pod's event names it"
 
 kubectl delete pod pick-5 not-here foo-config --wait=false >/dev/null
+# pick-5's claim is unprepared before nvdp stops: no claim spec is left for the later scenarios.
+spec5_gone() { check_alive && [ ! -e "$spec5" ]; }
+wait_for 90 "nvdp unprepares claim pick-5 and removes $spec5" spec5_gone
 kubectl delete resourceclaim pick-5 shared not-here foo-config --wait=false >/dev/null
-kubectl delete resourceclaim uses-6 --ignore-not-found --wait=false >/dev/null
+kubectl delete resourceclaim uses-6 --wait=false >/dev/null
 kubectl delete deviceclass gpu.nvidia.com >/dev/null # the chart (dra-chart) brings its own
 stop_component nvdp-dra TERM

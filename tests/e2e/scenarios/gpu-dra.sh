@@ -1,14 +1,33 @@
 # shellcheck shell=bash
 # The DRA step of the gpu scenario (sourced by gpu.sh, which defines g_just, g_uuids, g_class, ...): the
-# chart again with dra.enabled on the real driver (docs/dra.md):
+# chart again with dra.enabled on the real driver (docs/dra.md), either way (toolkit or CDI):
 #   - the node's ResourceSlice lists exactly the host's GPUs (their UUIDs as nvidia-smi on the host says),
 #     with the host's product name;
-#   - a pod with a ResourceClaim for one GPU (DeviceClass gpu.nvidia.com) is allocated one of them and
-#     nvdp prepares the claim; with the claims' CDI specs written (NVDP_E2E_DRA_CDI=1, once src/cdi is in)
-#     the pod's container uses the claim and its `nvidia-smi -L` (gpu-probe) names exactly the allocated
-#     GPU. Until then the pod holds the claim at pod level and that check is logged PENDING.
-gd_cdi=${NVDP_E2E_DRA_CDI:-0}
-out=$(g_just nvidia-device-plugin::install -f "$D/gpu-values.yaml" --set dra.enabled=true 2>&1) ||
+#   - a pod with a ResourceClaim for one GPU (DeviceClass gpu.nvidia.com) is allocated one of them, nvdp
+#     prepares the claim and writes its CDI spec into the node's /var/run/cdi (nvidiaDriverRoot: the
+#     host's driver root, found from nvidia-smi's path; cdi.installHook: the hook the spec names);
+#     containerd injects it, and the container's `nvidia-smi -L` (gpu-probe) names exactly the allocated
+#     GPU, with one GPU device node;
+#   - the claim's spec goes when the pod is gone (NodeUnprepareResources).
+# NVDP_E2E_DRA_CDI=0 keeps the claim at pod level (allocation and prepare only).
+gd_cdi=${NVDP_E2E_DRA_CDI:-1}
+# The host's driver root: /usr/local/nvidia for .../usr/local/nvidia/bin/nvidia-smi, / for /usr/bin.
+gd_smi=$(readlink -f "$(command -v nvidia-smi)")
+case $gd_smi in
+/usr/bin/nvidia-smi | /bin/nvidia-smi | /usr/sbin/nvidia-smi) gd_root=/ ;;
+*/bin/nvidia-smi) gd_root=${gd_smi%/bin/nvidia-smi} ;;
+*) gd_root=/ ;;
+esac
+cat >"$D/gpu-dra.yaml" <<YAML
+dra:
+  enabled: true
+nvidiaDriverRoot: $gd_root
+cdi:
+  installHook: true
+  hookDir: $D/cdi-hook
+YAML
+g_report_add "dra.enabled: values on top" "$(cat "$D/gpu-dra.yaml")"
+out=$(g_just nvidia-device-plugin::install -f "$D/gpu-values.yaml" -f "$D/gpu-dra.yaml" 2>&1) ||
         { g_show "$out"; die "gpu: install with dra.enabled failed"; }
 gd_slices() {
         kubectl get resourceslices --field-selector "spec.nodeName=$NODE_NAME,spec.driver=gpu.nvidia.com" -o json
@@ -61,17 +80,27 @@ gd_prepared() {
                 grep -q "ResourceClaim default/one-gpu ($gd_claim_uid) prepared: $gd_dev"
 }
 wait_for 90 "nvdp prepares claim one-gpu ($gd_dev)" gd_prepared
+gd_spec=/var/run/cdi/k8s.gpu.nvidia.com-claim_$gd_claim_uid.json
+if [ "$gd_cdi" = 1 ]; then
+        [ -s "$gd_spec" ] || die "gpu: nvdp prepared claim one-gpu but wrote no CDI spec $gd_spec"
+        g_report_add "dra.enabled: the claim's CDI spec $gd_spec" "$(jq . "$gd_spec")"
+fi
 wait_for 120 "pod dra-smi finished" g_finished dra-smi
 out=$(kubectl logs dra-smi 2>&1)
 [ "$(g_phase dra-smi)" = Succeeded ] || { g_show "$out" >&3; kubectl describe pod dra-smi >&3; die "gpu: pod dra-smi failed"; }
 if [ "$gd_cdi" = 1 ]; then
         g_show "$out"
         g_report_add "dra.enabled: nvidia-smi -L in a pod with a ResourceClaim ($gd_dev)" "$out"
+        grep -qx 'nvidia-smi: exit 0' <<<"$out" || die "gpu: nvidia-smi -L failed in the pod with claim one-gpu"
         [ "$(g_one_host_uuid "$out")" = "$gd_uuid" ] ||
                 die "gpu: the pod with claim one-gpu ($gd_dev, $gd_uuid) sees: $out"
-        log "gpu: dra: a pod with a ResourceClaim ran nvidia-smi on $gd_dev ($gd_uuid)"
+        [ "$(grep -cE '^dev /dev/nvidia[0-9]+$' <<<"$out")" = 1 ] ||
+                die "gpu: the pod with claim one-gpu has $(grep -cE '^dev /dev/nvidia[0-9]+$' <<<"$out") GPU device nodes, want 1"
+        log "gpu: dra: a pod with a ResourceClaim ran nvidia-smi on $gd_dev ($gd_uuid) through nvdp's claim spec"
 else
-        log "gpu: dra: claim one-gpu allocated $gd_dev ($gd_uuid) and prepared by nvdp; PENDING nvidia-smi through the claim (the claims' CDI specs, src/cdi; NVDP_E2E_DRA_CDI=1)"
+        log "gpu: dra: claim one-gpu allocated $gd_dev ($gd_uuid) and prepared by nvdp (NVDP_E2E_DRA_CDI=0: not used in the container)"
 fi
 kubectl delete pod dra-smi --wait=true --timeout=60s >/dev/null
+gd_spec_gone() { check_alive && [ ! -e "$gd_spec" ]; }
+wait_for 60 "nvdp removes $gd_spec once the pod is gone" gd_spec_gone
 kubectl delete resourceclaim one-gpu >/dev/null

@@ -20,7 +20,7 @@
 #               DaemonSet Ready, two pods share a GPU through MPS at once, one is refused memory past its
 #               pinned limit
 #   dra         tests/e2e/scenarios/gpu-dra.sh: the chart with dra.enabled, the ResourceSlice against the
-#               host's GPUs, a pod with a ResourceClaim (nvidia-smi through it once claim CDI specs exist)
+#               host's GPUs, a pod with a ResourceClaim running nvidia-smi -L through nvdp's claim CDI spec
 #   uninstall   `::uninstall`: namespace gone, allocatable 0
 # The two ways:
 #   toolkit  runtimeClassName nvidia everywhere (the module's values and test pod): NVIDIA's

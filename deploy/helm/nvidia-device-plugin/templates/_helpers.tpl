@@ -146,6 +146,30 @@ rendered then only. */}}
 {{- if and (include "nvidia-device-plugin.pluginRuns" .) (include "nvidia-device-plugin.hasConfig" .) }}true{{ end }}
 {{- end }}
 
+{{/* The init container that copies the static nvdp-cdi-hook to the node (cdi.installHook), for the pods
+that write CDI specs: the device plugin and the DRA driver. */}}
+{{- define "nvidia-device-plugin.installCdiHook" -}}
+{{- if .Values.cdi.installHook -}}
+# nvdp-cdi-hook (static: it runs on the node, whatever its C library) into cdi.hookDir; left
+# alone when the same file is there. The image has no shell: nvdp copies it.
+initContainers:
+- name: install-cdi-hook
+  image: {{ include "nvidia-device-plugin.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  command: ["/usr/bin/nvdp", "cdi", "install-hook", "/cdi-hook"]
+  securityContext:
+    allowPrivilegeEscalation: false
+    readOnlyRootFilesystem: true
+    runAsUser: 0
+    runAsGroup: 0
+    capabilities:
+      drop: ["ALL"]
+  volumeMounts:
+  - name: cdi-hook
+    mountPath: /cdi-hook
+{{- end }}
+{{- end }}
+
 {{/* The hook path the plugin's CDI spec names: cdi.nvidiaHookPath, or the copy cdi.installHook makes;
 empty for the plugin's default. */}}
 {{- define "nvidia-device-plugin.cdiHookPath" -}}
