@@ -440,3 +440,17 @@ def test_multi_step_skips_below_four_gpus(tmp_path):
     assert "LOG gpu: SKIP multi-GPU pods: the node has 2 GPU(s); two pods of N/2 NVLink-connected GPUs need 4 or more" \
         in p.stdout
     assert not (tmp_path / "applied.yaml").exists()
+
+
+def test_numa_none_from_the_kernel_is_not_a_mismatch():
+    # The real 1x H200 VM: nvidia-smi's NUMA Affinity 0 (from the CPU affinity), sysfs numa_node -1, nvdp null.
+    topo = {"gpus": ["GPU0"], "cells": {(0, 0): "X"}, "cpu_affinity": ["0-15"], "numa_affinity": ["0"],
+            "gpu_numa_id": ["N/A"]}
+    info = {"gpus": [{"index": 0, "bus_id": "00000000:00:06.0", "numa_node": None}], "links": []}
+    _, mismatches = topology.compare(topo, info)
+    assert mismatches == ["GPU0 NUMA: nvidia-smi 0, nvdp null"]
+    table, mismatches = topology.compare(topo, info, [None])
+    assert mismatches == [] and table[-1] == "| GPU0 | X | 0 | null (sysfs: -1) | 0-15 |"
+    # The kernel names node 0 and nvdp does not: still a mismatch.
+    _, mismatches = topology.compare(topo, info, [0])
+    assert mismatches == ["GPU0 NUMA: nvidia-smi 0, nvdp null"]

@@ -126,7 +126,6 @@ kubectl delete runtimeclass nvidia --ignore-not-found >/dev/null # the smoke sce
 mkdir -p "$D/chart" "$D/helm"
 rm -rf "$D/chart/nvidia-device-plugin"
 cp -r "$REPO/deploy/helm/nvidia-device-plugin" "$D/chart/"
-sed -i '/^dependencies:/,$d' "$D/chart/nvidia-device-plugin/Chart.yaml"
 # On top of the module's values (runtimeClassName nvidia, GFD on, NFD on): no NFD (offline; the node
 # is labelled by hand above) and GFD's labels straight onto the Node, so that gpu-info shows them.
 if [ "$g_way" = toolkit ]; then
