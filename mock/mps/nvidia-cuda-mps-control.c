@@ -6,8 +6,9 @@
  * It behaves as the real one does where nvdp relies on it (docs/mps.md lists the facts):
  *   -d        starts the control daemon in the background (the launcher exits 0 once it listens, 1 when
  *             another daemon already runs on this pipe directory); the daemon listens on
- *             $CUDA_MPS_PIPE_DIRECTORY/control, writes its pid to nvidia-cuda-mps-control.pid there and
- *             logs to $CUDA_MPS_LOG_DIRECTORY/control.log ("Cmd:<command>" for every command received);
+ *             $CUDA_MPS_PIPE_DIRECTORY/control (SOCK_SEQPACKET, as the real one), writes its pid to
+ *             nvidia-cuda-mps-control.pid there and logs to $CUDA_MPS_LOG_DIRECTORY/control.log
+ *             ("Cmd:<command>" for every command received);
  *   (none)    the client: sends standard input to the daemon, prints the answer; exit 1 when no daemon
  *             listens;
  *   commands  set_default_active_thread_percentage N (answers "N.0"), get_default_active_thread_percentage,
@@ -271,7 +272,7 @@ static int connect_daemon(void)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
         if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -314,7 +315,7 @@ static int start_daemon(void)
         unlink(sock_path);
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
-        int srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int srv = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (srv < 0 || bind(srv, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(srv, 16) < 0) {
                 logf_("Cannot listen on %s: %s", sock_path, strerror(errno));
                 _exit(1);

@@ -22,7 +22,11 @@ int unix_socket_probe(const char *path)
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return negative_errno();
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 || errno == EAGAIN || errno == EINPROGRESS)
+        /* EPROTOTYPE: a socket of another type is bound there, so something listens (NVIDIA's MPS control
+         * socket is SOCK_SEQPACKET); a socket file nobody holds any more gives ECONNREFUSED whatever the
+         * type. */
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 || errno == EAGAIN || errno == EINPROGRESS ||
+            errno == EPROTOTYPE)
                 return 0;
         return errno == ENOTSOCK ? -ECONNREFUSED : negative_errno();
 }

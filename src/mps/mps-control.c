@@ -23,6 +23,8 @@ int mps_control_search_path(const char *driver_search_root, const char *path_env
         int r = strv_split(isempty(path_env) ? MPS_DEFAULT_PATH : path_env, ":", &path);
         if (r < 0)
                 return r;
+        if (strv_extend(&path, MPS_RUNTIME_BIN) < 0)
+                return -ENOMEM;
         STRV_FOREACH (d, path)
                 if (!strv_contains(l, *d) && strv_extend(&l, *d) < 0)
                         return -ENOMEM;

@@ -11,9 +11,14 @@
 
 #define MPS_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+/* Where the NVIDIA container runtime mounts the driver's binaries when the host keeps them there (a driver
+ * under /usr/local/nvidia: the runtime keeps the host's path); CUDA images, upstream's among them, have it
+ * on PATH, nvdp's image does not. */
+#define MPS_RUNTIME_BIN "/usr/local/nvidia/bin"
+
 /* Where the binary is looked for, in order: every directory of path_env ($PATH, MPS_DEFAULT_PATH when
- * empty: the NVIDIA container runtime puts the driver's binaries in /usr/bin, which upstream's image
- * relies on), then usr/bin and bin under driver_search_root: the driver root as this process sees it,
+ * empty: the NVIDIA container runtime puts the driver's binaries in /usr/bin on most hosts), then
+ * MPS_RUNTIME_BIN, then usr/bin and bin under driver_search_root: the driver root as this process sees it,
  * node_driver_search_root()'s answer (NULL or "/": none; without the NVIDIA runtime the chart mounts
  * the host's driver root at /driver-root). */
 int mps_control_search_path(const char *driver_search_root, const char *path_env, char ***ret);

@@ -297,7 +297,7 @@ def test_health_address_is_ready_with_the_daemon(start_mps, workdir):
     rc, out, err = nvdp_healthz(address)
     assert (rc, out) == (1, "")
     assert err == ("nvdp healthz: 503 from http://%s/healthz: MPS control daemons not ready: nvidia.com/gpu.mps "
-                   "(failed: nvidia-cuda-mps-control not found in %s:/usr/local/bin:/usr/bin:/bin)\n" % (address, bin_dir))
+                   "(failed: nvidia-cuda-mps-control not found in %s:/usr/local/bin:/usr/bin:/bin:/usr/local/nvidia/bin)\n" % (address, bin_dir))
     # HEALTH_ADDRESS, as the chart's exec probe passes it, says the same
     r = subprocess.run([NVDP, "healthz"], env=dict(os.environ, HEALTH_ADDRESS=address), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=15)
@@ -369,7 +369,7 @@ def test_missing_binary_is_logged_once_and_shown_by_doctor(start_mps):
     assert len(lines) == 1, lines
     assert lines[0].startswith("E")
     assert lines[0].endswith("] MPS control daemon for nvidia.com/gpu.mps: failed: nvidia-cuda-mps-control not "
-                             "found in /usr/local/bin:/usr/bin:/bin")
+                             "found in /usr/local/bin:/usr/bin:/bin:/usr/local/nvidia/bin")
     assert not os.path.exists(d.path("nvidia.com/gpu.mps", ".started"))
     assert not os.path.exists(d.path(".ready"))
     assert d.proc.poll() is None
@@ -379,7 +379,7 @@ def test_missing_binary_is_logged_once_and_shown_by_doctor(start_mps):
     checks = {c["id"]: c for c in json.loads(doc.stdout)["checks"]}
     assert checks["mps.daemons"]["verdict"] == "fail"
     assert checks["mps.daemons"]["evidence"] == (
-        "nvidia.com/gpu.mps: not ready (failed: nvidia-cuda-mps-control not found in /usr/local/bin:/usr/bin:/bin)")
+        "nvidia.com/gpu.mps: not ready (failed: nvidia-cuda-mps-control not found in /usr/local/bin:/usr/bin:/bin:/usr/local/nvidia/bin)")
 
 
 def test_doctor_sees_a_ready_daemon_and_a_stale_one(start_mps):
@@ -572,6 +572,6 @@ def test_driver_root_without_the_nvidia_runtime(start_mps, workdir):
     d.wait_ready()
     # ... and with the driver root's bin folders on its PATH, where the control daemon finds the server
     assert ("Invoked: -d CUDA_VISIBLE_DEVICES=%s,%s LD_LIBRARY_PATH=%s/lib64 PATH=/usr/local/bin:/usr/bin:/bin:"
-            "%s/usr/bin:%s/bin" % (GPU0, GPU1, driver, driver, driver)) in d.control_log()
+            "/usr/local/nvidia/bin:%s/usr/bin:%s/bin" % (GPU0, GPU1, driver, driver, driver)) in d.control_log()
     assert ("The MPS control daemons get the driver's libraries from %s/lib64 (LD_LIBRARY_PATH)" % driver) in d.output()
     assert d.stop() == 0

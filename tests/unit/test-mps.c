@@ -289,13 +289,13 @@ static void test_search_path(void **state)
         _cleanup_strv_free_ char **a = NULL, **b = NULL, **c = NULL;
         assert_int_equal(mps_control_search_path(NULL, "/opt/bin:/usr/bin:/opt/bin", &a), 0);
         _cleanup_free_ char *ja = strv_join(a, ":");
-        assert_string_equal(ja, "/opt/bin:/usr/bin");
+        assert_string_equal(ja, "/opt/bin:/usr/bin:/usr/local/nvidia/bin");
         assert_int_equal(mps_control_search_path("/driver-root", "/usr/bin", &b), 0);
         _cleanup_free_ char *jb = strv_join(b, ":");
-        assert_string_equal(jb, "/usr/bin:/driver-root/usr/bin:/driver-root/bin");
+        assert_string_equal(jb, "/usr/bin:/usr/local/nvidia/bin:/driver-root/usr/bin:/driver-root/bin");
         assert_int_equal(mps_control_search_path("/", NULL, &c), 0);
         _cleanup_free_ char *jc = strv_join(c, ":");
-        assert_string_equal(jc, MPS_DEFAULT_PATH);
+        assert_string_equal(jc, MPS_DEFAULT_PATH ":/usr/local/nvidia/bin");
 }
 
 static void test_find(void **state)

@@ -22,7 +22,18 @@ out=$(g_just nvidia-device-plugin::install -f "$D/gpu-values.yaml" -f "$D/gpu-mp
 gmps_capable() { [ "$(kubectl get node "$NODE_NAME" -o jsonpath='{.metadata.labels.nvidia\.com/mps\.capable}')" = true ]; }
 wait_for 90 "GFD's nvidia.com/mps.capable=true on the node (the MPS config)" gmps_capable
 wait_mps_daemonset "$g_ns" 180
-wait_for 120 "allocatable nvidia.com/gpu $((2 * g_count)) (MPS replicas 2)" g_gpus_are "$((2 * g_count))" "$((2 * g_count))"
+# Until the MPS daemon is ready the plugin holds its replicas back; when they never come, both logs say why.
+gmps_deadline=$((SECONDS + 120))
+until g_gpus_are "$((2 * g_count))" "$((2 * g_count))" >/dev/null 2>&1; do
+        if [ $SECONDS -ge $gmps_deadline ]; then
+                g_show "$(kubectl -n "$g_ns" logs -l app.kubernetes.io/component=device-plugin --tail=60 2>&1)"
+                g_show "$(kubectl -n "$g_ns" logs -l app.kubernetes.io/component=mps-control-daemon --tail=40 2>&1)"
+                g_show "$(ls -laR "$gmps_root" 2>&1 | head -40)"
+                die "allocatable nvidia.com/gpu $((2 * g_count)) (MPS replicas 2): not reached within 120s" \
+                        "(capacity $(g_gpus capacity), allocatable $(g_gpus allocatable))"
+        fi
+        sleep 0.5
+done
 gmps_log=$(kubectl -n "$g_ns" logs -l app.kubernetes.io/component=mps-control-daemon --tail=40)
 g_show "$gmps_log"
 g_report_add "the MPS control daemon's log" "$gmps_log"
