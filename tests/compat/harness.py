@@ -130,12 +130,15 @@ class Node:
             mknod(os.path.join(self.dev, "nvidia-caps", f"nvidia-cap{minor}"), 511, minor)
 
     def _driver(self):
-        """What NVIDIA's CDI spec generator looks for under the driver root: the driver's libraries
-        (named by the driver version) and its device nodes."""
+        """What both CDI spec generators look for under the driver root: the driver's libraries (named by
+        the driver version; nvdp also reads their ELF SONAME, so they are real shared objects, empty) and
+        its device nodes."""
         lib = os.path.join(self.driver, "usr", "lib", "x86_64-linux-gnu")
         os.makedirs(lib)
         for name in ("libcuda.so", "libnvidia-ml.so"):
-            open(os.path.join(lib, f"{name}.{self.spec['driver_version']}"), "w").close()
+            subprocess.run([os.environ.get("CC", "cc"), "-shared", "-nostdlib", f"-Wl,-soname,{name}.1", "-o",
+                            os.path.join(lib, f"{name}.{self.spec['driver_version']}"), "-x", "c", "/dev/null"],
+                           check=True)
         os.symlink(self.dev, os.path.join(self.driver, "dev"))
 
     def reset(self):
