@@ -93,10 +93,13 @@ $(BUILD)/nvdp-cdi-hook: $(BUILD)/obj/src/main-cdi-hook.o $(BUILD)/libnvdp.a
 	$(CC) $(HOOK_LINK) -o $@ $^ $(HOOK_LIBS)
 
 # The simulated NVML: a shared library any NVML client can load through LD_LIBRARY_PATH.
+# It needs the libraries the real libnvidia-ml.so.1 needs (libdl, libpthread, librt, libm as files of their
+# own), so that an image lacking them fails on the simulated node as it does on a GPU host.
 $(MOCK_LIB): $(MOCK_SRC) $(wildcard mock/nvml/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -Isrc -fPIC -shared -Wl,-soname,libnvidia-ml.so.1 \
-		$(filter -fsanitize=% -fno-omit-frame-pointer -fno-sanitize-recover=%,$(CFLAGS)) -o $@ $(MOCK_SRC) -Wl,-Bstatic -lyaml -Wl,-Bdynamic -lpthread
+		$(filter -fsanitize=% -fno-omit-frame-pointer -fno-sanitize-recover=%,$(CFLAGS)) -o $@ $(MOCK_SRC) -Wl,-Bstatic -lyaml \
+		-Wl,-Bdynamic -Wl,--no-as-needed -l:libdl.so.2 -l:libpthread.so.0 -l:librt.so.1 -lm -Wl,--as-needed
 	ln -sf libnvidia-ml.so.1 $(@D)/libnvidia-ml.so
 
 # A stand-in for NVIDIA's nvidia-cuda-mps-control (the MPS tests, the MOCK=1 image).
