@@ -31,6 +31,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 FIXTURES = os.path.join(REPO, "mock", "nvml", "fixtures")
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+from migminors import mig_minors  # noqa: E402
 NVDP, NVIDIA = "nvdp", "NVIDIA"
 FLOOR_NVDP, FLOOR_GRPCGO = "floor-nvdp", "floor-grpcgo"
 FLOOR_OF = {NVDP: FLOOR_NVDP, NVIDIA: FLOOR_GRPCGO}
@@ -182,17 +184,6 @@ class GoKubelet:
             self.proc.wait()
 
 
-def mig_minors(gpus):
-    """The driver's /proc/driver/nvidia-caps/mig-minors: a device minor per MIG capability."""
-    lines, minor = ["config 1", "monitor 2"], 3
-    for g in range(gpus):
-        for gi in range(15):
-            lines.append(f"gpu{g}/gi{gi}/access {minor}")
-            minor += 1
-            for ci in range(8):
-                lines.append(f"gpu{g}/gi{gi}/ci{ci}/access {minor}")
-                minor += 1
-    return "\n".join(lines) + "\n"
 
 
 def sharing_config(replicas):

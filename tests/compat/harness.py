@@ -58,17 +58,6 @@ def fixture_names():
 
 
 # ---- the simulated node's files ------------------------------------------------------------------------
-def mig_minors(gpus):
-    """/proc/driver/nvidia-caps/mig-minors as the driver writes it: a minor per MIG capability."""
-    lines, minor = ["config 1", "monitor 2"], 3
-    for g in range(gpus):
-        for gi in range(15):
-            lines.append(f"gpu{g}/gi{gi}/access {minor}")
-            minor += 1
-            for ci in range(8):
-                lines.append(f"gpu{g}/gi{gi}/ci{ci}/access {minor}")
-                minor += 1
-    return "\n".join(lines) + "\n"
 
 
 def mknod(path, major, minor):
@@ -336,6 +325,7 @@ def call(fn):
 # ---- upstream's metrics for GetPreferredAllocation (see docs/compat.md) --------------------------------
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 import gpuallocator  # noqa: E402  (NVIDIA's whole-GPU measure: the one implementation of it in Python)
+from migminors import mig_minors  # noqa: E402
 
 _PAIR_SCORES = {}
 
