@@ -184,8 +184,6 @@ class GoKubelet:
             self.proc.wait()
 
 
-
-
 def sharing_config(replicas):
     if not replicas or replicas == 1:
         return None

@@ -731,7 +731,7 @@ int daemon_run(const struct daemon_options *o)
                 ret = r < 0 ? 1 : 0;
         }
         daemon_stop(&d);
-        if (r < 0 && ret != 0)
+        if (ret != 0)
                 log_info("Exiting with an error");
         return ret;
 }

@@ -394,7 +394,7 @@ int dra_daemon_run(config *c)
                 ret = r < 0 ? 1 : 0;
         }
         dra_daemon_stop(&d);
-        if (r < 0 && ret != 0)
+        if (ret != 0)
                 log_info("Exiting with an error");
         return ret;
 }
